@@ -1,0 +1,26 @@
+//! redux-cluster-rs: Redux stores kept identical across processes and machines.
+//!
+//! # Layout (bottom up; each layer knows only those below it)
+//! - [`protocol`]: length-prefixed, versioned frames and the messages they carry.
+//! - [`transport`]: TCP and Unix domain sockets behind one stream type; backoff.
+//! - [`store`]: the ordering authority, the server's connections, the client replica.
+//! - `bindings` (feature `napi`): the only module that imports napi; thin classes over
+//!   the core for the JS layer in `src/js/`.
+//! - [`config`], [`error`]: settings with `validate()`, errors with stable codes.
+
+pub mod config;
+pub mod error;
+pub mod protocol;
+pub mod store;
+pub mod transport;
+
+#[cfg(feature = "napi")]
+mod bindings;
+
+// serde_json inside Node runs several times slower with glibc's allocator (DESIGN.md).
+#[cfg(feature = "napi")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+pub use config::StoreConfig;
+pub use error::Error;

@@ -1,0 +1,443 @@
+//! The ordering authority: the one place that gives accepted actions their sequence
+//! numbers. Today that is the server process ([`LocalAuthority`]); when servers form a
+//! Raft group, the leader takes this role behind the same [`OrderingAuthority`] trait, so
+//! the network side of the server (`server.rs`) does not change.
+
+use super::action_log::ActionLog;
+use super::outbox::{Event, Outbox, Wake};
+use crate::config::StoreConfig;
+use crate::error::Error;
+use crate::protocol::frame::write_frame;
+use crate::protocol::{FrameError, FrameLimits, Message, Mode};
+use bytes::{Bytes, BytesMut};
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex, OnceLock};
+use tokio::sync::{watch, Notify};
+
+/// The whole state as of `seq`, as JSON text, with its encoded frame built once and shared
+/// by every client that needs it.
+pub struct Snapshot {
+    pub seq: u64,
+    pub state: Bytes,
+    frame: OnceLock<Result<Bytes, String>>,
+}
+
+impl Snapshot {
+    pub fn new(seq: u64, state: Bytes) -> Snapshot {
+        Snapshot {
+            seq,
+            state,
+            frame: OnceLock::new(),
+        }
+    }
+
+    /// The `Snapshot` message as a ready-to-write frame (compressed when large).
+    pub fn frame(&self, limits: &FrameLimits) -> Result<Bytes, String> {
+        self.frame
+            .get_or_init(|| {
+                let mut buf = BytesMut::with_capacity(self.state.len() + 32);
+                write_frame(&mut buf, limits, |d| {
+                    Message::Snapshot {
+                        seq: self.seq,
+                        state: self.state.clone(),
+                    }
+                    .encode(d)
+                })
+                .map(|_| buf.freeze())
+                .map_err(|e| e.to_string())
+            })
+            .clone()
+    }
+}
+
+/// What a connection should send next, from a given sequence number.
+pub enum Read {
+    Entries { first_seq: u64, actions: Vec<Bytes> },
+    /// The entries asked for were trimmed: send this snapshot, then continue after it.
+    Snapshot(Arc<Snapshot>),
+    UpToDate,
+}
+
+/// Versions that connection writers watch to learn there is something new.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Version {
+    pub head: u64,
+    pub snapshot_seq: u64,
+}
+
+/// What the network side of a server needs from whoever orders actions.
+pub trait OrderingAuthority: Send + Sync + 'static {
+    /// Changes each time the authority restarts with a fresh state; with `seq`, it tells a
+    /// reconnecting client whether its position still means anything.
+    fn epoch(&self) -> u64;
+    fn mode(&self) -> Mode;
+    /// The store identity (RCHash); clients of another store are refused.
+    fn hash(&self) -> &str;
+    /// The last dispatch counter of this client already ordered (0 when unknown).
+    fn acked(&self, client_id: u64) -> u64;
+    /// Orders a client's actions, dropping those already ordered (resends after a
+    /// reconnect). Returns the client's new acknowledged counter.
+    fn submit_remote(&self, client_id: u64, first_counter: u64, actions: Vec<Bytes>) -> Result<u64, FrameError>;
+    /// Resolves when the authority can take more actions (backpressure).
+    fn ready(&self) -> impl Future<Output = ()> + Send;
+    fn read(&self, from: u64, max_count: usize, max_bytes: usize) -> Read;
+    fn snapshot(&self) -> Arc<Snapshot>;
+    /// Whether a client at `(epoch, seq)` can continue from the log without a snapshot.
+    fn can_resume(&self, epoch: u64, seq: u64) -> bool;
+    fn watch(&self) -> watch::Receiver<Version>;
+    /// Something for the store's owner to know (errors go to its `stderr`).
+    fn report(&self, event: Event);
+}
+
+struct Inner {
+    log: ActionLog,
+    snapshot: Arc<Snapshot>,
+    want_snapshot: bool,
+    /// The last sequence number the JS reducer has applied (as far as we know).
+    js_applied: u64,
+    clients: HashMap<u64, u64>,
+}
+
+/// The server process as the ordering authority: the log lives here, the reducer runs
+/// in JS and pulls ordered batches through [`LocalAuthority::poll`].
+pub struct LocalAuthority {
+    epoch: u64,
+    mode: Mode,
+    hash: String,
+    cfg: StoreConfig,
+    inner: Mutex<Inner>,
+    version: watch::Sender<Version>,
+    progress: Notify,
+    pub outbox: Outbox,
+}
+
+/// One pull of the JS side.
+pub struct Poll {
+    pub first_seq: u64,
+    pub actions: Vec<Bytes>,
+    /// More entries are waiting after these.
+    pub more: bool,
+    /// JS should hand over a snapshot of its state (`set_snapshot`).
+    pub want_snapshot: bool,
+    pub events: Vec<Event>,
+}
+
+impl LocalAuthority {
+    pub fn new(hash: String, mode: Mode, cfg: StoreConfig, initial_state: Bytes, waker: Box<dyn Wake>) -> Arc<Self> {
+        let (version, _) = watch::channel(Version::default());
+        Arc::new(LocalAuthority {
+            epoch: rand::random::<u64>() | 1,
+            mode,
+            hash,
+            cfg,
+            inner: Mutex::new(Inner {
+                log: ActionLog::new(),
+                snapshot: Arc::new(Snapshot::new(0, initial_state)),
+                want_snapshot: false,
+                js_applied: 0,
+                clients: HashMap::new(),
+            }),
+            version,
+            progress: Notify::new(),
+            outbox: Outbox::new(waker),
+        })
+    }
+
+    pub fn config(&self) -> &StoreConfig {
+        &self.cfg
+    }
+
+    fn publish(&self, inner: &Inner) {
+        let v = Version {
+            head: inner.log.head(),
+            snapshot_seq: inner.snapshot.seq,
+        };
+        self.version.send_if_modified(|cur| {
+            let changed = *cur != v;
+            *cur = v;
+            changed
+        });
+    }
+
+    /// After an append: in snapshot mode every change needs a new snapshot; in action mode
+    /// one is needed when the log outgrows its retention (so it can be trimmed).
+    fn after_append(&self, inner: &mut Inner) -> bool {
+        let need = match self.mode {
+            Mode::Snapshot => true,
+            Mode::Action => inner.log.head() - inner.snapshot.seq > self.cfg.log_retention as u64,
+        };
+        let newly = need && !inner.want_snapshot;
+        inner.want_snapshot |= need;
+        self.publish(inner);
+        newly
+    }
+
+    /// An action dispatched on the server's own store. JS applies it right after, having
+    /// first applied everything before it (see `poll` with `upto`).
+    pub fn submit_local(&self, action: Bytes) -> u64 {
+        let mut inner = self.inner.lock().unwrap();
+        let seq = inner.log.append(action);
+        inner.js_applied = seq;
+        let wake = self.after_append(&mut inner);
+        drop(inner);
+        if wake {
+            self.outbox.wake();
+        }
+        seq
+    }
+
+    /// Ordered actions from `from` up to `upto` for the JS reducer; `from - 1` is what JS
+    /// has applied.
+    pub fn poll(&self, from: u64, upto: u64, max_count: usize) -> Poll {
+        self.outbox.begin_pull();
+        let events = self.outbox.take_events();
+        let mut inner = self.inner.lock().unwrap();
+        inner.js_applied = inner.js_applied.max(from.saturating_sub(1));
+        // JS only ever reads entries it has not applied, and snapshots come from JS at
+        // its applied position, so the log always holds them.
+        let actions = inner.log.read(from, upto, max_count, usize::MAX).unwrap_or_default();
+        // The next sequence number JS will need is `from + len`; more is waiting if the
+        // log already holds it.
+        let more = from + actions.len() as u64 <= inner.log.head();
+        let want_snapshot = inner.want_snapshot;
+        drop(inner);
+        self.progress.notify_waiters();
+        Poll {
+            first_seq: from,
+            more,
+            actions,
+            want_snapshot,
+            events,
+        }
+    }
+
+    /// A snapshot of the JS state as of `seq` (the last sequence number JS applied).
+    pub fn set_snapshot(&self, seq: u64, state: Bytes) {
+        let mut inner = self.inner.lock().unwrap();
+        if seq < inner.snapshot.seq || seq > inner.log.head() {
+            return;
+        }
+        inner.snapshot = Arc::new(Snapshot::new(seq, state));
+        inner.want_snapshot = false;
+        inner.js_applied = inner.js_applied.max(seq);
+        // Keep `log_retention` entries for clients that reconnect, but never drop entries
+        // the snapshot does not cover.
+        let keep_from = inner.log.head().saturating_sub(self.cfg.log_retention as u64);
+        inner.log.trim_through(seq.min(keep_from));
+        self.publish(&inner);
+    }
+
+    /// Entries in the log and their bytes (for tests and stats).
+    pub fn log_stats(&self) -> (usize, usize) {
+        let inner = self.inner.lock().unwrap();
+        (inner.log.len(), inner.log.bytes())
+    }
+}
+
+impl OrderingAuthority for LocalAuthority {
+    fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    fn hash(&self) -> &str {
+        &self.hash
+    }
+
+    fn acked(&self, client_id: u64) -> u64 {
+        self.inner.lock().unwrap().clients.get(&client_id).copied().unwrap_or(0)
+    }
+
+    fn submit_remote(&self, client_id: u64, first_counter: u64, actions: Vec<Bytes>) -> Result<u64, FrameError> {
+        let mut inner = self.inner.lock().unwrap();
+        // A client we have no record of (new, or we restarted) starts wherever it is.
+        let last = *inner
+            .clients
+            .entry(client_id)
+            .or_insert(first_counter.saturating_sub(1));
+        if first_counter > last + 1 {
+            return Err(FrameError::Malformed("gap in the client's dispatch counters"));
+        }
+        let skip = (last + 1 - first_counter) as usize;
+        let n = actions.len();
+        if skip >= n {
+            return Ok(last);
+        }
+        for a in actions.into_iter().skip(skip) {
+            inner.log.append(a);
+        }
+        let acked = first_counter + n as u64 - 1;
+        inner.clients.insert(client_id, acked);
+        self.after_append(&mut inner);
+        drop(inner);
+        self.outbox.wake();
+        Ok(acked)
+    }
+
+    async fn ready(&self) {
+        loop {
+            let notified = self.progress.notified();
+            {
+                let inner = self.inner.lock().unwrap();
+                if inner.log.head() - inner.js_applied < self.cfg.max_apply_lag as u64 {
+                    return;
+                }
+            }
+            notified.await;
+        }
+    }
+
+    fn read(&self, from: u64, max_count: usize, max_bytes: usize) -> Read {
+        let inner = self.inner.lock().unwrap();
+        if from > inner.log.head() {
+            return Read::UpToDate;
+        }
+        match inner.log.read(from, u64::MAX, max_count, max_bytes) {
+            Some(actions) => Read::Entries {
+                first_seq: from,
+                actions,
+            },
+            None => Read::Snapshot(inner.snapshot.clone()),
+        }
+    }
+
+    fn snapshot(&self) -> Arc<Snapshot> {
+        self.inner.lock().unwrap().snapshot.clone()
+    }
+
+    fn can_resume(&self, epoch: u64, seq: u64) -> bool {
+        let inner = self.inner.lock().unwrap();
+        epoch == self.epoch && seq + 1 >= inner.log.first_seq() && seq <= inner.log.head()
+    }
+
+    fn watch(&self) -> watch::Receiver<Version> {
+        self.version.subscribe()
+    }
+
+    fn report(&self, event: Event) {
+        self.outbox.push(event);
+    }
+}
+
+/// Checks that a client's action is a JSON object with a string `type` (what Redux
+/// requires), and not the engine's own sync type.
+pub fn validate_action(raw: &[u8]) -> Result<(), Error> {
+    #[derive(serde::Deserialize)]
+    struct Head<'a> {
+        #[serde(rename = "type", borrow)]
+        ty: std::borrow::Cow<'a, str>,
+    }
+    let first = raw.iter().find(|b| !b.is_ascii_whitespace());
+    if first != Some(&b'{') {
+        return Err(Error::InvalidAction("an action must be a JSON object".into()));
+    }
+    let head: Head = serde_json::from_slice(raw).map_err(|e| Error::InvalidAction(e.to_string()))?;
+    if head.ty == "REDUX_CLUSTER_SYNC" {
+        return Err(Error::InvalidAction(
+            "Please don't use REDUX_CLUSTER_SYNC action type!".into(),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[derive(Default, Clone)]
+    struct Count(Arc<AtomicUsize>);
+    impl Wake for Count {
+        fn wake(&self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn auth(mode: Mode, retention: usize) -> (Arc<LocalAuthority>, Count) {
+        let c = Count::default();
+        let cfg = StoreConfig {
+            log_retention: retention,
+            ..StoreConfig::local()
+        };
+        let a = LocalAuthority::new("h".into(), mode, cfg, Bytes::from_static(b"{}"), Box::new(c.clone()));
+        (a, c)
+    }
+
+    fn acts(n: usize) -> Vec<Bytes> {
+        (0..n).map(|i| Bytes::from(format!("{{\"type\":\"A\",\"i\":{i}}}"))).collect()
+    }
+
+    #[test]
+    fn resends_are_ordered_once() {
+        let (a, _) = auth(Mode::Action, 1000);
+        assert_eq!(a.submit_remote(7, 1, acts(3)).unwrap(), 3);
+        // The client reconnects and resends 2..=5: only 4 and 5 are new.
+        assert_eq!(a.submit_remote(7, 2, acts(4)).unwrap(), 5);
+        assert_eq!(a.acked(7), 5);
+        let p = a.poll(1, u64::MAX, 100);
+        assert_eq!(p.actions.len(), 5);
+        assert!(!p.more);
+        // A gap is a protocol error.
+        assert!(a.submit_remote(7, 9, acts(1)).is_err());
+        // A client the server never saw may start anywhere (server restarted).
+        assert_eq!(a.submit_remote(8, 40, acts(2)).unwrap(), 41);
+    }
+
+    #[test]
+    fn js_is_woken_once_per_pull() {
+        let (a, c) = auth(Mode::Action, 1000);
+        a.submit_remote(1, 1, acts(1)).unwrap();
+        a.submit_remote(1, 2, acts(1)).unwrap();
+        assert_eq!(c.0.load(Ordering::SeqCst), 1);
+        let p = a.poll(1, u64::MAX, 1);
+        assert!(p.more);
+        a.submit_remote(1, 3, acts(1)).unwrap();
+        assert_eq!(c.0.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn trimmed_entries_are_served_by_snapshot() {
+        let (a, _) = auth(Mode::Action, 2);
+        for _ in 0..10 {
+            a.submit_local(Bytes::from_static(b"{\"type\":\"A\"}"));
+        }
+        assert!(a.poll(11, u64::MAX, 10).want_snapshot);
+        a.set_snapshot(10, Bytes::from_static(b"{\"n\":10}"));
+        assert_eq!(a.log_stats().0, 2, "retention keeps 2 entries");
+        match a.read(1, 100, usize::MAX) {
+            Read::Snapshot(s) => assert_eq!(s.seq, 10),
+            _ => panic!("expected a snapshot"),
+        }
+        match a.read(9, 100, usize::MAX) {
+            Read::Entries { first_seq, actions } => {
+                assert_eq!((first_seq, actions.len()), (9, 2))
+            }
+            _ => panic!("expected entries"),
+        }
+        assert!(matches!(a.read(11, 100, usize::MAX), Read::UpToDate));
+        assert!(a.can_resume(a.epoch(), 8));
+        assert!(!a.can_resume(a.epoch(), 7));
+        assert!(!a.can_resume(a.epoch() + 2, 9));
+    }
+
+    #[test]
+    fn action_validation() {
+        validate_action(br#"{"type":"INC","x":[1,2]}"#).unwrap();
+        validate_action(br#" {"x":1,"type":"a\"b"}"#).unwrap();
+        for bad in [
+            &br#"[1]"#[..],
+            br#"{"x":1}"#,
+            br#"{"type":1}"#,
+            br#"{"type":"A""#,
+            br#"{"type":"A"} x"#,
+            br#"{"type":"REDUX_CLUSTER_SYNC"}"#,
+            b"\xff\xfe",
+        ] {
+            assert!(validate_action(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+}

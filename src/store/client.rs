@@ -1,0 +1,461 @@
+//! The client side of a store: a replica that sends its dispatches to the server and
+//! applies what comes back, in order.
+//!
+//! Dispatches get consecutive counters and stay queued until the server acknowledges
+//! them, so a reconnect resends exactly the unacknowledged ones and the server drops
+//! any it had already ordered: each action is applied once. Received actions carry
+//! sequence numbers; a gap closes the connection and the reconnect asks for what is
+//! missing (or gets a snapshot).
+
+use super::outbox::{Event, EventKind, Outbox, Wake};
+use crate::config::StoreConfig;
+use crate::error::Error;
+use crate::protocol::frame::write_frame;
+use crate::protocol::message::encode_dispatch;
+use crate::protocol::{FrameCodec, FrameError, Message};
+use crate::transport::{Backoff, Endpoint, ReadHalf, Stream, WriteHalf};
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::Notify;
+use tokio_util::codec::FramedRead;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+const MAX_BATCH: usize = 16 * 1024;
+
+/// Errors from the server after which retrying cannot help.
+const FATAL_CODES: &[&str] = &["ERR_STORE_MISMATCH"];
+
+enum Inbound {
+    Snapshot { seq: u64, state: Bytes },
+    Actions { first_seq: u64, actions: Vec<Bytes> },
+}
+
+impl Inbound {
+    fn bytes(&self) -> usize {
+        match self {
+            Inbound::Snapshot { state, .. } => state.len(),
+            Inbound::Actions { actions, .. } => actions.iter().map(|a| a.len()).sum(),
+        }
+    }
+}
+
+#[derive(Default)]
+struct State {
+    /// Dispatched, not yet acknowledged; `pending[0]` has counter `first_counter`.
+    pending: VecDeque<Bytes>,
+    first_counter: u64,
+    /// Highest counter written on the current connection.
+    sent_through: u64,
+    inbox: VecDeque<Inbound>,
+    inbox_bytes: usize,
+    /// Highest sequence number received (and queued for JS).
+    delivered: u64,
+    epoch: u64,
+    connected: bool,
+    closed: bool,
+}
+
+impl State {
+    fn ack(&mut self, counter: u64) {
+        while self.first_counter <= counter && self.pending.pop_front().is_some() {
+            self.first_counter += 1;
+        }
+        self.sent_through = self.sent_through.max(self.first_counter - 1);
+    }
+}
+
+struct Shared {
+    endpoint: Endpoint,
+    hash: String,
+    client_id: u64,
+    cfg: StoreConfig,
+    state: Mutex<State>,
+    to_writer: Notify,
+    /// JS took data from the inbox (the reader may be waiting for room).
+    drained: Notify,
+    /// The queue of unacknowledged dispatches became empty.
+    flushed: Notify,
+    outbox: Outbox,
+}
+
+/// What one pull of the JS side gets.
+#[derive(Default)]
+pub struct ClientPoll {
+    /// A state to replace the local one with, before `actions`.
+    pub snapshot: Option<(u64, Bytes)>,
+    pub first_seq: u64,
+    pub actions: Vec<Bytes>,
+    pub more: bool,
+    pub events: Vec<Event>,
+}
+
+pub struct Client {
+    shared: Arc<Shared>,
+    cancel: CancellationToken,
+    tracker: TaskTracker,
+}
+
+impl Client {
+    /// Starts connecting (in the background, with retries). Must run inside the engine's
+    /// runtime context.
+    pub fn start(endpoint: Endpoint, hash: String, cfg: StoreConfig, waker: Box<dyn Wake>) -> Client {
+        let shared = Arc::new(Shared {
+            endpoint,
+            hash,
+            client_id: rand::random(),
+            cfg,
+            state: Mutex::new(State {
+                first_counter: 1,
+                ..State::default()
+            }),
+            to_writer: Notify::new(),
+            drained: Notify::new(),
+            flushed: Notify::new(),
+            outbox: Outbox::new(waker),
+        });
+        let cancel = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        tracker.spawn(run(shared.clone(), cancel.clone()));
+        Client { shared, cancel, tracker }
+    }
+
+    /// Queues one action (JSON text) for the server. Returns at once; the action shows up
+    /// in the store when the server's ordered stream brings it back.
+    pub fn dispatch(&self, action: Bytes) -> Result<(), Error> {
+        let max = self.shared.cfg.limits.max_frame;
+        // 32 bytes: the message header and the action's length prefix.
+        if action.len() + 32 > max {
+            return Err(Error::FrameTooLarge {
+                size: action.len(),
+                max,
+            });
+        }
+        let mut st = self.shared.state.lock().unwrap();
+        if st.closed {
+            return Err(Error::Closed);
+        }
+        if st.pending.len() >= self.shared.cfg.queue_limit {
+            return Err(Error::QueueFull {
+                limit: self.shared.cfg.queue_limit,
+            });
+        }
+        st.pending.push_back(action);
+        let connected = st.connected;
+        drop(st);
+        if connected {
+            self.shared.to_writer.notify_one();
+        }
+        Ok(())
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.shared.state.lock().unwrap().connected
+    }
+
+    /// Dispatched actions the server has not acknowledged yet.
+    pub fn pending(&self) -> usize {
+        self.shared.state.lock().unwrap().pending.len()
+    }
+
+    /// Takes what arrived, in order: at most one snapshot, then up to `max_actions`.
+    pub fn poll(&self, max_actions: usize) -> ClientPoll {
+        self.shared.outbox.begin_pull();
+        let mut out = ClientPoll {
+            events: self.shared.outbox.take_events(),
+            ..ClientPoll::default()
+        };
+        let mut st = self.shared.state.lock().unwrap();
+        let mut taken = 0;
+        while let Some(item) = st.inbox.pop_front() {
+            taken += item.bytes();
+            match item {
+                Inbound::Snapshot { seq, state } => {
+                    if out.snapshot.is_some() || !out.actions.is_empty() {
+                        st.inbox.push_front(Inbound::Snapshot { seq, state });
+                        taken -= st.inbox[0].bytes();
+                        out.more = true;
+                        break;
+                    }
+                    out.snapshot = Some((seq, state));
+                }
+                Inbound::Actions { first_seq, mut actions } => {
+                    if out.actions.is_empty() {
+                        out.first_seq = first_seq;
+                    }
+                    let room = max_actions - out.actions.len();
+                    if actions.len() > room {
+                        let rest = actions.split_off(room);
+                        taken -= rest.iter().map(|a| a.len()).sum::<usize>();
+                        st.inbox.push_front(Inbound::Actions {
+                            first_seq: first_seq + room as u64,
+                            actions: rest,
+                        });
+                    }
+                    out.actions.append(&mut actions);
+                    if out.actions.len() >= max_actions {
+                        out.more = !st.inbox.is_empty();
+                        break;
+                    }
+                }
+            }
+        }
+        st.inbox_bytes -= taken;
+        drop(st);
+        self.shared.drained.notify_waiters();
+        out
+    }
+
+    /// Stops the client. Waits up to `flush` for queued dispatches to be acknowledged
+    /// first, then closes the connection; bounded either way.
+    pub async fn close(&self, flush: Duration) {
+        let deadline = tokio::time::Instant::now() + flush;
+        loop {
+            let flushed = self.shared.flushed.notified();
+            {
+                let st = self.shared.state.lock().unwrap();
+                if st.pending.is_empty() || !st.connected {
+                    break;
+                }
+            }
+            if tokio::time::timeout_at(deadline, flushed).await.is_err() {
+                break;
+            }
+        }
+        self.shutdown();
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.tracker.wait()).await;
+    }
+
+    /// Stops at once, without waiting; the store refuses further dispatches.
+    pub fn shutdown(&self) {
+        self.shared.state.lock().unwrap().closed = true;
+        self.cancel.cancel();
+        self.tracker.close();
+        self.shared.outbox.detach();
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+enum SessionEnd {
+    /// Retrying cannot help (e.g. a different store on that address).
+    Fatal(String, String),
+    /// Lost or never made; retry with backoff. `bool`: the session had connected.
+    Retry(String, String, bool),
+}
+
+async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
+    let mut backoff = Backoff::new(shared.cfg.reconnect_initial, shared.cfg.reconnect_max);
+    let mut last_error = String::new();
+    loop {
+        let end = tokio::select! {
+            _ = cancel.cancelled() => break,
+            e = session(&shared) => e,
+        };
+        let was_connected = {
+            let mut st = shared.state.lock().unwrap();
+            std::mem::replace(&mut st.connected, false)
+        };
+        match end {
+            SessionEnd::Fatal(code, message) => {
+                shared.outbox.push(Event::error(&code, format!("ReduxCluster.createClient: {message}")));
+                break;
+            }
+            SessionEnd::Retry(code, message, connected) => {
+                if was_connected {
+                    shared.outbox.push(Event {
+                        kind: EventKind::Disconnected,
+                        code: code.clone(),
+                        message: message.clone(),
+                    });
+                }
+                // Report a failure once, not on every retry of the same failure.
+                if message != last_error {
+                    shared.outbox.push(Event::error(&code, format!("ReduxCluster.createClient: {message}")));
+                    last_error = message;
+                }
+                if connected {
+                    backoff.reset();
+                }
+            }
+        }
+        let delay = backoff.next_delay();
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            _ = tokio::time::sleep(delay) => {}
+        }
+    }
+}
+
+fn retry(e: impl std::fmt::Display, code: &str, connected: bool) -> SessionEnd {
+    SessionEnd::Retry(code.to_string(), e.to_string(), connected)
+}
+
+async fn session(shared: &Arc<Shared>) -> SessionEnd {
+    let cfg = &shared.cfg;
+    let stream = match tokio::time::timeout(cfg.handshake_timeout, Stream::connect(&shared.endpoint)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return retry(format!("cannot connect to {}: {e}", shared.endpoint), "ERR_CONNECT", false),
+        Err(_) => return retry(format!("connecting to {} timed out", shared.endpoint), "ERR_CONNECT", false),
+    };
+    let (r, mut w) = stream.into_split();
+    let mut frames = FramedRead::new(r, FrameCodec::new(cfg.limits));
+    let hello = {
+        let st = shared.state.lock().unwrap();
+        Message::Hello {
+            hash: shared.hash.clone(),
+            client_id: shared.client_id,
+            epoch: st.epoch,
+            seq: st.delivered,
+        }
+    };
+    let mut buf = BytesMut::new();
+    if let Err(e) = write_frame(&mut buf, &cfg.limits, |d| hello.encode(d)) {
+        return retry(e, "ERR_PROTOCOL", false);
+    }
+    if let Err(e) = w.write_all(&buf).await {
+        return retry(format!("connection to {} failed: {e}", shared.endpoint), "ERR_CONNECT", false);
+    }
+    let first = match tokio::time::timeout(cfg.handshake_timeout, frames.next()).await {
+        Err(_) => return retry("the server did not answer the handshake", "ERR_PROTOCOL", false),
+        Ok(None) => return retry("the server closed the connection during the handshake", "ERR_CONNECT", false),
+        Ok(Some(Err(e))) => return retry(e.to_string(), e.code(), false),
+        Ok(Some(Ok(p))) => p,
+    };
+    match Message::decode(first) {
+        Ok(Message::Welcome { epoch, acked, .. }) => {
+            let mut st = shared.state.lock().unwrap();
+            st.epoch = epoch;
+            st.ack(acked);
+            // Everything not acknowledged goes again on this connection.
+            st.sent_through = st.first_counter - 1;
+            st.connected = true;
+        }
+        Ok(Message::Error { code, message }) if FATAL_CODES.contains(&code.as_str()) => {
+            return SessionEnd::Fatal(code, message)
+        }
+        Ok(Message::Error { code, message }) => return SessionEnd::Retry(code, message, false),
+        Ok(_) => return retry("unexpected handshake answer", "ERR_PROTOCOL", false),
+        Err(e) => return retry(e.to_string(), e.code(), false),
+    }
+    shared.outbox.push(Event {
+        kind: EventKind::Connected,
+        code: String::new(),
+        message: format!("connected to {}", shared.endpoint),
+    });
+    let end = tokio::select! {
+        e = read_loop(shared, &mut frames) => e,
+        e = write_loop(shared, &mut w) => e,
+    };
+    match end {
+        Ok(()) => retry(format!("the server at {} closed the connection", shared.endpoint), "ERR_DISCONNECTED", true),
+        Err(FrameError::Io(e)) => retry(format!("connection to {} lost: {e}", shared.endpoint), "ERR_DISCONNECTED", true),
+        Err(e) => retry(format!("connection to {} closed: {e}", shared.endpoint), e.code(), true),
+    }
+}
+
+fn check_json(raw: &[u8]) -> Result<(), FrameError> {
+    serde_json::from_slice::<serde::de::IgnoredAny>(raw)
+        .map(|_| ())
+        .map_err(|_| FrameError::Malformed("invalid JSON from the server"))
+}
+
+async fn read_loop(shared: &Shared, frames: &mut FramedRead<ReadHalf, FrameCodec>) -> Result<(), FrameError> {
+    while let Some(frame) = frames.next().await {
+        let item = match Message::decode(frame?)? {
+            Message::Actions { first_seq, actions } => {
+                for a in &actions {
+                    check_json(a)?;
+                }
+                Inbound::Actions { first_seq, actions }
+            }
+            Message::Snapshot { seq, state } => {
+                check_json(&state)?;
+                Inbound::Snapshot { seq, state }
+            }
+            Message::Ack { counter } => {
+                let mut st = shared.state.lock().unwrap();
+                st.ack(counter);
+                if st.pending.is_empty() {
+                    shared.flushed.notify_waiters();
+                }
+                continue;
+            }
+            Message::Error { code, message } => {
+                let e = format!("server closed the connection: {message} ({code})");
+                return Err(FrameError::Io(std::io::Error::other(e)));
+            }
+            _ => return Err(FrameError::Malformed("unexpected message from the server")),
+        };
+        let size = item.bytes();
+        {
+            let mut st = shared.state.lock().unwrap();
+            match &item {
+                Inbound::Actions { first_seq, actions } => {
+                    let last = first_seq + actions.len() as u64 - 1;
+                    if *first_seq != st.delivered + 1 {
+                        // Out of order: reconnect and ask again from what we hold.
+                        return Err(FrameError::Malformed("gap in the action sequence"));
+                    }
+                    st.delivered = last;
+                }
+                Inbound::Snapshot { seq, .. } => {
+                    // A snapshot replaces everything before it.
+                    st.inbox.clear();
+                    st.inbox_bytes = 0;
+                    st.delivered = *seq;
+                }
+            }
+            st.inbox.push_back(item);
+            st.inbox_bytes += size;
+        }
+        shared.outbox.wake();
+        // Backpressure: stop reading while JS has a lot left to apply.
+        loop {
+            let drained = shared.drained.notified();
+            if shared.state.lock().unwrap().inbox_bytes <= shared.cfg.inbox_bytes {
+                break;
+            }
+            drained.await;
+        }
+    }
+    Ok(())
+}
+
+async fn write_loop(shared: &Shared, w: &mut WriteHalf) -> Result<(), FrameError> {
+    let mut buf = BytesMut::with_capacity(shared.cfg.batch_bytes * 2);
+    loop {
+        let notified = shared.to_writer.notified();
+        let batch = {
+            let st = shared.state.lock().unwrap();
+            let start = (st.sent_through + 1 - st.first_counter) as usize;
+            let mut size = 0;
+            let mut batch = Vec::new();
+            for a in st.pending.iter().skip(start) {
+                if batch.len() >= MAX_BATCH || (size > 0 && size + a.len() > shared.cfg.batch_bytes) {
+                    break;
+                }
+                size += a.len();
+                batch.push(a.clone());
+            }
+            (!batch.is_empty()).then(|| (st.sent_through + 1, batch))
+        };
+        let Some((first, batch)) = batch else {
+            notified.await;
+            continue;
+        };
+        buf.clear();
+        write_frame(&mut buf, &shared.cfg.limits, |d| encode_dispatch(d, first, batch.iter().map(|a| &a[..])))?;
+        w.write_all(&buf).await?;
+        let mut st = shared.state.lock().unwrap();
+        st.sent_through = st.sent_through.max(first + batch.len() as u64 - 1);
+    }
+}

@@ -1,0 +1,19 @@
+//! Layer 5: the replicated store. One ordering authority gives every accepted action the
+//! next sequence number; every replica applies each action once, in that order.
+//!
+//! - [`authority`]: the [`OrderingAuthority`] trait and the server-process authority.
+//! - [`action_log`]: the ordered log with trimming behind snapshots.
+//! - [`server`]: listeners and per-connection reader/writer tasks.
+//! - [`client`]: the replica side, with its queue of unacknowledged dispatches.
+//! - [`outbox`]: the coalesced wake-up and event queue towards the JS thread.
+
+pub mod action_log;
+pub mod authority;
+pub mod client;
+pub mod outbox;
+pub mod server;
+
+pub use authority::{LocalAuthority, OrderingAuthority};
+pub use client::{Client, ClientPoll};
+pub use outbox::{Event, EventKind, Wake};
+pub use server::ServerHandle;

@@ -1,0 +1,261 @@
+//! The network side of a server: accepts connections, runs the handshake, feeds client
+//! dispatches to the [`OrderingAuthority`] and streams ordered actions (or snapshots) back.
+//! Each connection has its own reader and writer; a slow or broken peer only ever
+//! affects its own connection.
+
+use super::authority::{validate_action, OrderingAuthority, Read};
+use super::outbox::Event;
+use crate::config::StoreConfig;
+use crate::protocol::frame::write_frame;
+use crate::protocol::message::encode_actions;
+use crate::protocol::{FrameCodec, FrameError, Message, Mode};
+use crate::transport::{Endpoint, Listener, ReadHalf, WriteHalf};
+use bytes::BytesMut;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::Notify;
+use futures_util::StreamExt;
+use tokio_util::codec::FramedRead;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Largest number of actions in one `Actions` frame.
+const MAX_BATCH: usize = 16 * 1024;
+
+/// A listening server. Dropping it does not stop it; call [`ServerHandle::close`].
+pub struct ServerHandle {
+    cancel: CancellationToken,
+    tracker: TaskTracker,
+    port: Option<u16>,
+}
+
+impl ServerHandle {
+    /// Binds `endpoint` and starts serving. Must run inside the engine's runtime context.
+    pub fn listen<A: OrderingAuthority>(auth: Arc<A>, endpoint: &Endpoint, cfg: StoreConfig) -> std::io::Result<ServerHandle> {
+        let listener = Listener::bind(endpoint)?;
+        let port = listener.port();
+        let cancel = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        let (c, t) = (cancel.clone(), tracker.clone());
+        tracker.spawn(async move {
+            loop {
+                let accepted = tokio::select! {
+                    _ = c.cancelled() => break,
+                    r = listener.accept() => r,
+                };
+                match accepted {
+                    Ok((stream, peer)) => {
+                        let (auth, cfg, c) = (auth.clone(), cfg.clone(), c.clone());
+                        let (r, w) = stream.into_split();
+                        t.spawn(serve(auth, r, w, peer, cfg, c));
+                    }
+                    Err(e) => {
+                        // Out of file descriptors and the like: say so, and do not spin.
+                        auth.report(Event::error("ERR_IO", format!("ReduxCluster.createServer accept error: {e}")));
+                        tokio::select! {
+                            _ = c.cancelled() => break,
+                            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                        }
+                    }
+                }
+            }
+            // The listener drops here: the port is free and a Unix socket file removed.
+        });
+        Ok(ServerHandle { cancel, tracker, port })
+    }
+
+    pub fn port(&self) -> Option<u16> {
+        self.port
+    }
+
+    /// Stops accepting, closes every connection, and waits (bounded) for the tasks.
+    pub async fn close(&self) {
+        self.cancel.cancel();
+        self.tracker.close();
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.tracker.wait()).await;
+    }
+}
+
+/// State the reader hands to the writer of one connection.
+struct Conn {
+    acked: AtomicU64,
+    wake: Notify,
+    fatal: Mutex<Option<(String, String)>>,
+}
+
+async fn serve<A: OrderingAuthority>(auth: Arc<A>, r: ReadHalf, mut w: WriteHalf, peer: String, cfg: StoreConfig, cancel: CancellationToken) {
+    let mut frames = FramedRead::new(r, FrameCodec::new(cfg.limits));
+    let hello = tokio::select! {
+        _ = cancel.cancelled() => return,
+        h = tokio::time::timeout(cfg.handshake_timeout, frames.next()) => h,
+    };
+    let (hash, client_id, epoch, seq) = match hello {
+        Err(_) => return refuse(&*auth, &mut w, &cfg, &peer, "ERR_PROTOCOL", "no handshake within the timeout".into()).await,
+        Ok(None) => return, // connected and left (a port probe)
+        Ok(Some(Err(e))) => return refuse(&*auth, &mut w, &cfg, &peer, e.code(), e.to_string()).await,
+        Ok(Some(Ok(payload))) => match Message::decode(payload) {
+            Ok(Message::Hello { hash, client_id, epoch, seq }) => (hash, client_id, epoch, seq),
+            Ok(_) => return refuse(&*auth, &mut w, &cfg, &peer, "ERR_PROTOCOL", "expected a handshake".into()).await,
+            Err(e) => return refuse(&*auth, &mut w, &cfg, &peer, e.code(), e.to_string()).await,
+        },
+    };
+    if hash != auth.hash() {
+        let msg = format!("client store {hash} does not match this server's store {}; connection refused", auth.hash());
+        return refuse(&*auth, &mut w, &cfg, &peer, "ERR_STORE_MISMATCH", msg).await;
+    }
+    let welcome = Message::Welcome {
+        epoch: auth.epoch(),
+        acked: auth.acked(client_id),
+        mode: auth.mode(),
+    };
+    let resume = (auth.mode() == Mode::Action && auth.can_resume(epoch, seq)).then_some(seq);
+    let mut buf = BytesMut::new();
+    if write_frame(&mut buf, &cfg.limits, |d| welcome.encode(d)).is_err() || w.write_all(&buf).await.is_err() {
+        return;
+    }
+    let conn = Conn {
+        acked: AtomicU64::new(0),
+        wake: Notify::new(),
+        fatal: Mutex::new(None),
+    };
+    let reader = read_loop(&*auth, &mut frames, &conn, client_id);
+    let writer = write_loop(&*auth, &mut w, &conn, &cfg, resume);
+    tokio::pin!(reader, writer);
+    let result = tokio::select! {
+        _ = cancel.cancelled() => Ok(()),
+        r = &mut writer => r,
+        r = &mut reader => {
+            if let Err(e) = &r {
+                // Tell the peer why before closing; bounded, as the peer may not read.
+                *conn.fatal.lock().unwrap() = Some((e.code().to_string(), e.to_string()));
+                conn.wake.notify_one();
+                let _ = tokio::time::timeout(Duration::from_millis(200), &mut writer).await;
+            }
+            r
+        }
+    };
+    if let Err(e) = result {
+        if !matches!(&e, FrameError::Io(io) if is_disconnect(io)) {
+            auth.report(Event::error(e.code(), format!("ReduxCluster.createServer: connection from {peer} closed: {e}")));
+        }
+    }
+}
+
+fn is_disconnect(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(e.kind(), ConnectionReset | BrokenPipe | UnexpectedEof | ConnectionAborted)
+}
+
+async fn refuse<A: OrderingAuthority + ?Sized>(auth: &A, w: &mut WriteHalf, cfg: &StoreConfig, peer: &str, code: &str, message: String) {
+    auth.report(Event::error(code, format!("ReduxCluster.createServer: connection from {peer} refused: {message}")));
+    let mut buf = BytesMut::new();
+    let msg = Message::Error {
+        code: code.to_string(),
+        message,
+    };
+    if write_frame(&mut buf, &cfg.limits, |d| msg.encode(d)).is_ok() {
+        let _ = tokio::time::timeout(Duration::from_millis(200), w.write_all(&buf)).await;
+    }
+}
+
+async fn read_loop<A: OrderingAuthority + ?Sized>(
+    auth: &A,
+    frames: &mut FramedRead<ReadHalf, FrameCodec>,
+    conn: &Conn,
+    client_id: u64,
+) -> Result<(), FrameError> {
+    while let Some(frame) = frames.next().await {
+        match Message::decode(frame?)? {
+            Message::Dispatch { first_counter, actions } => {
+                for a in &actions {
+                    validate_action(a).map_err(|_| FrameError::Malformed("invalid action (not a JSON object with a string type)"))?;
+                }
+                auth.ready().await;
+                let acked = auth.submit_remote(client_id, first_counter, actions)?;
+                conn.acked.store(acked, Ordering::Release);
+                conn.wake.notify_one();
+            }
+            _ => return Err(FrameError::Malformed("unexpected message from a client")),
+        }
+    }
+    Ok(())
+}
+
+async fn write_loop<A: OrderingAuthority + ?Sized>(
+    auth: &A,
+    w: &mut WriteHalf,
+    conn: &Conn,
+    cfg: &StoreConfig,
+    resume: Option<u64>,
+) -> Result<(), FrameError> {
+    let mut version = auth.watch();
+    let mut buf = BytesMut::with_capacity(cfg.batch_bytes * 2);
+    let mut sent_ack = 0u64;
+    // The next sequence number this client needs; `None` until it has had a snapshot.
+    let mut next: Option<u64> = resume.map(|s| s + 1);
+    let mut sent_snapshot: Option<u64> = None;
+    loop {
+        version.borrow_and_update();
+        let fatal = conn.fatal.lock().unwrap().take();
+        if let Some((code, message)) = fatal {
+            let msg = Message::Error { code, message };
+            buf.clear();
+            write_frame(&mut buf, &cfg.limits, |d| msg.encode(d))?;
+            w.write_all(&buf).await?;
+            return Ok(());
+        }
+        buf.clear();
+        let acked = conn.acked.load(Ordering::Acquire);
+        if acked > sent_ack {
+            write_frame(&mut buf, &cfg.limits, |d| Message::Ack { counter: acked }.encode(d))?;
+            sent_ack = acked;
+        }
+        let mut snapshot = None;
+        match auth.mode() {
+            Mode::Snapshot => {
+                let s = auth.snapshot();
+                if sent_snapshot != Some(s.seq) {
+                    snapshot = Some(s);
+                }
+            }
+            Mode::Action => match next {
+                None => snapshot = Some(auth.snapshot()),
+                Some(from) => match auth.read(from, MAX_BATCH, cfg.batch_bytes) {
+                    Read::Entries { first_seq, actions } => {
+                        write_frame(&mut buf, &cfg.limits, |d| encode_actions(d, first_seq, actions.iter().map(|a| &a[..])))?;
+                        next = Some(first_seq + actions.len() as u64);
+                    }
+                    Read::Snapshot(s) => snapshot = Some(s),
+                    Read::UpToDate => {}
+                },
+            },
+        }
+        if let Some(s) = snapshot {
+            let frame = s.frame(&cfg.limits).map_err(|e| {
+                auth.report(Event::error("ERR_FRAME_TOO_LARGE", format!("ReduxCluster.createServer: cannot send the state: {e}")));
+                FrameError::TooLarge {
+                    size: s.state.len(),
+                    max: cfg.limits.max_frame,
+                }
+            })?;
+            if !buf.is_empty() {
+                w.write_all(&buf).await?;
+                buf.clear();
+            }
+            w.write_all(&frame).await?;
+            sent_snapshot = Some(s.seq);
+            next = Some(s.seq + 1);
+            continue;
+        }
+        if !buf.is_empty() {
+            w.write_all(&buf).await?;
+            continue;
+        }
+        tokio::select! {
+            r = version.changed() => if r.is_err() { return Ok(()) },
+            _ = conn.wake.notified() => {}
+        }
+    }
+}

@@ -1,0 +1,185 @@
+//! Layer 2: byte streams. TCP and Unix domain sockets behind one [`Stream`] type that
+//! splits into owned halves, a [`Listener`] that accepts either, and reconnect
+//! [`backoff`]. No framing here: see `protocol`.
+
+pub mod backoff;
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
+
+pub use backoff::Backoff;
+
+/// Where to listen or connect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    Tcp { host: String, port: u16 },
+    Unix(PathBuf),
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Endpoint::Tcp { host, port } => write!(f, "{host}:{port}"),
+            Endpoint::Unix(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
+pub type ReadHalf = Box<dyn AsyncRead + Send + Unpin>;
+pub type WriteHalf = Box<dyn AsyncWrite + Send + Unpin>;
+
+/// A connected stream of either kind.
+pub enum Stream {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl Stream {
+    pub async fn connect(ep: &Endpoint) -> io::Result<Stream> {
+        match ep {
+            Endpoint::Tcp { host, port } => {
+                let s = TcpStream::connect((host.as_str(), *port)).await?;
+                // Actions are small and latency matters more than packet count.
+                s.set_nodelay(true)?;
+                Ok(Stream::Tcp(s))
+            }
+            Endpoint::Unix(p) => Ok(Stream::Unix(UnixStream::connect(p).await?)),
+        }
+    }
+
+    /// Owned halves, so a reader and a writer task can run without a shared lock.
+    pub fn into_split(self) -> (ReadHalf, WriteHalf) {
+        match self {
+            Stream::Tcp(s) => {
+                let (r, w) = s.into_split();
+                (Box::new(r), Box::new(w))
+            }
+            Stream::Unix(s) => {
+                let (r, w) = s.into_split();
+                (Box::new(r), Box::new(w))
+            }
+        }
+    }
+}
+
+/// A bound listener. Binding is synchronous so that errors such as `EADDRINUSE` reach the
+/// caller of `createServer` directly, and the bound port is known at once (port 0 works).
+pub enum Listener {
+    Tcp(TcpListener),
+    Unix(UnixListener, PathBuf),
+}
+
+impl Listener {
+    /// Binds; must be called inside a tokio runtime context.
+    pub fn bind(ep: &Endpoint) -> io::Result<Listener> {
+        match ep {
+            Endpoint::Tcp { host, port } => {
+                let std = std::net::TcpListener::bind((host.as_str(), *port))?;
+                std.set_nonblocking(true)?;
+                Ok(Listener::Tcp(TcpListener::from_std(std)?))
+            }
+            Endpoint::Unix(path) => {
+                remove_stale_socket(path)?;
+                let std = std::os::unix::net::UnixListener::bind(path)?;
+                std.set_nonblocking(true)?;
+                Ok(Listener::Unix(UnixListener::from_std(std)?, path.clone()))
+            }
+        }
+    }
+
+    /// The bound TCP port, or `None` for a Unix socket.
+    pub fn port(&self) -> Option<u16> {
+        match self {
+            Listener::Tcp(l) => l.local_addr().ok().map(|a| a.port()),
+            Listener::Unix(..) => None,
+        }
+    }
+
+    /// Accepts one connection, returning it with a printable peer address.
+    pub async fn accept(&self) -> io::Result<(Stream, String)> {
+        match self {
+            Listener::Tcp(l) => {
+                let (s, addr) = l.accept().await?;
+                s.set_nodelay(true)?;
+                Ok((Stream::Tcp(s), addr.to_string()))
+            }
+            Listener::Unix(l, path) => {
+                let (s, _) = l.accept().await?;
+                Ok((Stream::Unix(s), format!("unix:{}", path.display())))
+            }
+        }
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        if let Listener::Unix(_, path) = self {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// A socket file left by a process that died is removed; one that a live server still
+/// answers on is not (binding then fails with `EADDRINUSE`, as it should).
+fn remove_stale_socket(path: &Path) -> io::Result<()> {
+    use std::os::unix::fs::FileTypeExt;
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_socket() => {
+            if std::os::unix::net::UnixStream::connect(path).is_ok() {
+                return Err(io::Error::new(
+                    io::ErrorKind::AddrInUse,
+                    format!("{} is in use by a running server", path.display()),
+                ));
+            }
+            std::fs::remove_file(path)
+        }
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[tokio::test]
+    async fn tcp_port_zero_and_unix_stale_file() {
+        let l = Listener::bind(&Endpoint::Tcp {
+            host: "127.0.0.1".into(),
+            port: 0,
+        })
+        .unwrap();
+        let port = l.port().unwrap();
+        assert_ne!(port, 0);
+        let ep = Endpoint::Tcp {
+            host: "127.0.0.1".into(),
+            port,
+        };
+        let (c, s) = tokio::join!(Stream::connect(&ep), l.accept());
+        let (_, mut w) = c.unwrap().into_split();
+        let (mut r, _) = s.unwrap().0.into_split();
+        w.write_all(b"hi").await.unwrap();
+        let mut buf = [0u8; 2];
+        r.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"hi");
+
+        let dir = std::env::temp_dir().join(format!("rcrs-t-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("stale.sock");
+        // A socket file whose server is gone.
+        drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+        assert!(path.exists());
+        let live = Listener::bind(&Endpoint::Unix(path.clone())).unwrap();
+        // A live one is not stolen.
+        assert_eq!(
+            Listener::bind(&Endpoint::Unix(path.clone())).err().unwrap().kind(),
+            io::ErrorKind::AddrInUse
+        );
+        drop(live);
+        assert!(!path.exists(), "socket file removed on drop");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
