@@ -1,0 +1,38 @@
+//! Core errors as JS errors: `err.code` is one of the stable strings below, documented in
+//! `index.d.ts`.
+
+use crate::error::Error as CoreError;
+use napi::Status;
+
+/// The `code` of a JS error thrown by the addon.
+#[derive(Debug, Clone)]
+pub struct Code(pub String);
+
+impl AsRef<str> for Code {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<Status> for Code {
+    fn from(s: Status) -> Code {
+        Code(format!("ERR_NAPI_{}", s.as_ref().to_uppercase()))
+    }
+}
+
+pub fn js_error(code: &str, message: impl Into<String>) -> napi::Error<Code> {
+    napi::Error::new(Code(code.to_string()), message.into())
+}
+
+pub fn from_core(e: CoreError) -> napi::Error<Code> {
+    js_error(e.code(), e.to_string())
+}
+
+pub fn from_io(e: std::io::Error, what: &str) -> napi::Error<Code> {
+    let code = match e.kind() {
+        std::io::ErrorKind::AddrInUse => "ERR_ADDR_IN_USE",
+        std::io::ErrorKind::PermissionDenied => "ERR_PERMISSION",
+        _ => "ERR_IO",
+    };
+    js_error(code, format!("{what}: {e}"))
+}

@@ -1,0 +1,10 @@
+//! Layer 6: the Node.js bindings, the only module that imports napi. Thin classes holding
+//! handles to the core; the Redux semantics live in the JS layer (`src/js/`).
+//!
+//! - [`runtime`]: the engine's own tokio runtime, shared with napi's async functions.
+//! - [`error`]: core errors to JS errors with a stable `code`.
+//! - [`store`]: `NativeAuthority` (server side), `NativeListener`, `NativeClient`.
+
+mod error;
+mod runtime;
+mod store;

@@ -1,0 +1,336 @@
+//! The store's native side as three classes used by `src/js/store.js`:
+//! `NativeAuthority` (a server store's ordering authority and log), `NativeListener`
+//! (one bound TCP or Unix endpoint) and `NativeClient` (a client replica).
+//!
+//! Data crosses the boundary as JSON text: actions one string each into the engine, and
+//! ordered batches as one `[a,b,...]` string out of it, parsed once by JS.
+
+use super::error::{from_core, from_io, js_error, Code};
+use napi::Result;
+use super::runtime::handle;
+use crate::config::StoreConfig;
+use crate::protocol::Mode;
+use crate::store::{Client, Event, EventKind, LocalAuthority, ServerHandle, Wake};
+use crate::transport::Endpoint;
+use bytes::Bytes;
+use napi::bindgen_prelude::Unknown;
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi::Status;
+use napi_derive::napi;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// A JS function called (with no arguments) when the engine has something for JS.
+type WakeFn = ThreadsafeFunction<(), Unknown<'static>, (), Status, false>;
+
+struct JsWake(WakeFn);
+
+impl Wake for JsWake {
+    fn wake(&self) {
+        self.0.call((), ThreadsafeFunctionCallMode::NonBlocking);
+    }
+}
+
+/// Engine tuning shared by servers and clients. Every field is optional.
+#[napi(object)]
+#[derive(Default)]
+pub struct EngineOptions {
+    /// Largest frame (one message, after decompression) sent or accepted, in bytes.
+    /// @default 268435456 (256 MiB)
+    pub max_frame_size: Option<f64>,
+    /// Frames larger than this are deflate-compressed, in bytes.
+    /// @default 262144 (256 KiB)
+    pub compress_threshold: Option<f64>,
+    /// Most dispatched actions a client holds until the server acknowledges them.
+    /// @default 1000000
+    pub queue_limit: Option<f64>,
+    /// Ordered actions a server keeps for reconnecting clients.
+    /// @default 100000
+    pub log_retention: Option<f64>,
+    /// First reconnect delay of a client, in ms.
+    /// @default 100
+    pub reconnect_initial_ms: Option<f64>,
+    /// Largest reconnect delay of a client, in ms.
+    /// @default 5000
+    pub reconnect_max_ms: Option<f64>,
+    /// Time a peer has to complete the handshake, in ms.
+    /// @default 10000
+    pub handshake_timeout_ms: Option<f64>,
+}
+
+fn count(v: Option<f64>, name: &str, default: usize) -> Result<usize, Code> {
+    match v {
+        None => Ok(default),
+        Some(x) if x.is_finite() && x >= 0.0 && x.fract() == 0.0 && x <= 9.0e15 => Ok(x as usize),
+        Some(x) => Err(js_error("ERR_INVALID_CONFIG", format!("invalid configuration: {name} must be a non-negative integer, got {x}"))),
+    }
+}
+
+fn config(o: Option<EngineOptions>) -> Result<StoreConfig, Code> {
+    let o = o.unwrap_or_default();
+    let d = StoreConfig::default();
+    let ms = |v: Option<f64>, name: &str, default: Duration| -> Result<Duration, Code> {
+        Ok(Duration::from_millis(count(v, name, default.as_millis() as usize)? as u64))
+    };
+    let mut c = d.clone();
+    c.limits.max_frame = count(o.max_frame_size, "maxFrameSize", d.limits.max_frame)?;
+    c.limits.compress_threshold = count(o.compress_threshold, "compressThreshold", d.limits.compress_threshold)?;
+    c.queue_limit = count(o.queue_limit, "queueLimit", d.queue_limit)?;
+    c.log_retention = count(o.log_retention, "logRetention", d.log_retention)?;
+    c.reconnect_initial = ms(o.reconnect_initial_ms, "reconnectInitialMs", d.reconnect_initial)?;
+    c.reconnect_max = ms(o.reconnect_max_ms, "reconnectMaxMs", d.reconnect_max)?;
+    c.handshake_timeout = ms(o.handshake_timeout_ms, "handshakeTimeoutMs", d.handshake_timeout)?;
+    c.batch_bytes = c.batch_bytes.min(c.limits.max_frame / 2);
+    c.validate().map_err(from_core)?;
+    Ok(c)
+}
+
+fn endpoint(host: Option<String>, port: Option<u32>, path: Option<String>, default_host: &str) -> Result<Endpoint, Code> {
+    if let Some(p) = path {
+        return Ok(Endpoint::Unix(PathBuf::from(p)));
+    }
+    let port = port.unwrap_or(10001);
+    if port > 65535 {
+        return Err(js_error("ERR_INVALID_CONFIG", format!("invalid configuration: port must be 0..65535, got {port}")));
+    }
+    Ok(Endpoint::Tcp {
+        host: host.unwrap_or_else(|| default_host.to_string()),
+        port: port as u16,
+    })
+}
+
+#[napi(object)]
+pub struct JsEvent {
+    /// 'connected' | 'disconnected' | 'error'
+    pub kind: String,
+    pub code: String,
+    pub message: String,
+}
+
+fn events(ev: Vec<Event>) -> Vec<JsEvent> {
+    ev.into_iter()
+        .map(|e| JsEvent {
+            kind: match e.kind {
+                EventKind::Connected => "connected",
+                EventKind::Disconnected => "disconnected",
+                EventKind::Error => "error",
+            }
+            .to_string(),
+            code: e.code,
+            message: e.message,
+        })
+        .collect()
+}
+
+/// `[a,b,...]` from JSON texts that are valid UTF-8 (checked when they entered).
+fn json_array(actions: &[Bytes]) -> Option<String> {
+    if actions.is_empty() {
+        return None;
+    }
+    let mut out = Vec::with_capacity(actions.iter().map(|a| a.len() + 1).sum::<usize>() + 2);
+    out.push(b'[');
+    for (i, a) in actions.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(a);
+    }
+    out.push(b']');
+    Some(String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
+}
+
+fn text(b: Bytes) -> String {
+    String::from_utf8(b.to_vec()).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+#[napi(object)]
+pub struct AuthorityPoll {
+    pub first_seq: f64,
+    /// Ordered actions as a JSON array text, or null when none.
+    pub actions: Option<String>,
+    pub more: bool,
+    pub want_snapshot: bool,
+    pub events: Vec<JsEvent>,
+}
+
+/// A server store's ordering authority: assigns sequence numbers and keeps the log.
+#[napi]
+pub struct NativeAuthority {
+    inner: Arc<LocalAuthority>,
+    cfg: StoreConfig,
+}
+
+#[napi]
+impl NativeAuthority {
+    #[napi(constructor)]
+    pub fn new(hash: String, mode: String, initial_state: String, options: Option<EngineOptions>, #[napi(ts_arg_type = "() => void")] wake: WakeFn) -> Result<Self, Code> {
+        let cfg = config(options)?;
+        let mode = Mode::parse(&mode)
+            .ok_or_else(|| js_error("ERR_INVALID_CONFIG", format!("invalid configuration: mode must be 'action' or 'snapshot', got '{mode}'")))?;
+        let inner = LocalAuthority::new(hash, mode, cfg.clone(), Bytes::from(initial_state), Box::new(JsWake(wake)));
+        Ok(NativeAuthority { inner, cfg })
+    }
+
+    /// Orders an action dispatched on this store; returns its sequence number.
+    #[napi]
+    pub fn submit(&self, action: String) -> f64 {
+        self.inner.submit_local(Bytes::from(action)) as f64
+    }
+
+    /// Ordered actions from `from` up to `upto`, at most `max`.
+    #[napi]
+    pub fn poll(&self, from: f64, upto: f64, max: u32) -> AuthorityPoll {
+        let p = self.inner.poll(from as u64, upto as u64, max.max(1) as usize);
+        AuthorityPoll {
+            first_seq: p.first_seq as f64,
+            actions: json_array(&p.actions),
+            more: p.more,
+            want_snapshot: p.want_snapshot,
+            events: events(p.events),
+        }
+    }
+
+    /// The JS state (JSON) as of sequence number `seq`.
+    #[napi]
+    pub fn set_snapshot(&self, seq: f64, state: String) {
+        self.inner.set_snapshot(seq as u64, Bytes::from(state));
+    }
+
+    /// Binds a TCP (`host`, `port`) or Unix (`path`) endpoint and serves this store on it.
+    #[napi]
+    pub fn listen(&self, host: Option<String>, port: Option<u32>, path: Option<String>) -> Result<NativeListener, Code> {
+        let ep = endpoint(host, port, path, "0.0.0.0")?;
+        let _guard = handle().enter();
+        let h = ServerHandle::listen(self.inner.clone(), &ep, self.cfg.clone()).map_err(|e| from_io(e, &format!("cannot listen on {ep}")))?;
+        Ok(NativeListener {
+            handle: Arc::new(h),
+        })
+    }
+
+    /// Releases the JS callback so that this store no longer keeps the process alive.
+    #[napi]
+    pub fn detach(&self) {
+        self.inner.outbox.detach();
+    }
+}
+
+/// One listening endpoint of a server store.
+#[napi]
+pub struct NativeListener {
+    handle: Arc<ServerHandle>,
+}
+
+#[napi]
+impl NativeListener {
+    /// The bound TCP port (null for a Unix socket).
+    #[napi(getter)]
+    pub fn port(&self) -> Option<u32> {
+        self.handle.port().map(u32::from)
+    }
+
+    /// Stops listening and closes every connection of this endpoint.
+    #[napi]
+    pub async fn close(&self) -> Result<()> {
+        let h = self.handle.clone();
+        handle()
+            .spawn(async move { h.close().await })
+            .await
+            .map_err(|e| napi::Error::from_reason(format!("redux-cluster-rs internal error: {e}")))
+    }
+}
+
+#[napi(object)]
+pub struct ClientPollJs {
+    /// A state (JSON) replacing the local one, applied before `actions`.
+    pub snapshot: Option<String>,
+    pub snapshot_seq: f64,
+    pub first_seq: f64,
+    pub actions: Option<String>,
+    pub more: bool,
+    pub events: Vec<JsEvent>,
+}
+
+/// A client replica's connection to a server store.
+#[napi]
+pub struct NativeClient {
+    inner: Arc<Client>,
+    closed: Mutex<bool>,
+}
+
+#[napi]
+impl NativeClient {
+    #[napi(constructor)]
+    pub fn new(hash: String, host: Option<String>, port: Option<u32>, path: Option<String>, options: Option<EngineOptions>, #[napi(ts_arg_type = "() => void")] wake: WakeFn) -> Result<Self, Code> {
+        let cfg = config(options)?;
+        let ep = endpoint(host, port, path, "127.0.0.1")?;
+        let _guard = handle().enter();
+        let inner = Arc::new(Client::start(ep, hash, cfg, Box::new(JsWake(wake))));
+        Ok(NativeClient {
+            inner,
+            closed: Mutex::new(false),
+        })
+    }
+
+    /// Queues an action (JSON text) for the server.
+    #[napi]
+    pub fn dispatch(&self, action: String) -> Result<(), Code> {
+        self.inner.dispatch(Bytes::from(action)).map_err(from_core)
+    }
+
+    #[napi]
+    pub fn poll(&self, max: u32) -> ClientPollJs {
+        let p = self.inner.poll(max.max(1) as usize);
+        let (snapshot_seq, snapshot) = match p.snapshot {
+            Some((seq, state)) => (seq as f64, Some(text(state))),
+            None => (0.0, None),
+        };
+        ClientPollJs {
+            snapshot,
+            snapshot_seq,
+            first_seq: p.first_seq as f64,
+            actions: json_array(&p.actions),
+            more: p.more,
+            events: events(p.events),
+        }
+    }
+
+    #[napi(getter)]
+    pub fn connected(&self) -> bool {
+        self.inner.is_connected()
+    }
+
+    /// Dispatched actions not yet acknowledged by the server.
+    #[napi(getter)]
+    pub fn pending(&self) -> u32 {
+        self.inner.pending() as u32
+    }
+
+    /// Stops the client, first waiting up to `flushMs` for queued actions to be
+    /// acknowledged. The JS callback is released at once.
+    #[napi]
+    pub async fn close(&self, flush_ms: Option<u32>) -> Result<()> {
+        *self.closed.lock().unwrap() = true;
+        let c = self.inner.clone();
+        let flush = Duration::from_millis(flush_ms.unwrap_or(1000) as u64);
+        handle()
+            .spawn(async move { c.close(flush).await })
+            .await
+            .map_err(|e| napi::Error::from_reason(format!("redux-cluster-rs internal error: {e}")))
+    }
+
+    /// Stops at once; queued actions are dropped.
+    #[napi]
+    pub fn shutdown(&self) {
+        *self.closed.lock().unwrap() = true;
+        self.inner.shutdown();
+    }
+}
+
+impl Drop for NativeClient {
+    fn drop(&mut self) {
+        if !*self.closed.lock().unwrap() {
+            self.inner.shutdown();
+        }
+    }
+}

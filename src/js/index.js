@@ -1,0 +1,407 @@
+'use strict';
+// The JS layer of redux-cluster-rs: Redux semantics (from the `redux` package) on top of
+// the native engine. The engine orders actions and moves them between processes; this
+// file applies them, in order, to an ordinary Redux store.
+
+const redux = require('redux');
+const crypto = require('node:crypto');
+const pkg = require('../../package.json');
+const native = require('../../index.js');
+
+const SYNC = 'REDUX_CLUSTER_SYNC';
+// What Redux itself uses as the interop key (Node has no Symbol.observable of its own).
+const $$observable = (typeof Symbol === 'function' && Symbol.observable) || '@@observable';
+// Actions handed to JS per pull; between pulls the event loop runs, so timers and I/O
+// are not starved by a long stream of actions.
+const POLL_MAX = 8192;
+const ENGINE_KEYS = [
+  'maxFrameSize',
+  'compressThreshold',
+  'queueLimit',
+  'logRetention',
+  'reconnectInitialMs',
+  'reconnectMaxMs',
+  'handshakeTimeoutMs',
+];
+
+class ReduxClusterError extends Error {
+  constructor(code, message) {
+    super(message);
+    this.name = 'ReduxClusterError';
+    this.code = code;
+  }
+}
+
+function hasher(data, algorithm = 'sha1') {
+  if (typeof data !== 'string') return undefined;
+  return crypto.createHash(algorithm).update(data).digest('hex');
+}
+
+function kindOf(v) {
+  if (v === null) return 'null';
+  if (v === undefined) return 'undefined';
+  if (Array.isArray(v)) return 'array';
+  return typeof v;
+}
+
+function isPlainObject(obj) {
+  if (typeof obj !== 'object' || obj === null) return false;
+  const proto = Object.getPrototypeOf(obj);
+  return proto === null || Object.getPrototypeOf(proto) === null;
+}
+
+function checkAction(action) {
+  if (!isPlainObject(action)) {
+    throw new ReduxClusterError(
+      'ERR_INVALID_ACTION',
+      `Actions must be plain objects. Instead, the actual type was: '${kindOf(action)}'.`
+    );
+  }
+  if (action.type === undefined) {
+    throw new ReduxClusterError(
+      'ERR_INVALID_ACTION',
+      'Actions may not have an undefined "type" property. You may have misspelled an action type string constant.'
+    );
+  }
+  if (typeof action.type !== 'string') {
+    throw new ReduxClusterError(
+      'ERR_INVALID_ACTION',
+      `Action "type" property must be a string. Instead, the actual type was: '${kindOf(action.type)}'.`
+    );
+  }
+  if (action.type === SYNC) {
+    throw new ReduxClusterError('ERR_INVALID_ACTION', "Please don't use REDUX_CLUSTER_SYNC action type!");
+  }
+}
+
+function invalid(message) {
+  return new ReduxClusterError('ERR_INVALID_CONFIG', `invalid configuration: ${message}`);
+}
+
+function readConfig(config) {
+  if (config === undefined || config === null) config = {};
+  if (typeof config !== 'object') throw invalid('the store config must be an object');
+  const mode = config.mode === undefined ? 'action' : config.mode;
+  if (mode !== 'action' && mode !== 'snapshot') throw invalid(`mode must be 'action' or 'snapshot', got ${JSON.stringify(mode)}`);
+  const serializationMode = config.serializationMode === undefined ? 'json' : config.serializationMode;
+  if (serializationMode !== 'json' && serializationMode !== 'protoobject') {
+    throw invalid(`serializationMode must be 'json' or 'protoobject', got ${JSON.stringify(serializationMode)}`);
+  }
+  const resync = config.resync === undefined ? 1000 : config.resync;
+  if (typeof resync !== 'number' || !(resync > 0)) throw invalid('resync must be a positive number');
+  if (config.stderr !== undefined && typeof config.stderr !== 'function') throw invalid('stderr must be a function');
+  const engine = {};
+  for (const k of ENGINE_KEYS) {
+    if (config[k] === undefined) continue;
+    if (typeof config[k] !== 'number') throw invalid(`${k} must be a number`);
+    engine[k] = config[k];
+  }
+  return { mode, serializationMode, resync, debug: !!config.debug, stderr: config.stderr, engine };
+}
+
+function readAddress(settings, what) {
+  if (settings === undefined || settings === null) settings = {};
+  if (typeof settings !== 'object') throw invalid(`${what} settings must be an object`);
+  const { host, port, path } = settings;
+  if (path !== undefined && typeof path !== 'string') throw invalid('path must be a string');
+  if (host !== undefined && typeof host !== 'string') throw invalid('host must be a string');
+  if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port <= 65535)) {
+    throw invalid(`port must be an integer in 0..65535, got ${JSON.stringify(port)}`);
+  }
+  return { host: host ?? null, port: path !== undefined ? null : port ?? 10001, path: path ?? null };
+}
+
+class ReduxCluster {
+  constructor(reducer, config) {
+    if (typeof reducer !== 'function') {
+      throw new ReduxClusterError(
+        'ERR_INVALID_CONFIG',
+        `Expected the root reducer to be a function. Instead, received: '${kindOf(reducer)}'`
+      );
+    }
+    const cfg = readConfig(config);
+    /** sha1 of the reducer's name: stores sync only with stores of the same reducer. */
+    this.RCHash = hasher(reducer.name || '');
+    this.version = pkg.version;
+    this.homepage = pkg.homepage;
+    this.role = [];
+    this.mode = cfg.mode;
+    this.connected = false;
+    this.resync = cfg.resync;
+    this.stderr = cfg.stderr || console.error;
+    this.config = Object.freeze({ ...(config || {}) });
+    this._engine = cfg.engine;
+    this._reducer = reducer;
+    this._redux = redux.legacy_createStore((state, action) =>
+      action.type === SYNC ? action.payload : this._reducer(state, action)
+    );
+    this._authority = null; // set while this store serves (it orders actions)
+    this._seq = 0; // last sequence number applied, while serving
+    this._servers = new Set();
+    this._client = null; // set while this store is a client
+    this._pumpQueued = false;
+    // Redux store methods work when detached from the store (`const { dispatch } = store`).
+    this.dispatch = this.dispatch.bind(this);
+    this.getState = this.getState.bind(this);
+    this.subscribe = this.subscribe.bind(this);
+    this.replaceReducer = this.replaceReducer.bind(this);
+  }
+
+  getState() {
+    return this._redux.getState();
+  }
+
+  subscribe(listener) {
+    return this._redux.subscribe(listener);
+  }
+
+  replaceReducer(nextReducer) {
+    if (typeof nextReducer !== 'function') {
+      throw new ReduxClusterError(
+        'ERR_INVALID_CONFIG',
+        `Expected the nextReducer to be a function. Instead, received: '${kindOf(nextReducer)}'`
+      );
+    }
+    this._reducer = nextReducer;
+    this._redux.replaceReducer((state, action) =>
+      action.type === SYNC ? action.payload : this._reducer(state, action)
+    );
+  }
+
+  [$$observable]() {
+    return this._redux[$$observable]();
+  }
+
+  /**
+   * On a client, queues the action for the server and returns at once; the action is
+   * applied here when it comes back in order. On a server (or a standalone store) it is
+   * ordered and applied at once, as in Redux.
+   */
+  dispatch(action) {
+    checkAction(action);
+    if (this._client) {
+      this._client.dispatch(JSON.stringify(action));
+      return action;
+    }
+    if (this._authority) {
+      const seq = this._authority.submit(JSON.stringify(action));
+      // Actions from clients ordered before this one are applied first.
+      if (seq !== this._seq + 1) this._drainTo(seq - 1);
+      this._seq = seq;
+      return this._redux.dispatch(action);
+    }
+    return this._redux.dispatch(action);
+  }
+
+  createServer(settings) {
+    const addr = readAddress(settings, 'server');
+    if (!this._authority) {
+      this._authority = new native.NativeAuthority(
+        this.RCHash,
+        this.mode,
+        JSON.stringify(this.getState()),
+        this._engine,
+        () => this._pump()
+      );
+      this._seq = 0;
+    }
+    let listener;
+    try {
+      listener = this._authority.listen(addr.host, addr.port, addr.path);
+    } catch (e) {
+      if (this._servers.size === 0) this._dropAuthority();
+      throw e;
+    }
+    if (!this.role.includes('server')) this.role.push('server');
+    const server = new ClusterServer(this, listener, addr);
+    this._servers.add(server);
+    return server;
+  }
+
+  createClient(settings) {
+    if (this._client || this.role.includes('client')) {
+      throw new ReduxClusterError('ERR_ALREADY_CONNECTED', 'One storage cannot be connected to two servers at the same time.');
+    }
+    const addr = readAddress(settings, 'client');
+    if (settings && (settings.login !== undefined || settings.password !== undefined)) {
+      // Logins are part of the next release; refusing is better than pretending.
+      throw new ReduxClusterError('ERR_NOT_SUPPORTED', 'login/password authentication is not supported by this version yet');
+    }
+    this._client = new native.NativeClient(
+      this.RCHash,
+      addr.host,
+      addr.port,
+      addr.path,
+      this._engine,
+      () => this._pump()
+    );
+    this.role.push('client');
+    this.connected = false;
+    return new ClusterClient(this, this._client, addr);
+  }
+
+  _pump() {
+    try {
+      if (this._client) this._pumpClient(this._client);
+      else if (this._authority) this._pumpServer(this._authority);
+    } catch (e) {
+      this._error(`ReduxCluster: ${e && e.stack ? e.stack : e}`);
+    }
+  }
+
+  _queuePump() {
+    if (this._pumpQueued) return;
+    this._pumpQueued = true;
+    setImmediate(() => {
+      this._pumpQueued = false;
+      this._pump();
+    });
+  }
+
+  _pumpServer(a) {
+    const r = a.poll(this._seq + 1, Number.MAX_SAFE_INTEGER, POLL_MAX);
+    this._events(r.events);
+    if (r.actions != null) this._seq += this._apply(JSON.parse(r.actions));
+    if (r.wantSnapshot) a.setSnapshot(this._seq, JSON.stringify(this.getState()));
+    if (r.more) this._queuePump();
+  }
+
+  _drainTo(upto) {
+    const a = this._authority;
+    while (this._seq < upto) {
+      const r = a.poll(this._seq + 1, upto, POLL_MAX);
+      this._events(r.events);
+      if (r.actions == null) break;
+      this._seq += this._apply(JSON.parse(r.actions));
+    }
+    // The pull above took the engine's pending wake-up; whatever came after `upto`
+    // (and any snapshot request) is handled by a pump of our own.
+    this._queuePump();
+  }
+
+  _pumpClient(c) {
+    const r = c.poll(POLL_MAX);
+    this._events(r.events);
+    if (r.snapshot != null) this._applySync(JSON.parse(r.snapshot));
+    if (r.actions != null) this._apply(JSON.parse(r.actions));
+    if (r.more) this._queuePump();
+  }
+
+  _apply(actions) {
+    const dispatch = this._redux.dispatch;
+    for (let i = 0; i < actions.length; i++) {
+      try {
+        dispatch(actions[i]);
+      } catch (e) {
+        // Every replica runs the same reducer on the same action, so each one skips it
+        // alike; say so rather than stop applying what follows.
+        this._error(`ReduxCluster: the reducer threw on ${JSON.stringify(actions[i].type)}: ${e && e.message ? e.message : e}`);
+      }
+    }
+    return actions.length;
+  }
+
+  _applySync(state) {
+    this._redux.dispatch({ type: SYNC, payload: state });
+  }
+
+  _events(events) {
+    for (const e of events) {
+      if (e.kind === 'connected') this.connected = true;
+      else if (e.kind === 'disconnected') this.connected = false;
+      else this._error(e.message, e.code);
+    }
+  }
+
+  _error(message) {
+    try {
+      this.stderr(message);
+    } catch {
+      // A throwing error sink must not break the store.
+    }
+  }
+
+  _dropAuthority() {
+    if (!this._authority) return;
+    this._authority.detach();
+    this._authority = null;
+    this.role = this.role.filter((r) => r !== 'server');
+  }
+}
+
+class ClusterServer {
+  constructor(store, listener, addr) {
+    this._store = store;
+    this._listener = listener;
+    this._closing = null;
+    this.host = addr.path ? undefined : addr.host ?? '0.0.0.0';
+    this.port = addr.path ? undefined : listener.port;
+    this.path = addr.path ?? undefined;
+  }
+
+  address() {
+    return this.path !== undefined ? this.path : { address: this.host, port: this.port };
+  }
+
+  /** Stops listening and drops every connection; idempotent. */
+  close() {
+    if (!this._closing) {
+      this._closing = this._listener.close().then(() => {
+        const s = this._store;
+        s._servers.delete(this);
+        if (s._servers.size === 0) s._dropAuthority();
+      });
+    }
+    return this._closing;
+  }
+}
+
+class ClusterClient {
+  constructor(store, native, addr) {
+    this._store = store;
+    this._native = native;
+    this._closing = null;
+    this.host = addr.path ? undefined : addr.host ?? '127.0.0.1';
+    this.port = addr.path ? undefined : addr.port;
+    this.path = addr.path ?? undefined;
+  }
+
+  get connected() {
+    return this._native.connected;
+  }
+
+  /** Dispatched actions the server has not acknowledged yet. */
+  get pending() {
+    return this._native.pending;
+  }
+
+  /**
+   * Waits up to `flushMs` (default 1000) for queued actions to reach the server, then
+   * closes the connection; idempotent. The store keeps its state and works locally.
+   */
+  disconnect(flushMs) {
+    if (!this._closing) {
+      const s = this._store;
+      this._closing = this._native.close(flushMs ?? 1000).then(() => {
+        if (s._client === this._native) {
+          s._pump(); // apply whatever had arrived
+          s._client = null;
+          s.role = s.role.filter((r) => r !== 'client');
+          s.connected = false;
+        }
+      });
+    }
+    return this._closing;
+  }
+}
+
+function createStore(reducer, config) {
+  return new ReduxCluster(reducer, config);
+}
+
+module.exports = {
+  ...redux,
+  createStore,
+  ReduxClusterError,
+  functions: { hasher },
+};

@@ -1,0 +1,16 @@
+// ESM entry: the same module as the CommonJS one.
+import cjs from './index.js';
+
+export const {
+  createStore,
+  combineReducers,
+  applyMiddleware,
+  compose,
+  bindActionCreators,
+  isAction,
+  isPlainObject,
+  legacy_createStore,
+  ReduxClusterError,
+  functions,
+} = cjs;
+export default cjs;
