@@ -11,7 +11,7 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 
 /** A server store's ordering authority: assigns sequence numbers and keeps the log. */
 export declare class NativeAuthority {
-  constructor(hash: string, mode: string, initialState: string, options: EngineOptions | undefined | null, wake: WakeFn)
+  constructor(hash: string, mode: string, initialState: string, options: EngineOptions | undefined | null, wake: () => void)
   /** Orders an action dispatched on this store; returns its sequence number. */
   submit(action: string): number
   /** Ordered actions from `from` up to `upto`, at most `max`. */
@@ -26,7 +26,7 @@ export declare class NativeAuthority {
 
 /** A client replica's connection to a server store. */
 export declare class NativeClient {
-  constructor(hash: string, host: string | undefined | null, port: number | undefined | null, path: string | undefined | null, options: EngineOptions | undefined | null, wake: WakeFn)
+  constructor(hash: string, host: string | undefined | null, port: number | undefined | null, path: string | undefined | null, options: EngineOptions | undefined | null, wake: () => void)
   /** Queues an action (JSON text) for the server. */
   dispatch(action: string): void
   poll(max: number): ClientPollJs

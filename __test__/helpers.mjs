@@ -1,0 +1,179 @@
+// Shared helpers for the JS tests: reducers, bounded waits, child processes, raw frames.
+import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const FIXTURES = path.join(ROOT, '__test__', 'fixtures');
+
+export function counter(state = { counter: 0 }, action) {
+  switch (action.type) {
+    case 'INC':
+      return { ...state, counter: state.counter + (action.by ?? 1) };
+    case 'SET':
+      return { ...state, ...action.payload };
+    default:
+      return state;
+  }
+}
+
+/** Resolves once `cond()` is truthy; rejects after `timeoutMs` with `what` and the last value seen. */
+export function waitFor(cond, { timeoutMs = 10000, what = 'condition', show } = {}) {
+  return new Promise((resolve, reject) => {
+    const t0 = Date.now();
+    const tick = () => {
+      let v;
+      try {
+        v = cond();
+      } catch (e) {
+        return reject(e);
+      }
+      if (v) return resolve(v);
+      if (Date.now() - t0 > timeoutMs) {
+        return reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}${show ? `; last: ${JSON.stringify(show())}` : ''}`));
+      }
+      setTimeout(tick, 5);
+    };
+    tick();
+  });
+}
+
+export function tmpSock(tag = 's') {
+  return path.join(os.tmpdir(), `rcrs-${process.pid}-${tag}-${crypto.randomBytes(4).toString('hex')}.sock`);
+}
+
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.on('error', reject);
+    s.listen({ port: 0, host: '127.0.0.1' }, () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Collects what a store writes to its error sink. */
+export function sink() {
+  const lines = [];
+  const fn = (m) => lines.push(String(m));
+  fn.lines = lines;
+  return fn;
+}
+
+/**
+ * A child node process running a fixture; each JSON line it prints on stdout becomes an
+ * entry in `messages`. `next(pred)` waits (bounded) for a matching message.
+ */
+export function child(script, args = [], { env } = {}) {
+  const p = spawn(process.execPath, [path.join(FIXTURES, script), ...args], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
+  });
+  const messages = [];
+  let stderr = '';
+  let buf = '';
+  p.stdout.on('data', (d) => {
+    buf += d;
+    let i;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      try {
+        messages.push(JSON.parse(line));
+      } catch {
+        /* not ours */
+      }
+    }
+  });
+  p.stderr.on('data', (d) => (stderr += d));
+  const exited = new Promise((resolve) => p.on('exit', (code, signal) => resolve({ code, signal })));
+  return {
+    proc: p,
+    messages,
+    exited,
+    get stderr() {
+      return stderr;
+    },
+    send(obj) {
+      p.stdin.write(JSON.stringify(obj) + '\n');
+    },
+    next(pred, timeoutMs = 15000) {
+      return waitFor(() => messages.find(pred), {
+        timeoutMs,
+        what: `a message from ${script}`,
+        show: () => ({ messages: messages.slice(-3), stderr: stderr.slice(-500) }),
+      });
+    },
+    kill(sig = 'SIGKILL') {
+      try {
+        p.kill(sig);
+      } catch {
+        /* gone */
+      }
+      return exited;
+    },
+  };
+}
+
+// ---- raw protocol, for feeding the server what a real client would not
+
+export function frame(payload) {
+  const h = Buffer.alloc(6);
+  h.writeUInt32BE(payload.length + 2, 0);
+  h[4] = 1; // protocol version
+  h[5] = 0; // flags
+  return Buffer.concat([h, payload]);
+}
+
+function u64(n) {
+  const b = Buffer.alloc(8);
+  b.writeBigUInt64BE(BigInt(n));
+  return b;
+}
+
+function str(s) {
+  const b = Buffer.from(s);
+  const l = Buffer.alloc(4);
+  l.writeUInt32BE(b.length);
+  return Buffer.concat([l, b]);
+}
+
+export function helloFrame(hash, clientId = 12345) {
+  return frame(Buffer.concat([Buffer.from([1]), str(hash), u64(clientId), u64(0), u64(0)]));
+}
+
+export function dispatchFrame(firstCounter, actions) {
+  const n = Buffer.alloc(4);
+  n.writeUInt32BE(actions.length);
+  return frame(Buffer.concat([Buffer.from([3]), u64(firstCounter), n, ...actions.map((a) => str(JSON.stringify(a)))]));
+}
+
+export function rawConnect(opts) {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(opts);
+    s.once('connect', () => resolve(s));
+    s.once('error', reject);
+  });
+}
+
+export function closed(socket, timeoutMs = 5000) {
+  return new Promise((resolve, reject) => {
+    if (socket.destroyed) return resolve();
+    const t = setTimeout(() => reject(new Error('socket was not closed by the server')), timeoutMs);
+    socket.on('error', () => {});
+    socket.once('close', () => {
+      clearTimeout(t);
+      resolve();
+    });
+    socket.resume();
+  });
+}
+
+export const sha1 = (s) => crypto.createHash('sha1').update(s).digest('hex');
+
+export { fs };
