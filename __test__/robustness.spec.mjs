@@ -1,0 +1,104 @@
+// Bad input and bad peers: each one closes only its own connection, with the reason on
+// the server's stderr, and nobody else notices.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import { createStore } from 'redux-cluster-rs';
+import { counter, waitFor, sink, child, rawConnect, closed, helloFrame, dispatchFrame, frame, sha1 } from './helpers.mjs';
+
+async function serverWithClient() {
+  const errors = sink();
+  const server = createStore(counter, { stderr: errors });
+  const srv = server.createServer({ host: '127.0.0.1', port: 0 });
+  const client = createStore(counter);
+  const cl = client.createClient({ host: '127.0.0.1', port: srv.port });
+  await waitFor(() => client.connected, { what: 'client connected' });
+  return { errors, server, srv, client, cl };
+}
+
+async function stillInSync({ server, client }) {
+  const target = server.getState().counter + 11;
+  client.dispatch({ type: 'INC', by: 10 });
+  server.dispatch({ type: 'INC' });
+  await waitFor(() => server.getState().counter === target && client.getState().counter === target, {
+    what: 'the good client still in sync',
+  });
+  assert.ok(client.connected, 'the good client never lost its connection');
+}
+
+test('garbage bytes, 1 MiB of junk, an oversized frame and a bad handshake each close only their own connection', async () => {
+  const ctx = await serverWithClient();
+  const { errors, srv } = ctx;
+  const addr = { host: '127.0.0.1', port: srv.port };
+
+  const cases = [
+    // "GET " read as a length is over a gigabyte: refused before anything is buffered.
+    ['garbage', Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'), /maximum frame size/],
+    ['junk', crypto.randomBytes(1024 * 1024), /refused/],
+    ['oversized', Buffer.from([0xff, 0xff, 0xff, 0xf0, 1, 0]), /maximum frame size/],
+    ['wrong version', Buffer.from([0, 0, 0, 10, 9, 0, 1, 2]), /protocol version 9/],
+    ['wrong message', frame(Buffer.from([4, 0, 0, 0, 0, 0, 0, 0, 1])), /expected a handshake/],
+    ['truncated hello', frame(Buffer.from([1, 0, 0, 0, 40, 1, 2])), /malformed/],
+  ];
+  for (const [name, bytes, reason] of cases) {
+    const before = errors.lines.length;
+    const s = await rawConnect(addr);
+    s.on('error', () => {});
+    s.write(bytes);
+    await closed(s);
+    await waitFor(() => errors.lines.length > before, { what: `${name} reported on stderr` });
+    assert.match(errors.lines.at(-1), /127\.0\.0\.1/, `${name}: the reason names the peer`);
+    assert.match(errors.lines.at(-1), reason, name);
+  }
+
+  // A valid handshake followed by a bad action: the connection gets an error frame and
+  // is closed; nothing is applied.
+  const before = ctx.server.getState().counter;
+  const s = await rawConnect(addr);
+  s.on('error', () => {});
+  s.write(helloFrame(sha1('counter')));
+  s.write(dispatchFrame(1, [{ type: 'REDUX_CLUSTER_SYNC', payload: { counter: -1 } }]));
+  await closed(s);
+  await waitFor(() => errors.lines.some((l) => /invalid action/.test(l)), { what: 'invalid action reported' });
+  assert.equal(ctx.server.getState().counter, before);
+
+  await stillInSync(ctx);
+  await ctx.cl.disconnect();
+  await srv.close();
+});
+
+test('kill -9 of a client process mid-stream harms no other client', async () => {
+  const ctx = await serverWithClient();
+  const addr = JSON.stringify({ host: '127.0.0.1', port: ctx.srv.port });
+  const victim = child('agent.mjs', ['client', addr]);
+  await victim.next((m) => m.ready);
+  victim.send({ cmd: 'dispatch', n: 200000 });
+  await waitFor(() => ctx.server.getState().counter > 0, { what: 'the victim streaming' });
+  await victim.kill('SIGKILL');
+  // Whatever of the victim's stream arrived is applied; the rest is gone with it.
+  await stillInSync(ctx);
+  await ctx.cl.disconnect();
+  await ctx.srv.close();
+});
+
+test('close() resolves promptly with misbehaving peers connected', async () => {
+  const server = createStore(counter, { stderr: () => {} });
+  const srv = server.createServer({ host: '127.0.0.1', port: 0 });
+  const addr = { host: '127.0.0.1', port: srv.port };
+  // One that connects and says nothing, one stuck half way through a frame, and one that
+  // completes the handshake and then never reads while the server has plenty to send.
+  const silent = await rawConnect(addr);
+  const half = await rawConnect(addr);
+  half.write(helloFrame(sha1('counter')).subarray(0, 9));
+  const deaf = await rawConnect(addr);
+  deaf.write(helloFrame(sha1('counter')));
+  deaf.pause();
+  const big = 'x'.repeat(1000);
+  for (let i = 0; i < 20000; i++) server.dispatch({ type: 'SET', payload: { big, i } });
+  for (const s of [silent, half, deaf]) s.on('error', () => {});
+  const t0 = Date.now();
+  await srv.close();
+  const took = Date.now() - t0;
+  assert.ok(took < 2000, `close took ${took} ms`);
+  await Promise.all([closed(silent), closed(half), closed(deaf)]);
+});
