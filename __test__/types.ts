@@ -1,0 +1,43 @@
+// A typed usage sample, compiled with `tsc --strict` in CI. Each line marked with an
+// expect-error directive must fail to type-check, or the build fails.
+import { createStore, combineReducers, functions, type ReduxClusterStore } from 'redux-cluster-rs';
+
+interface CounterState {
+  counter: number;
+}
+type CounterAction = { type: 'INCREMENT' } | { type: 'ADD'; by: number };
+
+function counter(state: CounterState = { counter: 0 }, action: CounterAction): CounterState {
+  switch (action.type) {
+    case 'INCREMENT':
+      return { counter: state.counter + 1 };
+    case 'ADD':
+      return { counter: state.counter + action.by };
+    default:
+      return state;
+  }
+}
+
+const store: ReduxClusterStore<CounterState, CounterAction> = createStore(counter, { mode: 'snapshot', queueLimit: 10 });
+store.dispatch({ type: 'INCREMENT' });
+store.dispatch({ type: 'ADD', by: 2 });
+// @ts-expect-error: not an action of this reducer
+store.dispatch({ type: 'RESET' });
+// @ts-expect-error: missing payload field
+store.dispatch({ type: 'ADD' });
+// @ts-expect-error: mode is 'action' | 'snapshot'
+createStore(counter, { mode: 'fast' });
+
+const n: number = store.getState().counter;
+const server = store.createServer({ port: 0 });
+const port: number | undefined = server.port;
+const client = createStore(counter).createClient({ host: '127.0.0.1', port: port ?? 10001 });
+const connected: boolean = client.connected;
+const hash: string = store.RCHash;
+const h: string = functions.hasher('counter');
+void Promise.all([client.disconnect(), server.close()]);
+
+const root = combineReducers({ counter });
+const rootStore = createStore(root);
+const m: number = rootStore.getState().counter.counter;
+void [n, connected, hash, h, m];

@@ -1,0 +1,189 @@
+// Typings of redux-cluster-rs: a drop-in for redux-cluster's createStore, generic like
+// Redux's own. The native classes the JS layer is built on are in binding.d.ts.
+
+import type { Action, Reducer, Store, UnknownAction } from 'redux';
+
+export * from 'redux';
+
+/** Engine tuning; every field is optional. */
+export interface EngineConfig {
+  /**
+   * Largest frame (one message, after decompression) sent or accepted, in bytes. A
+   * state larger than this cannot be sent to a fresh client.
+   * @default 268435456 (256 MiB)
+   */
+  maxFrameSize?: number;
+  /**
+   * Frames larger than this are deflate-compressed, in bytes.
+   * @default 262144 (256 KiB)
+   */
+  compressThreshold?: number;
+  /**
+   * Most dispatched actions a client holds until the server acknowledges them
+   * (including those dispatched while disconnected). Past it, `dispatch` throws
+   * `ERR_QUEUE_FULL`.
+   * @default 1000000
+   */
+  queueLimit?: number;
+  /**
+   * Ordered actions a server keeps so that a reconnecting client receives only what it
+   * missed; a client further behind receives the state instead.
+   * @default 100000
+   */
+  logRetention?: number;
+  /**
+   * First reconnect delay of a client, in ms; doubles per failed attempt, with jitter.
+   * @default 100
+   */
+  reconnectInitialMs?: number;
+  /**
+   * Largest reconnect delay of a client, in ms.
+   * @default 5000
+   */
+  reconnectMaxMs?: number;
+  /**
+   * Time a peer has to complete the handshake before it is dropped, in ms.
+   * @default 10000
+   */
+  handshakeTimeoutMs?: number;
+}
+
+export interface StoreConfig extends EngineConfig {
+  /**
+   * 'action': every action is sent to and replayed by every replica. 'snapshot': the
+   * server sends its state after applying actions. Both end in the same state.
+   * @default 'action'
+   */
+  mode?: 'action' | 'snapshot';
+  /**
+   * Accepted for compatibility; everything crosses the wire as JSON.
+   * @default 'json'
+   */
+  serializationMode?: 'json' | 'protoobject';
+  /** @default false */
+  debug?: boolean;
+  /**
+   * Kept for compatibility with redux-cluster (a count of actions). The engine never
+   * needs periodic resyncs: gaps are detected by sequence numbers and filled at once.
+   * @default 1000
+   */
+  resync?: number;
+  /**
+   * Where errors go (refused connections, protocol errors, reducer errors).
+   * @default console.error
+   */
+  stderr?: (message: string) => void;
+}
+
+export interface ServerSettings {
+  /**
+   * Interface to listen on (TCP).
+   * @default '0.0.0.0'
+   */
+  host?: string;
+  /**
+   * TCP port; 0 picks a free one (read it back from `server.port`).
+   * @default 10001
+   */
+  port?: number;
+  /** Unix socket path; when set, TCP settings are ignored. A stale socket file is removed. */
+  path?: string;
+}
+
+export interface ClientSettings {
+  /** @default '127.0.0.1' */
+  host?: string;
+  /** @default 10001 */
+  port?: number;
+  /** Unix socket path; when set, TCP settings are ignored. */
+  path?: string;
+}
+
+export interface ClusterServer {
+  /** The interface listened on (TCP only). */
+  readonly host?: string;
+  /** The bound port (TCP only), also when 0 was asked for. */
+  readonly port?: number;
+  readonly path?: string;
+  address(): string | { address: string; port: number };
+  /** Stops listening and drops every connection; resolves promptly; idempotent. */
+  close(): Promise<void>;
+}
+
+export interface ClusterClient {
+  readonly host?: string;
+  readonly port?: number;
+  readonly path?: string;
+  /** Whether the connection to the server is up. */
+  readonly connected: boolean;
+  /** Dispatched actions the server has not acknowledged yet. */
+  readonly pending: number;
+  /**
+   * Waits up to `flushMs` for queued actions to reach the server, then closes;
+   * idempotent. Afterwards the store works locally and nothing keeps the process alive.
+   * @param flushMs @default 1000
+   */
+  disconnect(flushMs?: number): Promise<void>;
+}
+
+/**
+ * Error codes thrown or reported by this package:
+ * - `ERR_INVALID_CONFIG`: a bad option (the message names it).
+ * - `ERR_INVALID_ACTION`: not a plain object with a string `type`, or REDUX_CLUSTER_SYNC.
+ * - `ERR_ALREADY_CONNECTED`: a second `createClient` on one store.
+ * - `ERR_QUEUE_FULL`: `queueLimit` actions are waiting for the server.
+ * - `ERR_FRAME_TOO_LARGE`: an action or state larger than `maxFrameSize`.
+ * - `ERR_ADDR_IN_USE`, `ERR_PERMISSION`, `ERR_IO`: `createServer` could not listen.
+ * - `ERR_CLOSED`: dispatch on a client that is being closed.
+ * - `ERR_NOT_SUPPORTED`: a redux-cluster option this version does not implement yet.
+ * Reported on `stderr`: `ERR_CONNECT`, `ERR_DISCONNECTED`, `ERR_PROTOCOL`,
+ * `ERR_STORE_MISMATCH` (a client of another reducer), `ERR_FRAME_TOO_LARGE`.
+ */
+export type ErrorCode =
+  | 'ERR_INVALID_CONFIG'
+  | 'ERR_INVALID_ACTION'
+  | 'ERR_ALREADY_CONNECTED'
+  | 'ERR_QUEUE_FULL'
+  | 'ERR_FRAME_TOO_LARGE'
+  | 'ERR_ADDR_IN_USE'
+  | 'ERR_PERMISSION'
+  | 'ERR_IO'
+  | 'ERR_CLOSED'
+  | 'ERR_NOT_SUPPORTED';
+
+export declare class ReduxClusterError extends Error {
+  readonly code: ErrorCode;
+}
+
+export interface ReduxClusterStore<S = any, A extends Action = UnknownAction> extends Store<S, A> {
+  /** sha1 of the reducer's name: stores sync only with stores of the same reducer. */
+  readonly RCHash: string;
+  readonly mode: 'action' | 'snapshot';
+  /** 'server' and/or 'client' while serving or connected. */
+  role: string[];
+  /** True while a client store is connected to its server. */
+  connected: boolean;
+  resync: number;
+  stderr: (message: string) => void;
+  readonly config: Readonly<StoreConfig>;
+  readonly version: string;
+  /** Serves this store over TCP or a Unix socket; one store may serve several endpoints. */
+  createServer(settings?: ServerSettings): ClusterServer;
+  /**
+   * Connects this store to a server: it receives the server's state, then stays in
+   * sync. Reconnects by itself. Throws if the store is already a client.
+   */
+  createClient(settings?: ClientSettings): ClusterClient;
+}
+
+/** Creates a store that can serve, or connect to, stores of the same reducer elsewhere. */
+export declare function createStore<S, A extends Action = UnknownAction, PreloadedState = S>(
+  reducer: Reducer<S, A, PreloadedState>,
+  config?: StoreConfig
+): ReduxClusterStore<S, A>;
+
+export declare const functions: {
+  /** Hex digest of a string (sha1 by default), as redux-cluster's hasher; undefined for non-strings. */
+  hasher(data: string, algorithm?: string): string;
+  hasher(data: unknown, algorithm?: string): string | undefined;
+};
