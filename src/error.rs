@@ -9,7 +9,9 @@ pub enum Error {
     InvalidConfig(String),
     #[error("the store's connection is closed")]
     Closed,
-    #[error("{limit} actions are already waiting for the server (the queue limit); dispatch refused")]
+    #[error(
+        "{limit} actions are already waiting for the server (the queue limit); dispatch refused"
+    )]
     QueueFull { limit: usize },
     #[error("action of {size} bytes exceeds the maximum frame size of {max} bytes")]
     FrameTooLarge { size: usize, max: usize },

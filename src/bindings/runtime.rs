@@ -26,5 +26,7 @@ fn init() {
 }
 
 pub fn handle() -> &'static Handle {
-    HANDLE.get().expect("redux-cluster-rs runtime not initialised")
+    HANDLE
+        .get()
+        .expect("redux-cluster-rs runtime not initialised")
 }

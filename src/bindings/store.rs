@@ -6,7 +6,6 @@
 //! ordered batches as one `[a,b,...]` string out of it, parsed once by JS.
 
 use super::error::{from_core, from_io, js_error, Code};
-use napi::Result;
 use super::runtime::handle;
 use crate::config::StoreConfig;
 use crate::protocol::Mode;
@@ -15,6 +14,7 @@ use crate::transport::Endpoint;
 use bytes::Bytes;
 use napi::bindgen_prelude::Unknown;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi::Result;
 use napi::Status;
 use napi_derive::napi;
 use std::path::PathBuf;
@@ -63,7 +63,10 @@ fn count(v: Option<f64>, name: &str, default: usize) -> Result<usize, Code> {
     match v {
         None => Ok(default),
         Some(x) if x.is_finite() && x >= 0.0 && x.fract() == 0.0 && x <= 9.0e15 => Ok(x as usize),
-        Some(x) => Err(js_error("ERR_INVALID_CONFIG", format!("invalid configuration: {name} must be a non-negative integer, got {x}"))),
+        Some(x) => Err(js_error(
+            "ERR_INVALID_CONFIG",
+            format!("invalid configuration: {name} must be a non-negative integer, got {x}"),
+        )),
     }
 }
 
@@ -71,28 +74,50 @@ fn config(o: Option<EngineOptions>) -> Result<StoreConfig, Code> {
     let o = o.unwrap_or_default();
     let d = StoreConfig::default();
     let ms = |v: Option<f64>, name: &str, default: Duration| -> Result<Duration, Code> {
-        Ok(Duration::from_millis(count(v, name, default.as_millis() as usize)? as u64))
+        Ok(Duration::from_millis(
+            count(v, name, default.as_millis() as usize)? as u64,
+        ))
     };
     let mut c = d.clone();
     c.limits.max_frame = count(o.max_frame_size, "maxFrameSize", d.limits.max_frame)?;
-    c.limits.compress_threshold = count(o.compress_threshold, "compressThreshold", d.limits.compress_threshold)?;
+    c.limits.compress_threshold = count(
+        o.compress_threshold,
+        "compressThreshold",
+        d.limits.compress_threshold,
+    )?;
     c.queue_limit = count(o.queue_limit, "queueLimit", d.queue_limit)?;
     c.log_retention = count(o.log_retention, "logRetention", d.log_retention)?;
-    c.reconnect_initial = ms(o.reconnect_initial_ms, "reconnectInitialMs", d.reconnect_initial)?;
+    c.reconnect_initial = ms(
+        o.reconnect_initial_ms,
+        "reconnectInitialMs",
+        d.reconnect_initial,
+    )?;
     c.reconnect_max = ms(o.reconnect_max_ms, "reconnectMaxMs", d.reconnect_max)?;
-    c.handshake_timeout = ms(o.handshake_timeout_ms, "handshakeTimeoutMs", d.handshake_timeout)?;
+    c.handshake_timeout = ms(
+        o.handshake_timeout_ms,
+        "handshakeTimeoutMs",
+        d.handshake_timeout,
+    )?;
     c.batch_bytes = c.batch_bytes.min(c.limits.max_frame / 2);
     c.validate().map_err(from_core)?;
     Ok(c)
 }
 
-fn endpoint(host: Option<String>, port: Option<u32>, path: Option<String>, default_host: &str) -> Result<Endpoint, Code> {
+fn endpoint(
+    host: Option<String>,
+    port: Option<u32>,
+    path: Option<String>,
+    default_host: &str,
+) -> Result<Endpoint, Code> {
     if let Some(p) = path {
         return Ok(Endpoint::Unix(PathBuf::from(p)));
     }
     let port = port.unwrap_or(10001);
     if port > 65535 {
-        return Err(js_error("ERR_INVALID_CONFIG", format!("invalid configuration: port must be 0..65535, got {port}")));
+        return Err(js_error(
+            "ERR_INVALID_CONFIG",
+            format!("invalid configuration: port must be 0..65535, got {port}"),
+        ));
     }
     Ok(Endpoint::Tcp {
         host: host.unwrap_or_else(|| default_host.to_string()),
@@ -137,11 +162,15 @@ fn json_array(actions: &[Bytes]) -> Option<String> {
         out.extend_from_slice(a);
     }
     out.push(b']');
-    Some(String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
+    Some(
+        String::from_utf8(out)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+    )
 }
 
 fn text(b: Bytes) -> String {
-    String::from_utf8(b.to_vec()).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+    String::from_utf8(b.to_vec())
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 #[napi(object)]
@@ -164,11 +193,27 @@ pub struct NativeAuthority {
 #[napi]
 impl NativeAuthority {
     #[napi(constructor)]
-    pub fn new(hash: String, mode: String, initial_state: String, options: Option<EngineOptions>, #[napi(ts_arg_type = "() => void")] wake: WakeFn) -> Result<Self, Code> {
+    pub fn new(
+        hash: String,
+        mode: String,
+        initial_state: String,
+        options: Option<EngineOptions>,
+        #[napi(ts_arg_type = "() => void")] wake: WakeFn,
+    ) -> Result<Self, Code> {
         let cfg = config(options)?;
-        let mode = Mode::parse(&mode)
-            .ok_or_else(|| js_error("ERR_INVALID_CONFIG", format!("invalid configuration: mode must be 'action' or 'snapshot', got '{mode}'")))?;
-        let inner = LocalAuthority::new(hash, mode, cfg.clone(), Bytes::from(initial_state), Box::new(JsWake(wake)));
+        let mode = Mode::parse(&mode).ok_or_else(|| {
+            js_error(
+                "ERR_INVALID_CONFIG",
+                format!("invalid configuration: mode must be 'action' or 'snapshot', got '{mode}'"),
+            )
+        })?;
+        let inner = LocalAuthority::new(
+            hash,
+            mode,
+            cfg.clone(),
+            Bytes::from(initial_state),
+            Box::new(JsWake(wake)),
+        );
         Ok(NativeAuthority { inner, cfg })
     }
 
@@ -181,7 +226,9 @@ impl NativeAuthority {
     /// Ordered actions from `from` up to `upto`, at most `max`.
     #[napi]
     pub fn poll(&self, from: f64, upto: f64, max: u32) -> AuthorityPoll {
-        let p = self.inner.poll(from as u64, upto as u64, max.max(1) as usize);
+        let p = self
+            .inner
+            .poll(from as u64, upto as u64, max.max(1) as usize);
         AuthorityPoll {
             first_seq: p.first_seq as f64,
             actions: json_array(&p.actions),
@@ -199,10 +246,16 @@ impl NativeAuthority {
 
     /// Binds a TCP (`host`, `port`) or Unix (`path`) endpoint and serves this store on it.
     #[napi]
-    pub fn listen(&self, host: Option<String>, port: Option<u32>, path: Option<String>) -> Result<NativeListener, Code> {
+    pub fn listen(
+        &self,
+        host: Option<String>,
+        port: Option<u32>,
+        path: Option<String>,
+    ) -> Result<NativeListener, Code> {
         let ep = endpoint(host, port, path, "0.0.0.0")?;
         let _guard = handle().enter();
-        let h = ServerHandle::listen(self.inner.clone(), &ep, self.cfg.clone()).map_err(|e| from_io(e, &format!("cannot listen on {ep}")))?;
+        let h = ServerHandle::listen(self.inner.clone(), &ep, self.cfg.clone())
+            .map_err(|e| from_io(e, &format!("cannot listen on {ep}")))?;
         Ok(NativeListener {
             handle: Arc::new(h),
         })
@@ -261,7 +314,14 @@ pub struct NativeClient {
 #[napi]
 impl NativeClient {
     #[napi(constructor)]
-    pub fn new(hash: String, host: Option<String>, port: Option<u32>, path: Option<String>, options: Option<EngineOptions>, #[napi(ts_arg_type = "() => void")] wake: WakeFn) -> Result<Self, Code> {
+    pub fn new(
+        hash: String,
+        host: Option<String>,
+        port: Option<u32>,
+        path: Option<String>,
+        options: Option<EngineOptions>,
+        #[napi(ts_arg_type = "() => void")] wake: WakeFn,
+    ) -> Result<Self, Code> {
         let cfg = config(options)?;
         let ep = endpoint(host, port, path, "127.0.0.1")?;
         let _guard = handle().enter();

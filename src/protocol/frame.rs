@@ -84,10 +84,7 @@ pub fn write_frame(
         });
     }
     if payload_len > limits.compress_threshold {
-        let mut enc = DeflateEncoder::new(
-            Vec::with_capacity(payload_len / 3),
-            Compression::fast(),
-        );
+        let mut enc = DeflateEncoder::new(Vec::with_capacity(payload_len / 3), Compression::fast());
         enc.write_all(&dst[start + HEADER..])?;
         let packed = enc.finish()?;
         if packed.len() < payload_len {
@@ -217,10 +214,7 @@ mod tests {
     fn oversized_is_refused_before_buffering() {
         let mut c = FrameCodec::new(limits(1000, 1 << 20));
         let mut b = BytesMut::from(&u32::MAX.to_be_bytes()[..]);
-        assert!(matches!(
-            c.decode(&mut b),
-            Err(FrameError::TooLarge { .. })
-        ));
+        assert!(matches!(c.decode(&mut b), Err(FrameError::TooLarge { .. })));
     }
 
     #[test]

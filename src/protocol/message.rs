@@ -79,7 +79,11 @@ fn put_bytes(dst: &mut BytesMut, b: &[u8]) {
 }
 
 /// Writes an `Actions` payload straight from borrowed entries (the server's hot path).
-pub fn encode_actions<'a>(dst: &mut BytesMut, first_seq: u64, actions: impl ExactSizeIterator<Item = &'a [u8]>) {
+pub fn encode_actions<'a>(
+    dst: &mut BytesMut,
+    first_seq: u64,
+    actions: impl ExactSizeIterator<Item = &'a [u8]>,
+) {
     dst.put_u8(ACTIONS);
     dst.put_u64(first_seq);
     dst.put_u32(actions.len() as u32);
@@ -89,7 +93,11 @@ pub fn encode_actions<'a>(dst: &mut BytesMut, first_seq: u64, actions: impl Exac
 }
 
 /// Writes a `Dispatch` payload straight from borrowed actions (the client's hot path).
-pub fn encode_dispatch<'a>(dst: &mut BytesMut, first_counter: u64, actions: impl ExactSizeIterator<Item = &'a [u8]>) {
+pub fn encode_dispatch<'a>(
+    dst: &mut BytesMut,
+    first_counter: u64,
+    actions: impl ExactSizeIterator<Item = &'a [u8]>,
+) {
     dst.put_u8(DISPATCH);
     dst.put_u64(first_counter);
     dst.put_u32(actions.len() as u32);
@@ -212,7 +220,9 @@ fn get_bytes(src: &mut Bytes) -> Result<Bytes, FrameError> {
     }
     let n = src.get_u32() as usize;
     if src.remaining() < n {
-        return Err(FrameError::Malformed("string runs past the end of the frame"));
+        return Err(FrameError::Malformed(
+            "string runs past the end of the frame",
+        ));
     }
     Ok(src.split_to(n))
 }
@@ -292,7 +302,10 @@ mod tests {
             m.encode(&mut b);
             let full = b.freeze();
             for cut in 0..full.len() {
-                assert!(Message::decode(full.slice(..cut)).is_err(), "{m:?} cut at {cut}");
+                assert!(
+                    Message::decode(full.slice(..cut)).is_err(),
+                    "{m:?} cut at {cut}"
+                );
             }
             let mut longer = BytesMut::from(&full[..]);
             longer.put_u8(0);

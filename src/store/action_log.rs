@@ -51,7 +51,13 @@ impl ActionLog {
 
     /// Entries from `from` on, at most `max_count` of them and about `max_bytes` (at least
     /// one entry when any is there). `None` when `from` was trimmed away.
-    pub fn read(&self, from: u64, upto: u64, max_count: usize, max_bytes: usize) -> Option<Vec<Bytes>> {
+    pub fn read(
+        &self,
+        from: u64,
+        upto: u64,
+        max_count: usize,
+        max_bytes: usize,
+    ) -> Option<Vec<Bytes>> {
         if from < self.first_seq {
             return None;
         }
@@ -93,7 +99,10 @@ mod tests {
         for i in 1..=10u64 {
             assert_eq!(log.append(b(&i.to_string())), i);
         }
-        assert_eq!(log.read(3, u64::MAX, 2, usize::MAX).unwrap(), vec![b("3"), b("4")]);
+        assert_eq!(
+            log.read(3, u64::MAX, 2, usize::MAX).unwrap(),
+            vec![b("3"), b("4")]
+        );
         assert_eq!(log.read(9, u64::MAX, 100, usize::MAX).unwrap().len(), 2);
         assert_eq!(log.read(4, 5, 100, usize::MAX).unwrap().len(), 2);
         assert!(log.read(11, u64::MAX, 100, usize::MAX).unwrap().is_empty());

@@ -53,7 +53,10 @@ impl Snapshot {
 
 /// What a connection should send next, from a given sequence number.
 pub enum Read {
-    Entries { first_seq: u64, actions: Vec<Bytes> },
+    Entries {
+        first_seq: u64,
+        actions: Vec<Bytes>,
+    },
     /// The entries asked for were trimmed: send this snapshot, then continue after it.
     Snapshot(Arc<Snapshot>),
     UpToDate,
@@ -78,7 +81,12 @@ pub trait OrderingAuthority: Send + Sync + 'static {
     fn acked(&self, client_id: u64) -> u64;
     /// Orders a client's actions, dropping those already ordered (resends after a
     /// reconnect). Returns the client's new acknowledged counter.
-    fn submit_remote(&self, client_id: u64, first_counter: u64, actions: Vec<Bytes>) -> Result<u64, FrameError>;
+    fn submit_remote(
+        &self,
+        client_id: u64,
+        first_counter: u64,
+        actions: Vec<Bytes>,
+    ) -> Result<u64, FrameError>;
     /// Resolves when the authority can take more actions (backpressure).
     fn ready(&self) -> impl Future<Output = ()> + Send;
     fn read(&self, from: u64, max_count: usize, max_bytes: usize) -> Read;
@@ -124,7 +132,13 @@ pub struct Poll {
 }
 
 impl LocalAuthority {
-    pub fn new(hash: String, mode: Mode, cfg: StoreConfig, initial_state: Bytes, waker: Box<dyn Wake>) -> Arc<Self> {
+    pub fn new(
+        hash: String,
+        mode: Mode,
+        cfg: StoreConfig,
+        initial_state: Bytes,
+        waker: Box<dyn Wake>,
+    ) -> Arc<Self> {
         let (version, _) = watch::channel(Version::default());
         Arc::new(LocalAuthority {
             epoch: rand::random::<u64>() | 1,
@@ -196,7 +210,10 @@ impl LocalAuthority {
         inner.js_applied = inner.js_applied.max(from.saturating_sub(1));
         // JS only ever reads entries it has not applied, and snapshots come from JS at
         // its applied position, so the log always holds them.
-        let actions = inner.log.read(from, upto, max_count, usize::MAX).unwrap_or_default();
+        let actions = inner
+            .log
+            .read(from, upto, max_count, usize::MAX)
+            .unwrap_or_default();
         // The next sequence number JS will need is `from + len`; more is waiting if the
         // log already holds it.
         let more = from + actions.len() as u64 <= inner.log.head();
@@ -223,7 +240,10 @@ impl LocalAuthority {
         inner.js_applied = inner.js_applied.max(seq);
         // Keep `log_retention` entries for clients that reconnect, but never drop entries
         // the snapshot does not cover.
-        let keep_from = inner.log.head().saturating_sub(self.cfg.log_retention as u64);
+        let keep_from = inner
+            .log
+            .head()
+            .saturating_sub(self.cfg.log_retention as u64);
         inner.log.trim_through(seq.min(keep_from));
         self.publish(&inner);
     }
@@ -249,10 +269,21 @@ impl OrderingAuthority for LocalAuthority {
     }
 
     fn acked(&self, client_id: u64) -> u64 {
-        self.inner.lock().unwrap().clients.get(&client_id).copied().unwrap_or(0)
+        self.inner
+            .lock()
+            .unwrap()
+            .clients
+            .get(&client_id)
+            .copied()
+            .unwrap_or(0)
     }
 
-    fn submit_remote(&self, client_id: u64, first_counter: u64, actions: Vec<Bytes>) -> Result<u64, FrameError> {
+    fn submit_remote(
+        &self,
+        client_id: u64,
+        first_counter: u64,
+        actions: Vec<Bytes>,
+    ) -> Result<u64, FrameError> {
         let mut inner = self.inner.lock().unwrap();
         // A client we have no record of (new, or we restarted) starts wherever it is.
         let last = *inner
@@ -260,7 +291,9 @@ impl OrderingAuthority for LocalAuthority {
             .entry(client_id)
             .or_insert(first_counter.saturating_sub(1));
         if first_counter > last + 1 {
-            return Err(FrameError::Malformed("gap in the client's dispatch counters"));
+            return Err(FrameError::Malformed(
+                "gap in the client's dispatch counters",
+            ));
         }
         let skip = (last + 1 - first_counter) as usize;
         let n = actions.len();
@@ -333,9 +366,12 @@ pub fn validate_action(raw: &[u8]) -> Result<(), Error> {
     }
     let first = raw.iter().find(|b| !b.is_ascii_whitespace());
     if first != Some(&b'{') {
-        return Err(Error::InvalidAction("an action must be a JSON object".into()));
+        return Err(Error::InvalidAction(
+            "an action must be a JSON object".into(),
+        ));
     }
-    let head: Head = serde_json::from_slice(raw).map_err(|e| Error::InvalidAction(e.to_string()))?;
+    let head: Head =
+        serde_json::from_slice(raw).map_err(|e| Error::InvalidAction(e.to_string()))?;
     if head.ty == "REDUX_CLUSTER_SYNC" {
         return Err(Error::InvalidAction(
             "Please don't use REDUX_CLUSTER_SYNC action type!".into(),
@@ -363,12 +399,20 @@ mod tests {
             log_retention: retention,
             ..StoreConfig::local()
         };
-        let a = LocalAuthority::new("h".into(), mode, cfg, Bytes::from_static(b"{}"), Box::new(c.clone()));
+        let a = LocalAuthority::new(
+            "h".into(),
+            mode,
+            cfg,
+            Bytes::from_static(b"{}"),
+            Box::new(c.clone()),
+        );
         (a, c)
     }
 
     fn acts(n: usize) -> Vec<Bytes> {
-        (0..n).map(|i| Bytes::from(format!("{{\"type\":\"A\",\"i\":{i}}}"))).collect()
+        (0..n)
+            .map(|i| Bytes::from(format!("{{\"type\":\"A\",\"i\":{i}}}")))
+            .collect()
     }
 
     #[test]
@@ -437,7 +481,11 @@ mod tests {
             br#"{"type":"REDUX_CLUSTER_SYNC"}"#,
             b"\xff\xfe",
         ] {
-            assert!(validate_action(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
+            assert!(
+                validate_action(bad).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 }

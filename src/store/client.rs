@@ -103,7 +103,12 @@ pub struct Client {
 impl Client {
     /// Starts connecting (in the background, with retries). Must run inside the engine's
     /// runtime context.
-    pub fn start(endpoint: Endpoint, hash: String, cfg: StoreConfig, waker: Box<dyn Wake>) -> Client {
+    pub fn start(
+        endpoint: Endpoint,
+        hash: String,
+        cfg: StoreConfig,
+        waker: Box<dyn Wake>,
+    ) -> Client {
         let shared = Arc::new(Shared {
             endpoint,
             hash,
@@ -121,7 +126,11 @@ impl Client {
         let cancel = CancellationToken::new();
         let tracker = TaskTracker::new();
         tracker.spawn(run(shared.clone(), cancel.clone()));
-        Client { shared, cancel, tracker }
+        Client {
+            shared,
+            cancel,
+            tracker,
+        }
     }
 
     /// Queues one action (JSON text) for the server. Returns at once; the action shows up
@@ -183,7 +192,10 @@ impl Client {
                     }
                     out.snapshot = Some((seq, state));
                 }
-                Inbound::Actions { first_seq, mut actions } => {
+                Inbound::Actions {
+                    first_seq,
+                    mut actions,
+                } => {
                     if out.actions.is_empty() {
                         out.first_seq = first_seq;
                     }
@@ -266,7 +278,10 @@ async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
         };
         match end {
             SessionEnd::Fatal(code, message) => {
-                shared.outbox.push(Event::error(&code, format!("ReduxCluster.createClient: {message}")));
+                shared.outbox.push(Event::error(
+                    &code,
+                    format!("ReduxCluster.createClient: {message}"),
+                ));
                 break;
             }
             SessionEnd::Retry(code, message, connected) => {
@@ -279,7 +294,10 @@ async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
                 }
                 // Report a failure once, not on every retry of the same failure.
                 if message != last_error {
-                    shared.outbox.push(Event::error(&code, format!("ReduxCluster.createClient: {message}")));
+                    shared.outbox.push(Event::error(
+                        &code,
+                        format!("ReduxCluster.createClient: {message}"),
+                    ));
                     last_error = message;
                 }
                 if connected {
@@ -301,10 +319,27 @@ fn retry(e: impl std::fmt::Display, code: &str, connected: bool) -> SessionEnd {
 
 async fn session(shared: &Arc<Shared>) -> SessionEnd {
     let cfg = &shared.cfg;
-    let stream = match tokio::time::timeout(cfg.handshake_timeout, Stream::connect(&shared.endpoint)).await {
+    let stream = match tokio::time::timeout(
+        cfg.handshake_timeout,
+        Stream::connect(&shared.endpoint),
+    )
+    .await
+    {
         Ok(Ok(s)) => s,
-        Ok(Err(e)) => return retry(format!("cannot connect to {}: {e}", shared.endpoint), "ERR_CONNECT", false),
-        Err(_) => return retry(format!("connecting to {} timed out", shared.endpoint), "ERR_CONNECT", false),
+        Ok(Err(e)) => {
+            return retry(
+                format!("cannot connect to {}: {e}", shared.endpoint),
+                "ERR_CONNECT",
+                false,
+            )
+        }
+        Err(_) => {
+            return retry(
+                format!("connecting to {} timed out", shared.endpoint),
+                "ERR_CONNECT",
+                false,
+            )
+        }
     };
     let (r, mut w) = stream.into_split();
     let mut frames = FramedRead::new(r, FrameCodec::new(cfg.limits));
@@ -322,11 +357,27 @@ async fn session(shared: &Arc<Shared>) -> SessionEnd {
         return retry(e, "ERR_PROTOCOL", false);
     }
     if let Err(e) = w.write_all(&buf).await {
-        return retry(format!("connection to {} failed: {e}", shared.endpoint), "ERR_CONNECT", false);
+        return retry(
+            format!("connection to {} failed: {e}", shared.endpoint),
+            "ERR_CONNECT",
+            false,
+        );
     }
     let first = match tokio::time::timeout(cfg.handshake_timeout, frames.next()).await {
-        Err(_) => return retry("the server did not answer the handshake", "ERR_PROTOCOL", false),
-        Ok(None) => return retry("the server closed the connection during the handshake", "ERR_CONNECT", false),
+        Err(_) => {
+            return retry(
+                "the server did not answer the handshake",
+                "ERR_PROTOCOL",
+                false,
+            )
+        }
+        Ok(None) => {
+            return retry(
+                "the server closed the connection during the handshake",
+                "ERR_CONNECT",
+                false,
+            )
+        }
         Ok(Some(Err(e))) => return retry(e.to_string(), e.code(), false),
         Ok(Some(Ok(p))) => p,
     };
@@ -356,9 +407,21 @@ async fn session(shared: &Arc<Shared>) -> SessionEnd {
         e = write_loop(shared, &mut w) => e,
     };
     match end {
-        Ok(()) => retry(format!("the server at {} closed the connection", shared.endpoint), "ERR_DISCONNECTED", true),
-        Err(FrameError::Io(e)) => retry(format!("connection to {} lost: {e}", shared.endpoint), "ERR_DISCONNECTED", true),
-        Err(e) => retry(format!("connection to {} closed: {e}", shared.endpoint), e.code(), true),
+        Ok(()) => retry(
+            format!("the server at {} closed the connection", shared.endpoint),
+            "ERR_DISCONNECTED",
+            true,
+        ),
+        Err(FrameError::Io(e)) => retry(
+            format!("connection to {} lost: {e}", shared.endpoint),
+            "ERR_DISCONNECTED",
+            true,
+        ),
+        Err(e) => retry(
+            format!("connection to {} closed: {e}", shared.endpoint),
+            e.code(),
+            true,
+        ),
     }
 }
 
@@ -368,7 +431,10 @@ fn check_json(raw: &[u8]) -> Result<(), FrameError> {
         .map_err(|_| FrameError::Malformed("invalid JSON from the server"))
 }
 
-async fn read_loop(shared: &Shared, frames: &mut FramedRead<ReadHalf, FrameCodec>) -> Result<(), FrameError> {
+async fn read_loop(
+    shared: &Shared,
+    frames: &mut FramedRead<ReadHalf, FrameCodec>,
+) -> Result<(), FrameError> {
     while let Some(frame) = frames.next().await {
         let item = match Message::decode(frame?)? {
             Message::Actions { first_seq, actions } => {
@@ -440,7 +506,8 @@ async fn write_loop(shared: &Shared, w: &mut WriteHalf) -> Result<(), FrameError
             let mut size = 0;
             let mut batch = Vec::new();
             for a in st.pending.iter().skip(start) {
-                if batch.len() >= MAX_BATCH || (size > 0 && size + a.len() > shared.cfg.batch_bytes) {
+                if batch.len() >= MAX_BATCH || (size > 0 && size + a.len() > shared.cfg.batch_bytes)
+                {
                     break;
                 }
                 size += a.len();
@@ -453,7 +520,9 @@ async fn write_loop(shared: &Shared, w: &mut WriteHalf) -> Result<(), FrameError
             continue;
         };
         buf.clear();
-        write_frame(&mut buf, &shared.cfg.limits, |d| encode_dispatch(d, first, batch.iter().map(|a| &a[..])))?;
+        write_frame(&mut buf, &shared.cfg.limits, |d| {
+            encode_dispatch(d, first, batch.iter().map(|a| &a[..]))
+        })?;
         w.write_all(&buf).await?;
         let mut st = shared.state.lock().unwrap();
         st.sent_through = st.sent_through.max(first + batch.len() as u64 - 1);

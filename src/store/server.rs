@@ -11,12 +11,12 @@ use crate::protocol::message::encode_actions;
 use crate::protocol::{FrameCodec, FrameError, Message, Mode};
 use crate::transport::{Endpoint, Listener, ReadHalf, WriteHalf};
 use bytes::BytesMut;
+use futures_util::StreamExt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::Notify;
-use futures_util::StreamExt;
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -33,7 +33,11 @@ pub struct ServerHandle {
 
 impl ServerHandle {
     /// Binds `endpoint` and starts serving. Must run inside the engine's runtime context.
-    pub fn listen<A: OrderingAuthority>(auth: Arc<A>, endpoint: &Endpoint, cfg: StoreConfig) -> std::io::Result<ServerHandle> {
+    pub fn listen<A: OrderingAuthority>(
+        auth: Arc<A>,
+        endpoint: &Endpoint,
+        cfg: StoreConfig,
+    ) -> std::io::Result<ServerHandle> {
         let listener = Listener::bind(endpoint)?;
         let port = listener.port();
         let cancel = CancellationToken::new();
@@ -53,7 +57,10 @@ impl ServerHandle {
                     }
                     Err(e) => {
                         // Out of file descriptors and the like: say so, and do not spin.
-                        auth.report(Event::error("ERR_IO", format!("ReduxCluster.createServer accept error: {e}")));
+                        auth.report(Event::error(
+                            "ERR_IO",
+                            format!("ReduxCluster.createServer accept error: {e}"),
+                        ));
                         tokio::select! {
                             _ = c.cancelled() => break,
                             _ = tokio::time::sleep(Duration::from_millis(100)) => {}
@@ -63,7 +70,11 @@ impl ServerHandle {
             }
             // The listener drops here: the port is free and a Unix socket file removed.
         });
-        Ok(ServerHandle { cancel, tracker, port })
+        Ok(ServerHandle {
+            cancel,
+            tracker,
+            port,
+        })
     }
 
     pub fn port(&self) -> Option<u16> {
@@ -85,24 +96,61 @@ struct Conn {
     fatal: Mutex<Option<(String, String)>>,
 }
 
-async fn serve<A: OrderingAuthority>(auth: Arc<A>, r: ReadHalf, mut w: WriteHalf, peer: String, cfg: StoreConfig, cancel: CancellationToken) {
+async fn serve<A: OrderingAuthority>(
+    auth: Arc<A>,
+    r: ReadHalf,
+    mut w: WriteHalf,
+    peer: String,
+    cfg: StoreConfig,
+    cancel: CancellationToken,
+) {
     let mut frames = FramedRead::new(r, FrameCodec::new(cfg.limits));
     let hello = tokio::select! {
         _ = cancel.cancelled() => return,
         h = tokio::time::timeout(cfg.handshake_timeout, frames.next()) => h,
     };
     let (hash, client_id, epoch, seq) = match hello {
-        Err(_) => return refuse(&*auth, &mut w, &cfg, &peer, "ERR_PROTOCOL", "no handshake within the timeout".into()).await,
+        Err(_) => {
+            return refuse(
+                &*auth,
+                &mut w,
+                &cfg,
+                &peer,
+                "ERR_PROTOCOL",
+                "no handshake within the timeout".into(),
+            )
+            .await
+        }
         Ok(None) => return, // connected and left (a port probe)
-        Ok(Some(Err(e))) => return refuse(&*auth, &mut w, &cfg, &peer, e.code(), e.to_string()).await,
+        Ok(Some(Err(e))) => {
+            return refuse(&*auth, &mut w, &cfg, &peer, e.code(), e.to_string()).await
+        }
         Ok(Some(Ok(payload))) => match Message::decode(payload) {
-            Ok(Message::Hello { hash, client_id, epoch, seq }) => (hash, client_id, epoch, seq),
-            Ok(_) => return refuse(&*auth, &mut w, &cfg, &peer, "ERR_PROTOCOL", "expected a handshake".into()).await,
+            Ok(Message::Hello {
+                hash,
+                client_id,
+                epoch,
+                seq,
+            }) => (hash, client_id, epoch, seq),
+            Ok(_) => {
+                return refuse(
+                    &*auth,
+                    &mut w,
+                    &cfg,
+                    &peer,
+                    "ERR_PROTOCOL",
+                    "expected a handshake".into(),
+                )
+                .await
+            }
             Err(e) => return refuse(&*auth, &mut w, &cfg, &peer, e.code(), e.to_string()).await,
         },
     };
     if hash != auth.hash() {
-        let msg = format!("client store {hash} does not match this server's store {}; connection refused", auth.hash());
+        let msg = format!(
+            "client store {hash} does not match this server's store {}; connection refused",
+            auth.hash()
+        );
         return refuse(&*auth, &mut w, &cfg, &peer, "ERR_STORE_MISMATCH", msg).await;
     }
     let welcome = Message::Welcome {
@@ -112,7 +160,9 @@ async fn serve<A: OrderingAuthority>(auth: Arc<A>, r: ReadHalf, mut w: WriteHalf
     };
     let resume = (auth.mode() == Mode::Action && auth.can_resume(epoch, seq)).then_some(seq);
     let mut buf = BytesMut::new();
-    if write_frame(&mut buf, &cfg.limits, |d| welcome.encode(d)).is_err() || w.write_all(&buf).await.is_err() {
+    if write_frame(&mut buf, &cfg.limits, |d| welcome.encode(d)).is_err()
+        || w.write_all(&buf).await.is_err()
+    {
         return;
     }
     let conn = Conn {
@@ -138,18 +188,34 @@ async fn serve<A: OrderingAuthority>(auth: Arc<A>, r: ReadHalf, mut w: WriteHalf
     };
     if let Err(e) = result {
         if !matches!(&e, FrameError::Io(io) if is_disconnect(io)) {
-            auth.report(Event::error(e.code(), format!("ReduxCluster.createServer: connection from {peer} closed: {e}")));
+            auth.report(Event::error(
+                e.code(),
+                format!("ReduxCluster.createServer: connection from {peer} closed: {e}"),
+            ));
         }
     }
 }
 
 fn is_disconnect(e: &std::io::Error) -> bool {
     use std::io::ErrorKind::*;
-    matches!(e.kind(), ConnectionReset | BrokenPipe | UnexpectedEof | ConnectionAborted)
+    matches!(
+        e.kind(),
+        ConnectionReset | BrokenPipe | UnexpectedEof | ConnectionAborted
+    )
 }
 
-async fn refuse<A: OrderingAuthority + ?Sized>(auth: &A, w: &mut WriteHalf, cfg: &StoreConfig, peer: &str, code: &str, message: String) {
-    auth.report(Event::error(code, format!("ReduxCluster.createServer: connection from {peer} refused: {message}")));
+async fn refuse<A: OrderingAuthority + ?Sized>(
+    auth: &A,
+    w: &mut WriteHalf,
+    cfg: &StoreConfig,
+    peer: &str,
+    code: &str,
+    message: String,
+) {
+    auth.report(Event::error(
+        code,
+        format!("ReduxCluster.createServer: connection from {peer} refused: {message}"),
+    ));
     let mut buf = BytesMut::new();
     let msg = Message::Error {
         code: code.to_string(),
@@ -168,9 +234,16 @@ async fn read_loop<A: OrderingAuthority + ?Sized>(
 ) -> Result<(), FrameError> {
     while let Some(frame) = frames.next().await {
         match Message::decode(frame?)? {
-            Message::Dispatch { first_counter, actions } => {
+            Message::Dispatch {
+                first_counter,
+                actions,
+            } => {
                 for a in &actions {
-                    validate_action(a).map_err(|_| FrameError::Malformed("invalid action (not a JSON object with a string type)"))?;
+                    validate_action(a).map_err(|_| {
+                        FrameError::Malformed(
+                            "invalid action (not a JSON object with a string type)",
+                        )
+                    })?;
                 }
                 auth.ready().await;
                 let acked = auth.submit_remote(client_id, first_counter, actions)?;
@@ -209,7 +282,9 @@ async fn write_loop<A: OrderingAuthority + ?Sized>(
         buf.clear();
         let acked = conn.acked.load(Ordering::Acquire);
         if acked > sent_ack {
-            write_frame(&mut buf, &cfg.limits, |d| Message::Ack { counter: acked }.encode(d))?;
+            write_frame(&mut buf, &cfg.limits, |d| {
+                Message::Ack { counter: acked }.encode(d)
+            })?;
             sent_ack = acked;
         }
         let mut snapshot = None;
@@ -224,7 +299,9 @@ async fn write_loop<A: OrderingAuthority + ?Sized>(
                 None => snapshot = Some(auth.snapshot()),
                 Some(from) => match auth.read(from, MAX_BATCH, cfg.batch_bytes) {
                     Read::Entries { first_seq, actions } => {
-                        write_frame(&mut buf, &cfg.limits, |d| encode_actions(d, first_seq, actions.iter().map(|a| &a[..])))?;
+                        write_frame(&mut buf, &cfg.limits, |d| {
+                            encode_actions(d, first_seq, actions.iter().map(|a| &a[..]))
+                        })?;
                         next = Some(first_seq + actions.len() as u64);
                     }
                     Read::Snapshot(s) => snapshot = Some(s),
@@ -234,7 +311,10 @@ async fn write_loop<A: OrderingAuthority + ?Sized>(
         }
         if let Some(s) = snapshot {
             let frame = s.frame(&cfg.limits).map_err(|e| {
-                auth.report(Event::error("ERR_FRAME_TOO_LARGE", format!("ReduxCluster.createServer: cannot send the state: {e}")));
+                auth.report(Event::error(
+                    "ERR_FRAME_TOO_LARGE",
+                    format!("ReduxCluster.createServer: cannot send the state: {e}"),
+                ));
                 FrameError::TooLarge {
                     size: s.state.len(),
                     max: cfg.limits.max_frame,

@@ -175,7 +175,10 @@ mod tests {
         let live = Listener::bind(&Endpoint::Unix(path.clone())).unwrap();
         // A live one is not stolen.
         assert_eq!(
-            Listener::bind(&Endpoint::Unix(path.clone())).err().unwrap().kind(),
+            Listener::bind(&Endpoint::Unix(path.clone()))
+                .err()
+                .unwrap()
+                .kind(),
             io::ErrorKind::AddrInUse
         );
         drop(live);
