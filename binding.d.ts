@@ -14,6 +14,8 @@ export declare class NativeAuthority {
   constructor(hash: string, mode: string, initialState: string, options: EngineOptions | undefined | null, wake: () => void)
   /** Orders an action dispatched on this store; returns its sequence number. */
   submit(action: string): number
+  /** Wakes the connections for actions submitted since the last flush. */
+  flush(): void
   /** Ordered actions from `from` up to `upto`, at most `max`. */
   poll(from: number, upto: number, max: number): AuthorityPoll
   /** The JS state (JSON) as of sequence number `seq`. */
@@ -27,8 +29,11 @@ export declare class NativeAuthority {
 /** A client replica's connection to a server store. */
 export declare class NativeClient {
   constructor(hash: string, host: string | undefined | null, port: number | undefined | null, path: string | undefined | null, options: EngineOptions | undefined | null, wake: () => void)
-  /** Queues an action (JSON text) for the server. */
-  dispatch(action: string): void
+  /**
+   * Queues actions, given as one JSON array text, for the server; returns how many
+   * actions now wait for the server's acknowledgement. All or none are queued.
+   */
+  dispatchBatch(actions: string): number
   poll(max: number): ClientPollJs
   get connected(): boolean
   /** Dispatched actions not yet acknowledged by the server. */

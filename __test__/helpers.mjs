@@ -6,6 +6,13 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { after } from 'node:test';
+
+// A failing test may leave a server or client open; then this file's process would never
+// exit and the run would hang. Once every test of the file has reported, give it a few
+// seconds to exit by itself, then end it (keeping its exit code). Passing tests close
+// everything they open, and the lifecycle tests check clean exit in child processes.
+after(() => setTimeout(() => process.exit(), 3000).unref());
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const FIXTURES = path.join(ROOT, '__test__', 'fixtures');

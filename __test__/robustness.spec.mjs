@@ -17,11 +17,15 @@ async function serverWithClient() {
 }
 
 async function stillInSync({ server, client }) {
-  const target = server.getState().counter + 11;
-  client.dispatch({ type: 'INC', by: 10 });
+  const mark = Math.random();
+  client.dispatch({ type: 'SET', payload: { mark } });
   server.dispatch({ type: 'INC' });
-  await waitFor(() => server.getState().counter === target && client.getState().counter === target, {
+  await waitFor(() => server.getState().mark === mark && client.getState().mark === mark, {
     what: 'the good client still in sync',
+  });
+  await waitFor(() => client.getState().counter === server.getState().counter, {
+    what: 'the good client converged with the server',
+    show: () => [server.getState().counter, client.getState().counter],
   });
   assert.ok(client.connected, 'the good client never lost its connection');
 }

@@ -59,7 +59,9 @@ fn frames(c: &mut Criterion) {
     g.finish();
 
     let mut g = c.benchmark_group("compression");
-    let state: String = (0..20_000).map(|i| format!("\"k{i}\":\"value-{i}\",")).collect();
+    let state: String = (0..20_000)
+        .map(|i| format!("\"k{i}\":\"value-{i}\","))
+        .collect();
     let state = Bytes::from(format!("{{{}\"end\":1}}", state));
     g.throughput(Throughput::Bytes(state.len() as u64));
     g.bench_function("encode ~400 KB state (deflate)", |b| {

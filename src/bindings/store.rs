@@ -223,6 +223,12 @@ impl NativeAuthority {
         self.inner.submit_local(Bytes::from(action)) as f64
     }
 
+    /// Wakes the connections for actions submitted since the last flush.
+    #[napi]
+    pub fn flush(&self) {
+        self.inner.flush();
+    }
+
     /// Ordered actions from `from` up to `upto`, at most `max`.
     #[napi]
     pub fn poll(&self, from: f64, upto: f64, max: u32) -> AuthorityPoll {
@@ -332,10 +338,30 @@ impl NativeClient {
         })
     }
 
-    /// Queues an action (JSON text) for the server.
+    /// Queues actions, given as one JSON array text, for the server; returns how many
+    /// actions now wait for the server's acknowledgement. All or none are queued.
     #[napi]
-    pub fn dispatch(&self, action: String) -> Result<(), Code> {
-        self.inner.dispatch(Bytes::from(action)).map_err(from_core)
+    pub fn dispatch_batch(&self, actions: String) -> Result<u32, Code> {
+        let ranges = {
+            let list: Vec<&serde_json::value::RawValue> =
+                serde_json::from_str(&actions).map_err(|e| {
+                    js_error("ERR_INVALID_ACTION", format!("invalid action batch: {e}"))
+                })?;
+            let base = actions.as_ptr() as usize;
+            list.iter()
+                .map(|r| (r.get().as_ptr() as usize - base, r.get().len()))
+                .collect::<Vec<_>>()
+        };
+        // One buffer for the whole batch; each action is a slice of it.
+        let whole = Bytes::from(actions);
+        let batch = ranges
+            .into_iter()
+            .map(|(at, len)| whole.slice(at..at + len))
+            .collect();
+        self.inner
+            .dispatch_batch(batch)
+            .map(|n| n as u32)
+            .map_err(from_core)
     }
 
     #[napi]

@@ -140,6 +140,16 @@ class ReduxCluster {
     this._servers = new Set();
     this._client = null; // set while this store is a client
     this._pumpQueued = false;
+    this._publishQueued = false;
+    this._outgoing = []; // client dispatches not yet handed to the engine
+    this._clientPending = 0; // engine-side queue length, as last seen
+    this._maxFrame = cfg.engine.maxFrameSize ?? 256 * 1024 * 1024;
+    this._queueLimit = cfg.engine.queueLimit ?? 1000000;
+    this._flushOutgoing = this._flushOutgoing.bind(this);
+    this._publish = () => {
+      this._publishQueued = false;
+      if (this._authority) this._authority.flush();
+    };
     // Redux store methods work when detached from the store (`const { dispatch } = store`).
     this.dispatch = this.dispatch.bind(this);
     this.getState = this.getState.bind(this);
@@ -180,7 +190,7 @@ class ReduxCluster {
   dispatch(action) {
     checkAction(action);
     if (this._client) {
-      this._client.dispatch(JSON.stringify(action));
+      this._enqueue(JSON.stringify(action));
       return action;
     }
     if (this._authority) {
@@ -188,9 +198,48 @@ class ReduxCluster {
       // Actions from clients ordered before this one are applied first.
       if (seq !== this._seq + 1) this._drainTo(seq - 1);
       this._seq = seq;
+      if (!this._publishQueued) {
+        // Connections are woken once per synchronous burst of dispatches, not per action.
+        this._publishQueued = true;
+        queueMicrotask(this._publish);
+      }
       return this._redux.dispatch(action);
     }
     return this._redux.dispatch(action);
+  }
+
+  // A client's dispatches are checked here, synchronously, and handed to the engine in
+  // one batch per synchronous burst (a microtask later): one boundary crossing for a
+  // whole dispatch loop instead of one per action.
+  _enqueue(json) {
+    if (json.length * 3 + 32 > this._maxFrame && Buffer.byteLength(json) + 32 > this._maxFrame) {
+      throw new ReduxClusterError(
+        'ERR_FRAME_TOO_LARGE',
+        `action of ${Buffer.byteLength(json)} bytes exceeds the maximum frame size of ${this._maxFrame} bytes`
+      );
+    }
+    if (this._clientPending + this._outgoing.length >= this._queueLimit) {
+      this._clientPending = this._client.pending; // acknowledgements may have made room
+      if (this._clientPending + this._outgoing.length >= this._queueLimit) {
+        throw new ReduxClusterError(
+          'ERR_QUEUE_FULL',
+          `${this._queueLimit} actions are already waiting for the server (the queue limit); dispatch refused`
+        );
+      }
+    }
+    this._outgoing.push(json);
+    if (this._outgoing.length === 1) queueMicrotask(this._flushOutgoing);
+  }
+
+  _flushOutgoing() {
+    const batch = this._outgoing;
+    if (batch.length === 0 || !this._client) return;
+    this._outgoing = [];
+    try {
+      this._clientPending = this._client.dispatchBatch('[' + batch.join(',') + ']');
+    } catch (e) {
+      this._error(`ReduxCluster.createClient: ${batch.length} actions could not be queued: ${e.message} (${e.code})`);
+    }
   }
 
   createServer(settings) {
@@ -235,6 +284,8 @@ class ReduxCluster {
       this._engine,
       () => this._pump()
     );
+    this._outgoing = [];
+    this._clientPending = 0;
     this.role.push('client');
     this.connected = false;
     return new ClusterClient(this, this._client, addr);
@@ -372,7 +423,8 @@ class ClusterClient {
 
   /** Dispatched actions the server has not acknowledged yet. */
   get pending() {
-    return this._native.pending;
+    const s = this._store;
+    return this._native.pending + (s._client === this._native ? s._outgoing.length : 0);
   }
 
   /**
@@ -382,6 +434,7 @@ class ClusterClient {
   disconnect(flushMs) {
     if (!this._closing) {
       const s = this._store;
+      if (s._client === this._native) s._flushOutgoing();
       this._closing = this._native.close(flushMs ?? 1000).then(() => {
         if (s._client === this._native) {
           s._pump(); // apply whatever had arrived

@@ -135,31 +135,34 @@ impl Client {
 
     /// Queues one action (JSON text) for the server. Returns at once; the action shows up
     /// in the store when the server's ordered stream brings it back.
-    pub fn dispatch(&self, action: Bytes) -> Result<(), Error> {
+    pub fn dispatch(&self, action: Bytes) -> Result<usize, Error> {
+        self.dispatch_batch(vec![action])
+    }
+
+    /// Queues several actions at once (all or none); returns how many now wait for the
+    /// server's acknowledgement.
+    pub fn dispatch_batch(&self, actions: Vec<Bytes>) -> Result<usize, Error> {
         let max = self.shared.cfg.limits.max_frame;
         // 32 bytes: the message header and the action's length prefix.
-        if action.len() + 32 > max {
-            return Err(Error::FrameTooLarge {
-                size: action.len(),
-                max,
-            });
+        if let Some(a) = actions.iter().find(|a| a.len() + 32 > max) {
+            return Err(Error::FrameTooLarge { size: a.len(), max });
         }
         let mut st = self.shared.state.lock().unwrap();
         if st.closed {
             return Err(Error::Closed);
         }
-        if st.pending.len() >= self.shared.cfg.queue_limit {
+        if st.pending.len() + actions.len() > self.shared.cfg.queue_limit {
             return Err(Error::QueueFull {
                 limit: self.shared.cfg.queue_limit,
             });
         }
-        st.pending.push_back(action);
-        let connected = st.connected;
+        st.pending.extend(actions);
+        let (connected, pending) = (st.connected, st.pending.len());
         drop(st);
         if connected {
             self.shared.to_writer.notify_one();
         }
-        Ok(())
+        Ok(pending)
     }
 
     pub fn is_connected(&self) -> bool {
