@@ -447,7 +447,11 @@ async fn read_loop(
                 Inbound::Actions { first_seq, actions }
             }
             Message::Snapshot { seq, state } => {
-                check_json(&state)?;
+                if state.len() > 1 << 20 {
+                    super::heavy(|| check_json(&state))?;
+                } else {
+                    check_json(&state)?;
+                }
                 Inbound::Snapshot { seq, state }
             }
             Message::Ack { counter } => {

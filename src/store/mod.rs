@@ -17,3 +17,13 @@ pub use authority::{LocalAuthority, OrderingAuthority};
 pub use client::{Client, ClientPoll};
 pub use outbox::{Event, EventKind, Wake};
 pub use server::ServerHandle;
+
+/// Runs CPU-heavy work (a large state's encoding or validation) so the runtime can move
+/// other connections to another thread meanwhile; inline where that is not possible.
+pub(crate) fn heavy<T>(f: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}

@@ -310,7 +310,14 @@ async fn write_loop<A: OrderingAuthority + ?Sized>(
             },
         }
         if let Some(s) = snapshot {
-            let frame = s.frame(&cfg.limits).map_err(|e| {
+            // Encoding (and compressing) a large state takes a while: let the runtime move
+            // the other connections to another thread meanwhile.
+            let frame = if s.state.len() > 1 << 20 {
+                super::heavy(|| s.frame(&cfg.limits))
+            } else {
+                s.frame(&cfg.limits)
+            };
+            let frame = frame.map_err(|e| {
                 auth.report(Event::error(
                     "ERR_FRAME_TOO_LARGE",
                     format!("ReduxCluster.createServer: cannot send the state: {e}"),
