@@ -27,3 +27,6 @@ pub(crate) fn heavy<T>(f: impl FnOnce() -> T) -> T {
         _ => f(),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,168 @@
+//! The store over real loopback sockets, without Node: a server authority, its listener
+//! and client replicas, with JS played by polling.
+
+use super::*;
+use crate::config::StoreConfig;
+use crate::protocol::Mode;
+use crate::transport::Endpoint;
+use bytes::Bytes;
+use std::time::Duration;
+
+struct NoWake;
+impl Wake for NoWake {
+    fn wake(&self) {}
+}
+
+fn tcp(port: u16) -> Endpoint {
+    Endpoint::Tcp {
+        host: "127.0.0.1".into(),
+        port,
+    }
+}
+
+fn action(i: u64) -> Bytes {
+    Bytes::from(format!("{{\"type\":\"A\",\"i\":{i}}}"))
+}
+
+fn index(a: &Bytes) -> u64 {
+    let v: serde_json::Value = serde_json::from_slice(a).unwrap();
+    v["i"].as_u64().unwrap()
+}
+
+/// Polls until `cond` holds; panics with `what` after 10 s.
+async fn until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !cond() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+fn authority() -> std::sync::Arc<LocalAuthority> {
+    LocalAuthority::new(
+        "h".into(),
+        Mode::Action,
+        StoreConfig::local(),
+        Bytes::from_static(b"{}"),
+        Box::new(NoWake),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_restart_mid_stream_loses_and_duplicates_nothing() {
+    let auth = authority();
+    let cfg = StoreConfig::local();
+    let server = ServerHandle::listen(auth.clone(), &tcp(0), cfg.clone()).unwrap();
+    let port = server.port().unwrap();
+    let client = Client::start(tcp(port), "h".into(), cfg.clone(), Box::new(NoWake));
+    for i in 0..20_000 {
+        client.dispatch(action(i)).unwrap();
+    }
+    until("part of the stream ordered", || auth.log_stats().0 > 0).await;
+    // Cut every connection while actions are in flight, then listen again.
+    server.close().await;
+    for i in 20_000..30_000 {
+        client.dispatch(action(i)).unwrap();
+    }
+    let server = ServerHandle::listen(auth.clone(), &tcp(port), cfg).unwrap();
+    until("all 30,000 ordered", || auth.log_stats().0 >= 30_000).await;
+    until("all acknowledged", || client.pending() == 0).await;
+
+    let ordered = auth.poll(1, u64::MAX, 100_000).actions;
+    let got: Vec<u64> = ordered.iter().map(index).collect();
+    assert_eq!(
+        got,
+        (0..30_000).collect::<Vec<_>>(),
+        "each action once, in dispatch order"
+    );
+
+    // The client's replica receives the same sequence (after its initial state).
+    let mut seen = Vec::new();
+    until("the client replica caught up", || {
+        let p = client.poll(100_000);
+        seen.extend(p.actions.iter().map(index));
+        seen.len() >= 30_000
+    })
+    .await;
+    assert_eq!(seen, got);
+    client.close(Duration::from_millis(100)).await;
+    server.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_of_another_store_is_refused_and_stops_retrying() {
+    let auth = authority();
+    let server = ServerHandle::listen(auth.clone(), &tcp(0), StoreConfig::local()).unwrap();
+    let client = Client::start(
+        tcp(server.port().unwrap()),
+        "other".into(),
+        StoreConfig::local(),
+        Box::new(NoWake),
+    );
+    client.dispatch(action(1)).unwrap();
+    let mut events = Vec::new();
+    until("the refusal", || {
+        events.extend(client.poll(10).events);
+        events.iter().any(|e| e.code == "ERR_STORE_MISMATCH")
+    })
+    .await;
+    assert_eq!(
+        auth.log_stats().0,
+        0,
+        "nothing of the other store was ordered"
+    );
+    assert!(!client.is_connected());
+    server.close().await;
+    client.close(Duration::ZERO).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_client_gets_the_state_then_the_actions_after_it() {
+    let auth = authority();
+    for i in 0..10 {
+        auth.submit_local(action(i));
+    }
+    auth.set_snapshot(10, Bytes::from_static(b"{\"n\":10}"));
+    auth.submit_local(action(10));
+    auth.flush();
+    let path = std::env::temp_dir().join(format!("rcrs-store-{}.sock", std::process::id()));
+    let server = ServerHandle::listen(
+        auth.clone(),
+        &Endpoint::Unix(path.clone()),
+        StoreConfig::local(),
+    )
+    .unwrap();
+    let client = Client::start(
+        Endpoint::Unix(path.clone()),
+        "h".into(),
+        StoreConfig::local(),
+        Box::new(NoWake),
+    );
+    let mut snapshot = None;
+    let mut actions = Vec::new();
+    until("state and the action after it", || {
+        let p = client.poll(100);
+        if p.snapshot.is_some() {
+            snapshot = p.snapshot;
+        }
+        actions.extend(p.actions.iter().map(index));
+        !actions.is_empty()
+    })
+    .await;
+    // Either the state as of 10 then action 10, or (retention keeps them) state 0 and all.
+    let (seq, state) = snapshot.expect("a state first");
+    assert_eq!(
+        seq + actions.len() as u64,
+        11,
+        "state {seq} plus actions {actions:?}"
+    );
+    if seq == 10 {
+        assert_eq!(&state[..], b"{\"n\":10}");
+    }
+    server.close().await;
+    client.close(Duration::ZERO).await;
+    assert!(!path.exists());
+}
