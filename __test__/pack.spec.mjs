@@ -20,7 +20,18 @@ test('packed packages install and run without cargo', { timeout: 240000 }, async
     fs.cpSync(path.join(ROOT, 'npm', 'linux-x64-gnu'), plat, { recursive: true });
     fs.copyFileSync(path.join(ROOT, binary), path.join(plat, binary));
     const platTgz = path.join(work, npm(['pack', '--silent', '--pack-destination', work], plat).trim().split('\n').pop());
-    const mainTgz = path.join(work, npm(['pack', '--silent', '--pack-destination', work], ROOT).trim().split('\n').pop());
+    // The main package as `napi prepublish` publishes it: pointing at the platform
+    // package through optionalDependencies, so npm picks the right binary by itself.
+    const stage = path.join(work, 'main');
+    const manifest = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
+    fs.mkdirSync(stage);
+    for (const f of [...manifest.files, 'README.md']) fs.cpSync(path.join(ROOT, f), path.join(stage, f), { recursive: true });
+    const platName = JSON.parse(fs.readFileSync(path.join(plat, 'package.json'), 'utf8')).name;
+    manifest.optionalDependencies = { [platName]: manifest.version };
+    delete manifest.devDependencies;
+    delete manifest.scripts;
+    fs.writeFileSync(path.join(stage, 'package.json'), JSON.stringify(manifest, null, 2));
+    const mainTgz = path.join(work, npm(['pack', '--silent', '--pack-destination', work], stage).trim().split('\n').pop());
 
     const listing = execFileSync('tar', ['tzf', mainTgz], { encoding: 'utf8' });
     assert.ok(!/\.node$/m.test(listing), 'the main package carries no binary');
