@@ -63,10 +63,12 @@ async function main() {
   row('node:cluster IPC, JS library only (actions/s)', null, ipc?.actions_per_s, '');
   row('round trip p50 (µs)', rs.latency?.p50_us, js.latency?.p50_us, '', 'lower');
   row('round trip p99 (µs)', rs.latency?.p99_us, js.latency?.p99_us, '', 'lower');
+  row('  floor: bare node TCP ping-pong p50 / p99 (µs)', `${floor.p50} / ${floor.p99}`, '', '');
   const L = rs['large-state'];
   row(`${L?.state_json_mb ?? '?'} MB state to a fresh client (ms)`, L?.action_initial_sync_ms, js['large-state']?.action_initial_sync_ms, '', 'lower');
   row('  same, snapshot mode (ms)', L?.snapshot_initial_sync_ms, js['large-state']?.snapshot_initial_sync_ms, '', 'lower');
   const ipcRatio = ipc?.actions_per_s ? ` TCP vs the JS library's IPC: ${(rs['tcp-throughput']?.actions_per_s / ipc.actions_per_s).toFixed(1)}x.` : '';
+  const floor = await pingPong(quick ? 200 : 2000);
   const bp = await backpressure(quick ? 50000 : 200000);
   console.log(`\n| scenario | redux-cluster-rs | redux-cluster (JS) | ratio |\n|---|---|---|---|\n${rows.join('\n')}`);
   console.log(`\nBaseline errors: ${Object.values(js).filter((r) => r.error || (r.errors && r.errors.length)).map((r) => `${r.scenario}: ${(r.error || r.errors[0]).slice(0, 120)}`).join('; ') || 'none'}.${ipcRatio}`);
@@ -76,6 +78,40 @@ async function main() {
       `(ratio ${(bp.withDeaf.peak / bp.without.peak).toFixed(2)}; start ${bp.withDeaf.before} MB). ` +
       `The reading client received every action: ${bp.withDeaf.goodClientOk && bp.without.goodClientOk}.`
   );
+}
+
+// ---- the floor for round trips: two node processes bouncing a JSON line over TCP
+
+async function pingPong(n) {
+  const echo = fork(fileURLToPath(import.meta.url), [], { env: { ...process.env, RCRS_BENCH_CHILD: 'echo' } });
+  const port = await new Promise((resolve) => echo.once('message', (m) => resolve(m.port)));
+  const sock = net.connect({ host: '127.0.0.1', port });
+  sock.setNoDelay(true);
+  await new Promise((r) => sock.once('connect', r));
+  const samples = [];
+  let pending = null;
+  sock.on('data', () => pending && pending());
+  for (let i = 0; i < n + 100; i++) {
+    const t0 = process.hrtime.bigint();
+    await new Promise((resolve) => {
+      pending = resolve;
+      sock.write(JSON.stringify({ type: 'INCREMENT', i }) + '\n');
+    });
+    if (i >= 100) samples.push(Number(process.hrtime.bigint() - t0) / 1000);
+  }
+  sock.destroy();
+  echo.kill();
+  samples.sort((a, b) => a - b);
+  const pct = (p) => Math.round(samples[Math.min(samples.length - 1, Math.ceil((p / 100) * samples.length) - 1)]);
+  return { p50: pct(50), p99: pct(99) };
+}
+
+function echoServer() {
+  const srv = net.createServer((c) => {
+    c.setNoDelay(true);
+    c.on('data', (d) => c.write(d));
+  });
+  srv.listen(0, '127.0.0.1', () => process.send({ port: srv.address().port }));
 }
 
 // ---- backpressure: a peer that stops reading must not make the server buffer everything
@@ -159,5 +195,6 @@ async function backpressureServer() {
   });
 }
 
-if (process.env.RCRS_BENCH_CHILD) await backpressureServer();
+if (process.env.RCRS_BENCH_CHILD === 'echo') echoServer();
+else if (process.env.RCRS_BENCH_CHILD) await backpressureServer();
 else await main();
