@@ -45,6 +45,8 @@ async function main() {
   console.error('[bench] redux-cluster 1.10.0 (npm), same scenarios plus node:cluster IPC');
   const js = harness(BASELINE, [...ours, 'ipc-throughput']);
   const ipc = js['ipc-throughput'];
+  fs.writeFileSync(path.join(BASE_DIR, 'last.json'), JSON.stringify({ rs, js }, null, 1));
+  const floor = await pingPong(quick ? 200 : 2000);
   const rows = [];
   const row = (what, a, b, unit, better = 'higher') => {
     let ratio = '';
@@ -68,7 +70,6 @@ async function main() {
   row(`${L?.state_json_mb ?? '?'} MB state to a fresh client (ms)`, L?.action_initial_sync_ms, js['large-state']?.action_initial_sync_ms, '', 'lower');
   row('  same, snapshot mode (ms)', L?.snapshot_initial_sync_ms, js['large-state']?.snapshot_initial_sync_ms, '', 'lower');
   const ipcRatio = ipc?.actions_per_s ? ` TCP vs the JS library's IPC: ${(rs['tcp-throughput']?.actions_per_s / ipc.actions_per_s).toFixed(1)}x.` : '';
-  const floor = await pingPong(quick ? 200 : 2000);
   const bp = await backpressure(quick ? 50000 : 200000);
   console.log(`\n| scenario | redux-cluster-rs | redux-cluster (JS) | ratio |\n|---|---|---|---|\n${rows.join('\n')}`);
   console.log(`\nBaseline errors: ${Object.values(js).filter((r) => r.error || (r.errors && r.errors.length)).map((r) => `${r.scenario}: ${(r.error || r.errors[0]).slice(0, 120)}`).join('; ') || 'none'}.${ipcRatio}`);
