@@ -27,9 +27,18 @@ test('a TCP client gets the current state, then stays in sync both ways', async 
   assert.throws(() => client.createClient({ port: srv.port }), {
     message: 'One storage cannot be connected to two servers at the same time.',
   });
-  await cl.disconnect();
+  const closing = cl.disconnect();
+  assert.throws(() => client.dispatch({ type: 'INC' }), { code: 'ERR_CLOSED' });
+  await closing;
+  await cl.disconnect(); // idempotent
+  // Afterwards the store works locally.
+  client.dispatch({ type: 'INC' });
+  assert.equal(client.getState().counter, 17);
+  assert.deepEqual(client.role, []);
+  assert.throws(() => server.createClient({ port: srv.port }), { code: 'ERR_INVALID_CONFIG' });
   await srv.close();
   await srv.close(); // idempotent
+  assert.deepEqual(server.role, []);
 });
 
 test('Unix socket, a stale socket file, and TCP + Unix on one store', async () => {

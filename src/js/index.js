@@ -212,6 +212,9 @@ class ReduxCluster {
   // one batch per synchronous burst (a microtask later): one boundary crossing for a
   // whole dispatch loop instead of one per action.
   _enqueue(json) {
+    if (this._clientClosing) {
+      throw new ReduxClusterError('ERR_CLOSED', "the store's connection is closed");
+    }
     if (json.length * 3 + 32 > this._maxFrame && Buffer.byteLength(json) + 32 > this._maxFrame) {
       throw new ReduxClusterError(
         'ERR_FRAME_TOO_LARGE',
@@ -244,6 +247,10 @@ class ReduxCluster {
 
   createServer(settings) {
     const addr = readAddress(settings, 'server');
+    if (this._client) {
+      // A relay (client of one server, server to others) would need two orderings.
+      throw new ReduxClusterError('ERR_INVALID_CONFIG', 'invalid configuration: a client store cannot also be a server');
+    }
     if (!this._authority) {
       this._authority = new native.NativeAuthority(
         this.RCHash,
@@ -272,6 +279,9 @@ class ReduxCluster {
       throw new ReduxClusterError('ERR_ALREADY_CONNECTED', 'One storage cannot be connected to two servers at the same time.');
     }
     const addr = readAddress(settings, 'client');
+    if (this._authority) {
+      throw new ReduxClusterError('ERR_INVALID_CONFIG', 'invalid configuration: a server store cannot also be a client');
+    }
     if (settings && (settings.login !== undefined || settings.password !== undefined)) {
       // Logins are part of the next release; refusing is better than pretending.
       throw new ReduxClusterError('ERR_NOT_SUPPORTED', 'login/password authentication is not supported by this version yet');
@@ -286,6 +296,7 @@ class ReduxCluster {
     );
     this._outgoing = [];
     this._clientPending = 0;
+    this._clientClosing = false;
     this.role.push('client');
     this.connected = false;
     return new ClusterClient(this, this._client, addr);
@@ -434,9 +445,13 @@ class ClusterClient {
   disconnect(flushMs) {
     if (!this._closing) {
       const s = this._store;
-      if (s._client === this._native) s._flushOutgoing();
+      if (s._client === this._native) {
+        s._flushOutgoing();
+        s._clientClosing = true;
+      }
       this._closing = this._native.close(flushMs ?? 1000).then(() => {
         if (s._client === this._native) {
+          s._clientClosing = false;
           s._pump(); // apply whatever had arrived
           s._client = null;
           s.role = s.role.filter((r) => r !== 'client');

@@ -400,6 +400,7 @@ async fn session(shared: &Arc<Shared>) -> SessionEnd {
         Ok(_) => return retry("unexpected handshake answer", "ERR_PROTOCOL", false),
         Err(e) => return retry(e.to_string(), e.code(), false),
     }
+    tracing::debug!(endpoint = %shared.endpoint, "connected");
     shared.outbox.push(Event {
         kind: EventKind::Connected,
         code: String::new(),

@@ -51,6 +51,7 @@ impl ServerHandle {
                 };
                 match accepted {
                     Ok((stream, peer)) => {
+                        tracing::debug!(%peer, "connection accepted");
                         let (auth, cfg, c) = (auth.clone(), cfg.clone(), c.clone());
                         let (r, w) = stream.into_split();
                         t.spawn(serve(auth, r, w, peer, cfg, c));
@@ -186,6 +187,7 @@ async fn serve<A: OrderingAuthority>(
             r
         }
     };
+    tracing::debug!(%peer, ?result, "connection closed");
     if let Err(e) = result {
         if !matches!(&e, FrameError::Io(io) if is_disconnect(io)) {
             auth.report(Event::error(
