@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after } from 'node:test';
+export { counter } from './fixtures/reducers.mjs';
 
 // A failing test may leave a server or client open; then this file's process would never
 // exit and the run would hang. Once every test of the file has reported, give it a few
@@ -17,16 +18,6 @@ after(() => setTimeout(() => process.exit(), 3000).unref());
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const FIXTURES = path.join(ROOT, '__test__', 'fixtures');
 
-export function counter(state = { counter: 0 }, action) {
-  switch (action.type) {
-    case 'INC':
-      return { ...state, counter: state.counter + (action.by ?? 1) };
-    case 'SET':
-      return { ...state, ...action.payload };
-    default:
-      return state;
-  }
-}
 
 /** Resolves once `cond()` is truthy; rejects after `timeoutMs` with `what` and the last value seen. */
 export function waitFor(cond, { timeoutMs = 10000, what = 'condition', show } = {}) {

@@ -84,12 +84,7 @@ pub fn encode_actions<'a>(
     first_seq: u64,
     actions: impl ExactSizeIterator<Item = &'a [u8]>,
 ) {
-    dst.put_u8(ACTIONS);
-    dst.put_u64(first_seq);
-    dst.put_u32(actions.len() as u32);
-    for a in actions {
-        put_bytes(dst, a);
-    }
+    encode_list(dst, ACTIONS, first_seq, actions)
 }
 
 /// Writes a `Dispatch` payload straight from borrowed actions (the client's hot path).
@@ -98,11 +93,21 @@ pub fn encode_dispatch<'a>(
     first_counter: u64,
     actions: impl ExactSizeIterator<Item = &'a [u8]>,
 ) {
-    dst.put_u8(DISPATCH);
-    dst.put_u64(first_counter);
-    dst.put_u32(actions.len() as u32);
-    for a in actions {
-        put_bytes(dst, a);
+    encode_list(dst, DISPATCH, first_counter, actions)
+}
+
+/// A tag, the number of the first item, then the items.
+fn encode_list<'a>(
+    dst: &mut BytesMut,
+    tag: u8,
+    first: u64,
+    items: impl ExactSizeIterator<Item = &'a [u8]>,
+) {
+    dst.put_u8(tag);
+    dst.put_u64(first);
+    dst.put_u32(items.len() as u32);
+    for item in items {
+        put_bytes(dst, item);
     }
 }
 

@@ -110,42 +110,27 @@ async fn serve<A: OrderingAuthority>(
         _ = cancel.cancelled() => return,
         h = tokio::time::timeout(cfg.handshake_timeout, frames.next()) => h,
     };
-    let (hash, client_id, epoch, seq) = match hello {
-        Err(_) => {
-            return refuse(
-                &*auth,
-                &mut w,
-                &cfg,
-                &peer,
-                "ERR_PROTOCOL",
-                "no handshake within the timeout".into(),
-            )
-            .await
-        }
+    let hello = match hello {
         Ok(None) => return, // connected and left (a port probe)
-        Ok(Some(Err(e))) => {
-            return refuse(&*auth, &mut w, &cfg, &peer, e.code(), e.to_string()).await
-        }
+        Err(_) => Err((
+            "ERR_PROTOCOL",
+            "no handshake within the timeout".to_string(),
+        )),
+        Ok(Some(Err(e))) => Err((e.code(), e.to_string())),
         Ok(Some(Ok(payload))) => match Message::decode(payload) {
             Ok(Message::Hello {
                 hash,
                 client_id,
                 epoch,
                 seq,
-            }) => (hash, client_id, epoch, seq),
-            Ok(_) => {
-                return refuse(
-                    &*auth,
-                    &mut w,
-                    &cfg,
-                    &peer,
-                    "ERR_PROTOCOL",
-                    "expected a handshake".into(),
-                )
-                .await
-            }
-            Err(e) => return refuse(&*auth, &mut w, &cfg, &peer, e.code(), e.to_string()).await,
+            }) => Ok((hash, client_id, epoch, seq)),
+            Ok(_) => Err(("ERR_PROTOCOL", "expected a handshake".to_string())),
+            Err(e) => Err((e.code(), e.to_string())),
         },
+    };
+    let (hash, client_id, epoch, seq) = match hello {
+        Ok(h) => h,
+        Err((code, message)) => return refuse(&*auth, &mut w, &cfg, &peer, code, message).await,
     };
     if hash != auth.hash() {
         let msg = format!(
