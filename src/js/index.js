@@ -5,6 +5,9 @@
 
 const redux = require('redux');
 const crypto = require('node:crypto');
+const os = require('node:os');
+const path = require('node:path');
+const ipc = require('./ipc.js');
 const pkg = require('../../package.json');
 const native = require('../../index.js');
 
@@ -145,6 +148,8 @@ class ReduxCluster {
     this._clientPending = 0; // engine-side queue length, as last seen
     this._maxFrame = cfg.engine.maxFrameSize ?? 256 * 1024 * 1024;
     this._queueLimit = cfg.engine.queueLimit ?? 1000000;
+    this._ipcWaiting = false; // a cluster worker's store, until the primary's socket path arrives
+    this._ipcServer = null; // a cluster primary's socket for its workers
     this._flushOutgoing = this._flushOutgoing.bind(this);
     this._publish = () => {
       this._publishQueued = false;
@@ -155,6 +160,7 @@ class ReduxCluster {
     this.getState = this.getState.bind(this);
     this.subscribe = this.subscribe.bind(this);
     this.replaceReducer = this.replaceReducer.bind(this);
+    ipc.attach(this);
   }
 
   getState() {
@@ -189,7 +195,7 @@ class ReduxCluster {
    */
   dispatch(action) {
     checkAction(action);
-    if (this._client) {
+    if (this._client || this._ipcWaiting) {
       this._enqueue(JSON.stringify(action));
       return action;
     }
@@ -222,7 +228,7 @@ class ReduxCluster {
       );
     }
     if (this._clientPending + this._outgoing.length >= this._queueLimit) {
-      this._clientPending = this._client.pending; // acknowledgements may have made room
+      if (this._client) this._clientPending = this._client.pending; // acknowledgements may have made room
       if (this._clientPending + this._outgoing.length >= this._queueLimit) {
         throw new ReduxClusterError(
           'ERR_QUEUE_FULL',
@@ -247,7 +253,13 @@ class ReduxCluster {
 
   createServer(settings) {
     const addr = readAddress(settings, 'server');
-    if (this._client) {
+    const server = this._listen(addr);
+    if (!this.role.includes('server')) this.role.push('server');
+    return server;
+  }
+
+  _listen(addr) {
+    if (this._client || this._ipcWaiting) {
       // A relay (client of one server, server to others) would need two orderings.
       throw new ReduxClusterError('ERR_INVALID_CONFIG', 'invalid configuration: a client store cannot also be a server');
     }
@@ -268,14 +280,48 @@ class ReduxCluster {
       if (this._servers.size === 0) this._dropAuthority();
       throw e;
     }
-    if (!this.role.includes('server')) this.role.push('server');
     const server = new ClusterServer(this, listener, addr);
     this._servers.add(server);
     return server;
   }
 
+  // node:cluster primary: the Unix socket its workers connect to, made on first request.
+  _ipcPath() {
+    if (!this._ipcServer) {
+      const p = path.join(os.tmpdir(), `redux-cluster-rs-${process.pid}-${this.RCHash.slice(0, 16)}.sock`);
+      this._ipcServer = this._listen({ host: null, port: null, path: p });
+    }
+    return this._ipcServer.path;
+  }
+
+  _closeIpcServer() {
+    const s = this._ipcServer;
+    this._ipcServer = null;
+    if (s) s.close().catch((e) => this._error(`ReduxCluster: ${e.message}`));
+  }
+
+  // node:cluster worker: connect to the primary's socket; queued dispatches follow.
+  _connectIpc(p) {
+    this._ipcWaiting = false;
+    this._connect({ host: null, port: null, path: p });
+    this._flushOutgoing();
+  }
+
+  _dropIpc() {
+    this._ipcWaiting = false;
+    this._outgoing = [];
+    if (this.role.includes('worker')) {
+      this.role = this.role.filter((r) => r !== 'worker');
+      if (this._client) {
+        this._client.shutdown();
+        this._client = null;
+        this.connected = false;
+      }
+    }
+  }
+
   createClient(settings) {
-    if (this._client || this.role.includes('client')) {
+    if (this.role.includes('client')) {
       throw new ReduxClusterError('ERR_ALREADY_CONNECTED', 'One storage cannot be connected to two servers at the same time.');
     }
     const addr = readAddress(settings, 'client');
@@ -286,6 +332,17 @@ class ReduxCluster {
       // Logins are part of the next release; refusing is better than pretending.
       throw new ReduxClusterError('ERR_NOT_SUPPORTED', 'login/password authentication is not supported by this version yet');
     }
+    // As in redux-cluster: a worker's store given its own server stops syncing over IPC.
+    const queued = this._outgoing;
+    this._dropIpc();
+    const native = this._connect(addr);
+    this._outgoing = queued;
+    this._flushOutgoing();
+    this.role.push('client');
+    return new ClusterClient(this, native, addr);
+  }
+
+  _connect(addr) {
     this._client = new native.NativeClient(
       this.RCHash,
       addr.host,
@@ -294,12 +351,10 @@ class ReduxCluster {
       this._engine,
       () => this._pump()
     );
-    this._outgoing = [];
     this._clientPending = 0;
     this._clientClosing = false;
-    this.role.push('client');
     this.connected = false;
-    return new ClusterClient(this, this._client, addr);
+    return this._client;
   }
 
   _pump() {
