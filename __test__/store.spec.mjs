@@ -23,8 +23,9 @@ test('createStore gives a Redux store with the redux-cluster fields', () => {
   assert.deepEqual(store.getState(), { counter: 0 });
   assert.equal(store.RCHash, sha1('counter'));
   assert.equal(store.mode, 'action');
-  assert.deepEqual(store.role, []);
-  assert.equal(store.connected, false);
+  // As in redux-cluster: outside a cluster worker every store is a (connected) master.
+  assert.deepEqual(store.role, ['master']);
+  assert.equal(store.connected, true);
   assert.equal(store.resync, 1000);
   assert.equal(store.stderr, console.error);
   assert.equal(store.version, require('../package.json').version);

@@ -13,10 +13,10 @@ test('a TCP client gets the current state, then stays in sync both ways', async 
   server.dispatch({ type: 'INC', by: 5 });
   const srv = server.createServer({ host: '127.0.0.1', port: 0 });
   assert.ok(srv.port > 0, 'port 0 binds a real port');
-  assert.deepEqual(server.role, ['server']);
+  assert.deepEqual(server.role, ['master', 'server']);
   const client = createStore(counter);
   const cl = client.createClient({ host: '127.0.0.1', port: srv.port });
-  assert.deepEqual(client.role, ['client']);
+  assert.deepEqual(client.role, ['master', 'client']);
   await waitFor(() => client.getState().counter === 5 && client.connected, { what: 'initial state', show: state(client) });
   server.dispatch({ type: 'INC' });
   await waitFor(() => client.getState().counter === 6, { what: 'server dispatch on client', show: state(client) });
@@ -34,11 +34,11 @@ test('a TCP client gets the current state, then stays in sync both ways', async 
   // Afterwards the store works locally.
   client.dispatch({ type: 'INC' });
   assert.equal(client.getState().counter, 17);
-  assert.deepEqual(client.role, []);
+  assert.deepEqual(client.role, ['master']);
   assert.throws(() => server.createClient({ port: srv.port }), { code: 'ERR_INVALID_CONFIG' });
   await srv.close();
   await srv.close(); // idempotent
-  assert.deepEqual(server.role, []);
+  assert.deepEqual(server.role, ['master']);
 });
 
 test('Unix socket, a stale socket file, and TCP + Unix on one store', async () => {

@@ -46,7 +46,9 @@ function registerPrimary(store) {
     cluster.on('message', onWorkerMessage);
     cluster.on('exit', onWorkerExit);
   }
+  // As in redux-cluster: every store outside a cluster worker is a master, connected.
   store.role.push('master');
+  store.connected = true;
   if (serving.has(store.RCHash)) return; // the first store of a reducer serves the workers
   serving.set(store.RCHash, store);
   const early = waiting.get(store.RCHash);

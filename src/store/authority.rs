@@ -174,13 +174,18 @@ impl LocalAuthority {
         });
     }
 
-    /// After an append: in snapshot mode every change needs a new snapshot; in action mode
-    /// one is needed when the log outgrows its retention (so it can be trimmed).
+    /// In snapshot mode every change needs a new snapshot; in action mode one is needed
+    /// when the log outgrows its retention (so it can be trimmed).
+    fn needs_snapshot(&self, inner: &Inner) -> bool {
+        let behind = inner.log.head() - inner.snapshot.seq;
+        match self.mode {
+            Mode::Snapshot => behind > 0,
+            Mode::Action => behind > self.cfg.log_retention as u64,
+        }
+    }
+
     fn after_append(&self, inner: &mut Inner, publish: bool) -> bool {
-        let need = match self.mode {
-            Mode::Snapshot => true,
-            Mode::Action => inner.log.head() - inner.snapshot.seq > self.cfg.log_retention as u64,
-        };
+        let need = self.needs_snapshot(inner);
         let newly = need && !inner.want_snapshot;
         inner.want_snapshot |= need;
         if publish {
@@ -246,8 +251,11 @@ impl LocalAuthority {
             return;
         }
         inner.snapshot = Arc::new(Snapshot::new(seq, state));
-        inner.want_snapshot = false;
         inner.js_applied = inner.js_applied.max(seq);
+        // Actions ordered while JS was making this snapshot still need one of their own;
+        // their wake-up may already have been taken, so ask again.
+        inner.want_snapshot = self.needs_snapshot(&inner);
+        let again = inner.want_snapshot;
         // Keep `log_retention` entries for clients that reconnect, but never drop entries
         // the snapshot does not cover.
         let keep_from = inner
@@ -256,6 +264,10 @@ impl LocalAuthority {
             .saturating_sub(self.cfg.log_retention as u64);
         inner.log.trim_through(seq.min(keep_from));
         self.publish(&inner);
+        drop(inner);
+        if again {
+            self.outbox.wake();
+        }
     }
 
     /// Entries in the log and their bytes (for tests and stats).
@@ -480,6 +492,24 @@ mod tests {
         assert!(a.can_resume(a.epoch(), 8));
         assert!(!a.can_resume(a.epoch(), 7));
         assert!(!a.can_resume(a.epoch() + 2, 9));
+    }
+
+    #[test]
+    fn a_snapshot_older_than_the_log_asks_for_another() {
+        let (a, woken) = auth(Mode::Snapshot, 1000);
+        a.submit_remote(1, 1, acts(2)).unwrap();
+        let p = a.poll(1, u64::MAX, 100);
+        assert!(p.want_snapshot);
+        // While JS builds the snapshot of seq 2, more actions arrive.
+        let before = woken.0.load(Ordering::SeqCst);
+        a.submit_remote(1, 3, acts(1)).unwrap();
+        a.set_snapshot(2, Bytes::from_static(b"{}"));
+        assert!(woken.0.load(Ordering::SeqCst) > before, "a pull is pending");
+        let p = a.poll(3, u64::MAX, 100);
+        assert_eq!(p.actions.len(), 1);
+        assert!(p.want_snapshot, "seq 3 still needs its snapshot");
+        a.set_snapshot(3, Bytes::from_static(b"{}"));
+        assert!(!a.poll(4, u64::MAX, 100).want_snapshot);
     }
 
     #[test]
