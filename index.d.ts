@@ -159,9 +159,13 @@ export interface ReduxClusterStore<S = any, A extends Action = UnknownAction> ex
   /** sha1 of the reducer's name: stores sync only with stores of the same reducer. */
   readonly RCHash: string;
   readonly mode: 'action' | 'snapshot';
-  /** 'server' and/or 'client' while serving or connected. */
+  /**
+   * As in redux-cluster: 'master' outside a node:cluster worker, 'worker' in one (synced
+   * with the primary automatically), plus 'server' while serving and 'client' while
+   * connected to a server.
+   */
   role: string[];
-  /** True while a client store is connected to its server. */
+  /** Whether the store is in sync with its server (a master with no server: true). */
   connected: boolean;
   resync: number;
   stderr: (message: string) => void;

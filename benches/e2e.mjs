@@ -39,11 +39,11 @@ const fmt = (v, unit = '') => (v === null || v === undefined ? 'fails' : `${type
 
 async function main() {
   ensureBaseline();
-  const ours = ['tcp-throughput', 'unix-throughput', 'latency', 'fanout', 'large-state', 'burst-loss'];
+  const ours = ['tcp-throughput', 'unix-throughput', 'ipc-throughput', 'latency', 'fanout', 'large-state', 'burst-loss'];
   console.error(`[bench] redux-cluster-rs (${quick ? 'quick' : 'full'} sizes, repeat ${repeat})`);
   const rs = harness(ROOT, ours);
   console.error('[bench] redux-cluster 1.10.0 (npm), same scenarios plus node:cluster IPC');
-  const js = harness(BASELINE, [...ours, 'ipc-throughput']);
+  const js = harness(BASELINE, ours);
   const ipc = js['ipc-throughput'];
   fs.writeFileSync(path.join(BASE_DIR, 'last.json'), JSON.stringify({ rs, js }, null, 1));
   const floor = await pingPong(quick ? 200 : 2000);
@@ -62,7 +62,7 @@ async function main() {
     row(label, rs[name]?.actions_per_s, js[name]?.actions_per_s, '');
     row(`  lost in ${name}`, rs[name]?.lost, js[name]?.lost ?? (js[name]?.ok === false ? 'no sync' : null), '');
   }
-  row('node:cluster IPC, JS library only (actions/s)', null, ipc?.actions_per_s, '');
+  row('node:cluster, 2 workers x 10,000 (actions/s)', rs['ipc-throughput']?.actions_per_s, ipc?.actions_per_s, '');
   row('round trip p50 (µs)', rs.latency?.p50_us, js.latency?.p50_us, '', 'lower');
   row('round trip p99 (µs)', rs.latency?.p99_us, js.latency?.p99_us, '', 'lower');
   row('  floor: bare node TCP ping-pong p50 / p99 (µs)', `${floor.p50} / ${floor.p99}`, '', '');
