@@ -21,14 +21,14 @@ export declare class NativeAuthority {
   /** The JS state (JSON) as of sequence number `seq`. */
   setSnapshot(seq: number, state: string): void
   /** Binds a TCP (`host`, `port`) or Unix (`path`) endpoint and serves this store on it. */
-  listen(host?: string | undefined | null, port?: number | undefined | null, path?: string | undefined | null): NativeListener
+  listen(host?: string | undefined | null, port?: number | undefined | null, path?: string | undefined | null, access?: AccessOptions | undefined | null): NativeListener
   /** Releases the JS callback so that this store no longer keeps the process alive. */
   detach(): void
 }
 
 /** A client replica's connection to a server store. */
 export declare class NativeClient {
-  constructor(hash: string, host: string | undefined | null, port: number | undefined | null, path: string | undefined | null, options: EngineOptions | undefined | null, wake: () => void)
+  constructor(hash: string, host: string | undefined | null, port: number | undefined | null, path: string | undefined | null, options: EngineOptions | undefined | null, login: string | undefined | null, password: string | undefined | null, wake: () => void)
   /**
    * Queues actions, given as one JSON array text, for the server; returns how many
    * actions now wait for the server's acknowledgement. All or none are queued.
@@ -53,6 +53,22 @@ export declare class NativeListener {
   get port(): number | null
   /** Stops listening and closes every connection of this endpoint. */
   close(): Promise<void>
+}
+
+/** Who may connect to a server endpoint. */
+export interface AccessOptions {
+  /** Login name → password. Without it, anyone may connect. */
+  logins?: Record<string, string>
+  /**
+   * Failed logins from one address before it is locked out.
+   * @default 5
+   */
+  banAttempts?: number
+  /**
+   * How long a locked-out address stays locked, in ms.
+   * @default 10800000 (3 hours)
+   */
+  banDurationMs?: number
 }
 
 export interface AuthorityPoll {

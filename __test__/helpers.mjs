@@ -141,8 +141,8 @@ function str(s) {
   return Buffer.concat([l, b]);
 }
 
-export function helloFrame(hash, clientId = 12345) {
-  return frame(Buffer.concat([Buffer.from([1]), str(hash), u64(clientId), u64(0), u64(0)]));
+export function helloFrame(hash, clientId = 12345, login = '') {
+  return frame(Buffer.concat([Buffer.from([1]), str(hash), u64(clientId), u64(0), u64(0), str(login)]));
 }
 
 export function dispatchFrame(firstCounter, actions) {

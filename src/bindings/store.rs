@@ -9,7 +9,10 @@ use super::error::{from_core, from_io, js_error, Code};
 use super::runtime::handle;
 use crate::config::StoreConfig;
 use crate::protocol::Mode;
-use crate::store::{Client, Event, EventKind, LocalAuthority, ServerHandle, Wake};
+use crate::store::auth::Logins;
+use crate::store::ban::BanPolicy;
+use crate::store::client::Credentials;
+use crate::store::{Access, Client, Event, EventKind, LocalAuthority, ServerHandle, Wake};
 use crate::transport::Endpoint;
 use bytes::Bytes;
 use napi::bindgen_prelude::Unknown;
@@ -123,6 +126,46 @@ fn endpoint(
         host: host.unwrap_or_else(|| default_host.to_string()),
         port: port as u16,
     })
+}
+
+/// Who may connect to a server endpoint.
+#[napi(object)]
+pub struct AccessOptions {
+    /// Login name → password. Without it, anyone may connect.
+    pub logins: Option<std::collections::HashMap<String, String>>,
+    /// Failed logins from one address before it is locked out.
+    /// @default 5
+    pub ban_attempts: Option<f64>,
+    /// How long a locked-out address stays locked, in ms.
+    /// @default 10800000 (3 hours)
+    pub ban_duration_ms: Option<f64>,
+}
+
+fn access_config(o: Option<AccessOptions>) -> Result<Access, Code> {
+    let Some(o) = o else {
+        return Ok(Access::default());
+    };
+    let d = BanPolicy::default();
+    let attempts = count(o.ban_attempts, "ban.attempts", d.attempts as usize)?;
+    if attempts == 0 || attempts > u32::MAX as usize {
+        return Err(js_error(
+            "ERR_INVALID_CONFIG",
+            "invalid configuration: ban.attempts must be at least 1",
+        ));
+    }
+    let duration = count(
+        o.ban_duration_ms,
+        "ban.durationMs",
+        d.duration.as_millis() as usize,
+    )?;
+    let logins = o.logins.unwrap_or_default();
+    Ok(Access::new(
+        Logins::new(logins.iter().map(|(u, p)| (u.as_str(), p.as_str()))),
+        BanPolicy {
+            attempts: attempts as u32,
+            duration: Duration::from_millis(duration as u64),
+        },
+    ))
 }
 
 #[napi(object)]
@@ -257,10 +300,12 @@ impl NativeAuthority {
         host: Option<String>,
         port: Option<u32>,
         path: Option<String>,
+        access: Option<AccessOptions>,
     ) -> Result<NativeListener, Code> {
         let ep = endpoint(host, port, path, "0.0.0.0")?;
+        let access = Arc::new(access_config(access)?);
         let _guard = handle().enter();
-        let h = ServerHandle::listen(self.inner.clone(), &ep, self.cfg.clone())
+        let h = ServerHandle::listen(self.inner.clone(), &ep, self.cfg.clone(), access)
             .map_err(|e| from_io(e, &format!("cannot listen on {ep}")))?;
         Ok(NativeListener {
             handle: Arc::new(h),
@@ -319,6 +364,8 @@ pub struct NativeClient {
 
 #[napi]
 impl NativeClient {
+    // The JS layer is its only caller; positional arguments keep the call cheap.
+    #[allow(clippy::too_many_arguments)]
     #[napi(constructor)]
     pub fn new(
         hash: String,
@@ -326,12 +373,30 @@ impl NativeClient {
         port: Option<u32>,
         path: Option<String>,
         options: Option<EngineOptions>,
+        login: Option<String>,
+        password: Option<String>,
         #[napi(ts_arg_type = "() => void")] wake: WakeFn,
     ) -> Result<Self, Code> {
         let cfg = config(options)?;
         let ep = endpoint(host, port, path, "127.0.0.1")?;
+        let credentials = match (login, password) {
+            (None, None) => Credentials::default(),
+            (Some(l), Some(p)) => Credentials::new(&l, &p),
+            _ => {
+                return Err(js_error(
+                    "ERR_INVALID_CONFIG",
+                    "invalid configuration: login and password go together",
+                ))
+            }
+        };
         let _guard = handle().enter();
-        let inner = Arc::new(Client::start(ep, hash, cfg, Box::new(JsWake(wake))));
+        let inner = Arc::new(Client::start(
+            ep,
+            hash,
+            cfg,
+            credentials,
+            Box::new(JsWake(wake)),
+        ));
         Ok(NativeClient {
             inner,
             closed: Mutex::new(false),

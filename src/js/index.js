@@ -114,6 +114,26 @@ function readAddress(settings, what) {
   return { host: host ?? null, port: path !== undefined ? null : port ?? 10001, path: path ?? null };
 }
 
+function readAccess(settings) {
+  const { logins, ban } = settings || {};
+  if (logins !== undefined && (typeof logins !== 'object' || logins === null)) throw invalid('logins must be an object of login: password');
+  for (const [k, v] of Object.entries(logins || {})) {
+    if (typeof v !== 'string') throw invalid(`the password of login ${JSON.stringify(k)} must be a string`);
+  }
+  if (ban !== undefined && (typeof ban !== 'object' || ban === null)) throw invalid('ban must be an object { attempts, durationMs }');
+  const { attempts, durationMs } = ban || {};
+  if (attempts !== undefined && !(Number.isInteger(attempts) && attempts >= 1)) throw invalid('ban.attempts must be an integer >= 1');
+  if (durationMs !== undefined && !(typeof durationMs === 'number' && durationMs >= 0)) throw invalid('ban.durationMs must be a number >= 0');
+  return { logins, banAttempts: attempts, banDurationMs: durationMs };
+}
+
+function readCredentials(settings) {
+  const { login, password } = settings || {};
+  if (login === undefined && password === undefined) return { login: null, password: null };
+  if (typeof login !== 'string' || typeof password !== 'string') throw invalid('login and password must both be strings');
+  return { login, password };
+}
+
 class ReduxCluster {
   constructor(reducer, config) {
     if (typeof reducer !== 'function') {
@@ -142,6 +162,7 @@ class ReduxCluster {
     this._seq = 0; // last sequence number applied, while serving
     this._servers = new Set();
     this._client = null; // set while this store is a client
+    this._clientError = null;
     this._pumpQueued = false;
     this._publishQueued = false;
     this._outgoing = []; // client dispatches not yet handed to the engine
@@ -253,12 +274,12 @@ class ReduxCluster {
 
   createServer(settings) {
     const addr = readAddress(settings, 'server');
-    const server = this._listen(addr);
+    const server = this._listen(addr, readAccess(settings));
     if (!this.role.includes('server')) this.role.push('server');
     return server;
   }
 
-  _listen(addr) {
+  _listen(addr, access = null) {
     if (this._client || this._ipcWaiting) {
       // A relay (client of one server, server to others) would need two orderings.
       throw new ReduxClusterError('ERR_INVALID_CONFIG', 'invalid configuration: a client store cannot also be a server');
@@ -275,7 +296,7 @@ class ReduxCluster {
     }
     let listener;
     try {
-      listener = this._authority.listen(addr.host, addr.port, addr.path);
+      listener = this._authority.listen(addr.host, addr.port, addr.path, access);
     } catch (e) {
       if (this._servers.size === 0) this._dropAuthority();
       throw e;
@@ -328,29 +349,29 @@ class ReduxCluster {
     if (this._authority) {
       throw new ReduxClusterError('ERR_INVALID_CONFIG', 'invalid configuration: a server store cannot also be a client');
     }
-    if (settings && (settings.login !== undefined || settings.password !== undefined)) {
-      // Logins are part of the next release; refusing is better than pretending.
-      throw new ReduxClusterError('ERR_NOT_SUPPORTED', 'login/password authentication is not supported by this version yet');
-    }
+    const creds = readCredentials(settings);
     // As in redux-cluster: a worker's store given its own server stops syncing over IPC.
     const queued = this._outgoing;
     this._dropIpc();
-    const native = this._connect(addr);
+    const native = this._connect(addr, creds);
     this._outgoing = queued;
     this._flushOutgoing();
     this.role.push('client');
     return new ClusterClient(this, native, addr);
   }
 
-  _connect(addr) {
+  _connect(addr, creds = { login: null, password: null }) {
     this._client = new native.NativeClient(
       this.RCHash,
       addr.host,
       addr.port,
       addr.path,
       this._engine,
+      creds.login,
+      creds.password,
       () => this._pump()
     );
+    this._clientError = null;
     this._clientPending = 0;
     this._clientClosing = false;
     this.connected = false;
@@ -426,7 +447,10 @@ class ReduxCluster {
     for (const e of events) {
       if (e.kind === 'connected') this.connected = true;
       else if (e.kind === 'disconnected') this.connected = false;
-      else this._error(e.message, e.code);
+      else {
+        if (this._client) this._clientError = new ReduxClusterError(e.code, e.message);
+        this._error(e.message, e.code);
+      }
     }
   }
 
@@ -485,6 +509,14 @@ class ClusterClient {
 
   get connected() {
     return this._native.connected;
+  }
+
+  /**
+   * The last error of this connection, with its `code` (e.g. `ERR_AUTH`, `ERR_BANNED`,
+   * `ERR_STORE_MISMATCH`, which stop the client; `ERR_CONNECT` while retrying), or null.
+   */
+  get error() {
+    return this._store._client === this._native ? this._store._clientError : null;
   }
 
   /** Dispatched actions the server has not acknowledged yet. */

@@ -44,6 +44,8 @@ const ACK: u8 = 4;
 const ACTIONS: u8 = 5;
 const SNAPSHOT: u8 = 6;
 const ERROR: u8 = 7;
+const CHALLENGE: u8 = 8;
+const AUTH: u8 = 9;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Message {
@@ -54,7 +56,16 @@ pub enum Message {
         client_id: u64,
         epoch: u64,
         seq: u64,
+        /// The login name (empty when the client has none).
+        login: String,
     },
+    /// Server → client, when the server has logins: prove you know the password for this
+    /// per-connection nonce.
+    Challenge { nonce: Bytes },
+    /// Client → server: HMAC-SHA256 over the nonce and the connection's identity, keyed
+    /// by the password (see `store::auth`). Neither the password nor anything replayable
+    /// crosses the wire.
+    Auth { proof: Bytes },
     /// Server → client, answer to `Hello`. `acked` is the last dispatch counter of this
     /// client the server has ordered; the client resends everything after it.
     Welcome { epoch: u64, acked: u64, mode: Mode },
@@ -119,12 +130,22 @@ impl Message {
                 client_id,
                 epoch,
                 seq,
+                login,
             } => {
                 dst.put_u8(HELLO);
                 put_bytes(dst, hash.as_bytes());
                 dst.put_u64(*client_id);
                 dst.put_u64(*epoch);
                 dst.put_u64(*seq);
+                put_bytes(dst, login.as_bytes());
+            }
+            Message::Challenge { nonce } => {
+                dst.put_u8(CHALLENGE);
+                put_bytes(dst, nonce);
+            }
+            Message::Auth { proof } => {
+                dst.put_u8(AUTH);
+                put_bytes(dst, proof);
             }
             Message::Welcome { epoch, acked, mode } => {
                 dst.put_u8(WELCOME);
@@ -165,6 +186,13 @@ impl Message {
                 client_id: get_u64(&mut src)?,
                 epoch: get_u64(&mut src)?,
                 seq: get_u64(&mut src)?,
+                login: get_string(&mut src)?,
+            },
+            CHALLENGE => Message::Challenge {
+                nonce: get_bytes(&mut src)?,
+            },
+            AUTH => Message::Auth {
+                proof: get_bytes(&mut src)?,
             },
             WELCOME => Message::Welcome {
                 epoch: get_u64(&mut src)?,
@@ -265,6 +293,13 @@ mod tests {
                 client_id: 7,
                 epoch: 9,
                 seq: 11,
+                login: "user".into(),
+            },
+            Message::Challenge {
+                nonce: Bytes::from_static(&[1; 32]),
+            },
+            Message::Auth {
+                proof: Bytes::from_static(&[2; 32]),
             },
             Message::Welcome {
                 epoch: 1,

@@ -28,7 +28,23 @@ use tokio_util::task::TaskTracker;
 const MAX_BATCH: usize = 16 * 1024;
 
 /// Errors from the server after which retrying cannot help.
-const FATAL_CODES: &[&str] = &["ERR_STORE_MISMATCH"];
+const FATAL_CODES: &[&str] = &["ERR_STORE_MISMATCH", "ERR_AUTH", "ERR_BANNED"];
+
+/// A client's credentials: the login name and the key derived from its password.
+#[derive(Clone, Default)]
+pub struct Credentials {
+    pub login: String,
+    pub key: Option<[u8; 32]>,
+}
+
+impl Credentials {
+    pub fn new(login: &str, password: &str) -> Credentials {
+        Credentials {
+            login: login.to_string(),
+            key: Some(super::auth::derive_key(password)),
+        }
+    }
+}
 
 enum Inbound {
     Snapshot { seq: u64, state: Bytes },
@@ -71,6 +87,7 @@ impl State {
 
 struct Shared {
     endpoint: Endpoint,
+    credentials: Credentials,
     hash: String,
     client_id: u64,
     cfg: StoreConfig,
@@ -107,10 +124,12 @@ impl Client {
         endpoint: Endpoint,
         hash: String,
         cfg: StoreConfig,
+        credentials: Credentials,
         waker: Box<dyn Wake>,
     ) -> Client {
         let shared = Arc::new(Shared {
             endpoint,
+            credentials,
             hash,
             client_id: rand::random(),
             cfg,
@@ -353,6 +372,7 @@ async fn session(shared: &Arc<Shared>) -> SessionEnd {
             client_id: shared.client_id,
             epoch: st.epoch,
             seq: st.delivered,
+            login: shared.credentials.login.clone(),
         }
     };
     let mut buf = BytesMut::new();
@@ -366,26 +386,48 @@ async fn session(shared: &Arc<Shared>) -> SessionEnd {
             false,
         );
     }
-    let first = match tokio::time::timeout(cfg.handshake_timeout, frames.next()).await {
-        Err(_) => {
-            return retry(
-                "the server did not answer the handshake",
-                "ERR_PROTOCOL",
-                false,
-            )
+    let mut answer = match next_handshake_frame(shared, &mut frames).await {
+        Ok(m) => m,
+        Err(end) => return end,
+    };
+    if let Message::Challenge { nonce } = &answer {
+        let Some(key) = shared.credentials.key else {
+            return SessionEnd::Fatal(
+                "ERR_AUTH".into(),
+                format!(
+                    "the server at {} requires a login and password",
+                    shared.endpoint
+                ),
+            );
+        };
+        let proof = super::auth::prove(
+            &key,
+            nonce,
+            shared.client_id,
+            &shared.hash,
+            &shared.credentials.login,
+        );
+        let reply = Message::Auth {
+            proof: Bytes::from(proof),
+        };
+        buf.clear();
+        if let Err(e) = write_frame(&mut buf, &cfg.limits, |d| reply.encode(d)) {
+            return retry(e, "ERR_PROTOCOL", false);
         }
-        Ok(None) => {
+        if let Err(e) = w.write_all(&buf).await {
             return retry(
-                "the server closed the connection during the handshake",
+                format!("connection to {} failed: {e}", shared.endpoint),
                 "ERR_CONNECT",
                 false,
-            )
+            );
         }
-        Ok(Some(Err(e))) => return retry(e.to_string(), e.code(), false),
-        Ok(Some(Ok(p))) => p,
-    };
-    match Message::decode(first) {
-        Ok(Message::Welcome { epoch, acked, .. }) => {
+        answer = match next_handshake_frame(shared, &mut frames).await {
+            Ok(m) => m,
+            Err(end) => return end,
+        };
+    }
+    match answer {
+        Message::Welcome { epoch, acked, .. } => {
             let mut st = shared.state.lock().unwrap();
             st.epoch = epoch;
             st.ack(acked);
@@ -393,12 +435,11 @@ async fn session(shared: &Arc<Shared>) -> SessionEnd {
             st.sent_through = st.first_counter - 1;
             st.connected = true;
         }
-        Ok(Message::Error { code, message }) if FATAL_CODES.contains(&code.as_str()) => {
+        Message::Error { code, message } if FATAL_CODES.contains(&code.as_str()) => {
             return SessionEnd::Fatal(code, message)
         }
-        Ok(Message::Error { code, message }) => return SessionEnd::Retry(code, message, false),
-        Ok(_) => return retry("unexpected handshake answer", "ERR_PROTOCOL", false),
-        Err(e) => return retry(e.to_string(), e.code(), false),
+        Message::Error { code, message } => return SessionEnd::Retry(code, message, false),
+        _ => return retry("unexpected handshake answer", "ERR_PROTOCOL", false),
     }
     tracing::debug!(endpoint = %shared.endpoint, "connected");
     shared.outbox.push(Event {
@@ -426,6 +467,27 @@ async fn session(shared: &Arc<Shared>) -> SessionEnd {
             e.code(),
             true,
         ),
+    }
+}
+
+/// The server's next handshake message, or how the session ends.
+async fn next_handshake_frame(
+    shared: &Shared,
+    frames: &mut FramedRead<ReadHalf, FrameCodec>,
+) -> Result<Message, SessionEnd> {
+    match tokio::time::timeout(shared.cfg.handshake_timeout, frames.next()).await {
+        Err(_) => Err(retry(
+            "the server did not answer the handshake",
+            "ERR_PROTOCOL",
+            false,
+        )),
+        Ok(None) => Err(retry(
+            "the server closed the connection during the handshake",
+            "ERR_CONNECT",
+            false,
+        )),
+        Ok(Some(Err(e))) => Err(retry(e.to_string(), e.code(), false)),
+        Ok(Some(Ok(p))) => Message::decode(p).map_err(|e| retry(e.to_string(), e.code(), false)),
     }
 }
 

@@ -6,9 +6,12 @@
 //! - [`server`]: listeners and per-connection reader/writer tasks.
 //! - [`client`]: the replica side, with its queue of unacknowledged dispatches.
 //! - [`outbox`]: the coalesced wake-up and event queue towards the JS thread.
+//! - [`auth`], [`ban`]: challenge–response logins and address bans.
 
 pub mod action_log;
+pub mod auth;
 pub mod authority;
+pub mod ban;
 pub mod client;
 pub mod outbox;
 pub mod server;
@@ -16,7 +19,7 @@ pub mod server;
 pub use authority::{LocalAuthority, OrderingAuthority};
 pub use client::{Client, ClientPoll};
 pub use outbox::{Event, EventKind, Wake};
-pub use server::ServerHandle;
+pub use server::{Access, ServerHandle};
 
 /// Runs CPU-heavy work (a large state's encoding or validation) so the runtime can move
 /// other connections to another thread meanwhile; inline where that is not possible.

@@ -3,13 +3,15 @@
 //! Each connection has its own reader and writer; a slow or broken peer only ever
 //! affects its own connection.
 
+use super::auth::{self, Logins};
 use super::authority::{validate_action, OrderingAuthority, Read};
+use super::ban::{human, BanPolicy, Bans};
 use super::outbox::Event;
 use crate::config::StoreConfig;
 use crate::protocol::frame::write_frame;
 use crate::protocol::message::encode_actions;
 use crate::protocol::{FrameCodec, FrameError, Message, Mode};
-use crate::transport::{Endpoint, Listener, ReadHalf, WriteHalf};
+use crate::transport::{Endpoint, Listener, Peer, ReadHalf, WriteHalf};
 use bytes::BytesMut;
 use futures_util::StreamExt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,6 +26,27 @@ use tokio_util::task::TaskTracker;
 /// Largest number of actions in one `Actions` frame.
 const MAX_BATCH: usize = 16 * 1024;
 
+/// Who may connect to a server endpoint: its logins (none: anyone) and its ban table.
+pub struct Access {
+    pub logins: Logins,
+    pub bans: Bans,
+}
+
+impl Access {
+    pub fn new(logins: Logins, ban: BanPolicy) -> Access {
+        Access {
+            logins,
+            bans: Bans::new(ban),
+        }
+    }
+}
+
+impl Default for Access {
+    fn default() -> Self {
+        Access::new(Logins::default(), BanPolicy::default())
+    }
+}
+
 /// A listening server. Dropping it does not stop it; call [`ServerHandle::close`].
 pub struct ServerHandle {
     cancel: CancellationToken,
@@ -37,6 +60,7 @@ impl ServerHandle {
         auth: Arc<A>,
         endpoint: &Endpoint,
         cfg: StoreConfig,
+        access: Arc<Access>,
     ) -> std::io::Result<ServerHandle> {
         let listener = Listener::bind(endpoint)?;
         let port = listener.port();
@@ -51,10 +75,11 @@ impl ServerHandle {
                 };
                 match accepted {
                     Ok((stream, peer)) => {
-                        tracing::debug!(%peer, "connection accepted");
-                        let (auth, cfg, c) = (auth.clone(), cfg.clone(), c.clone());
+                        tracing::debug!(peer = %peer.name, "connection accepted");
+                        let (auth, cfg, c, access) =
+                            (auth.clone(), cfg.clone(), c.clone(), access.clone());
                         let (r, w) = stream.into_split();
-                        t.spawn(serve(auth, r, w, peer, cfg, c));
+                        t.spawn(serve(auth, r, w, peer, cfg, c, access));
                     }
                     Err(e) => {
                         // Out of file descriptors and the like: say so, and do not spin.
@@ -101,10 +126,12 @@ async fn serve<A: OrderingAuthority>(
     auth: Arc<A>,
     r: ReadHalf,
     mut w: WriteHalf,
-    peer: String,
+    peer: Peer,
     cfg: StoreConfig,
     cancel: CancellationToken,
+    access: Arc<Access>,
 ) {
+    let Peer { name: peer, ip } = peer;
     let mut frames = FramedRead::new(r, FrameCodec::new(cfg.limits));
     let hello = tokio::select! {
         _ = cancel.cancelled() => return,
@@ -123,12 +150,13 @@ async fn serve<A: OrderingAuthority>(
                 client_id,
                 epoch,
                 seq,
-            }) => Ok((hash, client_id, epoch, seq)),
+                login,
+            }) => Ok((hash, client_id, epoch, seq, login)),
             Ok(_) => Err(("ERR_PROTOCOL", "expected a handshake".to_string())),
             Err(e) => Err((e.code(), e.to_string())),
         },
     };
-    let (hash, client_id, epoch, seq) = match hello {
+    let (hash, client_id, epoch, seq, login) = match hello {
         Ok(h) => h,
         Err((code, message)) => return refuse(&*auth, &mut w, &cfg, &peer, code, message).await,
     };
@@ -138,6 +166,20 @@ async fn serve<A: OrderingAuthority>(
             auth.hash()
         );
         return refuse(&*auth, &mut w, &cfg, &peer, "ERR_STORE_MISMATCH", msg).await;
+    }
+    if let Err((code, message)) = authenticate(
+        &*auth,
+        &access,
+        &mut frames,
+        &mut w,
+        &cfg,
+        ip,
+        client_id,
+        &login,
+    )
+    .await
+    {
+        return refuse(&*auth, &mut w, &cfg, &peer, code, message).await;
     }
     let welcome = Message::Welcome {
         epoch: auth.epoch(),
@@ -181,6 +223,82 @@ async fn serve<A: OrderingAuthority>(
             ));
         }
     }
+}
+
+/// Bans first, then (when the endpoint has logins) the challenge–response. A failed
+/// answer counts towards the address's ban.
+#[allow(clippy::too_many_arguments)]
+async fn authenticate<A: OrderingAuthority + ?Sized>(
+    auth: &A,
+    access: &Access,
+    frames: &mut FramedRead<ReadHalf, FrameCodec>,
+    w: &mut WriteHalf,
+    cfg: &StoreConfig,
+    ip: Option<std::net::IpAddr>,
+    client_id: u64,
+    login: &str,
+) -> Result<(), (&'static str, String)> {
+    let now = std::time::Instant::now();
+    let locked = || {
+        format!(
+            "your ip is locked for {}",
+            human(access.bans.policy().duration)
+        )
+    };
+    if let Some(ip) = ip {
+        if access.bans.is_banned(ip, now) {
+            return Err(("ERR_BANNED", locked()));
+        }
+    }
+    if access.logins.is_empty() {
+        return Ok(());
+    }
+    let nonce = auth::nonce();
+    let mut buf = BytesMut::new();
+    let challenge = Message::Challenge {
+        nonce: bytes::Bytes::copy_from_slice(&nonce),
+    };
+    write_frame(&mut buf, &cfg.limits, |d| challenge.encode(d))
+        .map_err(|e| (e.code(), e.to_string()))?;
+    w.write_all(&buf)
+        .await
+        .map_err(|e| ("ERR_IO", e.to_string()))?;
+    let answer = match tokio::time::timeout(cfg.handshake_timeout, frames.next()).await {
+        Err(_) => Err((
+            "ERR_AUTH",
+            "no answer to the login challenge within the timeout".to_string(),
+        )),
+        Ok(None) => Err((
+            "ERR_AUTH",
+            "closed without answering the login challenge".to_string(),
+        )),
+        Ok(Some(Err(e))) => Err((e.code(), e.to_string())),
+        Ok(Some(Ok(p))) => Message::decode(p).map_err(|e| (e.code(), e.to_string())),
+    };
+    let refusal = match answer {
+        Ok(Message::Auth { proof })
+            if access
+                .logins
+                .verify(login, &nonce, client_id, auth.hash(), &proof) =>
+        {
+            if let Some(ip) = ip {
+                access.bans.succeed(ip);
+            }
+            return Ok(());
+        }
+        Ok(_) => (
+            "ERR_AUTH",
+            format!("authentication failed for login '{login}'"),
+        ),
+        Err(e) => e,
+    };
+    // Anything but a right answer counts as a failed login.
+    if let Some(ip) = ip {
+        if access.bans.fail(ip, now) {
+            return Err(("ERR_BANNED", locked()));
+        }
+    }
+    Err(refusal)
 }
 
 fn is_disconnect(e: &std::io::Error) -> bool {

@@ -1,6 +1,9 @@
 //! The store over real loopback sockets, without Node: a server authority, its listener
 //! and client replicas, with JS played by polling.
 
+use super::auth::Logins;
+use super::ban::BanPolicy;
+use super::client::Credentials;
 use super::*;
 use crate::config::StoreConfig;
 use crate::protocol::Mode;
@@ -55,9 +58,16 @@ fn authority() -> std::sync::Arc<LocalAuthority> {
 async fn a_server_restart_mid_stream_loses_and_duplicates_nothing() {
     let auth = authority();
     let cfg = StoreConfig::local();
-    let server = ServerHandle::listen(auth.clone(), &tcp(0), cfg.clone()).unwrap();
+    let server =
+        ServerHandle::listen(auth.clone(), &tcp(0), cfg.clone(), Default::default()).unwrap();
     let port = server.port().unwrap();
-    let client = Client::start(tcp(port), "h".into(), cfg.clone(), Box::new(NoWake));
+    let client = Client::start(
+        tcp(port),
+        "h".into(),
+        cfg.clone(),
+        Default::default(),
+        Box::new(NoWake),
+    );
     for i in 0..20_000 {
         client.dispatch(action(i)).unwrap();
     }
@@ -67,7 +77,7 @@ async fn a_server_restart_mid_stream_loses_and_duplicates_nothing() {
     for i in 20_000..30_000 {
         client.dispatch(action(i)).unwrap();
     }
-    let server = ServerHandle::listen(auth.clone(), &tcp(port), cfg).unwrap();
+    let server = ServerHandle::listen(auth.clone(), &tcp(port), cfg, Default::default()).unwrap();
     until("all 30,000 ordered", || auth.log_stats().0 >= 30_000).await;
     until("all acknowledged", || client.pending() == 0).await;
 
@@ -95,11 +105,18 @@ async fn a_server_restart_mid_stream_loses_and_duplicates_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_of_another_store_is_refused_and_stops_retrying() {
     let auth = authority();
-    let server = ServerHandle::listen(auth.clone(), &tcp(0), StoreConfig::local()).unwrap();
+    let server = ServerHandle::listen(
+        auth.clone(),
+        &tcp(0),
+        StoreConfig::local(),
+        Default::default(),
+    )
+    .unwrap();
     let client = Client::start(
         tcp(server.port().unwrap()),
         "other".into(),
         StoreConfig::local(),
+        Default::default(),
         Box::new(NoWake),
     );
     client.dispatch(action(1)).unwrap();
@@ -133,12 +150,14 @@ async fn a_fresh_client_gets_the_state_then_the_actions_after_it() {
         auth.clone(),
         &Endpoint::Unix(path.clone()),
         StoreConfig::local(),
+        Default::default(),
     )
     .unwrap();
     let client = Client::start(
         Endpoint::Unix(path.clone()),
         "h".into(),
         StoreConfig::local(),
+        Default::default(),
         Box::new(NoWake),
     );
     let mut snapshot = None;
@@ -165,4 +184,73 @@ async fn a_fresh_client_gets_the_state_then_the_actions_after_it() {
     server.close().await;
     client.close(Duration::ZERO).await;
     assert!(!path.exists());
+}
+
+fn events_until<'a>(client: &'a Client, code: &str) -> impl FnMut() -> bool + 'a {
+    let code = code.to_string();
+    let mut seen = Vec::new();
+    move || {
+        seen.extend(client.poll(10).events);
+        seen.iter().any(|e| e.code == code)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logins_admit_the_right_password_refuse_others_and_ban_repeat_offenders() {
+    let auth = authority();
+    let access = std::sync::Arc::new(Access::new(
+        Logins::new([("alice", "s3cret")]),
+        BanPolicy {
+            attempts: 3,
+            duration: Duration::from_millis(300),
+        },
+    ));
+    let server =
+        ServerHandle::listen(auth.clone(), &tcp(0), StoreConfig::local(), access.clone()).unwrap();
+    let ep = tcp(server.port().unwrap());
+    let start = |creds: Credentials| {
+        Client::start(
+            ep.clone(),
+            "h".into(),
+            StoreConfig::local(),
+            creds,
+            Box::new(NoWake),
+        )
+    };
+
+    let good = start(Credentials::new("alice", "s3cret"));
+    good.dispatch(action(1)).unwrap();
+    until("alice's action ordered", || auth.log_stats().0 == 1).await;
+
+    // Wrong password, and no credentials at all: a clear error, no retry, nothing applied.
+    let wrong = start(Credentials::new("alice", "guess"));
+    wrong.dispatch(action(2)).unwrap();
+    until("ERR_AUTH", events_until(&wrong, "ERR_AUTH")).await;
+    let none = start(Credentials::default());
+    until(
+        "ERR_AUTH without credentials",
+        events_until(&none, "ERR_AUTH"),
+    )
+    .await;
+    assert_eq!(auth.log_stats().0, 1);
+
+    // A third failure from this address bans it, for everyone at that address...
+    let third = start(Credentials::new("bob", "x"));
+    until("the ban", events_until(&third, "ERR_BANNED")).await;
+    let banned = start(Credentials::new("alice", "s3cret"));
+    until(
+        "ERR_BANNED for the right password too",
+        events_until(&banned, "ERR_BANNED"),
+    )
+    .await;
+    // ...until it expires; a success then clears the count.
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    let later = start(Credentials::new("alice", "s3cret"));
+    later.dispatch(action(3)).unwrap();
+    until("admitted after the ban expired", || auth.log_stats().0 == 2).await;
+    assert!(access.bans.is_empty(), "the success cleared the address");
+    for c in [good, wrong, none, third, banned, later] {
+        c.close(Duration::ZERO).await;
+    }
+    server.close().await;
 }

@@ -65,6 +65,16 @@ impl Stream {
     }
 }
 
+/// Who is on the other end of an accepted connection.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    /// Printable: `ip:port`, or `unix:path`.
+    pub name: String,
+    /// The address, for bans; `None` on a Unix socket (local access is governed by the
+    /// socket file's permissions).
+    pub ip: Option<std::net::IpAddr>,
+}
+
 /// A bound listener. Binding is synchronous so that errors such as `EADDRINUSE` reach the
 /// caller of `createServer` directly, and the bound port is known at once (port 0 works).
 pub enum Listener {
@@ -98,17 +108,25 @@ impl Listener {
         }
     }
 
-    /// Accepts one connection, returning it with a printable peer address.
-    pub async fn accept(&self) -> io::Result<(Stream, String)> {
+    /// Accepts one connection, returning it with its peer.
+    pub async fn accept(&self) -> io::Result<(Stream, Peer)> {
         match self {
             Listener::Tcp(l) => {
                 let (s, addr) = l.accept().await?;
                 s.set_nodelay(true)?;
-                Ok((Stream::Tcp(s), addr.to_string()))
+                let peer = Peer {
+                    name: addr.to_string(),
+                    ip: Some(addr.ip()),
+                };
+                Ok((Stream::Tcp(s), peer))
             }
             Listener::Unix(l, path) => {
                 let (s, _) = l.accept().await?;
-                Ok((Stream::Unix(s), format!("unix:{}", path.display())))
+                let peer = Peer {
+                    name: format!("unix:{}", path.display()),
+                    ip: None,
+                };
+                Ok((Stream::Unix(s), peer))
             }
         }
     }
