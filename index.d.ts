@@ -88,6 +88,18 @@ export interface ServerSettings {
   port?: number;
   /** Unix socket path; when set, TCP settings are ignored. A stale socket file is removed. */
   path?: string;
+  /**
+   * Login name → password. When set, clients must prove they know a password
+   * (HMAC-SHA256 challenge–response; nothing replayable crosses the wire).
+   */
+  logins?: Record<string, string>;
+  /** Lock out an address after failed logins (TCP only). */
+  ban?: {
+    /** @default 5 */
+    attempts?: number;
+    /** @default 10800000 (3 hours) */
+    durationMs?: number;
+  };
 }
 
 export interface ClientSettings {
@@ -97,6 +109,9 @@ export interface ClientSettings {
   port?: number;
   /** Unix socket path; when set, TCP settings are ignored. */
   path?: string;
+  /** Login name, for a server with `logins` (with `password`). */
+  login?: string;
+  password?: string;
 }
 
 export interface ClusterServer {
@@ -119,6 +134,11 @@ export interface ClusterClient {
   /** Dispatched actions the server has not acknowledged yet. */
   readonly pending: number;
   /**
+   * The last error of this connection, or null. `ERR_AUTH`, `ERR_BANNED` and
+   * `ERR_STORE_MISMATCH` stop the client; `ERR_CONNECT` and the like are retried.
+   */
+  readonly error: ReduxClusterError | null;
+  /**
    * Waits up to `flushMs` for queued actions to reach the server, then closes;
    * idempotent. Afterwards the store works locally and nothing keeps the process alive.
    * @param flushMs @default 1000
@@ -135,9 +155,9 @@ export interface ClusterClient {
  * - `ERR_FRAME_TOO_LARGE`: an action or state larger than `maxFrameSize`.
  * - `ERR_ADDR_IN_USE`, `ERR_PERMISSION`, `ERR_IO`: `createServer` could not listen.
  * - `ERR_CLOSED`: dispatch on a client that is being closed.
- * - `ERR_NOT_SUPPORTED`: a redux-cluster option this version does not implement yet.
- * Reported on `stderr`: `ERR_CONNECT`, `ERR_DISCONNECTED`, `ERR_PROTOCOL`,
- * `ERR_STORE_MISMATCH` (a client of another reducer), `ERR_FRAME_TOO_LARGE`.
+ * On `client.error` and `stderr`: `ERR_AUTH` (wrong or missing login), `ERR_BANNED`
+ * (address locked out), `ERR_STORE_MISMATCH` (a server of another reducer), which stop
+ * the client; `ERR_CONNECT`, `ERR_DISCONNECTED`, `ERR_PROTOCOL`, which are retried.
  */
 export type ErrorCode =
   | 'ERR_INVALID_CONFIG'
@@ -149,7 +169,12 @@ export type ErrorCode =
   | 'ERR_PERMISSION'
   | 'ERR_IO'
   | 'ERR_CLOSED'
-  | 'ERR_NOT_SUPPORTED';
+  | 'ERR_AUTH'
+  | 'ERR_BANNED'
+  | 'ERR_STORE_MISMATCH'
+  | 'ERR_CONNECT'
+  | 'ERR_DISCONNECTED'
+  | 'ERR_PROTOCOL';
 
 export declare class ReduxClusterError extends Error {
   readonly code: ErrorCode;

@@ -29,10 +29,13 @@ store.dispatch({ type: 'ADD' });
 createStore(counter, { mode: 'fast' });
 
 const n: number = store.getState().counter;
-const server = store.createServer({ port: 0 });
+const server = store.createServer({ port: 0, logins: { alice: 's3cret' }, ban: { attempts: 3 } });
 const port: number | undefined = server.port;
 const client = createStore(counter).createClient({ host: '127.0.0.1', port: port ?? 10001 });
 const connected: boolean = client.connected;
+const code: string | undefined = client.error?.code;
+// @ts-expect-error: passwords are strings
+store.createServer({ logins: { alice: 1 } });
 const hash: string = store.RCHash;
 const h: string = functions.hasher('counter');
 void Promise.all([client.disconnect(), server.close()]);
@@ -40,4 +43,4 @@ void Promise.all([client.disconnect(), server.close()]);
 const root = combineReducers({ counter });
 const rootStore = createStore(root);
 const m: number = rootStore.getState().counter.counter;
-void [n, connected, hash, h, m];
+void [n, connected, hash, h, m, code];
