@@ -114,6 +114,20 @@ export interface ClientSettings {
   password?: string;
 }
 
+export interface BackupOptions {
+  /** The backup file. */
+  path: string;
+  /** Encrypts the file (AES-256-GCM, key derived with scrypt). */
+  key?: string;
+  /** Write this many seconds after a change (wins over `count`). */
+  timeout?: number;
+  /**
+   * Write after this many changes.
+   * @default 1
+   */
+  count?: number;
+}
+
 export interface ClusterServer {
   /** The interface listened on (TCP only). */
   readonly host?: string;
@@ -174,7 +188,8 @@ export type ErrorCode =
   | 'ERR_STORE_MISMATCH'
   | 'ERR_CONNECT'
   | 'ERR_DISCONNECTED'
-  | 'ERR_PROTOCOL';
+  | 'ERR_PROTOCOL'
+  | 'ERR_BACKUP_CORRUPT';
 
 export declare class ReduxClusterError extends Error {
   readonly code: ErrorCode;
@@ -196,6 +211,15 @@ export interface ReduxClusterStore<S = any, A extends Action = UnknownAction> ex
   stderr: (message: string) => void;
   readonly config: Readonly<StoreConfig>;
   readonly version: string;
+  /**
+   * Restores the state from `path` if the file exists (on a server, as an ordered state
+   * replacement every client applies), then writes it after every `count` changes or
+   * `timeout` seconds after a change (timeout wins; with neither, after every change).
+   * Writes are atomic (temp file, fsync, rename). With `key`, AES-256-GCM with a
+   * scrypt-derived key and random salt. Rejects with `ERR_BACKUP_CORRUPT` (wrong key,
+   * altered or truncated file; nothing is loaded), `ERR_INVALID_CONFIG` or `ERR_IO`.
+   */
+  backup(options: BackupOptions): Promise<boolean>;
   /** Serves this store over TCP or a Unix socket; one store may serve several endpoints. */
   createServer(settings?: ServerSettings): ClusterServer;
   /**

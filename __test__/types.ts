@@ -38,7 +38,9 @@ const code: string | undefined = client.error?.code;
 store.createServer({ logins: { alice: 1 } });
 const hash: string = store.RCHash;
 const h: string = functions.hasher('counter');
-void Promise.all([client.disconnect(), server.close()]);
+void Promise.all([client.disconnect(), server.close(), store.backup({ path: '/tmp/x', timeout: 1 })]);
+// @ts-expect-error: path is required
+void store.backup({ key: 'k' });
 
 const root = combineReducers({ counter });
 const rootStore = createStore(root);

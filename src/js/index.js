@@ -8,6 +8,7 @@ const crypto = require('node:crypto');
 const os = require('node:os');
 const path = require('node:path');
 const ipc = require('./ipc.js');
+const { backup } = require('./backup.js');
 const pkg = require('../../package.json');
 const native = require('../../index.js');
 
@@ -270,6 +271,27 @@ class ReduxCluster {
     } catch (e) {
       this._error(`ReduxCluster.createClient: ${batch.length} actions could not be queued: ${e.message} (${e.code})`);
     }
+  }
+
+  /**
+   * Restores the state from `path` if the file exists, then keeps it written there.
+   * Resolves to true; rejects with code ERR_BACKUP_CORRUPT for a tampered file or a wrong
+   * key (nothing is loaded then).
+   */
+  backup(options) {
+    return backup(this, options);
+  }
+
+  // A state restored from a backup: on a server it is ordered like any action, so every
+  // replica replaces its state at the same point.
+  _restore(state) {
+    if (this._authority) {
+      const seq = this._authority.submit(JSON.stringify({ type: SYNC, payload: state }));
+      if (seq !== this._seq + 1) this._drainTo(seq - 1);
+      this._seq = seq;
+      this._authority.flush();
+    }
+    this._applySync(state);
   }
 
   createServer(settings) {
