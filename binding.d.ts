@@ -28,7 +28,7 @@ export declare class NativeAuthority {
 
 /** A client replica's connection to a server store. */
 export declare class NativeClient {
-  constructor(hash: string, host: string | undefined | null, port: number | undefined | null, path: string | undefined | null, options: EngineOptions | undefined | null, login: string | undefined | null, password: string | undefined | null, wake: () => void)
+  constructor(hash: string, host: string | undefined | null, port: number | undefined | null, path: string | undefined | null, options: EngineOptions | undefined | null, security: ClientSecurity | undefined | null, wake: () => void)
   /**
    * Queues actions, given as one JSON array text, for the server; returns how many
    * actions now wait for the server's acknowledgement. All or none are queued.
@@ -69,6 +69,12 @@ export interface AccessOptions {
    * @default 10800000 (3 hours)
    */
   banDurationMs?: number
+  /** TLS: the server's certificate chain (PEM). With `tlsKey`, the endpoint speaks TLS. */
+  tlsCert?: string
+  /** TLS: the server's private key (PEM). */
+  tlsKey?: string
+  /** TLS: when set, clients must present a certificate signed by this CA (PEM). */
+  tlsCa?: string
 }
 
 export interface AuthorityPoll {
@@ -88,6 +94,20 @@ export interface ClientPollJs {
   actions?: string
   more: boolean
   events: Array<JsEvent>
+}
+
+/** A client's login and TLS settings. */
+export interface ClientSecurity {
+  login?: string
+  password?: string
+  /** Connect with TLS (to a TCP endpoint). */
+  tls?: boolean
+  /** The CA to trust (PEM); without it, the system's roots. */
+  tlsCa?: string
+  /** The client's certificate (PEM), for servers that require one. */
+  tlsCert?: string
+  /** The client's private key (PEM). */
+  tlsKey?: string
 }
 
 /** Engine tuning shared by servers and clients. Every field is optional. */

@@ -13,6 +13,7 @@ use crate::store::auth::Logins;
 use crate::store::ban::BanPolicy;
 use crate::store::client::Credentials;
 use crate::store::{Access, Client, Event, EventKind, LocalAuthority, ServerHandle, Wake};
+use crate::transport::tls::{client_config, server_config};
 use crate::transport::Endpoint;
 use bytes::Bytes;
 use napi::bindgen_prelude::Unknown;
@@ -139,6 +140,59 @@ pub struct AccessOptions {
     /// How long a locked-out address stays locked, in ms.
     /// @default 10800000 (3 hours)
     pub ban_duration_ms: Option<f64>,
+    /// TLS: the server's certificate chain (PEM). With `tlsKey`, the endpoint speaks TLS.
+    pub tls_cert: Option<String>,
+    /// TLS: the server's private key (PEM).
+    pub tls_key: Option<String>,
+    /// TLS: when set, clients must present a certificate signed by this CA (PEM).
+    pub tls_ca: Option<String>,
+}
+
+/// A client's login and TLS settings.
+#[napi(object)]
+#[derive(Default)]
+pub struct ClientSecurity {
+    pub login: Option<String>,
+    pub password: Option<String>,
+    /// Connect with TLS (to a TCP endpoint).
+    pub tls: Option<bool>,
+    /// The CA to trust (PEM); without it, the system's roots.
+    pub tls_ca: Option<String>,
+    /// The client's certificate (PEM), for servers that require one.
+    pub tls_cert: Option<String>,
+    /// The client's private key (PEM).
+    pub tls_key: Option<String>,
+}
+
+fn tls_error(e: crate::transport::tls::TlsConfigError) -> napi::Error<Code> {
+    js_error("ERR_INVALID_CONFIG", e.to_string())
+}
+
+fn credentials(o: ClientSecurity) -> Result<Credentials, Code> {
+    let mut c = match (o.login, o.password) {
+        (None, None) => Credentials::default(),
+        (Some(l), Some(p)) => Credentials::new(&l, &p),
+        _ => {
+            return Err(js_error(
+                "ERR_INVALID_CONFIG",
+                "invalid configuration: login and password go together",
+            ))
+        }
+    };
+    if o.tls.unwrap_or(false) {
+        let identity = match (&o.tls_cert, &o.tls_key) {
+            (Some(c), Some(k)) => Some((c.as_str(), k.as_str())),
+            (None, None) => None,
+            _ => {
+                return Err(js_error(
+                    "ERR_INVALID_CONFIG",
+                    "invalid configuration: tls cert and key go together",
+                ))
+            }
+        };
+        c.tls = Some(client_config(o.tls_ca.as_deref(), identity).map_err(tls_error)?);
+    }
+    Ok(c)
 }
 
 fn access_config(o: Option<AccessOptions>) -> Result<Access, Code> {
@@ -158,6 +212,16 @@ fn access_config(o: Option<AccessOptions>) -> Result<Access, Code> {
         "ban.durationMs",
         d.duration.as_millis() as usize,
     )?;
+    let tls = match (&o.tls_cert, &o.tls_key) {
+        (Some(c), Some(k)) => Some(server_config(c, k, o.tls_ca.as_deref()).map_err(tls_error)?),
+        (None, None) if o.tls_ca.is_none() => None,
+        _ => {
+            return Err(js_error(
+                "ERR_INVALID_CONFIG",
+                "invalid configuration: tls needs both cert and key",
+            ))
+        }
+    };
     let logins = o.logins.unwrap_or_default();
     Ok(Access::new(
         Logins::new(logins.iter().map(|(u, p)| (u.as_str(), p.as_str()))),
@@ -165,7 +229,8 @@ fn access_config(o: Option<AccessOptions>) -> Result<Access, Code> {
             attempts: attempts as u32,
             duration: Duration::from_millis(duration as u64),
         },
-    ))
+    )
+    .with_tls(tls))
 }
 
 #[napi(object)]
@@ -364,8 +429,6 @@ pub struct NativeClient {
 
 #[napi]
 impl NativeClient {
-    // The JS layer is its only caller; positional arguments keep the call cheap.
-    #[allow(clippy::too_many_arguments)]
     #[napi(constructor)]
     pub fn new(
         hash: String,
@@ -373,22 +436,12 @@ impl NativeClient {
         port: Option<u32>,
         path: Option<String>,
         options: Option<EngineOptions>,
-        login: Option<String>,
-        password: Option<String>,
+        security: Option<ClientSecurity>,
         #[napi(ts_arg_type = "() => void")] wake: WakeFn,
     ) -> Result<Self, Code> {
         let cfg = config(options)?;
         let ep = endpoint(host, port, path, "127.0.0.1")?;
-        let credentials = match (login, password) {
-            (None, None) => Credentials::default(),
-            (Some(l), Some(p)) => Credentials::new(&l, &p),
-            _ => {
-                return Err(js_error(
-                    "ERR_INVALID_CONFIG",
-                    "invalid configuration: login and password go together",
-                ))
-            }
-        };
+        let credentials = credentials(security.unwrap_or_default())?;
         let _guard = handle().enter();
         let inner = Arc::new(Client::start(
             ep,

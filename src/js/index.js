@@ -115,8 +115,25 @@ function readAddress(settings, what) {
   return { host: host ?? null, port: path !== undefined ? null : port ?? 10001, path: path ?? null };
 }
 
+function pem(v, what) {
+  if (v === undefined) return undefined;
+  if (Buffer.isBuffer(v)) return v.toString('utf8');
+  if (typeof v !== 'string') throw invalid(`${what} must be a PEM string or Buffer`);
+  return v;
+}
+
+function readTls(tls, side) {
+  if (tls === undefined || tls === false) return {};
+  if (tls === true && side === 'client') return { tls: true };
+  if (typeof tls !== 'object' || tls === null) throw invalid(`tls must be ${side === 'client' ? 'true or ' : ''}an object`);
+  const out = { tls: true, tlsCa: pem(tls.ca, 'tls.ca'), tlsCert: pem(tls.cert, 'tls.cert'), tlsKey: pem(tls.key, 'tls.key') };
+  if (side === 'server' && (out.tlsCert === undefined || out.tlsKey === undefined)) throw invalid('tls needs cert and key');
+  return out;
+}
+
 function readAccess(settings) {
   const { logins, ban } = settings || {};
+  const { tlsCa, tlsCert, tlsKey } = readTls((settings || {}).tls, 'server');
   if (logins !== undefined && (typeof logins !== 'object' || logins === null)) throw invalid('logins must be an object of login: password');
   for (const [k, v] of Object.entries(logins || {})) {
     if (typeof v !== 'string') throw invalid(`the password of login ${JSON.stringify(k)} must be a string`);
@@ -125,14 +142,15 @@ function readAccess(settings) {
   const { attempts, durationMs } = ban || {};
   if (attempts !== undefined && !(Number.isInteger(attempts) && attempts >= 1)) throw invalid('ban.attempts must be an integer >= 1');
   if (durationMs !== undefined && !(typeof durationMs === 'number' && durationMs >= 0)) throw invalid('ban.durationMs must be a number >= 0');
-  return { logins, banAttempts: attempts, banDurationMs: durationMs };
+  return { logins, banAttempts: attempts, banDurationMs: durationMs, tlsCa, tlsCert, tlsKey };
 }
 
-function readCredentials(settings) {
-  const { login, password } = settings || {};
-  if (login === undefined && password === undefined) return { login: null, password: null };
-  if (typeof login !== 'string' || typeof password !== 'string') throw invalid('login and password must both be strings');
-  return { login, password };
+function readSecurity(settings) {
+  const { login, password, tls } = settings || {};
+  if ((login !== undefined || password !== undefined) && (typeof login !== 'string' || typeof password !== 'string')) {
+    throw invalid('login and password must both be strings');
+  }
+  return { login, password, ...readTls(tls, 'client') };
 }
 
 class ReduxCluster {
@@ -371,7 +389,7 @@ class ReduxCluster {
     if (this._authority) {
       throw new ReduxClusterError('ERR_INVALID_CONFIG', 'invalid configuration: a server store cannot also be a client');
     }
-    const creds = readCredentials(settings);
+    const creds = readSecurity(settings);
     // As in redux-cluster: a worker's store given its own server stops syncing over IPC.
     const queued = this._outgoing;
     this._dropIpc();
@@ -382,15 +400,14 @@ class ReduxCluster {
     return new ClusterClient(this, native, addr);
   }
 
-  _connect(addr, creds = { login: null, password: null }) {
+  _connect(addr, security = {}) {
     this._client = new native.NativeClient(
       this.RCHash,
       addr.host,
       addr.port,
       addr.path,
       this._engine,
-      creds.login,
-      creds.password,
+      security,
       () => this._pump()
     );
     this._clientError = null;

@@ -30,11 +30,13 @@ const MAX_BATCH: usize = 16 * 1024;
 /// Errors from the server after which retrying cannot help.
 const FATAL_CODES: &[&str] = &["ERR_STORE_MISMATCH", "ERR_AUTH", "ERR_BANNED"];
 
-/// A client's credentials: the login name and the key derived from its password.
+/// A client's credentials: the login name and the key derived from its password, and
+/// the TLS settings (whom to trust, and its own certificate if the server wants one).
 #[derive(Clone, Default)]
 pub struct Credentials {
     pub login: String,
     pub key: Option<[u8; 32]>,
+    pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl Credentials {
@@ -42,6 +44,7 @@ impl Credentials {
         Credentials {
             login: login.to_string(),
             key: Some(super::auth::derive_key(password)),
+            tls: None,
         }
     }
 }
@@ -362,6 +365,30 @@ async fn session(shared: &Arc<Shared>) -> SessionEnd {
                 false,
             )
         }
+    };
+    let stream = match (&shared.credentials.tls, &shared.endpoint) {
+        (Some(tls), Endpoint::Tcp { host, .. }) => {
+            match tokio::time::timeout(cfg.handshake_timeout, stream.tls_connect(tls.clone(), host))
+                .await
+            {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    return retry(
+                        format!("TLS handshake with {} failed: {e}", shared.endpoint),
+                        "ERR_TLS",
+                        false,
+                    )
+                }
+                Err(_) => {
+                    return retry(
+                        format!("TLS handshake with {} timed out", shared.endpoint),
+                        "ERR_TLS",
+                        false,
+                    )
+                }
+            }
+        }
+        _ => stream,
     };
     let (r, mut w) = stream.into_split();
     let mut frames = FramedRead::new(r, FrameCodec::new(cfg.limits));

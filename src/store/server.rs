@@ -11,7 +11,7 @@ use crate::config::StoreConfig;
 use crate::protocol::frame::write_frame;
 use crate::protocol::message::encode_actions;
 use crate::protocol::{FrameCodec, FrameError, Message, Mode};
-use crate::transport::{Endpoint, Listener, Peer, ReadHalf, WriteHalf};
+use crate::transport::{Endpoint, Listener, Peer, ReadHalf, Stream, WriteHalf};
 use bytes::BytesMut;
 use futures_util::StreamExt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,8 +26,10 @@ use tokio_util::task::TaskTracker;
 /// Largest number of actions in one `Actions` frame.
 const MAX_BATCH: usize = 16 * 1024;
 
-/// Who may connect to a server endpoint: its logins (none: anyone) and its ban table.
+/// Who may connect to a server endpoint: TLS (optionally requiring client
+/// certificates), its logins (none: anyone) and its ban table.
 pub struct Access {
+    pub tls: Option<Arc<rustls::ServerConfig>>,
     pub logins: Logins,
     pub bans: Bans,
 }
@@ -35,9 +37,15 @@ pub struct Access {
 impl Access {
     pub fn new(logins: Logins, ban: BanPolicy) -> Access {
         Access {
+            tls: None,
             logins,
             bans: Bans::new(ban),
         }
+    }
+
+    pub fn with_tls(mut self, tls: Option<Arc<rustls::ServerConfig>>) -> Access {
+        self.tls = tls;
+        self
     }
 }
 
@@ -78,8 +86,7 @@ impl ServerHandle {
                         tracing::debug!(peer = %peer.name, "connection accepted");
                         let (auth, cfg, c, access) =
                             (auth.clone(), cfg.clone(), c.clone(), access.clone());
-                        let (r, w) = stream.into_split();
-                        t.spawn(serve(auth, r, w, peer, cfg, c, access));
+                        t.spawn(serve(auth, stream, peer, cfg, c, access));
                     }
                     Err(e) => {
                         // Out of file descriptors and the like: say so, and do not spin.
@@ -124,14 +131,34 @@ struct Conn {
 
 async fn serve<A: OrderingAuthority>(
     auth: Arc<A>,
-    r: ReadHalf,
-    mut w: WriteHalf,
+    stream: Stream,
     peer: Peer,
     cfg: StoreConfig,
     cancel: CancellationToken,
     access: Arc<Access>,
 ) {
     let Peer { name: peer, ip } = peer;
+    let stream = match &access.tls {
+        None => stream,
+        Some(tls) => {
+            let handshake = tokio::select! {
+                _ = cancel.cancelled() => return,
+                h = tokio::time::timeout(cfg.handshake_timeout, stream.tls_accept(tls.clone())) => h,
+            };
+            match handshake {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    let m = format!("ReduxCluster.createServer: connection from {peer} refused: TLS handshake failed: {e}");
+                    return auth.report(Event::error("ERR_TLS", m));
+                }
+                Err(_) => {
+                    let m = format!("ReduxCluster.createServer: connection from {peer} refused: no TLS handshake within the timeout");
+                    return auth.report(Event::error("ERR_TLS", m));
+                }
+            }
+        }
+    };
+    let (r, mut w) = stream.into_split();
     let mut frames = FramedRead::new(r, FrameCodec::new(cfg.limits));
     let hello = tokio::select! {
         _ = cancel.cancelled() => return,

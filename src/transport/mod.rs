@@ -3,6 +3,7 @@
 //! [`backoff`]. No framing here: see `protocol`.
 
 pub mod backoff;
+pub mod tls;
 
 use std::fmt;
 use std::io;
@@ -31,10 +32,12 @@ impl fmt::Display for Endpoint {
 pub type ReadHalf = Box<dyn AsyncRead + Send + Unpin>;
 pub type WriteHalf = Box<dyn AsyncWrite + Send + Unpin>;
 
-/// A connected stream of either kind.
+/// A connected stream of any kind.
 pub enum Stream {
     Tcp(TcpStream),
     Unix(UnixStream),
+    TlsClient(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+    TlsServer(Box<tokio_rustls::server::TlsStream<TcpStream>>),
 }
 
 impl Stream {
@@ -61,7 +64,47 @@ impl Stream {
                 let (r, w) = s.into_split();
                 (Box::new(r), Box::new(w))
             }
+            Stream::TlsClient(s) => {
+                let (r, w) = tokio::io::split(*s);
+                (Box::new(r), Box::new(w))
+            }
+            Stream::TlsServer(s) => {
+                let (r, w) = tokio::io::split(*s);
+                (Box::new(r), Box::new(w))
+            }
         }
+    }
+
+    /// Runs the client side of a TLS handshake over a TCP stream.
+    pub async fn tls_connect(
+        self,
+        cfg: std::sync::Arc<rustls::ClientConfig>,
+        host: &str,
+    ) -> io::Result<Stream> {
+        let Stream::Tcp(tcp) = self else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "TLS needs a TCP endpoint",
+            ));
+        };
+        let name =
+            tls::server_name(host).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let s = tokio_rustls::TlsConnector::from(cfg)
+            .connect(name, tcp)
+            .await?;
+        Ok(Stream::TlsClient(Box::new(s)))
+    }
+
+    /// Runs the server side of a TLS handshake over a TCP stream.
+    pub async fn tls_accept(self, cfg: std::sync::Arc<rustls::ServerConfig>) -> io::Result<Stream> {
+        let Stream::Tcp(tcp) = self else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "TLS needs a TCP endpoint",
+            ));
+        };
+        let s = tokio_rustls::TlsAcceptor::from(cfg).accept(tcp).await?;
+        Ok(Stream::TlsServer(Box::new(s)))
     }
 }
 
