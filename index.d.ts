@@ -93,6 +93,11 @@ export interface ServerSettings {
    * (HMAC-SHA256 challenge–response; nothing replayable crosses the wire).
    */
   logins?: Record<string, string>;
+  /**
+   * Serve TLS (PEM strings or Buffers). With `ca`, clients must present a certificate
+   * signed by it (mutual TLS).
+   */
+  tls?: { cert: string | Buffer; key: string | Buffer; ca?: string | Buffer };
   /** Lock out an address after failed logins (TCP only). */
   ban?: {
     /** @default 5 */
@@ -109,6 +114,11 @@ export interface ClientSettings {
   port?: number;
   /** Unix socket path; when set, TCP settings are ignored. */
   path?: string;
+  /**
+   * Connect with TLS: `true` trusts the system's roots; `ca` trusts that CA instead;
+   * `cert` and `key` present a client certificate (mutual TLS).
+   */
+  tls?: true | { ca?: string | Buffer; cert?: string | Buffer; key?: string | Buffer };
   /** Login name, for a server with `logins` (with `password`). */
   login?: string;
   password?: string;
@@ -169,7 +179,9 @@ export interface ClusterClient {
  * - `ERR_FRAME_TOO_LARGE`: an action or state larger than `maxFrameSize`.
  * - `ERR_ADDR_IN_USE`, `ERR_PERMISSION`, `ERR_IO`: `createServer` could not listen.
  * - `ERR_CLOSED`: dispatch on a client that is being closed.
- * On `client.error` and `stderr`: `ERR_AUTH` (wrong or missing login), `ERR_BANNED`
+ * `ERR_BACKUP_CORRUPT`: a backup file with a wrong key, altered or truncated.
+ * On `client.error` and `stderr`: `ERR_TLS` (untrusted certificate, retried),
+ * `ERR_AUTH` (wrong or missing login), `ERR_BANNED`
  * (address locked out), `ERR_STORE_MISMATCH` (a server of another reducer), which stop
  * the client; `ERR_CONNECT`, `ERR_DISCONNECTED`, `ERR_PROTOCOL`, which are retried.
  */
@@ -189,6 +201,7 @@ export type ErrorCode =
   | 'ERR_CONNECT'
   | 'ERR_DISCONNECTED'
   | 'ERR_PROTOCOL'
+  | 'ERR_TLS'
   | 'ERR_BACKUP_CORRUPT';
 
 export declare class ReduxClusterError extends Error {

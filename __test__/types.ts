@@ -34,6 +34,10 @@ const port: number | undefined = server.port;
 const client = createStore(counter).createClient({ host: '127.0.0.1', port: port ?? 10001 });
 const connected: boolean = client.connected;
 const code: string | undefined = client.error?.code;
+createStore(counter).createClient({ tls: true });
+createStore(counter).createClient({ tls: { ca: '-----BEGIN CERTIFICATE-----' } });
+// @ts-expect-error: a server needs cert and key
+store.createServer({ tls: { ca: 'x' } });
 // @ts-expect-error: passwords are strings
 store.createServer({ logins: { alice: 1 } });
 const hash: string = store.RCHash;
