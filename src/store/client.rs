@@ -342,50 +342,54 @@ fn retry(e: impl std::fmt::Display, code: &str, connected: bool) -> SessionEnd {
     SessionEnd::Retry(code.to_string(), e.to_string(), connected)
 }
 
+/// One step of setting up a connection, bounded by the handshake timeout; a failure ends
+/// the session with a retry.
+async fn bounded<T>(
+    shared: &Shared,
+    what: &str,
+    code: &str,
+    step: impl std::future::Future<Output = std::io::Result<T>>,
+) -> Result<T, SessionEnd> {
+    match tokio::time::timeout(shared.cfg.handshake_timeout, step).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(retry(
+            format!("{what} {} failed: {e}", shared.endpoint),
+            code,
+            false,
+        )),
+        Err(_) => Err(retry(
+            format!("{what} {} timed out", shared.endpoint),
+            code,
+            false,
+        )),
+    }
+}
+
 async fn session(shared: &Arc<Shared>) -> SessionEnd {
     let cfg = &shared.cfg;
-    let stream = match tokio::time::timeout(
-        cfg.handshake_timeout,
+    let stream = match bounded(
+        shared,
+        "connecting to",
+        "ERR_CONNECT",
         Stream::connect(&shared.endpoint),
     )
     .await
     {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => {
-            return retry(
-                format!("cannot connect to {}: {e}", shared.endpoint),
-                "ERR_CONNECT",
-                false,
-            )
-        }
-        Err(_) => {
-            return retry(
-                format!("connecting to {} timed out", shared.endpoint),
-                "ERR_CONNECT",
-                false,
-            )
-        }
+        Ok(s) => s,
+        Err(end) => return end,
     };
     let stream = match (&shared.credentials.tls, &shared.endpoint) {
         (Some(tls), Endpoint::Tcp { host, .. }) => {
-            match tokio::time::timeout(cfg.handshake_timeout, stream.tls_connect(tls.clone(), host))
-                .await
+            match bounded(
+                shared,
+                "TLS handshake with",
+                "ERR_TLS",
+                stream.tls_connect(tls.clone(), host),
+            )
+            .await
             {
-                Ok(Ok(s)) => s,
-                Ok(Err(e)) => {
-                    return retry(
-                        format!("TLS handshake with {} failed: {e}", shared.endpoint),
-                        "ERR_TLS",
-                        false,
-                    )
-                }
-                Err(_) => {
-                    return retry(
-                        format!("TLS handshake with {} timed out", shared.endpoint),
-                        "ERR_TLS",
-                        false,
-                    )
-                }
+                Ok(s) => s,
+                Err(end) => return end,
             }
         }
         _ => stream,
