@@ -2,7 +2,8 @@
 //!
 //! # Layout (bottom up; each layer knows only those below it)
 //! - [`protocol`]: length-prefixed, versioned frames and the messages they carry.
-//! - [`transport`]: TCP and Unix domain sockets behind one stream type; backoff.
+//! - [`transport`]: TCP and Unix domain sockets (and TLS) behind one stream type; backoff.
+//! - [`membership`]: cluster membership (so far: node identities).
 //! - [`store`]: the ordering authority, the server's connections, the client replica.
 //! - `bindings` (feature `napi`): the only module that imports napi; thin classes over
 //!   the core for the JS layer in `src/js/`.
@@ -10,6 +11,7 @@
 
 pub mod config;
 pub mod error;
+pub mod membership;
 pub mod protocol;
 pub mod store;
 pub mod transport;
