@@ -260,10 +260,11 @@ impl Membership {
                 p.refusal_reported = false;
                 p.left = false;
                 if !was_up {
-                    out.push(Output::NodeUp(id.clone()));
-                    // Tell the newcomer at once whom we know, so gossip does not wait a
-                    // whole interval.
-                    out.push(Output::Heartbeat(id));
+                    out.push(Output::NodeUp(id));
+                    // Gossip the change at once, to the newcomer and to everyone else, so
+                    // that nobody waits a whole interval to meet the others.
+                    let all: Vec<NodeId> = self.connected().cloned().collect();
+                    out.extend(all.into_iter().map(Output::Heartbeat));
                 }
             }
             Input::Heartbeat {
@@ -282,8 +283,18 @@ impl Membership {
                 p.uptime_ms = uptime_ms;
                 p.process_count = process_count;
                 for id in known {
-                    if !self.peers.contains_key(&id) {
+                    if self.peers.contains_key(&id) || id == self.local {
+                        continue;
+                    }
+                    if self.local < id {
                         self.learn(id, &mut out);
+                    } else {
+                        // Both sides learn of each other in the same gossip round; the
+                        // smaller id dials, so the pair does not end up with two links.
+                        // The larger dials too if nothing came within an interval.
+                        let mut p = Peer::new();
+                        p.next_dial = Some(now + self.cfg.heartbeat_interval);
+                        self.peers.insert(id, p);
                     }
                 }
             }

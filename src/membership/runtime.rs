@@ -1,0 +1,573 @@
+//! The socket runtime around [`Membership`]: a TCP listener, one framed link per peer,
+//! a ticker, and a driver task that feeds link events to the state machine and carries
+//! out what it returns.
+
+use super::node_id::NodeId;
+use super::state::{DownReason, Input, Membership, MembershipConfig, NodeStatus, Output, Peer};
+use super::wire::{Sealer, Wire};
+use crate::protocol::frame::write_frame;
+use crate::protocol::{FrameCodec, FrameLimits};
+use crate::transport::{Endpoint, Listener, Stream};
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::AsyncWriteExt;
+use tokio::sync::mpsc;
+use tokio_util::codec::FramedRead;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    pub node_name: String,
+    /// Interface to bind.
+    pub host: String,
+    pub port: u16,
+    /// The host other nodes reach this one at (in its id); defaults to `host`, or to the
+    /// machine's hostname when `host` is a wildcard address.
+    pub advertise_host: Option<String>,
+    pub seeds: Vec<NodeId>,
+    pub cluster_secret: Option<String>,
+    pub membership: MembershipConfig,
+    pub limits: FrameLimits,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClusterStatus {
+    Starting,
+    Running,
+    Stopping,
+    Stopped,
+}
+
+impl ClusterStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClusterStatus::Starting => "starting",
+            ClusterStatus::Running => "running",
+            ClusterStatus::Stopping => "stopping",
+            ClusterStatus::Stopped => "stopped",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum ClusterEvent {
+    NodeUp(NodeId),
+    NodeDown(NodeId, DownReason),
+    Status(ClusterStatus),
+}
+
+/// One node's view, as `getNodes()` reports it.
+#[derive(Debug, Clone)]
+pub struct NodeView {
+    pub id: NodeId,
+    pub status: NodeStatus,
+    pub process_count: u32,
+    /// Milliseconds since the last heartbeat, if any.
+    pub since_heartbeat_ms: Option<u64>,
+    pub uptime_ms: u64,
+}
+
+type Sink = Arc<dyn Fn(ClusterEvent) + Send + Sync>;
+
+struct Link {
+    generation: u64,
+    dialer: NodeId,
+    tx: mpsc::UnboundedSender<Wire>,
+    cancel: CancellationToken,
+}
+
+struct Shared {
+    local: NodeId,
+    cfg: ClusterConfig,
+    started: Instant,
+    membership: Mutex<Membership>,
+    links: Mutex<HashMap<NodeId, Link>>,
+    inputs: mpsc::UnboundedSender<Input>,
+    sealer: Option<Sealer>,
+    sink: Sink,
+    generation: AtomicU64,
+    cancel: CancellationToken,
+    tracker: TaskTracker,
+}
+
+pub struct Cluster {
+    shared: Arc<Shared>,
+    status: Mutex<ClusterStatus>,
+}
+
+fn advertised(cfg: &ClusterConfig) -> String {
+    if let Some(h) = &cfg.advertise_host {
+        return h.clone();
+    }
+    let wildcard = cfg
+        .host
+        .parse::<std::net::IpAddr>()
+        .map(|ip| ip.is_unspecified())
+        .unwrap_or(false);
+    if !wildcard {
+        return cfg.host.clone();
+    }
+    // Binding every interface must not advertise loopback to other machines.
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+impl Cluster {
+    /// Binds, then starts dialing the seeds. Must run inside a tokio runtime.
+    pub fn start(cfg: ClusterConfig, sink: Sink) -> Result<Cluster, String> {
+        let listener = Listener::bind(&Endpoint::Tcp {
+            host: cfg.host.clone(),
+            port: cfg.port,
+        })
+        .map_err(|e| format!("cannot listen on {}:{}: {e}", cfg.host, cfg.port))?;
+        // Port 0 binds a free port; the id carries the real one.
+        let port = listener.port().unwrap_or(cfg.port);
+        let local = NodeId::create(&cfg.node_name, &advertised(&cfg), port as u32)
+            .map_err(|e| e.to_string())?;
+        sink(ClusterEvent::Status(ClusterStatus::Starting));
+        let (inputs, rx) = mpsc::unbounded_channel();
+        let sealer = cfg
+            .cluster_secret
+            .as_deref()
+            .map(|s| Sealer::new(s, &local.to_string(), Duration::from_secs(30)));
+        let shared = Arc::new(Shared {
+            membership: Mutex::new(Membership::new(local.clone(), cfg.membership.clone())),
+            local,
+            started: Instant::now(),
+            links: Mutex::new(HashMap::new()),
+            inputs,
+            sealer,
+            sink: sink.clone(),
+            generation: AtomicU64::new(1),
+            cancel: CancellationToken::new(),
+            tracker: TaskTracker::new(),
+            cfg,
+        });
+        let s = shared.clone();
+        shared
+            .tracker
+            .spawn(async move { accept_loop(s, listener).await });
+        let s = shared.clone();
+        shared.tracker.spawn(async move { drive(s, rx).await });
+        let _ = shared.inputs.send(Input::Seeds(shared.cfg.seeds.clone()));
+        sink(ClusterEvent::Status(ClusterStatus::Running));
+        Ok(Cluster {
+            shared,
+            status: Mutex::new(ClusterStatus::Running),
+        })
+    }
+
+    pub fn local(&self) -> &NodeId {
+        &self.shared.local
+    }
+
+    pub fn status(&self) -> ClusterStatus {
+        *self.status.lock().unwrap()
+    }
+
+    pub fn nodes(&self) -> Vec<NodeView> {
+        let now = Instant::now();
+        let m = self.shared.membership.lock().unwrap();
+        m.peers().map(|(id, p)| view(id, p, now)).collect()
+    }
+
+    /// Stops at once without telling anyone, as a crash would (for tests).
+    pub fn crash(&self) {
+        *self.status.lock().unwrap() = ClusterStatus::Stopped;
+        self.shared.cancel.cancel();
+        self.shared.tracker.close();
+    }
+
+    /// Tells every peer we are leaving (bounded), then closes everything.
+    pub async fn stop(&self) {
+        {
+            let mut st = self.status.lock().unwrap();
+            if *st != ClusterStatus::Running {
+                return;
+            }
+            *st = ClusterStatus::Stopping;
+        }
+        (self.shared.sink)(ClusterEvent::Status(ClusterStatus::Stopping));
+        let links: Vec<(mpsc::UnboundedSender<Wire>, CancellationToken)> = self
+            .shared
+            .links
+            .lock()
+            .unwrap()
+            .values()
+            .map(|l| (l.tx.clone(), l.cancel.clone()))
+            .collect();
+        for (tx, _) in &links {
+            let _ = tx.send(Wire::Leave);
+        }
+        // Writers flush the goodbye, then the links close.
+        let _ = tokio::time::timeout(Duration::from_millis(300), async {
+            for (tx, _) in &links {
+                tx.closed().await;
+            }
+        })
+        .await;
+        self.shared.cancel.cancel();
+        self.shared.tracker.close();
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.shared.tracker.wait()).await;
+        *self.status.lock().unwrap() = ClusterStatus::Stopped;
+        (self.shared.sink)(ClusterEvent::Status(ClusterStatus::Stopped));
+    }
+}
+
+fn view(id: &NodeId, p: &Peer, now: Instant) -> NodeView {
+    NodeView {
+        id: id.clone(),
+        status: p.status,
+        process_count: p.process_count,
+        since_heartbeat_ms: p
+            .last_heartbeat
+            .map(|t| now.duration_since(t).as_millis() as u64),
+        uptime_ms: p.uptime_ms,
+    }
+}
+
+async fn accept_loop(s: Arc<Shared>, listener: Listener) {
+    loop {
+        let accepted = tokio::select! {
+            _ = s.cancel.cancelled() => return,
+            a = listener.accept() => a,
+        };
+        match accepted {
+            Ok((stream, _)) => {
+                let s2 = s.clone();
+                s.tracker.spawn(async move { link(s2, stream, None).await });
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
+async fn drive(s: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Input>) {
+    // Tick often enough to meet timeouts within a tenth of an interval.
+    let tick = (s.cfg.membership.heartbeat_interval / 10).max(Duration::from_millis(5));
+    let mut ticker = tokio::time::interval(tick);
+    loop {
+        let input = tokio::select! {
+            biased;
+            _ = s.cancel.cancelled() => return,
+            i = rx.recv() => match i { Some(i) => i, None => return },
+            _ = ticker.tick() => Input::Tick,
+        };
+        let out = s.membership.lock().unwrap().handle(Instant::now(), input);
+        for o in out {
+            act(&s, o);
+        }
+    }
+}
+
+fn act(s: &Arc<Shared>, o: Output) {
+    match o {
+        Output::Dial(id) => {
+            let s2 = s.clone();
+            s.tracker.spawn(async move {
+                let ep = Endpoint::Tcp {
+                    host: id.host().to_string(),
+                    port: id.port(),
+                };
+                let connect = tokio::time::timeout(
+                    s2.cfg
+                        .membership
+                        .heartbeat_interval
+                        .max(Duration::from_secs(1)),
+                    Stream::connect(&ep),
+                );
+                let r = tokio::select! {
+                    _ = s2.cancel.cancelled() => return,
+                    r = connect => r,
+                };
+                match r {
+                    Ok(Ok(stream)) => link(s2, stream, Some(id)).await,
+                    _ => {
+                        let _ = s2.inputs.send(Input::DialFailed(id));
+                    }
+                }
+            });
+        }
+        Output::Heartbeat(id) => {
+            let known = s
+                .membership
+                .lock()
+                .unwrap()
+                .known()
+                .iter()
+                .map(|k| k.to_string())
+                .collect();
+            let hb = Wire::Heartbeat {
+                uptime_ms: s.started.elapsed().as_millis() as u64,
+                process_count: 0,
+                known,
+            };
+            if let Some(l) = s.links.lock().unwrap().get(&id) {
+                let _ = l.tx.send(hb);
+            }
+        }
+        Output::Hangup(id) => {
+            if let Some(l) = s.links.lock().unwrap().remove(&id) {
+                l.cancel.cancel();
+            }
+        }
+        Output::NodeUp(id) => (s.sink)(ClusterEvent::NodeUp(id)),
+        Output::NodeDown(id, r) => (s.sink)(ClusterEvent::NodeDown(id, r)),
+    }
+}
+
+fn encode(s: &Shared, w: &Wire) -> Option<BytesMut> {
+    let mut buf = BytesMut::new();
+    write_frame(&mut buf, &s.cfg.limits, |d| match &s.sealer {
+        Some(sealer) => sealer.seal(w, d),
+        None => w.encode(d),
+    })
+    .ok()?;
+    Some(buf)
+}
+
+fn decode(s: &Shared, sender: &str, frame: Bytes) -> Option<Wire> {
+    match &s.sealer {
+        Some(sealer) => sealer.open(sender, frame).ok(),
+        None => Wire::decode(frame).ok(),
+    }
+}
+
+/// One link, dialed (`expected` is whom we dialed) or accepted.
+async fn link(s: Arc<Shared>, stream: Stream, expected: Option<NodeId>) {
+    let (r, mut w) = stream.into_split();
+    let mut frames = FramedRead::new(r, FrameCodec::new(s.cfg.limits));
+    let fail = |s: &Shared| {
+        if let Some(id) = &expected {
+            let _ = s.inputs.send(Input::DialFailed(id.clone()));
+        }
+    };
+    let hello = Wire::Hello {
+        id: s.local.to_string(),
+    };
+    let Some(buf) = encode(&s, &hello) else {
+        return fail(&s);
+    };
+    if w.write_all(&buf).await.is_err() {
+        return fail(&s);
+    }
+    let first = tokio::select! {
+        _ = s.cancel.cancelled() => return,
+        f = tokio::time::timeout(Duration::from_secs(5), frames.next()) => f,
+    };
+    let Ok(Some(Ok(frame))) = first else {
+        return fail(&s);
+    };
+    let claimed = match &s.sealer {
+        Some(_) => Sealer::peek_hello_id(&frame),
+        None => match Wire::decode(frame.clone()) {
+            Ok(Wire::Hello { id }) => Some(id),
+            _ => None,
+        },
+    };
+    let peer = match claimed.as_deref().map(NodeId::parse) {
+        Some(Ok(id)) if decode(&s, &id.to_string(), frame).is_some() => id,
+        _ => {
+            tracing::warn!("membership link refused: bad hello or cluster secret");
+            return fail(&s);
+        }
+    };
+    if expected.as_ref().is_some_and(|e| e != &peer) || peer == s.local {
+        return fail(&s);
+    }
+    // One link per pair: when both sides dial at once, the link dialed by the smaller id
+    // wins.
+    let dialer = if expected.is_some() {
+        s.local.clone()
+    } else {
+        peer.clone()
+    };
+    let generation = s.generation.fetch_add(1, Ordering::Relaxed);
+    let (tx, mut rx) = mpsc::unbounded_channel::<Wire>();
+    let cancel = s.cancel.child_token();
+    {
+        let mut links = s.links.lock().unwrap();
+        if let Some(old) = links.get(&peer) {
+            let winner = std::cmp::min(&s.local, &peer);
+            if old.dialer == *winner && dialer != *winner {
+                return; // keep the existing link; this one just closes
+            }
+            old.cancel.cancel();
+        }
+        links.insert(
+            peer.clone(),
+            Link {
+                generation,
+                dialer,
+                tx,
+                cancel: cancel.clone(),
+            },
+        );
+    }
+    let _ = s.inputs.send(Input::LinkUp(peer.clone()));
+    let peer_name = peer.to_string();
+    let reader = async {
+        while let Some(Ok(frame)) = frames.next().await {
+            match decode(&s, &peer_name, frame) {
+                Some(Wire::Heartbeat {
+                    uptime_ms,
+                    process_count,
+                    known,
+                }) => {
+                    let known = known.iter().filter_map(|k| NodeId::parse(k).ok()).collect();
+                    let _ = s.inputs.send(Input::Heartbeat {
+                        from: peer.clone(),
+                        uptime_ms,
+                        process_count,
+                        known,
+                    });
+                }
+                Some(Wire::Leave) => {
+                    let _ = s.inputs.send(Input::Leaving(peer.clone()));
+                    return;
+                }
+                // Malformed, forged or replayed: drop the link.
+                _ => return,
+            }
+        }
+    };
+    let writer = async {
+        while let Some(m) = rx.recv().await {
+            let leaving = m == Wire::Leave;
+            let Some(buf) = encode(&s, &m) else { return };
+            if w.write_all(&buf).await.is_err() || leaving {
+                return;
+            }
+        }
+    };
+    tokio::select! {
+        _ = cancel.cancelled() => {}
+        _ = reader => {}
+        _ = writer => {}
+    }
+    let current = {
+        let mut links = s.links.lock().unwrap();
+        match links.get(&peer) {
+            Some(l) if l.generation == generation => {
+                links.remove(&peer);
+                true
+            }
+            _ => false,
+        }
+    };
+    if current && !s.cancel.is_cancelled() {
+        let _ = s.inputs.send(Input::LinkClosed(peer));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type Log = Arc<Mutex<Vec<(Instant, String)>>>;
+
+    fn node(name: &str, seeds: Vec<NodeId>, secret: Option<&str>) -> (Cluster, Log) {
+        let log: Log = Arc::default();
+        let l2 = log.clone();
+        let sink: Sink = Arc::new(move |e| {
+            let line = match e {
+                ClusterEvent::NodeUp(id) => format!("up {}", id.name()),
+                ClusterEvent::NodeDown(id, r) => format!("down {} {}", id.name(), r.as_str()),
+                ClusterEvent::Status(s) => format!("status {}", s.as_str()),
+            };
+            l2.lock().unwrap().push((Instant::now(), line));
+        });
+        let cfg = ClusterConfig {
+            node_name: name.into(),
+            host: "127.0.0.1".into(),
+            port: 0,
+            advertise_host: None,
+            seeds,
+            cluster_secret: secret.map(String::from),
+            membership: MembershipConfig {
+                heartbeat_interval: Duration::from_millis(100),
+                miss_threshold: 3,
+                reconnect_base: Duration::from_millis(50),
+                reconnect_max: Duration::from_millis(500),
+                rng_seed: 1,
+            },
+            limits: FrameLimits::default(),
+        };
+        (Cluster::start(cfg, sink).unwrap(), log)
+    }
+
+    async fn until(what: &str, log: &Log, line: &str) -> Instant {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            if let Some((t, _)) = log.lock().unwrap().iter().find(|(_, l)| l == line) {
+                return *t;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}: {:?}",
+                log.lock().unwrap()
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn join_gossip_stop_crash_and_wrong_secret_over_loopback() {
+        let (a, la) = node("a", vec![], Some("s"));
+        let (b, lb) = node("b", vec![a.local().clone()], Some("s"));
+        let t0 = Instant::now();
+        let (c, lc) = node("c", vec![b.local().clone()], Some("s"));
+        // C joins through B, and meets A through gossip, both ways.
+        let up = until("a sees c", &la, "up c")
+            .await
+            .max(until("c sees a", &lc, "up a").await);
+        assert!(
+            up - t0 < Duration::from_millis(500),
+            "joined in {:?}",
+            up - t0
+        );
+        assert_eq!(
+            c.nodes()
+                .iter()
+                .filter(|n| n.status == NodeStatus::Connected)
+                .count(),
+            2
+        );
+
+        // A node with the wrong secret never comes up on either side.
+        let (d, ld) = node("d", vec![a.local().clone()], Some("wrong"));
+        until(
+            "d refused",
+            &ld,
+            &format!("down a {}", "connection_refused"),
+        )
+        .await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(!la.lock().unwrap().iter().any(|(_, l)| l == "up d"));
+        assert!(!ld.lock().unwrap().iter().any(|(_, l)| l.starts_with("up")));
+
+        // Graceful stop: every peer hears it within a second.
+        let t = Instant::now();
+        c.stop().await;
+        let seen = until("a: c left", &la, "down c graceful_shutdown").await;
+        until("b: c left", &lb, "down c graceful_shutdown").await;
+        assert!(seen - t < Duration::from_secs(1));
+
+        // A crash: the closed connection is noticed at once.
+        let t = Instant::now();
+        b.crash();
+        let seen = until("a: b closed", &la, "down b connection_closed").await;
+        assert!(seen - t < Duration::from_secs(1), "{:?}", seen - t);
+        a.stop().await;
+        d.stop().await;
+        assert_eq!(a.status(), ClusterStatus::Stopped);
+    }
+}
