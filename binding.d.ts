@@ -47,6 +47,16 @@ export declare class NativeClient {
   shutdown(): void
 }
 
+/** One running cluster node. */
+export declare class NativeCluster {
+  constructor(options: ClusterOptions, onEvent: (event: ClusterEventJs) => void)
+  get localId(): string
+  get status(): string
+  nodes(): Array<NodeInfoJs>
+  /** Announces the leave to every peer, closes everything, then releases the callback. */
+  stop(): Promise<void>
+}
+
 /** One listening endpoint of a server store. */
 export declare class NativeListener {
   /** The bound TCP port (null for a Unix socket). */
@@ -110,6 +120,37 @@ export interface ClientSecurity {
   tlsKey?: string
 }
 
+export interface ClusterEventJs {
+  /** 'up' | 'down' | 'status' */
+  kind: string
+  id: string
+  /** The down reason, or the new status. */
+  reason: string
+}
+
+export interface ClusterOptions {
+  nodeName: string
+  /** @default '0.0.0.0' */
+  host?: string
+  /** @default 4369 */
+  port?: number
+  /**
+   * The host in this node's id, as other machines reach it.
+   * @default host, or the machine's hostname when host is a wildcard address
+   */
+  advertiseHost?: string
+  seeds?: Array<string>
+  clusterSecret?: string
+  /** @default 5000 */
+  heartbeatIntervalMs?: number
+  /** @default 3 */
+  heartbeatMissThreshold?: number
+  /** @default 1000 */
+  reconnectBaseDelayMs?: number
+  /** @default 30000 */
+  reconnectMaxDelayMs?: number
+}
+
 /** Engine tuning shared by servers and clients. Every field is optional. */
 export interface EngineOptions {
   /**
@@ -154,4 +195,25 @@ export interface JsEvent {
   kind: string
   code: string
   message: string
+}
+
+export interface NodeIdComponents {
+  name: string
+  host: string
+  port: number
+}
+
+export declare function nodeIdCreate(name: string, host: string, port: number): string
+
+export declare function nodeIdParse(id: string): NodeIdComponents
+
+export interface NodeInfoJs {
+  id: string
+  host: string
+  port: number
+  status: string
+  processCount: number
+  /** Unix ms of the last heartbeat (0 when none yet). */
+  lastHeartbeatAt: number
+  uptimeMs: number
 }

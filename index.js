@@ -837,4 +837,7 @@ module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __n
 module.exports = nativeBinding
 module.exports.NativeAuthority = nativeBinding.NativeAuthority
 module.exports.NativeClient = nativeBinding.NativeClient
+module.exports.NativeCluster = nativeBinding.NativeCluster
 module.exports.NativeListener = nativeBinding.NativeListener
+module.exports.nodeIdCreate = nativeBinding.nodeIdCreate
+module.exports.nodeIdParse = nativeBinding.nodeIdParse

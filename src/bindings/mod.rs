@@ -5,6 +5,7 @@
 //! - [`error`]: core errors to JS errors with a stable `code`.
 //! - [`store`]: `NativeAuthority` (server side), `NativeListener`, `NativeClient`.
 
+mod cluster;
 mod error;
 mod runtime;
 mod store;

@@ -593,8 +593,11 @@ function createStore(reducer, config) {
   return new ReduxCluster(reducer, config);
 }
 
+const membership = require('./cluster.js');
+
 module.exports = {
   ...redux,
+  ...membership,
   createStore,
   ReduxClusterError,
   functions: { hasher },

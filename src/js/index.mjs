@@ -12,5 +12,10 @@ export const {
   legacy_createStore,
   ReduxClusterError,
   functions,
+  Cluster,
+  NodeId,
+  InvalidClusterConfigError,
+  ClusterNotStartedError,
+  InvalidNodeIdError,
 } = cjs;
 export default cjs;

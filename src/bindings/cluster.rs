@@ -1,0 +1,262 @@
+//! noex's `Cluster` on the membership runtime: `NativeCluster` (one running node) and the
+//! `NodeId` helpers. The JS layer (`src/js/cluster.js`) adds the singleton API, events
+//! and error classes.
+
+use super::error::{js_error, Code};
+use super::runtime::handle;
+use crate::membership::runtime::{Cluster, ClusterConfig, ClusterEvent};
+use crate::membership::state::MembershipConfig;
+use crate::membership::NodeId;
+use crate::protocol::FrameLimits;
+use napi::bindgen_prelude::Unknown;
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi::{Result, Status};
+use napi_derive::napi;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+#[napi(object)]
+pub struct ClusterOptions {
+    pub node_name: String,
+    /// @default '0.0.0.0'
+    pub host: Option<String>,
+    /// @default 4369
+    pub port: Option<u32>,
+    /// The host in this node's id, as other machines reach it.
+    /// @default host, or the machine's hostname when host is a wildcard address
+    pub advertise_host: Option<String>,
+    pub seeds: Option<Vec<String>>,
+    pub cluster_secret: Option<String>,
+    /// @default 5000
+    pub heartbeat_interval_ms: Option<f64>,
+    /// @default 3
+    pub heartbeat_miss_threshold: Option<u32>,
+    /// @default 1000
+    pub reconnect_base_delay_ms: Option<f64>,
+    /// @default 30000
+    pub reconnect_max_delay_ms: Option<f64>,
+}
+
+#[napi(object)]
+pub struct ClusterEventJs {
+    /// 'up' | 'down' | 'status'
+    pub kind: String,
+    pub id: String,
+    /// The down reason, or the new status.
+    pub reason: String,
+}
+
+#[napi(object)]
+pub struct NodeInfoJs {
+    pub id: String,
+    pub host: String,
+    pub port: u32,
+    pub status: String,
+    pub process_count: u32,
+    /// Unix ms of the last heartbeat (0 when none yet).
+    pub last_heartbeat_at: f64,
+    pub uptime_ms: f64,
+}
+
+// napi registers the exported functions only outside `cfg(test)`.
+#[cfg_attr(test, allow(dead_code))]
+#[napi(object)]
+pub struct NodeIdComponents {
+    pub name: String,
+    pub host: String,
+    pub port: u32,
+}
+
+type EventFn = ThreadsafeFunction<ClusterEventJs, Unknown<'static>, ClusterEventJs, Status, false>;
+
+fn invalid(reason: impl Into<String>) -> napi::Error<Code> {
+    js_error("ERR_INVALID_CONFIG", reason.into())
+}
+
+fn ms(
+    v: Option<f64>,
+    name: &str,
+    default: u64,
+) -> std::result::Result<Duration, napi::Error<Code>> {
+    match v {
+        None => Ok(Duration::from_millis(default)),
+        Some(x) if x.is_finite() && x >= 1.0 && x.fract() == 0.0 => {
+            Ok(Duration::from_millis(x as u64))
+        }
+        Some(x) => Err(invalid(format!(
+            "{name} must be a positive integer, got {x}"
+        ))),
+    }
+}
+
+fn config(o: ClusterOptions) -> std::result::Result<ClusterConfig, napi::Error<Code>> {
+    let port = o.port.unwrap_or(4369);
+    if port > 65535 {
+        return Err(invalid(format!(
+            "port must be between 0 and 65535, got {port}"
+        )));
+    }
+    let host = o.host.unwrap_or_else(|| "0.0.0.0".into());
+    // The id must be valid before anything binds.
+    let probe_host = o.advertise_host.clone().unwrap_or_else(|| host.clone());
+    NodeId::create(&o.node_name, &probe_host, port.max(1)).map_err(|e| invalid(e.reason))?;
+    let seeds = o
+        .seeds
+        .unwrap_or_default()
+        .iter()
+        .map(|s| NodeId::parse(s).map_err(|e| invalid(format!("seed {s:?}: {}", e.reason))))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let heartbeat_interval = ms(o.heartbeat_interval_ms, "heartbeatIntervalMs", 5000)?;
+    let miss_threshold = o.heartbeat_miss_threshold.unwrap_or(3);
+    if miss_threshold == 0 {
+        return Err(invalid("heartbeatMissThreshold must be at least 1"));
+    }
+    let reconnect_base = ms(o.reconnect_base_delay_ms, "reconnectBaseDelayMs", 1000)?;
+    let reconnect_max = ms(o.reconnect_max_delay_ms, "reconnectMaxDelayMs", 30000)?;
+    if reconnect_base > reconnect_max {
+        return Err(invalid(
+            "reconnectBaseDelayMs must not exceed reconnectMaxDelayMs",
+        ));
+    }
+    if o.cluster_secret.as_deref() == Some("") {
+        return Err(invalid("clusterSecret must not be empty"));
+    }
+    Ok(ClusterConfig {
+        node_name: o.node_name,
+        host,
+        port: port as u16,
+        advertise_host: o.advertise_host,
+        seeds,
+        cluster_secret: o.cluster_secret,
+        membership: MembershipConfig {
+            heartbeat_interval,
+            miss_threshold,
+            reconnect_base,
+            reconnect_max,
+            rng_seed: rand::random(),
+        },
+        limits: FrameLimits {
+            max_frame: 1 << 20,
+            compress_threshold: usize::MAX,
+        },
+    })
+}
+
+/// One running cluster node.
+#[napi]
+pub struct NativeCluster {
+    inner: Arc<Cluster>,
+    events: Arc<Mutex<Option<EventFn>>>,
+}
+
+#[napi]
+impl NativeCluster {
+    #[napi(constructor)]
+    pub fn new(
+        options: ClusterOptions,
+        #[napi(ts_arg_type = "(event: ClusterEventJs) => void")] on_event: EventFn,
+    ) -> Result<Self, Code> {
+        let cfg = config(options)?;
+        let events = Arc::new(Mutex::new(Some(on_event)));
+        let ev = events.clone();
+        let sink = Arc::new(move |e: ClusterEvent| {
+            let js = match e {
+                ClusterEvent::NodeUp(id) => ClusterEventJs {
+                    kind: "up".into(),
+                    id: id.to_string(),
+                    reason: String::new(),
+                },
+                ClusterEvent::NodeDown(id, r) => ClusterEventJs {
+                    kind: "down".into(),
+                    id: id.to_string(),
+                    reason: r.as_str().into(),
+                },
+                ClusterEvent::Status(s) => ClusterEventJs {
+                    kind: "status".into(),
+                    id: String::new(),
+                    reason: s.as_str().into(),
+                },
+            };
+            if let Some(f) = ev.lock().unwrap().as_ref() {
+                f.call(js, ThreadsafeFunctionCallMode::NonBlocking);
+            }
+        });
+        let _guard = handle().enter();
+        let inner = Cluster::start(cfg, sink).map_err(|e| js_error("ERR_IO", e))?;
+        Ok(NativeCluster {
+            inner: Arc::new(inner),
+            events,
+        })
+    }
+
+    #[napi(getter)]
+    pub fn local_id(&self) -> String {
+        self.inner.local().to_string()
+    }
+
+    #[napi(getter)]
+    pub fn status(&self) -> String {
+        self.inner.status().as_str().into()
+    }
+
+    #[napi]
+    pub fn nodes(&self) -> Vec<NodeInfoJs> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis() as f64;
+        self.inner
+            .nodes()
+            .into_iter()
+            .map(|n| NodeInfoJs {
+                host: n.id.host().to_string(),
+                port: n.id.port() as u32,
+                id: n.id.to_string(),
+                status: n.status.as_str().into(),
+                process_count: n.process_count,
+                last_heartbeat_at: n.since_heartbeat_ms.map(|d| now - d as f64).unwrap_or(0.0),
+                uptime_ms: n.uptime_ms as f64,
+            })
+            .collect()
+    }
+
+    /// Announces the leave to every peer, closes everything, then releases the callback.
+    #[napi]
+    pub async fn stop(&self) -> Result<()> {
+        let c = self.inner.clone();
+        let events = self.events.clone();
+        handle()
+            .spawn(async move {
+                c.stop().await;
+                // Let the last status event reach JS before the callback goes.
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                events.lock().unwrap().take();
+            })
+            .await
+            .map_err(|e| napi::Error::from_reason(format!("redux-cluster-rs internal error: {e}")))
+    }
+}
+
+#[cfg_attr(test, allow(dead_code))]
+#[napi]
+pub fn node_id_parse(id: String) -> Result<NodeIdComponents, Code> {
+    let n = NodeId::parse(&id).map_err(|e| js_error("ERR_INVALID_NODE_ID", e.to_string()))?;
+    Ok(NodeIdComponents {
+        name: n.name().into(),
+        host: n.host().into(),
+        port: n.port() as u32,
+    })
+}
+
+#[cfg_attr(test, allow(dead_code))]
+#[napi]
+pub fn node_id_create(name: String, host: String, port: f64) -> Result<String, Code> {
+    let port = if port.fract() == 0.0 && (0.0..=1e6).contains(&port) {
+        port as u32
+    } else {
+        0
+    };
+    NodeId::create(&name, &host, port)
+        .map(|n| n.to_string())
+        .map_err(|e| js_error("ERR_INVALID_NODE_ID", e.to_string()))
+}
