@@ -253,3 +253,94 @@ export declare const functions: {
   hasher(data: string, algorithm?: string): string;
   hasher(data: unknown, algorithm?: string): string | undefined;
 };
+
+// ---- Cluster membership (noex's Cluster API) ----------------------------------------
+
+/** `name@host:port`; a NodeId is its string form. */
+export type NodeIdString = string;
+
+export type NodeStatus = 'connecting' | 'connected' | 'disconnected';
+export type ClusterStatus = 'starting' | 'running' | 'stopping' | 'stopped';
+export type NodeDownReason = 'heartbeat_timeout' | 'connection_closed' | 'connection_refused' | 'graceful_shutdown';
+
+export interface NodeInfo {
+  id: NodeIdString;
+  host: string;
+  port: number;
+  status: NodeStatus;
+  /** Always 0 for now (no process registry yet). */
+  processCount: number;
+  /** Unix ms of the last heartbeat; 0 before the first. */
+  lastHeartbeatAt: number;
+  /** The node's reported uptime. */
+  uptimeMs: number;
+}
+
+export interface ClusterConfig {
+  /** Starts with a letter; letters, digits, `_`, `-`; at most 64. */
+  nodeName: string;
+  /** @default '0.0.0.0' */
+  host?: string;
+  /** 0 binds a free port (read it from getLocalNodeId()). @default 4369 */
+  port?: number;
+  /**
+   * The host in this node's id, as other machines reach it.
+   * @default host, or the machine's hostname when host is a wildcard address
+   */
+  advertiseHost?: string;
+  /** Nodes to join through, `name@host:port`. */
+  seeds?: string[];
+  /** Every message is HMAC-SHA256-signed and replay-protected; all nodes share it. */
+  clusterSecret?: string;
+  /** @default 5000 */
+  heartbeatIntervalMs?: number;
+  /** A node silent for interval × threshold is down. @default 3 */
+  heartbeatMissThreshold?: number;
+  /** @default 1000 */
+  reconnectBaseDelayMs?: number;
+  /** @default 30000 */
+  reconnectMaxDelayMs?: number;
+}
+
+export declare const Cluster: {
+  start(config: ClusterConfig): Promise<void>;
+  /** Peers see 'graceful_shutdown'; idempotent; lets the process exit. */
+  stop(): Promise<void>;
+  getStatus(): ClusterStatus;
+  /** @throws ClusterNotStartedError */
+  getLocalNodeId(): NodeIdString;
+  getNodes(): NodeInfo[];
+  getConnectedNodes(): NodeInfo[];
+  getNode(id: NodeIdString): NodeInfo | undefined;
+  isNodeConnected(id: NodeIdString): boolean;
+  getConnectedNodeCount(): number;
+  /** Returns an unsubscribe function. */
+  onNodeUp(handler: (node: NodeInfo) => void): () => void;
+  onNodeDown(handler: (nodeId: NodeIdString, reason: NodeDownReason) => void): () => void;
+  onStatusChange(handler: (status: ClusterStatus) => void): () => void;
+};
+
+export declare const NodeId: {
+  /** @throws InvalidNodeIdError */
+  parse(id: string): NodeIdString;
+  /** @throws InvalidNodeIdError */
+  create(name: string, host: string, port: number): NodeIdString;
+  isValid(id: string): boolean;
+  /** @throws InvalidNodeIdError */
+  components(id: string): { name: string; host: string; port: number };
+};
+
+export declare class InvalidClusterConfigError extends Error {
+  readonly reason: string;
+  readonly code: 'ERR_INVALID_CONFIG';
+}
+
+export declare class ClusterNotStartedError extends Error {
+  readonly code: 'ERR_CLUSTER_NOT_STARTED';
+}
+
+export declare class InvalidNodeIdError extends Error {
+  readonly nodeId: unknown;
+  readonly reason: string;
+  readonly code: 'ERR_INVALID_NODE_ID';
+}

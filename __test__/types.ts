@@ -50,3 +50,20 @@ const root = combineReducers({ counter });
 const rootStore = createStore(root);
 const m: number = rootStore.getState().counter.counter;
 void [n, connected, hash, h, m, code];
+
+import { Cluster, NodeId, InvalidClusterConfigError, type NodeInfo } from 'redux-cluster-rs';
+async function membership(): Promise<void> {
+  await Cluster.start({ nodeName: 'app1', port: 0, seeds: [NodeId.create('seed', '127.0.0.1', 4369)] });
+  const off = Cluster.onNodeDown((id, reason) => void [id, reason === 'heartbeat_timeout']);
+  const nodes: NodeInfo[] = Cluster.getConnectedNodes();
+  off();
+  // @ts-expect-error: not a reason noex reports
+  Cluster.onNodeDown((_id, reason) => reason === 'timeout');
+  try {
+    await Cluster.stop();
+  } catch (e) {
+    if (e instanceof InvalidClusterConfigError) void e.reason;
+  }
+  void nodes;
+}
+void membership;
