@@ -74,9 +74,14 @@ pub struct NodeView {
 
 type Sink = Arc<dyn Fn(ClusterEvent) + Send + Sync>;
 
+const GOSSIP_EVERY: u32 = 10;
+
 struct Link {
     generation: u64,
     dialer: NodeId,
+    /// Hash of the member list last gossiped on this link, and heartbeats since.
+    gossiped: u64,
+    beats: u32,
     tx: mpsc::UnboundedSender<Wire>,
     cancel: CancellationToken,
 }
@@ -91,6 +96,8 @@ struct Shared {
     sealer: Option<Sealer>,
     sink: Sink,
     generation: AtomicU64,
+    frames_sent: AtomicU64,
+    bytes_sent: AtomicU64,
     cancel: CancellationToken,
     tracker: TaskTracker,
 }
@@ -147,6 +154,8 @@ impl Cluster {
             sealer,
             sink: sink.clone(),
             generation: AtomicU64::new(1),
+            frames_sent: AtomicU64::new(0),
+            bytes_sent: AtomicU64::new(0),
             cancel: CancellationToken::new(),
             tracker: TaskTracker::new(),
             cfg,
@@ -167,6 +176,14 @@ impl Cluster {
 
     pub fn local(&self) -> &NodeId {
         &self.shared.local
+    }
+
+    /// Frames and bytes this node has sent (for the cost benchmark).
+    pub fn sent(&self) -> (u64, u64) {
+        (
+            self.shared.frames_sent.load(Ordering::Relaxed),
+            self.shared.bytes_sent.load(Ordering::Relaxed),
+        )
     }
 
     pub fn status(&self) -> ClusterStatus {
@@ -297,7 +314,7 @@ fn act(s: &Arc<Shared>, o: Output) {
             });
         }
         Output::Heartbeat(id) => {
-            let known = s
+            let known: Vec<String> = s
                 .membership
                 .lock()
                 .unwrap()
@@ -305,13 +322,26 @@ fn act(s: &Arc<Shared>, o: Output) {
                 .iter()
                 .map(|k| k.to_string())
                 .collect();
-            let hb = Wire::Heartbeat {
-                uptime_ms: s.started.elapsed().as_millis() as u64,
-                process_count: 0,
-                known,
+            let hash = {
+                use std::hash::{Hash, Hasher};
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                known.hash(&mut h);
+                h.finish()
             };
-            if let Some(l) = s.links.lock().unwrap().get(&id) {
-                let _ = l.tx.send(hb);
+            if let Some(l) = s.links.lock().unwrap().get_mut(&id) {
+                // The member list travels when it changed, and every tenth beat to repair
+                // anything lost; otherwise heartbeats stay small, so a node's traffic per
+                // interval grows linearly with the cluster, not quadratically.
+                let send_list = l.gossiped != hash || l.beats % GOSSIP_EVERY == 0;
+                l.beats = l.beats.wrapping_add(1);
+                if send_list {
+                    l.gossiped = hash;
+                }
+                let _ = l.tx.send(Wire::Heartbeat {
+                    uptime_ms: s.started.elapsed().as_millis() as u64,
+                    process_count: 0,
+                    known: if send_list { known } else { Vec::new() },
+                });
             }
         }
         Output::Hangup(id) => {
@@ -331,6 +361,8 @@ fn encode(s: &Shared, w: &Wire) -> Option<BytesMut> {
         None => w.encode(d),
     })
     .ok()?;
+    s.frames_sent.fetch_add(1, Ordering::Relaxed);
+    s.bytes_sent.fetch_add(buf.len() as u64, Ordering::Relaxed);
     Some(buf)
 }
 
@@ -407,6 +439,8 @@ async fn link(s: Arc<Shared>, stream: Stream, expected: Option<NodeId>) {
             Link {
                 generation,
                 dialer,
+                gossiped: 0,
+                beats: 0,
                 tx,
                 cancel: cancel.clone(),
             },
