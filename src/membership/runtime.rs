@@ -604,4 +604,50 @@ mod tests {
         d.stop().await;
         assert_eq!(a.status(), ClusterStatus::Stopped);
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_captured_hello_replayed_on_a_new_connection_is_refused() {
+        use tokio::io::AsyncReadExt;
+        let (a, la) = node("a", vec![], Some("s"));
+        let ep = Endpoint::Tcp {
+            host: "127.0.0.1".into(),
+            port: a.local().port(),
+        };
+        // A genuine member's hello, as it crosses the wire.
+        let b = Sealer::new("s", "b@127.0.0.1:9", Duration::from_secs(30));
+        let mut captured = BytesMut::new();
+        write_frame(&mut captured, &FrameLimits::default(), |d| {
+            b.seal(
+                &Wire::Hello {
+                    id: "b@127.0.0.1:9".into(),
+                },
+                d,
+            )
+        })
+        .unwrap();
+        let send = |bytes: Bytes| {
+            let ep = ep.clone();
+            async move {
+                let (mut r, mut w) = Stream::connect(&ep).await.unwrap().into_split();
+                w.write_all(&bytes).await.unwrap();
+                let mut sink = vec![0u8; 4096];
+                // Keep the link open a moment, then hang up.
+                let _ = tokio::time::timeout(Duration::from_millis(150), r.read(&mut sink)).await;
+            }
+        };
+        send(captured.clone().freeze()).await;
+        until("the genuine hello", &la, "up b").await;
+        until("b hung up", &la, "down b connection_closed").await;
+        // The same bytes again, on a new connection: refused, no second nodeUp.
+        send(captured.freeze()).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let ups = la
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, l)| l == "up b")
+            .count();
+        assert_eq!(ups, 1, "{:?}", la.lock().unwrap());
+        a.stop().await;
+    }
 }
