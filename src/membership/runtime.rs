@@ -605,6 +605,36 @@ mod tests {
         assert_eq!(a.status(), ClusterStatus::Stopped);
     }
 
+    #[test]
+    fn a_wildcard_bind_advertises_the_hostname_not_loopback() {
+        let c = ClusterConfig {
+            node_name: "n".into(),
+            host: "0.0.0.0".into(),
+            port: 1,
+            advertise_host: None,
+            seeds: vec![],
+            cluster_secret: None,
+            membership: MembershipConfig::default(),
+            limits: FrameLimits::default(),
+        };
+        let h = advertised(&c);
+        assert!(h != "0.0.0.0" && h != "127.0.0.1" && !h.is_empty(), "{h}");
+        assert!(
+            NodeId::create("n", &h, 1).is_ok(),
+            "the hostname makes a valid id: {h}"
+        );
+        let explicit = ClusterConfig {
+            advertise_host: Some("node1.internal".into()),
+            ..c.clone()
+        };
+        assert_eq!(advertised(&explicit), "node1.internal");
+        let specific = ClusterConfig {
+            host: "127.0.0.1".into(),
+            ..c
+        };
+        assert_eq!(advertised(&specific), "127.0.0.1");
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_captured_hello_replayed_on_a_new_connection_is_refused() {
         use tokio::io::AsyncReadExt;
