@@ -3,13 +3,15 @@
 //! # Layout (bottom up; each layer knows only those below it)
 //! - [`protocol`]: length-prefixed, versioned frames and the messages they carry.
 //! - [`transport`]: TCP and Unix domain sockets (and TLS) behind one stream type; backoff.
-//! - [`membership`]: cluster membership (so far: node identities).
+//! - [`membership`]: cluster membership: node ids, logic without IO, signed wire, runtime.
+//! - [`consensus`]: Raft on openraft (so far: type config and storage, conformance-tested).
 //! - [`store`]: the ordering authority, the server's connections, the client replica.
 //! - `bindings` (feature `napi`): the only module that imports napi; thin classes over
 //!   the core for the JS layer in `src/js/`.
 //! - [`config`], [`error`]: settings with `validate()`, errors with stable codes.
 
 pub mod config;
+pub mod consensus;
 pub mod error;
 pub mod membership;
 pub mod protocol;
