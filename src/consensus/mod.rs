@@ -6,8 +6,10 @@
 //! - [`types`]: the Raft type configuration: JSON commands, responses.
 //! - [`log_store`]: the log, the vote and the committed id.
 //! - [`state_machine`]: a JSON key-value state machine with snapshots.
+//! - [`router`]: an in-process network with cuttable links, for tests.
 
 pub mod log_store;
+pub mod router;
 pub mod state_machine;
 pub mod types;
 
