@@ -406,16 +406,8 @@ async fn session(shared: &Arc<Shared>) -> SessionEnd {
             login: shared.credentials.login.clone(),
         }
     };
-    let mut buf = BytesMut::new();
-    if let Err(e) = write_frame(&mut buf, &cfg.limits, |d| hello.encode(d)) {
-        return retry(e, "ERR_PROTOCOL", false);
-    }
-    if let Err(e) = w.write_all(&buf).await {
-        return retry(
-            format!("connection to {} failed: {e}", shared.endpoint),
-            "ERR_CONNECT",
-            false,
-        );
+    if let Err(end) = send(shared, &mut w, &hello).await {
+        return end;
     }
     let mut answer = match next_handshake_frame(shared, &mut frames).await {
         Ok(m) => m,
@@ -441,16 +433,8 @@ async fn session(shared: &Arc<Shared>) -> SessionEnd {
         let reply = Message::Auth {
             proof: Bytes::from(proof),
         };
-        buf.clear();
-        if let Err(e) = write_frame(&mut buf, &cfg.limits, |d| reply.encode(d)) {
-            return retry(e, "ERR_PROTOCOL", false);
-        }
-        if let Err(e) = w.write_all(&buf).await {
-            return retry(
-                format!("connection to {} failed: {e}", shared.endpoint),
-                "ERR_CONNECT",
-                false,
-            );
+        if let Err(end) = send(shared, &mut w, &reply).await {
+            return end;
         }
         answer = match next_handshake_frame(shared, &mut frames).await {
             Ok(m) => m,
@@ -499,6 +483,20 @@ async fn session(shared: &Arc<Shared>) -> SessionEnd {
             true,
         ),
     }
+}
+
+/// Writes one handshake message, or says how the session ends.
+async fn send(shared: &Shared, w: &mut WriteHalf, msg: &Message) -> Result<(), SessionEnd> {
+    let mut buf = BytesMut::new();
+    write_frame(&mut buf, &shared.cfg.limits, |d| msg.encode(d))
+        .map_err(|e| retry(e, "ERR_PROTOCOL", false))?;
+    w.write_all(&buf).await.map_err(|e| {
+        retry(
+            format!("connection to {} failed: {e}", shared.endpoint),
+            "ERR_CONNECT",
+            false,
+        )
+    })
 }
 
 /// The server's next handshake message, or how the session ends.
