@@ -5,43 +5,26 @@
 //!   cargo bench --bench membership
 
 use redux_cluster_rs::membership::runtime::{Cluster, ClusterConfig};
-use redux_cluster_rs::membership::state::MembershipConfig;
-use redux_cluster_rs::protocol::FrameLimits;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-fn config(
-    name: String,
-    seeds: Vec<redux_cluster_rs::membership::NodeId>,
-    secret: bool,
-) -> ClusterConfig {
-    ClusterConfig {
-        node_name: name,
-        host: "127.0.0.1".into(),
-        port: 0,
-        advertise_host: None,
-        seeds,
-        cluster_secret: secret.then(|| "bench-secret".into()),
-        membership: MembershipConfig {
-            heartbeat_interval: Duration::from_millis(100),
-            miss_threshold: 3,
-            reconnect_base: Duration::from_millis(50),
-            reconnect_max: Duration::from_millis(500),
-            rng_seed: 1,
-        },
-        limits: FrameLimits::default(),
-    }
-}
-
 async fn measure(n: usize, secret: bool) -> (f64, f64, Duration) {
     let t0 = Instant::now();
-    let first = Cluster::start(config("n0".into(), vec![], secret), Arc::new(|_| {})).unwrap();
+    let first = Cluster::start(
+        ClusterConfig::local("n0", vec![], secret.then_some("bench-secret")),
+        Arc::new(|_| {}),
+    )
+    .unwrap();
     let seed = first.local().clone();
     let mut nodes = vec![first];
     for i in 1..n {
         nodes.push(
             Cluster::start(
-                config(format!("n{i}"), vec![seed.clone()], secret),
+                ClusterConfig::local(
+                    &format!("n{i}"),
+                    vec![seed.clone()],
+                    secret.then_some("bench-secret"),
+                ),
                 Arc::new(|_| {}),
             )
             .unwrap(),
