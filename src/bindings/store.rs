@@ -22,7 +22,8 @@ use napi::Result;
 use napi::Status;
 use napi_derive::napi;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A JS function called (with no arguments) when the engine has something for JS.
@@ -424,7 +425,8 @@ pub struct ClientPollJs {
 #[napi]
 pub struct NativeClient {
     inner: Arc<Client>,
-    closed: Mutex<bool>,
+    // Set by close()/shutdown(): a drop after that must not cut a flush short.
+    closed: AtomicBool,
 }
 
 #[napi]
@@ -452,7 +454,7 @@ impl NativeClient {
         ));
         Ok(NativeClient {
             inner,
-            closed: Mutex::new(false),
+            closed: AtomicBool::new(false),
         })
     }
 
@@ -514,7 +516,7 @@ impl NativeClient {
     /// acknowledged. The JS callback is released at once.
     #[napi]
     pub async fn close(&self, flush_ms: Option<u32>) -> Result<()> {
-        *self.closed.lock().unwrap() = true;
+        self.closed.store(true, Ordering::Relaxed);
         let c = self.inner.clone();
         let flush = Duration::from_millis(flush_ms.unwrap_or(1000) as u64);
         handle()
@@ -526,14 +528,14 @@ impl NativeClient {
     /// Stops at once; queued actions are dropped.
     #[napi]
     pub fn shutdown(&self) {
-        *self.closed.lock().unwrap() = true;
+        self.closed.store(true, Ordering::Relaxed);
         self.inner.shutdown();
     }
 }
 
 impl Drop for NativeClient {
     fn drop(&mut self) {
-        if !*self.closed.lock().unwrap() {
+        if !self.closed.load(Ordering::Relaxed) {
             self.inner.shutdown();
         }
     }
