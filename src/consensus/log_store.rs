@@ -1,9 +1,13 @@
-//! The Raft log, vote and committed id, in memory. A clone shares the same log, which is
-//! how openraft's log reader sees what the writer appended.
+//! The Raft log, vote and committed id. Always held in memory (openraft reads what it
+//! appended at once); with a [`Disk`] every change is also queued to the durable log
+//! writer, and an append is reported persisted, or a vote returns, only after fsync.
+//! A clone shares the same log, which is how openraft's log reader sees what the writer
+//! appended.
 
+use super::disk::{Disk, Write};
 use super::types::TypeConfig;
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
-use openraft::{Entry, LogId, OptionalSend, RaftLogReader, StorageError, Vote};
+use openraft::{Entry, LogId, OptionalSend, RaftLogReader, StorageError, StorageIOError, Vote};
 use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::ops::RangeBounds;
@@ -18,11 +22,42 @@ struct Inner {
 }
 
 #[derive(Debug, Clone, Default)]
-pub struct MemLogStore {
+pub struct LogStore {
     inner: Arc<Mutex<Inner>>,
+    disk: Option<Disk>,
 }
 
-impl RaftLogReader<TypeConfig> for MemLogStore {
+/// The in-memory store (no `dataDir`).
+pub type MemLogStore = LogStore;
+
+impl LogStore {
+    /// A store backed by `disk`, starting from what it holds.
+    pub fn open(disk: Disk) -> std::io::Result<LogStore> {
+        let l = disk.load()?;
+        Ok(LogStore {
+            inner: Arc::new(Mutex::new(Inner {
+                last_purged: l.purged,
+                log: l.log,
+                committed: l.committed,
+                vote: l.vote,
+            })),
+            disk: Some(disk),
+        })
+    }
+
+    /// The log's last index and the vote's term (for status reports).
+    pub fn last_index(&self) -> Option<u64> {
+        let inner = self.inner.lock().unwrap();
+        inner
+            .log
+            .keys()
+            .next_back()
+            .copied()
+            .or(inner.last_purged.map(|l| l.index))
+    }
+}
+
+impl RaftLogReader<TypeConfig> for LogStore {
     async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
         &mut self,
         range: RB,
@@ -32,7 +67,7 @@ impl RaftLogReader<TypeConfig> for MemLogStore {
     }
 }
 
-impl RaftLogStorage<TypeConfig> for MemLogStore {
+impl RaftLogStorage<TypeConfig> for LogStore {
     type LogReader = Self;
 
     async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError<u64>> {
@@ -54,6 +89,14 @@ impl RaftLogStorage<TypeConfig> for MemLogStore {
     }
 
     async fn save_vote(&mut self, vote: &Vote<u64>) -> Result<(), StorageError<u64>> {
+        // Durable before it is acted on: a node must never vote twice in one term, even
+        // across a crash.
+        if let Some(d) = &self.disk {
+            let v = serde_json::to_vec(vote).map_err(|e| StorageIOError::write_vote(&e))?;
+            d.put_durable("vote", v)
+                .await
+                .map_err(|e| StorageIOError::write_vote(&e))?;
+        }
         self.inner.lock().unwrap().vote = Some(*vote);
         Ok(())
     }
@@ -66,6 +109,11 @@ impl RaftLogStorage<TypeConfig> for MemLogStore {
         &mut self,
         committed: Option<LogId<u64>>,
     ) -> Result<(), StorageError<u64>> {
+        // Queued, not waited for: it only saves re-applying entries after a restart.
+        if let Some(d) = &self.disk {
+            let v = serde_json::to_vec(&committed).map_err(|e| StorageIOError::write(&e))?;
+            d.send(Write::Meta("committed", v, None));
+        }
         self.inner.lock().unwrap().committed = committed;
         Ok(())
     }
@@ -83,28 +131,135 @@ impl RaftLogStorage<TypeConfig> for MemLogStore {
         I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
+        let mut rows = Vec::new();
         {
             let mut inner = self.inner.lock().unwrap();
             for e in entries {
+                if self.disk.is_some() {
+                    let b =
+                        serde_json::to_vec(&e).map_err(|err| StorageIOError::write_logs(&err))?;
+                    rows.push((e.log_id.index, b));
+                }
                 inner.log.insert(e.log_id.index, e);
             }
         }
-        // In memory, "persisted" is now.
-        callback.log_io_completed(Ok(()));
+        match &self.disk {
+            // Reported persisted by the writer, after its fsync.
+            Some(d) => d.send(Write::Append(rows, callback)),
+            // In memory, "persisted" is now.
+            None => callback.log_io_completed(Ok(())),
+        }
         Ok(())
     }
 
     async fn truncate(&mut self, log_id: LogId<u64>) -> Result<(), StorageError<u64>> {
+        // Ordered before any later append by the writer's queue.
+        if let Some(d) = &self.disk {
+            d.send(Write::Truncate(log_id.index));
+        }
         let mut inner = self.inner.lock().unwrap();
         inner.log.split_off(&log_id.index);
         Ok(())
     }
 
     async fn purge(&mut self, log_id: LogId<u64>) -> Result<(), StorageError<u64>> {
+        if let Some(d) = &self.disk {
+            d.send(Write::Purge(log_id));
+        }
         let mut inner = self.inner.lock().unwrap();
         inner.last_purged = Some(log_id);
         let keep = inner.log.split_off(&(log_id.index + 1));
         inner.log = keep;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::consensus::KvStateMachine;
+    use openraft::storage::RaftLogStorageExt;
+    use openraft::testing::{StoreBuilder, Suite};
+
+    /// The conformance suite against the durable store (each build a fresh directory).
+    struct DiskBuilder;
+
+    impl StoreBuilder<TypeConfig, LogStore, KvStateMachine, tempdir::Dir> for DiskBuilder {
+        async fn build(
+            &self,
+        ) -> Result<(tempdir::Dir, LogStore, KvStateMachine), StorageError<u64>> {
+            let dir = tempdir::Dir::new("suite");
+            let disk = Disk::open(&dir.0).map_err(|e| StorageIOError::read(&e))?;
+            let log = LogStore::open(disk.clone()).map_err(|e| StorageIOError::read(&e))?;
+            let sm = KvStateMachine::open(Some(disk), None)?;
+            Ok((dir, log, sm))
+        }
+    }
+
+    #[test]
+    fn openraft_storage_conformance_suite_on_disk() {
+        Suite::test_all(DiskBuilder).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_reopened_store_has_the_durable_log_and_vote() {
+        let dir = tempdir::Dir::new("reopen");
+        {
+            let disk = Disk::open(&dir.0).unwrap();
+            let mut log = LogStore::open(disk).unwrap();
+            log.save_vote(&Vote::new(3, 7)).await.unwrap();
+            let entries: Vec<Entry<TypeConfig>> = (1..=5)
+                .map(|i| Entry {
+                    log_id: LogId::new(openraft::CommittedLeaderId::new(3, 7), i),
+                    payload: openraft::EntryPayload::Blank,
+                })
+                .collect();
+            log.blocking_append(entries).await.unwrap();
+            log.truncate(LogId::new(openraft::CommittedLeaderId::new(3, 7), 4))
+                .await
+                .unwrap();
+            log.purge(LogId::new(openraft::CommittedLeaderId::new(3, 7), 1))
+                .await
+                .unwrap();
+            // A durable write after them flushes them too (one ordered queue).
+            log.save_vote(&Vote::new(4, 7)).await.unwrap();
+        }
+        let disk = Disk::open(&dir.0).unwrap();
+        let mut log = LogStore::open(disk).unwrap();
+        assert_eq!(log.read_vote().await.unwrap(), Some(Vote::new(4, 7)));
+        let st = log.get_log_state().await.unwrap();
+        assert_eq!(st.last_purged_log_id.map(|l| l.index), Some(1));
+        assert_eq!(st.last_log_id.map(|l| l.index), Some(3));
+        let got = log.try_get_log_entries(0..10).await.unwrap();
+        assert_eq!(
+            got.iter().map(|e| e.log_id.index).collect::<Vec<_>>(),
+            [2, 3]
+        );
+    }
+}
+
+/// A directory under the temp dir, removed on drop (tests only).
+#[cfg(test)]
+pub(crate) mod tempdir {
+    use std::path::PathBuf;
+
+    pub struct Dir(pub PathBuf);
+
+    impl Dir {
+        pub fn new(tag: &str) -> Dir {
+            let p = std::env::temp_dir().join(format!(
+                "rcrs-{tag}-{}-{}",
+                std::process::id(),
+                rand::random::<u64>()
+            ));
+            std::fs::create_dir_all(&p).unwrap();
+            Dir(p)
+        }
+    }
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
     }
 }

@@ -1,18 +1,18 @@
-//! Layer 4: consensus, on openraft (0.9.25, storage-v2). So far: the type configuration
-//! and in-memory log and state-machine stores, checked with openraft's own storage
-//! conformance suite. The network over the framed transport, persistence under
-//! `dataDir`, and the JS APIs come next.
+//! Layer 4: consensus, on openraft (0.9.25, storage-v2).
 //!
-//! - [`types`]: the Raft type configuration: JSON commands, responses.
-//! - [`log_store`]: the log, the vote and the committed id.
+//! - [`types`]: the Raft type configuration: JSON commands, responses, members.
+//! - [`log_store`]: the log, the vote and the committed id (memory, or durable).
+//! - [`disk`]: the durable store under `dataDir` (redb, group-committed).
 //! - [`state_machine`]: a JSON key-value state machine with snapshots.
 //! - [`router`]: an in-process network with cuttable links, for tests.
 
+pub mod disk;
 pub mod log_store;
 pub mod router;
 pub mod state_machine;
 pub mod types;
 
-pub use log_store::MemLogStore;
+pub use disk::Disk;
+pub use log_store::{LogStore, MemLogStore};
 pub use state_machine::KvStateMachine;
-pub use types::{Command, Response, TypeConfig};
+pub use types::{node_id, Command, Member, Response, TypeConfig};

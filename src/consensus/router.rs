@@ -2,6 +2,7 @@
 //! testing the engine's consensus logic without sockets (openraft's `RaftRouter`
 //! pattern). The socket network comes with the transport integration.
 
+use super::types::Member as BasicNode;
 use super::types::TypeConfig;
 use openraft::error::{InstallSnapshotError, RPCError, RaftError, RemoteError, Unreachable};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
@@ -9,7 +10,7 @@ use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
     VoteRequest, VoteResponse,
 };
-use openraft::{BasicNode, Raft};
+use openraft::Raft;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
@@ -200,6 +201,7 @@ mod tests {
         let l = &nodes[&leader].0;
         assert_eq!(l.metrics().borrow().state, ServerState::Leader);
         l.client_write(Command::Set {
+            limit: None,
             key: "k".into(),
             value: json!(1),
         })
@@ -217,6 +219,7 @@ mod tests {
         let stuck = tokio::time::timeout(
             Duration::from_millis(800),
             l.client_write(Command::Set {
+                limit: None,
                 key: "k".into(),
                 value: json!(2),
             }),
@@ -233,6 +236,7 @@ mod tests {
         nodes[&new_leader]
             .0
             .client_write(Command::Set {
+                limit: None,
                 key: "k".into(),
                 value: json!(3),
             })

@@ -1,11 +1,14 @@
-//! A JSON key-value state machine (the shape of @unrdf/consensus's distributed state),
-//! with snapshots as JSON.
+//! The replicated JSON key-value state machine (the shape of @unrdf/consensus's
+//! distributed state): versioned keys, compare-and-set, atomic batches, a key limit, and
+//! the workflow states `replicateCommand` records. Snapshots are JSON; with a
+//! [`Disk`] they are written durably before openraft may purge the log they replace.
 
-use super::types::{Command, Response, TypeConfig};
+use super::disk::Disk;
+use super::types::{Command, Member, Op, Response, TypeConfig};
 use openraft::storage::{RaftStateMachine, Snapshot, SnapshotMeta};
 use openraft::{
-    BasicNode, Entry, EntryPayload, LogId, OptionalSend, RaftSnapshotBuilder, StorageError,
-    StorageIOError, StoredMembership,
+    Entry, EntryPayload, LogId, OptionalSend, RaftSnapshotBuilder, StorageError, StorageIOError,
+    StoredMembership,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -14,40 +17,224 @@ use std::io::Cursor;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Versioned {
+    pub value: Value,
+    /// The log index of the write that set it.
+    pub version: u64,
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct KvState {
     pub last_applied: Option<LogId<u64>>,
-    pub membership: StoredMembership<u64, BasicNode>,
-    pub data: BTreeMap<String, Value>,
+    pub membership: StoredMembership<u64, Member>,
+    pub data: BTreeMap<String, Versioned>,
+    pub workflows: BTreeMap<String, Value>,
+    /// Normal (non-membership, non-blank) entries ever applied.
+    pub commands: u64,
 }
+
+/// What the state machine tells its owner, in apply order.
+#[derive(Debug, Clone)]
+pub enum SmEvent {
+    Applied {
+        index: u64,
+        command: Command,
+        response: Response,
+    },
+    SnapshotCreated {
+        id: String,
+        index: u64,
+        size: usize,
+    },
+    SnapshotRestored {
+        id: String,
+        index: u64,
+        size: usize,
+    },
+}
+
+pub type SmSink = Arc<dyn Fn(SmEvent) + Send + Sync>;
 
 #[derive(Debug, Clone)]
-struct StoredSnapshot {
-    meta: SnapshotMeta<u64, BasicNode>,
-    data: Vec<u8>,
+pub struct StoredSnapshot {
+    pub meta: SnapshotMeta<u64, Member>,
+    pub data: Vec<u8>,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct KvStateMachine {
     state: Arc<Mutex<KvState>>,
     current: Arc<Mutex<Option<StoredSnapshot>>>,
     snapshots: Arc<AtomicU64>,
+    disk: Option<Disk>,
+    sink: Option<SmSink>,
 }
 
 impl KvStateMachine {
+    /// A state machine that persists its snapshots to `disk` and starts from the last
+    /// one there (openraft then re-applies the committed log after it).
+    pub fn open(disk: Option<Disk>, sink: Option<SmSink>) -> Result<Self, StorageError<u64>> {
+        let sm = KvStateMachine {
+            disk,
+            sink,
+            ..Default::default()
+        };
+        if let Some(snap) = sm.disk.as_ref().map(|d| d.load_snapshot()).transpose()? {
+            if let Some(snap) = snap {
+                let state = decode(&snap.meta, &snap.data)?;
+                let n = state.data.len();
+                *sm.state.lock().unwrap() = state;
+                sm.emit(SmEvent::SnapshotRestored {
+                    id: snap.meta.snapshot_id.clone(),
+                    index: snap.meta.last_log_id.map_or(0, |l| l.index),
+                    size: n,
+                });
+                *sm.current.lock().unwrap() = Some(snap);
+            }
+        }
+        Ok(sm)
+    }
+
+    fn emit(&self, e: SmEvent) {
+        if let Some(s) = &self.sink {
+            s(e)
+        }
+    }
+
+    /// Reads the state under its lock (local reads: no consensus).
+    pub fn read<T>(&self, f: impl FnOnce(&KvState) -> T) -> T {
+        f(&self.state.lock().unwrap())
+    }
+
     /// A key's value, read locally.
     pub fn get(&self, key: &str) -> Option<Value> {
-        self.state.lock().unwrap().data.get(key).cloned()
+        self.read(|s| s.data.get(key).map(|v| v.value.clone()))
+    }
+}
+
+fn decode(meta: &SnapshotMeta<u64, Member>, data: &[u8]) -> Result<KvState, StorageError<u64>> {
+    let mut state: KvState = serde_json::from_slice(data)
+        .map_err(|e| StorageIOError::read_snapshot(Some(meta.signature()), &e))?;
+    state.last_applied = meta.last_log_id;
+    state.membership = meta.last_membership.clone();
+    Ok(state)
+}
+
+/// Would `ops` push the number of keys over `limit`?
+fn over_limit(data: &BTreeMap<String, Versioned>, ops: &[Op], limit: Option<u64>) -> bool {
+    let Some(limit) = limit else { return false };
+    let mut n = data.len() as i64;
+    let mut seen = std::collections::HashSet::new();
+    for op in ops {
+        if !seen.insert(op.key.as_str()) {
+            continue;
+        }
+        match (&op.value, data.contains_key(&op.key)) {
+            (Some(_), false) => n += 1,
+            (None, true) => n -= 1,
+            _ => {}
+        }
+    }
+    n > limit as i64
+}
+
+fn write(st: &mut KvState, key: String, value: Option<Value>, index: u64) -> Response {
+    let previous = match value {
+        Some(value) => st
+            .data
+            .insert(
+                key,
+                Versioned {
+                    value,
+                    version: index,
+                },
+            )
+            .map(|v| v.value),
+        None => st.data.remove(&key).map(|v| v.value),
+    };
+    Response {
+        previous,
+        version: index,
+        error: None,
+    }
+}
+
+fn refused(code: &str) -> Response {
+    Response {
+        error: Some(code.into()),
+        ..Default::default()
+    }
+}
+
+fn apply_command(st: &mut KvState, cmd: &Command, index: u64) -> Response {
+    st.commands += 1;
+    match cmd.clone() {
+        Command::Set { key, value, limit } => {
+            let op = [Op {
+                key: key.clone(),
+                value: Some(Value::Null),
+            }];
+            if over_limit(&st.data, &op, limit) {
+                return refused("ERR_STATE_FULL");
+            }
+            write(st, key, Some(value), index)
+        }
+        Command::Delete { key } => write(st, key, None, index),
+        Command::Cas {
+            key,
+            version,
+            value,
+            limit,
+        } => {
+            let current = st.data.get(&key).map_or(0, |v| v.version);
+            if current != version {
+                let mut r = refused("ERR_CONFLICT");
+                r.version = current;
+                r.previous = st.data.get(&key).map(|v| v.value.clone());
+                return r;
+            }
+            let op = [Op {
+                key: key.clone(),
+                value: value.as_ref().map(|_| Value::Null),
+            }];
+            if over_limit(&st.data, &op, limit) {
+                return refused("ERR_STATE_FULL");
+            }
+            write(st, key, value, index)
+        }
+        Command::Batch { ops, limit } => {
+            if over_limit(&st.data, &ops, limit) {
+                return refused("ERR_STATE_FULL");
+            }
+            for op in ops {
+                write(st, op.key, op.value, index);
+            }
+            Response {
+                version: index,
+                ..Default::default()
+            }
+        }
+        Command::Custom(v) => {
+            if let Some(id) = v.get("workflowId").and_then(Value::as_str) {
+                let state = v.get("state").cloned().unwrap_or_else(|| v.clone());
+                st.workflows.insert(id.to_string(), state);
+            }
+            Response {
+                version: index,
+                ..Default::default()
+            }
+        }
     }
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for KvStateMachine {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError<u64>> {
-        let (data, last, membership) = {
+        let (data, last, membership, size) = {
             let st = self.state.lock().unwrap();
             let data =
                 serde_json::to_vec(&*st).map_err(|e| StorageIOError::read_state_machine(&e))?;
-            (data, st.last_applied, st.membership.clone())
+            (data, st.last_applied, st.membership.clone(), st.data.len())
         };
         let n = self.snapshots.fetch_add(1, Ordering::Relaxed) + 1;
         let id = match last {
@@ -57,11 +244,21 @@ impl RaftSnapshotBuilder<TypeConfig> for KvStateMachine {
         let meta = SnapshotMeta {
             last_log_id: last,
             last_membership: membership,
-            snapshot_id: id,
+            snapshot_id: id.clone(),
         };
-        *self.current.lock().unwrap() = Some(StoredSnapshot {
+        let snap = StoredSnapshot {
             meta: meta.clone(),
             data: data.clone(),
+        };
+        // Durable before openraft learns of it: it purges the log up to here next.
+        if let Some(d) = &self.disk {
+            d.save_snapshot(&snap)?;
+        }
+        *self.current.lock().unwrap() = Some(snap);
+        self.emit(SmEvent::SnapshotCreated {
+            id,
+            index: last.map_or(0, |l| l.index),
+            size,
         });
         Ok(Snapshot {
             meta,
@@ -75,7 +272,7 @@ impl RaftStateMachine<TypeConfig> for KvStateMachine {
 
     async fn applied_state(
         &mut self,
-    ) -> Result<(Option<LogId<u64>>, StoredMembership<u64, BasicNode>), StorageError<u64>> {
+    ) -> Result<(Option<LogId<u64>>, StoredMembership<u64, Member>), StorageError<u64>> {
         let st = self.state.lock().unwrap();
         Ok((st.last_applied, st.membership.clone()))
     }
@@ -85,25 +282,35 @@ impl RaftStateMachine<TypeConfig> for KvStateMachine {
         I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
-        let mut st = self.state.lock().unwrap();
+        let mut events = Vec::new();
         let mut out = Vec::new();
-        for e in entries {
-            st.last_applied = Some(e.log_id);
-            let r = match e.payload {
-                EntryPayload::Blank => Response::default(),
-                EntryPayload::Normal(Command::Set { key, value }) => Response {
-                    previous: st.data.insert(key, value),
-                },
-                EntryPayload::Normal(Command::Delete { key }) => Response {
-                    previous: st.data.remove(&key),
-                },
-                EntryPayload::Normal(Command::Custom(_)) => Response::default(),
-                EntryPayload::Membership(m) => {
-                    st.membership = StoredMembership::new(Some(e.log_id), m);
-                    Response::default()
-                }
-            };
-            out.push(r);
+        {
+            let mut st = self.state.lock().unwrap();
+            for e in entries {
+                st.last_applied = Some(e.log_id);
+                let r = match e.payload {
+                    EntryPayload::Blank => Response::default(),
+                    EntryPayload::Normal(cmd) => {
+                        let r = apply_command(&mut st, &cmd, e.log_id.index);
+                        if self.sink.is_some() {
+                            events.push(SmEvent::Applied {
+                                index: e.log_id.index,
+                                command: cmd,
+                                response: r.clone(),
+                            });
+                        }
+                        r
+                    }
+                    EntryPayload::Membership(m) => {
+                        st.membership = StoredMembership::new(Some(e.log_id), m);
+                        Response::default()
+                    }
+                };
+                out.push(r);
+            }
+        }
+        for e in events {
+            self.emit(e);
         }
         Ok(out)
     }
@@ -120,18 +327,25 @@ impl RaftStateMachine<TypeConfig> for KvStateMachine {
 
     async fn install_snapshot(
         &mut self,
-        meta: &SnapshotMeta<u64, BasicNode>,
+        meta: &SnapshotMeta<u64, Member>,
         snapshot: Box<Cursor<Vec<u8>>>,
     ) -> Result<(), StorageError<u64>> {
         let data = snapshot.into_inner();
-        let mut state: KvState = serde_json::from_slice(&data)
-            .map_err(|e| StorageIOError::read_snapshot(Some(meta.signature()), &e))?;
-        state.last_applied = meta.last_log_id;
-        state.membership = meta.last_membership.clone();
-        *self.state.lock().unwrap() = state;
-        *self.current.lock().unwrap() = Some(StoredSnapshot {
+        let state = decode(meta, &data)?;
+        let size = state.data.len();
+        let snap = StoredSnapshot {
             meta: meta.clone(),
             data,
+        };
+        if let Some(d) = &self.disk {
+            d.save_snapshot(&snap)?;
+        }
+        *self.state.lock().unwrap() = state;
+        *self.current.lock().unwrap() = Some(snap);
+        self.emit(SmEvent::SnapshotRestored {
+            id: meta.snapshot_id.clone(),
+            index: meta.last_log_id.map_or(0, |l| l.index),
+            size,
         });
         Ok(())
     }
@@ -163,5 +377,47 @@ mod tests {
     #[test]
     fn openraft_storage_conformance_suite() {
         Suite::test_all(Builder).unwrap();
+    }
+
+    #[test]
+    fn cas_batch_and_limit() {
+        let mut st = KvState::default();
+        let set = |k: &str, limit| Command::Set {
+            key: k.into(),
+            value: Value::from(1),
+            limit,
+        };
+        assert_eq!(apply_command(&mut st, &set("a", Some(2)), 1).version, 1);
+        assert_eq!(apply_command(&mut st, &set("b", Some(2)), 2).error, None);
+        let full = apply_command(&mut st, &set("c", Some(2)), 3);
+        assert_eq!(full.error.as_deref(), Some("ERR_STATE_FULL"));
+        // Overwriting an existing key is fine at the limit.
+        assert_eq!(apply_command(&mut st, &set("a", Some(2)), 4).error, None);
+        let cas = |version| Command::Cas {
+            key: "a".into(),
+            version,
+            value: Some(Value::from(9)),
+            limit: None,
+        };
+        let stale = apply_command(&mut st, &cas(1), 5);
+        assert_eq!(stale.error.as_deref(), Some("ERR_CONFLICT"));
+        assert_eq!(stale.version, 4);
+        assert_eq!(apply_command(&mut st, &cas(4), 6).version, 6);
+        let batch = Command::Batch {
+            ops: vec![
+                Op {
+                    key: "x".into(),
+                    value: Some(Value::from(1)),
+                },
+                Op {
+                    key: "a".into(),
+                    value: None,
+                },
+            ],
+            limit: Some(2),
+        };
+        // 2 keys - a + x = 2: allowed, applied together.
+        assert_eq!(apply_command(&mut st, &batch, 7).error, None);
+        assert!(st.data.contains_key("x") && !st.data.contains_key("a"));
     }
 }

@@ -1,29 +1,83 @@
-//! The Raft type configuration: what a log entry carries and what applying it returns.
+//! The Raft type configuration: what a log entry carries, what applying it returns, and
+//! how a member is addressed.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 // The default snapshot type the macro names.
 use std::io::Cursor;
 
-/// A command replicated through the log.
+/// A member as the membership config records it: its name (the JS `nodeId`) and the
+/// `host:port` its Raft listener is reached at.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    pub name: String,
+    pub addr: String,
+}
+
+impl std::fmt::Display for Member {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}@{}", self.name, self.addr)
+    }
+}
+
+/// openraft wants integer node ids; users name nodes with strings. The id is the first
+/// 8 bytes of the name's SHA-256, so every node derives the same id from the same name
+/// with no coordination (a collision needs ~2^32 names).
+pub fn node_id(name: &str) -> u64 {
+    let d = Sha256::digest(name.as_bytes());
+    u64::from_be_bytes(d[..8].try_into().expect("8 bytes"))
+}
+
+/// One write of a batch: a value to set, or `None` to delete.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Op {
+    pub key: String,
+    pub value: Option<Value>,
+}
+
+/// A command replicated through the log. The key limit travels in the entry so that
+/// every replica enforces the same one (a node-local limit would let replicas diverge).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Command {
     Set {
         key: String,
         value: Value,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<u64>,
     },
     Delete {
         key: String,
     },
-    /// Any JSON command (as `replicateCommand` takes); recorded, not interpreted.
+    /// Applies only if the key's version is still `version` (0: the key is absent).
+    Cas {
+        key: String,
+        version: u64,
+        value: Option<Value>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<u64>,
+    },
+    /// All or nothing, as one entry.
+    Batch {
+        ops: Vec<Op>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<u64>,
+    },
+    /// Any JSON command (as `replicateCommand` takes). Not interpreted, except that a
+    /// `workflowId` string records the command as that workflow's state.
     Custom(Value),
 }
 
 /// What applying a command returns to whoever submitted it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Response {
-    /// The key's previous value, for `Set` and `Delete`.
+    /// The key's previous value, for `Set`, `Delete` and `Cas`.
     pub previous: Option<Value>,
+    /// The key's version after the command (the log index that last wrote it).
+    pub version: u64,
+    /// Why the command changed nothing: `ERR_CONFLICT` (a stale `Cas`) or
+    /// `ERR_STATE_FULL` (the key limit).
+    pub error: Option<String>,
 }
 
 openraft::declare_raft_types!(
@@ -31,4 +85,5 @@ openraft::declare_raft_types!(
     pub TypeConfig:
         D = Command,
         R = Response,
+        Node = Member,
 );
