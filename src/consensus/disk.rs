@@ -55,7 +55,7 @@ pub enum Write {
 
 #[derive(Clone)]
 pub struct Disk {
-    db: Arc<Database>,
+    db: Arc<std::sync::Mutex<Option<Arc<Database>>>>,
     writer: Arc<Writer>,
 }
 
@@ -66,12 +66,18 @@ struct Writer {
     thread: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
-impl Drop for Writer {
-    fn drop(&mut self) {
+impl Writer {
+    fn stop(&self) {
         self.tx.lock().unwrap().take();
         if let Some(t) = self.thread.lock().unwrap().take() {
             let _ = t.join();
         }
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 
@@ -85,10 +91,10 @@ impl Disk {
     pub fn open(dir: &Path) -> io::Result<Disk> {
         std::fs::create_dir_all(dir)?;
         let db = Database::create(dir.join("raft.redb")).map_err(|e| {
-            io::Error::new(
-                io::ErrorKind::Other,
-                format!("cannot open {}: {e}", dir.join("raft.redb").display()),
-            )
+            io::Error::other(format!(
+                "cannot open {}: {e}",
+                dir.join("raft.redb").display()
+            ))
         })?;
         // Create the tables so that readers never meet a missing one.
         let tx = db.begin_write().map_err(io_err)?;
@@ -102,12 +108,27 @@ impl Disk {
             .name("redux-cluster-rs-raft-log".into())
             .spawn(move || write_loop(wdb, rx))?;
         Ok(Disk {
-            db,
+            db: Arc::new(std::sync::Mutex::new(Some(db))),
             writer: Arc::new(Writer {
                 tx: std::sync::Mutex::new(Some(tx)),
                 thread: std::sync::Mutex::new(Some(thread)),
             }),
         })
+    }
+
+    fn db(&self) -> io::Result<Arc<Database>> {
+        self.db
+            .lock()
+            .unwrap()
+            .clone()
+            .ok_or_else(|| io_err("the raft store is closed"))
+    }
+
+    /// Writes out what is queued and releases the database file (so a node can be
+    /// started again on the same directory while stale handles linger).
+    pub fn close(&self) {
+        self.writer.stop();
+        self.db.lock().unwrap().take();
     }
 
     pub fn send(&self, w: Write) {
@@ -126,7 +147,7 @@ impl Disk {
     }
 
     pub fn get_meta(&self, key: &str) -> io::Result<Option<Vec<u8>>> {
-        let tx = self.db.begin_read().map_err(io_err)?;
+        let tx = self.db()?.begin_read().map_err(io_err)?;
         let t = tx.open_table(META).map_err(io_err)?;
         Ok(t.get(key).map_err(io_err)?.map(|v| v.value().to_vec()))
     }
@@ -142,7 +163,7 @@ impl Disk {
             purged: json(self.get_meta("purged")?)?,
             ..Default::default()
         };
-        let tx = self.db.begin_read().map_err(io_err)?;
+        let tx = self.db()?.begin_read().map_err(io_err)?;
         let t = tx.open_table(LOG).map_err(io_err)?;
         for row in t.iter().map_err(io_err)? {
             let (k, v) = row.map_err(io_err)?;
@@ -155,7 +176,11 @@ impl Disk {
     pub fn save_snapshot(&self, s: &StoredSnapshot) -> Result<(), StorageError<u64>> {
         let fail = |e: io::Error| StorageIOError::write_snapshot(Some(s.meta.signature()), &e);
         let meta = serde_json::to_vec(&s.meta).map_err(|e| fail(io_err(e)))?;
-        let tx = self.db.begin_write().map_err(|e| fail(io_err(e)))?;
+        let tx = self
+            .db()
+            .map_err(fail)?
+            .begin_write()
+            .map_err(|e| fail(io_err(e)))?;
         {
             let mut t = tx.open_table(META).map_err(|e| fail(io_err(e)))?;
             t.insert("snapshot_meta", meta.as_slice())

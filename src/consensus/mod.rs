@@ -6,8 +6,14 @@
 //! - [`state_machine`]: a JSON key-value state machine with snapshots.
 //! - [`router`]: an in-process network with cuttable links, for tests.
 
+// openraft's storage traits return its (large) `StorageError`; our helpers return the
+// same type so `?` needs no conversion.
+#![allow(clippy::result_large_err)]
+
 pub mod disk;
+pub mod engine;
 pub mod log_store;
+pub mod net;
 pub mod router;
 pub mod state_machine;
 pub mod types;
@@ -16,3 +22,6 @@ pub use disk::Disk;
 pub use log_store::{LogStore, MemLogStore};
 pub use state_machine::KvStateMachine;
 pub use types::{node_id, Command, Member, Response, TypeConfig};
+
+#[cfg(test)]
+mod tests;

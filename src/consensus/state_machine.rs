@@ -80,8 +80,8 @@ impl KvStateMachine {
             sink,
             ..Default::default()
         };
-        if let Some(snap) = sm.disk.as_ref().map(|d| d.load_snapshot()).transpose()? {
-            if let Some(snap) = snap {
+        if let Some(Some(snap)) = sm.disk.as_ref().map(|d| d.load_snapshot()).transpose()? {
+            {
                 let state = decode(&snap.meta, &snap.data)?;
                 let n = state.data.len();
                 *sm.state.lock().unwrap() = state;

@@ -1,0 +1,167 @@
+//! The engine over real loopback sockets: cluster formation, forwarding, reads,
+//! failover, and a restart from the durable store.
+
+use super::engine::{RaftConfig, RaftEngine, RaftEvent};
+use super::log_store::tempdir;
+use super::types::{Command, Member};
+use serde_json::json;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+fn quiet() -> super::engine::EventSink {
+    Arc::new(|_| {})
+}
+
+async fn until<F: Fn() -> bool>(what: &str, f: F) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !f() {
+        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn set(k: &str, v: serde_json::Value) -> Command {
+    Command::Set {
+        key: k.into(),
+        value: v,
+        limit: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_form_forward_fail_over_and_restart_from_disk() {
+    let dir = tempdir::Dir::new("engine");
+    let cfg = |n: &str| RaftConfig {
+        data_dir: Some(dir.0.join(n)),
+        secret: Some("s3cret".into()),
+        ..RaftConfig::local(n)
+    };
+    let leaders = Arc::new(Mutex::new(Vec::new()));
+    let l2 = leaders.clone();
+    let sink: super::engine::EventSink = Arc::new(move |e| {
+        if let RaftEvent::LeaderElected { leader, term } = e {
+            l2.lock().unwrap().push((leader, term));
+        }
+    });
+    let a = RaftEngine::start(cfg("a"), sink).await.unwrap();
+    let b = RaftEngine::start(cfg("b"), quiet()).await.unwrap();
+    let c = RaftEngine::start(cfg("c"), quiet()).await.unwrap();
+    // Fresh b asks fresh a: a (the smaller name) founds the cluster and adds b.
+    b.add_node(a.member().clone()).await.unwrap();
+    a.add_node(c.member().clone()).await.unwrap();
+    until("three voters everywhere", || {
+        [&a, &b, &c].iter().all(|n| n.state().voters.len() == 3)
+    })
+    .await;
+    let leader = a.state().leader.unwrap();
+    assert!([&b, &c]
+        .iter()
+        .all(|n| n.state().leader.as_deref() == Some(&leader)));
+
+    // A write on a follower is forwarded and readable everywhere after a read barrier.
+    let follower = [&a, &b, &c]
+        .into_iter()
+        .find(|n| n.state().role == "follower")
+        .unwrap()
+        .clone();
+    let r = follower.write(set("k", json!({"v": 1}))).await.unwrap();
+    assert!(r.index > 0);
+    for n in [&a, &b, &c] {
+        n.read_barrier().await.unwrap();
+        assert_eq!(n.sm.get("k"), Some(json!({"v": 1})));
+    }
+
+    // Stop the leader: the other two elect a new one and keep committing.
+    let (old, rest): (Vec<_>, Vec<_>) = [a.clone(), b.clone(), c.clone()]
+        .into_iter()
+        .partition(|n| n.member().name == leader);
+    let old = old.into_iter().next().unwrap();
+    let old_cfg = cfg(&old.member().name);
+    let old_addr = old.member().addr.clone();
+    old.shutdown().await;
+    drop(old);
+    until("a new leader", || {
+        rest.iter().all(|n| {
+            n.state()
+                .leader
+                .is_some_and(|l| l != leader && n.state().term > 0)
+        })
+    })
+    .await;
+    for i in 0..20 {
+        rest[i % 2]
+            .write(set(&format!("after{i}"), json!(i)))
+            .await
+            .unwrap();
+    }
+
+    // Restart the old leader on its old address from its own directory: it catches up.
+    let port = old_addr.rsplit_once(':').unwrap().1.parse().unwrap();
+    let mut back = None;
+    for _ in 0..50 {
+        match RaftEngine::start(
+            RaftConfig {
+                port,
+                ..old_cfg.clone()
+            },
+            quiet(),
+        )
+        .await
+        {
+            Ok(e) => {
+                back = Some(e);
+                break;
+            }
+            Err(e) => {
+                eprintln!("restart: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+        }
+    }
+    let back = back.expect("restarted");
+    until("the restarted node catches up", || {
+        back.sm.get("after19") == Some(json!(19)) && back.sm.get("k") == Some(json!({"v": 1}))
+    })
+    .await;
+    assert!(!leaders.lock().unwrap().is_empty());
+    for n in rest.iter().chain([&back]) {
+        n.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_forwarding_a_follower_names_the_leader() {
+    let a = RaftEngine::start(
+        RaftConfig {
+            bootstrap: true,
+            ..RaftConfig::local("a")
+        },
+        quiet(),
+    )
+    .await
+    .unwrap();
+    let b = RaftEngine::start(
+        RaftConfig {
+            forward: false,
+            ..RaftConfig::local("b")
+        },
+        quiet(),
+    )
+    .await
+    .unwrap();
+    a.add_node(b.member().clone()).await.unwrap();
+    until("b follows a", || b.state().leader.as_deref() == Some("a")).await;
+    let e = b.write(set("x", json!(1))).await.unwrap_err();
+    assert_eq!(e.code, "ERR_NOT_LEADER");
+    assert_eq!(e.leader.as_deref(), Some("a"));
+    // A lone node with no peers founds its own cluster on the first write.
+    let lone = RaftEngine::start(RaftConfig::local("lone"), quiet())
+        .await
+        .unwrap();
+    lone.write(set("y", json!(2))).await.unwrap();
+    assert_eq!(lone.sm.get("y"), Some(json!(2)));
+    let _ = Member::default();
+    for n in [a, b, lone] {
+        n.shutdown().await;
+    }
+}
