@@ -3,9 +3,11 @@
 //!
 //! - [`runtime`]: the engine's own tokio runtime, shared with napi's async functions.
 //! - [`error`]: core errors to JS errors with a stable `code`.
+//! - [`raft`]: `NativeRaft`, one Raft node (consensus layer) with its key-value state.
 //! - [`store`]: `NativeAuthority` (server side), `NativeListener`, `NativeClient`.
 
 mod cluster;
 mod error;
+mod raft;
 mod runtime;
 mod store;

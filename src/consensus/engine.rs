@@ -534,6 +534,20 @@ impl RaftEngine {
         }
     }
 
+    /// Asks the node at `addr` for its status, within `ttl`.
+    pub async fn ping(&self, addr: &str, ttl: Duration) -> Result<Status, ApiError> {
+        let s = &self.shared;
+        let r = s
+            .pool
+            .call(addr, &s.me.name, s.cfg.secret.as_deref(), s.limits, &Request::Ping, ttl)
+            .await
+            .map_err(|e| api("ERR_UNAVAILABLE", format!("{addr}: {e}")))?;
+        match r {
+            Reply::Status(st) => Ok(st),
+            _ => Err(api("ERR_PROTOCOL", "unexpected reply to a ping")),
+        }
+    }
+
     pub async fn remove_node(&self, name: &str) -> Result<(), ApiError> {
         self.shared.known.lock().unwrap().remove(name);
         self.change(Request::RemoveNode(name.into())).await

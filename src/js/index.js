@@ -594,10 +594,12 @@ function createStore(reducer, config) {
 }
 
 const membership = require('./cluster.js');
+const consensus = require('./consensus.js');
 
 module.exports = {
   ...redux,
   ...membership,
+  ...consensus,
   createStore,
   ReduxClusterError,
   functions: { hasher },

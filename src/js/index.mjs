@@ -17,5 +17,12 @@ export const {
   InvalidClusterConfigError,
   ClusterNotStartedError,
   InvalidNodeIdError,
+  RaftError,
+  RaftCoordinator,
+  ClusterManager,
+  DistributedStateMachine,
+  createRaftCoordinator,
+  createClusterManager,
+  createDistributedStateMachine,
 } = cjs;
 export default cjs;

@@ -1,0 +1,358 @@
+//! The Raft engine for the JS layer (`src/js/consensus.js`): `NativeRaft`, one node.
+//! Events are queued as JSON and JS is woken once per batch (it pulls them with
+//! `poll()`), so a burst of applied commands crosses the boundary once.
+//! Results cross as JSON `{ ok, ... }` objects; the JS layer turns failures into errors
+//! with the `code` the engine chose.
+
+use super::error::{js_error, Code};
+use super::runtime::handle;
+use crate::consensus::engine::{RaftConfig, RaftEngine, RaftEvent};
+use crate::consensus::net::ApiError;
+use crate::consensus::state_machine::SmEvent;
+use crate::consensus::{Command, Member};
+use napi::bindgen_prelude::Unknown;
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi::{Result, Status};
+use napi_derive::napi;
+use serde_json::{json, Value};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+type WakeFn = ThreadsafeFunction<(), Unknown<'static>, (), Status, false>;
+
+#[napi(object)]
+pub struct RaftOptions {
+    pub node_id: String,
+    /// @default '127.0.0.1'
+    pub host: Option<String>,
+    /// @default 0 (any free port)
+    pub port: Option<u32>,
+    pub advertise_host: Option<String>,
+    /// @default 150
+    pub election_timeout_min: Option<u32>,
+    /// @default 300
+    pub election_timeout_max: Option<u32>,
+    /// @default 50
+    pub heartbeat_interval: Option<u32>,
+    /// @default 1000
+    pub snapshot_threshold: Option<u32>,
+    pub data_dir: Option<String>,
+    pub cluster_secret: Option<String>,
+    /// @default true
+    pub forward_to_leader: Option<bool>,
+    /// @default 5000
+    pub commit_timeout: Option<u32>,
+    /// @default false
+    pub bootstrap: Option<bool>,
+}
+
+fn invalid(msg: impl Into<String>) -> napi::Error<Code> {
+    js_error("ERR_INVALID_CONFIG", msg.into())
+}
+
+fn config(o: RaftOptions) -> std::result::Result<RaftConfig, napi::Error<Code>> {
+    if o.node_id.is_empty() {
+        return Err(invalid("nodeId must be a non-empty string"));
+    }
+    let port = o.port.unwrap_or(0);
+    if port > 65535 {
+        return Err(invalid(format!("port must be 0..65535, got {port}")));
+    }
+    let min = o.election_timeout_min.unwrap_or(150) as u64;
+    let max = o.election_timeout_max.unwrap_or(300) as u64;
+    let hb = o.heartbeat_interval.unwrap_or(50) as u64;
+    if hb == 0 || min <= hb || max <= min {
+        return Err(invalid(format!(
+            "need 0 < heartbeatInterval ({hb}) < electionTimeoutMin ({min}) < electionTimeoutMax ({max})"
+        )));
+    }
+    if o.cluster_secret.as_deref() == Some("") {
+        return Err(invalid("clusterSecret must not be empty"));
+    }
+    let threshold = o.snapshot_threshold.unwrap_or(1000) as u64;
+    if threshold == 0 {
+        return Err(invalid("snapshotThreshold must be at least 1"));
+    }
+    Ok(RaftConfig {
+        name: o.node_id,
+        host: o.host.unwrap_or_else(|| "127.0.0.1".into()),
+        port: port as u16,
+        advertise_host: o.advertise_host,
+        election_timeout_min: min,
+        election_timeout_max: max,
+        heartbeat_interval: hb,
+        snapshot_threshold: threshold,
+        data_dir: o.data_dir.map(Into::into),
+        secret: o.cluster_secret,
+        forward: o.forward_to_leader.unwrap_or(true),
+        commit_timeout: Duration::from_millis(o.commit_timeout.unwrap_or(5000).max(1) as u64),
+        bootstrap: o.bootstrap.unwrap_or(false),
+    })
+}
+
+/// The JSON a JS listener sees for a command: the user's own object for
+/// `replicateCommand`, a `{ type, ... }` description for the state machine's writes.
+fn command_js(c: &Command) -> Value {
+    match c {
+        Command::Custom(v) => v.clone(),
+        Command::Set { key, value, .. } => json!({"type": "set", "key": key, "value": value}),
+        Command::Delete { key } => json!({"type": "delete", "key": key}),
+        Command::Cas { key, value, .. } => match value {
+            Some(v) => json!({"type": "update", "key": key, "value": v}),
+            None => json!({"type": "delete", "key": key}),
+        },
+        Command::Batch { ops, .. } => json!({"type": "batch", "changes": ops
+            .iter()
+            .map(|o| match &o.value {
+                Some(v) => json!({"key": o.key, "value": v}),
+                None => json!({"key": o.key, "delete": true}),
+            })
+            .collect::<Vec<_>>()}),
+    }
+}
+
+fn members_js(ms: &[Member]) -> Value {
+    ms.iter()
+        .map(|m| json!({"nodeId": m.name, "address": m.addr}))
+        .collect()
+}
+
+fn event_js(e: RaftEvent) -> Value {
+    match e {
+        RaftEvent::LeaderElected { leader, term } => {
+            json!({"type": "leader_elected", "leaderId": leader, "term": term})
+        }
+        RaftEvent::BecameFollower { term } => json!({"type": "became_follower", "term": term}),
+        RaftEvent::PeerConnected(n) => json!({"type": "peer_connected", "nodeId": n}),
+        RaftEvent::PeerDisconnected(n) => json!({"type": "peer_disconnected", "nodeId": n}),
+        RaftEvent::Members { voters, learners } => json!({
+            "type": "members", "voters": members_js(&voters), "learners": members_js(&learners)
+        }),
+        RaftEvent::State(SmEvent::Applied {
+            index,
+            command,
+            response,
+        }) => json!({
+            "type": "command_applied",
+            "command": command_js(&command),
+            "entry": {"index": index},
+            "error": response.error,
+        }),
+        RaftEvent::State(SmEvent::SnapshotCreated { id, index, size }) => json!({
+            "type": "snapshot_created", "snapshotId": id, "index": index, "stateSize": size
+        }),
+        RaftEvent::State(SmEvent::SnapshotRestored { id, index, size }) => json!({
+            "type": "snapshot_restored", "snapshotId": id, "index": index, "stateSize": size
+        }),
+    }
+}
+
+fn fail(e: ApiError) -> String {
+    json!({"ok": false, "code": e.code, "message": e.message, "leaderId": e.leader}).to_string()
+}
+
+struct Events {
+    queue: Mutex<Vec<Value>>,
+    wake: Mutex<Option<WakeFn>>,
+}
+
+/// One Raft node.
+#[napi]
+pub struct NativeRaft {
+    engine: Arc<RaftEngine>,
+    events: Arc<Events>,
+}
+
+#[napi]
+impl NativeRaft {
+    #[napi(constructor)]
+    pub fn new(
+        options: RaftOptions,
+        #[napi(ts_arg_type = "() => void")] wake: WakeFn,
+    ) -> Result<Self, Code> {
+        let cfg = config(options)?;
+        let events = Arc::new(Events {
+            queue: Mutex::new(Vec::new()),
+            wake: Mutex::new(Some(wake)),
+        });
+        let ev = events.clone();
+        let sink = Arc::new(move |e: RaftEvent| {
+            let mut q = ev.queue.lock().unwrap();
+            q.push(event_js(e));
+            if q.len() == 1 {
+                drop(q);
+                if let Some(w) = ev.wake.lock().unwrap().as_ref() {
+                    w.call((), ThreadsafeFunctionCallMode::NonBlocking);
+                }
+            }
+        });
+        let addr = format!("{}:{}", cfg.host, cfg.port);
+        let engine = handle()
+            .block_on(RaftEngine::start(cfg, sink))
+            .map_err(|e| {
+                let code = match e.kind() {
+                    std::io::ErrorKind::AddrInUse => "ERR_ADDR_IN_USE",
+                    std::io::ErrorKind::InvalidInput => "ERR_INVALID_CONFIG",
+                    _ => "ERR_IO",
+                };
+                js_error(code, format!("cannot start the Raft node on {addr}: {e}"))
+            })?;
+        Ok(NativeRaft { engine, events })
+    }
+
+    /// The queued events, as a JSON array.
+    #[napi]
+    pub fn poll(&self) -> String {
+        let q = std::mem::take(&mut *self.events.queue.lock().unwrap());
+        Value::Array(q).to_string()
+    }
+
+    #[napi(getter)]
+    pub fn address(&self) -> String {
+        self.engine.member().addr.clone()
+    }
+
+    /// `getState()` as JSON.
+    #[napi]
+    pub fn state(&self) -> String {
+        let s = self.engine.state();
+        json!({
+            "nodeId": s.name, "address": s.addr, "role": s.role, "term": s.term,
+            "leaderId": s.leader, "votedFor": s.voted_for, "lastLogIndex": s.last_log_index,
+            "commitIndex": s.commit_index, "lastApplied": s.last_applied,
+            "snapshotIndex": s.snapshot_index, "voters": members_js(&s.voters),
+            "learners": members_js(&s.learners), "initialized": s.initialized,
+        })
+        .to_string()
+    }
+
+    /// Commits a command (JSON of the engine's `Command`); resolves to `{ ok, ... }`.
+    #[napi]
+    pub async fn write(&self, command: String) -> Result<String> {
+        let cmd: Command = serde_json::from_str(&command)
+            .map_err(|e| napi::Error::from_reason(format!("bad command: {e}")))?;
+        let e = self.engine.clone();
+        Ok(match e.write(cmd).await {
+            Ok(c) => json!({
+                "ok": true, "index": c.index, "previous": c.response.previous,
+                "version": c.response.version, "error": c.response.error,
+            })
+            .to_string(),
+            Err(err) => fail(err),
+        })
+    }
+
+    #[napi]
+    pub async fn read_barrier(&self) -> Result<String> {
+        Ok(match self.engine.read_barrier().await {
+            Ok(i) => json!({"ok": true, "index": i}).to_string(),
+            Err(e) => fail(e),
+        })
+    }
+
+    #[napi]
+    pub async fn add_node(&self, node_id: String, address: String) -> Result<String> {
+        let m = Member {
+            name: node_id,
+            addr: address,
+        };
+        Ok(match self.engine.add_node(m).await {
+            Ok(()) => json!({"ok": true}).to_string(),
+            Err(e) => fail(e),
+        })
+    }
+
+    #[napi]
+    pub async fn remove_node(&self, node_id: String) -> Result<String> {
+        Ok(match self.engine.remove_node(&node_id).await {
+            Ok(()) => json!({"ok": true}).to_string(),
+            Err(e) => fail(e),
+        })
+    }
+
+    /// Pings a node by address; `{ ok, latencyMs }` or `{ ok: false, message }`.
+    #[napi]
+    pub async fn ping(&self, address: String, timeout_ms: u32) -> Result<String> {
+        let t = Duration::from_millis(timeout_ms.max(1) as u64);
+        let start = std::time::Instant::now();
+        Ok(match self.engine.ping(&address, t).await {
+            Ok(st) => json!({
+                "ok": true, "latencyMs": start.elapsed().as_secs_f64() * 1000.0,
+                "leaderId": st.leader, "term": st.term,
+            })
+            .to_string(),
+            Err(e) => fail(e),
+        })
+    }
+
+    #[napi]
+    pub fn get(&self, key: String) -> Option<String> {
+        self.engine.sm.get(&key).map(|v| v.to_string())
+    }
+
+    /// The key's version (0: absent) and value, as `[version, value]` JSON.
+    #[napi]
+    pub fn versioned(&self, key: String) -> String {
+        self.engine.sm.read(|s| match s.data.get(&key) {
+            Some(v) => json!([v.version, v.value]).to_string(),
+            None => "[0,null]".into(),
+        })
+    }
+
+    #[napi]
+    pub fn has(&self, key: String) -> bool {
+        self.engine.sm.read(|s| s.data.contains_key(&key))
+    }
+
+    #[napi]
+    pub fn size(&self) -> u32 {
+        self.engine.sm.read(|s| s.data.len() as u32)
+    }
+
+    /// All entries, in key order, as a JSON array of `[key, value]`.
+    #[napi]
+    pub fn entries(&self) -> String {
+        self.engine.sm.read(|s| {
+            Value::Array(
+                s.data
+                    .iter()
+                    .map(|(k, v)| json!([k, v.value]))
+                    .collect(),
+            )
+            .to_string()
+        })
+    }
+
+    #[napi]
+    pub fn workflow(&self, id: String) -> Option<String> {
+        self.engine
+            .sm
+            .read(|s| s.workflows.get(&id).map(|v| v.to_string()))
+    }
+
+    /// Applied commands, and the number of commands ever applied.
+    #[napi]
+    pub fn commands(&self) -> f64 {
+        self.engine.sm.read(|s| s.commands as f64)
+    }
+
+    #[napi]
+    pub fn set_snapshot_interval(&self, n: u32) {
+        self.engine.set_snapshot_interval(n as u64);
+    }
+
+    /// Stops the node, then releases the event callback (so the process can exit).
+    #[napi]
+    pub async fn shutdown(&self) -> Result<()> {
+        let e = self.engine.clone();
+        let events = self.events.clone();
+        handle()
+            .spawn(async move {
+                e.shutdown().await;
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                events.wake.lock().unwrap().take();
+            })
+            .await
+            .map_err(|e| napi::Error::from_reason(format!("redux-cluster-rs internal error: {e}")))
+    }
+}

@@ -1,0 +1,506 @@
+'use strict';
+// @unrdf/consensus's API (RaftCoordinator, ClusterManager, DistributedStateMachine) on
+// the Rust Raft engine (openraft). The engine does elections, replication, storage and
+// the key-value state; this file keeps the seed's names, options, defaults and events.
+
+const { EventEmitter } = require('node:events');
+const native = require('../../index.js');
+
+class RaftError extends Error {
+  constructor(code, message, extra = {}) {
+    super(message);
+    this.name = 'RaftError';
+    this.code = code;
+    Object.assign(this, extra);
+  }
+}
+
+function invalid(message) {
+  return new RaftError('ERR_INVALID_CONFIG', message);
+}
+
+/** Turns the engine's `{ ok, ... }` JSON into a value or a thrown RaftError. */
+function settle(json) {
+  const r = JSON.parse(json);
+  if (!r.ok) {
+    const extra = r.leaderId ? { leaderId: r.leaderId } : {};
+    throw new RaftError(r.code, r.message, extra);
+  }
+  return r;
+}
+
+/** A promise that may be left unawaited (as the seed's sync addPeer is) without an
+ *  unhandled rejection; awaiting it still sees the error. */
+function safe(p) {
+  p.catch(() => {});
+  return p;
+}
+
+function int(v, name, dflt, min = 0) {
+  if (v === undefined) return dflt;
+  if (!Number.isInteger(v) || v < min) throw invalid(`${name} must be an integer >= ${min}, got ${v}`);
+  return v;
+}
+
+class RaftCoordinator extends EventEmitter {
+  constructor(options = {}) {
+    super();
+    if (typeof options.nodeId !== 'string' || options.nodeId === '') {
+      throw invalid('nodeId must be a non-empty string');
+    }
+    this.config = {
+      nodeId: options.nodeId,
+      port: int(options.port, 'port', 8080),
+      host: options.host ?? 'localhost',
+      electionTimeoutMin: int(options.electionTimeoutMin, 'electionTimeoutMin', 150, 1),
+      electionTimeoutMax: int(options.electionTimeoutMax, 'electionTimeoutMax', 300, 1),
+      heartbeatInterval: int(options.heartbeatInterval, 'heartbeatInterval', 50, 1),
+      snapshotThreshold: int(options.snapshotThreshold, 'snapshotThreshold', 1000, 1),
+      dataDir: options.dataDir,
+      clusterSecret: options.clusterSecret,
+      forwardToLeader: options.forwardToLeader ?? true,
+      commitTimeout: int(options.commitTimeout, 'commitTimeout', 5000, 1),
+      bootstrap: options.bootstrap ?? false,
+      advertiseHost: options.advertiseHost,
+    };
+    this.nodeId = options.nodeId;
+    this._native = null;
+    this._state = { leaderId: null, term: 0 };
+  }
+
+  async initialize() {
+    if (this._native) return;
+    const c = this.config;
+    // 'localhost' may resolve to ::1 first; Raft peers dial the advertised address.
+    const host = c.host === 'localhost' ? '127.0.0.1' : c.host;
+    this._native = new native.NativeRaft(
+      {
+        nodeId: c.nodeId,
+        host,
+        port: c.port,
+        advertiseHost: c.advertiseHost,
+        electionTimeoutMin: c.electionTimeoutMin,
+        electionTimeoutMax: c.electionTimeoutMax,
+        heartbeatInterval: c.heartbeatInterval,
+        snapshotThreshold: c.snapshotThreshold,
+        dataDir: c.dataDir,
+        clusterSecret: c.clusterSecret,
+        forwardToLeader: c.forwardToLeader,
+        commitTimeout: c.commitTimeout,
+        bootstrap: c.bootstrap,
+      },
+      () => this._drain(),
+    );
+    this.address = this._native.address;
+    this.config.port = Number(this.address.slice(this.address.lastIndexOf(':') + 1));
+  }
+
+  _need() {
+    if (!this._native) throw new RaftError('ERR_NOT_INITIALIZED', 'call initialize() first');
+    return this._native;
+  }
+
+  _drain() {
+    if (!this._native) return;
+    for (const e of JSON.parse(this._native.poll())) {
+      const { type, ...rest } = e;
+      if (type === 'leader_elected') this._state = { leaderId: e.leaderId, term: e.term };
+      if (type === 'members' || type === 'snapshot_created' || type === 'snapshot_restored') {
+        this.emit(`_${type}`, rest);
+        continue;
+      }
+      this.emit(type, rest);
+      if (type === 'command_applied') this.emit('_applied', rest);
+    }
+  }
+
+  get isLeader() {
+    return this._native ? JSON.parse(this._native.state()).role === 'leader' : false;
+  }
+
+  get leaderId() {
+    return this._native ? JSON.parse(this._native.state()).leaderId ?? null : null;
+  }
+
+  /** Adds a voting member (callable on any node; safe membership change). */
+  addPeer(nodeId, host, port) {
+    return safe(
+      (async () => {
+        const n = this._need();
+        if (typeof nodeId !== 'string' || !nodeId) throw invalid('nodeId must be a non-empty string');
+        if (!Number.isInteger(port) || port < 1 || port > 65535) throw invalid(`port must be 1..65535, got ${port}`);
+        const h = host === 'localhost' ? '127.0.0.1' : host;
+        settle(await n.addNode(nodeId, `${h}:${port}`));
+      })(),
+    );
+  }
+
+  removePeer(nodeId) {
+    return safe((async () => void settle(await this._need().removeNode(nodeId)))());
+  }
+
+  /** Commits any JSON command; resolves with `{ index }` once it is committed. */
+  async replicateCommand(command) {
+    const n = this._need();
+    if (command === undefined) throw new RaftError('ERR_INVALID_ARGUMENT', 'command must be JSON');
+    const r = settle(await n.write(JSON.stringify({ Custom: command })));
+    return { index: r.index, committed: true };
+  }
+
+  getState() {
+    if (!this._native) {
+      return { nodeId: this.nodeId, state: 'stopped', role: 'stopped', term: 0, leaderId: null, isLeader: false, peers: [] };
+    }
+    const s = JSON.parse(this._native.state());
+    return {
+      ...s,
+      state: s.role,
+      isLeader: s.role === 'leader',
+      peers: [...s.voters, ...s.learners].filter((m) => m.nodeId !== this.nodeId).map((m) => m.nodeId),
+    };
+  }
+
+  /** The state recorded by the last committed command with this `workflowId`. */
+  getWorkflowState(workflowId) {
+    const v = this._native?.workflow(String(workflowId));
+    return v === undefined || v === null ? undefined : JSON.parse(v);
+  }
+
+  async shutdown() {
+    const n = this._native;
+    if (!n) return;
+    this._drain();
+    await n.shutdown();
+    this._native = null;
+  }
+}
+
+const HEALTH = ['unknown', 'healthy', 'degraded', 'unhealthy'];
+
+class ClusterManager extends EventEmitter {
+  constructor(options = {}) {
+    super();
+    this.config = {
+      nodeId: options.nodeId,
+      healthCheckInterval: int(options.healthCheckInterval, 'healthCheckInterval', 5000, 1),
+      healthCheckTimeout: int(options.healthCheckTimeout, 'healthCheckTimeout', 2000, 1),
+      maxFailedHealthChecks: int(options.maxFailedHealthChecks, 'maxFailedHealthChecks', 3, 1),
+      autoDiscovery: options.autoDiscovery ?? false,
+      discoveryInterval: int(options.discoveryInterval, 'discoveryInterval', 10000, 1),
+    };
+    this.nodes = new Map();
+    this._timer = null;
+  }
+
+  async initialize(coordinator) {
+    if (!(coordinator instanceof RaftCoordinator)) throw invalid('initialize() needs a RaftCoordinator');
+    await coordinator.initialize();
+    this.coordinator = coordinator;
+    this._onMembers = (m) => this._members(m);
+    coordinator.on('_members', this._onMembers);
+    const s = coordinator.getState();
+    this._members({ voters: s.voters, learners: s.learners });
+    this._timer = setInterval(() => this._check(), this.config.healthCheckInterval);
+    this._timer.unref();
+  }
+
+  _members({ voters, learners }) {
+    const seen = new Set();
+    for (const [list, role] of [[voters, 'voter'], [learners, 'learner']]) {
+      for (const m of list) {
+        seen.add(m.nodeId);
+        const i = m.address.lastIndexOf(':');
+        const known = this.nodes.get(m.nodeId);
+        if (known) {
+          known.role = role;
+          continue;
+        }
+        const node = {
+          nodeId: m.nodeId,
+          host: m.address.slice(0, i),
+          port: Number(m.address.slice(i + 1)),
+          role,
+          health: m.nodeId === this.coordinator.nodeId ? 'healthy' : 'unknown',
+          failedChecks: 0,
+          lastHealthCheck: null,
+          metadata: this._pending?.get(m.nodeId) ?? {},
+        };
+        this.nodes.set(m.nodeId, node);
+        this.emit('node_joined', { nodeId: m.nodeId, metadata: node.metadata });
+      }
+    }
+    for (const id of [...this.nodes.keys()]) {
+      if (!seen.has(id)) {
+        this.nodes.delete(id);
+        this.emit('node_left', { nodeId: id });
+      }
+    }
+  }
+
+  _setHealth(node, health) {
+    const previousHealth = node.health;
+    if (previousHealth === health) return;
+    node.health = health;
+    this.emit('node_health_changed', { nodeId: node.nodeId, health, previousHealth });
+    if (health === 'unhealthy') this.emit('node_unhealthy', { nodeId: node.nodeId });
+  }
+
+  async _check() {
+    const n = this.coordinator?._native;
+    if (!n) return;
+    await Promise.all(
+      [...this.nodes.values()]
+        .filter((node) => node.nodeId !== this.coordinator.nodeId)
+        .map(async (node) => {
+          const r = JSON.parse(await n.ping(`${node.host}:${node.port}`, this.config.healthCheckTimeout));
+          node.lastHealthCheck = Date.now();
+          if (r.ok) {
+            node.failedChecks = 0;
+            node.latencyMs = r.latencyMs;
+            this._setHealth(node, 'healthy');
+          } else {
+            node.failedChecks += 1;
+            this._setHealth(node, node.failedChecks >= this.config.maxFailedHealthChecks ? 'unhealthy' : 'degraded');
+          }
+        }),
+    );
+  }
+
+  /** Adds a node as a voter through a learner phase; callable on any member. */
+  async addNode(metadata) {
+    if (!this.coordinator) throw new RaftError('ERR_NOT_INITIALIZED', 'call initialize() first');
+    const { nodeId, host, port } = metadata ?? {};
+    (this._pending ??= new Map()).set(nodeId, { ...metadata });
+    await this.coordinator.addPeer(nodeId, host, port);
+    const node = this.nodes.get(nodeId);
+    if (node) node.metadata = { ...metadata };
+    return node ? { ...node } : { nodeId, host, port, metadata };
+  }
+
+  async removeNode(nodeId) {
+    if (!this.coordinator) throw new RaftError('ERR_NOT_INITIALIZED', 'call initialize() first');
+    await this.coordinator.removePeer(nodeId);
+  }
+
+  getNodes() {
+    return [...this.nodes.values()].map((n) => ({ ...n }));
+  }
+
+  getHealthyNodes() {
+    return this.getNodes().filter((n) => n.health === 'healthy');
+  }
+
+  getNodeHealth(nodeId) {
+    return this.nodes.get(nodeId)?.health ?? 'unknown';
+  }
+
+  getStats() {
+    const nodes = this.getNodes();
+    const count = (h) => nodes.filter((n) => n.health === h).length;
+    const s = this.coordinator?.getState();
+    return {
+      totalNodes: nodes.length,
+      healthyNodes: count('healthy'),
+      degradedNodes: count('degraded'),
+      unhealthyNodes: count('unhealthy'),
+      unknownNodes: count('unknown'),
+      voters: nodes.filter((n) => n.role === 'voter').length,
+      learners: nodes.filter((n) => n.role === 'learner').length,
+      leaderId: s?.leaderId ?? null,
+      term: s?.term ?? 0,
+    };
+  }
+
+  async shutdown() {
+    clearInterval(this._timer);
+    this._timer = null;
+    this.coordinator?.off('_members', this._onMembers);
+  }
+}
+
+class DistributedStateMachine extends EventEmitter {
+  constructor(options = {}) {
+    super();
+    this.config = {
+      nodeId: options.nodeId,
+      snapshotInterval: int(options.snapshotInterval, 'snapshotInterval', 1000, 1),
+      maxStateSize: int(options.maxStateSize, 'maxStateSize', 100000, 1),
+      enableSnapshots: options.enableSnapshots ?? true,
+      persistSnapshots: options.persistSnapshots ?? false,
+    };
+    this.coordinator = null;
+    this.stats = { sets: 0, deletes: 0, updates: 0, conflicts: 0, snapshots: 0, restores: 0 };
+  }
+
+  async initialize(coordinator) {
+    if (!(coordinator instanceof RaftCoordinator)) throw invalid('initialize() needs a RaftCoordinator');
+    if (this.config.persistSnapshots && !coordinator.config.dataDir) {
+      throw invalid('persistSnapshots needs the coordinator to have a dataDir');
+    }
+    await coordinator.initialize();
+    this.coordinator = coordinator;
+    coordinator._native.setSnapshotInterval(this.config.enableSnapshots ? this.config.snapshotInterval : 0);
+    this._listeners = {
+      _applied: (e) => this._applied(e),
+      _snapshot_created: (e) => {
+        this.stats.snapshots += 1;
+        this.emit('snapshot_created', e);
+      },
+      _snapshot_restored: (e) => {
+        this.stats.restores += 1;
+        this.emit('snapshot_restored', e);
+      },
+    };
+    for (const [k, f] of Object.entries(this._listeners)) coordinator.on(k, f);
+  }
+
+  _applied({ command, error }) {
+    if (error || !command || typeof command !== 'object') return;
+    switch (command.type) {
+      case 'set':
+      case 'update':
+        this.emit('state_changed', { key: command.key, value: command.value, operation: command.type });
+        break;
+      case 'delete':
+        this.emit('state_changed', { key: command.key, value: undefined, operation: 'delete' });
+        break;
+      case 'batch':
+        for (const c of command.changes) {
+          this.emit('state_changed', c.delete
+            ? { key: c.key, value: undefined, operation: 'delete' }
+            : { key: c.key, value: c.value, operation: 'set' });
+        }
+        break;
+      default:
+    }
+  }
+
+  _n() {
+    if (!this.coordinator?._native) throw new RaftError('ERR_NOT_INITIALIZED', 'call initialize() first');
+    return this.coordinator._native;
+  }
+
+  async _write(cmd) {
+    const r = settle(await this._n().write(JSON.stringify(cmd)));
+    if (r.error) {
+      const msg = r.error === 'ERR_STATE_FULL'
+        ? `the state already holds maxStateSize (${this.config.maxStateSize}) keys`
+        : `${r.error}`;
+      throw new RaftError(r.error, msg, { index: r.index });
+    }
+    return r;
+  }
+
+  /** Resolves once the write is committed (and applied on this node's leader). */
+  async set(key, value) {
+    checkKey(key);
+    if (value === undefined) throw new RaftError('ERR_INVALID_ARGUMENT', 'value must be JSON (not undefined)');
+    const r = await this._write({ Set: { key, value, limit: this.config.maxStateSize } });
+    this.stats.sets += 1;
+    return { key, value, index: r.index, version: r.version };
+  }
+
+  /** A local read: this node's applied state (may lag the leader). */
+  get(key) {
+    const v = this._n().get(String(key));
+    return v === null || v === undefined ? undefined : JSON.parse(v);
+  }
+
+  /** A linearizable read: reflects every write committed before the call. */
+  async getLinearizable(key) {
+    settle(await this._n().readBarrier());
+    return this.get(key);
+  }
+
+  has(key) {
+    return this._n().has(String(key));
+  }
+
+  async delete(key) {
+    checkKey(key);
+    const r = await this._write({ Delete: { key } });
+    this.stats.deletes += 1;
+    return r.previous !== null && r.previous !== undefined;
+  }
+
+  /** Atomic read-modify-write: compare-and-set on the key's version, retried on
+   *  conflict with the current value. */
+  async update(key, updateFn, { maxRetries = 100 } = {}) {
+    checkKey(key);
+    if (typeof updateFn !== 'function') throw new RaftError('ERR_INVALID_ARGUMENT', 'updateFn must be a function');
+    let [version, current] = JSON.parse(this._n().versioned(key));
+    for (let attempt = 0; attempt <= maxRetries; attempt++) {
+      const next = await updateFn(version === 0 ? undefined : current);
+      const r = settle(await this._n().write(JSON.stringify({
+        Cas: { key, version, value: next === undefined ? null : next, limit: this.config.maxStateSize },
+      })));
+      if (!r.error) {
+        this.stats.updates += 1;
+        return next;
+      }
+      if (r.error !== 'ERR_CONFLICT') throw new RaftError(r.error, `update of ${key} refused: ${r.error}`);
+      this.stats.conflicts += 1;
+      version = r.version;
+      current = r.previous;
+    }
+    throw new RaftError('ERR_CONFLICT', `update of ${key} kept conflicting after ${maxRetries} retries`);
+  }
+
+  /** All changes as one log entry: all applied or none. */
+  async batchUpdate(changes) {
+    if (!Array.isArray(changes)) throw new RaftError('ERR_INVALID_ARGUMENT', 'changes must be an array');
+    const ops = changes.map((c) => {
+      checkKey(c?.key);
+      const del = c.delete === true || c.operation === 'delete';
+      if (!del && c.value === undefined) throw new RaftError('ERR_INVALID_ARGUMENT', `value of ${c.key} must be JSON`);
+      return { key: c.key, value: del ? null : c.value };
+    });
+    const r = await this._write({ Batch: { ops, limit: this.config.maxStateSize } });
+    return { index: r.index, count: ops.length };
+  }
+
+  keys() {
+    return this.entries().map(([k]) => k);
+  }
+
+  values() {
+    return this.entries().map(([, v]) => v);
+  }
+
+  entries() {
+    return JSON.parse(this._n().entries());
+  }
+
+  getStats() {
+    const s = this.coordinator?.getState();
+    return {
+      ...this.stats,
+      size: this.coordinator?._native ? this._n().size() : 0,
+      maxStateSize: this.config.maxStateSize,
+      lastApplied: s?.lastApplied ?? 0,
+      snapshotIndex: s?.snapshotIndex ?? null,
+      commandsApplied: this.coordinator?._native ? this._n().commands() : 0,
+    };
+  }
+
+  async shutdown() {
+    if (this.coordinator && this._listeners) {
+      for (const [k, f] of Object.entries(this._listeners)) this.coordinator.off(k, f);
+    }
+    this.coordinator = null;
+  }
+}
+
+function checkKey(key) {
+  if (typeof key !== 'string' || key === '') throw new RaftError('ERR_INVALID_ARGUMENT', 'key must be a non-empty string');
+}
+
+module.exports = {
+  RaftError,
+  RaftCoordinator,
+  ClusterManager,
+  DistributedStateMachine,
+  createRaftCoordinator: (o) => new RaftCoordinator(o),
+  createClusterManager: (o) => new ClusterManager(o),
+  createDistributedStateMachine: (o) => new DistributedStateMachine(o),
+};
