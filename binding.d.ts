@@ -65,6 +65,36 @@ export declare class NativeListener {
   close(): Promise<void>
 }
 
+/** One Raft node. */
+export declare class NativeRaft {
+  constructor(options: RaftOptions, wake: () => void)
+  /** The queued events, as a JSON array. */
+  poll(): string
+  get address(): string
+  /** `getState()` as JSON. */
+  state(): string
+  /** Commits a command (JSON of the engine's `Command`); resolves to `{ ok, ... }`. */
+  write(command: string): Promise<string>
+  readBarrier(): Promise<string>
+  addNode(nodeId: string, address: string): Promise<string>
+  removeNode(nodeId: string): Promise<string>
+  /** Pings a node by address; `{ ok, latencyMs }` or `{ ok: false, message }`. */
+  ping(address: string, timeoutMs: number): Promise<string>
+  get(key: string): string | null
+  /** The key's version (0: absent) and value, as `[version, value]` JSON. */
+  versioned(key: string): string
+  has(key: string): boolean
+  size(): number
+  /** All entries, in key order, as a JSON array of `[key, value]`. */
+  entries(): string
+  workflow(id: string): string | null
+  /** Applied commands, and the number of commands ever applied. */
+  commands(): number
+  setSnapshotInterval(n: number): void
+  /** Stops the node, then releases the event callback (so the process can exit). */
+  shutdown(): Promise<void>
+}
+
 /** Who may connect to a server endpoint. */
 export interface AccessOptions {
   /** Login name → password. Without it, anyone may connect. */
@@ -216,4 +246,29 @@ export interface NodeInfoJs {
   /** Unix ms of the last heartbeat (0 when none yet). */
   lastHeartbeatAt: number
   uptimeMs: number
+}
+
+export interface RaftOptions {
+  nodeId: string
+  /** @default '127.0.0.1' */
+  host?: string
+  /** @default 0 (any free port) */
+  port?: number
+  advertiseHost?: string
+  /** @default 150 */
+  electionTimeoutMin?: number
+  /** @default 300 */
+  electionTimeoutMax?: number
+  /** @default 50 */
+  heartbeatInterval?: number
+  /** @default 1000 */
+  snapshotThreshold?: number
+  dataDir?: string
+  clusterSecret?: string
+  /** @default true */
+  forwardToLeader?: boolean
+  /** @default 5000 */
+  commitTimeout?: number
+  /** @default false */
+  bootstrap?: boolean
 }

@@ -839,5 +839,6 @@ module.exports.NativeAuthority = nativeBinding.NativeAuthority
 module.exports.NativeClient = nativeBinding.NativeClient
 module.exports.NativeCluster = nativeBinding.NativeCluster
 module.exports.NativeListener = nativeBinding.NativeListener
+module.exports.NativeRaft = nativeBinding.NativeRaft
 module.exports.nodeIdCreate = nativeBinding.nodeIdCreate
 module.exports.nodeIdParse = nativeBinding.nodeIdParse
