@@ -25,3 +25,5 @@ pub use types::{node_id, Command, Member, Response, TypeConfig};
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod sim;
