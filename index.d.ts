@@ -344,3 +344,161 @@ export declare class InvalidNodeIdError extends Error {
   readonly reason: string;
   readonly code: 'ERR_INVALID_NODE_ID';
 }
+
+// ---------------------------------------------------------------------------------------
+// Consensus: @unrdf/consensus's API on the Rust Raft engine (openraft).
+
+import { EventEmitter } from 'node:events';
+
+export type RaftErrorCode =
+  | 'ERR_NOT_LEADER' | 'ERR_TIMEOUT' | 'ERR_UNAVAILABLE' | 'ERR_BUSY' | 'ERR_CONFLICT'
+  | 'ERR_STATE_FULL' | 'ERR_INVALID_CONFIG' | 'ERR_INVALID_ARGUMENT' | 'ERR_NOT_INITIALIZED'
+  | 'ERR_ADDR_IN_USE' | 'ERR_IO' | 'ERR_RAFT' | 'ERR_PROTOCOL';
+
+export declare class RaftError extends Error {
+  readonly code: RaftErrorCode;
+  /** With ERR_NOT_LEADER: the leader's nodeId, when known. */
+  readonly leaderId?: string;
+}
+
+export interface RaftCoordinatorOptions {
+  nodeId: string;
+  /** Raft listener port (0: any free port). @default 8080 */
+  port?: number;
+  /** @default 'localhost' (bound as 127.0.0.1) */
+  host?: string;
+  /** The host other nodes dial. @default host */
+  advertiseHost?: string;
+  /** @default 150 */
+  electionTimeoutMin?: number;
+  /** @default 300 */
+  electionTimeoutMax?: number;
+  /** @default 50 */
+  heartbeatInterval?: number;
+  /** Entries between snapshots; the log before a snapshot is purged. @default 1000 */
+  snapshotThreshold?: number;
+  /** Durable log, vote and snapshots (fsync before acknowledging). Without it, memory only. */
+  dataDir?: string;
+  /** HMAC-SHA256 on every Raft message; nodes must share it. */
+  clusterSecret?: string;
+  /** Forward writes made on a follower to the leader; else reject with ERR_NOT_LEADER. @default true */
+  forwardToLeader?: boolean;
+  /** How long a write or membership change may wait for its commit (ms). @default 5000 */
+  commitTimeout?: number;
+  /** Found a one-node cluster at initialize() (else formed by addPeer, see README). @default false */
+  bootstrap?: boolean;
+}
+
+export interface RaftMemberInfo { nodeId: string; address: string }
+
+export interface RaftState {
+  nodeId: string;
+  address: string;
+  role: 'leader' | 'follower' | 'candidate' | 'learner' | 'shutdown' | 'stopped';
+  state: RaftState['role'];
+  isLeader: boolean;
+  term: number;
+  leaderId: string | null;
+  votedFor?: string | null;
+  lastLogIndex: number;
+  commitIndex: number;
+  lastApplied: number;
+  snapshotIndex: number | null;
+  voters: RaftMemberInfo[];
+  learners: RaftMemberInfo[];
+  peers: string[];
+  initialized: boolean;
+}
+
+export interface RaftCoordinatorEvents {
+  leader_elected: [{ leaderId: string; term: number }];
+  became_follower: [{ term: number }];
+  command_applied: [{ command: unknown; entry: { index: number }; error?: string | null }];
+  peer_connected: [{ nodeId: string }];
+  peer_disconnected: [{ nodeId: string }];
+}
+
+export declare class RaftCoordinator extends EventEmitter<RaftCoordinatorEvents & Record<string, any[]>> {
+  readonly nodeId: string;
+  readonly isLeader: boolean;
+  readonly leaderId: string | null;
+  initialize(): Promise<void>;
+  addPeer(nodeId: string, host: string, port: number): Promise<void>;
+  removePeer(nodeId: string): Promise<void>;
+  replicateCommand(command: unknown): Promise<{ index: number; committed: true }>;
+  getState(): RaftState;
+  getWorkflowState(workflowId: string): unknown;
+  shutdown(): Promise<void>;
+}
+
+export interface ClusterManagerOptions {
+  nodeId?: string;
+  /** @default 5000 */
+  healthCheckInterval?: number;
+  /** @default 2000 */
+  healthCheckTimeout?: number;
+  /** @default 3 */
+  maxFailedHealthChecks?: number;
+  /** Accepted; members are always discovered from the Raft membership. @default false */
+  autoDiscovery?: boolean;
+  /** @default 10000 */
+  discoveryInterval?: number;
+}
+
+export type NodeHealth = 'unknown' | 'healthy' | 'degraded' | 'unhealthy';
+
+export interface ClusterNode {
+  nodeId: string;
+  host: string;
+  port: number;
+  role: 'voter' | 'learner';
+  health: NodeHealth;
+  failedChecks: number;
+  lastHealthCheck: number | null;
+  metadata: Record<string, unknown>;
+}
+
+export declare class ClusterManager extends EventEmitter {
+  initialize(coordinator: RaftCoordinator): Promise<void>;
+  addNode(metadata: { nodeId: string; host: string; port: number; [k: string]: unknown }): Promise<ClusterNode | object>;
+  removeNode(nodeId: string): Promise<void>;
+  getNodes(): ClusterNode[];
+  getHealthyNodes(): ClusterNode[];
+  getNodeHealth(nodeId: string): NodeHealth;
+  getStats(): { totalNodes: number; healthyNodes: number; degradedNodes: number; unhealthyNodes: number; unknownNodes: number; voters: number; learners: number; leaderId: string | null; term: number };
+  shutdown(): Promise<void>;
+}
+
+export interface DistributedStateMachineOptions {
+  nodeId?: string;
+  /** Applied commands between snapshots. @default 1000 */
+  snapshotInterval?: number;
+  /** Most keys the state may hold (enforced in the log: ERR_STATE_FULL). @default 100000 */
+  maxStateSize?: number;
+  /** @default true */
+  enableSnapshots?: boolean;
+  /** Requires the coordinator's dataDir. @default false */
+  persistSnapshots?: boolean;
+}
+
+export declare class DistributedStateMachine<V = unknown> extends EventEmitter {
+  initialize(coordinator: RaftCoordinator): Promise<void>;
+  set(key: string, value: V): Promise<{ key: string; value: V; index: number; version: number }>;
+  /** Local read (this node's applied state). */
+  get(key: string): V | undefined;
+  /** Linearizable read: reflects every write committed before the call. */
+  getLinearizable(key: string): Promise<V | undefined>;
+  has(key: string): boolean;
+  delete(key: string): Promise<boolean>;
+  update(key: string, updateFn: (current: V | undefined) => V | Promise<V>, options?: { maxRetries?: number }): Promise<V>;
+  batchUpdate(changes: Array<{ key: string; value?: V; delete?: boolean }>): Promise<{ index: number; count: number }>;
+  keys(): string[];
+  values(): V[];
+  entries(): Array<[string, V]>;
+  getStats(): Record<string, number | null>;
+  shutdown(): Promise<void>;
+}
+
+export declare function createRaftCoordinator(options: RaftCoordinatorOptions): RaftCoordinator;
+export declare function createClusterManager(options?: ClusterManagerOptions): ClusterManager;
+export declare function createDistributedStateMachine<V = unknown>(options?: DistributedStateMachineOptions): DistributedStateMachine<V>;

@@ -67,3 +67,13 @@ async function membership(): Promise<void> {
   void nodes;
 }
 void membership;
+
+import { createRaftCoordinator, createDistributedStateMachine, type RaftState } from 'redux-cluster-rs';
+const coord = createRaftCoordinator({ nodeId: 'n1', port: 0, dataDir: '/tmp/x' });
+coord.on('leader_elected', ({ leaderId }) => leaderId.toUpperCase());
+const dsm = createDistributedStateMachine<{ n: number }>({ maxStateSize: 10 });
+void dsm.update('k', (v) => ({ n: (v?.n ?? 0) + 1 }));
+const role: RaftState['role'] = coord.getState().role;
+// @ts-expect-error: nodeId is required
+createRaftCoordinator({ port: 1 });
+void role;

@@ -68,7 +68,10 @@ fn main() {
         .unwrap();
     rt.block_on(async {
         println!("3 nodes, loopback TCP, ~100-byte values");
-        println!("{:<10} {:>8} {:>12} {:>10} {:>10}", "store", "writers", "commits/s", "p50 µs", "p99 µs");
+        println!(
+            "{:<10} {:>8} {:>12} {:>10} {:>10}",
+            "store", "writers", "commits/s", "p50 µs", "p99 µs"
+        );
         for durable in [false, true] {
             let dir = std::env::temp_dir().join(format!("rcrs-bench-{}", std::process::id()));
             let nodes = cluster(durable.then_some(dir.as_path())).await;
@@ -79,7 +82,10 @@ fn main() {
                 .clone();
             // Warm up connections and allocations.
             run(&leader, 8, 100).await;
-            for (writers, total) in [(1usize, if quick { 500 } else { 3000 }), (64, if quick { 6400 } else { 64000 })] {
+            for (writers, total) in [
+                (1usize, if quick { 500 } else { 3000 }),
+                (64, if quick { 6400 } else { 64000 }),
+            ] {
                 let (rate, p50, p99) = run(&leader, writers, total / writers).await;
                 println!(
                     "{:<10} {:>8} {:>12.0} {:>10.0} {:>10.0}",

@@ -4,7 +4,7 @@
 //! - [`protocol`]: length-prefixed, versioned frames and the messages they carry.
 //! - [`transport`]: TCP and Unix domain sockets (and TLS) behind one stream type; backoff.
 //! - [`membership`]: cluster membership: node ids, logic without IO, signed wire, runtime.
-//! - [`consensus`]: Raft on openraft (so far: type config and storage, conformance-tested).
+//! - [`consensus`]: Raft on openraft: durable storage, the TCP network, the engine.
 //! - [`store`]: the ordering authority, the server's connections, the client replica.
 //! - `bindings` (feature `napi`): the only module that imports napi; thin classes over
 //!   the core for the JS layer in `src/js/`.

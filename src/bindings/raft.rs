@@ -313,13 +313,7 @@ impl NativeRaft {
     #[napi]
     pub fn entries(&self) -> String {
         self.engine.sm.read(|s| {
-            Value::Array(
-                s.data
-                    .iter()
-                    .map(|(k, v)| json!([k, v.value]))
-                    .collect(),
-            )
-            .to_string()
+            Value::Array(s.data.iter().map(|(k, v)| json!([k, v.value])).collect()).to_string()
         })
     }
 

@@ -24,6 +24,6 @@ pub use state_machine::KvStateMachine;
 pub use types::{node_id, Command, Member, Response, TypeConfig};
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod sim;
+#[cfg(test)]
+mod tests;

@@ -78,10 +78,19 @@ async fn run(seed: u64, steps: usize) {
     let applied: Applied = Arc::default();
     let mut nodes = BTreeMap::new();
     for id in 1..=5u64 {
-        nodes.insert(id, boot(id, &router, &cfg, LogStore::default(), &applied).await);
+        nodes.insert(
+            id,
+            boot(id, &router, &cfg, LogStore::default(), &applied).await,
+        );
     }
     let members: BTreeMap<u64, Member> = (1..=5).map(|i| (i, Member::default())).collect();
-    nodes[&1].raft.as_ref().unwrap().initialize(members).await.unwrap();
+    nodes[&1]
+        .raft
+        .as_ref()
+        .unwrap()
+        .initialize(members)
+        .await
+        .unwrap();
 
     let mut leaders: HashMap<u64, u64> = HashMap::new();
     let acked: Arc<Mutex<Vec<(String, u64)>>> = Arc::default();
@@ -191,9 +200,8 @@ fn seeded_partitions_crashes_and_restarts_keep_raft_safe() {
             .start_paused(true)
             .build()
             .unwrap();
-        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            rt.block_on(run(seed, 150))
-        }));
+        let r =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt.block_on(run(seed, 150))));
         if let Err(e) = r {
             eprintln!("simulation failed with seed {seed} (RCRS_SIM_SEED={seed} to replay)");
             std::panic::resume_unwind(e);
