@@ -5,10 +5,12 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { waitFor } from './helpers.mjs';
 import {
   createRaftCoordinator, createClusterManager, createDistributedStateMachine, RaftError,
 } from '../src/js/index.mjs';
 
+const until = (what, f) => waitFor(f, { what });
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rcrs-consensus-'));
 const open = [];
 after(async () => {
@@ -16,15 +18,6 @@ after(async () => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-async function until(what, f, ms = 10000) {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 async function node(nodeId, extra = {}, smExtra = {}) {
   const coordinator = createRaftCoordinator({ nodeId, host: '127.0.0.1', port: 0, ...extra });

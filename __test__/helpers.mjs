@@ -19,14 +19,15 @@ export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 export const FIXTURES = path.join(ROOT, '__test__', 'fixtures');
 
 
-/** Resolves once `cond()` is truthy; rejects after `timeoutMs` with `what` and the last value seen. */
+/** Resolves once `cond()` (or the promise it returns) is truthy; rejects after `timeoutMs`
+ *  with `what` and the last value seen. */
 export function waitFor(cond, { timeoutMs = 10000, what = 'condition', show } = {}) {
   return new Promise((resolve, reject) => {
     const t0 = Date.now();
-    const tick = () => {
+    const tick = async () => {
       let v;
       try {
-        v = cond();
+        v = await cond();
       } catch (e) {
         return reject(e);
       }

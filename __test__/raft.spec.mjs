@@ -6,10 +6,11 @@ import { fork } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import net from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { waitFor, freePort } from './helpers.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
+const until = (what, f) => waitFor(f, { what });
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rcrs-raft-'));
 const procs = new Set();
 after(() => {
@@ -17,24 +18,7 @@ after(() => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-async function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
-async function until(what, f, ms = 10000) {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 function start(id, ports) {
   const peers = Object.entries(ports).filter(([n]) => n !== id);
