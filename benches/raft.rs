@@ -60,7 +60,18 @@ async fn run(leader: &Arc<RaftEngine>, writers: usize, per: usize) -> (f64, f64,
 }
 
 fn main() {
-    let quick = std::env::args().any(|a| a == "--quick");
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    // `--store memory|dataDir` runs one store only (for profiling).
+    let only = args
+        .iter()
+        .position(|a| a == "--store")
+        .and_then(|i| args.get(i + 1).cloned());
+    // `--writers 1|64` runs one load only.
+    let only_writers: Option<usize> = args
+        .iter()
+        .position(|a| a == "--writers")
+        .and_then(|i| args.get(i + 1)?.parse().ok());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -73,6 +84,10 @@ fn main() {
             "store", "writers", "commits/s", "p50 µs", "p99 µs"
         );
         for durable in [false, true] {
+            let store = if durable { "dataDir" } else { "memory" };
+            if only.as_deref().is_some_and(|o| o != store) {
+                continue;
+            }
             let dir = std::env::temp_dir().join(format!("rcrs-bench-{}", std::process::id()));
             let nodes = cluster(durable.then_some(dir.as_path())).await;
             let leader = nodes
@@ -86,14 +101,13 @@ fn main() {
                 (1usize, if quick { 500 } else { 3000 }),
                 (64, if quick { 6400 } else { 64000 }),
             ] {
+                if only_writers.is_some_and(|w| w != writers) {
+                    continue;
+                }
                 let (rate, p50, p99) = run(&leader, writers, total / writers).await;
                 println!(
                     "{:<10} {:>8} {:>12.0} {:>10.0} {:>10.0}",
-                    if durable { "dataDir" } else { "memory" },
-                    writers,
-                    rate,
-                    p50,
-                    p99
+                    store, writers, rate, p50, p99
                 );
             }
             for n in &nodes {

@@ -95,6 +95,7 @@ fn config(o: RaftOptions) -> std::result::Result<RaftConfig, napi::Error<Code>> 
 fn command_js(c: &Command) -> Value {
     match c {
         Command::Custom(v) => v.clone(),
+        Command::Multi(cmds) => Value::Array(cmds.iter().map(command_js).collect()),
         Command::Set { key, value, .. } => json!({"type": "set", "key": key, "value": value}),
         Command::Delete { key } => json!({"type": "delete", "key": key}),
         Command::Cas { key, value, .. } => match value {
@@ -130,6 +131,7 @@ fn event_js(e: RaftEvent) -> Value {
         }),
         RaftEvent::State(SmEvent::Applied {
             index,
+            sub: _,
             command,
             response,
         }) => json!({

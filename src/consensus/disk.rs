@@ -232,7 +232,17 @@ fn write_loop(db: Arc<Database>, rx: mpsc::Receiver<Write>) {
 }
 
 fn write_batch(db: &Database, batch: &[Write]) -> io::Result<()> {
-    let tx = db.begin_write().map_err(io_err)?;
+    let mut tx = db.begin_write().map_err(io_err)?;
+    // Only appends and awaited metadata (the vote) promise durability. The rest (the
+    // committed id, truncation, purge) may wait for the next durable commit, which redb
+    // makes carry them: a crash before it loses nothing anyone was told is on disk, and
+    // an fsync saved per committed id is an fsync the appends behind it do not wait for.
+    let durable = batch
+        .iter()
+        .any(|w| matches!(w, Write::Append(..) | Write::Meta(_, _, Some(_))));
+    if !durable {
+        tx.set_durability(redb::Durability::None);
+    }
     {
         let mut log = tx.open_table(LOG).map_err(io_err)?;
         let mut meta = tx.open_table(META).map_err(io_err)?;

@@ -12,6 +12,7 @@
 use super::disk::Disk;
 use super::log_store::LogStore;
 use super::net::{split_addr, ApiError, Committed, Pool, Reply, Request, Session, Status};
+use super::proposer::{Proposer, Rejected};
 use super::state_machine::{KvStateMachine, SmEvent, SmSink};
 use super::types::{node_id, Command, Member, Response, TypeConfig};
 use crate::protocol::FrameLimits;
@@ -129,6 +130,8 @@ pub struct RaftEngine {
     shared: Arc<Shared>,
     pub raft: Raft<TypeConfig>,
     pub sm: KvStateMachine,
+    proposer: Proposer,
+    is_init: std::sync::atomic::AtomicBool,
     id: u64,
     found: tokio::sync::Mutex<()>,
     stop: CancellationToken,
@@ -227,10 +230,13 @@ impl RaftEngine {
             .await
             .map_err(|e| io::Error::other(e.to_string()))?;
         *trigger.lock().unwrap() = Some(raft.clone());
+        let proposer = Proposer::start(raft.clone(), shared.cfg.commit_timeout);
         let engine = Arc::new(RaftEngine {
             shared,
             raft,
             sm,
+            proposer,
+            is_init: Default::default(),
             id,
             found: tokio::sync::Mutex::new(()),
             stop: CancellationToken::new(),
@@ -256,7 +262,16 @@ impl RaftEngine {
     }
 
     async fn initialized(&self) -> bool {
-        self.raft.is_initialized().await.unwrap_or(false)
+        // Once initialized, always initialized: the flag spares every write a round trip
+        // through openraft's core, which is busy with an fsync whenever we are loaded.
+        if self.is_init.load(Ordering::Relaxed) {
+            return true;
+        }
+        let yes = self.raft.is_initialized().await.unwrap_or(false);
+        if yes {
+            self.is_init.store(true, Ordering::Relaxed);
+        }
+        yes
     }
 
     /// Founds a one-node cluster (idempotent: a no-op once initialized).
@@ -428,19 +443,17 @@ impl RaftEngine {
         cmd: Command,
         deadline: tokio::time::Instant,
     ) -> Result<Committed, ApiError> {
-        match tokio::time::timeout_at(deadline, self.raft.client_write(cmd)).await {
+        match tokio::time::timeout_at(deadline, self.proposer.propose(cmd)).await {
             Err(_) => Err(api(
                 "ERR_TIMEOUT",
                 "the command was not committed in time (no quorum?); it may still commit later",
             )),
-            Ok(Ok(r)) => Ok(Committed {
-                index: r.log_id.index,
-                response: r.data,
-            }),
-            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => {
+            Ok(Ok((index, response))) => Ok(Committed { index, response }),
+            Ok(Err(Rejected::Raft(ClientWriteError::ForwardToLeader(f)))) => {
                 Err(self.not_leader(f.leader_node))
             }
-            Ok(Err(e)) => Err(api("ERR_RAFT", e.to_string())),
+            Ok(Err(Rejected::Raft(e))) => Err(api("ERR_RAFT", e.to_string())),
+            Ok(Err(Rejected::Stopped)) => Err(api("ERR_RAFT", "the Raft node stopped")),
         }
     }
 

@@ -3,6 +3,7 @@
 //! - [`types`]: the Raft type configuration: JSON commands, responses, members.
 //! - [`log_store`]: the log, the vote and the committed id (memory, or durable).
 //! - [`disk`]: the durable store under `dataDir` (redb, group-committed).
+//! - [`proposer`]: concurrent writes batched into one entry.
 //! - [`state_machine`]: a JSON key-value state machine with snapshots.
 //! - [`router`]: an in-process network with cuttable links, for tests.
 
@@ -14,6 +15,7 @@ pub mod disk;
 pub mod engine;
 pub mod log_store;
 pub mod net;
+pub mod proposer;
 pub mod router;
 pub mod state_machine;
 pub mod types;

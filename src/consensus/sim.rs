@@ -19,7 +19,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-type Applied = Arc<Mutex<BTreeMap<u64, Command>>>;
+/// What was applied at each (entry index, position in the entry).
+type Applied = Arc<Mutex<BTreeMap<(u64, usize), Command>>>;
 
 struct Node {
     raft: Option<Raft<TypeConfig>>,
@@ -36,12 +37,18 @@ async fn boot(
 ) -> Node {
     let a = applied.clone();
     let sink: SmSink = Arc::new(move |e| {
-        if let SmEvent::Applied { index, command, .. } = e {
+        if let SmEvent::Applied {
+            index,
+            sub,
+            command,
+            ..
+        } = e
+        {
             let mut m = a.lock().unwrap();
-            match m.get(&index) {
+            match m.get(&(index, sub)) {
                 Some(prev) => assert_eq!(prev, &command, "index {index} applied twice differently"),
                 None => {
-                    m.insert(index, command);
+                    m.insert((index, sub), command);
                 }
             }
         }

@@ -39,6 +39,8 @@ pub struct KvState {
 pub enum SmEvent {
     Applied {
         index: u64,
+        /// The command's position in its entry (0 unless the entry is a `Multi`).
+        sub: usize,
         command: Command,
         response: Response,
     },
@@ -156,7 +158,7 @@ fn write(st: &mut KvState, key: String, value: Option<Value>, index: u64) -> Res
     Response {
         previous,
         version: index,
-        error: None,
+        ..Default::default()
     }
 }
 
@@ -215,6 +217,8 @@ fn apply_command(st: &mut KvState, cmd: &Command, index: u64) -> Response {
                 ..Default::default()
             }
         }
+        // Only the proposer builds these, one level deep.
+        Command::Multi(_) => refused("ERR_INVALID"),
         Command::Custom(v) => {
             if let Some(id) = v.get("workflowId").and_then(Value::as_str) {
                 let state = v.get("state").cloned().unwrap_or_else(|| v.clone());
@@ -290,11 +294,33 @@ impl RaftStateMachine<TypeConfig> for KvStateMachine {
                 st.last_applied = Some(e.log_id);
                 let r = match e.payload {
                     EntryPayload::Blank => Response::default(),
+                    EntryPayload::Normal(Command::Multi(cmds)) => {
+                        let index = e.log_id.index;
+                        let mut each = Vec::with_capacity(cmds.len());
+                        for (sub, cmd) in cmds.into_iter().enumerate() {
+                            let r = apply_command(&mut st, &cmd, index);
+                            if self.sink.is_some() {
+                                events.push(SmEvent::Applied {
+                                    index,
+                                    sub,
+                                    command: cmd,
+                                    response: r.clone(),
+                                });
+                            }
+                            each.push(r);
+                        }
+                        Response {
+                            version: index,
+                            each,
+                            ..Default::default()
+                        }
+                    }
                     EntryPayload::Normal(cmd) => {
                         let r = apply_command(&mut st, &cmd, e.log_id.index);
                         if self.sink.is_some() {
                             events.push(SmEvent::Applied {
                                 index: e.log_id.index,
+                                sub: 0,
                                 command: cmd,
                                 response: r.clone(),
                             });
@@ -419,5 +445,56 @@ mod tests {
         // 2 keys - a + x = 2: allowed, applied together.
         assert_eq!(apply_command(&mut st, &batch, 7).error, None);
         assert!(st.data.contains_key("x") && !st.data.contains_key("a"));
+    }
+}
+
+#[cfg(test)]
+mod multi_tests {
+    use super::*;
+    use openraft::CommittedLeaderId;
+
+    /// A `Multi` entry applies its commands in order, each with its own result and event,
+    /// exactly as consecutive entries would (the proposer relies on this).
+    #[tokio::test]
+    async fn a_multi_entry_applies_each_command_in_order() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s = seen.clone();
+        let sink: SmSink = Arc::new(move |e| {
+            if let SmEvent::Applied { index, sub, .. } = e {
+                s.lock().unwrap().push((index, sub));
+            }
+        });
+        let mut sm = KvStateMachine::open(None, Some(sink)).unwrap();
+        let cas = |version| Command::Cas {
+            key: "k".into(),
+            version,
+            value: Some(Value::from("v")),
+            limit: None,
+        };
+        let multi = Command::Multi(vec![
+            cas(0),
+            cas(0),
+            Command::Set {
+                key: "j".into(),
+                value: Value::from(1),
+                limit: None,
+            },
+            Command::Delete { key: "k".into() },
+        ]);
+        let entry = Entry {
+            log_id: LogId::new(CommittedLeaderId::new(1, 0), 5),
+            payload: EntryPayload::Normal(multi),
+        };
+        let out = sm.apply([entry]).await.unwrap();
+        let each = &out[0].each;
+        assert_eq!(each.len(), 4);
+        assert_eq!((each[0].error.as_deref(), each[0].version), (None, 5));
+        assert_eq!(each[1].error.as_deref(), Some("ERR_CONFLICT"));
+        assert_eq!(each[2].version, 5);
+        assert_eq!(each[3].previous, Some(Value::from("v")));
+        assert_eq!(sm.get("k"), None);
+        assert_eq!(sm.get("j"), Some(Value::from(1)));
+        assert_eq!(sm.read(|st| st.commands), 4);
+        assert_eq!(*seen.lock().unwrap(), vec![(5, 0), (5, 1), (5, 2), (5, 3)]);
     }
 }

@@ -66,6 +66,9 @@ pub enum Command {
     /// Any JSON command (as `replicateCommand` takes). Not interpreted, except that a
     /// `workflowId` string records the command as that workflow's state.
     Custom(Value),
+    /// Commands proposed together (see `proposer`): applied in order, each with its own
+    /// result, as if they were consecutive entries.
+    Multi(Vec<Command>),
 }
 
 /// What applying a command returns to whoever submitted it.
@@ -78,6 +81,9 @@ pub struct Response {
     /// Why the command changed nothing: `ERR_CONFLICT` (a stale `Cas`) or
     /// `ERR_STATE_FULL` (the key limit).
     pub error: Option<String>,
+    /// For a `Multi`, the result of each command, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub each: Vec<Response>,
 }
 
 openraft::declare_raft_types!(
