@@ -1,18 +1,21 @@
-//! Durable Raft state under `dataDir`, in one redb database (`raft.redb`): the log, the
-//! vote, the committed and purged ids, the last snapshot and the cluster's identity.
+//! Durable Raft state under `dataDir`: the log in an append-only segmented file
+//! ([`super::wal`], `dataDir/log/`), and the vote, the committed id, the last snapshot
+//! and the log's epoch in one redb database (`raft.redb`).
 //!
-//! Why redb: a maintained, pure-Rust embedded store with ACID transactions whose commit
-//! returns only after fsync (`Durability::Immediate`, its default), crash-tested
-//! upstream. A hand-rolled segmented log would be faster to write but would need its
-//! own torn-write recovery; redb gives that for free and the log writer below makes up
-//! most of the speed by group-committing: every append queued while one fsync runs goes
-//! into the next transaction together.
+//! Why two stores: the log is written on every entry and must be cheap to make durable
+//! (an append and one `fdatasync`); everything else changes rarely and wants
+//! transactions (a snapshot's metadata and data together), which redb, a maintained
+//! pure-Rust store whose commit returns only after fsync, gives for free.
+//!
+//! One writer thread does all writing and group-commits: everything queued while it
+//! syncs goes out together in the next write, one `fdatasync` for all of it.
 //!
 //! The log is also kept in memory (openraft reads entries right after `append` returns,
 //! before they are durable); the disk copy is what a restart reloads.
 
 use super::state_machine::StoredSnapshot;
 use super::types::{Member, TypeConfig};
+use super::wal::{Rec, Replay, Wal};
 use openraft::storage::LogFlushed;
 use openraft::{Entry, LogId, SnapshotMeta, StorageError, StorageIOError, Vote};
 use redb::{Database, ReadableTable, TableDefinition};
@@ -23,7 +26,6 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use tokio::sync::oneshot;
 
-const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("log");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 
 fn io_err(e: impl std::fmt::Display) -> io::Error {
@@ -57,6 +59,8 @@ pub enum Write {
 pub struct Disk {
     db: Arc<std::sync::Mutex<Option<Arc<Database>>>>,
     writer: Arc<Writer>,
+    /// What the log held at open, until `load` takes it.
+    replay: Arc<std::sync::Mutex<Option<Replay>>>,
 }
 
 /// The writer thread; the last `Disk` handle to go closes its queue and waits for it, so
@@ -96,23 +100,36 @@ impl Disk {
                 dir.join("raft.redb").display()
             ))
         })?;
-        // Create the tables so that readers never meet a missing one.
+        // Create the table so that readers never meet a missing one, and take this
+        // open's log epoch: durable before the log is written, larger than every
+        // earlier one (see `wal`).
         let tx = db.begin_write().map_err(io_err)?;
-        tx.open_table(LOG).map_err(io_err)?;
-        tx.open_table(META).map_err(io_err)?;
+        let epoch = {
+            let mut t = tx.open_table(META).map_err(io_err)?;
+            let last = t
+                .get("wal_epoch")
+                .map_err(io_err)?
+                .and_then(|v| v.value().try_into().ok().map(u64::from_le_bytes))
+                .unwrap_or(0);
+            t.insert("wal_epoch", (last + 1).to_le_bytes().as_slice())
+                .map_err(io_err)?;
+            last + 1
+        };
         tx.commit().map_err(io_err)?;
+        let (wal, replay) = Wal::open(&dir.join("log"), epoch)?;
         let db = Arc::new(db);
         let (tx, rx) = mpsc::channel();
         let wdb = db.clone();
         let thread = std::thread::Builder::new()
             .name("redux-cluster-rs-raft-log".into())
-            .spawn(move || write_loop(wdb, rx))?;
+            .spawn(move || write_loop(wdb, wal, rx))?;
         Ok(Disk {
             db: Arc::new(std::sync::Mutex::new(Some(db))),
             writer: Arc::new(Writer {
                 tx: std::sync::Mutex::new(Some(tx)),
                 thread: std::sync::Mutex::new(Some(thread)),
             }),
+            replay: Arc::new(std::sync::Mutex::new(Some(replay))),
         })
     }
 
@@ -152,23 +169,22 @@ impl Disk {
         Ok(t.get(key).map_err(io_err)?.map(|v| v.value().to_vec()))
     }
 
+    /// What the store held at open (once: the log is handed over, not copied).
     pub fn load(&self) -> io::Result<Loaded> {
         fn json<T: serde::de::DeserializeOwned>(b: Option<Vec<u8>>) -> io::Result<Option<T>> {
             b.map(|b| serde_json::from_slice(&b).map_err(io_err))
                 .transpose()
         }
+        let replay = self.replay.lock().unwrap().take().unwrap_or_default();
         let mut out = Loaded {
             vote: json(self.get_meta("vote")?)?,
             committed: json::<Option<LogId<u64>>>(self.get_meta("committed")?)?.flatten(),
-            purged: json(self.get_meta("purged")?)?,
+            purged: json(replay.purged.map(|(_, id)| id))?,
             ..Default::default()
         };
-        let tx = self.db()?.begin_read().map_err(io_err)?;
-        let t = tx.open_table(LOG).map_err(io_err)?;
-        for row in t.iter().map_err(io_err)? {
-            let (k, v) = row.map_err(io_err)?;
-            let e: Entry<TypeConfig> = serde_json::from_slice(v.value()).map_err(io_err)?;
-            out.log.insert(k.value(), e);
+        for (i, bytes) in replay.entries {
+            let e: Entry<TypeConfig> = serde_json::from_slice(&bytes).map_err(io_err)?;
+            out.log.insert(i, e);
         }
         Ok(out)
     }
@@ -206,15 +222,15 @@ impl Disk {
     }
 }
 
-/// Group commit: takes everything queued, writes it in one transaction (one fsync), then
-/// reports completion to each caller.
-fn write_loop(db: Arc<Database>, rx: mpsc::Receiver<Write>) {
+/// Group commit: takes everything queued, writes it (the log with one `fdatasync`, the
+/// metadata in one transaction), then reports completion to each caller.
+fn write_loop(db: Arc<Database>, mut wal: Wal, rx: mpsc::Receiver<Write>) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while let Ok(more) = rx.try_recv() {
             batch.push(more);
         }
-        let result = write_batch(&db, &batch);
+        let result = write_batch(&db, &mut wal, &batch);
         for w in batch {
             let r = result
                 .as_ref()
@@ -231,40 +247,55 @@ fn write_loop(db: Arc<Database>, rx: mpsc::Receiver<Write>) {
     }
 }
 
-fn write_batch(db: &Database, batch: &[Write]) -> io::Result<()> {
-    let mut tx = db.begin_write().map_err(io_err)?;
-    // Only appends and awaited metadata (the vote) promise durability. The rest (the
-    // committed id, truncation, purge) may wait for the next durable commit, which redb
-    // makes carry them: a crash before it loses nothing anyone was told is on disk, and
-    // an fsync saved per committed id is an fsync the appends behind it do not wait for.
-    let durable = batch
+fn write_batch(db: &Database, wal: &mut Wal, batch: &[Write]) -> io::Result<()> {
+    let mut recs = Vec::new();
+    let (mut sync, mut purged) = (false, false);
+    for w in batch {
+        match w {
+            Write::Append(entries, _) => {
+                recs.extend(entries.iter().map(|(i, b)| Rec::Entry(*i, b.clone())));
+                sync = true;
+            }
+            // A truncation needs no sync of its own: the append that follows it (the
+            // only thing anyone waits for) syncs it too, in order.
+            Write::Truncate(from) => recs.push(Rec::Truncate(*from)),
+            Write::Purge(id) => {
+                let v = serde_json::to_vec(id).map_err(io_err)?;
+                recs.push(Rec::Purge(id.index, v));
+                (sync, purged) = (true, true);
+            }
+            Write::Meta(..) => {}
+        }
+    }
+    if !recs.is_empty() {
+        wal.write(&recs)?;
+        if sync {
+            wal.sync()?;
+        }
+        if purged {
+            wal.remove_purged()?;
+        }
+    }
+    let metas: Vec<_> = batch
         .iter()
-        .any(|w| matches!(w, Write::Append(..) | Write::Meta(_, _, Some(_))));
-    if !durable {
+        .filter_map(|w| match w {
+            Write::Meta(k, v, done) => Some((k, v, done.is_some())),
+            _ => None,
+        })
+        .collect();
+    if metas.is_empty() {
+        return Ok(());
+    }
+    let mut tx = db.begin_write().map_err(io_err)?;
+    // Only an awaited value (the vote) promises durability; the committed id may wait
+    // for the next durable commit, which redb makes carry it.
+    if !metas.iter().any(|m| m.2) {
         tx.set_durability(redb::Durability::None);
     }
     {
-        let mut log = tx.open_table(LOG).map_err(io_err)?;
         let mut meta = tx.open_table(META).map_err(io_err)?;
-        for w in batch {
-            match w {
-                Write::Append(entries, _) => {
-                    for (i, bytes) in entries {
-                        log.insert(*i, bytes.as_slice()).map_err(io_err)?;
-                    }
-                }
-                Write::Truncate(from) => {
-                    log.retain_in(*from.., |_, _| false).map_err(io_err)?;
-                }
-                Write::Purge(id) => {
-                    log.retain_in(..=id.index, |_, _| false).map_err(io_err)?;
-                    let v = serde_json::to_vec(id).map_err(io_err)?;
-                    meta.insert("purged", v.as_slice()).map_err(io_err)?;
-                }
-                Write::Meta(k, v, _) => {
-                    meta.insert(*k, v.as_slice()).map_err(io_err)?;
-                }
-            }
+        for (k, v, _) in metas {
+            meta.insert(*k, v.as_slice()).map_err(io_err)?;
         }
     }
     tx.commit().map_err(io_err)

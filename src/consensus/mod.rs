@@ -2,7 +2,8 @@
 //!
 //! - [`types`]: the Raft type configuration: JSON commands, responses, members.
 //! - [`log_store`]: the log, the vote and the committed id (memory, or durable).
-//! - [`disk`]: the durable store under `dataDir` (redb, group-committed).
+//! - [`disk`]: the durable store under `dataDir`: the log in [`wal`], the rest in redb.
+//! - [`wal`]: the append-only, segmented, checksummed log file.
 //! - [`proposer`]: concurrent writes batched into one entry.
 //! - [`state_machine`]: a JSON key-value state machine with snapshots.
 //! - [`router`]: an in-process network with cuttable links, for tests.
@@ -19,6 +20,7 @@ pub mod proposer;
 pub mod router;
 pub mod state_machine;
 pub mod types;
+pub mod wal;
 
 pub use disk::Disk;
 pub use log_store::{LogStore, MemLogStore};

@@ -2,21 +2,22 @@
 //!
 //! Why: openraft 0.9's core appends every client write as its own entry and waits for
 //! that append's fsync before it takes the next message, so 64 concurrent writers cost
-//! 64 fsyncs in a row on the leader (about 2,000 commits/s on this project's disks,
-//! whatever the group commit below it does). The proposer keeps at most
-//! [`IN_FLIGHT`] entries in flight; writes arriving meanwhile queue, and everything
-//! queued goes into the next entry as one [`Command::Multi`]: one append, one fsync,
-//! one replication round for all of them. Each write still gets its own result, and the
-//! state machine applies the commands of an entry in queue order.
+//! 64 fsyncs in a row on the leader (about 2,000 commits/s on this project's disks).
+//! The proposer keeps [`IN_FLIGHT`] entry in flight; writes arriving meanwhile queue,
+//! and everything queued goes into the next entry as one [`Command::Multi`]: one
+//! append, one fsync, one replication round for all of them. Each write still gets its
+//! own result, and the state machine applies the commands of an entry in queue order,
+//! as if they were consecutive entries.
 //!
-//! A write that finds nothing in flight is proposed alone and at once, so a lone writer
-//! waits for no batch.
+//! Under load it also gathers: the writers the last entry answered usually propose
+//! again at once, so before proposing it waits (at most [`GATHER`], without spinning)
+//! until as many writes wait as the last entry carried. A lone writer, whose last entry
+//! carried one write, never waits.
 
 use super::types::{Command, Member, Response, TypeConfig};
 use openraft::error::ClientWriteError;
 use openraft::Raft;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, Semaphore};
@@ -29,8 +30,8 @@ pub const IN_FLIGHT: usize = 1;
 pub const MAX_BATCH: usize = 256;
 
 /// How long, at most, the proposer waits under load for the writers the last entry
-/// answered to propose again (a tokio timer is too coarse: this is a yielding wait).
-const GATHER: Duration = Duration::from_micros(200);
+/// answered to propose again (tokio's timer rounds this up to its 1 ms tick).
+const GATHER: Duration = Duration::from_micros(1000);
 
 /// Why a proposal was not committed.
 #[derive(Debug, Clone)]
@@ -75,11 +76,8 @@ impl Proposer {
 
 async fn run(raft: Raft<TypeConfig>, mut rx: mpsc::UnboundedReceiver<Pending>, hold: Duration) {
     let slots = Arc::new(Semaphore::new(IN_FLIGHT));
-    // Commands proposed and not yet answered.
-    let pending = Arc::new(AtomicUsize::new(0));
-    // How many writers there are, roughly: the most commands seen waiting or in flight,
-    // decaying when fewer are.
-    let mut writers = 1usize;
+    // The number of commands in the last entry proposed.
+    let mut last = 1usize;
     let mut queue: VecDeque<Pending> = VecDeque::new();
     loop {
         if queue.is_empty() {
@@ -93,21 +91,24 @@ async fn run(raft: Raft<TypeConfig>, mut rx: mpsc::UnboundedReceiver<Pending>, h
             return;
         };
         drain(&mut rx, &mut queue);
-        let active = queue.len() + pending.load(Ordering::Relaxed);
-        writers = active.max(writers * 7 / 8);
-        // Split the writers evenly over the slots, so that entries alternate rather than
-        // one carrying everyone and the next one writer.
-        let target = writers.div_ceil(IN_FLIGHT).clamp(1, MAX_BATCH);
-        // Under load, the writers the last entry just answered are about to propose
-        // again: yield so they can, rather than proposing the first of them alone and
-        // making the others wait a whole round. A lone writer never waits.
-        let since = std::time::Instant::now();
-        while queue.len() < target && since.elapsed() < GATHER {
-            tokio::task::yield_now().await;
-            drain(&mut rx, &mut queue);
+        // Under load, gather: the writers the last entry just answered are about to
+        // propose again, and proposing the first of them alone would make the others
+        // wait a whole round. So wait (without spinning) until as many writes wait as
+        // the last entry carried, or `GATHER` passed. A lone writer never waits.
+        if queue.len() < last {
+            let deadline = tokio::time::Instant::now() + GATHER;
+            while queue.len() < last {
+                match tokio::time::timeout_at(deadline, rx.recv()).await {
+                    Ok(Some(p)) => {
+                        queue.push_back(p);
+                        drain(&mut rx, &mut queue);
+                    }
+                    _ => break,
+                }
+            }
         }
-        let n = queue.len().min(target);
-        pending.fetch_add(n, Ordering::Relaxed);
+        let n = queue.len().min(MAX_BATCH);
+        last = n;
         let (cmds, waiters): (Vec<Command>, Vec<oneshot::Sender<Outcome>>) =
             queue.drain(..n).map(|p| (p.cmd, p.done)).unzip();
         let single = cmds.len() == 1;
@@ -120,14 +121,12 @@ async fn run(raft: Raft<TypeConfig>, mut rx: mpsc::UnboundedReceiver<Pending>, h
         let mut reply = match raft.client_write_ff(cmd).await {
             Ok(r) => r,
             Err(_) => {
-                pending.fetch_sub(n, Ordering::Relaxed);
                 for w in waiters {
                     let _ = w.send(Err(Rejected::Stopped));
                 }
                 continue;
             }
         };
-        let pending = pending.clone();
         tokio::spawn(async move {
             let res = match tokio::time::timeout(hold, &mut reply).await {
                 Ok(r) => r,
@@ -136,7 +135,6 @@ async fn run(raft: Raft<TypeConfig>, mut rx: mpsc::UnboundedReceiver<Pending>, h
                     reply.await
                 }
             };
-            pending.fetch_sub(n, Ordering::Relaxed);
             match res {
                 Err(_) => {
                     for w in waiters {
