@@ -238,3 +238,74 @@ async fn concurrent_writes_share_entries_with_their_own_results() {
         n.shutdown().await;
     }
 }
+
+/// A node that was down while the others snapshotted and purged their logs catches up
+/// from a snapshot sent by the leader (the entries it misses are gone), and keeps it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_laggard_behind_a_purged_log_catches_up_from_a_snapshot() {
+    let dir = tempdir::Dir::new("laggard");
+    let cfg = |n: &str| RaftConfig {
+        data_dir: Some(dir.0.join(n)),
+        snapshot_threshold: 20,
+        bootstrap: n == "a",
+        ..RaftConfig::local(n)
+    };
+    let restored = Arc::new(Mutex::new(0));
+    let r2 = restored.clone();
+    let c_sink: super::engine::EventSink = Arc::new(move |e| {
+        if let RaftEvent::State(super::state_machine::SmEvent::SnapshotRestored { .. }) = e {
+            *r2.lock().unwrap() += 1;
+        }
+    });
+    let a = RaftEngine::start(cfg("a"), quiet()).await.unwrap();
+    let b = RaftEngine::start(cfg("b"), quiet()).await.unwrap();
+    let c = RaftEngine::start(cfg("c"), quiet()).await.unwrap();
+    a.add_node(b.member().clone()).await.unwrap();
+    a.add_node(c.member().clone()).await.unwrap();
+    a.write(set("early", json!(0))).await.unwrap();
+    until("c has the early write", || c.sm.get("early").is_some()).await;
+    let c_port: u16 = c.member().addr.rsplit_once(':').unwrap().1.parse().unwrap();
+    let c_seen = c.state().last_log_index;
+    // So the snapshot c reports below can only have come from the leader.
+    assert_eq!(c.state().snapshot_index, None);
+    c.shutdown().await;
+    drop(c);
+
+    // One at a time, so that each write is its own entry and the log really grows.
+    for i in 0..120 {
+        a.write(set(&format!("k{i}"), json!(i))).await.unwrap();
+    }
+    until("the leader's log is purged past what c has", || {
+        a.state().snapshot_index.is_some_and(|s| s > c_seen + 20)
+    })
+    .await;
+
+    let mut back = None;
+    for _ in 0..50 {
+        match RaftEngine::start(
+            RaftConfig {
+                port: c_port,
+                ..cfg("c")
+            },
+            c_sink.clone(),
+        )
+        .await
+        {
+            Ok(e) => {
+                back = Some(e);
+                break;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    let c = back.expect("c restarted");
+    until("c caught up", || c.sm.get("k119") == Some(json!(119))).await;
+    assert!(*restored.lock().unwrap() >= 1, "c installed a snapshot");
+    assert_eq!(
+        a.sm.read(|st| st.data.clone()),
+        c.sm.read(|st| st.data.clone())
+    );
+    for n in [a, b, c] {
+        n.shutdown().await;
+    }
+}
