@@ -8,6 +8,10 @@ use serde_json::json;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+// The addon's allocator (see src/lib.rs), so the figures are the addon's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 async fn cluster(dir: Option<&std::path::Path>) -> Vec<Arc<RaftEngine>> {
     let mut nodes = Vec::new();
     for n in ["a", "b", "c"] {

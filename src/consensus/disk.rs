@@ -189,6 +189,19 @@ impl Disk {
         Ok(out)
     }
 
+    /// [`Disk::save_snapshot`] on a blocking thread: a snapshot can be megabytes, and
+    /// writing and syncing it must not hold up a runtime worker (and the commits on it).
+    pub async fn store_snapshot(
+        &self,
+        s: StoredSnapshot,
+    ) -> Result<StoredSnapshot, StorageError<u64>> {
+        let d = self.clone();
+        let sig = s.meta.signature();
+        tokio::task::spawn_blocking(move || d.save_snapshot(&s).map(|()| s))
+            .await
+            .map_err(|e| StorageIOError::write_snapshot(Some(sig), &io_err(e)))?
+    }
+
     pub fn save_snapshot(&self, s: &StoredSnapshot) -> Result<(), StorageError<u64>> {
         let fail = |e: io::Error| StorageIOError::write_snapshot(Some(s.meta.signature()), &e);
         let meta = serde_json::to_vec(&s.meta).map_err(|e| fail(io_err(e)))?;

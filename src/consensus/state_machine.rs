@@ -250,13 +250,13 @@ impl RaftSnapshotBuilder<TypeConfig> for KvStateMachine {
             last_membership: membership,
             snapshot_id: id.clone(),
         };
-        let snap = StoredSnapshot {
+        let mut snap = StoredSnapshot {
             meta: meta.clone(),
             data: data.clone(),
         };
         // Durable before openraft learns of it: it purges the log up to here next.
         if let Some(d) = &self.disk {
-            d.save_snapshot(&snap)?;
+            snap = d.store_snapshot(snap).await?;
         }
         *self.current.lock().unwrap() = Some(snap);
         self.emit(SmEvent::SnapshotCreated {
@@ -359,12 +359,12 @@ impl RaftStateMachine<TypeConfig> for KvStateMachine {
         let data = snapshot.into_inner();
         let state = decode(meta, &data)?;
         let size = state.data.len();
-        let snap = StoredSnapshot {
+        let mut snap = StoredSnapshot {
             meta: meta.clone(),
             data,
         };
         if let Some(d) = &self.disk {
-            d.save_snapshot(&snap)?;
+            snap = d.store_snapshot(snap).await?;
         }
         *self.state.lock().unwrap() = state;
         *self.current.lock().unwrap() = Some(snap);
