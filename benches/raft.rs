@@ -2,15 +2,20 @@
 //! and commit latency with 1 writer and with 64 concurrent writers, in memory and with
 //! `dataDir` (fsync before acknowledging). `cargo bench --bench raft`
 
-use redux_cluster_rs::consensus::engine::{RaftConfig, RaftEngine};
+use redux_cluster_rs::consensus::engine::{EventSink, RaftConfig, RaftEngine, RaftEvent};
 use redux_cluster_rs::consensus::Command;
 use serde_json::json;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 // The addon's allocator (see src/lib.rs), so the figures are the addon's.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Leader elections node `a` saw: a figure that moves under load means the load starves
+/// heartbeats (and the run's throughput includes the failover).
+static ELECTIONS: AtomicU64 = AtomicU64::new(0);
 
 async fn cluster(dir: Option<&std::path::Path>) -> Vec<Arc<RaftEngine>> {
     let mut nodes = Vec::new();
@@ -20,7 +25,16 @@ async fn cluster(dir: Option<&std::path::Path>) -> Vec<Arc<RaftEngine>> {
             bootstrap: n == "a",
             ..RaftConfig::local(n)
         };
-        nodes.push(RaftEngine::start(cfg, Arc::new(|_| {})).await.unwrap());
+        let sink: EventSink = if n == "a" {
+            Arc::new(|e| {
+                if let RaftEvent::LeaderElected { .. } = e {
+                    ELECTIONS.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        } else {
+            Arc::new(|_| {})
+        };
+        nodes.push(RaftEngine::start(cfg, sink).await.unwrap());
     }
     for n in &nodes[1..] {
         nodes[0].add_node(n.member().clone()).await.unwrap();
@@ -33,34 +47,56 @@ fn pct(v: &mut [Duration], p: f64) -> f64 {
     v[((v.len() as f64 - 1.0) * p) as usize].as_secs_f64() * 1e6
 }
 
-async fn run(leader: &Arc<RaftEngine>, writers: usize, per: usize) -> (f64, f64, f64) {
+struct Figures {
+    rate: f64,
+    p50: f64,
+    p99: f64,
+    max: f64,
+    errors: usize,
+}
+
+async fn run(leader: &Arc<RaftEngine>, writers: usize, per: usize) -> Figures {
     let start = Instant::now();
     let mut tasks = Vec::new();
     for w in 0..writers {
         let l = leader.clone();
         tasks.push(tokio::spawn(async move {
-            let mut lat = Vec::with_capacity(per);
+            let (mut lat, mut errors) = (Vec::with_capacity(per), 0);
             for i in 0..per {
                 let t = Instant::now();
-                l.write(Command::Set {
-                    key: format!("w{w}-{}", i % 100),
-                    value: json!({"i": i, "payload": "x".repeat(64)}),
-                    limit: None,
-                })
-                .await
-                .unwrap();
-                lat.push(t.elapsed());
+                let r = l
+                    .write(Command::Set {
+                        key: format!("w{w}-{}", i % 100),
+                        value: json!({"i": i, "payload": "x".repeat(64)}),
+                        limit: None,
+                    })
+                    .await;
+                match r {
+                    Ok(_) => lat.push(t.elapsed()),
+                    Err(e) => {
+                        errors += 1;
+                        eprintln!("write failed: {} {}", e.code, e.message);
+                    }
+                }
             }
-            lat
+            (lat, errors)
         }));
     }
-    let mut all = Vec::new();
+    let (mut all, mut errors) = (Vec::new(), 0);
     for t in tasks {
-        all.extend(t.await.unwrap());
+        let (lat, e) = t.await.unwrap();
+        all.extend(lat);
+        errors += e;
     }
     let secs = start.elapsed().as_secs_f64();
     let n = all.len() as f64;
-    (n / secs, pct(&mut all, 0.5), pct(&mut all, 0.99))
+    Figures {
+        rate: n / secs,
+        p50: pct(&mut all, 0.5),
+        p99: pct(&mut all, 0.99),
+        max: pct(&mut all, 1.0),
+        errors,
+    }
 }
 
 fn main() {
@@ -84,8 +120,8 @@ fn main() {
     rt.block_on(async {
         println!("3 nodes, loopback TCP, ~100-byte values");
         println!(
-            "{:<10} {:>8} {:>12} {:>10} {:>10}",
-            "store", "writers", "commits/s", "p50 µs", "p99 µs"
+            "{:<10} {:>8} {:>12} {:>10} {:>10} {:>10} {:>10} {:>7}",
+            "store", "writers", "commits/s", "p50 µs", "p99 µs", "max µs", "elections", "errors"
         );
         for durable in [false, true] {
             let store = if durable { "dataDir" } else { "memory" };
@@ -108,10 +144,18 @@ fn main() {
                 if only_writers.is_some_and(|w| w != writers) {
                     continue;
                 }
-                let (rate, p50, p99) = run(&leader, writers, total / writers).await;
+                let before = ELECTIONS.load(Ordering::Relaxed);
+                let f = run(&leader, writers, total / writers).await;
                 println!(
-                    "{:<10} {:>8} {:>12.0} {:>10.0} {:>10.0}",
-                    store, writers, rate, p50, p99
+                    "{:<10} {:>8} {:>12.0} {:>10.0} {:>10.0} {:>10.0} {:>10} {:>7}",
+                    store,
+                    writers,
+                    f.rate,
+                    f.p50,
+                    f.p99,
+                    f.max,
+                    ELECTIONS.load(Ordering::Relaxed) - before,
+                    f.errors
                 );
             }
             for n in &nodes {

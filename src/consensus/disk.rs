@@ -1,11 +1,12 @@
 //! Durable Raft state under `dataDir`: the log in an append-only segmented file
-//! ([`super::wal`], `dataDir/log/`), and the vote, the committed id, the last snapshot
-//! and the log's epoch in one redb database (`raft.redb`).
+//! ([`super::wal`], `dataDir/log/`), the last snapshot in `dataDir/snapshot` (replaced
+//! by rename), and the vote, the committed id and the log's epoch in a redb database
+//! (`raft.redb`).
 //!
-//! Why two stores: the log is written on every entry and must be cheap to make durable
-//! (an append and one `fdatasync`); everything else changes rarely and wants
-//! transactions (a snapshot's metadata and data together), which redb, a maintained
-//! pure-Rust store whose commit returns only after fsync, gives for free.
+//! Why three: the log is written on every entry and must be cheap to make durable (an
+//! append and one `fdatasync`); a snapshot is megabytes written at once; the small
+//! values want atomic, durable updates, which redb, a maintained pure-Rust store whose
+//! commit returns only after fsync, gives for free.
 //!
 //! One writer thread does all writing and group-commits: everything queued while it
 //! syncs goes out together in the next write, one `fdatasync` for all of it.
@@ -20,8 +21,8 @@ use openraft::storage::LogFlushed;
 use openraft::{Entry, LogId, SnapshotMeta, StorageError, StorageIOError, Vote};
 use redb::{Database, ReadableTable, TableDefinition};
 use std::collections::BTreeMap;
-use std::io;
-use std::path::Path;
+use std::io::{self, Write as _};
+use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::Arc;
 use tokio::sync::oneshot;
@@ -57,6 +58,7 @@ pub enum Write {
 
 #[derive(Clone)]
 pub struct Disk {
+    dir: PathBuf,
     db: Arc<std::sync::Mutex<Option<Arc<Database>>>>,
     writer: Arc<Writer>,
     /// What the log held at open, until `load` takes it.
@@ -124,6 +126,7 @@ impl Disk {
             .name("redux-cluster-rs-raft-log".into())
             .spawn(move || write_loop(wdb, wal, rx))?;
         Ok(Disk {
+            dir: dir.to_path_buf(),
             db: Arc::new(std::sync::Mutex::new(Some(db))),
             writer: Arc::new(Writer {
                 tx: std::sync::Mutex::new(Some(tx)),
@@ -202,35 +205,39 @@ impl Disk {
             .map_err(|e| StorageIOError::write_snapshot(Some(sig), &io_err(e)))?
     }
 
+    /// Writes the snapshot to `dataDir/snapshot` (a temporary file, synced, renamed over
+    /// the old one, directory synced: a crash leaves the old snapshot or the new one).
+    /// A file of its own, not the database: a snapshot can be megabytes, and a redb
+    /// write transaction that long would hold up the log writer's metadata commits.
     pub fn save_snapshot(&self, s: &StoredSnapshot) -> Result<(), StorageError<u64>> {
         let fail = |e: io::Error| StorageIOError::write_snapshot(Some(s.meta.signature()), &e);
         let meta = serde_json::to_vec(&s.meta).map_err(|e| fail(io_err(e)))?;
-        let tx = self
-            .db()
-            .map_err(fail)?
-            .begin_write()
-            .map_err(|e| fail(io_err(e)))?;
-        {
-            let mut t = tx.open_table(META).map_err(|e| fail(io_err(e)))?;
-            t.insert("snapshot_meta", meta.as_slice())
-                .map_err(|e| fail(io_err(e)))?;
-            t.insert("snapshot_data", s.data.as_slice())
-                .map_err(|e| fail(io_err(e)))?;
-        }
-        tx.commit().map_err(|e| fail(io_err(e)))?;
-        Ok(())
+        let tmp = self.dir.join("snapshot.tmp");
+        let write = || -> io::Result<()> {
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(&(meta.len() as u32).to_le_bytes())?;
+            f.write_all(&meta)?;
+            f.write_all(&s.data)?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, self.dir.join("snapshot"))?;
+            std::fs::File::open(&self.dir)?.sync_all()
+        };
+        write().map_err(|e| fail(e).into())
     }
 
     pub fn load_snapshot(&self) -> Result<Option<StoredSnapshot>, StorageError<u64>> {
         let fail = |e: io::Error| StorageIOError::read_snapshot(None, &e);
-        let (Some(meta), Some(data)) = (
-            self.get_meta("snapshot_meta").map_err(fail)?,
-            self.get_meta("snapshot_data").map_err(fail)?,
-        ) else {
-            return Ok(None);
+        let bytes = match std::fs::read(self.dir.join("snapshot")) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(fail(e).into()),
         };
+        let bad = || StorageError::from(fail(io_err("the snapshot file is truncated")));
+        let len = u32::from_le_bytes(bytes.get(..4).ok_or_else(bad)?.try_into().unwrap());
+        let meta = bytes.get(4..4 + len as usize).ok_or_else(bad)?;
         let meta: SnapshotMeta<u64, Member> =
-            serde_json::from_slice(&meta).map_err(|e| fail(io_err(e)))?;
+            serde_json::from_slice(meta).map_err(|e| fail(io_err(e)))?;
+        let data = bytes[4 + len as usize..].to_vec();
         Ok(Some(StoredSnapshot { meta, data }))
     }
 }

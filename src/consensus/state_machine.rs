@@ -234,12 +234,11 @@ fn apply_command(st: &mut KvState, cmd: &Command, index: u64) -> Response {
 
 impl RaftSnapshotBuilder<TypeConfig> for KvStateMachine {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError<u64>> {
-        let (data, last, membership, size) = {
-            let st = self.state.lock().unwrap();
-            let data =
-                serde_json::to_vec(&*st).map_err(|e| StorageIOError::read_state_machine(&e))?;
-            (data, st.last_applied, st.membership.clone(), st.data.len())
-        };
+        // Copied under the lock and serialized outside it: applying (and so every
+        // commit) waits for the copy only, not for encoding megabytes.
+        let st = self.state.lock().unwrap().clone();
+        let data = serde_json::to_vec(&st).map_err(|e| StorageIOError::read_state_machine(&e))?;
+        let (last, membership, size) = (st.last_applied, st.membership, st.data.len());
         let n = self.snapshots.fetch_add(1, Ordering::Relaxed) + 1;
         let id = match last {
             Some(l) => format!("{}-{}-{n}", l.leader_id, l.index),
