@@ -9,7 +9,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-// The addon's allocator (see src/lib.rs), so the figures are the addon's.
+// The addon's allocator (see src/lib.rs, which sets it itself with `napi`), so the
+// figures are the addon's.
+#[cfg(not(feature = "napi"))]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
