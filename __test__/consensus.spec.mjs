@@ -105,6 +105,13 @@ test('errors: no forwarding names the leader, invalid options, persistSnapshots 
   await assert.rejects(sm.initialize(a.coordinator), { code: 'ERR_INVALID_CONFIG' });
   await assert.rejects(a.state.set('', 1), { code: 'ERR_INVALID_ARGUMENT' });
   await assert.rejects(createDistributedStateMachine({}).set('k', 1), { code: 'ERR_NOT_INITIALIZED' });
+  // A node with a cluster of its own is refused, not overwritten.
+  const other = await node('o', { bootstrap: true });
+  await other.state.set('k', 'mine');
+  await assert.rejects(a.coordinator.addPeer('o', '127.0.0.1', other.coordinator.config.port), {
+    code: 'ERR_OTHER_CLUSTER',
+  });
+  assert.equal(other.state.get('k'), 'mine');
 });
 
 test('a wrong clusterSecret never joins; snapshots persist and restore from dataDir', { timeout: 30000 }, async () => {

@@ -96,6 +96,7 @@ fn command_js(c: &Command) -> Value {
     match c {
         Command::Custom(v) => v.clone(),
         Command::Multi(cmds) => Value::Array(cmds.iter().map(command_js).collect()),
+        Command::Genesis { cluster } => json!({"type": "genesis", "cluster": cluster}),
         Command::Set { key, value, .. } => json!({"type": "set", "key": key, "value": value}),
         Command::Delete { key } => json!({"type": "delete", "key": key}),
         Command::Cas { key, value, .. } => match value {

@@ -300,6 +300,7 @@ impl RaftEngine {
                 .is_some(),
             leader: m.current_leader.and_then(|l| name_of(&m, l)),
             term: m.current_term,
+            cluster: self.sm.read(|st| st.cluster.clone()),
         }
     }
 
@@ -593,6 +594,44 @@ impl RaftEngine {
         }
     }
 
+    /// Refuses to add a node that belongs to another cluster: Raft would overwrite its
+    /// log with ours (or it would fight our leader) instead of failing. The leader names
+    /// the cluster (a `Genesis` entry) before it adds its first node, so every member
+    /// knows the name; a node that knows another name, or none but already has a
+    /// cluster, is someone else's.
+    async fn same_cluster(&self, n: &Member) -> Result<(), ApiError> {
+        if self.sm.read(|st| st.cluster.is_none()) {
+            let cluster = format!("{:016x}", rand::random::<u64>());
+            self.write(Command::Genesis { cluster }).await?;
+        }
+        let ours = self.sm.read(|st| st.cluster.clone());
+        // Unreachable now: adding it as a learner waits for it (or times out).
+        let Ok(theirs) = self.ping(&n.addr, Duration::from_secs(1)).await else {
+            return Ok(());
+        };
+        if theirs.name != n.name {
+            return Err(api(
+                "ERR_INVALID_ARGUMENT",
+                format!("the node at {} is {}, not {}", n.addr, theirs.name, n.name),
+            ));
+        }
+        let other = match &theirs.cluster {
+            Some(c) => Some(c) != ours.as_ref(),
+            None => theirs.initialized,
+        };
+        if other {
+            return Err(api(
+                "ERR_OTHER_CLUSTER",
+                format!(
+                    "{} at {} already belongs to another cluster; remove it there and \
+                     start it with an empty dataDir to move it here",
+                    n.name, n.addr
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     async fn change_here(&self, req: &Request) -> Result<(), ApiError> {
         let m = self.raft.metrics().borrow().clone();
         if m.state != ServerState::Leader {
@@ -625,6 +664,9 @@ impl RaftEngine {
                 let id = node_id(&n.name);
                 if mem.voter_ids().any(|v| v == id) {
                     return Ok(());
+                }
+                if mem.get_node(&id).is_none() {
+                    self.same_cluster(n).await?;
                 }
                 within(timeout, self.raft.add_learner(id, n.clone(), true))
                     .await?

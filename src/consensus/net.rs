@@ -82,6 +82,9 @@ pub struct Status {
     pub initialized: bool,
     pub leader: Option<String>,
     pub term: u64,
+    /// The cluster's name once its founder added a first node (see `Command::Genesis`).
+    #[serde(default)]
+    pub cluster: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -30,6 +30,9 @@ pub struct KvState {
     pub membership: StoredMembership<u64, Member>,
     pub data: BTreeMap<String, Versioned>,
     pub workflows: BTreeMap<String, Value>,
+    /// The cluster's name, from its first `Genesis` entry.
+    #[serde(default)]
+    pub cluster: Option<String>,
     /// Normal (non-membership, non-blank) entries ever applied.
     pub commands: u64,
 }
@@ -170,6 +173,10 @@ fn refused(code: &str) -> Response {
 }
 
 fn apply_command(st: &mut KvState, cmd: &Command, index: u64) -> Response {
+    if let Command::Genesis { cluster } = cmd {
+        st.cluster.get_or_insert_with(|| cluster.clone());
+        return Response::default();
+    }
     st.commands += 1;
     match cmd.clone() {
         Command::Set { key, value, limit } => {
@@ -219,6 +226,7 @@ fn apply_command(st: &mut KvState, cmd: &Command, index: u64) -> Response {
         }
         // Only the proposer builds these, one level deep.
         Command::Multi(_) => refused("ERR_INVALID"),
+        Command::Genesis { .. } => unreachable!("handled above"),
         Command::Custom(v) => {
             if let Some(id) = v.get("workflowId").and_then(Value::as_str) {
                 let state = v.get("state").cloned().unwrap_or_else(|| v.clone());
@@ -298,7 +306,7 @@ impl RaftStateMachine<TypeConfig> for KvStateMachine {
                         let mut each = Vec::with_capacity(cmds.len());
                         for (sub, cmd) in cmds.into_iter().enumerate() {
                             let r = apply_command(&mut st, &cmd, index);
-                            if self.sink.is_some() {
+                            if self.sink.is_some() && !matches!(cmd, Command::Genesis { .. }) {
                                 events.push(SmEvent::Applied {
                                     index,
                                     sub,
@@ -316,7 +324,7 @@ impl RaftStateMachine<TypeConfig> for KvStateMachine {
                     }
                     EntryPayload::Normal(cmd) => {
                         let r = apply_command(&mut st, &cmd, e.log_id.index);
-                        if self.sink.is_some() {
+                        if self.sink.is_some() && !matches!(cmd, Command::Genesis { .. }) {
                             events.push(SmEvent::Applied {
                                 index: e.log_id.index,
                                 sub: 0,

@@ -309,3 +309,46 @@ async fn a_laggard_behind_a_purged_log_catches_up_from_a_snapshot() {
         n.shutdown().await;
     }
 }
+
+/// A node of another cluster is refused, whichever side is asked, and keeps its data;
+/// a name that does not match the node at the address is refused too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_of_another_cluster_is_refused() {
+    let boot = |n: &str| RaftConfig {
+        bootstrap: true,
+        ..RaftConfig::local(n)
+    };
+    let a = RaftEngine::start(boot("a"), quiet()).await.unwrap();
+    let b = RaftEngine::start(RaftConfig::local("b"), quiet())
+        .await
+        .unwrap();
+    a.add_node(b.member().clone()).await.unwrap();
+    a.write(set("mine", json!("a"))).await.unwrap();
+    // x founds a cluster of its own and writes to it.
+    let x = RaftEngine::start(RaftConfig::local("x"), quiet())
+        .await
+        .unwrap();
+    x.write(set("mine", json!("x"))).await.unwrap();
+
+    let e = a.add_node(x.member().clone()).await.unwrap_err();
+    assert_eq!(e.code, "ERR_OTHER_CLUSTER", "{}", e.message);
+    let e = x.add_node(b.member().clone()).await.unwrap_err();
+    assert_eq!(e.code, "ERR_OTHER_CLUSTER", "{}", e.message);
+    let wrong = Member {
+        name: "y".into(),
+        addr: x.member().addr.clone(),
+    };
+    let e = a.add_node(wrong).await.unwrap_err();
+    assert_eq!(e.code, "ERR_INVALID_ARGUMENT", "{}", e.message);
+
+    assert_eq!(x.sm.get("mine"), Some(json!("x")));
+    assert_eq!(x.state().voters.len(), 1);
+    assert_eq!(a.state().voters.len(), 2);
+    // Both members of a's cluster know its name; x's is another.
+    let (ca, cb) = (a.status().cluster, b.status().cluster);
+    assert!(ca.is_some() && ca == cb);
+    assert_ne!(x.status().cluster, ca);
+    for n in [a, b, x] {
+        n.shutdown().await;
+    }
+}

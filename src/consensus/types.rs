@@ -69,6 +69,11 @@ pub enum Command {
     /// Commands proposed together (see `proposer`): applied in order, each with its own
     /// result, as if they were consecutive entries.
     Multi(Vec<Command>),
+    /// Names the cluster (the first one applied wins), so that a node of another cluster
+    /// can be told apart. Internal: not counted, no event.
+    Genesis {
+        cluster: String,
+    },
 }
 
 /// What applying a command returns to whoever submitted it.
