@@ -47,8 +47,9 @@ pub enum Write {
     Append(Vec<(u64, Vec<u8>)>, LogFlushed<TypeConfig>),
     /// Removes every entry at or after the index.
     Truncate(u64),
-    /// Removes every entry up to and including the id, and records it as purged.
-    Purge(LogId<u64>),
+    /// Removes every entry up to and including the index, and records the purged log
+    /// id (its JSON, encoded by the caller as entries are).
+    Purge(u64, Vec<u8>),
     Meta(
         &'static str,
         Vec<u8>,
@@ -273,15 +274,14 @@ fn write_batch(db: &Database, wal: &mut Wal, batch: &[Write]) -> io::Result<()> 
     for w in batch {
         match w {
             Write::Append(entries, _) => {
-                recs.extend(entries.iter().map(|(i, b)| Rec::Entry(*i, b.clone())));
+                recs.extend(entries.iter().map(|(i, b)| Rec::Entry(*i, b)));
                 sync = true;
             }
             // A truncation needs no sync of its own: the append that follows it (the
             // only thing anyone waits for) syncs it too, in order.
             Write::Truncate(from) => recs.push(Rec::Truncate(*from)),
-            Write::Purge(id) => {
-                let v = serde_json::to_vec(id).map_err(io_err)?;
-                recs.push(Rec::Purge(id.index, v));
+            Write::Purge(index, id) => {
+                recs.push(Rec::Purge(*index, id));
                 (sync, purged) = (true, true);
             }
             Write::Meta(..) => {}

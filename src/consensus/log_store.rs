@@ -164,7 +164,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn purge(&mut self, log_id: LogId<u64>) -> Result<(), StorageError<u64>> {
         if let Some(d) = &self.disk {
-            d.send(Write::Purge(log_id));
+            let id = serde_json::to_vec(&log_id).map_err(|e| StorageIOError::write(&e))?;
+            d.send(Write::Purge(log_id.index, id));
         }
         let mut inner = self.inner.lock().unwrap();
         inner.last_purged = Some(log_id);

@@ -14,6 +14,21 @@ use openraft::Raft;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
+/// The timing the in-process tests run Raft with: the JS API's defaults.
+#[cfg(test)]
+pub(crate) fn test_config() -> Arc<openraft::Config> {
+    Arc::new(
+        openraft::Config {
+            election_timeout_min: 150,
+            election_timeout_max: 300,
+            heartbeat_interval: 50,
+            ..Default::default()
+        }
+        .validate()
+        .unwrap(),
+    )
+}
+
 #[derive(Clone, Default)]
 pub struct Router {
     nodes: Arc<Mutex<BTreeMap<u64, Raft<TypeConfig>>>>,
@@ -138,22 +153,13 @@ impl RaftNetwork<TypeConfig> for Conn {
 mod tests {
     use super::*;
     use crate::consensus::{Command, KvStateMachine, MemLogStore};
-    use openraft::{Config, ServerState};
+    use openraft::ServerState;
     use serde_json::json;
     use std::time::Duration;
 
     async fn cluster(n: u64) -> (Router, BTreeMap<u64, (Raft<TypeConfig>, KvStateMachine)>) {
         let router = Router::default();
-        let cfg = Arc::new(
-            Config {
-                election_timeout_min: 150,
-                election_timeout_max: 300,
-                heartbeat_interval: 50,
-                ..Default::default()
-            }
-            .validate()
-            .unwrap(),
-        );
+        let cfg = test_config();
         let mut nodes = BTreeMap::new();
         for id in 1..=n {
             let sm = KvStateMachine::default();

@@ -72,16 +72,7 @@ async fn boot(
 async fn run(seed: u64, steps: usize) {
     let mut rng = StdRng::seed_from_u64(seed);
     let router = Router::default();
-    let cfg = Arc::new(
-        Config {
-            election_timeout_min: 150,
-            election_timeout_max: 300,
-            heartbeat_interval: 50,
-            ..Default::default()
-        }
-        .validate()
-        .unwrap(),
-    );
+    let cfg = super::router::test_config();
     let applied: Applied = Arc::default();
     let mut nodes = BTreeMap::new();
     for id in 1..=5u64 {

@@ -20,6 +20,42 @@ async fn until<F: Fn() -> bool>(what: &str, f: F) {
     }
 }
 
+async fn start(cfg: RaftConfig) -> Arc<RaftEngine> {
+    RaftEngine::start(cfg, quiet()).await.unwrap()
+}
+
+/// A node that founds a one-node cluster at start.
+fn founder(name: &str) -> RaftConfig {
+    RaftConfig {
+        bootstrap: true,
+        ..RaftConfig::local(name)
+    }
+}
+
+/// Starts a stopped node again on the address it had (`addr`), retrying while the old
+/// listener's port is still being released (bounded: 5 s).
+async fn restart(cfg: RaftConfig, addr: &str, sink: super::engine::EventSink) -> Arc<RaftEngine> {
+    let port = addr.rsplit_once(':').unwrap().1.parse().unwrap();
+    for _ in 0..50 {
+        match RaftEngine::start(
+            RaftConfig {
+                port,
+                ..cfg.clone()
+            },
+            sink.clone(),
+        )
+        .await
+        {
+            Ok(e) => return e,
+            Err(e) => {
+                eprintln!("restart: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+        }
+    }
+    panic!("{} did not restart on {addr}", cfg.name);
+}
+
 fn set(k: &str, v: serde_json::Value) -> Command {
     Command::Set {
         key: k.into(),
@@ -44,8 +80,8 @@ async fn three_nodes_form_forward_fail_over_and_restart_from_disk() {
         }
     });
     let a = RaftEngine::start(cfg("a"), sink).await.unwrap();
-    let b = RaftEngine::start(cfg("b"), quiet()).await.unwrap();
-    let c = RaftEngine::start(cfg("c"), quiet()).await.unwrap();
+    let b = start(cfg("b")).await;
+    let c = start(cfg("c")).await;
     // Fresh b asks fresh a: a (the smaller name) founds the cluster and adds b.
     b.add_node(a.member().clone()).await.unwrap();
     a.add_node(c.member().clone()).await.unwrap();
@@ -96,29 +132,7 @@ async fn three_nodes_form_forward_fail_over_and_restart_from_disk() {
     }
 
     // Restart the old leader on its old address from its own directory: it catches up.
-    let port = old_addr.rsplit_once(':').unwrap().1.parse().unwrap();
-    let mut back = None;
-    for _ in 0..50 {
-        match RaftEngine::start(
-            RaftConfig {
-                port,
-                ..old_cfg.clone()
-            },
-            quiet(),
-        )
-        .await
-        {
-            Ok(e) => {
-                back = Some(e);
-                break;
-            }
-            Err(e) => {
-                eprintln!("restart: {e}");
-                tokio::time::sleep(Duration::from_millis(100)).await
-            }
-        }
-    }
-    let back = back.expect("restarted");
+    let back = restart(old_cfg, &old_addr, quiet()).await;
     until("the restarted node catches up", || {
         back.sm.get("after19") == Some(json!(19)) && back.sm.get("k") == Some(json!({"v": 1}))
     })
@@ -131,36 +145,21 @@ async fn three_nodes_form_forward_fail_over_and_restart_from_disk() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_forwarding_a_follower_names_the_leader() {
-    let a = RaftEngine::start(
-        RaftConfig {
-            bootstrap: true,
-            ..RaftConfig::local("a")
-        },
-        quiet(),
-    )
-    .await
-    .unwrap();
-    let b = RaftEngine::start(
-        RaftConfig {
-            forward: false,
-            ..RaftConfig::local("b")
-        },
-        quiet(),
-    )
-    .await
-    .unwrap();
+    let a = start(founder("a")).await;
+    let b = start(RaftConfig {
+        forward: false,
+        ..RaftConfig::local("b")
+    })
+    .await;
     a.add_node(b.member().clone()).await.unwrap();
     until("b follows a", || b.state().leader.as_deref() == Some("a")).await;
     let e = b.write(set("x", json!(1))).await.unwrap_err();
     assert_eq!(e.code, "ERR_NOT_LEADER");
     assert_eq!(e.leader.as_deref(), Some("a"));
     // A lone node with no peers founds its own cluster on the first write.
-    let lone = RaftEngine::start(RaftConfig::local("lone"), quiet())
-        .await
-        .unwrap();
+    let lone = start(RaftConfig::local("lone")).await;
     lone.write(set("y", json!(2))).await.unwrap();
     assert_eq!(lone.sm.get("y"), Some(json!(2)));
-    let _ = Member::default();
     for n in [a, b, lone] {
         n.shutdown().await;
     }
@@ -170,18 +169,8 @@ async fn without_forwarding_a_follower_names_the_leader() {
 /// each gets its own result, and compare-and-set stays exact (one winner per version).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_writes_share_entries_with_their_own_results() {
-    let a = RaftEngine::start(
-        RaftConfig {
-            bootstrap: true,
-            ..RaftConfig::local("a")
-        },
-        quiet(),
-    )
-    .await
-    .unwrap();
-    let b = RaftEngine::start(RaftConfig::local("b"), quiet())
-        .await
-        .unwrap();
+    let a = start(founder("a")).await;
+    let b = start(RaftConfig::local("b")).await;
     a.add_node(b.member().clone()).await.unwrap();
     let tasks: Vec<_> = (0..64)
         .map(|w| {
@@ -257,14 +246,14 @@ async fn a_laggard_behind_a_purged_log_catches_up_from_a_snapshot() {
             *r2.lock().unwrap() += 1;
         }
     });
-    let a = RaftEngine::start(cfg("a"), quiet()).await.unwrap();
-    let b = RaftEngine::start(cfg("b"), quiet()).await.unwrap();
-    let c = RaftEngine::start(cfg("c"), quiet()).await.unwrap();
+    let a = start(cfg("a")).await;
+    let b = start(cfg("b")).await;
+    let c = start(cfg("c")).await;
     a.add_node(b.member().clone()).await.unwrap();
     a.add_node(c.member().clone()).await.unwrap();
     a.write(set("early", json!(0))).await.unwrap();
     until("c has the early write", || c.sm.get("early").is_some()).await;
-    let c_port: u16 = c.member().addr.rsplit_once(':').unwrap().1.parse().unwrap();
+    let c_addr = c.member().addr.clone();
     let c_seen = c.state().last_log_index;
     // So the snapshot c reports below can only have come from the leader.
     assert_eq!(c.state().snapshot_index, None);
@@ -280,25 +269,7 @@ async fn a_laggard_behind_a_purged_log_catches_up_from_a_snapshot() {
     })
     .await;
 
-    let mut back = None;
-    for _ in 0..50 {
-        match RaftEngine::start(
-            RaftConfig {
-                port: c_port,
-                ..cfg("c")
-            },
-            c_sink.clone(),
-        )
-        .await
-        {
-            Ok(e) => {
-                back = Some(e);
-                break;
-            }
-            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-        }
-    }
-    let c = back.expect("c restarted");
+    let c = restart(cfg("c"), &c_addr, c_sink).await;
     until("c caught up", || c.sm.get("k119") == Some(json!(119))).await;
     assert!(*restored.lock().unwrap() >= 1, "c installed a snapshot");
     assert_eq!(
@@ -314,20 +285,12 @@ async fn a_laggard_behind_a_purged_log_catches_up_from_a_snapshot() {
 /// a name that does not match the node at the address is refused too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_of_another_cluster_is_refused() {
-    let boot = |n: &str| RaftConfig {
-        bootstrap: true,
-        ..RaftConfig::local(n)
-    };
-    let a = RaftEngine::start(boot("a"), quiet()).await.unwrap();
-    let b = RaftEngine::start(RaftConfig::local("b"), quiet())
-        .await
-        .unwrap();
+    let a = start(founder("a")).await;
+    let b = start(RaftConfig::local("b")).await;
     a.add_node(b.member().clone()).await.unwrap();
     a.write(set("mine", json!("a"))).await.unwrap();
     // x founds a cluster of its own and writes to it.
-    let x = RaftEngine::start(RaftConfig::local("x"), quiet())
-        .await
-        .unwrap();
+    let x = start(RaftConfig::local("x")).await;
     x.write(set("mine", json!("x"))).await.unwrap();
 
     let e = a.add_node(x.member().clone()).await.unwrap_err();

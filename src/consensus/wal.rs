@@ -39,15 +39,16 @@ const ENTRY: u32 = 1;
 const TRUNCATE: u32 = 2;
 const PURGE: u32 = 3;
 
-/// One change to the log.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Rec {
+/// One change to the log (borrowing its bytes: a write copies them once, into the
+/// write buffer).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Rec<'a> {
     /// An entry at its index, as JSON.
-    Entry(u64, Vec<u8>),
+    Entry(u64, &'a [u8]),
     /// Removes every entry at or after the index.
     Truncate(u64),
     /// Removes every entry up to the purged log id's index (its JSON).
-    Purge(u64, Vec<u8>),
+    Purge(u64, &'a [u8]),
 }
 
 /// What recovery found.
@@ -91,7 +92,7 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
-fn encode(buf: &mut Vec<u8>, epoch: u64, seq: u64, rec: &Rec) {
+fn encode(buf: &mut Vec<u8>, epoch: u64, seq: u64, rec: &Rec<'_>) {
     let (kind, a, b): (u32, u64, &[u8]) = match rec {
         Rec::Entry(i, bytes) => (ENTRY, *i, bytes),
         Rec::Truncate(i) => (TRUNCATE, *i, &[]),
@@ -110,7 +111,7 @@ fn encode(buf: &mut Vec<u8>, epoch: u64, seq: u64, rec: &Rec) {
 }
 
 /// Decodes the record at the start of `b`: (kind, epoch, seq, rec, its length).
-fn decode(b: &[u8]) -> Option<(u32, u64, u64, Rec, usize)> {
+fn decode(b: &[u8]) -> Option<(u32, u64, u64, Rec<'_>, usize)> {
     let u32_at = |o: usize| u32::from_le_bytes(b[o..o + 4].try_into().unwrap());
     let u64_at = |o: usize| u64::from_le_bytes(b[o..o + 8].try_into().unwrap());
     if b.len() < HEADER {
@@ -125,7 +126,7 @@ fn decode(b: &[u8]) -> Option<(u32, u64, u64, Rec, usize)> {
         return None;
     }
     let (kind, epoch, seq, a) = (u32_at(8), u64_at(12), u64_at(20), u64_at(28));
-    let rest = b[HEADER + 8..end].to_vec();
+    let rest = &b[HEADER + 8..end];
     let rec = match kind {
         ENTRY => Rec::Entry(a, rest),
         TRUNCATE => Rec::Truncate(a),
@@ -175,14 +176,14 @@ impl Wal {
                 match rec {
                     Rec::Entry(index, json) => {
                         max_index = max_index.max(index);
-                        replay.entries.insert(index, json);
+                        replay.entries.insert(index, json.to_vec());
                     }
                     Rec::Truncate(from) => {
                         replay.entries.split_off(&from);
                     }
                     Rec::Purge(upto, json) => {
                         replay.entries = replay.entries.split_off(&(upto + 1));
-                        replay.purged = Some((upto, json));
+                        replay.purged = Some((upto, json.to_vec()));
                     }
                 }
                 (last_seq, last_epoch) = (Some(seq), rec_epoch);
@@ -229,7 +230,7 @@ impl Wal {
     }
 
     /// Writes records (not yet durable: see [`Wal::sync`]).
-    pub fn write(&mut self, recs: &[Rec]) -> io::Result<()> {
+    pub fn write(&mut self, recs: &[Rec<'_>]) -> io::Result<()> {
         for rec in recs {
             let before = self.buf.len();
             encode(&mut self.buf, self.epoch, self.seq, rec);
@@ -244,7 +245,7 @@ impl Wal {
             self.seq += 1;
             match rec {
                 Rec::Entry(i, _) => self.current.max_index = self.current.max_index.max(*i),
-                Rec::Purge(i, json) => self.purged = Some((*i, json.clone())),
+                Rec::Purge(i, json) => self.purged = Some((*i, json.to_vec())),
                 Rec::Truncate(_) => {}
             }
         }
@@ -299,8 +300,8 @@ impl Wal {
         self.file = file;
         self.pos = 0;
         self.filled = 0;
-        if let Some((i, json)) = self.purged.clone() {
-            encode(&mut self.buf, self.epoch, self.seq, &Rec::Purge(i, json));
+        if let Some((i, json)) = &self.purged {
+            encode(&mut self.buf, self.epoch, self.seq, &Rec::Purge(*i, json));
             self.seq += 1;
             self.flush_buf()?;
         }
@@ -332,8 +333,14 @@ mod tests {
     use super::*;
     use crate::consensus::log_store::tempdir::Dir;
 
-    fn entry(i: u64) -> Rec {
-        Rec::Entry(i, format!("{{\"entry\":{i}}}").into_bytes())
+    fn payload(i: u64) -> Vec<u8> {
+        format!("{{\"entry\":{i}}}").into_bytes()
+    }
+
+    fn append(w: &mut Wal, indexes: std::ops::RangeInclusive<u64>) {
+        let payloads: Vec<(u64, Vec<u8>)> = indexes.map(|i| (i, payload(i))).collect();
+        let recs: Vec<Rec> = payloads.iter().map(|(i, b)| Rec::Entry(*i, b)).collect();
+        w.write(&recs).unwrap();
     }
 
     fn indexes(r: &Replay) -> Vec<u64> {
@@ -345,16 +352,16 @@ mod tests {
         let d = Dir::new("wal");
         let (mut w, r) = Wal::open_with(&d.0, 1, 1024).unwrap();
         assert!(r.entries.is_empty() && r.purged.is_none());
-        w.write(&(1..=50).map(entry).collect::<Vec<_>>()).unwrap();
+        append(&mut w, 1..=50);
         w.write(&[Rec::Truncate(41)]).unwrap();
-        w.write(&(41..=60).map(entry).collect::<Vec<_>>()).unwrap();
+        append(&mut w, 41..=60);
         w.sync().unwrap();
         assert!(w.segments() > 1, "small segments rotate");
         drop(w);
         let (mut w, r) = Wal::open_with(&d.0, 2, 1024).unwrap();
         assert_eq!(indexes(&r), (1..=60).collect::<Vec<_>>());
-        w.write(&[Rec::Purge(45, b"{\"p\":45}".to_vec())]).unwrap();
-        w.write(&(61..=70).map(entry).collect::<Vec<_>>()).unwrap();
+        w.write(&[Rec::Purge(45, b"{\"p\":45}")]).unwrap();
+        append(&mut w, 61..=70);
         w.sync().unwrap();
         let before = w.segments();
         w.remove_purged().unwrap();
@@ -371,12 +378,12 @@ mod tests {
     fn a_torn_tail_ends_the_log_and_stale_bytes_stay_dead() {
         let d = Dir::new("wal-torn");
         let (mut w, _) = Wal::open(&d.0, 1).unwrap();
-        w.write(&(1..=10).map(entry).collect::<Vec<_>>()).unwrap();
+        append(&mut w, 1..=10);
         w.sync().unwrap();
         let end_of_8 = {
             let mut b = Vec::new();
             for i in 1..=8 {
-                encode(&mut b, 1, i - 1, &entry(i));
+                encode(&mut b, 1, i - 1, &Rec::Entry(i, &payload(i)));
             }
             b.len()
         };
@@ -390,8 +397,7 @@ mod tests {
         assert_eq!(indexes(&r), (1..=8).collect::<Vec<_>>());
         // A record of exactly the torn one's size: the stale entry 10 now sits right
         // behind it, with a seq that follows, but from an older epoch.
-        w.write(&[Rec::Entry(9, b"{\"entry\":X}".to_vec())])
-            .unwrap();
+        w.write(&[Rec::Entry(9, b"{\"entry\":X}")]).unwrap();
         w.sync().unwrap();
         drop(w);
         let (_, r) = Wal::open(&d.0, 3).unwrap();
@@ -403,7 +409,7 @@ mod tests {
     fn garbage_and_a_missing_segment_are_reported_or_ignored_never_replayed() {
         let d = Dir::new("wal-garbage");
         let (mut w, _) = Wal::open_with(&d.0, 1, 2048).unwrap();
-        w.write(&(1..=100).map(entry).collect::<Vec<_>>()).unwrap();
+        append(&mut w, 1..=100);
         w.sync().unwrap();
         assert!(w.segments() >= 3);
         let (last, pos) = (w.current.number, w.pos);
