@@ -70,6 +70,8 @@ export declare class NativeRaft {
   constructor(options: RaftOptions, wake: () => void)
   /** The queued events, as a JSON array. */
   poll(): string
+  /** The current leader's nodeId, if known (without building the whole `state()`). */
+  get leader(): string | null
   get address(): string
   /** `getState()` as JSON. */
   state(): string

@@ -210,6 +210,12 @@ impl NativeRaft {
         Value::Array(q).to_string()
     }
 
+    /// The current leader's nodeId, if known (without building the whole `state()`).
+    #[napi(getter)]
+    pub fn leader(&self) -> Option<String> {
+        self.engine.status().leader
+    }
+
     #[napi(getter)]
     pub fn address(&self) -> String {
         self.engine.member().addr.clone()

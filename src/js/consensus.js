@@ -115,11 +115,11 @@ class RaftCoordinator extends EventEmitter {
   }
 
   get isLeader() {
-    return this._native ? JSON.parse(this._native.state()).role === 'leader' : false;
+    return this.leaderId === this.nodeId;
   }
 
   get leaderId() {
-    return this._native ? JSON.parse(this._native.state()).leaderId ?? null : null;
+    return this._native?.leader ?? null;
   }
 
   /** Adds a voting member (callable on any node; safe membership change). */
