@@ -5,8 +5,10 @@
 //!
 //! Cluster formation. A node started with `bootstrap` founds a one-node cluster at once.
 //! Otherwise a fresh node waits: it joins when a leader adds it, or when it is asked to
-//! add a peer (`add_node`) it sends that peer a `Join`; if both are fresh, the one with
-//! the smaller name founds the cluster and adds the other. A fresh node that is asked to
+//! add a peer (`add_node`) it sends that peer a `Join`. If both are fresh, only the
+//! smallest name either of them was told about founds the cluster (and adds the others
+//! as they ask): with a pairwise rule, three fresh nodes told about each other could
+//! found two clusters, which then refuse to merge. A fresh node that is asked to
 //! write while it knows no peer founds a one-node cluster (a lone node just works).
 
 use super::disk::Disk;
@@ -529,7 +531,23 @@ impl RaftEngine {
         }
     }
 
-    /// A fresh node asks `peer` to add it; when both are fresh the smaller name founds.
+    /// The smallest name among this node and the peers it was told about: the one that
+    /// founds the cluster when all of them are fresh.
+    fn smallest_known(&self) -> String {
+        let known = self.shared.known.lock().unwrap();
+        let me = &self.shared.me.name;
+        known.keys().filter(|k| *k < me).min().unwrap_or(me).clone()
+    }
+
+    /// Retried by `add_node` until `first` has founded the cluster and added us.
+    fn forming(&self, first: &str) -> ApiError {
+        api(
+            "ERR_UNAVAILABLE",
+            format!("no cluster yet: waiting for {first}, the smallest name, to found it"),
+        )
+    }
+
+    /// A fresh node asks `peer` to add it; when all are fresh the smallest name founds.
     async fn join_via(&self, peer: &Member) -> Result<(), ApiError> {
         match self
             .forward(peer, &Request::Join(self.shared.me.clone()))
@@ -537,6 +555,11 @@ impl RaftEngine {
         {
             Ok(Reply::Done(Ok(()))) => Ok(()),
             Ok(Reply::Done(Err(e))) if e.code == "ERR_FRESH" => {
+                // The peer says we are the smallest it knows; we may know a smaller one.
+                let first = self.smallest_known();
+                if first != self.shared.me.name {
+                    return Err(self.forming(&first));
+                }
                 self.found_cluster()
                     .await
                     .map_err(|e| api("ERR_IO", e.to_string()))?;
@@ -728,16 +751,21 @@ impl RaftEngine {
                 if self.initialized().await {
                     return Reply::Done(self.change(Request::AddNode(m)).await);
                 }
-                if self.shared.me.name < m.name {
-                    if let Err(e) = self.found_cluster().await {
-                        return Reply::Done(Err(api("ERR_IO", e.to_string())));
+                // Only the smallest name known founds (so that three fresh nodes told
+                // about each other form one cluster, not two); the others wait for it.
+                match self.smallest_known() {
+                    first if first == self.shared.me.name => {
+                        if let Err(e) = self.found_cluster().await {
+                            return Reply::Done(Err(api("ERR_IO", e.to_string())));
+                        }
+                        Reply::Done(self.change(Request::AddNode(m)).await)
                     }
-                    return Reply::Done(self.change(Request::AddNode(m)).await);
+                    first if first == m.name => Reply::Done(Err(api(
+                        "ERR_FRESH",
+                        "not in a cluster yet: the smallest name founds it",
+                    ))),
+                    first => Reply::Done(Err(self.forming(&first))),
                 }
-                Reply::Done(Err(api(
-                    "ERR_FRESH",
-                    "not in a cluster yet: the smaller name founds it",
-                )))
             }
             Request::Ping => Reply::Status(self.status()),
         }

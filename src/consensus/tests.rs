@@ -315,3 +315,37 @@ async fn a_node_of_another_cluster_is_refused() {
         n.shutdown().await;
     }
 }
+
+/// Three fresh nodes, each told about the other two at once (as the JS fixture does):
+/// they form one cluster, not two that then refuse each other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_fresh_nodes_told_about_each_other_form_one_cluster() {
+    let nodes = [
+        start(RaftConfig::local("n1")).await,
+        start(RaftConfig::local("n2")).await,
+        start(RaftConfig::local("n3")).await,
+    ];
+    let mut adds = Vec::new();
+    // The largest asks first, so that a pairwise rule would let n2 found with n3.
+    for i in [2, 1, 0] {
+        for j in 0..3 {
+            if i != j {
+                let (n, peer) = (nodes[i].clone(), nodes[j].member().clone());
+                adds.push(tokio::spawn(async move { n.add_node(peer).await }));
+            }
+        }
+    }
+    for a in adds {
+        a.await.unwrap().unwrap();
+    }
+    until("three voters everywhere", || {
+        nodes.iter().all(|n| n.state().voters.len() == 3)
+    })
+    .await;
+    let clusters: std::collections::BTreeSet<_> =
+        nodes.iter().map(|n| n.status().cluster).collect();
+    assert_eq!(clusters.len(), 1, "{clusters:?}");
+    for n in nodes {
+        n.shutdown().await;
+    }
+}
