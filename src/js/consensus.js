@@ -36,6 +36,19 @@ function safe(p) {
   return p;
 }
 
+/** Calls `emitter.emit(...args)`; an exception from a listener is handed to `fail` instead
+ *  of escaping, so that one throwing listener cannot drop the rest of an event batch. */
+function deliver(emitter, fail, ...args) {
+  try {
+    emitter.emit(...args);
+  } catch (error) {
+    fail(error);
+  }
+}
+
+/** The seed's three node states; a node that is not (yet) a voter follows. */
+const SEED_STATE = { leader: 'leader', candidate: 'candidate', follower: 'follower', learner: 'follower', shutdown: 'stopped' };
+
 function int(v, name, dflt, min = 0) {
   if (v === undefined) return dflt;
   if (!Number.isInteger(v) || v < min) throw invalid(`${name} must be an integer >= ${min}, got ${v}`);
@@ -66,6 +79,8 @@ class RaftCoordinator extends EventEmitter {
     this.nodeId = options.nodeId;
     this._native = null;
     this._state = { leaderId: null, term: 0 };
+    /** The snapshot this node holds (taken or installed), from the engine's events. */
+    this._lastSnapshot = null;
   }
 
   async initialize() {
@@ -93,6 +108,7 @@ class RaftCoordinator extends EventEmitter {
     );
     this.address = this._native.address;
     this.config.port = Number(this.address.slice(this.address.lastIndexOf(':') + 1));
+    this.emit('initialized', { nodeId: this.nodeId });
   }
 
   _need() {
@@ -100,23 +116,45 @@ class RaftCoordinator extends EventEmitter {
     return this._native;
   }
 
+  /** Delivers the engine's queued events. A listener that throws does not stop the
+   *  batch: its error goes to this coordinator's `error` listeners as
+   *  `{ error, source, event }` or, with none, is rethrown once the batch is delivered. */
   _drain() {
     if (!this._native) return;
+    const thrown = [];
     for (const e of JSON.parse(this._native.poll())) {
       const { type, ...rest } = e;
+      const fail = (error) => {
+        const source = type === 'command_applied' ? 'apply_command' : 'event_listener';
+        if (this.listenerCount('error') > 0) deliver(this, (x) => thrown.push(x), 'error', { error, source, event: type });
+        else thrown.push(error);
+      };
       if (type === 'leader_elected') this._state = { leaderId: e.leaderId, term: e.term };
+      if (type === 'snapshot_created' || type === 'snapshot_restored') this._lastSnapshot = rest;
       if (type === 'members' || type === 'snapshot_created' || type === 'snapshot_restored') {
-        this.emit(`_${type}`, rest);
+        deliver(this, fail, `_${type}`, rest);
         continue;
       }
-      this.emit(type, rest);
-      if (type === 'command_applied') this.emit('_applied', rest);
+      deliver(this, fail, type, rest);
+      if (type === 'command_applied') deliver(this, fail, '_applied', rest);
+    }
+    for (const error of thrown) {
+      queueMicrotask(() => {
+        throw error;
+      });
     }
   }
 
+  /** Whether this node is the leader now, as the engine knows it. */
   get isLeader() {
     return this.leaderId === this.nodeId;
   }
+
+  /** Accepted and ignored: the seed's tests assign `isLeader = true` to skip an election,
+   *  but here leadership only comes from the engine's elections (a lone node becomes its
+   *  own leader at its first write), so an assignment must not make a follower write as
+   *  a leader. */
+  set isLeader(_value) {}
 
   get leaderId() {
     return this._native?.leader ?? null;
@@ -131,12 +169,19 @@ class RaftCoordinator extends EventEmitter {
         if (!Number.isInteger(port) || port < 1 || port > 65535) throw invalid(`port must be 1..65535, got ${port}`);
         const h = host === 'localhost' ? '127.0.0.1' : host;
         settle(await n.addNode(nodeId, `${h}:${port}`));
+        this.emit('peer_added', { nodeId, host, port });
       })(),
     );
   }
 
+  /** Removes a member (callable on any node); `peer_removed` once the change committed. */
   removePeer(nodeId) {
-    return safe((async () => void settle(await this._need().removeNode(nodeId)))());
+    return safe(
+      (async () => {
+        settle(await this._need().removeNode(nodeId));
+        this.emit('peer_removed', { nodeId });
+      })(),
+    );
   }
 
   /** Commits any JSON command; resolves with `{ index }` once it is committed. */
@@ -147,31 +192,58 @@ class RaftCoordinator extends EventEmitter {
     return { index: r.index, committed: true };
   }
 
+  /** The engine's view of this node. `state` is in the seed's words (`'follower'` for a
+   *  node that is not a voter yet, which `role` reports as `'learner'`); `logLength` is the
+   *  index of the last log entry (entries ever appended, compacted ones included). */
   getState() {
     if (!this._native) {
-      return { nodeId: this.nodeId, state: 'stopped', role: 'stopped', term: 0, leaderId: null, isLeader: false, peers: [] };
+      return { nodeId: this.nodeId, state: 'stopped', role: 'stopped', term: 0, leaderId: null, isLeader: false, logLength: 0, peers: [] };
     }
     const s = JSON.parse(this._native.state());
     return {
       ...s,
-      state: s.role,
+      state: SEED_STATE[s.role] ?? s.role,
       isLeader: s.role === 'leader',
+      logLength: s.lastLogIndex,
       peers: [...s.voters, ...s.learners].filter((m) => m.nodeId !== this.nodeId).map((m) => m.nodeId),
     };
   }
 
-  /** The state recorded by the last committed command with this `workflowId`. */
+  /** The state recorded by the last committed command with this `workflowId`, or `null`. */
   getWorkflowState(workflowId) {
     const v = this._native?.workflow(String(workflowId));
-    return v === undefined || v === null ? undefined : JSON.parse(v);
+    return v === undefined || v === null ? null : JSON.parse(v);
   }
 
+  /** Every recorded workflow, in id order, as `{ id, ...state }` (`{ id, state }` when the
+   *  state is not an object). */
+  getAllWorkflows() {
+    const n = this._native;
+    if (!n) return [];
+    if (typeof n.workflows !== 'function') {
+      throw new RaftError('ERR_UNSUPPORTED', 'this build of the native addon cannot list workflows (NativeRaft.workflows)');
+    }
+    return JSON.parse(n.workflows()).map(([id, state]) => (
+      state !== null && typeof state === 'object' && !Array.isArray(state) ? { id, ...state } : { id, state }
+    ));
+  }
+
+  /** Stops the node; `shutdown` is emitted once, when it has stopped. */
   async shutdown() {
+    if (this._closing) return this._closing;
     const n = this._native;
     if (!n) return;
     this._drain();
-    await n.shutdown();
-    this._native = null;
+    this._closing = (async () => {
+      try {
+        await n.shutdown();
+      } finally {
+        this._native = null;
+        this._closing = null;
+      }
+      this.emit('shutdown');
+    })();
+    return this._closing;
   }
 }
 
@@ -189,19 +261,33 @@ class ClusterManager extends EventEmitter {
       discoveryInterval: int(options.discoveryInterval, 'discoveryInterval', 10000, 1),
     };
     this.nodes = new Map();
+    /** The coordinator given to initialize() (the seed's name; `coordinator` is an alias). */
+    this.raftCoordinator = null;
     this._timer = null;
+    this._discoveryTimer = null;
+  }
+
+  get coordinator() {
+    return this.raftCoordinator;
   }
 
   async initialize(coordinator) {
     if (!(coordinator instanceof RaftCoordinator)) throw invalid('initialize() needs a RaftCoordinator');
     await coordinator.initialize();
-    this.coordinator = coordinator;
+    this.raftCoordinator = coordinator;
     this._onMembers = (m) => this._members(m);
     coordinator.on('_members', this._onMembers);
     const s = coordinator.getState();
     this._members({ voters: s.voters, learners: s.learners });
     this._timer = setInterval(() => this._check(), this.config.healthCheckInterval);
     this._timer.unref();
+    // Members come from the Raft membership; discovery of nodes not yet in it is left to
+    // the application, as in the seed: it hears `discovery_requested` and calls addNode.
+    if (this.config.autoDiscovery) {
+      this._discoveryTimer = setInterval(() => this.emit('discovery_requested'), this.config.discoveryInterval);
+      this._discoveryTimer.unref();
+    }
+    this.emit('initialized');
   }
 
   _members({ voters, learners }) {
@@ -223,6 +309,7 @@ class ClusterManager extends EventEmitter {
           health: m.nodeId === this.coordinator.nodeId ? 'healthy' : 'unknown',
           failedChecks: 0,
           lastHealthCheck: null,
+          joinedAt: Date.now(),
           metadata: this._pending?.get(m.nodeId) ?? {},
         };
         this.nodes.set(m.nodeId, node);
@@ -296,14 +383,17 @@ class ClusterManager extends EventEmitter {
 
   getStats() {
     const nodes = this.getNodes();
-    const count = (h) => nodes.filter((n) => n.health === h).length;
+    const healthStats = Object.fromEntries(HEALTH.map((h) => [h, 0]));
+    for (const n of nodes) healthStats[n.health] += 1;
     const s = this.coordinator?.getState();
     return {
       totalNodes: nodes.length,
-      healthyNodes: count('healthy'),
-      degradedNodes: count('degraded'),
-      unhealthyNodes: count('unhealthy'),
-      unknownNodes: count('unknown'),
+      healthStats,
+      autoDiscovery: this.config.autoDiscovery,
+      healthyNodes: healthStats.healthy,
+      degradedNodes: healthStats.degraded,
+      unhealthyNodes: healthStats.unhealthy,
+      unknownNodes: healthStats.unknown,
       voters: nodes.filter((n) => n.role === 'voter').length,
       learners: nodes.filter((n) => n.role === 'learner').length,
       leaderId: s?.leaderId ?? null,
@@ -311,10 +401,16 @@ class ClusterManager extends EventEmitter {
     };
   }
 
+  /** Stops the health checks and discovery (the coordinator keeps running); `shutdown`
+   *  is emitted once. */
   async shutdown() {
+    const running = this._timer !== null;
     clearInterval(this._timer);
+    clearInterval(this._discoveryTimer);
     this._timer = null;
+    this._discoveryTimer = null;
     this.coordinator?.off('_members', this._onMembers);
+    if (running) this.emit('shutdown');
   }
 }
 
@@ -328,8 +424,13 @@ class DistributedStateMachine extends EventEmitter {
       enableSnapshots: options.enableSnapshots ?? true,
       persistSnapshots: options.persistSnapshots ?? false,
     };
-    this.coordinator = null;
+    /** The coordinator given to initialize() (the seed's name; `coordinator` is an alias). */
+    this.raftCoordinator = null;
     this.stats = { sets: 0, deletes: 0, updates: 0, conflicts: 0, snapshots: 0, restores: 0 };
+  }
+
+  get coordinator() {
+    return this.raftCoordinator;
   }
 
   async initialize(coordinator) {
@@ -338,7 +439,7 @@ class DistributedStateMachine extends EventEmitter {
       throw invalid('persistSnapshots needs the coordinator to have a dataDir');
     }
     await coordinator.initialize();
-    this.coordinator = coordinator;
+    this.raftCoordinator = coordinator;
     coordinator._native.setSnapshotInterval(this.config.enableSnapshots ? this.config.snapshotInterval : 0);
     this._listeners = {
       _applied: (e) => this._applied(e),
@@ -352,31 +453,40 @@ class DistributedStateMachine extends EventEmitter {
       },
     };
     for (const [k, f] of Object.entries(this._listeners)) coordinator.on(k, f);
+    this.emit('initialized');
   }
 
-  _applied({ command, error }) {
-    if (error || !command || typeof command !== 'object') return;
-    switch (command.type) {
-      case 'set':
-      case 'update':
-        this.emit('state_changed', { key: command.key, value: command.value, operation: command.type });
-        break;
-      case 'delete':
-        this.emit('state_changed', { key: command.key, value: undefined, operation: 'delete' });
-        break;
-      case 'batch':
-        for (const c of command.changes) {
-          this.emit('state_changed', c.delete
-            ? { key: c.key, value: undefined, operation: 'delete' }
-            : { key: c.key, value: c.value, operation: 'set' });
-        }
-        break;
-      default:
+  /** An applied command, on every replica. A write the log refused (ERR_STATE_FULL) is an
+   *  `error` here (the writer's promise rejects too); a compare-and-set that lost a race
+   *  is not, `update` retries it. A `state_changed` listener that throws does not stop
+   *  the others: its error goes to `error` listeners, or is rethrown with none. */
+  _applied({ command, entry, error }) {
+    if (!command || typeof command !== 'object' || !STATE_OPS.has(command.type)) return;
+    const thrown = [];
+    const fail = (e) => {
+      if (this.listenerCount('error') > 0) deliver(this, (x) => thrown.push(x), 'error', { error: e, source: 'apply_state_change' });
+      else thrown.push(e);
+    };
+    const changed = (key, value, operation) => deliver(this, fail, 'state_changed', { key, value, operation });
+    if (error) {
+      if (error !== 'ERR_CONFLICT' && this.listenerCount('error') > 0) {
+        const keys = command.type === 'batch' ? command.changes.map((c) => c.key) : [command.key];
+        const e = new RaftError(error, `${command.type} of ${keys.join(', ')} refused at log index ${entry.index}: ${error}`, { index: entry.index });
+        deliver(this, (x) => thrown.push(x), 'error', { error: e, source: 'apply_state_change' });
+      }
+    } else if (command.type === 'batch') {
+      for (const c of command.changes) {
+        if (c.delete) changed(c.key, undefined, 'delete');
+        else changed(c.key, c.value, 'set');
+      }
+    } else {
+      changed(command.key, command.value, command.type);
     }
+    if (thrown.length) throw thrown[0];
   }
 
   _n() {
-    if (!this.coordinator?._native) throw new RaftError('ERR_NOT_INITIALIZED', 'call initialize() first');
+    if (!this.raftCoordinator?._native) throw new RaftError('ERR_NOT_INITIALIZED', 'call initialize() first');
     return this.coordinator._native;
   }
 
@@ -471,25 +581,45 @@ class DistributedStateMachine extends EventEmitter {
     return JSON.parse(this._n().entries());
   }
 
+  /** Numbers from the engine: `stateSize` keys held, `changeLogSize` commands applied
+   *  (the replicated history, the same on every caught-up replica, kept across snapshots
+   *  and restarts), `snapshotCount` snapshots this node took since initialize(),
+   *  `lastSnapshotIndex` / `latestSnapshot` the log index and id of the snapshot it holds. */
   getStats() {
-    const s = this.coordinator?.getState();
+    const c = this.raftCoordinator;
+    const live = Boolean(c?._native);
+    const s = live ? c.getState() : null;
+    const size = live ? this._n().size() : 0;
+    const commands = live ? this._n().commands() : 0;
     return {
+      stateSize: size,
+      changeLogSize: commands,
+      snapshotCount: this.stats.snapshots,
+      lastSnapshotIndex: s?.snapshotIndex ?? 0,
+      latestSnapshot: (live && c._lastSnapshot?.snapshotId) || null,
       ...this.stats,
-      size: this.coordinator?._native ? this._n().size() : 0,
+      size,
       maxStateSize: this.config.maxStateSize,
       lastApplied: s?.lastApplied ?? 0,
       snapshotIndex: s?.snapshotIndex ?? null,
-      commandsApplied: this.coordinator?._native ? this._n().commands() : 0,
+      commandsApplied: commands,
     };
   }
 
+  /** Detaches from the coordinator (which keeps running); `shutdown` is emitted once. */
   async shutdown() {
-    if (this.coordinator && this._listeners) {
-      for (const [k, f] of Object.entries(this._listeners)) this.coordinator.off(k, f);
+    const c = this.raftCoordinator;
+    if (!c) return;
+    if (this._listeners) {
+      for (const [k, f] of Object.entries(this._listeners)) c.off(k, f);
     }
-    this.coordinator = null;
+    this.raftCoordinator = null;
+    this.emit('shutdown');
   }
 }
+
+/** The command types of the state machine's own writes (see command_js in bindings/raft.rs). */
+const STATE_OPS = new Set(['set', 'update', 'delete', 'batch']);
 
 function checkKey(key) {
   if (typeof key !== 'string' || key === '') throw new RaftError('ERR_INVALID_ARGUMENT', 'key must be a non-empty string');
