@@ -36,13 +36,16 @@ function safe(p) {
   return p;
 }
 
-/** Calls `emitter.emit(...args)`; an exception from a listener is handed to `fail` instead
- *  of escaping, so that one throwing listener cannot drop the rest of an event batch. */
-function deliver(emitter, fail, ...args) {
-  try {
-    emitter.emit(...args);
-  } catch (error) {
-    fail(error);
+/** Emits `name` to each listener in turn; an exception from one is handed to `fail`
+ *  instead of escaping, so that a throwing listener keeps neither the other listeners nor
+ *  the rest of an event batch from their events. (`rawListeners` keeps `once` working.) */
+function deliver(emitter, fail, name, payload) {
+  for (const listener of emitter.rawListeners(name)) {
+    try {
+      listener.call(emitter, payload);
+    } catch (error) {
+      fail(error);
+    }
   }
 }
 
