@@ -2,8 +2,41 @@
 // Redux's own. The native classes the JS layer is built on are in binding.d.ts.
 
 import type { Action, Reducer, Store, UnknownAction } from 'redux';
+import { applyMiddleware, bindActionCreators, combineReducers, compose } from 'redux';
 
 export * from 'redux';
+
+/** How actions and states cross the wire (redux-cluster 2.0's enum). */
+export declare enum SerializationMode {
+  /** Plain JSON. */
+  JSON = 'json',
+  /**
+   * JSON in which class instances are tagged with their class name and rebuilt on the
+   * receiving side: instances of the optional `protoobject` package's ProtoObject, and
+   * of classes given to `store.registerClass`.
+   */
+  PROTOOBJECT = 'protoobject',
+}
+
+/**
+ * redux-cluster 2.0's message kinds. Only `MSG_TO_WORKER` and `SYNC` mean something to
+ * this package (in `sendtoall` / `sendtoallsock`); its wire protocol is its own.
+ */
+export declare enum MessageType {
+  CONN_STATUS = 'REDUX_CLUSTER_CONNSTATUS',
+  MSG_TO_WORKER = 'REDUX_CLUSTER_MSGTOWORKER',
+  MSG_TO_MASTER = 'REDUX_CLUSTER_MSGTOMASTER',
+  SOCKET_AUTH = 'REDUX_CLUSTER_SOCKET_AUTH',
+  SOCKET_AUTH_STATE = 'REDUX_CLUSTER_SOCKET_AUTHSTATE',
+  START = 'REDUX_CLUSTER_START',
+  SYNC = 'REDUX_CLUSTER_SYNC',
+}
+
+export type SyncMode = 'action' | 'snapshot';
+export type Role = 'master' | 'worker' | 'server' | 'client';
+export type ErrorHandler = (message: string) => void;
+/** A state or value made of ProtoObject instances (redux-cluster 2.0's alias). */
+export type ProtoObjectState = any;
 
 /** Engine tuning; every field is optional. */
 export interface EngineConfig {
@@ -54,14 +87,30 @@ export interface StoreConfig extends EngineConfig {
    * server sends its state after applying actions. Both end in the same state.
    * @default 'action'
    */
-  mode?: 'action' | 'snapshot';
+  mode?: SyncMode;
   /**
-   * Accepted for compatibility; everything crosses the wire as JSON.
+   * 'json': actions and states cross the wire as plain JSON. 'protoobject': class
+   * instances in them (ProtoObject's, with the optional `protoobject` package installed,
+   * and classes given to `registerClass`) are rebuilt as instances on the receiving side.
    * @default 'json'
    */
-  serializationMode?: 'json' | 'protoobject';
+  serializationMode?: SerializationMode | 'json' | 'protoobject';
   /** @default false */
   debug?: boolean;
+  /**
+   * Accepted for compatibility with redux-cluster 2.0, where it has no effect either: a
+   * store in a node:cluster worker syncs with the primary, `createServer` /
+   * `createClient` set up sockets.
+   */
+  syncMode?: 'ipc' | 'tcp';
+  /** Accepted for compatibility; `store.role` says what the store actually does. */
+  role?: Role[];
+  /** Accepted for compatibility (no effect, as in redux-cluster 2.0): call `createServer`. */
+  server?: ServerSettings;
+  /** Accepted for compatibility (no effect, as in redux-cluster 2.0): call `createClient`. */
+  client?: ClientSettings;
+  /** Accepted for compatibility (no effect, as in redux-cluster 2.0): call `backup`. */
+  backup?: BackupOptions;
   /**
    * Kept for compatibility with redux-cluster (a count of actions). The engine never
    * needs periodic resyncs: gaps are detected by sequence numbers and filled at once.
@@ -74,6 +123,9 @@ export interface StoreConfig extends EngineConfig {
    */
   stderr?: (message: string) => void;
 }
+
+/** redux-cluster 2.0's name for the store options. */
+export type ReduxClusterConfig = StoreConfig;
 
 export interface ServerSettings {
   /**
@@ -137,6 +189,9 @@ export interface BackupOptions {
    */
   count?: number;
 }
+
+/** redux-cluster 2.0's name for the backup options. */
+export type BackupSettings = BackupOptions;
 
 export interface ClusterServer {
   /** The interface listened on (TCP only). */
@@ -209,21 +264,49 @@ export declare class ReduxClusterError extends Error {
 }
 
 export interface ReduxClusterStore<S = any, A extends Action = UnknownAction> extends Store<S, A> {
-  /** sha1 of the reducer's name: stores sync only with stores of the same reducer. */
+  /** md5 of the reducer's name: stores sync only with stores of the same reducer. */
   readonly RCHash: string;
-  readonly mode: 'action' | 'snapshot';
+  /**
+   * Read when the store starts serving (`createServer`, or its first node:cluster
+   * worker); setting anything but 'action' or 'snapshot' throws `ERR_INVALID_CONFIG`.
+   */
+  mode: SyncMode;
   /**
    * As in redux-cluster: 'master' outside a node:cluster worker, 'worker' in one (synced
    * with the primary automatically), plus 'server' while serving and 'client' while
    * connected to a server.
    */
-  role: string[];
+  role: Role[];
   /** Whether the store is in sync with its server (a master with no server: true). */
   connected: boolean;
   resync: number;
-  stderr: (message: string) => void;
-  readonly config: Readonly<StoreConfig>;
+  stderr: ErrorHandler;
+  /** The options given, over the defaults `{ serializationMode: 'json', debug: false }`. */
+  readonly config: Readonly<StoreConfig & { serializationMode: SerializationMode | 'json' | 'protoobject'; debug: boolean }>;
+  /** This package's version. */
   readonly version: string;
+  /** This package's homepage. */
+  readonly homepage: string;
+  /**
+   * redux-cluster's broadcast, reaching every replica (node:cluster workers and socket
+   * clients alike, as they are replicas of one ordered stream). Without a message every
+   * replica takes this store's current state; with a `MSG_TO_WORKER` message of this
+   * store's hash, its `_action` is ordered and applied by every replica, this store
+   * included (a `REDUX_CLUSTER_SYNC` action replaces the state with its `payload`).
+   * Other messages are ignored; a store that serves no one does nothing.
+   */
+  sendtoall(message?: ClusterMessage): void;
+  /** The same as `sendtoall` (redux-cluster's broadcast to socket clients). */
+  sendtoallsock(message?: ClusterMessage): void;
+  /**
+   * serializationMode 'protoobject': instances of `classConstructor` cross the wire tagged
+   * `name` and are rebuilt with `new classConstructor(fields)`; register it in every
+   * process. In 'json' mode: ignored, with a process warning. A bad name or constructor
+   * throws `ERR_INVALID_CONFIG`.
+   */
+  registerClass(name: string, classConstructor: new (fields: any) => unknown): void;
+  /** Class names this store rebuilds (registered, or ProtoObject subclasses it sent); [] in 'json' mode. */
+  getRegisteredClasses(): string[];
   /**
    * Restores the state from `path` if the file exists (on a server, as an ordered state
    * replacement every client applies), then writes it after every `count` changes or
@@ -249,10 +332,76 @@ export declare function createStore<S, A extends Action = UnknownAction, Preload
 ): ReduxClusterStore<S, A>;
 
 export declare const functions: {
-  /** Hex digest of a string (sha1 by default), as redux-cluster's hasher; undefined for non-strings. */
+  /** Hex digest of a string (md5 by default), as redux-cluster's hasher; undefined for non-strings. */
   hasher(data: string, algorithm?: string): string;
   hasher(data: unknown, algorithm?: string): string | undefined;
 };
+
+/**
+ * redux-cluster's default export (CommonJS: `require('redux-cluster-rs').default`). The
+ * ESM default import is the whole module, which has all of these.
+ */
+declare const _default: {
+  createStore: typeof createStore;
+  functions: typeof functions;
+  combineReducers: typeof combineReducers;
+  bindActionCreators: typeof bindActionCreators;
+  applyMiddleware: typeof applyMiddleware;
+  compose: typeof compose;
+};
+export default _default;
+
+// ---- redux-cluster 2.0's message and utility types, for code that names them --------
+
+export interface BaseMessage {
+  _msg: MessageType;
+  _hash: string;
+}
+export interface ConnectionStatusMessage extends BaseMessage {
+  _msg: MessageType.CONN_STATUS;
+  _connected: boolean;
+}
+export interface ActionToWorkerMessage extends BaseMessage {
+  _msg: MessageType.MSG_TO_WORKER;
+  _action: Action;
+}
+export interface ActionToMasterMessage extends BaseMessage {
+  _msg: MessageType.MSG_TO_MASTER;
+  _action: Action;
+}
+export interface SocketAuthMessage extends BaseMessage {
+  _msg: MessageType.SOCKET_AUTH;
+  _login: string;
+  _password: string;
+}
+export interface SocketAuthStateMessage extends BaseMessage {
+  _msg: MessageType.SOCKET_AUTH_STATE;
+  _value: boolean;
+  _banned?: boolean;
+}
+export interface StartMessage extends BaseMessage {
+  _msg: MessageType.START;
+}
+export type ClusterMessage =
+  | ConnectionStatusMessage
+  | ActionToWorkerMessage
+  | ActionToMasterMessage
+  | SocketAuthMessage
+  | SocketAuthStateMessage
+  | StartMessage;
+/** redux-cluster 2.0's socket type; this package never hands one out. */
+export interface ClusterSocket {
+  uid: string;
+  writeNEW: (data: any) => boolean;
+  write(data: any): boolean;
+  on(event: string, listener: (...args: any[]) => void): any;
+  pipe(...args: any[]): any;
+  end(): void;
+  remoteAddress?: string;
+}
+export type HasherFunction = (data: string, algorithm?: string) => string | undefined;
+export type EncrypterFunction = (data: string, pass: string) => string;
+export type DecrypterFunction = (data: string, pass: string) => string;
 
 // ---- Cluster membership (noex's Cluster API) ----------------------------------------
 
@@ -353,12 +502,16 @@ import { EventEmitter } from 'node:events';
 export type RaftErrorCode =
   | 'ERR_NOT_LEADER' | 'ERR_TIMEOUT' | 'ERR_UNAVAILABLE' | 'ERR_BUSY' | 'ERR_CONFLICT'
   | 'ERR_STATE_FULL' | 'ERR_INVALID_CONFIG' | 'ERR_INVALID_ARGUMENT' | 'ERR_NOT_INITIALIZED'
-  | 'ERR_ADDR_IN_USE' | 'ERR_IO' | 'ERR_RAFT' | 'ERR_PROTOCOL' | 'ERR_OTHER_CLUSTER';
+  | 'ERR_ADDR_IN_USE' | 'ERR_IO' | 'ERR_RAFT' | 'ERR_PROTOCOL' | 'ERR_OTHER_CLUSTER'
+  /** The loaded native addon lacks a function this call needs (an older build). */
+  | 'ERR_UNSUPPORTED';
 
 export declare class RaftError extends Error {
   readonly code: RaftErrorCode;
   /** With ERR_NOT_LEADER: the leader's nodeId, when known. */
   readonly leaderId?: string;
+  /** With a write the log refused (ERR_STATE_FULL, ERR_CONFLICT): its log index. */
+  readonly index?: number;
 }
 
 export interface RaftCoordinatorOptions {
@@ -394,12 +547,16 @@ export interface RaftMemberInfo { nodeId: string; address: string }
 export interface RaftState {
   nodeId: string;
   address: string;
+  /** The engine's role; `'learner'`: not a voter (yet), e.g. a fresh node. */
   role: 'leader' | 'follower' | 'candidate' | 'learner' | 'shutdown' | 'stopped';
-  state: RaftState['role'];
+  /** The seed's states: a learner is a `'follower'`; `'stopped'` before initialize() and after shutdown(). */
+  state: 'leader' | 'follower' | 'candidate' | 'stopped';
   isLeader: boolean;
   term: number;
   leaderId: string | null;
   votedFor?: string | null;
+  /** The seed's name for `lastLogIndex`: entries ever appended (compacted ones included). */
+  logLength: number;
   lastLogIndex: number;
   commitIndex: number;
   lastApplied: number;
@@ -410,24 +567,46 @@ export interface RaftState {
   initialized: boolean;
 }
 
+/** A workflow recorded by replicateCommand: its state's fields, or `state` when that is not an object. */
+export type RaftWorkflow = { id: string; state?: unknown; [field: string]: unknown };
+
 export interface RaftCoordinatorEvents {
+  /** At the end of initialize(). */
+  initialized: [{ nodeId: string }];
   leader_elected: [{ leaderId: string; term: number }];
   became_follower: [{ term: number }];
   command_applied: [{ command: unknown; entry: { index: number }; error?: string | null }];
   peer_connected: [{ nodeId: string }];
   peer_disconnected: [{ nodeId: string }];
+  /** On the node addPeer() was called on, once the node is a voter. */
+  peer_added: [{ nodeId: string; host: string; port: number }];
+  /** On the node removePeer() was called on, once the removal committed. */
+  peer_removed: [{ nodeId: string }];
+  /** A listener of another event threw (`apply_command`: a `command_applied` or state machine listener). */
+  error: [{ error: unknown; source: 'apply_command' | 'event_listener'; event: string }];
+  /** Once, when shutdown() has stopped the node. */
+  shutdown: [];
 }
 
 export declare class RaftCoordinator extends EventEmitter<RaftCoordinatorEvents & Record<string, any[]>> {
   readonly nodeId: string;
-  readonly isLeader: boolean;
+  /** The options with their defaults; `port` is the bound one after initialize(). */
+  readonly config: Required<Omit<RaftCoordinatorOptions, 'dataDir' | 'clusterSecret' | 'advertiseHost'>> &
+    Pick<RaftCoordinatorOptions, 'dataDir' | 'clusterSecret' | 'advertiseHost'>;
+  /** Whether this node is the leader now. Assigning it (as the seed's tests do) is
+   *  accepted and has no effect: leadership only comes from elections. */
+  get isLeader(): boolean;
+  set isLeader(value: boolean);
   readonly leaderId: string | null;
   initialize(): Promise<void>;
   addPeer(nodeId: string, host: string, port: number): Promise<void>;
   removePeer(nodeId: string): Promise<void>;
   replicateCommand(command: unknown): Promise<{ index: number; committed: true }>;
   getState(): RaftState;
+  /** The state the last committed command with this `workflowId` recorded, or `null`. */
   getWorkflowState(workflowId: string): unknown;
+  /** Every recorded workflow, in id order. */
+  getAllWorkflows(): RaftWorkflow[];
   shutdown(): Promise<void>;
 }
 
@@ -439,7 +618,8 @@ export interface ClusterManagerOptions {
   healthCheckTimeout?: number;
   /** @default 3 */
   maxFailedHealthChecks?: number;
-  /** Accepted; members are always discovered from the Raft membership. @default false */
+  /** Emit `discovery_requested` every `discoveryInterval` (members themselves always come
+   *  from the Raft membership). @default false */
   autoDiscovery?: boolean;
   /** @default 10000 */
   discoveryInterval?: number;
@@ -455,17 +635,52 @@ export interface ClusterNode {
   health: NodeHealth;
   failedChecks: number;
   lastHealthCheck: number | null;
+  /** When this manager first saw the node in the membership (ms since the epoch). */
+  joinedAt: number;
   metadata: Record<string, unknown>;
 }
 
-export declare class ClusterManager extends EventEmitter {
+export interface ClusterStats {
+  totalNodes: number;
+  /** Nodes per health, the seed's shape. */
+  healthStats: Record<NodeHealth, number>;
+  autoDiscovery: boolean;
+  healthyNodes: number;
+  degradedNodes: number;
+  unhealthyNodes: number;
+  unknownNodes: number;
+  voters: number;
+  learners: number;
+  leaderId: string | null;
+  term: number;
+}
+
+export interface ClusterManagerEvents {
+  initialized: [];
+  node_joined: [{ nodeId: string; metadata: Record<string, unknown> }];
+  node_left: [{ nodeId: string }];
+  node_health_changed: [{ nodeId: string; health: NodeHealth; previousHealth: NodeHealth }];
+  node_unhealthy: [{ nodeId: string }];
+  /** Every `discoveryInterval` with `autoDiscovery`: add what you discover with addNode(). */
+  discovery_requested: [];
+  shutdown: [];
+}
+
+export declare class ClusterManager extends EventEmitter<ClusterManagerEvents & Record<string, any[]>> {
+  /** The options with their defaults. */
+  readonly config: Required<Omit<ClusterManagerOptions, 'nodeId'>> & Pick<ClusterManagerOptions, 'nodeId'>;
+  /** The coordinator given to initialize(); `null` before. */
+  readonly raftCoordinator: RaftCoordinator | null;
+  /** Alias of `raftCoordinator`. */
+  readonly coordinator: RaftCoordinator | null;
   initialize(coordinator: RaftCoordinator): Promise<void>;
   addNode(metadata: { nodeId: string; host: string; port: number; [k: string]: unknown }): Promise<ClusterNode | object>;
   removeNode(nodeId: string): Promise<void>;
   getNodes(): ClusterNode[];
   getHealthyNodes(): ClusterNode[];
   getNodeHealth(nodeId: string): NodeHealth;
-  getStats(): { totalNodes: number; healthyNodes: number; degradedNodes: number; unhealthyNodes: number; unknownNodes: number; voters: number; learners: number; leaderId: string | null; term: number };
+  getStats(): ClusterStats;
+  /** Stops health checks and discovery; the coordinator keeps running. */
   shutdown(): Promise<void>;
 }
 
@@ -481,7 +696,50 @@ export interface DistributedStateMachineOptions {
   persistSnapshots?: boolean;
 }
 
-export declare class DistributedStateMachine<V = unknown> extends EventEmitter {
+export interface StateMachineStats {
+  /** Keys held. */
+  stateSize: number;
+  /** Commands applied (replicated history, replicateCommand's included; kept across snapshots). */
+  changeLogSize: number;
+  /** Snapshots this node took since initialize(). */
+  snapshotCount: number;
+  /** Log index of the snapshot this node holds (0: none). */
+  lastSnapshotIndex: number;
+  /** Id of the snapshot this node holds. */
+  latestSnapshot: string | null;
+  sets: number;
+  deletes: number;
+  updates: number;
+  conflicts: number;
+  snapshots: number;
+  restores: number;
+  size: number;
+  maxStateSize: number;
+  lastApplied: number;
+  snapshotIndex: number | null;
+  commandsApplied: number;
+}
+
+export interface SnapshotInfo { snapshotId: string; index: number; stateSize: number }
+
+export interface DistributedStateMachineEvents<V> {
+  initialized: [];
+  state_changed: [{ key: string; value: V | undefined; operation: 'set' | 'update' | 'delete' }];
+  snapshot_created: [SnapshotInfo];
+  snapshot_restored: [SnapshotInfo];
+  /** A write the log refused (RaftError with its code and index), or a `state_changed`
+   *  listener that threw. Emitted only when listened to. */
+  error: [{ error: unknown; source: 'apply_state_change' }];
+  shutdown: [];
+}
+
+export declare class DistributedStateMachine<V = unknown> extends EventEmitter<DistributedStateMachineEvents<V> & Record<string, any[]>> {
+  /** The options with their defaults. */
+  readonly config: Required<Omit<DistributedStateMachineOptions, 'nodeId'>> & Pick<DistributedStateMachineOptions, 'nodeId'>;
+  /** The coordinator given to initialize(); `null` before and after shutdown(). */
+  readonly raftCoordinator: RaftCoordinator | null;
+  /** Alias of `raftCoordinator`. */
+  readonly coordinator: RaftCoordinator | null;
   initialize(coordinator: RaftCoordinator): Promise<void>;
   set(key: string, value: V): Promise<{ key: string; value: V; index: number; version: number }>;
   /** Local read (this node's applied state). */
@@ -495,7 +753,8 @@ export declare class DistributedStateMachine<V = unknown> extends EventEmitter {
   keys(): string[];
   values(): V[];
   entries(): Array<[string, V]>;
-  getStats(): Record<string, number | null>;
+  getStats(): StateMachineStats;
+  /** Detaches from the coordinator (which keeps running). */
   shutdown(): Promise<void>;
 }
 

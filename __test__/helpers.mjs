@@ -174,5 +174,7 @@ export function closed(socket, timeoutMs = 5000) {
 }
 
 export const sha1 = (s) => crypto.createHash('sha1').update(s).digest('hex');
+/** A store's RCHash is the md5 of its reducer's name, as in redux-cluster 2.0. */
+export const md5 = (s) => crypto.createHash('md5').update(s).digest('hex');
 
 export { fs };

@@ -68,7 +68,7 @@ async function membership(): Promise<void> {
 }
 void membership;
 
-import { createRaftCoordinator, createDistributedStateMachine, type RaftState } from 'redux-cluster-rs';
+import { createRaftCoordinator, createDistributedStateMachine, createClusterManager, type RaftState, type RaftCoordinator } from 'redux-cluster-rs';
 const coord = createRaftCoordinator({ nodeId: 'n1', port: 0, dataDir: '/tmp/x' });
 coord.on('leader_elected', ({ leaderId }) => leaderId.toUpperCase());
 const dsm = createDistributedStateMachine<{ n: number }>({ maxStateSize: 10 });
@@ -77,3 +77,44 @@ const role: RaftState['role'] = coord.getState().role;
 // @ts-expect-error: nodeId is required
 createRaftCoordinator({ port: 1 });
 void role;
+// The seed's names: assignable isLeader (no effect), logLength, workflows, stats, events.
+coord.isLeader = true;
+const seedState: 'leader' | 'follower' | 'candidate' | 'stopped' = coord.getState().state;
+const logLength: number = coord.getState().logLength;
+const workflowIds: string[] = coord.getAllWorkflows().map((w) => w.id);
+coord.on('peer_added', ({ nodeId, host, port }) => `${nodeId}@${host}:${port.toFixed()}`);
+coord.on('shutdown', () => undefined);
+const dsmStats = dsm.getStats();
+const sizes: number = dsmStats.stateSize + dsmStats.changeLogSize + dsmStats.snapshotCount;
+dsm.on('error', ({ error, source }) => [error, source]);
+dsm.on('state_changed', ({ value }) => value?.n);
+const coordOfDsm: RaftCoordinator | null = dsm.raftCoordinator;
+const mgr = createClusterManager({ autoDiscovery: true });
+mgr.on('discovery_requested', () => undefined);
+const healthy: number = mgr.getStats().healthStats.healthy;
+void [seedState, logLength, workflowIds, sizes, coordOfDsm, healthy];
+
+// redux-cluster 2.0's enums, default export, broadcast and class registry.
+import rcDefault, { SerializationMode, MessageType, type ReduxClusterConfig, type ClusterMessage, type Role } from 'redux-cluster-rs';
+const poConfig: ReduxClusterConfig = { serializationMode: SerializationMode.PROTOOBJECT, syncMode: 'ipc', role: ['master'] };
+const poStore = rcDefault.createStore(counter, poConfig);
+const mode: 'json' | 'protoobject' = poStore.config.serializationMode;
+const debug: boolean = poStore.config.debug;
+poStore.mode = 'snapshot';
+// @ts-expect-error: mode is 'action' | 'snapshot'
+poStore.mode = 'fast';
+class Point {
+  constructor(public fields: { x: number; y: number }) {}
+}
+poStore.registerClass('Point', Point);
+// @ts-expect-error: a class is needed, not an instance
+poStore.registerClass('Point', new Point({ x: 1, y: 2 }));
+const names: string[] = poStore.getRegisteredClasses();
+const msg: ClusterMessage = { _msg: MessageType.MSG_TO_WORKER, _hash: poStore.RCHash, _action: { type: 'INCREMENT' } };
+poStore.sendtoall(msg);
+poStore.sendtoallsock();
+const roles: Role[] = poStore.role;
+const home: string = poStore.homepage;
+// @ts-expect-error: not a serialization mode
+createStore(counter, { serializationMode: 'xml' });
+void [mode, debug, names, roles, home];

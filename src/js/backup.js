@@ -27,7 +27,7 @@ const scrypt = (key, salt, { N, r, p }) =>
     crypto.scrypt(key, salt, 32, { N, r, p, maxmem: 256 * N * r + 1024 * 1024 }, (e, k) => (e ? reject(e) : resolve(k)))
   );
 
-async function decode(buf, key, file) {
+async function decode(buf, key, file, parse) {
   const corrupt = (why) => new BackupError('ERR_BACKUP_CORRUPT', `ReduxCluster.backup: ${file} cannot be loaded: ${why}`);
   let text = buf.toString('utf8');
   if (key !== undefined) {
@@ -51,7 +51,7 @@ async function decode(buf, key, file) {
     }
   }
   try {
-    return JSON.parse(text);
+    return parse(text);
   } catch (e) {
     throw corrupt(`invalid JSON (${e.message})`);
   }
@@ -124,7 +124,8 @@ async function backup(store, options) {
   } catch (e) {
     if (e.code !== 'ENOENT') throw new BackupError('ERR_IO', `ReduxCluster.backup load error: ${e.message}`);
   }
-  if (buf) store._restore(await decode(buf, o.key, o.file));
+  // The store's codec: in 'protoobject' mode class instances are written tagged and restored.
+  if (buf) store._restore(await decode(buf, o.key, o.file, store._decode));
   let salt = null;
   let k = null;
   if (o.key !== undefined) {
@@ -141,7 +142,7 @@ async function backup(store, options) {
       return;
     }
     writing = true;
-    const json = JSON.stringify(store.getState());
+    const json = store._encode(store.getState());
     writeAtomic(o.file, k ? encrypt(json, k, salt) : json)
       .catch((e) => {
         store._error(`ReduxCluster.backup write error: ${e.message}`);

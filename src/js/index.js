@@ -9,10 +9,25 @@ const os = require('node:os');
 const path = require('node:path');
 const ipc = require('./ipc.js');
 const { backup } = require('./backup.js');
+const { ClassCodec } = require('./protoobject.js');
 const pkg = require('../../package.json');
 const native = require('../../index.js');
 
-const SYNC = 'REDUX_CLUSTER_SYNC';
+// redux-cluster 2.0's enums (TypeScript string enums are plain objects at run time).
+const SerializationMode = Object.freeze({ JSON: 'json', PROTOOBJECT: 'protoobject' });
+const MessageType = Object.freeze({
+  CONN_STATUS: 'REDUX_CLUSTER_CONNSTATUS',
+  MSG_TO_WORKER: 'REDUX_CLUSTER_MSGTOWORKER',
+  MSG_TO_MASTER: 'REDUX_CLUSTER_MSGTOMASTER',
+  SOCKET_AUTH: 'REDUX_CLUSTER_SOCKET_AUTH',
+  SOCKET_AUTH_STATE: 'REDUX_CLUSTER_SOCKET_AUTHSTATE',
+  START: 'REDUX_CLUSTER_START',
+  SYNC: 'REDUX_CLUSTER_SYNC',
+});
+const SYNC = MessageType.SYNC;
+// A resync (sendtoall without a message) retries this many times when clients' actions
+// are ordered between reading the state and ordering it; see _resync.
+const RESYNC_TRIES = 5;
 // What Redux itself uses as the interop key (Node has no Symbol.observable of its own).
 const $$observable = (typeof Symbol === 'function' && Symbol.observable) || '@@observable';
 // Actions handed to JS per pull; between pulls the event loop runs, so timers and I/O
@@ -36,7 +51,7 @@ class ReduxClusterError extends Error {
   }
 }
 
-function hasher(data, algorithm = 'sha1') {
+function hasher(data, algorithm = 'md5') {
   if (typeof data !== 'string') return undefined;
   return crypto.createHash(algorithm).update(data).digest('hex');
 }
@@ -85,8 +100,7 @@ function invalid(message) {
 function readConfig(config) {
   if (config === undefined || config === null) config = {};
   if (typeof config !== 'object') throw invalid('the store config must be an object');
-  const mode = config.mode === undefined ? 'action' : config.mode;
-  if (mode !== 'action' && mode !== 'snapshot') throw invalid(`mode must be 'action' or 'snapshot', got ${JSON.stringify(mode)}`);
+  const mode = config.mode === undefined ? 'action' : checkMode(config.mode);
   const serializationMode = config.serializationMode === undefined ? 'json' : config.serializationMode;
   if (serializationMode !== 'json' && serializationMode !== 'protoobject') {
     throw invalid(`serializationMode must be 'json' or 'protoobject', got ${JSON.stringify(serializationMode)}`);
@@ -101,6 +115,11 @@ function readConfig(config) {
     engine[k] = config[k];
   }
   return { mode, serializationMode, resync, debug: !!config.debug, stderr: config.stderr, engine };
+}
+
+function checkMode(mode) {
+  if (mode !== 'action' && mode !== 'snapshot') throw invalid(`mode must be 'action' or 'snapshot', got ${JSON.stringify(mode)}`);
+  return mode;
 }
 
 function readAddress(settings, what) {
@@ -162,16 +181,25 @@ class ReduxCluster {
       );
     }
     const cfg = readConfig(config);
-    /** sha1 of the reducer's name: stores sync only with stores of the same reducer. */
+    /** md5 of the reducer's name: stores sync only with stores of the same reducer. */
     this.RCHash = hasher(reducer.name || '');
     this.version = pkg.version;
     this.homepage = pkg.homepage;
     this.role = [];
-    this.mode = cfg.mode;
+    this._mode = cfg.mode;
     this.connected = false;
     this.resync = cfg.resync;
     this.stderr = cfg.stderr || console.error;
-    this.config = Object.freeze({ ...(config || {}) });
+    // As redux-cluster: the defaults, then the caller's options.
+    this.config = Object.freeze({
+      ...(config || {}),
+      serializationMode: cfg.serializationMode,
+      debug: config && config.debug !== undefined ? config.debug : false,
+    });
+    // What crosses the wire: plain JSON, or JSON with class tags ('protoobject').
+    this._codec = cfg.serializationMode === 'protoobject' ? new ClassCodec((m) => this._error(m)) : null;
+    this._encode = this._codec ? this._codec.encode : JSON.stringify;
+    this._decode = this._codec ? this._codec.decode : JSON.parse;
     this._engine = cfg.engine;
     this._reducer = reducer;
     this._redux = redux.legacy_createStore((state, action) =>
@@ -201,6 +229,15 @@ class ReduxCluster {
     this.subscribe = this.subscribe.bind(this);
     this.replaceReducer = this.replaceReducer.bind(this);
     ipc.attach(this);
+  }
+
+  /** 'action' or 'snapshot'; read when the store starts serving. */
+  get mode() {
+    return this._mode;
+  }
+
+  set mode(mode) {
+    this._mode = checkMode(mode);
   }
 
   getState() {
@@ -236,11 +273,11 @@ class ReduxCluster {
   dispatch(action) {
     checkAction(action);
     if (this._client || this._ipcWaiting) {
-      this._enqueue(JSON.stringify(action));
+      this._enqueue(this._encode(action));
       return action;
     }
     if (this._authority) {
-      const seq = this._authority.submit(JSON.stringify(action));
+      const seq = this._authority.submit(this._encode(action));
       // Actions from clients ordered before this one are applied first.
       if (seq !== this._seq + 1) this._drainTo(seq - 1);
       this._seq = seq;
@@ -304,12 +341,97 @@ class ReduxCluster {
   // replica replaces its state at the same point.
   _restore(state) {
     if (this._authority) {
-      const seq = this._authority.submit(JSON.stringify({ type: SYNC, payload: state }));
+      const seq = this._authority.submit(this._encode({ type: SYNC, payload: state }));
       if (seq !== this._seq + 1) this._drainTo(seq - 1);
       this._seq = seq;
       this._authority.flush();
     }
     this._applySync(state);
+  }
+
+  /**
+   * redux-cluster's broadcast to node:cluster workers. Here workers and socket clients are
+   * replicas of one ordered stream, so this and `sendtoallsock` do the same:
+   * - no message: every replica takes this store's current state (a resync);
+   * - `{ _msg: MSG_TO_WORKER, _hash: store.RCHash, _action }`: the action is ordered and
+   *   applied by every replica, this store included (a REDUX_CLUSTER_SYNC action with a
+   *   `payload` replaces the state everywhere);
+   * - any other message, or another store's hash: ignored, as redux-cluster's workers do.
+   * A store that serves no one (standalone, client, worker) has no one to send to.
+   */
+  sendtoall(message) {
+    this._broadcast(message);
+  }
+
+  /** redux-cluster's broadcast to socket clients; the same as `sendtoall` here. */
+  sendtoallsock(message) {
+    this._broadcast(message);
+  }
+
+  _broadcast(message) {
+    if (!this._authority) return;
+    if (message === undefined || message === null) {
+      this._resync();
+      return;
+    }
+    if (typeof message !== 'object' || message._msg !== MessageType.MSG_TO_WORKER || message._hash !== this.RCHash) return;
+    const action = message._action;
+    if (action !== null && typeof action === 'object' && action.type === SYNC) {
+      if (action.payload === undefined) {
+        throw new ReduxClusterError('ERR_INVALID_ACTION', 'a REDUX_CLUSTER_SYNC action needs the state as its payload');
+      }
+      this._restore(action.payload);
+      return;
+    }
+    this.dispatch(action);
+  }
+
+  // Every replica takes this store's state. It is ordered like an action; if clients'
+  // actions were ordered between reading the state and ordering it, the replicas apply
+  // them before a state that lacks them, so it is read and sent again (each later state
+  // includes them). Past RESYNC_TRIES such races this store takes the last state sent,
+  // as the replicas do: the same state everywhere comes first.
+  _resync() {
+    const a = this._authority;
+    for (let i = 1; ; i++) {
+      this._drainTo(Number.MAX_SAFE_INTEGER);
+      const state = this.getState();
+      const seq = a.submit(this._encode({ type: SYNC, payload: state }));
+      if (seq === this._seq + 1) {
+        this._seq = seq;
+        break;
+      }
+      this._drainTo(seq - 1);
+      this._seq = seq;
+      if (i === RESYNC_TRIES) {
+        this._applySync(state);
+        break;
+      }
+    }
+    a.flush();
+  }
+
+  /**
+   * serializationMode 'protoobject': instances of `cls` cross the wire tagged `name` and
+   * are rebuilt with `new cls(fields)` on the receiving side (register it on every
+   * process). In 'json' mode it is ignored with a warning, as in redux-cluster.
+   */
+  registerClass(name, cls) {
+    if (typeof name !== 'string' || name === '') throw invalid('registerClass needs a class name (a non-empty string)');
+    if (typeof cls !== 'function') throw invalid(`registerClass(${JSON.stringify(name)}) needs a class (a constructor function)`);
+    if (!this._codec) {
+      process.emitWarning('registerClass() is only available in ProtoObject mode', {
+        type: 'ReduxClusterWarning',
+        code: 'REDUX_CLUSTER_JSON_MODE',
+      });
+      return;
+    }
+    this._codec.register(name, cls);
+  }
+
+  /** The class names known to this store's 'protoobject' codec; [] in 'json' mode. */
+  getRegisteredClasses() {
+    return this._codec ? this._codec.names() : [];
   }
 
   createServer(settings) {
@@ -328,7 +450,7 @@ class ReduxCluster {
       this._authority = new native.NativeAuthority(
         this.RCHash,
         this.mode,
-        JSON.stringify(this.getState()),
+        this._encode(this.getState()),
         this._engine,
         () => this._pump()
       );
@@ -438,8 +560,8 @@ class ReduxCluster {
   _pumpServer(a) {
     const r = a.poll(this._seq + 1, Number.MAX_SAFE_INTEGER, POLL_MAX);
     this._events(r.events);
-    if (r.actions != null) this._seq += this._apply(JSON.parse(r.actions));
-    if (r.wantSnapshot) a.setSnapshot(this._seq, JSON.stringify(this.getState()));
+    if (r.actions != null) this._seq += this._apply(this._decode(r.actions));
+    if (r.wantSnapshot) a.setSnapshot(this._seq, this._encode(this.getState()));
     if (r.more) this._queuePump();
   }
 
@@ -449,7 +571,7 @@ class ReduxCluster {
       const r = a.poll(this._seq + 1, upto, POLL_MAX);
       this._events(r.events);
       if (r.actions == null) break;
-      this._seq += this._apply(JSON.parse(r.actions));
+      this._seq += this._apply(this._decode(r.actions));
     }
     // The pull above took the engine's pending wake-up; whatever came after `upto`
     // (and any snapshot request) is handled by a pump of our own.
@@ -459,8 +581,8 @@ class ReduxCluster {
   _pumpClient(c) {
     const r = c.poll(POLL_MAX);
     this._events(r.events);
-    if (r.snapshot != null) this._applySync(JSON.parse(r.snapshot));
-    if (r.actions != null) this._apply(JSON.parse(r.actions));
+    if (r.snapshot != null) this._applySync(this._decode(r.snapshot));
+    if (r.actions != null) this._apply(this._decode(r.actions));
     if (r.more) this._queuePump();
   }
 
@@ -596,11 +718,24 @@ function createStore(reducer, config) {
 const membership = require('./cluster.js');
 const consensus = require('./consensus.js');
 
+const functions = { hasher };
+
 module.exports = {
   ...redux,
   ...membership,
   ...consensus,
   createStore,
   ReduxClusterError,
-  functions: { hasher },
+  SerializationMode,
+  MessageType,
+  functions,
+  // redux-cluster's CommonJS build exports this object as `default` (its ESM default).
+  default: {
+    createStore,
+    functions,
+    combineReducers: redux.combineReducers,
+    bindActionCreators: redux.bindActionCreators,
+    applyMiddleware: redux.applyMiddleware,
+    compose: redux.compose,
+  },
 };

@@ -1,7 +1,9 @@
-// ESM entry: the same module as the CommonJS one.
+// ESM entry: the same module as the CommonJS one. Its default export is the whole module,
+// which has every field of redux-cluster's default ({ createStore, functions, Redux's }).
 import cjs from './index.js';
 
 export const {
+  __DO_NOT_USE__ActionTypes,
   createStore,
   combineReducers,
   applyMiddleware,
@@ -11,6 +13,8 @@ export const {
   isPlainObject,
   legacy_createStore,
   ReduxClusterError,
+  SerializationMode,
+  MessageType,
   functions,
   Cluster,
   NodeId,
