@@ -53,7 +53,15 @@ fn valid_hostname(host: &str) -> bool {
 }
 
 fn valid_host(host: &str) -> Result<(), &'static str> {
-    if host.parse::<IpAddr>().is_ok() || valid_hostname(host) {
+    if host.parse::<IpAddr>().is_ok() {
+        return Ok(());
+    }
+    // Digits and dots only would pass as a hostname, but '256.0.0.1' or '1.2.3' is a
+    // mistyped address, not a name: refused, as noex refuses it.
+    if host.chars().all(|c| c.is_ascii_digit() || c == '.') {
+        return Err("the host looks like an IPv4 address but is not a valid one");
+    }
+    if valid_hostname(host) {
         Ok(())
     } else {
         Err("the host is not an IP address or a hostname")
@@ -185,6 +193,9 @@ mod tests {
             "a@h:-1",
             "a@h:0001234567",
             "ah:1",
+            "a@256.0.0.1:1",
+            "a@1.2.3:1",
+            "a@1.2.3.4.5:1",
         ] {
             assert!(!NodeId::is_valid(bad), "{bad}");
         }

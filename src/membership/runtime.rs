@@ -3,7 +3,9 @@
 //! out what it returns.
 
 use super::node_id::NodeId;
-use super::state::{DownReason, Input, Membership, MembershipConfig, NodeStatus, Output, Peer};
+use super::state::{
+    DownReason, Input, Membership, MembershipConfig, NodeStatus, Output, Peer, Target,
+};
 use super::wire::{Sealer, Wire};
 use crate::protocol::frame::write_frame;
 use crate::protocol::{FrameCodec, FrameLimits};
@@ -314,13 +316,10 @@ async fn drive(s: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Input>) {
 
 fn act(s: &Arc<Shared>, o: Output) {
     match o {
-        Output::Dial(id) => {
+        Output::Dial { target, host, port } => {
             let s2 = s.clone();
             s.tracker.spawn(async move {
-                let ep = Endpoint::Tcp {
-                    host: id.host().to_string(),
-                    port: id.port(),
-                };
+                let ep = Endpoint::Tcp { host, port };
                 let connect = tokio::time::timeout(
                     s2.cfg
                         .membership
@@ -333,9 +332,9 @@ fn act(s: &Arc<Shared>, o: Output) {
                     r = connect => r,
                 };
                 match r {
-                    Ok(Ok(stream)) => link(s2, stream, Some(id)).await,
+                    Ok(Ok(stream)) => link(s2, stream, Some(target)).await,
                     _ => {
-                        let _ = s2.inputs.send(Input::DialFailed(id));
+                        let _ = s2.inputs.send(Input::DialFailed(target));
                     }
                 }
             });
@@ -401,7 +400,7 @@ fn decode(s: &Shared, sender: &str, frame: Bytes) -> Option<Wire> {
 }
 
 /// One link, dialed (`expected` is whom we dialed) or accepted.
-async fn link(s: Arc<Shared>, stream: Stream, expected: Option<NodeId>) {
+async fn link(s: Arc<Shared>, stream: Stream, expected: Option<Target>) {
     let (r, mut w) = stream.into_split();
     let mut frames = FramedRead::new(r, FrameCodec::new(s.cfg.limits));
     let fail = |s: &Shared| {
@@ -439,8 +438,19 @@ async fn link(s: Arc<Shared>, stream: Stream, expected: Option<NodeId>) {
             return fail(&s);
         }
     };
-    if expected.as_ref().is_some_and(|e| e != &peer) || peer == s.local {
-        return fail(&s);
+    // The hello, not the address, says who this is: a seed learns its node's id here.
+    match &expected {
+        Some(Target::Seed(seed)) => {
+            let _ = s.inputs.send(Input::SeedAnswered {
+                seed: seed.clone(),
+                id: peer.clone(),
+            });
+        }
+        Some(Target::Member(m)) if m != &peer => return fail(&s),
+        _ => {}
+    }
+    if peer == s.local {
+        return; // we dialed ourselves under another spelling
     }
     // One link per pair: when both sides dial at once, the link dialed by the smaller id
     // wins.
@@ -452,15 +462,31 @@ async fn link(s: Arc<Shared>, stream: Stream, expected: Option<NodeId>) {
     let generation = s.generation.fetch_add(1, Ordering::Relaxed);
     let (tx, mut rx) = mpsc::unbounded_channel::<Wire>();
     let cancel = s.cancel.child_token();
+    let keep_old = {
+        let links = s.links.lock().unwrap();
+        let winner = std::cmp::min(&s.local, &peer);
+        match links.get(&peer) {
+            Some(old) if old.dialer == *winner && dialer != *winner => true,
+            old => {
+                // The other side may see this close before the winning link reaches it:
+                // it is told, so it waits for that link instead of reporting a nodeDown.
+                // The writer ends after sending it.
+                if let Some(old) = old {
+                    let _ = old.tx.send(Wire::Superseded);
+                }
+                false
+            }
+        }
+    };
+    if keep_old {
+        // Keep the existing link; this one closes, and the other side is told why.
+        if let Some(buf) = encode(&s, &Wire::Superseded) {
+            let _ = w.write_all(&buf).await;
+        }
+        return;
+    }
     {
         let mut links = s.links.lock().unwrap();
-        if let Some(old) = links.get(&peer) {
-            let winner = std::cmp::min(&s.local, &peer);
-            if old.dialer == *winner && dialer != *winner {
-                return; // keep the existing link; this one just closes
-            }
-            old.cancel.cancel();
-        }
         links.insert(
             peer.clone(),
             Link {
@@ -475,6 +501,7 @@ async fn link(s: Arc<Shared>, stream: Stream, expected: Option<NodeId>) {
     }
     let _ = s.inputs.send(Input::LinkUp(peer.clone()));
     let peer_name = peer.to_string();
+    let mut superseded = false;
     let reader = async {
         while let Some(Ok(frame)) = frames.next().await {
             match decode(&s, &peer_name, frame) {
@@ -495,6 +522,10 @@ async fn link(s: Arc<Shared>, stream: Stream, expected: Option<NodeId>) {
                     let _ = s.inputs.send(Input::Leaving(peer.clone()));
                     return;
                 }
+                Some(Wire::Superseded) => {
+                    superseded = true;
+                    return;
+                }
                 // Malformed, forged or replayed: drop the link.
                 _ => return,
             }
@@ -502,7 +533,7 @@ async fn link(s: Arc<Shared>, stream: Stream, expected: Option<NodeId>) {
     };
     let writer = async {
         while let Some(m) = rx.recv().await {
-            let leaving = m == Wire::Leave;
+            let leaving = m == Wire::Leave || m == Wire::Superseded;
             let Some(buf) = encode(&s, &m) else { return };
             if w.write_all(&buf).await.is_err() || leaving {
                 return;
@@ -513,6 +544,14 @@ async fn link(s: Arc<Shared>, stream: Stream, expected: Option<NodeId>) {
         _ = cancel.cancelled() => {}
         _ = reader => {}
         _ = writer => {}
+    }
+    if superseded {
+        // The peer keeps the link it dialed, which is on its way; report the node down
+        // only if that link has not replaced this one within a heartbeat interval.
+        tokio::select! {
+            _ = s.cancel.cancelled() => return,
+            _ = tokio::time::sleep(s.cfg.membership.heartbeat_interval) => {}
+        }
     }
     let current = {
         let mut links = s.links.lock().unwrap();
@@ -588,17 +627,21 @@ mod tests {
             2
         );
 
-        // A node with the wrong secret never comes up on either side.
+        // A node with the wrong secret never comes up on either side, and nobody reports
+        // it down (it never was up). A node with the right secret that dials after it
+        // comes up: a's refusal of d has been decided by then.
         let (d, ld) = node("d", vec![a.local().clone()], Some("wrong"));
-        until(
-            "d refused",
-            &ld,
-            &format!("down a {}", "connection_refused"),
-        )
-        .await;
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        assert!(!la.lock().unwrap().iter().any(|(_, l)| l == "up d"));
-        assert!(!ld.lock().unwrap().iter().any(|(_, l)| l.starts_with("up")));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let (e, _) = node("e", vec![a.local().clone()], Some("s"));
+        until("a sees e", &la, "up e").await;
+        assert!(!la.lock().unwrap().iter().any(|(_, l)| l.ends_with(" d")));
+        assert!(!ld
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(_, l)| l.starts_with("up") || l.starts_with("down")));
+        assert!(d.nodes().is_empty(), "an unanswered seed is not a member");
+        e.stop().await;
 
         // Graceful stop: every peer hears it within a second.
         let t = Instant::now();

@@ -5,8 +5,14 @@
 //! from seeds or from the `known` lists that heartbeats carry (gossip). Differences from
 //! noex's code that users rely on: `nodeUp` fires as soon as a link is up (not at the
 //! next heartbeat); a node that answers late but within `interval × threshold` stays up;
-//! a refused seed is reported once per failure streak, not per retry; a node that left
-//! gracefully is not redialled (unless it comes back).
+//! a node that left gracefully is not redialled (unless it comes back).
+//!
+//! A node's identity is what it says in its hello, never the address it was reached at.
+//! A seed is only an address: whoever answers there becomes a member under its own id
+//! (and is redialled at the seed's address), the seed spelling is never a member, never
+//! gossiped and never reported; a seed that is ourselves, under any spelling, is dropped.
+//! `nodeDown` only follows a `nodeUp`, as in noex: a node that never came up is retried
+//! quietly.
 
 use super::node_id::NodeId;
 use rand::rngs::StdRng;
@@ -90,8 +96,6 @@ pub struct Peer {
     /// Consecutive failed dials; drives the backoff.
     failures: u32,
     next_dial: Option<Instant>,
-    /// A refusal was reported for the current failure streak.
-    refusal_reported: bool,
     /// Left gracefully: not redialled until it shows up again.
     left: bool,
 }
@@ -105,16 +109,39 @@ impl Peer {
             uptime_ms: 0,
             failures: 0,
             next_dial: None,
-            refusal_reported: false,
             left: false,
         }
     }
+}
+
+/// Whom a dial is for. A seed is only an address: whoever answers there is the node, by
+/// the id it gives. A member is dialed expecting its own id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Seed(NodeId),
+    Member(NodeId),
+}
+
+/// A seed address and what we know of it.
+#[derive(Debug, Clone, Default)]
+struct Seed {
+    /// The node that answered there (possibly ourselves).
+    answered: Option<NodeId>,
+    failures: u32,
+    /// When to try again; `None` while a dial is under way or once it answered.
+    next_dial: Option<Instant>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Input {
     /// Join through these nodes.
     Seeds(Vec<NodeId>),
+    /// A dial to a seed reached the node `id` (it said so in its hello). A `LinkUp(id)`
+    /// follows unless the pair already had a link or `id` is ourselves.
+    SeedAnswered {
+        seed: NodeId,
+        id: NodeId,
+    },
     /// A link to `peer` is up (both sides identified themselves).
     LinkUp(NodeId),
     Heartbeat {
@@ -124,7 +151,7 @@ pub enum Input {
         known: Vec<NodeId>,
     },
     LinkClosed(NodeId),
-    DialFailed(NodeId),
+    DialFailed(Target),
     /// The peer announced it is stopping.
     Leaving(NodeId),
     Tick,
@@ -132,7 +159,13 @@ pub enum Input {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Output {
-    Dial(NodeId),
+    /// Connect to `host:port` and exchange hellos; report `SeedAnswered` + `LinkUp`, or
+    /// `DialFailed(target)`.
+    Dial {
+        target: Target,
+        host: String,
+        port: u16,
+    },
     Hangup(NodeId),
     /// Send a heartbeat (with `known()`) to this peer.
     Heartbeat(NodeId),
@@ -144,6 +177,7 @@ pub struct Membership {
     local: NodeId,
     cfg: MembershipConfig,
     peers: BTreeMap<NodeId, Peer>,
+    seeds: BTreeMap<NodeId, Seed>,
     next_heartbeat: Option<Instant>,
     rng: StdRng,
 }
@@ -155,6 +189,7 @@ impl Membership {
             local,
             cfg,
             peers: BTreeMap::new(),
+            seeds: BTreeMap::new(),
             next_heartbeat: None,
             rng,
         }
@@ -202,6 +237,23 @@ impl Membership {
         Duration::from_millis(self.rng.random_range(ms / 2..=ms.max(1)))
     }
 
+    /// A member is dialed where a seed reached it, or else where its id says.
+    fn dial(&self, target: Target) -> Output {
+        let (host, port) = match &target {
+            Target::Seed(s) => (s.host(), s.port()),
+            Target::Member(id) => self
+                .seeds
+                .iter()
+                .find(|(_, sd)| sd.answered.as_ref() == Some(id))
+                .map_or((id.host(), id.port()), |(s, _)| (s.host(), s.port())),
+        };
+        Output::Dial {
+            host: host.to_string(),
+            port,
+            target,
+        }
+    }
+
     fn learn(&mut self, id: NodeId, out: &mut Vec<Output>) {
         if id == self.local {
             return;
@@ -211,7 +263,40 @@ impl Membership {
             peer.left = false;
             peer.status = NodeStatus::Connecting;
             peer.next_dial = None;
-            out.push(Output::Dial(id));
+            out.push(self.dial(Target::Member(id)));
+        }
+    }
+
+    fn add_seeds(&mut self, seeds: Vec<NodeId>, out: &mut Vec<Output>) {
+        for s in seeds {
+            if self.seeds.contains_key(&s) {
+                continue;
+            }
+            let answered = (s == self.local).then(|| self.local.clone());
+            let dial = answered.is_none();
+            self.seeds.insert(
+                s.clone(),
+                Seed {
+                    answered,
+                    ..Seed::default()
+                },
+            );
+            if dial {
+                out.push(self.dial(Target::Seed(s)));
+            }
+        }
+    }
+
+    /// A member reached through a seed left for good: the seed address is tried again
+    /// (quietly, with backoff), so the node is found when it comes back.
+    fn rearm_seeds_of(&mut self, id: &NodeId, now: Instant) {
+        let delay = self.backoff(0);
+        for sd in self.seeds.values_mut() {
+            if sd.answered.as_ref() == Some(id) {
+                sd.answered = None;
+                sd.failures = 0;
+                sd.next_dial = Some(now + delay);
+            }
         }
     }
 
@@ -226,8 +311,9 @@ impl Membership {
         p.status = NodeStatus::Disconnected;
         p.left = reason == DownReason::GracefulShutdown;
         p.next_dial = (!p.left).then_some(now + delay);
-        // Its going down is reported; failed redials of this streak stay quiet.
-        p.refusal_reported = true;
+        if p.left {
+            self.rearm_seeds_of(id, now);
+        }
         if was_up {
             out.push(Output::NodeDown(id.clone(), reason));
             if reason == DownReason::HeartbeatTimeout {
@@ -242,9 +328,12 @@ impl Membership {
             self.next_heartbeat = Some(now + self.cfg.heartbeat_interval);
         }
         match input {
-            Input::Seeds(seeds) => {
-                for s in seeds {
-                    self.learn(s, &mut out);
+            Input::Seeds(seeds) => self.add_seeds(seeds, &mut out),
+            Input::SeedAnswered { seed, id } => {
+                if let Some(sd) = self.seeds.get_mut(&seed) {
+                    sd.answered = Some(id);
+                    sd.failures = 0;
+                    sd.next_dial = None;
                 }
             }
             Input::LinkUp(id) => {
@@ -257,7 +346,6 @@ impl Membership {
                 p.last_heartbeat = Some(now);
                 p.failures = 0;
                 p.next_dial = None;
-                p.refusal_reported = false;
                 p.left = false;
                 if !was_up {
                     out.push(Output::NodeUp(id));
@@ -307,17 +395,30 @@ impl Membership {
                     self.lose(&id, DownReason::ConnectionClosed, now, &mut out);
                 } else if up == Some(false) {
                     // A dial that connected and then dropped before identifying.
-                    self.failed_dial(&id, now, &mut out);
+                    self.failed_dial(&id, now);
                 }
             }
-            Input::DialFailed(id) => self.failed_dial(&id, now, &mut out),
+            Input::DialFailed(Target::Member(id)) => self.failed_dial(&id, now),
+            Input::DialFailed(Target::Seed(s)) => {
+                let Some(failures) = self.seeds.get(&s).map(|sd| sd.failures) else {
+                    return out;
+                };
+                let delay = self.backoff(failures);
+                let sd = self.seeds.get_mut(&s).expect("checked above");
+                if sd.answered.is_none() {
+                    sd.failures = sd.failures.saturating_add(1);
+                    sd.next_dial = Some(now + delay);
+                }
+            }
             Input::Leaving(id) => self.lose(&id, DownReason::GracefulShutdown, now, &mut out),
             Input::Tick => self.tick(now, &mut out),
         }
         out
     }
 
-    fn failed_dial(&mut self, id: &NodeId, now: Instant, out: &mut Vec<Output>) {
+    /// Quiet: a node that never came up is not reported down, and one that went down
+    /// was reported when it did.
+    fn failed_dial(&mut self, id: &NodeId, now: Instant) {
         let Some(failures) = self.peers.get(id).map(|p| p.failures) else {
             return;
         };
@@ -329,10 +430,6 @@ impl Membership {
         p.status = NodeStatus::Disconnected;
         p.failures = p.failures.saturating_add(1);
         p.next_dial = Some(now + delay);
-        if !p.refusal_reported {
-            p.refusal_reported = true;
-            out.push(Output::NodeDown(id.clone(), DownReason::ConnectionRefused));
-        }
     }
 
     fn tick(&mut self, now: Instant, out: &mut Vec<Output>) {
@@ -362,7 +459,17 @@ impl Membership {
             let p = self.peers.get_mut(&id).expect("listed above");
             p.status = NodeStatus::Connecting;
             p.next_dial = None;
-            out.push(Output::Dial(id));
+            out.push(self.dial(Target::Member(id)));
+        }
+        let seeds_due: Vec<NodeId> = self
+            .seeds
+            .iter()
+            .filter(|(_, sd)| sd.answered.is_none() && sd.next_dial.is_some_and(|t| t <= now))
+            .map(|(s, _)| s.clone())
+            .collect();
+        for s in seeds_due {
+            self.seeds.get_mut(&s).expect("listed above").next_dial = None;
+            out.push(self.dial(Target::Seed(s)));
         }
         if self.next_heartbeat.is_some_and(|t| t <= now) {
             self.next_heartbeat = Some(now + self.cfg.heartbeat_interval);
@@ -462,16 +569,34 @@ mod tests {
 
         fn output(&mut self, from: &NodeId, o: Output) {
             match &o {
-                Output::Dial(to) => {
-                    let reachable = self.nodes.contains_key(to)
-                        && !self.down.contains(to)
-                        && !self.frozen.contains(to);
-                    if reachable {
-                        self.links.insert(pair(from, to));
+                Output::Dial { target, port, .. } => {
+                    // Whoever listens on that port answers, whatever its id (ports are
+                    // unique here, so the host part of an id is only a spelling).
+                    let to = self
+                        .nodes
+                        .keys()
+                        .find(|n| n.port() == *port && !self.down.contains(*n))
+                        .filter(|n| !self.frozen.contains(*n))
+                        .cloned();
+                    let to = match (to, target) {
+                        (Some(to), Target::Seed(seed)) => {
+                            let answered = Input::SeedAnswered {
+                                seed: seed.clone(),
+                                id: to.clone(),
+                            };
+                            self.input(from, answered);
+                            (&to != from).then_some(to)
+                        }
+                        (Some(to), Target::Member(m)) if &to == m => Some(to),
+                        _ => {
+                            self.input(from, Input::DialFailed(target.clone()));
+                            None
+                        }
+                    };
+                    if let Some(to) = to {
+                        self.links.insert(pair(from, &to));
                         self.input(from, Input::LinkUp(to.clone()));
-                        self.input(to, Input::LinkUp(from.clone()));
-                    } else {
-                        self.input(from, Input::DialFailed(to.clone()));
+                        self.input(&to, Input::LinkUp(from.clone()));
                     }
                 }
                 Output::Heartbeat(to) => {
@@ -660,16 +785,12 @@ mod tests {
             sim.downs(&a)[1],
             (Duration::ZERO, c.clone(), DownReason::GracefulShutdown)
         );
-        // A refused seed is reported once, then retried with backoff until it answers.
+        // A seed that is not up yet is retried quietly with backoff until it answers: no
+        // nodeDown (it never came up) and no member listed for it meanwhile.
         sim.start(&x, vec![id("y")]);
         sim.run(Duration::from_secs(3));
-        let refused: Vec<_> = sim
-            .downs(&x)
-            .into_iter()
-            .filter(|(_, n, _)| n == &id("y"))
-            .collect();
-        assert_eq!(refused.len(), 1);
-        assert_eq!(refused[0].2, DownReason::ConnectionRefused);
+        assert!(sim.downs(&x).is_empty(), "{:?}", sim.downs(&x));
+        assert_eq!(sim.nodes[&x].peers().count(), 0);
         sim.start(&id("y"), vec![]);
         sim.run(Duration::from_millis(500));
         assert!(
@@ -685,5 +806,55 @@ mod tests {
             !sim.knows(&a).contains(&c),
             "a node that left is not redialled"
         );
+    }
+
+    /// `name@localhost:port` for a node whose id says 127.0.0.1: another spelling of the
+    /// same address, as a seed given by IP is for a node that advertises its hostname.
+    fn alias(n: &NodeId) -> NodeId {
+        NodeId::create(n.name(), "localhost", n.port() as u32).unwrap()
+    }
+
+    #[test]
+    fn seeds_spelled_differently_from_the_ids_never_become_members_or_flap() {
+        let nodes: Vec<NodeId> = ["a", "b", "c", "d", "e"].iter().map(|n| id(n)).collect();
+        let seeds: Vec<NodeId> = nodes.iter().map(alias).collect();
+        let mut sim = Sim::new();
+        // Everyone is given every seed, itself included, all under the other spelling.
+        for n in &nodes {
+            sim.start(n, seeds.clone());
+        }
+        sim.run(Duration::from_secs(5));
+        for n in &nodes {
+            let others: BTreeSet<NodeId> = nodes.iter().filter(|m| *m != n).cloned().collect();
+            let listed: BTreeSet<NodeId> = sim.nodes[n].peers().map(|(id, _)| id.clone()).collect();
+            assert_eq!(
+                listed, others,
+                "{n} lists exactly the others, by their own ids"
+            );
+            assert_eq!(sim.knows(n), others);
+            assert!(sim.downs(n).is_empty(), "{n}: {:?}", sim.downs(n));
+            assert_eq!(
+                sim.ups(n).len(),
+                4,
+                "{n}: one nodeUp per peer: {:?}",
+                sim.ups(n)
+            );
+            assert!(!sim.nodes[n].known().iter().any(|k| k.host() == "localhost"));
+        }
+
+        // The seed node leaves and comes back with no seeds of its own: the others find it
+        // again through its seed address.
+        let a = nodes[0].clone();
+        sim.stop(&a);
+        sim.run(Duration::from_millis(100));
+        sim.start(&a, vec![]);
+        sim.run(Duration::from_secs(2));
+        for n in &nodes[1..] {
+            assert!(
+                sim.knows(n).contains(&a),
+                "{n} found the returning seed node"
+            );
+            assert!(!sim.nodes[n].peers().any(|(id, _)| id.host() == "localhost"));
+        }
     }
 }

@@ -25,6 +25,9 @@ pub enum Wire {
     },
     /// The sender is stopping (graceful shutdown).
     Leave,
+    /// Both sides dialed at once and the sender keeps the other link: this one closes,
+    /// but the node is not down (its other link is arriving).
+    Superseded,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -42,6 +45,7 @@ pub enum WireError {
 const HELLO: u8 = 1;
 const HEARTBEAT: u8 = 2;
 const LEAVE: u8 = 3;
+const SUPERSEDED: u8 = 4;
 
 fn put_str(b: &mut BytesMut, s: &str) {
     b.put_u32(s.len() as u32);
@@ -80,6 +84,7 @@ impl Wire {
                 }
             }
             Wire::Leave => b.put_u8(LEAVE),
+            Wire::Superseded => b.put_u8(SUPERSEDED),
         }
     }
 
@@ -109,6 +114,7 @@ impl Wire {
                 }
             }
             LEAVE => Wire::Leave,
+            SUPERSEDED => Wire::Superseded,
             _ => return Err(WireError::Malformed),
         };
         if b.has_remaining() {
