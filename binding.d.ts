@@ -90,6 +90,8 @@ export declare class NativeRaft {
   /** All entries, in key order, as a JSON array of `[key, value]`. */
   entries(): string
   workflow(id: string): string | null
+  /** Every recorded workflow, in id order, as a JSON array of `[id, state]`. */
+  workflows(): string
   /** Applied commands, and the number of commands ever applied. */
   commands(): number
   setSnapshotInterval(n: number): void

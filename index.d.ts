@@ -407,6 +407,15 @@ export type DecrypterFunction = (data: string, pass: string) => string;
 
 /** `name@host:port`; a NodeId is its string form. */
 export type NodeIdString = string;
+/** noex's names for the same type (a plain string here, not a branded one). */
+export type NodeId = NodeIdString;
+export type NodeIdType = NodeIdString;
+
+export interface NodeIdComponents {
+  name: string;
+  host: string;
+  port: number;
+}
 
 export type NodeStatus = 'connecting' | 'connected' | 'disconnected';
 export type ClusterStatus = 'starting' | 'running' | 'stopping' | 'stopped';
@@ -430,20 +439,20 @@ export interface ClusterConfig {
   nodeName: string;
   /** @default '0.0.0.0' */
   host?: string;
-  /** 0 binds a free port (read it from getLocalNodeId()). @default 4369 */
+  /** 1..65535; 0 binds a free port (read it from getLocalNodeInfo().port). @default 4369 */
   port?: number;
   /**
    * The host in this node's id, as other machines reach it.
    * @default host, or the machine's hostname when host is a wildcard address
    */
   advertiseHost?: string;
-  /** Nodes to join through, `name@host:port`. */
-  seeds?: string[];
+  /** Nodes to join through, `name@host:port`; one naming this node is skipped. */
+  seeds?: readonly string[];
   /** Every message is HMAC-SHA256-signed and replay-protected; all nodes share it. */
   clusterSecret?: string;
-  /** @default 5000 */
+  /** An integer >= 100. @default 5000 */
   heartbeatIntervalMs?: number;
-  /** A node silent for interval × threshold is down. @default 3 */
+  /** A node silent for interval × threshold is down; an integer >= 1. @default 3 */
   heartbeatMissThreshold?: number;
   /** @default 1000 */
   reconnectBaseDelayMs?: number;
@@ -451,14 +460,28 @@ export interface ClusterConfig {
   reconnectMaxDelayMs?: number;
 }
 
+/**
+ * The queries throw ClusterNotStartedError unless the status is 'running'.
+ */
 export declare const Cluster: {
+  /**
+   * Binds, then joins through the seeds (unreachable seeds do not fail it).
+   * @throws InvalidClusterConfigError (ERR_INVALID_CONFIG) for a bad config
+   * @throws Error 'Cluster is already running' / 'Cannot start cluster in <status> state'
+   *   (code ERR_CLUSTER_RUNNING)
+   */
   start(config: ClusterConfig): Promise<void>;
-  /** Peers see 'graceful_shutdown'; idempotent; lets the process exit. */
+  /** Peers see 'graceful_shutdown'; idempotent (concurrent calls share one stop); lets the process exit. */
   stop(): Promise<void>;
   getStatus(): ClusterStatus;
-  /** @throws ClusterNotStartedError */
   getLocalNodeId(): NodeIdString;
+  /** This node: status 'connected', processCount 0, lastHeartbeatAt now. */
+  getLocalNodeInfo(): NodeInfo;
+  /** Milliseconds since start() completed. */
+  getUptimeMs(): number;
+  /** Every known peer (never this node), connected or not. */
   getNodes(): NodeInfo[];
+  getNodeIds(): NodeIdString[];
   getConnectedNodes(): NodeInfo[];
   getNode(id: NodeIdString): NodeInfo | undefined;
   isNodeConnected(id: NodeIdString): boolean;
@@ -469,27 +492,52 @@ export declare const Cluster: {
   onStatusChange(handler: (status: ClusterStatus) => void): () => void;
 };
 
+/**
+ * noex's rules: the name starts with a letter, then letters, digits, `_`, `-` (at most
+ * 64); the host an IPv4 address (digits and dots must be one), an IPv6 address or a
+ * hostname; the port 1..65535. An IPv6 host is returned bare (`a@[::1]:1` → `a@::1:1`).
+ */
 export declare const NodeId: {
   /** @throws InvalidNodeIdError */
-  parse(id: string): NodeIdString;
+  parse(value: string): NodeIdString;
+  /** `parse`, or undefined instead of throwing. */
+  tryParse(value: string): NodeIdString | undefined;
   /** @throws InvalidNodeIdError */
   create(name: string, host: string, port: number): NodeIdString;
-  isValid(id: string): boolean;
-  /** @throws InvalidNodeIdError */
-  components(id: string): { name: string; host: string; port: number };
+  isValid(value: string): value is NodeIdString;
+  /** The parts of a valid id (not checked again). */
+  getName(nodeId: NodeIdString): string;
+  getHost(nodeId: NodeIdString): string;
+  getPort(nodeId: NodeIdString): number;
+  components(nodeId: NodeIdString): NodeIdComponents;
+  equals(a: NodeIdString, b: NodeIdString): boolean;
+  toString(nodeId: NodeIdString): string;
 };
 
+/** A string that is a valid NodeId. */
+export declare function isNodeId(value: unknown): value is NodeIdString;
+
+/** `Invalid cluster configuration: <reason>`, with noex's reasons. */
 export declare class InvalidClusterConfigError extends Error {
+  constructor(reason: string);
+  readonly name: 'InvalidClusterConfigError';
   readonly reason: string;
   readonly code: 'ERR_INVALID_CONFIG';
 }
 
+/** `Cluster has not been started. Call Cluster.start() first.` */
 export declare class ClusterNotStartedError extends Error {
+  constructor();
+  readonly name: 'ClusterNotStartedError';
   readonly code: 'ERR_CLUSTER_NOT_STARTED';
 }
 
+/** `Invalid NodeId '<value>': <reason>`, with noex's reasons. */
 export declare class InvalidNodeIdError extends Error {
-  readonly nodeId: unknown;
+  constructor(value: string, reason: string);
+  readonly name: 'InvalidNodeIdError';
+  /** The rejected id, or the part of it at fault (the name or the host), as noex reports it. */
+  readonly value: string;
   readonly reason: string;
   readonly code: 'ERR_INVALID_NODE_ID';
 }
@@ -502,9 +550,7 @@ import { EventEmitter } from 'node:events';
 export type RaftErrorCode =
   | 'ERR_NOT_LEADER' | 'ERR_TIMEOUT' | 'ERR_UNAVAILABLE' | 'ERR_BUSY' | 'ERR_CONFLICT'
   | 'ERR_STATE_FULL' | 'ERR_INVALID_CONFIG' | 'ERR_INVALID_ARGUMENT' | 'ERR_NOT_INITIALIZED'
-  | 'ERR_ADDR_IN_USE' | 'ERR_IO' | 'ERR_RAFT' | 'ERR_PROTOCOL' | 'ERR_OTHER_CLUSTER'
-  /** The loaded native addon lacks a function this call needs (an older build). */
-  | 'ERR_UNSUPPORTED';
+  | 'ERR_ADDR_IN_USE' | 'ERR_IO' | 'ERR_RAFT' | 'ERR_PROTOCOL' | 'ERR_OTHER_CLUSTER';
 
 export declare class RaftError extends Error {
   readonly code: RaftErrorCode;

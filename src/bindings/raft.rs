@@ -333,6 +333,14 @@ impl NativeRaft {
             .read(|s| s.workflows.get(&id).map(|v| v.to_string()))
     }
 
+    /// Every recorded workflow, in id order, as a JSON array of `[id, state]`.
+    #[napi]
+    pub fn workflows(&self) -> String {
+        self.engine.sm.read(|s| {
+            Value::Array(s.workflows.iter().map(|(k, v)| json!([k, v])).collect()).to_string()
+        })
+    }
+
     /// Applied commands, and the number of commands ever applied.
     #[napi]
     pub fn commands(&self) -> f64 {

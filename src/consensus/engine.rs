@@ -691,9 +691,44 @@ impl RaftEngine {
                 if mem.get_node(&id).is_none() {
                     self.same_cluster(n).await?;
                 }
-                within(timeout, self.raft.add_learner(id, n.clone(), true))
+                // openraft's blocking add_learner calls a learner "up to date" while it is
+                // within 5,000 entries of the leader, which a node that never answered is
+                // in a young cluster: promoted, it would take the quorum with it. Promote
+                // only once it has acknowledged the entry that added it; else take it out.
+                let added = within(timeout, self.raft.add_learner(id, n.clone(), false))
                     .await?
                     .map_err(map)?;
+                let caught_up = self
+                    .raft
+                    .wait(Some(timeout))
+                    .metrics(
+                        |m| {
+                            m.replication
+                                .as_ref()
+                                .and_then(|r| r.get(&id))
+                                .and_then(|matched| matched.as_ref())
+                                .is_some_and(|l| l.index >= added.log_id.index)
+                        },
+                        "the new learner acknowledged its addition",
+                    )
+                    .await;
+                if caught_up.is_err() {
+                    let _ = within(
+                        timeout,
+                        self.raft
+                            .change_membership(ChangeMembers::RemoveNodes([id].into()), false),
+                    )
+                    .await;
+                    return Err(api(
+                        "ERR_UNAVAILABLE",
+                        format!(
+                            "{} at {} did not answer within {} ms; it was not added",
+                            n.name,
+                            n.addr,
+                            timeout.as_millis()
+                        ),
+                    ));
+                }
                 within(
                     timeout,
                     self.raft

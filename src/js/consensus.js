@@ -223,9 +223,6 @@ class RaftCoordinator extends EventEmitter {
   getAllWorkflows() {
     const n = this._native;
     if (!n) return [];
-    if (typeof n.workflows !== 'function') {
-      throw new RaftError('ERR_UNSUPPORTED', 'this build of the native addon cannot list workflows (NativeRaft.workflows)');
-    }
     return JSON.parse(n.workflows()).map(([id, state]) => (
       state !== null && typeof state === 'object' && !Array.isArray(state) ? { id, ...state } : { id, state }
     ));
