@@ -1,3 +1,4 @@
+/// <reference types="node" />
 // Typings of redux-cluster-rs: a drop-in for redux-cluster's createStore, generic like
 // Redux's own. The native classes the JS layer is built on are in binding.d.ts.
 
