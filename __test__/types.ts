@@ -51,7 +51,7 @@ const rootStore = createStore(root);
 const m: number = rootStore.getState().counter.counter;
 void [n, connected, hash, h, m, code];
 
-import { Cluster, NodeId, InvalidClusterConfigError, type NodeInfo } from 'redux-cluster-rs';
+import { Cluster, NodeId, isNodeId, InvalidClusterConfigError, InvalidNodeIdError, type NodeInfo, type NodeIdType, type NodeIdComponents } from 'redux-cluster-rs';
 async function membership(): Promise<void> {
   await Cluster.start({ nodeName: 'app1', port: 0, seeds: [NodeId.create('seed', '127.0.0.1', 4369)] });
   const off = Cluster.onNodeDown((id, reason) => void [id, reason === 'heartbeat_timeout']);
@@ -59,12 +59,22 @@ async function membership(): Promise<void> {
   off();
   // @ts-expect-error: not a reason noex reports
   Cluster.onNodeDown((_id, reason) => reason === 'timeout');
+  const local: NodeInfo = Cluster.getLocalNodeInfo();
+  const ids: NodeIdType[] = Cluster.getNodeIds();
+  const uptime: number = Cluster.getUptimeMs();
+  const maybe: NodeId | undefined = NodeId.tryParse('a@127.0.0.1:4369');
+  if (maybe !== undefined) void [NodeId.getName(maybe), NodeId.getHost(maybe), NodeId.getPort(maybe) + 1, NodeId.equals(maybe, local.id)];
+  const parts: NodeIdComponents = NodeId.components(local.id);
+  const unknown: unknown = 'a@h:1';
+  if (isNodeId(unknown)) void NodeId.toString(unknown);
+  const bad = new InvalidNodeIdError('x', 'missing port');
+  const value: string = bad.value;
   try {
     await Cluster.stop();
   } catch (e) {
     if (e instanceof InvalidClusterConfigError) void e.reason;
   }
-  void nodes;
+  void [nodes, ids, uptime, parts, value];
 }
 void membership;
 

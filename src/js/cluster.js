@@ -1,5 +1,8 @@
 'use strict';
 // noex's Cluster API (membership: seeds, gossip, failure detection) on the Rust engine.
+// Names, error classes, messages and validation follow noex (src/distribution/node-id.ts
+// and cluster/cluster.ts); every error also carries a stable `code`. Deliberate
+// differences are listed in the README (Cluster membership).
 
 const native = require('../../index.js');
 
@@ -14,62 +17,155 @@ class InvalidClusterConfigError extends Error {
 
 class ClusterNotStartedError extends Error {
   constructor() {
-    super('Cluster is not started. Call Cluster.start() first.');
+    super('Cluster has not been started. Call Cluster.start() first.');
     this.name = 'ClusterNotStartedError';
     this.code = 'ERR_CLUSTER_NOT_STARTED';
   }
 }
 
 class InvalidNodeIdError extends Error {
-  constructor(nodeId, reason) {
-    super(`Invalid NodeId ${JSON.stringify(nodeId)}: ${reason}`);
+  /** `value`: the rejected id, or the rejected part of it (as noex reports it). */
+  constructor(value, reason) {
+    super(`Invalid NodeId '${value}': ${reason}`);
     this.name = 'InvalidNodeIdError';
-    this.nodeId = nodeId;
+    this.value = value;
     this.reason = reason;
     this.code = 'ERR_INVALID_NODE_ID';
   }
 }
 
-const stripPrefix = (m) => String(m).replace(/^invalid node id "[^"]*": /, '');
+// ---- NodeId ------------------------------------------------------------------------------
+
+const MAX_NAME_LENGTH = 64;
+const NAME_PATTERN = /^[a-zA-Z][a-zA-Z0-9_-]*$/;
+const IPV4_PATTERN = /^(?:(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])$/;
+// Digits and dots only: an IPv4 address or nothing (so `256.0.0.1` is not a hostname).
+const LOOKS_LIKE_IPV4_PATTERN = /^[\d.]+$/;
+const IPV6_PATTERN = /^\[?([0-9a-fA-F]{0,4}:){2,7}[0-9a-fA-F]{0,4}\]?$/;
+const HOSTNAME_PATTERN = /^(?!-)[a-zA-Z0-9-]{1,63}(?<!-)(?:\.(?!-)[a-zA-Z0-9-]{1,63}(?<!-))*$/;
+
+function validateName(name) {
+  if (typeof name !== 'string') throw new InvalidNodeIdError(String(name), 'name must be a string');
+  if (name.length === 0) throw new InvalidNodeIdError(name, 'name cannot be empty');
+  if (name.length > MAX_NAME_LENGTH) {
+    throw new InvalidNodeIdError(name, `name exceeds maximum length of ${MAX_NAME_LENGTH} characters`);
+  }
+  if (!NAME_PATTERN.test(name)) {
+    throw new InvalidNodeIdError(
+      name,
+      'name must start with a letter and contain only alphanumeric characters, underscores, or hyphens',
+    );
+  }
+}
+
+function validateHost(host) {
+  if (typeof host !== 'string') throw new InvalidNodeIdError(String(host), 'host must be a string');
+  if (host.length === 0) throw new InvalidNodeIdError(host, 'host cannot be empty');
+  if (IPV4_PATTERN.test(host)) return;
+  if (LOOKS_LIKE_IPV4_PATTERN.test(host)) {
+    throw new InvalidNodeIdError(host, 'host looks like IPv4 but is not a valid IPv4 address');
+  }
+  const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+  if (IPV6_PATTERN.test(bare) || HOSTNAME_PATTERN.test(host)) return;
+  throw new InvalidNodeIdError(host, 'host must be a valid IPv4 address, IPv6 address, or hostname');
+}
+
+function validatePort(port, original) {
+  if (!Number.isInteger(port)) throw new InvalidNodeIdError(original, 'port must be an integer');
+  if (port < 1 || port > 65535) throw new InvalidNodeIdError(original, 'port must be between 1 and 65535');
+}
+
+// The engine parses every id it is given (seeds, gossip); ask it too, so that an id this
+// module accepts is one the engine accepts. It is the stricter of the two on a few edges
+// (an IPv6 address must be a real one, a hostname at most 253 characters, the port digits
+// only); its canonical form writes an IPv6 host bare (`a@[::1]:1` → `a@::1:1`), as the
+// engine reports ids.
+function engine(fn, value) {
+  try {
+    return fn();
+  } catch (e) {
+    throw new InvalidNodeIdError(value, String(e.message).replace(/^invalid node id "[^"]*": /, ''));
+  }
+}
 
 /** `name@host:port` identities; a NodeId is its string form. */
 const NodeId = {
-  parse(id) {
-    if (typeof id !== 'string') throw new InvalidNodeIdError(id, 'must be a string');
-    try {
-      native.nodeIdParse(id);
-    } catch (e) {
-      throw new InvalidNodeIdError(id, stripPrefix(e.message));
-    }
-    return id.replace(/@\[([^\]]*)\]:/, '@$1:');
+  /** Validates `name@host:port`; throws InvalidNodeIdError with noex's reasons. */
+  parse(value) {
+    if (typeof value !== 'string') throw new InvalidNodeIdError(String(value), 'must be a string');
+    const at = value.indexOf('@');
+    if (at === -1) throw new InvalidNodeIdError(value, "missing '@' separator");
+    const colon = value.lastIndexOf(':');
+    if (colon === -1 || colon < at) throw new InvalidNodeIdError(value, "missing ':' port separator");
+    const portStr = value.slice(colon + 1);
+    validateName(value.slice(0, at));
+    validateHost(value.slice(at + 1, colon));
+    const port = parseInt(portStr, 10);
+    if (Number.isNaN(port)) throw new InvalidNodeIdError(value, 'port is not a valid number');
+    validatePort(port, value);
+    // noex's parseInt would take `4369abc` as 4369; the engine would not.
+    if (!/^\d+$/.test(portStr)) throw new InvalidNodeIdError(value, 'port is not a valid number');
+    const { name, host } = engine(() => native.nodeIdParse(value), value);
+    return `${name}@${host}:${port}`;
   },
-  create(name, host, port) {
+
+  /** `parse`, returning undefined instead of throwing. */
+  tryParse(value) {
     try {
-      return native.nodeIdCreate(String(name), String(host), Number(port));
-    } catch (e) {
-      throw new InvalidNodeIdError(`${name}@${host}:${port}`, stripPrefix(e.message));
-    }
-  },
-  isValid(id) {
-    if (typeof id !== 'string') return false;
-    try {
-      native.nodeIdParse(id);
-      return true;
+      return NodeId.parse(value);
     } catch {
-      return false;
+      return undefined;
     }
   },
-  components(id) {
-    try {
-      return native.nodeIdParse(id);
-    } catch (e) {
-      throw new InvalidNodeIdError(id, stripPrefix(e.message));
-    }
+
+  create(name, host, port) {
+    validateName(name);
+    validateHost(host);
+    const id = `${name}@${host}:${port}`;
+    validatePort(port, id);
+    return engine(() => native.nodeIdCreate(name, host, port), id);
+  },
+
+  getName(nodeId) {
+    return nodeId.slice(0, nodeId.indexOf('@'));
+  },
+
+  getHost(nodeId) {
+    return nodeId.slice(nodeId.indexOf('@') + 1, nodeId.lastIndexOf(':'));
+  },
+
+  getPort(nodeId) {
+    return parseInt(nodeId.slice(nodeId.lastIndexOf(':') + 1), 10);
+  },
+
+  components(nodeId) {
+    return { name: NodeId.getName(nodeId), host: NodeId.getHost(nodeId), port: NodeId.getPort(nodeId) };
+  },
+
+  isValid(value) {
+    return NodeId.tryParse(value) !== undefined;
+  },
+
+  equals(a, b) {
+    return a === b;
+  },
+
+  toString(nodeId) {
+    return nodeId;
   },
 };
 
+/** Type guard: a string that is a valid NodeId. */
+function isNodeId(value) {
+  return typeof value === 'string' && NodeId.isValid(value);
+}
+
+// ---- Cluster -----------------------------------------------------------------------------
+
 let node = null; // the running NativeCluster
 let status = 'stopped';
+let startedAt = null;
+let stopping = null; // the promise of a stop() under way
 const handlers = { up: new Set(), down: new Set(), status: new Set() };
 
 function emit(set, ...args) {
@@ -96,15 +192,16 @@ function onEvent(e) {
     // 'running' is announced by start() itself; later changes come from the engine.
     if (e.reason !== 'starting' && e.reason !== 'running') setStatus(e.reason);
   } else if (e.kind === 'up') {
-    const info = node && Cluster.getNode(e.id);
+    const info = node && node.nodes().find((n) => n.id === e.id);
     emit(handlers.up, info || { id: e.id, status: 'connected' });
   } else if (e.kind === 'down') {
     emit(handlers.down, e.id, e.reason);
   }
 }
 
+// As noex: the queries answer only while 'running' (not while starting or stopping).
 function running() {
-  if (!node) throw new ClusterNotStartedError();
+  if (status !== 'running' || !node) throw new ClusterNotStartedError();
   return node;
 }
 
@@ -127,52 +224,96 @@ const OPTION_KEYS = new Set([
   'reconnectMaxDelayMs',
 ]);
 
-function readConfig(config) {
+const isInt = Number.isInteger;
+
+// noex's checks and messages first, then the options noex leaves unchecked; the engine
+// checks the rest (an advertised host that cannot be in an id, a secret that is empty).
+function validateConfig(config) {
   if (!config || typeof config !== 'object') throw new InvalidClusterConfigError('config must be an object');
-  for (const k of Object.keys(config)) if (!OPTION_KEYS.has(k)) throw new InvalidClusterConfigError(`unknown option ${k}`);
-  const { nodeName, host, port, advertiseHost, seeds, clusterSecret } = config;
-  if (typeof nodeName !== 'string') throw new InvalidClusterConfigError('nodeName must be a string');
-  if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port <= 65535)) {
-    throw new InvalidClusterConfigError(`port must be an integer between 0 and 65535, got ${JSON.stringify(port)}`);
+  const { nodeName, port, seeds } = config;
+  if (!nodeName || typeof nodeName !== 'string') {
+    throw new InvalidClusterConfigError('nodeName is required and must be a string');
   }
-  for (const [k, v] of Object.entries({ host, advertiseHost, clusterSecret })) {
-    if (v !== undefined && typeof v !== 'string') throw new InvalidClusterConfigError(`${k} must be a string`);
+  if (!NAME_PATTERN.test(nodeName)) {
+    throw new InvalidClusterConfigError(
+      'nodeName must start with a letter and contain only alphanumeric characters, underscores, or hyphens',
+    );
   }
-  if (seeds !== undefined && !(Array.isArray(seeds) && seeds.every((s) => typeof s === 'string'))) {
-    throw new InvalidClusterConfigError('seeds must be an array of node ids');
+  if (nodeName.length > MAX_NAME_LENGTH) {
+    throw new InvalidClusterConfigError(`nodeName exceeds maximum length of ${MAX_NAME_LENGTH} characters`);
   }
-  for (const k of ['heartbeatIntervalMs', 'heartbeatMissThreshold', 'reconnectBaseDelayMs', 'reconnectMaxDelayMs']) {
-    if (config[k] !== undefined && !(Number.isInteger(config[k]) && config[k] >= 1)) {
-      throw new InvalidClusterConfigError(`${k} must be a positive integer`);
+  // Unlike noex, 0 binds a free port (the id carries the port bound).
+  if (port !== undefined && !(isInt(port) && port >= 0 && port <= 65535)) {
+    throw new InvalidClusterConfigError('port must be an integer between 1 and 65535 (or 0 for a free port)');
+  }
+  if (seeds !== undefined) {
+    if (!Array.isArray(seeds)) throw new InvalidClusterConfigError('seeds must be an array');
+    for (const seed of seeds) {
+      if (!NodeId.isValid(seed)) throw new InvalidClusterConfigError(`invalid seed node: ${seed}`);
     }
   }
-  return { ...config };
+  if (config.heartbeatIntervalMs !== undefined && !(isInt(config.heartbeatIntervalMs) && config.heartbeatIntervalMs >= 100)) {
+    throw new InvalidClusterConfigError('heartbeatIntervalMs must be an integer >= 100');
+  }
+  if (config.heartbeatMissThreshold !== undefined && !(isInt(config.heartbeatMissThreshold) && config.heartbeatMissThreshold >= 1)) {
+    throw new InvalidClusterConfigError('heartbeatMissThreshold must be an integer >= 1');
+  }
+  // Beyond noex: a misspelt option would otherwise be silently ignored.
+  for (const k of Object.keys(config)) if (!OPTION_KEYS.has(k)) throw new InvalidClusterConfigError(`unknown option ${k}`);
+  for (const k of ['host', 'advertiseHost', 'clusterSecret']) {
+    if (config[k] !== undefined && typeof config[k] !== 'string') throw new InvalidClusterConfigError(`${k} must be a string`);
+  }
+  for (const k of ['reconnectBaseDelayMs', 'reconnectMaxDelayMs']) {
+    if (config[k] !== undefined && !(isInt(config[k]) && config[k] >= 1)) {
+      throw new InvalidClusterConfigError(`${k} must be an integer >= 1`);
+    }
+  }
+  // Seeds in canonical form, so the engine and this module agree on every spelling.
+  return seeds === undefined ? { ...config } : { ...config, seeds: seeds.map((s) => NodeId.parse(s)) };
+}
+
+function alreadyRunning(message) {
+  const e = new Error(message);
+  e.code = 'ERR_CLUSTER_RUNNING';
+  return e;
 }
 
 const Cluster = {
   /** Starts this node: binds, then joins through the seeds. */
   async start(config) {
-    if (node) throw new InvalidClusterConfigError('the cluster is already started');
-    const options = readConfig(config);
+    if (status === 'running') throw alreadyRunning('Cluster is already running');
+    if (status !== 'stopped') throw alreadyRunning(`Cannot start cluster in ${status} state`);
+    const options = validateConfig(config);
     setStatus('starting');
     try {
       node = new native.NativeCluster(options, onEvent);
     } catch (e) {
+      node = null;
       setStatus('stopped');
       if (e.code === 'ERR_INVALID_CONFIG') throw new InvalidClusterConfigError(e.message);
       throw e;
     }
+    startedAt = Date.now();
     setStatus('running');
   },
 
   /** Tells every peer this node leaves (they see 'graceful_shutdown'), then closes. */
-  async stop() {
-    if (!node) return;
+  stop() {
+    if (stopping) return stopping;
+    if (!node) return Promise.resolve();
     const n = node;
     setStatus('stopping');
-    await n.stop();
-    node = null;
-    setStatus('stopped');
+    stopping = (async () => {
+      try {
+        await n.stop();
+      } finally {
+        node = null;
+        startedAt = null;
+        stopping = null;
+        setStatus('stopped');
+      }
+    })();
+    return stopping;
   },
 
   getStatus() {
@@ -183,8 +324,34 @@ const Cluster = {
     return running().localId;
   },
 
+  /** This node as a NodeInfo (always 'connected'). */
+  getLocalNodeInfo() {
+    const id = running().localId;
+    return {
+      id,
+      host: NodeId.getHost(id),
+      port: NodeId.getPort(id),
+      status: 'connected',
+      processCount: 0,
+      lastHeartbeatAt: Date.now(),
+      uptimeMs: Cluster.getUptimeMs(),
+    };
+  },
+
+  /** Milliseconds since start() completed. */
+  getUptimeMs() {
+    running();
+    return Date.now() - startedAt;
+  },
+
   getNodes() {
     return running().nodes();
+  },
+
+  getNodeIds() {
+    return running()
+      .nodes()
+      .map((n) => n.id);
   },
 
   getConnectedNodes() {
@@ -220,4 +387,4 @@ const Cluster = {
   },
 };
 
-module.exports = { Cluster, NodeId, InvalidClusterConfigError, ClusterNotStartedError, InvalidNodeIdError };
+module.exports = { Cluster, NodeId, isNodeId, InvalidClusterConfigError, ClusterNotStartedError, InvalidNodeIdError };

@@ -21,6 +21,7 @@ export const {
   InvalidClusterConfigError,
   ClusterNotStartedError,
   InvalidNodeIdError,
+  isNodeId,
   RaftError,
   RaftCoordinator,
   ClusterManager,
