@@ -273,3 +273,48 @@ test('with a peer: getNodeIds lists it once, getLocalNodeInfo stays this node; a
     await Cluster.stop();
   }
 });
+
+// noex's stress suite starts its nodes with a clusterSecret (its factory's default) and
+// counts every nodeDown while nothing fails. Five nodes started at once, each seeded
+// with all the others: with or without a secret, every link that comes up stays up.
+// `todo` until the engine keeps one link per pair without a close (simultaneous dials)
+// and accepts a sender's sequence numbers per link (with a secret, a peer's messages
+// reach us over two links at once while a dial is being resolved, and the later
+// numbered one is taken for a replay): remove it once the membership fix lands.
+for (const secret of [undefined, 's3cret']) {
+  test(`five healthy nodes started at once never go down (${secret ? 'with' : 'without'} a clusterSecret)`, { timeout: 30000, todo: 'membership fix pending' }, async () => {
+    const ports = await Promise.all([0, 1, 2, 3, 4].map(() => freePort()));
+    const ids = ports.map((p, i) => `s${i}@127.0.0.1:${p}`);
+    const nodes = ports.map((port, i) =>
+      child('cluster-node.mjs', [
+        JSON.stringify({
+          nodeName: `s${i}`,
+          ...LOOPBACK,
+          port,
+          seeds: ids.filter((_, j) => j !== i),
+          heartbeatIntervalMs: 100,
+          heartbeatMissThreshold: 3,
+          reconnectBaseDelayMs: 50,
+          reconnectMaxDelayMs: 500,
+          ...(secret ? { clusterSecret: secret } : {}),
+        }),
+      ]),
+    );
+    try {
+      await Promise.all(nodes.map((k) => k.next((m) => m.id)));
+      // Formed: each saw the four others come up.
+      await waitFor(() => nodes.every((k, i) => ids.every((id, j) => i === j || k.messages.some((m) => m.up === id))), {
+        timeoutMs: 10000,
+        what: 'a full mesh',
+      });
+      // Fifteen heartbeat intervals more.
+      await new Promise((r) => setTimeout(r, 1500));
+      const downs = nodes.flatMap((k, i) => k.messages.filter((m) => m.down).map((m) => `${ids[i]} saw ${m.down} ${m.reason}`));
+      assert.deepEqual(downs, []);
+      const ups = nodes.map((k) => k.messages.filter((m) => m.up).length);
+      assert.deepEqual(ups, [4, 4, 4, 4, 4], 'one nodeUp per peer');
+    } finally {
+      await Promise.all(nodes.map((k) => k.kill()));
+    }
+  });
+}
