@@ -24,17 +24,24 @@ async function all(k) {
 // `advertiseHost: 'localhost'` on a loopback bind gives ids `n0@localhost:port` while the
 // seeds say `n0@127.0.0.1:port`: the same mismatch as no `host` at all (a wildcard bind
 // advertising the hostname), without listening on every interface.
-for (const [label, extra, seedHost] of [
-  ['seeds spelled as the ids (host: 127.0.0.1)', { host: '127.0.0.1' }, '127.0.0.1'],
-  ['seeds by IP, ids by name (advertiseHost: localhost)', { host: '127.0.0.1', advertiseHost: 'localhost' }, '127.0.0.1'],
+// Started one after the other, or all at once (every pair then dials both ways at the
+// same moment); with a clusterSecret, as noex's stress suite runs, every message is also
+// bound to its link.
+const LOCALHOST = { host: '127.0.0.1', advertiseHost: 'localhost' };
+for (const [label, extra, together] of [
+  ['seeds spelled as the ids, started in turn', { host: '127.0.0.1' }, false],
+  ['seeds by IP, ids by name, started in turn', LOCALHOST, false],
+  ['seeds by IP, ids by name, started at once', LOCALHOST, true],
+  ['seeds by IP, ids by name, started at once, with a clusterSecret', { ...LOCALHOST, clusterSecret: 's3cret' }, true],
 ]) {
   test(`five healthy nodes stay up and list each other once: ${label}`, { timeout: 60000 }, async () => {
     const ports = await Promise.all([0, 1, 2, 3, 4].map(() => freePort()));
     const dead = await freePort(); // a seed that never comes up
     // Every node is given every seed, itself included, plus one that never answers.
-    const seeds = [...ports.map((p, i) => `n${i}@${seedHost}:${p}`), `ghost@127.0.0.1:${dead}`];
+    const seeds = [...ports.map((p, i) => `n${i}@127.0.0.1:${p}`), `ghost@127.0.0.1:${dead}`];
     const nodes = [];
-    for (let i = 0; i < 5; i++) nodes.push(await start(`n${i}`, ports[i], seeds, extra));
+    if (together) nodes.push(...(await Promise.all(ports.map((p, i) => start(`n${i}`, p, seeds, extra)))));
+    else for (let i = 0; i < 5; i++) nodes.push(await start(`n${i}`, ports[i], seeds, extra));
     const ids = nodes.map((k) => k.id).sort();
     try {
       // Formed: everyone connected to the four others.

@@ -107,7 +107,8 @@ const GOSSIP_EVERY: u32 = 10;
 
 struct Link {
     generation: u64,
-    dialer: NodeId,
+    /// Which of two links of one pair both sides keep (see `link`).
+    rank: (bool, [u8; 16]),
     /// Hash of the member list last gossiped on this link, and heartbeats since.
     gossiped: u64,
     beats: u32,
@@ -380,10 +381,11 @@ fn act(s: &Arc<Shared>, o: Output) {
     }
 }
 
-fn encode(s: &Shared, w: &Wire) -> Option<BytesMut> {
+/// `peer_nonce`: the receiver's nonce on this link (known after its hello).
+fn encode(s: &Shared, w: &Wire, peer_nonce: Option<&[u8; 16]>) -> Option<BytesMut> {
     let mut buf = BytesMut::new();
     write_frame(&mut buf, &s.cfg.limits, |d| match &s.sealer {
-        Some(sealer) => sealer.seal(w, d),
+        Some(sealer) => sealer.seal(w, peer_nonce, d),
         None => w.encode(d),
     })
     .ok()?;
@@ -392,10 +394,31 @@ fn encode(s: &Shared, w: &Wire) -> Option<BytesMut> {
     Some(buf)
 }
 
-fn decode(s: &Shared, sender: &str, frame: Bytes) -> Option<Wire> {
+/// `our_nonce`: ours on this link (none for the hello); `last`: this link's last sequence.
+fn decode(
+    s: &Shared,
+    sender: &str,
+    our_nonce: Option<&[u8; 16]>,
+    frame: Bytes,
+    last: &mut u64,
+) -> Option<Wire> {
     match &s.sealer {
-        Some(sealer) => sealer.open(sender, frame).ok(),
+        Some(sealer) => sealer.open(sender, our_nonce, frame, last).ok(),
         None => Wire::decode(frame).ok(),
+    }
+}
+
+/// After a last word and our half-close: reads (and drops) what the peer still sends until
+/// it closes too, bounded. Closing a socket with unread bytes in it sends a reset, and a
+/// reset makes the peer's kernel drop the unread last word.
+async fn linger<R>(s: &Shared, frames: &mut FramedRead<R, FrameCodec>)
+where
+    R: tokio::io::AsyncRead + Unpin,
+{
+    let drain = async { while let Some(Ok(_)) = frames.next().await {} };
+    tokio::select! {
+        _ = s.cancel.cancelled() => {}
+        _ = tokio::time::timeout(s.cfg.membership.failure_timeout(), drain) => {}
     }
 }
 
@@ -408,36 +431,66 @@ async fn link(s: Arc<Shared>, stream: Stream, expected: Option<Target>) {
             let _ = s.inputs.send(Input::DialFailed(id.clone()));
         }
     };
+    // Hello each way (id and a fresh nonce), then Ready each way, bound to the other
+    // side's nonce: with a secret, a replayed hello never gets a link up.
+    let nonce: [u8; 16] = rand::random();
     let hello = Wire::Hello {
         id: s.local.to_string(),
+        nonce,
     };
-    let Some(buf) = encode(&s, &hello) else {
+    let Some(buf) = encode(&s, &hello, None) else {
         return fail(&s);
     };
     if w.write_all(&buf).await.is_err() {
         return fail(&s);
     }
-    let first = tokio::select! {
-        _ = s.cancel.cancelled() => return,
-        f = tokio::time::timeout(Duration::from_secs(5), frames.next()) => f,
+    let mut next_frame = async || {
+        let f = tokio::select! {
+            _ = s.cancel.cancelled() => return None,
+            f = tokio::time::timeout(Duration::from_secs(5), frames.next()) => f,
+        };
+        match f {
+            Ok(Some(Ok(frame))) => Some(frame),
+            _ => None,
+        }
     };
-    let Ok(Some(Ok(frame))) = first else {
+    let Some(frame) = next_frame().await else {
         return fail(&s);
     };
     let claimed = match &s.sealer {
         Some(_) => Sealer::peek_hello_id(&frame),
         None => match Wire::decode(frame.clone()) {
-            Ok(Wire::Hello { id }) => Some(id),
+            Ok(Wire::Hello { id, .. }) => Some(id),
             _ => None,
         },
     };
-    let peer = match claimed.as_deref().map(NodeId::parse) {
-        Some(Ok(id)) if decode(&s, &id.to_string(), frame).is_some() => id,
-        _ => {
-            tracing::warn!("membership link refused: bad hello or cluster secret");
-            return fail(&s);
+    let hello = claimed.as_deref().map(NodeId::parse).and_then(|id| {
+        let id = id.ok()?;
+        match decode(&s, &id.to_string(), None, frame, &mut 0)? {
+            Wire::Hello { nonce, .. } => Some((id, nonce)),
+            _ => None,
         }
+    });
+    let Some((peer, peer_nonce)) = hello else {
+        tracing::warn!("membership link refused: bad hello or cluster secret");
+        return fail(&s);
     };
+    let peer_name = peer.to_string();
+    let Some(buf) = encode(&s, &Wire::Ready, Some(&peer_nonce)) else {
+        return fail(&s);
+    };
+    if w.write_all(&buf).await.is_err() {
+        return fail(&s);
+    }
+    let mut last_seq = 0u64;
+    let ready = match next_frame().await {
+        Some(frame) => decode(&s, &peer_name, Some(&nonce), frame, &mut last_seq),
+        None => None,
+    };
+    if ready != Some(Wire::Ready) {
+        tracing::warn!("membership link refused: {peer_name} did not prove the cluster secret");
+        return fail(&s);
+    }
     // The hello, not the address, says who this is: a seed learns its node's id here.
     match &expected {
         Some(Target::Seed(seed)) => {
@@ -452,59 +505,60 @@ async fn link(s: Arc<Shared>, stream: Stream, expected: Option<Target>) {
     if peer == s.local {
         return; // we dialed ourselves under another spelling
     }
-    // One link per pair: when both sides dial at once, the link dialed by the smaller id
-    // wins.
-    let dialer = if expected.is_some() {
-        s.local.clone()
+    // One link per pair. When there are two (both sides dialed at once, or one side
+    // twice: a seed and then the member), both sides must keep the same one whatever
+    // order they saw them in: the link dialed by the smaller id, and between two dialed
+    // by the same node, the one whose dialer's nonce is larger.
+    let (dialer, dialer_nonce) = if expected.is_some() {
+        (&s.local, nonce)
     } else {
-        peer.clone()
+        (&peer, peer_nonce)
     };
+    let rank = (dialer == std::cmp::min(&s.local, &peer), dialer_nonce);
     let generation = s.generation.fetch_add(1, Ordering::Relaxed);
     let (tx, mut rx) = mpsc::unbounded_channel::<Wire>();
     let cancel = s.cancel.child_token();
-    let keep_old = {
-        let links = s.links.lock().unwrap();
-        let winner = std::cmp::min(&s.local, &peer);
+    let kept = {
+        let mut links = s.links.lock().unwrap();
         match links.get(&peer) {
-            Some(old) if old.dialer == *winner && dialer != *winner => true,
+            Some(old) if old.rank > rank => false,
             old => {
-                // The other side may see this close before the winning link reaches it:
-                // it is told, so it waits for that link instead of reporting a nodeDown.
-                // The writer ends after sending it.
+                // The other side may see the old link close before this one reaches it:
+                // it is told, so it waits for this link instead of reporting a nodeDown.
+                // The old link's writer ends after sending it.
                 if let Some(old) = old {
                     let _ = old.tx.send(Wire::Superseded);
                 }
-                false
+                links.insert(
+                    peer.clone(),
+                    Link {
+                        generation,
+                        rank,
+                        gossiped: 0,
+                        beats: 0,
+                        tx,
+                        cancel: cancel.clone(),
+                    },
+                );
+                true
             }
         }
     };
-    if keep_old {
+    if !kept {
         // Keep the existing link; this one closes, and the other side is told why.
-        if let Some(buf) = encode(&s, &Wire::Superseded) {
-            let _ = w.write_all(&buf).await;
+        if let Some(buf) = encode(&s, &Wire::Superseded, Some(&peer_nonce)) {
+            if w.write_all(&buf).await.is_ok() {
+                let _ = w.shutdown().await;
+                linger(&s, &mut frames).await;
+            }
         }
         return;
     }
-    {
-        let mut links = s.links.lock().unwrap();
-        links.insert(
-            peer.clone(),
-            Link {
-                generation,
-                dialer,
-                gossiped: 0,
-                beats: 0,
-                tx,
-                cancel: cancel.clone(),
-            },
-        );
-    }
     let _ = s.inputs.send(Input::LinkUp(peer.clone()));
-    let peer_name = peer.to_string();
     let mut superseded = false;
     let reader = async {
         while let Some(Ok(frame)) = frames.next().await {
-            match decode(&s, &peer_name, frame) {
+            match decode(&s, &peer_name, Some(&nonce), frame, &mut last_seq) {
                 Some(Wire::Heartbeat {
                     uptime_ms,
                     process_count,
@@ -531,26 +585,38 @@ async fn link(s: Arc<Shared>, stream: Stream, expected: Option<Target>) {
             }
         }
     };
+    // Returns whether it said a last word (Leave or Superseded) that must be read.
     let writer = async {
         while let Some(m) = rx.recv().await {
-            let leaving = m == Wire::Leave || m == Wire::Superseded;
-            let Some(buf) = encode(&s, &m) else { return };
-            if w.write_all(&buf).await.is_err() || leaving {
-                return;
+            let last_word = m == Wire::Leave || m == Wire::Superseded;
+            let Some(buf) = encode(&s, &m, Some(&peer_nonce)) else {
+                return false;
+            };
+            if w.write_all(&buf).await.is_err() {
+                return false;
+            }
+            if last_word {
+                let _ = w.shutdown().await;
+                return true;
             }
         }
+        false
     };
-    tokio::select! {
-        _ = cancel.cancelled() => {}
-        _ = reader => {}
-        _ = writer => {}
+    let said_last_word = tokio::select! {
+        _ = cancel.cancelled() => false,
+        _ = reader => false,
+        said = writer => said,
+    };
+    if said_last_word {
+        linger(&s, &mut frames).await;
     }
     if superseded {
-        // The peer keeps the link it dialed, which is on its way; report the node down
-        // only if that link has not replaced this one within a heartbeat interval.
+        // The peer keeps the other link, which is on its way; report the node down only
+        // if that link has not replaced this one within the silence a live node is
+        // allowed (interval × threshold).
         tokio::select! {
             _ = s.cancel.cancelled() => return,
-            _ = tokio::time::sleep(s.cfg.membership.heartbeat_interval) => {}
+            _ = tokio::time::sleep(s.cfg.membership.failure_timeout()) => {}
         }
     }
     let current = {
@@ -691,48 +757,68 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_captured_hello_replayed_on_a_new_connection_is_refused() {
-        use tokio::io::AsyncReadExt;
+    async fn a_captured_handshake_replayed_on_a_new_connection_is_refused() {
         let (a, la) = node("a", vec![], Some("s"));
         let ep = Endpoint::Tcp {
             host: "127.0.0.1".into(),
             port: a.local().port(),
         };
-        // A genuine member's hello, as it crosses the wire.
+        // A genuine member b handshakes by hand: its hello, then a Ready bound to the
+        // nonce in a's hello. Returns every byte b sent, as a recording would hold them.
         let b = Sealer::new("s", "b@127.0.0.1:9", Duration::from_secs(30));
-        let mut captured = BytesMut::new();
-        write_frame(&mut captured, &FrameLimits::default(), |d| {
-            b.seal(
-                &Wire::Hello {
-                    id: "b@127.0.0.1:9".into(),
-                },
-                d,
-            )
-        })
-        .unwrap();
-        let send = |bytes: Bytes| {
+        let frame = |m: &Wire, nonce: Option<&[u8; 16]>| {
+            let mut buf = BytesMut::new();
+            write_frame(&mut buf, &FrameLimits::default(), |d| b.seal(m, nonce, d)).unwrap();
+            buf
+        };
+        // Sends `replay` if given, else a fresh handshake; keeps the link open a moment.
+        let session = |replay: Option<BytesMut>| {
             let ep = ep.clone();
+            let frame = &frame;
             async move {
-                let (mut r, mut w) = Stream::connect(&ep).await.unwrap().into_split();
-                w.write_all(&bytes).await.unwrap();
-                let mut sink = vec![0u8; 4096];
-                // Keep the link open a moment, then hang up.
-                let _ = tokio::time::timeout(Duration::from_millis(150), r.read(&mut sink)).await;
+                let (r, mut w) = Stream::connect(&ep).await.unwrap().into_split();
+                let mut frames = FramedRead::new(r, FrameCodec::new(FrameLimits::default()));
+                let hello = frames.next().await.unwrap().unwrap();
+                let Ok(Wire::Hello { nonce, .. }) = Wire::decode(hello.slice(48..)) else {
+                    panic!("a's hello");
+                };
+                let sent = match replay {
+                    Some(bytes) => bytes,
+                    None => {
+                        let hello = Wire::Hello {
+                            id: "b@127.0.0.1:9".into(),
+                            nonce: [3; 16],
+                        };
+                        let mut bytes = frame(&hello, None);
+                        bytes.extend_from_slice(&frame(&Wire::Ready, Some(&nonce)));
+                        bytes
+                    }
+                };
+                w.write_all(&sent).await.unwrap();
+                let _ = tokio::time::timeout(Duration::from_millis(150), frames.next()).await;
+                sent
             }
         };
-        send(captured.clone().freeze()).await;
-        until("the genuine hello", &la, "up b").await;
+        let ups = || {
+            la.lock()
+                .unwrap()
+                .iter()
+                .filter(|(_, l)| l == "up b")
+                .count()
+        };
+        let captured = session(None).await;
+        until("the genuine handshake", &la, "up b").await;
         until("b hung up", &la, "down b connection_closed").await;
-        // The same bytes again, on a new connection: refused, no second nodeUp.
-        send(captured.freeze()).await;
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let ups = la
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(_, l)| l == "up b")
-            .count();
-        assert_eq!(ups, 1, "{:?}", la.lock().unwrap());
+        // The same bytes on a new connection: a's new nonce is not the one b's Ready
+        // covers, so the link never comes up. A genuine handshake after it does, and is
+        // the second nodeUp, not the third.
+        session(Some(captured)).await;
+        session(None).await;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while ups() < 2 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(ups(), 2, "{:?}", la.lock().unwrap());
         a.stop().await;
     }
 }
