@@ -224,7 +224,9 @@ test('state machine: a write the log refused is an error on every replica; a los
 
   await sa.set('m', 0);
   await assert.rejects(sa.set('o', 0), { code: 'ERR_STATE_FULL' });
-  await until('the refusal reported on eb', () => errorsB.length > 0);
+  // Events come in log order: once the refusal is in, any error for the earlier lost
+  // compare-and-sets would be in too.
+  await until('the refusal reported on both', () => errorsA.length > 0 && errorsB.length > 0);
   for (const errors of [errorsA, errorsB]) {
     assert.equal(errors.length, 1, 'only the refusal, no conflict, is an error');
     const [, e] = errors[0];
