@@ -30,10 +30,12 @@ export declare class NativeAuthority {
 export declare class NativeClient {
   constructor(hash: string, host: string | undefined | null, port: number | undefined | null, path: string | undefined | null, options: EngineOptions | undefined | null, security: ClientSecurity | undefined | null, wake: () => void)
   /**
-   * Queues actions, given as one JSON array text, for the server; returns how many
-   * actions now wait for the server's acknowledgement. All or none are queued.
+   * Queues actions, given as one JSON array text, for the server. All or none are
+   * queued.
    */
-  dispatchBatch(actions: string): number
+  dispatchBatch(actions: string): Queued
+  /** Keeps (or stops keeping) where the server ordered dispatches, for `poll`. */
+  trackOrdered(on: boolean): void
   poll(max: number): ClientPollJs
   get connected(): boolean
   /** Dispatched actions not yet acknowledged by the server. */
@@ -138,6 +140,8 @@ export interface ClientPollJs {
   actions?: string
   more: boolean
   events: Array<JsEvent>
+  /** Where dispatches went, while tracked: `[firstCounter, firstSeq, count, ...]`. */
+  ordered?: Array<number>
 }
 
 /** A client's login and TLS settings. */
@@ -250,6 +254,13 @@ export interface NodeInfoJs {
   /** Unix ms of the last heartbeat (0 when none yet). */
   lastHeartbeatAt: number
   uptimeMs: number
+}
+
+export interface Queued {
+  /** Actions waiting for the server's acknowledgement. */
+  pending: number
+  /** The counter of the last action queued (the batch's counters end here). */
+  lastCounter: number
 }
 
 export interface RaftOptions {

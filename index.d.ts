@@ -234,7 +234,11 @@ export interface ClusterClient {
  * - `ERR_QUEUE_FULL`: `queueLimit` actions are waiting for the server.
  * - `ERR_FRAME_TOO_LARGE`: an action or state larger than `maxFrameSize`.
  * - `ERR_ADDR_IN_USE`, `ERR_PERMISSION`, `ERR_IO`: `createServer` could not listen.
- * - `ERR_CLOSED`: dispatch on a client that is being closed.
+ * - `ERR_CLOSED`: dispatch on a client that is being closed; a `dispatchAsync` still
+ *   waiting when its client is disconnected.
+ * - `ERR_TIMEOUT`: a `dispatchAsync` not acknowledged and applied within its `timeout`
+ *   (the action may still be applied later: a timeout takes nothing back).
+ * - `ERR_INVALID_ARGUMENT`: bad `dispatchAsync` options.
  * `ERR_BACKUP_CORRUPT`: a backup file with a wrong key, altered or truncated.
  * On `client.error` and `stderr`: `ERR_TLS` (untrusted certificate, retried),
  * `ERR_AUTH` (wrong or missing login), `ERR_BANNED`
@@ -251,6 +255,8 @@ export type ErrorCode =
   | 'ERR_PERMISSION'
   | 'ERR_IO'
   | 'ERR_CLOSED'
+  | 'ERR_TIMEOUT'
+  | 'ERR_INVALID_ARGUMENT'
   | 'ERR_AUTH'
   | 'ERR_BANNED'
   | 'ERR_STORE_MISMATCH'
@@ -264,7 +270,26 @@ export declare class ReduxClusterError extends Error {
   readonly code: ErrorCode;
 }
 
+export interface DispatchAsyncOptions {
+  /**
+   * Milliseconds to wait for the acknowledgement (and, on a client, for the action to
+   * be applied here) before rejecting with `ERR_TIMEOUT`.
+   * @default 30000
+   */
+  timeout?: number;
+}
+
 export interface ReduxClusterStore<S = any, A extends Action = UnknownAction> extends Store<S, A> {
+  /**
+   * Dispatches `action` and resolves once it is ordered and applied to this store, so
+   * `getState()` then includes it. `seq` is its position in the ordered stream of the
+   * store's server (on a server or a standalone store, resolved at once). Each action is
+   * applied once even when its acknowledgement is lost with a connection. Rejects with
+   * `ERR_INVALID_ACTION`, `ERR_QUEUE_FULL`, `ERR_FRAME_TOO_LARGE`, `ERR_TIMEOUT`,
+   * `ERR_CLOSED`, `ERR_INVALID_ARGUMENT`, or the code that stopped the client
+   * (`ERR_AUTH`, `ERR_BANNED`, `ERR_STORE_MISMATCH`).
+   */
+  dispatchAsync(action: A, options?: DispatchAsyncOptions): Promise<{ seq: number }>;
   /** md5 of the reducer's name: stores sync only with stores of the same reducer. */
   readonly RCHash: string;
   /**

@@ -41,7 +41,8 @@ test('garbage bytes, 1 MiB of junk, an oversized frame and a bad handshake each 
     ['junk', crypto.randomBytes(1024 * 1024), /refused/],
     ['oversized', Buffer.from([0xff, 0xff, 0xff, 0xf0, 1, 0]), /maximum frame size/],
     ['wrong version', Buffer.from([0, 0, 0, 10, 9, 0, 1, 2]), /protocol version 9/],
-    ['wrong message', frame(Buffer.from([4, 0, 0, 0, 0, 0, 0, 0, 1])), /expected a handshake/],
+    // A well-formed Ack (counter 1, no runs), which only a server sends.
+    ['wrong message', frame(Buffer.from([4, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0])), /expected a handshake/],
     ['truncated hello', frame(Buffer.from([1, 0, 0, 0, 40, 1, 2])), /malformed/],
   ];
   for (const [name, bytes, reason] of cases) {

@@ -27,6 +27,12 @@ store.dispatch({ type: 'RESET' });
 store.dispatch({ type: 'ADD' });
 // @ts-expect-error: mode is 'action' | 'snapshot'
 createStore(counter, { mode: 'fast' });
+const acked: Promise<{ seq: number }> = store.dispatchAsync({ type: 'ADD', by: 1 }, { timeout: 5000 });
+void acked.then(({ seq }) => seq.toFixed(0));
+// @ts-expect-error: not an action of this reducer
+void store.dispatchAsync({ type: 'RESET' });
+// @ts-expect-error: timeout is a number of milliseconds
+void store.dispatchAsync({ type: 'INCREMENT' }, { timeout: '5s' });
 
 const n: number = store.getState().counter;
 const server = store.createServer({ port: 0, logins: { alice: 's3cret' }, ban: { attempts: 3 } });

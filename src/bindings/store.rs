@@ -419,6 +419,16 @@ pub struct ClientPollJs {
     pub actions: Option<String>,
     pub more: bool,
     pub events: Vec<JsEvent>,
+    /// Where dispatches went, while tracked: `[firstCounter, firstSeq, count, ...]`.
+    pub ordered: Option<Vec<f64>>,
+}
+
+#[napi(object)]
+pub struct Queued {
+    /// Actions waiting for the server's acknowledgement.
+    pub pending: u32,
+    /// The counter of the last action queued (the batch's counters end here).
+    pub last_counter: f64,
 }
 
 /// A client replica's connection to a server store.
@@ -458,10 +468,10 @@ impl NativeClient {
         })
     }
 
-    /// Queues actions, given as one JSON array text, for the server; returns how many
-    /// actions now wait for the server's acknowledgement. All or none are queued.
+    /// Queues actions, given as one JSON array text, for the server. All or none are
+    /// queued.
     #[napi]
-    pub fn dispatch_batch(&self, actions: String) -> Result<u32, Code> {
+    pub fn dispatch_batch(&self, actions: String) -> Result<Queued, Code> {
         let ranges = {
             let list: Vec<&serde_json::value::RawValue> =
                 serde_json::from_str(&actions).map_err(|e| {
@@ -480,8 +490,17 @@ impl NativeClient {
             .collect();
         self.inner
             .dispatch_batch(batch)
-            .map(|n| n as u32)
+            .map(|q| Queued {
+                pending: q.pending as u32,
+                last_counter: q.last_counter as f64,
+            })
             .map_err(from_core)
+    }
+
+    /// Keeps (or stops keeping) where the server ordered dispatches, for `poll`.
+    #[napi]
+    pub fn track_ordered(&self, on: bool) {
+        self.inner.track_ordered(on);
     }
 
     #[napi]
@@ -498,6 +517,12 @@ impl NativeClient {
             actions: json_array(&p.actions),
             more: p.more,
             events: events(p.events),
+            ordered: (!p.ordered.is_empty()).then(|| {
+                p.ordered
+                    .iter()
+                    .flat_map(|o| [o.first_counter as f64, o.first_seq as f64, o.count as f64])
+                    .collect()
+            }),
         }
     }
 

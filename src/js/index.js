@@ -10,6 +10,7 @@ const path = require('node:path');
 const ipc = require('./ipc.js');
 const { backup } = require('./backup.js');
 const { ClassCodec } = require('./protoobject.js');
+const { Waiters, waiter } = require('./waiters.js');
 const pkg = require('../../package.json');
 const native = require('../../index.js');
 
@@ -67,6 +68,21 @@ function isPlainObject(obj) {
   if (typeof obj !== 'object' || obj === null) return false;
   const proto = Object.getPrototypeOf(obj);
   return proto === null || Object.getPrototypeOf(proto) === null;
+}
+
+// Errors after which a client stops (see client.rs's FATAL_CODES).
+const CLIENT_FATAL = new Set(['ERR_STORE_MISMATCH', 'ERR_AUTH', 'ERR_BANNED']);
+
+function readTimeout(options) {
+  if (options === undefined || options === null) return 30000;
+  if (typeof options !== 'object') {
+    throw new ReduxClusterError('ERR_INVALID_ARGUMENT', `dispatchAsync options must be an object, got ${kindOf(options)}`);
+  }
+  const { timeout = 30000 } = options;
+  if (!(typeof timeout === 'number' && timeout > 0 && timeout <= 2 ** 31 - 1)) {
+    throw new ReduxClusterError('ERR_INVALID_ARGUMENT', `timeout must be a number of milliseconds between 1 and ${2 ** 31 - 1}, got ${timeout}`);
+  }
+  return timeout;
 }
 
 function checkAction(action) {
@@ -213,6 +229,10 @@ class ReduxCluster {
     this._pumpQueued = false;
     this._publishQueued = false;
     this._outgoing = []; // client dispatches not yet handed to the engine
+    this._outgoingWaiters = []; // [index in _outgoing, dispatchAsync waiter]
+    this._waiters = new Waiters((code, message) => new ReduxClusterError(code, message));
+    this._clientSeq = 0; // on a client: the last sequence number applied here
+    this._localSeq = 0; // on a store that neither serves nor is a client: dispatches so far
     this._clientPending = 0; // engine-side queue length, as last seen
     this._maxFrame = cfg.engine.maxFrameSize ?? 256 * 1024 * 1024;
     this._queueLimit = cfg.engine.queueLimit ?? 1000000;
@@ -288,13 +308,38 @@ class ReduxCluster {
       }
       return this._redux.dispatch(action);
     }
+    this._localSeq += 1;
     return this._redux.dispatch(action);
+  }
+
+  /**
+   * Dispatches and resolves `{ seq }` once the action is ordered (acknowledged by the
+   * server, on a client) and applied to this store, so `getState()` includes it. On a
+   * server or a standalone store that is at once. Rejects with `err.code`:
+   * ERR_INVALID_ACTION, ERR_QUEUE_FULL, ERR_FRAME_TOO_LARGE, ERR_TIMEOUT (after
+   * `timeout` ms, default 30000; the action may still be applied later), ERR_CLOSED (the
+   * client was disconnected first), or the code that stopped the client (ERR_AUTH, ...).
+   */
+  dispatchAsync(action, options) {
+    try {
+      const timeout = readTimeout(options);
+      checkAction(action);
+      if (this._client || this._ipcWaiting) {
+        const w = waiter(timeout);
+        this._enqueue(this._encode(action), w);
+        return w.promise;
+      }
+      this.dispatch(action);
+      return Promise.resolve({ seq: this._authority ? this._seq : this._localSeq });
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
 
   // A client's dispatches are checked here, synchronously, and handed to the engine in
   // one batch per synchronous burst (a microtask later): one boundary crossing for a
   // whole dispatch loop instead of one per action.
-  _enqueue(json) {
+  _enqueue(json, waiter = null) {
     if (this._clientClosing) {
       throw new ReduxClusterError('ERR_CLOSED', "the store's connection is closed");
     }
@@ -313,6 +358,7 @@ class ReduxCluster {
         );
       }
     }
+    if (waiter) this._outgoingWaiters.push([this._outgoing.length, waiter]);
     this._outgoing.push(json);
     if (this._outgoing.length === 1) queueMicrotask(this._flushOutgoing);
   }
@@ -320,12 +366,25 @@ class ReduxCluster {
   _flushOutgoing() {
     const batch = this._outgoing;
     if (batch.length === 0 || !this._client) return;
+    const waiters = this._outgoingWaiters;
     this._outgoing = [];
+    this._outgoingWaiters = [];
+    // Before the batch is queued, so that no acknowledgement of it can pass unseen.
+    if (waiters.length > 0 && !this._tracking) {
+      this._client.trackOrdered(true);
+      this._tracking = true;
+    }
+    let queued;
     try {
-      this._clientPending = this._client.dispatchBatch('[' + batch.join(',') + ']');
+      queued = this._client.dispatchBatch('[' + batch.join(',') + ']');
     } catch (e) {
       this._error(`ReduxCluster.createClient: ${batch.length} actions could not be queued: ${e.message} (${e.code})`);
+      for (const [, w] of waiters) w.reject(new ReduxClusterError(e.code || 'ERR_INTERNAL', e.message));
+      return;
     }
+    this._clientPending = queued.pending;
+    const first = queued.lastCounter - batch.length + 1;
+    for (const [i, w] of waiters) this._waiters.add(first + i, w);
   }
 
   /**
@@ -493,6 +552,7 @@ class ReduxCluster {
   _dropIpc() {
     this._ipcWaiting = false;
     this._outgoing = [];
+    this._rejectOutgoing('ERR_CLOSED', 'the primary went away before the action could be sent');
     if (this.role.includes('worker')) {
       this.role = this.role.filter((r) => r !== 'worker');
       if (this._client) {
@@ -514,9 +574,12 @@ class ReduxCluster {
     const creds = readSecurity(settings);
     // As in redux-cluster: a worker's store given its own server stops syncing over IPC.
     const queued = this._outgoing;
+    const queuedWaiters = this._outgoingWaiters;
+    this._outgoingWaiters = [];
     this._dropIpc();
     const native = this._connect(addr, creds);
     this._outgoing = queued;
+    this._outgoingWaiters = queuedWaiters;
     this._flushOutgoing();
     this.role.push('client');
     return new ClusterClient(this, native, addr);
@@ -535,6 +598,8 @@ class ReduxCluster {
     this._clientError = null;
     this._clientPending = 0;
     this._clientClosing = false;
+    this._clientSeq = 0;
+    this._tracking = false;
     this.connected = false;
     return this._client;
   }
@@ -581,9 +646,20 @@ class ReduxCluster {
   _pumpClient(c) {
     const r = c.poll(POLL_MAX);
     this._events(r.events);
-    if (r.snapshot != null) this._applySync(this._decode(r.snapshot));
-    if (r.actions != null) this._apply(this._decode(r.actions));
+    if (r.snapshot != null) {
+      this._applySync(this._decode(r.snapshot));
+      this._clientSeq = r.snapshotSeq;
+    }
+    if (r.actions != null) this._clientSeq = r.firstSeq - 1 + this._apply(this._decode(r.actions));
+    if (r.ordered != null) this._waiters.ordered(r.ordered);
+    this._waiters.applied(this._clientSeq);
     if (r.more) this._queuePump();
+  }
+
+  _rejectOutgoing(code, message) {
+    const waiters = this._outgoingWaiters;
+    this._outgoingWaiters = [];
+    for (const [, w] of waiters) w.reject(new ReduxClusterError(code, message));
   }
 
   _apply(actions) {
@@ -611,6 +687,11 @@ class ReduxCluster {
       else {
         if (this._client) this._clientError = new ReduxClusterError(e.code, e.message);
         this._error(e.message, e.code);
+        // These stop the client: nothing it still waits for will come.
+        if (this._client && CLIENT_FATAL.has(e.code)) {
+          this._waiters.rejectAll(e.code, e.message);
+          this._rejectOutgoing(e.code, e.message);
+        }
       }
     }
   }
@@ -701,6 +782,9 @@ class ClusterClient {
         if (s._client === this._native) {
           s._clientClosing = false;
           s._pump(); // apply whatever had arrived
+          const why = 'the client was disconnected before the action was acknowledged and applied';
+          s._waiters.rejectAll('ERR_CLOSED', why);
+          s._rejectOutgoing('ERR_CLOSED', why);
           s._client = null;
           s.role = s.role.filter((r) => r !== 'client');
           s.connected = false;

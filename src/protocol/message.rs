@@ -74,8 +74,10 @@ pub enum Message {
         first_counter: u64,
         actions: Vec<Bytes>,
     },
-    /// Server → client: every dispatch up to `counter` is ordered.
-    Ack { counter: u64 },
+    /// Server → client: every dispatch up to `counter` is ordered, and where some of them
+    /// went: runs of the client's counters and the sequence numbers they were given
+    /// (what `dispatchAsync` resolves with). Runs may repeat ones already sent.
+    Ack { counter: u64, ordered: Vec<Ordered> },
     /// Server → client: ordered actions with consecutive sequence numbers.
     Actions { first_seq: u64, actions: Vec<Bytes> },
     /// Server → client: the whole state as of `seq`.
@@ -83,6 +85,19 @@ pub enum Message {
     /// Either way: why the sender is closing the connection.
     Error { code: String, message: String },
 }
+
+/// `count` consecutive dispatches of one client, from `first_counter`, ordered as the
+/// consecutive sequence numbers from `first_seq`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ordered {
+    pub first_counter: u64,
+    pub first_seq: u64,
+    pub count: u32,
+}
+
+/// More runs than any Ack needs (a server keeps fewer per client); a peer claiming more is
+/// refused before anything is allocated for them.
+pub const MAX_ORDERED: usize = 4096;
 
 fn put_bytes(dst: &mut BytesMut, b: &[u8]) {
     dst.put_u32(b.len() as u32);
@@ -157,9 +172,15 @@ impl Message {
                 first_counter,
                 actions,
             } => encode_dispatch(dst, *first_counter, actions.iter().map(|a| &a[..])),
-            Message::Ack { counter } => {
+            Message::Ack { counter, ordered } => {
                 dst.put_u8(ACK);
                 dst.put_u64(*counter);
+                dst.put_u32(ordered.len() as u32);
+                for o in ordered {
+                    dst.put_u64(o.first_counter);
+                    dst.put_u64(o.first_seq);
+                    dst.put_u32(o.count);
+                }
             }
             Message::Actions { first_seq, actions } => {
                 encode_actions(dst, *first_seq, actions.iter().map(|a| &a[..]))
@@ -206,9 +227,22 @@ impl Message {
                     actions: get_list(&mut src)?,
                 }
             }
-            ACK => Message::Ack {
-                counter: get_u64(&mut src)?,
-            },
+            ACK => {
+                let counter = get_u64(&mut src)?;
+                let n = get_u32(&mut src)? as usize;
+                if n > MAX_ORDERED || n * 20 > src.remaining() {
+                    return Err(FrameError::Malformed("too many ordered runs in an ack"));
+                }
+                let mut ordered = Vec::with_capacity(n);
+                for _ in 0..n {
+                    ordered.push(Ordered {
+                        first_counter: get_u64(&mut src)?,
+                        first_seq: get_u64(&mut src)?,
+                        count: get_u32(&mut src)?,
+                    });
+                }
+                Message::Ack { counter, ordered }
+            }
             ACTIONS => {
                 let first_seq = get_u64(&mut src)?;
                 Message::Actions {
@@ -245,6 +279,13 @@ fn get_u64(src: &mut Bytes) -> Result<u64, FrameError> {
         return Err(FrameError::Malformed("truncated message"));
     }
     Ok(src.get_u64())
+}
+
+fn get_u32(src: &mut Bytes) -> Result<u32, FrameError> {
+    if src.remaining() < 4 {
+        return Err(FrameError::Malformed("truncated message"));
+    }
+    Ok(src.get_u32())
 }
 
 fn get_bytes(src: &mut Bytes) -> Result<Bytes, FrameError> {
@@ -310,7 +351,25 @@ mod tests {
                 first_counter: 3,
                 actions: vec![Bytes::from_static(b"{\"type\":\"A\"}"), Bytes::new()],
             },
-            Message::Ack { counter: 4 },
+            Message::Ack {
+                counter: 4,
+                ordered: vec![],
+            },
+            Message::Ack {
+                counter: 9,
+                ordered: vec![
+                    Ordered {
+                        first_counter: 5,
+                        first_seq: 100,
+                        count: 2,
+                    },
+                    Ordered {
+                        first_counter: 7,
+                        first_seq: 140,
+                        count: 3,
+                    },
+                ],
+            },
             Message::Actions {
                 first_seq: 5,
                 actions: vec![Bytes::from_static(b"{}")],

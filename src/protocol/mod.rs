@@ -10,4 +10,4 @@ pub mod frame;
 pub mod message;
 
 pub use frame::{FrameCodec, FrameError, FrameLimits, PROTOCOL_VERSION};
-pub use message::{Message, Mode};
+pub use message::{Message, Mode, Ordered};

@@ -8,9 +8,9 @@ use super::outbox::{Event, Outbox, Wake};
 use crate::config::StoreConfig;
 use crate::error::Error;
 use crate::protocol::frame::write_frame;
-use crate::protocol::{FrameError, FrameLimits, Message, Mode};
+use crate::protocol::{FrameError, FrameLimits, Message, Mode, Ordered};
 use bytes::{Bytes, BytesMut};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::sync::{Arc, Mutex, OnceLock};
 use tokio::sync::{watch, Notify};
@@ -79,14 +79,18 @@ pub trait OrderingAuthority: Send + Sync + 'static {
     fn hash(&self) -> &str;
     /// The last dispatch counter of this client already ordered (0 when unknown).
     fn acked(&self, client_id: u64) -> u64;
+    /// Where this client's latest dispatches went (the last [`RECENT_RUNS`] runs), so that
+    /// one whose acknowledgement was lost in a disconnect still learns its sequence.
+    fn recent(&self, client_id: u64) -> Vec<Ordered>;
     /// Orders a client's actions, dropping those already ordered (resends after a
-    /// reconnect). Returns the client's new acknowledged counter.
+    /// reconnect). Returns the client's new acknowledged counter, and where the new
+    /// actions went (none when all were resends).
     fn submit_remote(
         &self,
         client_id: u64,
         first_counter: u64,
         actions: Vec<Bytes>,
-    ) -> Result<u64, FrameError>;
+    ) -> Result<(u64, Option<Ordered>), FrameError>;
     /// Resolves when the authority can take more actions (backpressure).
     fn ready(&self) -> impl Future<Output = ()> + Send;
     fn read(&self, from: u64, max_count: usize, max_bytes: usize) -> Read;
@@ -98,13 +102,24 @@ pub trait OrderingAuthority: Send + Sync + 'static {
     fn report(&self, event: Event);
 }
 
+/// Runs of dispatches kept per client for [`OrderingAuthority::recent`].
+pub const RECENT_RUNS: usize = 64;
+
+/// What the authority remembers of a client: its last ordered counter, and where its
+/// latest runs of dispatches went.
+#[derive(Default)]
+struct ClientRecord {
+    acked: u64,
+    recent: VecDeque<Ordered>,
+}
+
 struct Inner {
     log: ActionLog,
     snapshot: Arc<Snapshot>,
     want_snapshot: bool,
     /// The last sequence number the JS reducer has applied (as far as we know).
     js_applied: u64,
-    clients: HashMap<u64, u64>,
+    clients: HashMap<u64, ClientRecord>,
 }
 
 /// The server process as the ordering authority: the log lives here, the reducer runs
@@ -296,8 +311,16 @@ impl OrderingAuthority for LocalAuthority {
             .unwrap()
             .clients
             .get(&client_id)
-            .copied()
-            .unwrap_or(0)
+            .map_or(0, |c| c.acked)
+    }
+
+    fn recent(&self, client_id: u64) -> Vec<Ordered> {
+        self.inner
+            .lock()
+            .unwrap()
+            .clients
+            .get(&client_id)
+            .map_or_else(Vec::new, |c| c.recent.iter().copied().collect())
     }
 
     fn submit_remote(
@@ -305,32 +328,50 @@ impl OrderingAuthority for LocalAuthority {
         client_id: u64,
         first_counter: u64,
         actions: Vec<Bytes>,
-    ) -> Result<u64, FrameError> {
+    ) -> Result<(u64, Option<Ordered>), FrameError> {
         let mut inner = self.inner.lock().unwrap();
         // A client we have no record of (new, or we restarted) starts wherever it is.
-        let last = *inner
+        let last = inner
             .clients
             .entry(client_id)
-            .or_insert(first_counter.saturating_sub(1));
-        if first_counter > last + 1 {
+            .or_insert_with(|| ClientRecord {
+                acked: first_counter.saturating_sub(1),
+                recent: VecDeque::new(),
+            })
+            .acked;
+        // Counters come from the peer: checked, never trusted to fit.
+        let n = actions.len() as u64;
+        let Some(acked) = (first_counter.checked_add(n)).and_then(|end| end.checked_sub(1)) else {
+            return Err(FrameError::Malformed("dispatch counter overflow"));
+        };
+        if first_counter > last.saturating_add(1) {
             return Err(FrameError::Malformed(
                 "gap in the client's dispatch counters",
             ));
         }
-        let skip = (last + 1 - first_counter) as usize;
-        let n = actions.len();
-        if skip >= n {
-            return Ok(last);
+        if acked <= last {
+            return Ok((last, None));
         }
+        let skip = (last + 1 - first_counter) as usize;
+        let first_seq = inner.log.head() + 1;
         for a in actions.into_iter().skip(skip) {
             inner.log.append(a);
         }
-        let acked = first_counter + n as u64 - 1;
-        inner.clients.insert(client_id, acked);
+        let run = Ordered {
+            first_counter: last + 1,
+            first_seq,
+            count: (acked - last) as u32,
+        };
+        let rec = inner.clients.get_mut(&client_id).expect("inserted above");
+        rec.acked = acked;
+        if rec.recent.len() == RECENT_RUNS {
+            rec.recent.pop_front();
+        }
+        rec.recent.push_back(run);
         self.after_append(&mut inner, true);
         drop(inner);
         self.outbox.wake();
-        Ok(acked)
+        Ok((acked, Some(run)))
     }
 
     async fn ready(&self) {
@@ -440,17 +481,42 @@ mod tests {
     #[test]
     fn resends_are_ordered_once() {
         let (a, _) = auth(Mode::Action, 1000);
-        assert_eq!(a.submit_remote(7, 1, acts(3)).unwrap(), 3);
-        // The client reconnects and resends 2..=5: only 4 and 5 are new.
-        assert_eq!(a.submit_remote(7, 2, acts(4)).unwrap(), 5);
+        let run = |c, s, n| Ordered {
+            first_counter: c,
+            first_seq: s,
+            count: n,
+        };
+        assert_eq!(
+            a.submit_remote(7, 1, acts(3)).unwrap(),
+            (3, Some(run(1, 1, 3)))
+        );
+        a.submit_local(Bytes::from_static(b"{\"type\":\"L\"}"));
+        // The client reconnects and resends 2..=5: only 4 and 5 are new, and they come
+        // after the server's own action.
+        assert_eq!(
+            a.submit_remote(7, 2, acts(4)).unwrap(),
+            (5, Some(run(4, 5, 2)))
+        );
+        assert_eq!(a.submit_remote(7, 4, acts(2)).unwrap(), (5, None));
         assert_eq!(a.acked(7), 5);
+        assert_eq!(a.recent(7), vec![run(1, 1, 3), run(4, 5, 2)]);
         let p = a.poll(1, u64::MAX, 100);
-        assert_eq!(p.actions.len(), 5);
+        assert_eq!(p.actions.len(), 6);
         assert!(!p.more);
         // A gap is a protocol error.
         assert!(a.submit_remote(7, 9, acts(1)).is_err());
         // A client the server never saw may start anywhere (server restarted).
-        assert_eq!(a.submit_remote(8, 40, acts(2)).unwrap(), 41);
+        assert_eq!(a.submit_remote(8, 40, acts(2)).unwrap().0, 41);
+        // Only the latest runs are kept.
+        for c in 6..6 + RECENT_RUNS as u64 + 10 {
+            a.submit_remote(7, c, acts(1)).unwrap();
+        }
+        let recent = a.recent(7);
+        assert_eq!(recent.len(), RECENT_RUNS);
+        assert_eq!(
+            recent.last().unwrap().first_counter,
+            5 + RECENT_RUNS as u64 + 10
+        );
     }
 
     #[test]

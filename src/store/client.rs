@@ -12,7 +12,7 @@ use crate::config::StoreConfig;
 use crate::error::Error;
 use crate::protocol::frame::write_frame;
 use crate::protocol::message::encode_dispatch;
-use crate::protocol::{FrameCodec, FrameError, Message};
+use crate::protocol::{FrameCodec, FrameError, Message, Ordered};
 use crate::transport::{Backoff, Endpoint, ReadHalf, Stream, WriteHalf};
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
@@ -77,7 +77,14 @@ struct State {
     epoch: u64,
     connected: bool,
     closed: bool,
+    /// Someone waits to learn where dispatches went (`dispatchAsync`): keep the runs the
+    /// server reports for the next poll.
+    track_ordered: bool,
+    ordered: VecDeque<Ordered>,
 }
+
+/// Runs kept for JS between two polls; past it the oldest go (JS then times out on them).
+const MAX_ORDERED_KEPT: usize = 1 << 16;
 
 impl State {
     fn ack(&mut self, counter: u64) {
@@ -103,6 +110,14 @@ struct Shared {
     outbox: Outbox,
 }
 
+/// What a dispatch left behind: how many actions wait for the server's acknowledgement,
+/// and the counter of the last one queued.
+#[derive(Debug, Clone, Copy)]
+pub struct Queued {
+    pub pending: usize,
+    pub last_counter: u64,
+}
+
 /// What one pull of the JS side gets.
 #[derive(Default)]
 pub struct ClientPoll {
@@ -112,6 +127,8 @@ pub struct ClientPoll {
     pub actions: Vec<Bytes>,
     pub more: bool,
     pub events: Vec<Event>,
+    /// Where dispatches went, since the last poll (only while tracking).
+    pub ordered: Vec<Ordered>,
 }
 
 pub struct Client {
@@ -157,13 +174,22 @@ impl Client {
 
     /// Queues one action (JSON text) for the server. Returns at once; the action shows up
     /// in the store when the server's ordered stream brings it back.
-    pub fn dispatch(&self, action: Bytes) -> Result<usize, Error> {
+    pub fn dispatch(&self, action: Bytes) -> Result<Queued, Error> {
         self.dispatch_batch(vec![action])
     }
 
-    /// Queues several actions at once (all or none); returns how many now wait for the
-    /// server's acknowledgement.
-    pub fn dispatch_batch(&self, actions: Vec<Bytes>) -> Result<usize, Error> {
+    /// Starts (or stops) keeping where the server ordered dispatches, for [`Client::poll`].
+    pub fn track_ordered(&self, on: bool) {
+        let mut st = self.shared.state.lock().unwrap();
+        st.track_ordered = on;
+        if !on {
+            st.ordered.clear();
+        }
+    }
+
+    /// Queues several actions at once (all or none). The actions get consecutive
+    /// counters ending at the returned `last_counter`.
+    pub fn dispatch_batch(&self, actions: Vec<Bytes>) -> Result<Queued, Error> {
         let max = self.shared.cfg.limits.max_frame;
         // 32 bytes: the message header and the action's length prefix.
         if let Some(a) = actions.iter().find(|a| a.len() + 32 > max) {
@@ -180,11 +206,15 @@ impl Client {
         }
         st.pending.extend(actions);
         let (connected, pending) = (st.connected, st.pending.len());
+        let last_counter = st.first_counter + pending as u64 - 1;
         drop(st);
         if connected {
             self.shared.to_writer.notify_one();
         }
-        Ok(pending)
+        Ok(Queued {
+            pending,
+            last_counter,
+        })
     }
 
     pub fn is_connected(&self) -> bool {
@@ -204,6 +234,7 @@ impl Client {
             ..ClientPoll::default()
         };
         let mut st = self.shared.state.lock().unwrap();
+        out.ordered = st.ordered.drain(..).collect();
         let mut taken = 0;
         while let Some(item) = st.inbox.pop_front() {
             taken += item.bytes();
@@ -546,11 +577,24 @@ async fn read_loop(
                 }
                 Inbound::Snapshot { seq, state }
             }
-            Message::Ack { counter } => {
+            Message::Ack { counter, ordered } => {
                 let mut st = shared.state.lock().unwrap();
                 st.ack(counter);
                 if st.pending.is_empty() {
                     shared.flushed.notify_waiters();
+                }
+                let report = st.track_ordered && !ordered.is_empty();
+                if report {
+                    for o in ordered {
+                        if st.ordered.len() == MAX_ORDERED_KEPT {
+                            st.ordered.pop_front();
+                        }
+                        st.ordered.push_back(o);
+                    }
+                }
+                drop(st);
+                if report {
+                    shared.outbox.wake();
                 }
                 continue;
             }

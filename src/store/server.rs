@@ -10,7 +10,8 @@ use super::outbox::Event;
 use crate::config::StoreConfig;
 use crate::protocol::frame::write_frame;
 use crate::protocol::message::encode_actions;
-use crate::protocol::{FrameCodec, FrameError, Message, Mode};
+use crate::protocol::message::MAX_ORDERED;
+use crate::protocol::{FrameCodec, FrameError, Message, Mode, Ordered};
 use crate::transport::{Endpoint, Listener, Peer, ReadHalf, Stream, WriteHalf};
 use bytes::BytesMut;
 use futures_util::StreamExt;
@@ -125,6 +126,8 @@ impl ServerHandle {
 /// State the reader hands to the writer of one connection.
 struct Conn {
     acked: AtomicU64,
+    /// Where the client's dispatches went since the last Ack was written.
+    ordered: Mutex<Vec<Ordered>>,
     wake: Notify,
     fatal: Mutex<Option<(String, String)>>,
 }
@@ -208,9 +211,10 @@ async fn serve<A: OrderingAuthority>(
     {
         return refuse(&*auth, &mut w, &cfg, &peer, code, message).await;
     }
+    let acked = auth.acked(client_id);
     let welcome = Message::Welcome {
         epoch: auth.epoch(),
-        acked: auth.acked(client_id),
+        acked,
         mode: auth.mode(),
     };
     let resume = (auth.mode() == Mode::Action && auth.can_resume(epoch, seq)).then_some(seq);
@@ -220,8 +224,11 @@ async fn serve<A: OrderingAuthority>(
     {
         return;
     }
+    // The first Ack repeats where the client's latest dispatches went: the one that
+    // would have said so may have been lost with the previous connection.
     let conn = Conn {
-        acked: AtomicU64::new(0),
+        acked: AtomicU64::new(acked),
+        ordered: Mutex::new(auth.recent(client_id)),
         wake: Notify::new(),
         fatal: Mutex::new(None),
     };
@@ -378,7 +385,16 @@ async fn read_loop<A: OrderingAuthority + ?Sized>(
                     })?;
                 }
                 auth.ready().await;
-                let acked = auth.submit_remote(client_id, first_counter, actions)?;
+                let (acked, run) = auth.submit_remote(client_id, first_counter, actions)?;
+                if let Some(run) = run {
+                    // Bounded for a client that dispatches without reading: it then
+                    // learns only where its latest runs went.
+                    let mut ordered = conn.ordered.lock().unwrap();
+                    if ordered.len() >= MAX_ORDERED {
+                        ordered.remove(0);
+                    }
+                    ordered.push(run);
+                }
                 conn.acked.store(acked, Ordering::Release);
                 conn.wake.notify_one();
             }
@@ -414,8 +430,13 @@ async fn write_loop<A: OrderingAuthority + ?Sized>(
         buf.clear();
         let acked = conn.acked.load(Ordering::Acquire);
         if acked > sent_ack {
+            let ordered = std::mem::take(&mut *conn.ordered.lock().unwrap());
             write_frame(&mut buf, &cfg.limits, |d| {
-                Message::Ack { counter: acked }.encode(d)
+                Message::Ack {
+                    counter: acked,
+                    ordered,
+                }
+                .encode(d)
             })?;
             sent_ack = acked;
         }
