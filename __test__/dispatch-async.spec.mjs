@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { createStore } from 'redux-cluster-rs';
-import { counter, freePort, waitFor } from './helpers.mjs';
+import { child, counter, freePort, waitFor } from './helpers.mjs';
 
 function log(state = { items: [] }, action) {
   return action.type === 'ADD' ? { items: [...state.items, action.who] } : state;
@@ -158,4 +158,15 @@ test('a client refused for its credentials rejects what waits with ERR_AUTH', { 
     await client.disconnect();
     await server.close();
   }
+});
+
+test('node:cluster workers: dispatchAsync before the primary is even reached resolves once each action is ordered', { timeout: 60000 }, async () => {
+  const k = child('ipc-async.mjs');
+  const out = await k.next((m) => 'ok' in m, 45000);
+  assert.ok(out.ok, out.error);
+  const all = out.results.flatMap((r) => r.seqs).sort((x, y) => x - y);
+  assert.deepEqual(all, Array.from({ length: 100 }, (_, i) => i + 1), 'every action has its own seq');
+  assert.ok(out.results.every((r) => r.applied), 'applied in the worker when resolved');
+  assert.equal(out.primary, 100);
+  await k.exited;
 });
