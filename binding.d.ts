@@ -28,7 +28,8 @@ export declare class NativeAuthority {
 
 /** A client replica's connection to a server store. */
 export declare class NativeClient {
-  constructor(hash: string, host: string | undefined | null, port: number | undefined | null, path: string | undefined | null, options: EngineOptions | undefined | null, security: ClientSecurity | undefined | null, wake: () => void)
+  /** Connects to the first of `servers` that answers, and to the next when it goes. */
+  constructor(hash: string, servers: Array<ServerAddress>, options: EngineOptions | undefined | null, security: ClientSecurity | undefined | null, wake: () => void)
   /**
    * Queues actions, given as one JSON array text, for the server. All or none are
    * queued.
@@ -38,6 +39,11 @@ export declare class NativeClient {
   trackOrdered(on: boolean): void
   poll(max: number): ClientPollJs
   get connected(): boolean
+  /**
+   * The server of the latest session, or the one being tried: `{ host, port }` or
+   * `{ path }`.
+   */
+  get server(): ServerAddress
   /** Dispatched actions not yet acknowledged by the server. */
   get pending(): number
   /**
@@ -286,4 +292,11 @@ export interface RaftOptions {
   commitTimeout?: number
   /** @default false */
   bootstrap?: boolean
+}
+
+/** One server a client may connect to: TCP (`host`, `port`) or a Unix socket (`path`). */
+export interface ServerAddress {
+  host?: string
+  port?: number
+  path?: string
 }

@@ -160,7 +160,16 @@ export interface ServerSettings {
   };
 }
 
+/** One server a client may use: TCP or a Unix socket. */
+export type ServerAddress = { host?: string; port: number } | { path: string };
+
 export interface ClientSettings {
+  /**
+   * Several servers (instead of `host`/`port`/`path`): the client connects to the first
+   * that answers and, when its server dies or is cut off, moves on to the next at once
+   * (the reconnect backoff applies only after every server was tried in vain).
+   */
+  servers?: ServerAddress[];
   /** @default '127.0.0.1' */
   host?: string;
   /** @default 10001 */
@@ -206,9 +215,14 @@ export interface ClusterServer {
 }
 
 export interface ClusterClient {
+  /** The first server given. */
   readonly host?: string;
   readonly port?: number;
   readonly path?: string;
+  /** Every server this client may use, in the order it tries them. */
+  readonly servers: ServerAddress[];
+  /** The server of the current connection (or the one being tried). */
+  readonly server: ServerAddress;
   /** Whether the connection to the server is up. */
   readonly connected: boolean;
   /** Dispatched actions the server has not acknowledged yet. */

@@ -1,6 +1,6 @@
 // A typed usage sample, compiled with `tsc --strict` in CI. Each line marked with an
 // expect-error directive must fail to type-check, or the build fails.
-import { createStore, combineReducers, functions, type ReduxClusterStore } from 'redux-cluster-rs';
+import { createStore, combineReducers, functions, type ReduxClusterStore, type ServerAddress } from 'redux-cluster-rs';
 
 interface CounterState {
   counter: number;
@@ -39,6 +39,10 @@ const server = store.createServer({ port: 0, logins: { alice: 's3cret' }, ban: {
 const port: number | undefined = server.port;
 const client = createStore(counter).createClient({ host: '127.0.0.1', port: port ?? 10001 });
 const connected: boolean = client.connected;
+const multi = createStore(counter).createClient({ servers: [{ host: '10.0.0.1', port: 10001 }, { path: '/tmp/s.sock' }] });
+const current: ServerAddress = multi.server;
+// @ts-expect-error: a server needs a port or a path
+createStore(counter).createClient({ servers: [{ host: '10.0.0.1' }] });
 const code: string | undefined = client.error?.code;
 createStore(counter).createClient({ tls: true });
 createStore(counter).createClient({ tls: { ca: '-----BEGIN CERTIFICATE-----' } });

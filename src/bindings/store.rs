@@ -431,6 +431,14 @@ pub struct Queued {
     pub last_counter: f64,
 }
 
+/// One server a client may connect to: TCP (`host`, `port`) or a Unix socket (`path`).
+#[napi(object)]
+pub struct ServerAddress {
+    pub host: Option<String>,
+    pub port: Option<u32>,
+    pub path: Option<String>,
+}
+
 /// A client replica's connection to a server store.
 #[napi]
 pub struct NativeClient {
@@ -441,22 +449,30 @@ pub struct NativeClient {
 
 #[napi]
 impl NativeClient {
+    /// Connects to the first of `servers` that answers, and to the next when it goes.
     #[napi(constructor)]
     pub fn new(
         hash: String,
-        host: Option<String>,
-        port: Option<u32>,
-        path: Option<String>,
+        servers: Vec<ServerAddress>,
         options: Option<EngineOptions>,
         security: Option<ClientSecurity>,
         #[napi(ts_arg_type = "() => void")] wake: WakeFn,
     ) -> Result<Self, Code> {
         let cfg = config(options)?;
-        let ep = endpoint(host, port, path, "127.0.0.1")?;
+        if servers.is_empty() {
+            return Err(js_error(
+                "ERR_INVALID_CONFIG",
+                "invalid configuration: servers must list at least one server",
+            ));
+        }
+        let eps = servers
+            .into_iter()
+            .map(|s| endpoint(s.host, s.port, s.path, "127.0.0.1"))
+            .collect::<Result<Vec<_>, _>>()?;
         let credentials = credentials(security.unwrap_or_default())?;
         let _guard = handle().enter();
         let inner = Arc::new(Client::start(
-            ep,
+            eps,
             hash,
             cfg,
             credentials,
@@ -529,6 +545,24 @@ impl NativeClient {
     #[napi(getter)]
     pub fn connected(&self) -> bool {
         self.inner.is_connected()
+    }
+
+    /// The server of the latest session, or the one being tried: `{ host, port }` or
+    /// `{ path }`.
+    #[napi(getter)]
+    pub fn server(&self) -> ServerAddress {
+        match self.inner.server() {
+            Endpoint::Tcp { host, port } => ServerAddress {
+                host: Some(host.clone()),
+                port: Some(*port as u32),
+                path: None,
+            },
+            Endpoint::Unix(p) => ServerAddress {
+                host: None,
+                port: None,
+                path: Some(p.to_string_lossy().into_owned()),
+            },
+        }
     }
 
     /// Dispatched actions not yet acknowledged by the server.

@@ -150,6 +150,22 @@ function readAddress(settings, what) {
   return { host: host ?? null, port: path !== undefined ? null : port ?? 10001, path: path ?? null };
 }
 
+// A client's servers: `servers: [{ host, port } | { path }, ...]`, or one server given as
+// `{ host, port }` / `{ path }` as in redux-cluster.
+function readServers(settings) {
+  const list = settings && settings.servers;
+  if (list === undefined) return [readAddress(settings, 'client')];
+  const { host, port, path } = settings;
+  if (host !== undefined || port !== undefined || path !== undefined) {
+    throw invalid('give either servers or host/port/path, not both');
+  }
+  if (!Array.isArray(list) || list.length === 0) throw invalid('servers must be a non-empty array of { host, port } or { path }');
+  return list.map((s, i) => {
+    if (typeof s !== 'object' || s === null) throw invalid(`servers[${i}] must be { host, port } or { path }`);
+    return readAddress(s, `servers[${i}]`);
+  });
+}
+
 function pem(v, what) {
   if (v === undefined) return undefined;
   if (Buffer.isBuffer(v)) return v.toString('utf8');
@@ -545,7 +561,7 @@ class ReduxCluster {
   // node:cluster worker: connect to the primary's socket; queued dispatches follow.
   _connectIpc(p) {
     this._ipcWaiting = false;
-    this._connect({ host: null, port: null, path: p });
+    this._connect([{ host: null, port: null, path: p }]);
     this._flushOutgoing();
   }
 
@@ -567,7 +583,7 @@ class ReduxCluster {
     if (this.role.includes('client')) {
       throw new ReduxClusterError('ERR_ALREADY_CONNECTED', 'One storage cannot be connected to two servers at the same time.');
     }
-    const addr = readAddress(settings, 'client');
+    const servers = readServers(settings);
     if (this._authority) {
       throw new ReduxClusterError('ERR_INVALID_CONFIG', 'invalid configuration: a server store cannot also be a client');
     }
@@ -577,20 +593,19 @@ class ReduxCluster {
     const queuedWaiters = this._outgoingWaiters;
     this._outgoingWaiters = [];
     this._dropIpc();
-    const native = this._connect(addr, creds);
+    const native = this._connect(servers, creds);
     this._outgoing = queued;
     this._outgoingWaiters = queuedWaiters;
     this._flushOutgoing();
     this.role.push('client');
-    return new ClusterClient(this, native, addr);
+    return new ClusterClient(this, native, servers);
   }
 
-  _connect(addr, security = {}) {
+  _connect(servers, security = {}) {
     this._client = new native.NativeClient(
       this.RCHash,
-      addr.host,
-      addr.port,
-      addr.path,
+      // Absent fields are undefined for the engine, not null.
+      servers.map((a) => ({ host: a.host ?? undefined, port: a.port ?? undefined, path: a.path ?? undefined })),
       this._engine,
       security,
       () => this._pump()
@@ -739,18 +754,28 @@ class ClusterServer {
   }
 }
 
+const shown = (a) => (a.path ? { path: a.path } : { host: a.host ?? '127.0.0.1', port: a.port });
+
 class ClusterClient {
-  constructor(store, native, addr) {
+  constructor(store, native, servers) {
     this._store = store;
     this._native = native;
     this._closing = null;
-    this.host = addr.path ? undefined : addr.host ?? '127.0.0.1';
-    this.port = addr.path ? undefined : addr.port;
-    this.path = addr.path ?? undefined;
+    const first = servers[0];
+    this.host = first.path ? undefined : first.host ?? '127.0.0.1';
+    this.port = first.path ? undefined : first.port;
+    this.path = first.path ?? undefined;
+    /** Every server this client may use, in the order it tries them. */
+    this.servers = servers.map(shown);
   }
 
   get connected() {
     return this._native.connected;
+  }
+
+  /** The server of the current connection (or the one being tried). */
+  get server() {
+    return shown(this._native.server);
   }
 
   /**

@@ -96,7 +96,9 @@ impl State {
 }
 
 struct Shared {
-    endpoint: Endpoint,
+    /// The servers to try, in turn; `current` is the one of the latest session.
+    endpoints: Vec<Endpoint>,
+    current: std::sync::atomic::AtomicUsize,
     credentials: Credentials,
     hash: String,
     client_id: u64,
@@ -138,17 +140,23 @@ pub struct Client {
 }
 
 impl Client {
-    /// Starts connecting (in the background, with retries). Must run inside the engine's
-    /// runtime context.
+    /// Starts connecting (in the background, with retries) to the first of `endpoints`
+    /// that answers, moving on to the next when a session fails or ends. Must run inside
+    /// the engine's runtime context.
     pub fn start(
-        endpoint: Endpoint,
+        endpoints: Vec<Endpoint>,
         hash: String,
         cfg: StoreConfig,
         credentials: Credentials,
         waker: Box<dyn Wake>,
     ) -> Client {
+        assert!(
+            !endpoints.is_empty(),
+            "a client needs a server to connect to"
+        );
         let shared = Arc::new(Shared {
-            endpoint,
+            endpoints,
+            current: Default::default(),
             credentials,
             hash,
             client_id: rand::random(),
@@ -215,6 +223,11 @@ impl Client {
             pending,
             last_counter,
         })
+    }
+
+    /// The server of the latest session (or the one being tried).
+    pub fn server(&self) -> &Endpoint {
+        self.shared.endpoint()
     }
 
     pub fn is_connected(&self) -> bool {
@@ -320,9 +333,19 @@ enum SessionEnd {
     Retry(String, String, bool),
 }
 
+impl Shared {
+    fn endpoint(&self) -> &Endpoint {
+        &self.endpoints[self.current.load(std::sync::atomic::Ordering::Relaxed)]
+    }
+}
+
 async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
     let mut backoff = Backoff::new(shared.cfg.reconnect_initial, shared.cfg.reconnect_max);
-    let mut last_error = String::new();
+    let n = shared.endpoints.len();
+    // Each server's last failure, reported once rather than on every retry.
+    let mut last_error = vec![String::new(); n];
+    // Servers tried since one last answered: the backoff waits only after a whole round.
+    let mut failed_in_round = 0;
     loop {
         let end = tokio::select! {
             _ = cancel.cancelled() => break,
@@ -349,18 +372,31 @@ async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
                     });
                 }
                 // Report a failure once, not on every retry of the same failure.
-                if message != last_error {
+                let i = shared.current.load(std::sync::atomic::Ordering::Relaxed);
+                if message != last_error[i] {
                     shared.outbox.push(Event::error(
                         &code,
                         format!("ReduxCluster.createClient: {message}"),
                     ));
-                    last_error = message;
+                    last_error[i] = message;
                 }
                 if connected {
                     backoff.reset();
+                    failed_in_round = 0;
+                } else {
+                    failed_in_round += 1;
                 }
             }
         }
+        // Fail over: the next server at once, unless every one was tried in vain.
+        let next = (shared.current.load(std::sync::atomic::Ordering::Relaxed) + 1) % n;
+        shared
+            .current
+            .store(next, std::sync::atomic::Ordering::Relaxed);
+        if n > 1 && failed_in_round < n {
+            continue;
+        }
+        failed_in_round = 0;
         let delay = backoff.next_delay();
         tokio::select! {
             _ = cancel.cancelled() => break,
@@ -384,12 +420,12 @@ async fn bounded<T>(
     match tokio::time::timeout(shared.cfg.handshake_timeout, step).await {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(retry(
-            format!("{what} {} failed: {e}", shared.endpoint),
+            format!("{what} {} failed: {e}", shared.endpoint()),
             code,
             false,
         )),
         Err(_) => Err(retry(
-            format!("{what} {} timed out", shared.endpoint),
+            format!("{what} {} timed out", shared.endpoint()),
             code,
             false,
         )),
@@ -402,14 +438,14 @@ async fn session(shared: &Arc<Shared>) -> SessionEnd {
         shared,
         "connecting to",
         "ERR_CONNECT",
-        Stream::connect(&shared.endpoint),
+        Stream::connect(shared.endpoint()),
     )
     .await
     {
         Ok(s) => s,
         Err(end) => return end,
     };
-    let stream = match (&shared.credentials.tls, &shared.endpoint) {
+    let stream = match (&shared.credentials.tls, &shared.endpoint()) {
         (Some(tls), Endpoint::Tcp { host, .. }) => {
             match bounded(
                 shared,
@@ -450,7 +486,7 @@ async fn session(shared: &Arc<Shared>) -> SessionEnd {
                 "ERR_AUTH".into(),
                 format!(
                     "the server at {} requires a login and password",
-                    shared.endpoint
+                    shared.endpoint()
                 ),
             );
         };
@@ -487,11 +523,11 @@ async fn session(shared: &Arc<Shared>) -> SessionEnd {
         Message::Error { code, message } => return SessionEnd::Retry(code, message, false),
         _ => return retry("unexpected handshake answer", "ERR_PROTOCOL", false),
     }
-    tracing::debug!(endpoint = %shared.endpoint, "connected");
+    tracing::debug!(endpoint = %shared.endpoint(), "connected");
     shared.outbox.push(Event {
         kind: EventKind::Connected,
         code: String::new(),
-        message: format!("connected to {}", shared.endpoint),
+        message: format!("connected to {}", shared.endpoint()),
     });
     let end = tokio::select! {
         e = read_loop(shared, &mut frames) => e,
@@ -499,17 +535,17 @@ async fn session(shared: &Arc<Shared>) -> SessionEnd {
     };
     match end {
         Ok(()) => retry(
-            format!("the server at {} closed the connection", shared.endpoint),
+            format!("the server at {} closed the connection", shared.endpoint()),
             "ERR_DISCONNECTED",
             true,
         ),
         Err(FrameError::Io(e)) => retry(
-            format!("connection to {} lost: {e}", shared.endpoint),
+            format!("connection to {} lost: {e}", shared.endpoint()),
             "ERR_DISCONNECTED",
             true,
         ),
         Err(e) => retry(
-            format!("connection to {} closed: {e}", shared.endpoint),
+            format!("connection to {} closed: {e}", shared.endpoint()),
             e.code(),
             true,
         ),
@@ -523,7 +559,7 @@ async fn send(shared: &Shared, w: &mut WriteHalf, msg: &Message) -> Result<(), S
         .map_err(|e| retry(e, "ERR_PROTOCOL", false))?;
     w.write_all(&buf).await.map_err(|e| {
         retry(
-            format!("connection to {} failed: {e}", shared.endpoint),
+            format!("connection to {} failed: {e}", shared.endpoint()),
             "ERR_CONNECT",
             false,
         )

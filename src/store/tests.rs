@@ -62,7 +62,7 @@ async fn a_server_restart_mid_stream_loses_and_duplicates_nothing() {
         ServerHandle::listen(auth.clone(), &tcp(0), cfg.clone(), Default::default()).unwrap();
     let port = server.port().unwrap();
     let client = Client::start(
-        tcp(port),
+        vec![tcp(port)],
         "h".into(),
         cfg.clone(),
         Default::default(),
@@ -113,7 +113,7 @@ async fn a_client_of_another_store_is_refused_and_stops_retrying() {
     )
     .unwrap();
     let client = Client::start(
-        tcp(server.port().unwrap()),
+        vec![tcp(server.port().unwrap())],
         "other".into(),
         StoreConfig::local(),
         Default::default(),
@@ -154,7 +154,7 @@ async fn a_fresh_client_gets_the_state_then_the_actions_after_it() {
     )
     .unwrap();
     let client = Client::start(
-        Endpoint::Unix(path.clone()),
+        vec![Endpoint::Unix(path.clone())],
         "h".into(),
         StoreConfig::local(),
         Default::default(),
@@ -210,7 +210,7 @@ async fn logins_admit_the_right_password_refuse_others_and_ban_repeat_offenders(
     let ep = tcp(server.port().unwrap());
     let start = |creds: Credentials| {
         Client::start(
-            ep.clone(),
+            vec![ep.clone()],
             "h".into(),
             StoreConfig::local(),
             creds,
