@@ -88,7 +88,7 @@ pub enum Message {
 
 /// `count` consecutive dispatches of one client, from `first_counter`, ordered as the
 /// consecutive sequence numbers from `first_seq`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Ordered {
     pub first_counter: u64,
     pub first_seq: u64,

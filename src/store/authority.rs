@@ -5,12 +5,12 @@
 
 use super::action_log::ActionLog;
 use super::outbox::{Event, Outbox, Wake};
+use super::sequencer::{Refused, Sequencer, MAX_CLIENTS};
 use crate::config::StoreConfig;
 use crate::error::Error;
 use crate::protocol::frame::write_frame;
 use crate::protocol::{FrameError, FrameLimits, Message, Mode, Ordered};
 use bytes::{Bytes, BytesMut};
-use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::sync::{Arc, Mutex, OnceLock};
 use tokio::sync::{watch, Notify};
@@ -79,8 +79,8 @@ pub trait OrderingAuthority: Send + Sync + 'static {
     fn hash(&self) -> &str;
     /// The last dispatch counter of this client already ordered (0 when unknown).
     fn acked(&self, client_id: u64) -> u64;
-    /// Where this client's latest dispatches went (the last [`RECENT_RUNS`] runs), so that
-    /// one whose acknowledgement was lost in a disconnect still learns its sequence.
+    /// Where this client's latest dispatches went (its last runs), so that one whose
+    /// acknowledgement was lost in a disconnect still learns its sequence.
     fn recent(&self, client_id: u64) -> Vec<Ordered>;
     /// Orders a client's actions, dropping those already ordered (resends after a
     /// reconnect). Returns the client's new acknowledged counter, and where the new
@@ -102,24 +102,14 @@ pub trait OrderingAuthority: Send + Sync + 'static {
     fn report(&self, event: Event);
 }
 
-/// Runs of dispatches kept per client for [`OrderingAuthority::recent`].
-pub const RECENT_RUNS: usize = 64;
-
-/// What the authority remembers of a client: its last ordered counter, and where its
-/// latest runs of dispatches went.
-#[derive(Default)]
-struct ClientRecord {
-    acked: u64,
-    recent: VecDeque<Ordered>,
-}
-
 struct Inner {
     log: ActionLog,
     snapshot: Arc<Snapshot>,
     want_snapshot: bool,
     /// The last sequence number the JS reducer has applied (as far as we know).
     js_applied: u64,
-    clients: HashMap<u64, ClientRecord>,
+    /// Sequence numbers, and the per-client table that drops resends (bounded).
+    seq: Sequencer,
 }
 
 /// The server process as the ordering authority: the log lives here, the reducer runs
@@ -165,7 +155,7 @@ impl LocalAuthority {
                 snapshot: Arc::new(Snapshot::new(0, initial_state)),
                 want_snapshot: false,
                 js_applied: 0,
-                clients: HashMap::new(),
+                seq: Sequencer::new(MAX_CLIENTS),
             }),
             version,
             progress: Notify::new(),
@@ -215,7 +205,9 @@ impl LocalAuthority {
     /// dispatches is over, so a loop of 10,000 dispatches wakes each connection once.
     pub fn submit_local(&self, action: Bytes) -> u64 {
         let mut inner = self.inner.lock().unwrap();
-        let seq = inner.log.append(action);
+        let seq = inner.seq.local();
+        let logged = inner.log.append(action);
+        debug_assert_eq!(seq, logged, "the log follows the sequencer");
         inner.js_applied = seq;
         let wake = self.after_append(&mut inner, false);
         drop(inner);
@@ -306,21 +298,11 @@ impl OrderingAuthority for LocalAuthority {
     }
 
     fn acked(&self, client_id: u64) -> u64 {
-        self.inner
-            .lock()
-            .unwrap()
-            .clients
-            .get(&client_id)
-            .map_or(0, |c| c.acked)
+        self.inner.lock().unwrap().seq.acked(client_id)
     }
 
     fn recent(&self, client_id: u64) -> Vec<Ordered> {
-        self.inner
-            .lock()
-            .unwrap()
-            .clients
-            .get(&client_id)
-            .map_or_else(Vec::new, |c| c.recent.iter().copied().collect())
+        self.inner.lock().unwrap().seq.recent(client_id)
     }
 
     fn submit_remote(
@@ -330,48 +312,26 @@ impl OrderingAuthority for LocalAuthority {
         actions: Vec<Bytes>,
     ) -> Result<(u64, Option<Ordered>), FrameError> {
         let mut inner = self.inner.lock().unwrap();
-        // A client we have no record of (new, or we restarted) starts wherever it is.
-        let last = inner
-            .clients
-            .entry(client_id)
-            .or_insert_with(|| ClientRecord {
-                acked: first_counter.saturating_sub(1),
-                recent: VecDeque::new(),
-            })
-            .acked;
-        // Counters come from the peer: checked, never trusted to fit.
-        let n = actions.len() as u64;
-        let Some(acked) = (first_counter.checked_add(n)).and_then(|end| end.checked_sub(1)) else {
-            return Err(FrameError::Malformed("dispatch counter overflow"));
-        };
-        if first_counter > last.saturating_add(1) {
-            return Err(FrameError::Malformed(
-                "gap in the client's dispatch counters",
-            ));
+        let admitted = inner
+            .seq
+            .submit(client_id, first_counter, actions.len())
+            .map_err(|e| {
+                FrameError::Malformed(match e {
+                    Refused::Gap => "gap in the client's dispatch counters",
+                    Refused::Overflow => "dispatch counter overflow",
+                })
+            })?;
+        if admitted.run.is_none() {
+            return Ok((admitted.acked, None));
         }
-        if acked <= last {
-            return Ok((last, None));
-        }
-        let skip = (last + 1 - first_counter) as usize;
-        let first_seq = inner.log.head() + 1;
-        for a in actions.into_iter().skip(skip) {
+        for a in actions.into_iter().skip(admitted.skip) {
             inner.log.append(a);
         }
-        let run = Ordered {
-            first_counter: last + 1,
-            first_seq,
-            count: (acked - last) as u32,
-        };
-        let rec = inner.clients.get_mut(&client_id).expect("inserted above");
-        rec.acked = acked;
-        if rec.recent.len() == RECENT_RUNS {
-            rec.recent.pop_front();
-        }
-        rec.recent.push_back(run);
+        debug_assert_eq!(inner.log.head(), inner.seq.head());
         self.after_append(&mut inner, true);
         drop(inner);
         self.outbox.wake();
-        Ok((acked, Some(run)))
+        Ok((admitted.acked, admitted.run))
     }
 
     async fn ready(&self) {
@@ -507,16 +467,6 @@ mod tests {
         assert!(a.submit_remote(7, 9, acts(1)).is_err());
         // A client the server never saw may start anywhere (server restarted).
         assert_eq!(a.submit_remote(8, 40, acts(2)).unwrap().0, 41);
-        // Only the latest runs are kept.
-        for c in 6..6 + RECENT_RUNS as u64 + 10 {
-            a.submit_remote(7, c, acts(1)).unwrap();
-        }
-        let recent = a.recent(7);
-        assert_eq!(recent.len(), RECENT_RUNS);
-        assert_eq!(
-            recent.last().unwrap().first_counter,
-            5 + RECENT_RUNS as u64 + 10
-        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //!
 //! - [`authority`]: the [`OrderingAuthority`] trait and the server-process authority.
 //! - [`action_log`]: the ordered log with trimming behind snapshots.
+//! - [`sequencer`]: sequence numbers and the bounded per-client table that drops resends.
 //! - [`server`]: listeners and per-connection reader/writer tasks.
 //! - [`client`]: the replica side, with its queue of unacknowledged dispatches.
 //! - [`outbox`]: the coalesced wake-up and event queue towards the JS thread.
@@ -14,6 +15,7 @@ pub mod authority;
 pub mod ban;
 pub mod client;
 pub mod outbox;
+pub mod sequencer;
 pub mod server;
 
 pub use authority::{LocalAuthority, OrderingAuthority};
