@@ -352,7 +352,8 @@ impl NativeRaft {
         self.engine.set_snapshot_interval(n as u64);
     }
 
-    /// Stops the node, then releases the event callback (so the process can exit).
+    /// Stops the node, then releases the event callback (so the process can exit). The
+    /// node's tasks have all ended when its shutdown returns, so no event can follow.
     #[napi]
     pub async fn shutdown(&self) -> Result<()> {
         let e = self.engine.clone();
@@ -360,7 +361,6 @@ impl NativeRaft {
         handle()
             .spawn(async move {
                 e.shutdown().await;
-                tokio::time::sleep(Duration::from_millis(10)).await;
                 events.wake.lock().unwrap().take();
             })
             .await

@@ -1,5 +1,9 @@
 //! Layer 4: consensus, on openraft (0.9.25, storage-v2).
 //!
+//! - [`engine`]: a Raft node and its API (write, read, state, shutdown); [`config`]
+//!   and [`events`] its settings and what it reports; `formation`, `rpc` and `network`
+//!   its membership changes, its server side and openraft's client side.
+//! - [`net`]: the framed, authenticated request/response sessions between nodes.
 //! - [`types`]: the Raft type configuration: JSON commands, responses, members.
 //! - [`log_store`]: the log, the vote and the committed id (memory, or durable).
 //! - [`disk`]: the durable store under `dataDir`: the log in [`wal`], the rest in redb.
@@ -12,12 +16,17 @@
 // same type so `?` needs no conversion.
 #![allow(clippy::result_large_err)]
 
+pub mod config;
 pub mod disk;
 pub mod engine;
+pub mod events;
+mod formation;
 pub mod log_store;
 pub mod net;
+mod network;
 pub mod proposer;
 pub mod router;
+mod rpc;
 pub mod state_machine;
 pub mod types;
 pub mod wal;

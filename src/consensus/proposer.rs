@@ -21,6 +21,8 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 /// Entries the proposer keeps in flight. More would let one entry's append overlap the
 /// previous one's replication, but openraft 0.9 replicates one request at a time per
@@ -55,12 +57,24 @@ pub struct Proposer {
 }
 
 impl Proposer {
-    /// Starts the proposing task; it ends when the last `Proposer` handle is dropped.
+    /// Starts the proposing task on `tracker`; it ends when `stop` is cancelled or the
+    /// last `Proposer` handle is dropped, and queued writes then fail with `Stopped`.
     /// `hold` bounds how long an uncommitted entry keeps its in-flight slot (a write stuck
     /// without quorum must not stop later ones from being proposed once it returns).
-    pub fn start(raft: Raft<TypeConfig>, hold: Duration) -> Proposer {
+    pub fn start(
+        raft: Raft<TypeConfig>,
+        hold: Duration,
+        tracker: &TaskTracker,
+        stop: CancellationToken,
+    ) -> Proposer {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(raft, rx, hold));
+        let t = tracker.clone();
+        tracker.spawn(async move {
+            tokio::select! {
+                _ = stop.cancelled() => {}
+                _ = run(raft, rx, hold, t) => {}
+            }
+        });
         Proposer { tx }
     }
 
@@ -74,7 +88,12 @@ impl Proposer {
     }
 }
 
-async fn run(raft: Raft<TypeConfig>, mut rx: mpsc::UnboundedReceiver<Pending>, hold: Duration) {
+async fn run(
+    raft: Raft<TypeConfig>,
+    mut rx: mpsc::UnboundedReceiver<Pending>,
+    hold: Duration,
+    tracker: TaskTracker,
+) {
     let slots = Arc::new(Semaphore::new(IN_FLIGHT));
     // The number of commands in the last entry proposed.
     let mut last = 1usize;
@@ -127,7 +146,7 @@ async fn run(raft: Raft<TypeConfig>, mut rx: mpsc::UnboundedReceiver<Pending>, h
                 continue;
             }
         };
-        tokio::spawn(async move {
+        tracker.spawn(async move {
             let res = match tokio::time::timeout(hold, &mut reply).await {
                 Ok(r) => r,
                 Err(_) => {

@@ -3,6 +3,7 @@
 
 use super::engine::{RaftConfig, RaftEngine, RaftEvent};
 use super::log_store::tempdir;
+use super::net::ApiError;
 use super::types::{Command, Member};
 use serde_json::json;
 use std::sync::{Arc, Mutex};
@@ -348,4 +349,34 @@ async fn three_fresh_nodes_told_about_each_other_form_one_cluster() {
     for n in nodes {
         n.shutdown().await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_shutdown_every_call_answers_closed_and_the_tasks_are_gone() {
+    let a = start(founder("closing")).await;
+    a.write(set("k", serde_json::json!(1))).await.unwrap();
+    let addr = a.member().addr.clone();
+    a.shutdown().await;
+    a.shutdown().await; // idempotent
+    assert!(
+        a.tracker.is_closed() && a.tracker.is_empty(),
+        "every task ended"
+    );
+    fn code<T>(r: Result<T, ApiError>) -> String {
+        r.map(|_| ()).unwrap_err().code
+    }
+    assert_eq!(
+        code(a.write(set("k", serde_json::json!(2))).await),
+        "ERR_CLOSED"
+    );
+    assert_eq!(code(a.read_barrier().await), "ERR_CLOSED");
+    let m = Member {
+        name: "other".into(),
+        addr: "127.0.0.1:1".into(),
+    };
+    assert_eq!(code(a.add_node(m).await), "ERR_CLOSED");
+    assert_eq!(code(a.remove_node("other").await), "ERR_CLOSED");
+    // The port is free again: the listener went with its task.
+    let again = restart(founder("closing"), &addr, quiet()).await;
+    again.shutdown().await;
 }

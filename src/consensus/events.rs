@@ -1,0 +1,150 @@
+//! What a Raft node tells its owner: leaders, step-downs, peers coming and going,
+//! membership changes and the state machine's own events; and the tasks that watch for
+//! them.
+
+use super::engine::{name_of, RaftEngine};
+use super::net::{Reply, Request, Session};
+use super::state_machine::SmEvent;
+use super::types::Member;
+use openraft::ServerState;
+use std::collections::{BTreeSet, HashMap};
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub enum RaftEvent {
+    LeaderElected {
+        leader: String,
+        term: u64,
+    },
+    BecameFollower {
+        term: u64,
+    },
+    PeerConnected(String),
+    PeerDisconnected(String),
+    /// The voters and learners after a membership change was applied.
+    Members {
+        voters: Vec<Member>,
+        learners: Vec<Member>,
+    },
+    State(SmEvent),
+}
+
+pub type EventSink = Arc<dyn Fn(RaftEvent) + Send + Sync>;
+
+/// A snapshot of the node's state, for `getState()`.
+#[derive(Debug, Clone, Default)]
+pub struct NodeState {
+    pub name: String,
+    pub addr: String,
+    pub role: &'static str,
+    pub term: u64,
+    pub leader: Option<String>,
+    pub voted_for: Option<String>,
+    pub last_log_index: u64,
+    pub commit_index: u64,
+    pub last_applied: u64,
+    pub snapshot_index: Option<u64>,
+    pub voters: Vec<Member>,
+    pub learners: Vec<Member>,
+    pub initialized: bool,
+}
+
+/// Turns metric changes into events: a leader known (on every node), a step down.
+pub(super) async fn watch_metrics(engine: Arc<RaftEngine>) {
+    let mut rx = engine.raft.metrics();
+    let mut last_leader: Option<(u64, u64)> = None;
+    let mut last_state = ServerState::Learner;
+    let mut last_members: Option<openraft::LogId<u64>> = None;
+    loop {
+        let m = rx.borrow_and_update().clone();
+        if let Some(l) = m.current_leader {
+            if last_leader != Some((l, m.current_term)) {
+                last_leader = Some((l, m.current_term));
+                if let Some(name) = name_of(&m, l) {
+                    (engine.shared.sink)(RaftEvent::LeaderElected {
+                        leader: name,
+                        term: m.current_term,
+                    });
+                }
+            }
+        }
+        if m.state != last_state {
+            if m.state == ServerState::Follower
+                && matches!(last_state, ServerState::Leader | ServerState::Candidate)
+            {
+                (engine.shared.sink)(RaftEvent::BecameFollower {
+                    term: m.current_term,
+                });
+            }
+            last_state = m.state;
+        }
+        let mid = *m.membership_config.log_id();
+        if mid.is_some() && mid != last_members {
+            last_members = mid;
+            let st = engine.state();
+            (engine.shared.sink)(RaftEvent::Members {
+                voters: st.voters,
+                learners: st.learners,
+            });
+        }
+        tokio::select! {
+            _ = engine.stop.cancelled() => return,
+            r = rx.changed() => if r.is_err() { return },
+        }
+    }
+}
+
+/// Pings every known peer on its own connection; reports when one comes and goes.
+pub(super) async fn probe_peers(engine: Arc<RaftEngine>) {
+    let every = Duration::from_millis((engine.shared.cfg.heartbeat_interval * 2).max(100));
+    let ttl = Duration::from_millis(engine.shared.cfg.election_timeout_max.max(200));
+    let mut sessions: HashMap<String, Session> = HashMap::new();
+    let mut up: BTreeSet<String> = BTreeSet::new();
+    loop {
+        tokio::select! {
+            _ = engine.stop.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        let peers = engine.peers();
+        for (name, addr) in &peers {
+            let s = &engine.shared;
+            let ok = async {
+                if !sessions.contains_key(name) {
+                    let c = tokio::time::timeout(
+                        ttl,
+                        Session::connect(addr, &s.me.name, s.cfg.secret.as_deref(), s.limits),
+                    )
+                    .await
+                    .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
+                    sessions.insert(name.clone(), c);
+                }
+                let sess = sessions.get_mut(name).expect("inserted");
+                match sess.call(&Request::Ping, ttl).await? {
+                    Reply::Status(st) if &st.name == name => Ok(()),
+                    _ => Err(io::Error::other("unexpected ping reply")),
+                }
+            }
+            .await
+            .is_ok();
+            if !ok {
+                sessions.remove(name);
+            }
+            if ok && up.insert(name.clone()) {
+                (s.sink)(RaftEvent::PeerConnected(name.clone()));
+            } else if !ok && up.remove(name) {
+                (s.sink)(RaftEvent::PeerDisconnected(name.clone()));
+            }
+        }
+        // Peers removed from the cluster are no longer watched.
+        up.retain(|n| {
+            let keep = peers.contains_key(n);
+            if !keep {
+                (engine.shared.sink)(RaftEvent::PeerDisconnected(n.clone()));
+            }
+            keep
+        });
+        sessions.retain(|n, _| peers.contains_key(n));
+    }
+}

@@ -1,0 +1,295 @@
+//! Who is in the cluster: founding it, joining it, adding and removing members safely
+//! (callable on any node, run on the leader), and refusing another cluster's nodes.
+//!
+//! Cluster formation. A node started with `bootstrap` founds a one-node cluster at once.
+//! Otherwise a fresh node waits: it joins when a leader adds it, or when it is asked to
+//! add a peer (`add_node`) it sends that peer a `Join`. If both are fresh, only the
+//! smallest name either of them was told about founds the cluster (and adds the others
+//! as they ask): with a pairwise rule, three fresh nodes told about each other could
+//! found two clusters, which then refuse to merge. A fresh node that is asked to
+//! write while it knows no peer founds a one-node cluster (a lone node just works).
+
+use super::engine::{api, RaftEngine};
+use super::net::{split_addr, ApiError, Reply, Request, Status};
+use super::types::{node_id, Command, Member};
+use openraft::error::{ClientWriteError, RaftError};
+use openraft::{ChangeMembers, ServerState};
+use std::collections::BTreeMap;
+use std::io;
+use std::time::Duration;
+
+impl RaftEngine {
+    /// Founds a one-node cluster (idempotent: a no-op once initialized).
+    pub(super) async fn found_cluster(&self) -> io::Result<()> {
+        let _g = self.found.lock().await;
+        if self.initialized().await {
+            return Ok(());
+        }
+        let members = BTreeMap::from([(self.id, self.shared.me.clone())]);
+        match self.raft.initialize(members).await {
+            Ok(()) => Ok(()),
+            Err(RaftError::APIError(_)) => Ok(()),
+            Err(e) => Err(io::Error::other(e.to_string())),
+        }
+    }
+
+    /// Adds `m` as a voter (a learner first, so it catches up before it counts). Callable
+    /// on any node.
+    pub async fn add_node(&self, m: Member) -> Result<(), ApiError> {
+        self.open()?;
+        if m.name == self.shared.me.name {
+            return Ok(());
+        }
+        split_addr(&m.addr).map_err(|e| api("ERR_INVALID_CONFIG", e.to_string()))?;
+        self.shared
+            .known
+            .lock()
+            .unwrap()
+            .insert(m.name.clone(), m.addr.clone());
+        let deadline = tokio::time::Instant::now() + self.shared.cfg.commit_timeout * 2;
+        loop {
+            let r = if self.initialized().await {
+                self.change(Request::AddNode(m.clone())).await
+            } else {
+                self.join_via(&m).await
+            };
+            match r {
+                Err(e)
+                    if ["ERR_UNAVAILABLE", "ERR_BUSY", "ERR_NOT_LEADER", "ERR_FRESH"]
+                        .contains(&e.code.as_str())
+                        && tokio::time::Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                r => return r,
+            }
+        }
+    }
+
+    /// The smallest name among this node and the peers it was told about: the one that
+    /// founds the cluster when all of them are fresh.
+    pub(super) fn smallest_known(&self) -> String {
+        let known = self.shared.known.lock().unwrap();
+        let me = &self.shared.me.name;
+        known.keys().filter(|k| *k < me).min().unwrap_or(me).clone()
+    }
+
+    /// Retried by `add_node` until `first` has founded the cluster and added us.
+    pub(super) fn forming(&self, first: &str) -> ApiError {
+        api(
+            "ERR_UNAVAILABLE",
+            format!("no cluster yet: waiting for {first}, the smallest name, to found it"),
+        )
+    }
+
+    /// A fresh node asks `peer` to add it; when all are fresh the smallest name founds.
+    pub(super) async fn join_via(&self, peer: &Member) -> Result<(), ApiError> {
+        match self
+            .forward(peer, &Request::Join(self.shared.me.clone()))
+            .await
+        {
+            Ok(Reply::Done(Ok(()))) => Ok(()),
+            Ok(Reply::Done(Err(e))) if e.code == "ERR_FRESH" => {
+                // The peer says we are the smallest it knows; we may know a smaller one.
+                let first = self.smallest_known();
+                if first != self.shared.me.name {
+                    return Err(self.forming(&first));
+                }
+                self.found_cluster()
+                    .await
+                    .map_err(|e| api("ERR_IO", e.to_string()))?;
+                self.change(Request::AddNode(peer.clone())).await
+            }
+            Ok(Reply::Done(Err(e))) => Err(e),
+            Ok(_) => Err(api("ERR_PROTOCOL", "unexpected reply to a join")),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Asks the node at `addr` for its status, within `ttl`.
+    pub async fn ping(&self, addr: &str, ttl: Duration) -> Result<Status, ApiError> {
+        let s = &self.shared;
+        let r = s
+            .pool
+            .call(
+                addr,
+                &s.me.name,
+                s.cfg.secret.as_deref(),
+                s.limits,
+                &Request::Ping,
+                ttl,
+            )
+            .await
+            .map_err(|e| api("ERR_UNAVAILABLE", format!("{addr}: {e}")))?;
+        match r {
+            Reply::Status(st) => Ok(st),
+            _ => Err(api("ERR_PROTOCOL", "unexpected reply to a ping")),
+        }
+    }
+
+    pub async fn remove_node(&self, name: &str) -> Result<(), ApiError> {
+        self.open()?;
+        self.shared.known.lock().unwrap().remove(name);
+        self.change(Request::RemoveNode(name.into())).await
+    }
+
+    /// Runs a membership change on the leader (forwarding if needed).
+    pub(super) async fn change(&self, req: Request) -> Result<(), ApiError> {
+        let timeout = self.shared.cfg.commit_timeout;
+        match self.change_here(&req).await {
+            Err(e) if e.code == "ERR_NOT_LEADER" => {
+                let Some(leader) = self.await_leader(timeout).await else {
+                    return Err(e);
+                };
+                if leader.name == self.shared.me.name {
+                    return self.change_here(&req).await;
+                }
+                match self.forward(&leader, &req).await? {
+                    Reply::Done(r) => r,
+                    _ => Err(api("ERR_PROTOCOL", "unexpected reply to a change")),
+                }
+            }
+            r => r,
+        }
+    }
+
+    /// Refuses to add a node that belongs to another cluster: Raft would overwrite its
+    /// log with ours (or it would fight our leader) instead of failing. The leader names
+    /// the cluster (a `Genesis` entry) before it adds its first node, so every member
+    /// knows the name; a node that knows another name, or none but already has a
+    /// cluster, is someone else's.
+    pub(super) async fn same_cluster(&self, n: &Member) -> Result<(), ApiError> {
+        if self.sm.read(|st| st.cluster.is_none()) {
+            let cluster = format!("{:016x}", rand::random::<u64>());
+            self.write(Command::Genesis { cluster }).await?;
+        }
+        let ours = self.sm.read(|st| st.cluster.clone());
+        // Unreachable now: adding it as a learner waits for it (or times out).
+        let Ok(theirs) = self.ping(&n.addr, Duration::from_secs(1)).await else {
+            return Ok(());
+        };
+        if theirs.name != n.name {
+            return Err(api(
+                "ERR_INVALID_ARGUMENT",
+                format!("the node at {} is {}, not {}", n.addr, theirs.name, n.name),
+            ));
+        }
+        let other = match &theirs.cluster {
+            Some(c) => Some(c) != ours.as_ref(),
+            None => theirs.initialized,
+        };
+        if other {
+            return Err(api(
+                "ERR_OTHER_CLUSTER",
+                format!(
+                    "{} at {} already belongs to another cluster; remove it there and \
+                     start it with an empty dataDir to move it here",
+                    n.name, n.addr
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    pub(super) async fn change_here(&self, req: &Request) -> Result<(), ApiError> {
+        let m = self.raft.metrics().borrow().clone();
+        if m.state != ServerState::Leader {
+            let leader = m
+                .current_leader
+                .and_then(|l| m.membership_config.membership().get_node(&l).cloned());
+            return Err(self.not_leader(leader));
+        }
+        let mem = m.membership_config.membership().clone();
+        let map = |e: RaftError<u64, ClientWriteError<u64, Member>>| match e {
+            RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => {
+                self.not_leader(f.leader_node)
+            }
+            RaftError::APIError(ClientWriteError::ChangeMembershipError(c)) => {
+                api("ERR_BUSY", c.to_string())
+            }
+            e => api("ERR_RAFT", e.to_string()),
+        };
+        let timeout = self.shared.cfg.commit_timeout * 2;
+        async fn within<F: std::future::Future>(t: Duration, f: F) -> Result<F::Output, ApiError> {
+            tokio::time::timeout(t, f).await.map_err(|_| {
+                api(
+                    "ERR_TIMEOUT",
+                    "the membership change did not commit in time",
+                )
+            })
+        }
+        match req {
+            Request::AddNode(n) => {
+                let id = node_id(&n.name);
+                if mem.voter_ids().any(|v| v == id) {
+                    return Ok(());
+                }
+                if mem.get_node(&id).is_none() {
+                    self.same_cluster(n).await?;
+                }
+                // openraft's blocking add_learner calls a learner "up to date" while it is
+                // within 5,000 entries of the leader, which a node that never answered is
+                // in a young cluster: promoted, it would take the quorum with it. Promote
+                // only once it has acknowledged the entry that added it; else take it out.
+                let added = within(timeout, self.raft.add_learner(id, n.clone(), false))
+                    .await?
+                    .map_err(map)?;
+                let caught_up = self
+                    .raft
+                    .wait(Some(timeout))
+                    .metrics(
+                        |m| {
+                            m.replication
+                                .as_ref()
+                                .and_then(|r| r.get(&id))
+                                .and_then(|matched| matched.as_ref())
+                                .is_some_and(|l| l.index >= added.log_id.index)
+                        },
+                        "the new learner acknowledged its addition",
+                    )
+                    .await;
+                if caught_up.is_err() {
+                    let _ = within(
+                        timeout,
+                        self.raft
+                            .change_membership(ChangeMembers::RemoveNodes([id].into()), false),
+                    )
+                    .await;
+                    return Err(api(
+                        "ERR_UNAVAILABLE",
+                        format!(
+                            "{} at {} did not answer within {} ms; it was not added",
+                            n.name,
+                            n.addr,
+                            timeout.as_millis()
+                        ),
+                    ));
+                }
+                within(
+                    timeout,
+                    self.raft
+                        .change_membership(ChangeMembers::AddVoterIds([id].into()), false),
+                )
+                .await?
+                .map_err(map)?;
+                Ok(())
+            }
+            Request::RemoveNode(name) => {
+                let id = node_id(name);
+                if mem.get_node(&id).is_none() {
+                    return Ok(());
+                }
+                let change = if mem.voter_ids().any(|v| v == id) {
+                    ChangeMembers::RemoveVoters([id].into())
+                } else {
+                    ChangeMembers::RemoveNodes([id].into())
+                };
+                within(timeout, self.raft.change_membership(change, false))
+                    .await?
+                    .map_err(map)?;
+                Ok(())
+            }
+            _ => Err(api("ERR_PROTOCOL", "not a membership change")),
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! openraft's view of the network: one framed, authenticated session per target and
+//! replication stream, reconnected on failure.
+
+use super::engine::Shared;
+use super::net::{Reply, Request, Session};
+use super::types::{node_id, Member, TypeConfig};
+use openraft::error::{
+    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
+};
+use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// openraft's view of the network: one connection per target per replication stream.
+pub(super) struct NetFactory {
+    pub(super) shared: Arc<Shared>,
+}
+
+pub(super) struct NetConn {
+    shared: Arc<Shared>,
+    target: Member,
+    // openraft wants the network Sync; the lock is never contended (calls take &mut self).
+    session: tokio::sync::Mutex<Option<Session>>,
+}
+
+impl RaftNetworkFactory<TypeConfig> for NetFactory {
+    type Network = NetConn;
+
+    async fn new_client(&mut self, _target: u64, node: &Member) -> NetConn {
+        NetConn {
+            shared: self.shared.clone(),
+            target: node.clone(),
+            session: tokio::sync::Mutex::new(None),
+        }
+    }
+}
+
+type RpcErr<E = openraft::error::Infallible> = RPCError<u64, Member, RaftError<u64, E>>;
+
+impl NetConn {
+    async fn call(&mut self, req: Request, ttl: Duration) -> Result<Reply, io::Error> {
+        let mut slot = self.session.lock().await;
+        if slot.is_none() {
+            let s = &self.shared;
+            let c = tokio::time::timeout(
+                ttl,
+                Session::connect(
+                    &self.target.addr,
+                    &s.me.name,
+                    s.cfg.secret.as_deref(),
+                    s.limits,
+                ),
+            )
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??;
+            *slot = Some(c);
+        }
+        let s = slot.as_mut().expect("connected");
+        let r = s.call(&req, ttl).await;
+        if r.is_err() {
+            *slot = None;
+        }
+        r
+    }
+
+    fn io_err<E: std::error::Error>(&self, e: io::Error) -> RPCError<u64, Member, E> {
+        match e.kind() {
+            io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::TimedOut
+            | io::ErrorKind::NotConnected => RPCError::Unreachable(Unreachable::new(&e)),
+            _ => RPCError::Network(NetworkError::new(&e)),
+        }
+    }
+
+    fn remote<E: std::error::Error>(
+        &self,
+        e: RaftError<u64, E>,
+    ) -> RPCError<u64, Member, RaftError<u64, E>> {
+        RPCError::RemoteError(RemoteError::new_with_node(
+            node_id(&self.target.name),
+            self.target.clone(),
+            e,
+        ))
+    }
+}
+
+fn unexpected<E: std::error::Error>() -> RPCError<u64, Member, E> {
+    RPCError::Network(NetworkError::new(&io::Error::other("unexpected reply")))
+}
+
+impl RaftNetwork<TypeConfig> for NetConn {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<u64>, RpcErr> {
+        match self.call(Request::Append(rpc), option.hard_ttl()).await {
+            Ok(Reply::Append(r)) => r.map_err(|e| self.remote(e)),
+            Ok(_) => Err(unexpected()),
+            Err(e) => Err(self.io_err(e)),
+        }
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<InstallSnapshotResponse<u64>, RpcErr<InstallSnapshotError>> {
+        match self.call(Request::Snapshot(rpc), option.hard_ttl()).await {
+            Ok(Reply::Snapshot(r)) => r.map_err(|e| self.remote(e)),
+            Ok(_) => Err(unexpected()),
+            Err(e) => Err(self.io_err(e)),
+        }
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<u64>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<u64>, RpcErr> {
+        match self.call(Request::Vote(rpc), option.hard_ttl()).await {
+            Ok(Reply::Vote(r)) => r.map_err(|e| self.remote(e)),
+            Ok(_) => Err(unexpected()),
+            Err(e) => Err(self.io_err(e)),
+        }
+    }
+}

@@ -1,0 +1,97 @@
+//! Serving other nodes: the listener, each peer's authenticated session, and what a
+//! request does here (Raft's RPCs, forwarded writes and reads, membership changes,
+//! joins, pings).
+
+use super::engine::{api, RaftEngine};
+use super::net::{Committed, Reply, Request, Session};
+use super::types::Response;
+use crate::transport::Listener;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub(super) async fn accept_loop(engine: Arc<RaftEngine>, listener: Listener) {
+    loop {
+        let accepted = tokio::select! {
+            _ = engine.stop.cancelled() => return,
+            a = listener.accept() => a,
+        };
+        let Ok((stream, peer)) = accepted else {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            continue;
+        };
+        let e = engine.clone();
+        engine.tracker.spawn(async move {
+            let s = &e.shared;
+            let handshake = tokio::time::timeout(
+                Duration::from_secs(5),
+                Session::accept(stream, &s.me.name, s.cfg.secret.as_deref(), s.limits),
+            )
+            .await;
+            let session = match handshake {
+                Ok(Ok(session)) => session,
+                Ok(Err(err)) => {
+                    tracing::warn!(peer = %peer.name, "raft connection refused: {err}");
+                    return;
+                }
+                Err(_) => return,
+            };
+            let stop = e.stop.clone();
+            let h = e.clone();
+            tokio::select! {
+                _ = stop.cancelled() => {}
+                _ = super::net::serve_session(session, move |req| h.clone().handle(req)) => {}
+            }
+        });
+    }
+}
+
+impl RaftEngine {
+    pub(super) async fn handle(self: Arc<Self>, req: Request) -> Reply {
+        match req {
+            Request::Append(r) => Reply::Append(self.raft.append_entries(r).await),
+            Request::Vote(r) => Reply::Vote(self.raft.vote(r).await),
+            Request::Snapshot(r) => Reply::Snapshot(self.raft.install_snapshot(r).await),
+            Request::Write(cmd) => {
+                let deadline = tokio::time::Instant::now() + self.shared.cfg.commit_timeout;
+                Reply::Written(self.write_here(cmd, deadline).await)
+            }
+            Request::Read => {
+                Reply::Written(self.barrier_here(self.shared.cfg.commit_timeout).await.map(
+                    |index| Committed {
+                        index,
+                        response: Response::default(),
+                    },
+                ))
+            }
+            r @ (Request::AddNode(_) | Request::RemoveNode(_)) => {
+                Reply::Done(self.change_here(&r).await)
+            }
+            Request::Join(m) => {
+                self.shared
+                    .known
+                    .lock()
+                    .unwrap()
+                    .insert(m.name.clone(), m.addr.clone());
+                if self.initialized().await {
+                    return Reply::Done(self.change(Request::AddNode(m)).await);
+                }
+                // Only the smallest name known founds (so that three fresh nodes told
+                // about each other form one cluster, not two); the others wait for it.
+                match self.smallest_known() {
+                    first if first == self.shared.me.name => {
+                        if let Err(e) = self.found_cluster().await {
+                            return Reply::Done(Err(api("ERR_IO", e.to_string())));
+                        }
+                        Reply::Done(self.change(Request::AddNode(m)).await)
+                    }
+                    first if first == m.name => Reply::Done(Err(api(
+                        "ERR_FRESH",
+                        "not in a cluster yet: the smallest name founds it",
+                    ))),
+                    first => Reply::Done(Err(self.forming(&first))),
+                }
+            }
+            Request::Ping => Reply::Status(self.status()),
+        }
+    }
+}
