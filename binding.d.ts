@@ -103,7 +103,10 @@ export declare class NativeRaft {
   /** Applied commands, and the number of commands ever applied. */
   commands(): number
   setSnapshotInterval(n: number): void
-  /** Stops the node, then releases the event callback (so the process can exit). */
+  /**
+   * Stops the node, then releases the event callback (so the process can exit). The
+   * node's tasks have all ended when its shutdown returns, so no event can follow.
+   */
   shutdown(): Promise<void>
 }
 
