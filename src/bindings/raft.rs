@@ -97,6 +97,12 @@ fn command_js(c: &Command) -> Value {
         Command::Custom(v) => v.clone(),
         Command::Multi(cmds) => Value::Array(cmds.iter().map(command_js).collect()),
         Command::Genesis { cluster } => json!({"type": "genesis", "cluster": cluster}),
+        Command::Store {
+            client,
+            first_counter,
+            actions,
+        } => json!({"type": "store", "client": client, "firstCounter": first_counter,
+            "actions": actions.len()}),
         Command::Set { key, value, .. } => json!({"type": "set", "key": key, "value": value}),
         Command::Delete { key } => json!({"type": "delete", "key": key}),
         Command::Cas { key, value, .. } => match value {

@@ -5,6 +5,7 @@
 
 use super::disk::Disk;
 use super::types::{Command, Member, Op, Response, TypeConfig};
+use crate::store::sequencer::Sequencer;
 use openraft::storage::{RaftStateMachine, Snapshot, SnapshotMeta};
 use openraft::{
     Entry, EntryPayload, LogId, OptionalSend, RaftSnapshotBuilder, StorageError, StorageIOError,
@@ -35,6 +36,9 @@ pub struct KvState {
     pub cluster: Option<String>,
     /// Normal (non-membership, non-blank) entries ever applied.
     pub commands: u64,
+    /// A replicated store's sequence numbers and per-client table (`Command::Store`).
+    #[serde(default)]
+    pub store: Sequencer,
 }
 
 /// What the state machine tells its owner, in apply order.
@@ -123,6 +127,7 @@ fn decode(meta: &SnapshotMeta<u64, Member>, data: &[u8]) -> Result<KvState, Stor
         .map_err(|e| StorageIOError::read_snapshot(Some(meta.signature()), &e))?;
     state.last_applied = meta.last_log_id;
     state.membership = meta.last_membership.clone();
+    state.store = std::mem::take(&mut state.store).restored();
     Ok(state)
 }
 
@@ -178,6 +183,22 @@ fn apply_command(st: &mut KvState, cmd: &Command, index: u64) -> Response {
         return Response::default();
     }
     st.commands += 1;
+    if let Command::Store {
+        client,
+        first_counter,
+        actions,
+    } = cmd
+    {
+        return match st.store.submit(*client, *first_counter, actions.len()) {
+            Ok(admitted) => Response {
+                version: index,
+                store: Some(admitted),
+                ..Default::default()
+            },
+            // The batch does not follow what this client sent before: nothing applied.
+            Err(_) => refused("ERR_PROTOCOL"),
+        };
+    }
     match cmd.clone() {
         Command::Set { key, value, limit } => {
             let op = [Op {
@@ -226,7 +247,7 @@ fn apply_command(st: &mut KvState, cmd: &Command, index: u64) -> Response {
         }
         // Only the proposer builds these, one level deep.
         Command::Multi(_) => refused("ERR_INVALID"),
-        Command::Genesis { .. } => unreachable!("handled above"),
+        Command::Genesis { .. } | Command::Store { .. } => unreachable!("handled above"),
         Command::Custom(v) => {
             if let Some(id) = v.get("workflowId").and_then(Value::as_str) {
                 let state = v.get("state").cloned().unwrap_or_else(|| v.clone());

@@ -380,3 +380,115 @@ async fn after_shutdown_every_call_answers_closed_and_the_tasks_are_gone() {
     let again = restart(founder("closing"), &addr, quiet()).await;
     again.shutdown().await;
 }
+
+/// One store action ordered on a node, as the node applied it.
+type Applied = Arc<Mutex<Vec<(u64, String)>>>;
+
+/// A sink that records the store actions a node applies, with their sequence numbers.
+fn store_recorder() -> (super::engine::EventSink, Applied) {
+    let applied: Applied = Arc::default();
+    let a2 = applied.clone();
+    let sink: super::engine::EventSink = Arc::new(move |e| {
+        if let RaftEvent::State(super::state_machine::SmEvent::Applied {
+            command: Command::Store { actions, .. },
+            response,
+            ..
+        }) = e
+        {
+            if let Some(adm) = response.store {
+                if let Some(run) = adm.run {
+                    let mut log = a2.lock().unwrap();
+                    for (i, a) in actions.into_iter().skip(adm.skip).enumerate() {
+                        log.push((run.first_seq + i as u64, a));
+                    }
+                }
+            }
+        }
+    });
+    (sink, applied)
+}
+
+fn batch(client: u64, first: u64, n: u64) -> Command {
+    Command::Store {
+        client,
+        first_counter: first,
+        actions: (first..first + n)
+            .map(|c| format!("{{\"type\":\"A\",\"c\":{client},\"n\":{c}}}"))
+            .collect(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_batches_are_ordered_once_on_every_server_across_a_leader_failover() {
+    let (sa, la) = store_recorder();
+    let (sb, lb) = store_recorder();
+    let (sc, lc) = store_recorder();
+    let a = RaftEngine::start(founder("sa"), sa).await.unwrap();
+    let b = RaftEngine::start(RaftConfig::local("sb"), sb)
+        .await
+        .unwrap();
+    let c = RaftEngine::start(RaftConfig::local("sc"), sc)
+        .await
+        .unwrap();
+    a.add_node(b.member().clone()).await.unwrap();
+    a.add_node(c.member().clone()).await.unwrap();
+    let nodes = [a.clone(), b.clone(), c.clone()];
+    let store = |r: Result<super::net::Committed, ApiError>| r.unwrap().response.store.unwrap();
+
+    // Client 1 through b, client 2 through c; then client 1 resends 2..=4 through a (its
+    // acknowledgement lost, say): only 4 is new.
+    let r = store(b.write(batch(1, 1, 3)).await);
+    assert_eq!((r.skip, r.acked), (0, 3));
+    store(c.write(batch(2, 1, 2)).await);
+    let r = store(a.write(batch(1, 2, 3)).await);
+    assert_eq!((r.skip, r.run.unwrap().count, r.acked), (2, 1, 4));
+    // A batch past a gap in the counters is refused, and changes nothing.
+    let gap = a.write(batch(1, 9, 1)).await.unwrap();
+    assert_eq!(gap.response.error.as_deref(), Some("ERR_PROTOCOL"));
+
+    // The leader goes; client 1 resends through a survivor what it has not seen acked,
+    // plus new ones, and client 2 goes on.
+    let leader = a.state().leader.unwrap();
+    let (gone, rest): (Vec<_>, Vec<_>) = nodes
+        .iter()
+        .cloned()
+        .partition(|n| n.member().name == leader);
+    gone[0].shutdown().await;
+    until("a new leader", || {
+        rest.iter()
+            .all(|n| n.state().leader.is_some_and(|l| l != leader))
+    })
+    .await;
+    let r = store(rest[0].write(batch(1, 3, 4)).await);
+    assert_eq!((r.skip, r.acked), (2, 6));
+    store(rest[1].write(batch(2, 3, 1)).await);
+
+    // Every survivor applied the same sequence: dense, each action once, in one order.
+    let logs: Vec<Applied> = [&a, &b, &c]
+        .iter()
+        .zip([la, lb, lc])
+        .filter(|(n, _)| n.member().name != leader)
+        .map(|(_, l)| l)
+        .collect();
+    until("both survivors applied all nine", || {
+        logs.iter().all(|l| l.lock().unwrap().len() == 9)
+    })
+    .await;
+    let first = logs[0].lock().unwrap().clone();
+    assert_eq!(
+        *logs[1].lock().unwrap(),
+        first,
+        "the same order on every server"
+    );
+    assert_eq!(
+        first.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+        (1..=9).collect::<Vec<_>>()
+    );
+    let mut actions: Vec<&String> = first.iter().map(|(_, a)| a).collect();
+    actions.sort();
+    actions.dedup();
+    assert_eq!(actions.len(), 9, "no action applied twice: {first:?}");
+    for n in rest {
+        n.shutdown().await;
+    }
+}

@@ -74,6 +74,15 @@ pub enum Command {
     Genesis {
         cluster: String,
     },
+    /// A store client's batch of actions (JSON texts), numbered from `first_counter`.
+    /// Applying it gives the new ones the store's next sequence numbers and drops the
+    /// resends, by a per-client table replicated with the state (`store::Sequencer`):
+    /// the same on every server, whichever one the client sent it through.
+    Store {
+        client: u64,
+        first_counter: u64,
+        actions: Vec<String>,
+    },
 }
 
 /// What applying a command returns to whoever submitted it.
@@ -89,6 +98,10 @@ pub struct Response {
     /// For a `Multi`, the result of each command, in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub each: Vec<Response>,
+    /// For a `Store` batch: how many were resends, where the rest went, the client's
+    /// last ordered counter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store: Option<crate::store::sequencer::Admitted>,
 }
 
 openraft::declare_raft_types!(

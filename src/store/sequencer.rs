@@ -38,7 +38,7 @@ pub enum Refused {
 }
 
 /// What to do with a client's batch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Admitted {
     /// Leading actions of the batch already ordered (resends): drop them.
     pub skip: usize,
@@ -57,6 +57,12 @@ pub struct Sequencer {
     #[serde(skip)]
     by_age: BTreeSet<(u64, u64)>,
     max_clients: usize,
+}
+
+impl Default for Sequencer {
+    fn default() -> Sequencer {
+        Sequencer::new(MAX_CLIENTS)
+    }
 }
 
 impl Sequencer {
