@@ -83,14 +83,15 @@ pub trait OrderingAuthority: Send + Sync + 'static {
     /// acknowledgement was lost in a disconnect still learns its sequence.
     fn recent(&self, client_id: u64) -> Vec<Ordered>;
     /// Orders a client's actions, dropping those already ordered (resends after a
-    /// reconnect). Returns the client's new acknowledged counter, and where the new
-    /// actions went (none when all were resends).
+    /// reconnect). Resolves, once they are ordered (committed, in a Raft group), to the
+    /// client's new acknowledged counter and where the new actions went (none when all
+    /// were resends).
     fn submit_remote(
         &self,
         client_id: u64,
         first_counter: u64,
         actions: Vec<Bytes>,
-    ) -> Result<(u64, Option<Ordered>), FrameError>;
+    ) -> impl Future<Output = Result<(u64, Option<Ordered>), FrameError>> + Send;
     /// Resolves when the authority can take more actions (backpressure).
     fn ready(&self) -> impl Future<Output = ()> + Send;
     fn read(&self, from: u64, max_count: usize, max_bytes: usize) -> Read;
@@ -144,9 +145,29 @@ impl LocalAuthority {
         initial_state: Bytes,
         waker: Box<dyn Wake>,
     ) -> Arc<Self> {
+        Self::with_epoch(
+            hash,
+            mode,
+            cfg,
+            initial_state,
+            waker,
+            rand::random::<u64>() | 1,
+        )
+    }
+
+    /// As `new`, with a given epoch: the servers of one Raft group share theirs, so a
+    /// client's position is valid on every one of them.
+    pub fn with_epoch(
+        hash: String,
+        mode: Mode,
+        cfg: StoreConfig,
+        initial_state: Bytes,
+        waker: Box<dyn Wake>,
+        epoch: u64,
+    ) -> Arc<Self> {
         let (version, _) = watch::channel(Version::default());
         Arc::new(LocalAuthority {
-            epoch: rand::random::<u64>() | 1,
+            epoch,
             mode,
             hash,
             cfg,
@@ -277,6 +298,62 @@ impl LocalAuthority {
         }
     }
 
+    /// Orders a client's actions here (this process is the authority).
+    fn order_now(
+        &self,
+        client_id: u64,
+        first_counter: u64,
+        actions: Vec<Bytes>,
+    ) -> Result<(u64, Option<Ordered>), FrameError> {
+        let mut inner = self.inner.lock().unwrap();
+        let admitted = inner
+            .seq
+            .submit(client_id, first_counter, actions.len())
+            .map_err(|e| {
+                FrameError::Malformed(match e {
+                    Refused::Gap => "gap in the client's dispatch counters",
+                    Refused::Overflow => "dispatch counter overflow",
+                })
+            })?;
+        if admitted.run.is_none() {
+            return Ok((admitted.acked, None));
+        }
+        for a in actions.into_iter().skip(admitted.skip) {
+            inner.log.append(a);
+        }
+        debug_assert_eq!(inner.log.head(), inner.seq.head());
+        self.after_append(&mut inner, true);
+        drop(inner);
+        self.outbox.wake();
+        Ok((admitted.acked, admitted.run))
+    }
+
+    /// Actions ordered elsewhere (committed by the Raft group), from `first_seq` on: the
+    /// log takes them in order, as if they had been ordered here. Ones it already has
+    /// are skipped; a gap is a bug, reported rather than papered over.
+    pub fn append_ordered(&self, first_seq: u64, actions: Vec<Bytes>) {
+        let mut inner = self.inner.lock().unwrap();
+        let head = inner.log.head();
+        if first_seq > head + 1 {
+            drop(inner);
+            self.report(Event::error(
+                "ERR_INTERNAL",
+                format!("ordered actions from #{first_seq} arrived after #{head}: a gap (this is a bug, please report it)"),
+            ));
+            return;
+        }
+        let skip = (head + 1 - first_seq) as usize;
+        if skip >= actions.len() {
+            return;
+        }
+        for a in actions.into_iter().skip(skip) {
+            inner.log.append(a);
+        }
+        self.after_append(&mut inner, true);
+        drop(inner);
+        self.outbox.wake();
+    }
+
     /// Entries in the log and their bytes (for tests and stats).
     pub fn log_stats(&self) -> (usize, usize) {
         let inner = self.inner.lock().unwrap();
@@ -310,28 +387,8 @@ impl OrderingAuthority for LocalAuthority {
         client_id: u64,
         first_counter: u64,
         actions: Vec<Bytes>,
-    ) -> Result<(u64, Option<Ordered>), FrameError> {
-        let mut inner = self.inner.lock().unwrap();
-        let admitted = inner
-            .seq
-            .submit(client_id, first_counter, actions.len())
-            .map_err(|e| {
-                FrameError::Malformed(match e {
-                    Refused::Gap => "gap in the client's dispatch counters",
-                    Refused::Overflow => "dispatch counter overflow",
-                })
-            })?;
-        if admitted.run.is_none() {
-            return Ok((admitted.acked, None));
-        }
-        for a in actions.into_iter().skip(admitted.skip) {
-            inner.log.append(a);
-        }
-        debug_assert_eq!(inner.log.head(), inner.seq.head());
-        self.after_append(&mut inner, true);
-        drop(inner);
-        self.outbox.wake();
-        Ok((admitted.acked, admitted.run))
+    ) -> impl Future<Output = Result<(u64, Option<Ordered>), FrameError>> + Send {
+        std::future::ready(self.order_now(client_id, first_counter, actions))
     }
 
     async fn ready(&self) {
@@ -446,38 +503,32 @@ mod tests {
             first_seq: s,
             count: n,
         };
-        assert_eq!(
-            a.submit_remote(7, 1, acts(3)).unwrap(),
-            (3, Some(run(1, 1, 3)))
-        );
+        assert_eq!(a.order_now(7, 1, acts(3)).unwrap(), (3, Some(run(1, 1, 3))));
         a.submit_local(Bytes::from_static(b"{\"type\":\"L\"}"));
         // The client reconnects and resends 2..=5: only 4 and 5 are new, and they come
         // after the server's own action.
-        assert_eq!(
-            a.submit_remote(7, 2, acts(4)).unwrap(),
-            (5, Some(run(4, 5, 2)))
-        );
-        assert_eq!(a.submit_remote(7, 4, acts(2)).unwrap(), (5, None));
+        assert_eq!(a.order_now(7, 2, acts(4)).unwrap(), (5, Some(run(4, 5, 2))));
+        assert_eq!(a.order_now(7, 4, acts(2)).unwrap(), (5, None));
         assert_eq!(a.acked(7), 5);
         assert_eq!(a.recent(7), vec![run(1, 1, 3), run(4, 5, 2)]);
         let p = a.poll(1, u64::MAX, 100);
         assert_eq!(p.actions.len(), 6);
         assert!(!p.more);
         // A gap is a protocol error.
-        assert!(a.submit_remote(7, 9, acts(1)).is_err());
+        assert!(a.order_now(7, 9, acts(1)).is_err());
         // A client the server never saw may start anywhere (server restarted).
-        assert_eq!(a.submit_remote(8, 40, acts(2)).unwrap().0, 41);
+        assert_eq!(a.order_now(8, 40, acts(2)).unwrap().0, 41);
     }
 
     #[test]
     fn js_is_woken_once_per_pull() {
         let (a, c) = auth(Mode::Action, 1000);
-        a.submit_remote(1, 1, acts(1)).unwrap();
-        a.submit_remote(1, 2, acts(1)).unwrap();
+        a.order_now(1, 1, acts(1)).unwrap();
+        a.order_now(1, 2, acts(1)).unwrap();
         assert_eq!(c.0.load(Ordering::SeqCst), 1);
         let p = a.poll(1, u64::MAX, 1);
         assert!(p.more);
-        a.submit_remote(1, 3, acts(1)).unwrap();
+        a.order_now(1, 3, acts(1)).unwrap();
         assert_eq!(c.0.load(Ordering::SeqCst), 2);
     }
 
@@ -513,12 +564,12 @@ mod tests {
     #[test]
     fn a_snapshot_older_than_the_log_asks_for_another() {
         let (a, woken) = auth(Mode::Snapshot, 1000);
-        a.submit_remote(1, 1, acts(2)).unwrap();
+        a.order_now(1, 1, acts(2)).unwrap();
         let p = a.poll(1, u64::MAX, 100);
         assert!(p.want_snapshot);
         // While JS builds the snapshot of seq 2, more actions arrive.
         let before = woken.0.load(Ordering::SeqCst);
-        a.submit_remote(1, 3, acts(1)).unwrap();
+        a.order_now(1, 3, acts(1)).unwrap();
         a.set_snapshot(2, Bytes::from_static(b"{}"));
         assert!(woken.0.load(Ordering::SeqCst) > before, "a pull is pending");
         let p = a.poll(3, u64::MAX, 100);

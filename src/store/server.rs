@@ -385,7 +385,9 @@ async fn read_loop<A: OrderingAuthority + ?Sized>(
                     })?;
                 }
                 auth.ready().await;
-                let (acked, run) = auth.submit_remote(client_id, first_counter, actions)?;
+                let (acked, run) = auth
+                    .submit_remote(client_id, first_counter, actions)
+                    .await?;
                 if let Some(run) = run {
                     // Bounded for a client that dispatches without reading: it then
                     // learns only where its latest runs went.

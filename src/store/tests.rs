@@ -254,3 +254,106 @@ async fn logins_admit_the_right_password_refuse_others_and_ban_repeat_offenders(
     }
     server.close().await;
 }
+
+/// Three servers of one store forming a Raft group, each serving clients on its own port.
+async fn raft_servers(n: usize) -> Vec<(std::sync::Arc<replicated::RaftAuthority>, ServerHandle)> {
+    use crate::consensus::engine::RaftConfig;
+    let mut out: Vec<(std::sync::Arc<replicated::RaftAuthority>, ServerHandle)> = Vec::new();
+    for i in 0..n {
+        let raft = RaftConfig {
+            bootstrap: i == 0,
+            ..RaftConfig::local(&format!("s{i}"))
+        };
+        let auth = replicated::RaftAuthority::start(
+            "h".into(),
+            Mode::Action,
+            StoreConfig::local(),
+            Bytes::from_static(b"{}"),
+            Box::new(NoWake),
+            raft,
+        )
+        .await
+        .unwrap();
+        let server = ServerHandle::listen(
+            auth.clone(),
+            &tcp(0),
+            StoreConfig::local(),
+            Default::default(),
+        )
+        .unwrap();
+        if i > 0 {
+            out[0]
+                .0
+                .engine()
+                .add_node(auth.engine().member().clone())
+                .await
+                .unwrap();
+        }
+        out.push((auth, server));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replicated_store_keeps_every_acknowledged_action_once_when_its_leader_dies() {
+    let servers = raft_servers(3).await;
+    // The client knows every server, the leader (s0, the founder) first.
+    let ports: Vec<u16> = servers.iter().map(|(_, s)| s.port().unwrap()).collect();
+    let client = Client::start(
+        ports.iter().map(|p| tcp(*p)).collect(),
+        "h".into(),
+        StoreConfig::local(),
+        Default::default(),
+        Box::new(NoWake),
+    );
+    for i in 0..300 {
+        client.dispatch(action(i)).unwrap();
+    }
+    until("the first 300 acknowledged", || client.pending() == 0).await;
+    let (leader_auth, leader_server) = &servers[0];
+    assert_eq!(leader_auth.engine().state().role, "leader");
+
+    // kill the leader (its Raft node and its listener) while more actions are queued.
+    for i in 300..600 {
+        client.dispatch(action(i)).unwrap();
+    }
+    leader_server.close().await;
+    leader_auth.engine().shutdown().await;
+    until("the rest acknowledged through another server", || {
+        client.pending() == 0
+    })
+    .await;
+
+    // Both survivors hold one sequence: each action once, in dispatch order (one client).
+    for (auth, _) in &servers[1..] {
+        until("a survivor applied all 600", || {
+            auth.local().log_stats().0 >= 600
+        })
+        .await;
+        let got: Vec<u64> = auth
+            .local()
+            .poll(1, u64::MAX, 10_000)
+            .actions
+            .iter()
+            .map(index)
+            .collect();
+        assert_eq!(
+            got,
+            (0..600).collect::<Vec<_>>(),
+            "each action once, in order"
+        );
+    }
+    // And the client's replica received exactly that.
+    let mut seen = Vec::new();
+    until("the client replica caught up", || {
+        seen.extend(client.poll(10_000).actions.iter().map(index));
+        seen.len() >= 600
+    })
+    .await;
+    assert_eq!(seen, (0..600).collect::<Vec<_>>());
+    client.close(Duration::from_millis(100)).await;
+    for (auth, server) in &servers[1..] {
+        server.close().await;
+        auth.engine().shutdown().await;
+    }
+}

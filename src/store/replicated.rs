@@ -1,0 +1,164 @@
+//! The ordering authority of a replicated store: the servers of one store form a Raft
+//! group, and the group orders actions instead of one process.
+//!
+//! A client's dispatches go into the Raft log as `Command::Store` batches (through
+//! whichever server the client is connected to; a follower forwards to the leader) and
+//! are acknowledged once committed. Applying a batch, on every server, runs it through
+//! the replicated `Sequencer`: the new actions get the next sequence numbers and resends
+//! are dropped, so every server holds the same ordered log. That log lives in a
+//! [`LocalAuthority`] on each server, which serves its own clients (catch-up, snapshots,
+//! backpressure) and its own JS reducer exactly as a single server does. The epoch is
+//! the store's, shared by every server of the group, so a client's position is valid on
+//! each of them and moving to another server is a resume.
+
+use super::authority::{LocalAuthority, OrderingAuthority, Read, Snapshot, Version};
+use super::outbox::{Event, Wake};
+use crate::config::StoreConfig;
+use crate::consensus::engine::{EventSink, RaftConfig, RaftEngine, RaftEvent};
+use crate::consensus::state_machine::SmEvent;
+use crate::consensus::Command;
+use crate::protocol::{FrameError, Mode, Ordered};
+use bytes::Bytes;
+use sha2::{Digest, Sha256};
+use std::future::Future;
+use std::io;
+use std::sync::Arc;
+use tokio::sync::watch;
+
+pub struct RaftAuthority {
+    local: Arc<LocalAuthority>,
+    engine: Arc<RaftEngine>,
+}
+
+/// One epoch per store, the same on every server: derived from the store's hash.
+fn epoch_of(hash: &str) -> u64 {
+    let d = Sha256::digest(format!("redux-cluster-rs raft store {hash}").as_bytes());
+    u64::from_be_bytes(d[..8].try_into().expect("8 bytes")) | 1
+}
+
+impl RaftAuthority {
+    /// Starts this server's Raft node and the log it feeds. Must run inside the engine's
+    /// runtime.
+    pub async fn start(
+        hash: String,
+        mode: Mode,
+        cfg: StoreConfig,
+        initial_state: Bytes,
+        waker: Box<dyn Wake>,
+        raft: RaftConfig,
+    ) -> io::Result<Arc<RaftAuthority>> {
+        let epoch = epoch_of(&hash);
+        let local = LocalAuthority::with_epoch(hash, mode, cfg, initial_state, waker, epoch);
+        let feed = local.clone();
+        // Called in apply order, on every server, for every committed batch (and again
+        // for the whole log when a server restarts from its dataDir).
+        let sink: EventSink = Arc::new(move |e| {
+            if let RaftEvent::State(SmEvent::Applied {
+                command: Command::Store { actions, .. },
+                response,
+                ..
+            }) = e
+            {
+                if let Some(run) = response.store.and_then(|a| a.run.map(|r| (a.skip, r))) {
+                    let (skip, run) = run;
+                    let new = actions.into_iter().skip(skip).map(Bytes::from).collect();
+                    feed.append_ordered(run.first_seq, new);
+                }
+            }
+        });
+        let engine = RaftEngine::start(raft, sink).await?;
+        Ok(Arc::new(RaftAuthority { local, engine }))
+    }
+
+    /// The log and the JS side's pull, as on a single server.
+    pub fn local(&self) -> &Arc<LocalAuthority> {
+        &self.local
+    }
+
+    pub fn engine(&self) -> &Arc<RaftEngine> {
+        &self.engine
+    }
+}
+
+impl OrderingAuthority for RaftAuthority {
+    fn epoch(&self) -> u64 {
+        self.local.epoch()
+    }
+
+    fn mode(&self) -> Mode {
+        self.local.mode()
+    }
+
+    fn hash(&self) -> &str {
+        self.local.hash()
+    }
+
+    /// As far as this server has applied the log (a follower may lag: the client then
+    /// resends a little more, and the resends are dropped).
+    fn acked(&self, client_id: u64) -> u64 {
+        self.engine.sm.read(|s| s.store.acked(client_id))
+    }
+
+    fn recent(&self, client_id: u64) -> Vec<Ordered> {
+        self.engine.sm.read(|s| s.store.recent(client_id))
+    }
+
+    fn submit_remote(
+        &self,
+        client_id: u64,
+        first_counter: u64,
+        actions: Vec<Bytes>,
+    ) -> impl Future<Output = Result<(u64, Option<Ordered>), FrameError>> + Send {
+        let engine = self.engine.clone();
+        async move {
+            // Actions were checked as JSON objects by the connection: valid UTF-8.
+            let actions = actions
+                .iter()
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            let cmd = Command::Store {
+                client: client_id,
+                first_counter,
+                actions,
+            };
+            match engine.write(cmd).await {
+                Ok(c) => match c.response.store {
+                    Some(a) => Ok((a.acked, a.run)),
+                    None => Err(FrameError::Malformed(
+                        "gap in the client's dispatch counters",
+                    )),
+                },
+                // Not committed (no quorum in time, shutting down): the connection
+                // closes and the client resends, here or to another server.
+                Err(e) => Err(FrameError::Io(io::Error::other(format!(
+                    "not committed: {} ({})",
+                    e.message, e.code
+                )))),
+            }
+        }
+    }
+
+    fn ready(&self) -> impl Future<Output = ()> + Send {
+        self.local.ready()
+    }
+
+    fn read(&self, from: u64, max_count: usize, max_bytes: usize) -> Read {
+        self.local.read(from, max_count, max_bytes)
+    }
+
+    fn snapshot(&self) -> Arc<Snapshot> {
+        self.local.snapshot()
+    }
+
+    fn can_resume(&self, epoch: u64, seq: u64) -> bool {
+        self.local.can_resume(epoch, seq)
+    }
+
+    fn watch(&self) -> watch::Receiver<Version> {
+        self.local.watch()
+    }
+
+    fn report(&self, event: Event) {
+        self.local.report(event)
+    }
+}
