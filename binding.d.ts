@@ -9,9 +9,28 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
-/** A server store's ordering authority: assigns sequence numbers and keeps the log. */
+/**
+ * A server store's ordering authority: assigns sequence numbers and keeps the log, or,
+ * for the servers of a Raft group, holds the log the group orders.
+ */
 export declare class NativeAuthority {
   constructor(hash: string, mode: string, initialState: string, options: EngineOptions | undefined | null, wake: () => void)
+  /**
+   * A server of a replicated store: starts its Raft node (binding the Raft port) and
+   * joins the group through the seeds, in the background.
+   */
+  static clustered(hash: string, mode: string, initialState: string, options: EngineOptions | undefined | null, cluster: ClusterStoreOptions, storePort: number, wake: () => void): NativeAuthority
+  /**
+   * A replicated server's own actions (a JSON array text), ordered through the
+   * group. Resolves JSON: `{ ok: true, run: [firstCounter, firstSeq, count] }` (count 0
+   * when none were new) or `{ ok: false, code, message }`. The actions are applied
+   * here when `poll` brings them.
+   */
+  submitOwn(actions: string): Promise<string>
+  /** A replicated server's view of its group, as JSON text (null on a single server). */
+  status(): string | null
+  /** Stops a replicated server's Raft node (bounded); nothing on a single server. */
+  shutdown(): Promise<void>
   /** Orders an action dispatched on this store; returns its sequence number. */
   submit(action: string): number
   /** Wakes the connections for actions submitted since the last flush. */
@@ -196,6 +215,33 @@ export interface ClusterOptions {
   reconnectBaseDelayMs?: number
   /** @default 30000 */
   reconnectMaxDelayMs?: number
+}
+
+/** How a server joins the Raft group of its store (`createServer({ cluster })`). */
+export interface ClusterStoreOptions {
+  /** This server's name in the group (unique, stable across restarts). */
+  nodeName: string
+  /** Other servers, as `name@host:port` with their Raft port; some or all of them. */
+  seeds?: Array<string>
+  /** Interface the Raft port binds. @default '0.0.0.0' */
+  host?: string
+  /** The Raft port (0: a free one). @default the store port + 1 */
+  port?: number
+  /** The host the others dial (in this server's address). @default host, or 127.0.0.1 */
+  advertiseHost?: string
+  /** Where the Raft log and vote are kept (durable); without it, memory only. */
+  dataDir?: string
+  /** Shared by the servers of the group: authenticates their connections. */
+  secret?: string
+  /** Lowest election timeout in ms (the highest is twice it). @default 150 */
+  electionTimeout?: number
+  /** @default 50 */
+  heartbeatInterval?: number
+  /**
+   * Founds a one-server group at once (else the smallest name among fresh servers
+   * told about each other founds it). @default false
+   */
+  bootstrap?: boolean
 }
 
 /** Engine tuning shared by servers and clients. Every field is optional. */

@@ -158,6 +158,53 @@ export interface ServerSettings {
     /** @default 10800000 (3 hours) */
     durationMs?: number;
   };
+  /**
+   * Make this server one of a replicated group: the servers of the store form a Raft
+   * group whose leader orders every action; any minority of them may fail.
+   */
+  cluster?: ReplicationSettings;
+}
+
+export interface ReplicationSettings {
+  /** This server's name in the group: unique, and the same across restarts. */
+  nodeName: string;
+  /**
+   * Other servers of the group (some or all) as `name@host:port`, with their Raft port.
+   * Fresh servers told about each other form one group; a server started later joins
+   * the running one (as a learner that catches up, then as a voter).
+   */
+  seeds?: string[];
+  /**
+   * The Raft port (peers connect to it).
+   * @default the store's port + 1 (a free port when the store's is 0)
+   */
+  port?: number;
+  /** @default '0.0.0.0' */
+  host?: string;
+  /** The host the others dial. @default host, or 127.0.0.1 for a wildcard host */
+  advertiseHost?: string;
+  /** Where the Raft log and vote are kept (durable). Without it they live in memory. */
+  dataDir?: string;
+  /** Shared by the group's servers: authenticates their connections. */
+  secret?: string;
+  /** Lowest election timeout in ms; the highest is twice it. @default 150 */
+  electionTimeout?: number;
+  /** @default 50 */
+  heartbeatInterval?: number;
+  /** Found a one-server group at once. @default false */
+  bootstrap?: boolean;
+}
+
+export interface ReplicationStatus {
+  nodeId: string;
+  /** This server's Raft address. */
+  address: string;
+  role: 'leader' | 'follower' | 'candidate' | 'learner' | 'shutdown';
+  leaderId: string | null;
+  term: number;
+  commitIndex: number;
+  appliedIndex: number;
+  members: { nodeId: string; address: string; voter: boolean }[];
 }
 
 /** One server a client may use: TCP or a Unix socket. */
@@ -210,8 +257,17 @@ export interface ClusterServer {
   readonly port?: number;
   readonly path?: string;
   address(): string | { address: string; port: number };
-  /** Stops listening and drops every connection; resolves promptly; idempotent. */
+  /**
+   * Stops listening and drops every connection; resolves promptly; idempotent. The
+   * store's last server of a replicated group also stops its Raft node.
+   */
   close(): Promise<void>;
+  /** A replicated server's view of its group; null on a single server. */
+  status(): ReplicationStatus | null;
+  /** A replicated server learned of a (new) leader. */
+  on(event: 'leader', listener: (info: { leaderId: string; term: number }) => void): this;
+  once(event: 'leader', listener: (info: { leaderId: string; term: number }) => void): this;
+  off(event: 'leader', listener: (info: { leaderId: string; term: number }) => void): this;
 }
 
 export interface ClusterClient {

@@ -37,6 +37,11 @@ void store.dispatchAsync({ type: 'INCREMENT' }, { timeout: '5s' });
 const n: number = store.getState().counter;
 const server = store.createServer({ port: 0, logins: { alice: 's3cret' }, ban: { attempts: 3 } });
 const port: number | undefined = server.port;
+const replicated = createStore(counter).createServer({ port: 0, cluster: { nodeName: 's1', seeds: ['s2@10.0.0.2:10002'], dataDir: '/var/lib/app' } });
+const raftRole: string | undefined = replicated.status()?.role;
+replicated.on('leader', ({ leaderId, term }) => `${leaderId}:${term.toFixed(0)}`);
+// @ts-expect-error: a replicated server needs its name
+createStore(counter).createServer({ port: 0, cluster: { seeds: [] } });
 const client = createStore(counter).createClient({ host: '127.0.0.1', port: port ?? 10001 });
 const connected: boolean = client.connected;
 const multi = createStore(counter).createClient({ servers: [{ host: '10.0.0.1', port: 10001 }, { path: '/tmp/s.sock' }] });

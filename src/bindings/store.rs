@@ -8,10 +8,14 @@
 use super::error::{from_core, from_io, js_error, Code};
 use super::runtime::handle;
 use crate::config::StoreConfig;
+use crate::consensus::engine::RaftConfig;
+use crate::consensus::Member;
+use crate::membership::NodeId;
 use crate::protocol::Mode;
 use crate::store::auth::Logins;
 use crate::store::ban::BanPolicy;
 use crate::store::client::Credentials;
+use crate::store::replicated::RaftAuthority;
 use crate::store::{Access, Client, Event, EventKind, LocalAuthority, ServerHandle, Wake};
 use crate::transport::tls::{client_config, server_config};
 use crate::transport::Endpoint;
@@ -249,6 +253,7 @@ fn events(ev: Vec<Event>) -> Vec<JsEvent> {
                 EventKind::Connected => "connected",
                 EventKind::Disconnected => "disconnected",
                 EventKind::Error => "error",
+                EventKind::Leader => "leader",
             }
             .to_string(),
             code: e.code,
@@ -292,11 +297,107 @@ pub struct AuthorityPoll {
     pub events: Vec<JsEvent>,
 }
 
-/// A server store's ordering authority: assigns sequence numbers and keeps the log.
+/// How a server joins the Raft group of its store (`createServer({ cluster })`).
+#[napi(object)]
+pub struct ClusterStoreOptions {
+    /// This server's name in the group (unique, stable across restarts).
+    pub node_name: String,
+    /// Other servers, as `name@host:port` with their Raft port; some or all of them.
+    pub seeds: Option<Vec<String>>,
+    /// Interface the Raft port binds. @default '0.0.0.0'
+    pub host: Option<String>,
+    /// The Raft port (0: a free one). @default the store port + 1
+    pub port: Option<u32>,
+    /// The host the others dial (in this server's address). @default host, or 127.0.0.1
+    pub advertise_host: Option<String>,
+    /// Where the Raft log and vote are kept (durable); without it, memory only.
+    pub data_dir: Option<String>,
+    /// Shared by the servers of the group: authenticates their connections.
+    pub secret: Option<String>,
+    /// Lowest election timeout in ms (the highest is twice it). @default 150
+    pub election_timeout: Option<u32>,
+    /// @default 50
+    pub heartbeat_interval: Option<u32>,
+    /// Founds a one-server group at once (else the smallest name among fresh servers
+    /// told about each other founds it). @default false
+    pub bootstrap: Option<bool>,
+}
+
+/// A server store's ordering authority: assigns sequence numbers and keeps the log, or,
+/// for the servers of a Raft group, holds the log the group orders.
 #[napi]
 pub struct NativeAuthority {
     inner: Arc<LocalAuthority>,
+    raft: Option<Arc<RaftAuthority>>,
     cfg: StoreConfig,
+}
+
+fn raft_config(c: &ClusterStoreOptions, store_port: u32) -> Result<RaftConfig, Code> {
+    let invalid = |m: String| {
+        js_error(
+            "ERR_INVALID_CONFIG",
+            format!("invalid configuration: cluster.{m}"),
+        )
+    };
+    NodeId::create(&c.node_name, "localhost", 1)
+        .map_err(|e| invalid(format!("nodeName: {}", e.reason)))?;
+    // Next to the store's port; a free one when the store's is picked freely too.
+    let port = c
+        .port
+        .unwrap_or(if store_port == 0 { 0 } else { store_port + 1 });
+    if port > 65535 {
+        return Err(invalid(format!("port must be 0..65535, got {port}")));
+    }
+    let host = c.host.clone().unwrap_or_else(|| "0.0.0.0".into());
+    let advertise = c.advertise_host.clone().or_else(|| {
+        let wildcard = host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_unspecified());
+        wildcard.then(|| "127.0.0.1".to_string())
+    });
+    let min = c.election_timeout.unwrap_or(150) as u64;
+    let heartbeat = c.heartbeat_interval.unwrap_or(50) as u64;
+    if heartbeat == 0 || min <= heartbeat {
+        return Err(invalid(format!(
+            "electionTimeout ({min} ms) must be greater than heartbeatInterval ({heartbeat} ms)"
+        )));
+    }
+    Ok(RaftConfig {
+        name: c.node_name.clone(),
+        host,
+        port: port as u16,
+        advertise_host: advertise,
+        election_timeout_min: min,
+        election_timeout_max: min * 2,
+        heartbeat_interval: heartbeat,
+        // The store's log is its whole history for now: never compacted.
+        snapshot_threshold: u64::MAX / 4,
+        data_dir: c.data_dir.as_ref().map(PathBuf::from),
+        secret: c.secret.clone(),
+        forward: true,
+        commit_timeout: Duration::from_secs(5),
+        bootstrap: c.bootstrap.unwrap_or(false),
+    })
+}
+
+fn seeds(c: &ClusterStoreOptions) -> Result<Vec<Member>, Code> {
+    c.seeds
+        .iter()
+        .flatten()
+        .map(|s| {
+            let id = NodeId::parse(s).map_err(|e| {
+                js_error(
+                    "ERR_INVALID_CONFIG",
+                    format!("invalid configuration: cluster.seeds: {s:?}: {}", e.reason),
+                )
+            })?;
+            Ok(Member {
+                name: id.name().to_string(),
+                addr: format!("{}:{}", id.host(), id.port()),
+            })
+        })
+        .filter(|m: &Result<Member, Code>| m.as_ref().map_or(true, |m| m.name != c.node_name))
+        .collect()
 }
 
 #[napi]
@@ -323,7 +424,135 @@ impl NativeAuthority {
             Bytes::from(initial_state),
             Box::new(JsWake(wake)),
         );
-        Ok(NativeAuthority { inner, cfg })
+        Ok(NativeAuthority {
+            inner,
+            raft: None,
+            cfg,
+        })
+    }
+
+    /// A server of a replicated store: starts its Raft node (binding the Raft port) and
+    /// joins the group through the seeds, in the background.
+    #[napi(factory)]
+    pub fn clustered(
+        hash: String,
+        mode: String,
+        initial_state: String,
+        options: Option<EngineOptions>,
+        cluster: ClusterStoreOptions,
+        store_port: u32,
+        #[napi(ts_arg_type = "() => void")] wake: WakeFn,
+    ) -> Result<Self, Code> {
+        let cfg = config(options)?;
+        let mode = Mode::parse(&mode).ok_or_else(|| {
+            js_error(
+                "ERR_INVALID_CONFIG",
+                format!("invalid configuration: mode must be 'action' or 'snapshot', got '{mode}'"),
+            )
+        })?;
+        let raft_cfg = raft_config(&cluster, store_port)?;
+        let seeds = seeds(&cluster)?;
+        let start = RaftAuthority::start(
+            hash,
+            mode,
+            cfg.clone(),
+            Bytes::from(initial_state),
+            Box::new(JsWake(wake)),
+            raft_cfg,
+        );
+        let raft = handle()
+            .block_on(start)
+            .map_err(|e| from_io(e, "cannot start the Raft node"))?;
+        {
+            let _guard = handle().enter();
+            raft.join(seeds);
+        }
+        Ok(NativeAuthority {
+            inner: raft.local().clone(),
+            raft: Some(raft),
+            cfg,
+        })
+    }
+
+    /// A replicated server's own actions (a JSON array text), ordered through the
+    /// group. Resolves JSON: `{ ok: true, run: [firstCounter, firstSeq, count] }` (count 0
+    /// when none were new) or `{ ok: false, code, message }`. The actions are applied
+    /// here when `poll` brings them.
+    #[napi]
+    pub async fn submit_own(&self, actions: String) -> Result<String> {
+        let fail = |code: &str, message: String| {
+            serde_json::json!({"ok": false, "code": code, "message": message}).to_string()
+        };
+        let Some(raft) = self.raft.clone() else {
+            return Ok(fail("ERR_INVALID_CONFIG", "not a replicated server".into()));
+        };
+        let list: Vec<Box<serde_json::value::RawValue>> = match serde_json::from_str(&actions) {
+            Ok(l) => l,
+            Err(e) => {
+                return Ok(fail(
+                    "ERR_INVALID_ACTION",
+                    format!("invalid action batch: {e}"),
+                ))
+            }
+        };
+        let actions = list.into_iter().map(|r| r.get().to_string()).collect();
+        let admitted = handle()
+            .spawn(async move { raft.submit_own(actions).await })
+            .await
+            .map_err(|e| {
+                napi::Error::from_reason(format!("redux-cluster-rs internal error: {e}"))
+            })?;
+        Ok(match admitted {
+            Ok(a) => {
+                let run = a.run.map_or([0, 0, 0], |r| {
+                    [r.first_counter, r.first_seq, r.count as u64]
+                });
+                serde_json::json!({"ok": true, "run": run}).to_string()
+            }
+            Err(e) => fail(&e.code, e.message),
+        })
+    }
+
+    /// A replicated server's view of its group, as JSON text (null on a single server).
+    #[napi]
+    pub fn status(&self) -> Option<String> {
+        let raft = self.raft.as_ref()?;
+        let st = raft.engine().state();
+        let members: Vec<serde_json::Value> =
+            st.voters
+                .iter()
+                .map(|m| serde_json::json!({"nodeId": m.name, "address": m.addr, "voter": true}))
+                .chain(st.learners.iter().map(
+                    |m| serde_json::json!({"nodeId": m.name, "address": m.addr, "voter": false}),
+                ))
+                .collect();
+        Some(
+            serde_json::json!({
+                "nodeId": st.name,
+                "address": st.addr,
+                "role": st.role,
+                "leaderId": st.leader,
+                "term": st.term,
+                "commitIndex": st.commit_index,
+                "appliedIndex": st.last_applied,
+                "members": members,
+            })
+            .to_string(),
+        )
+    }
+
+    /// Stops a replicated server's Raft node (bounded); nothing on a single server.
+    #[napi]
+    pub async fn shutdown(&self) -> Result<()> {
+        if let Some(raft) = self.raft.clone() {
+            handle()
+                .spawn(async move { raft.shutdown().await })
+                .await
+                .map_err(|e| {
+                    napi::Error::from_reason(format!("redux-cluster-rs internal error: {e}"))
+                })?;
+        }
+        Ok(())
     }
 
     /// Orders an action dispatched on this store; returns its sequence number.
@@ -371,8 +600,11 @@ impl NativeAuthority {
         let ep = endpoint(host, port, path, "0.0.0.0")?;
         let access = Arc::new(access_config(access)?);
         let _guard = handle().enter();
-        let h = ServerHandle::listen(self.inner.clone(), &ep, self.cfg.clone(), access)
-            .map_err(|e| from_io(e, &format!("cannot listen on {ep}")))?;
+        let h = match &self.raft {
+            Some(raft) => ServerHandle::listen(raft.clone(), &ep, self.cfg.clone(), access),
+            None => ServerHandle::listen(self.inner.clone(), &ep, self.cfg.clone(), access),
+        }
+        .map_err(|e| from_io(e, &format!("cannot listen on {ep}")))?;
         Ok(NativeListener {
             handle: Arc::new(h),
         })

@@ -5,6 +5,7 @@
 
 const redux = require('redux');
 const crypto = require('node:crypto');
+const { EventEmitter } = require('node:events');
 const os = require('node:os');
 const path = require('node:path');
 const ipc = require('./ipc.js');
@@ -83,6 +84,27 @@ function readTimeout(options) {
     throw new ReduxClusterError('ERR_INVALID_ARGUMENT', `timeout must be a number of milliseconds between 1 and ${2 ** 31 - 1}, got ${timeout}`);
   }
   return timeout;
+}
+
+const CLUSTER_KEYS = new Set(['nodeName', 'seeds', 'host', 'port', 'advertiseHost', 'dataDir', 'secret', 'electionTimeout', 'heartbeatInterval', 'bootstrap']);
+
+// createServer's `cluster`: the server joins its store's Raft group.
+function readCluster(c) {
+  if (c === undefined || c === null) return null;
+  if (typeof c !== 'object') throw invalid('cluster must be an object { nodeName, seeds, dataDir, ... }');
+  for (const k of Object.keys(c)) if (!CLUSTER_KEYS.has(k)) throw invalid(`cluster.${k} is not an option`);
+  if (typeof c.nodeName !== 'string' || c.nodeName === '') throw invalid('cluster.nodeName must be a non-empty string');
+  if (c.seeds !== undefined && !(Array.isArray(c.seeds) && c.seeds.every((s) => typeof s === 'string'))) {
+    throw invalid("cluster.seeds must be an array of 'name@host:port'");
+  }
+  for (const k of ['host', 'advertiseHost', 'dataDir', 'secret']) {
+    if (c[k] !== undefined && typeof c[k] !== 'string') throw invalid(`cluster.${k} must be a string`);
+  }
+  for (const k of ['port', 'electionTimeout', 'heartbeatInterval']) {
+    if (c[k] !== undefined && !(Number.isInteger(c[k]) && c[k] >= 0 && c[k] <= 65535)) throw invalid(`cluster.${k} must be an integer`);
+  }
+  if (c.bootstrap !== undefined && typeof c.bootstrap !== 'boolean') throw invalid('cluster.bootstrap must be a boolean');
+  return { ...c };
 }
 
 function checkAction(action) {
@@ -249,6 +271,9 @@ class ReduxCluster {
     this._waiters = new Waiters((code, message) => new ReduxClusterError(code, message));
     this._clientSeq = 0; // on a client: the last sequence number applied here
     this._localSeq = 0; // on a store that neither serves nor is a client: dispatches so far
+    this._clustered = false; // a replicated server: the Raft group orders its actions
+    this._ownOutgoing = []; // a replicated server's own actions not yet proposed
+    this._ownWaiters = []; // [index in _ownOutgoing, dispatchAsync waiter]
     this._clientPending = 0; // engine-side queue length, as last seen
     this._maxFrame = cfg.engine.maxFrameSize ?? 256 * 1024 * 1024;
     this._queueLimit = cfg.engine.queueLimit ?? 1000000;
@@ -312,6 +337,12 @@ class ReduxCluster {
       this._enqueue(this._encode(action));
       return action;
     }
+    if (this._clustered) {
+      // A replicated server's own action is ordered by the group, like a client's: it
+      // is applied here when the committed log brings it back.
+      this._enqueueOwn(this._encode(action));
+      return action;
+    }
     if (this._authority) {
       const seq = this._authority.submit(this._encode(action));
       // Actions from clients ordered before this one are applied first.
@@ -343,6 +374,11 @@ class ReduxCluster {
       if (this._client || this._ipcWaiting) {
         const w = waiter(timeout);
         this._enqueue(this._encode(action), w);
+        return w.promise;
+      }
+      if (this._clustered) {
+        const w = waiter(timeout);
+        this._enqueueOwn(this._encode(action), w);
         return w.promise;
       }
       this.dispatch(action);
@@ -415,6 +451,10 @@ class ReduxCluster {
   // A state restored from a backup: on a server it is ordered like any action, so every
   // replica replaces its state at the same point.
   _restore(state) {
+    if (this._clustered) {
+      this._enqueueOwn(this._encode({ type: SYNC, payload: state }));
+      return;
+    }
     if (this._authority) {
       const seq = this._authority.submit(this._encode({ type: SYNC, payload: state }));
       if (seq !== this._seq + 1) this._drainTo(seq - 1);
@@ -467,6 +507,12 @@ class ReduxCluster {
   // includes them). Past RESYNC_TRIES such races this store takes the last state sent,
   // as the replicas do: the same state everywhere comes first.
   _resync() {
+    if (this._clustered) {
+      // Ordered by the group after everything this server has applied: every replica
+      // takes this state at the same point.
+      this._enqueueOwn(this._encode({ type: SYNC, payload: this.getState() }));
+      return;
+    }
     const a = this._authority;
     for (let i = 1; ; i++) {
       this._drainTo(Number.MAX_SAFE_INTEGER);
@@ -511,6 +557,26 @@ class ReduxCluster {
 
   createServer(settings) {
     const addr = readAddress(settings, 'server');
+    const cluster = readCluster(settings && settings.cluster);
+    if (cluster) {
+      if (this._authority) {
+        throw invalid('cluster: a replicated server must be the first server of its store');
+      }
+      if (this._client || this._ipcWaiting) {
+        throw new ReduxClusterError('ERR_INVALID_CONFIG', 'invalid configuration: a client store cannot also be a server');
+      }
+      this._authority = native.NativeAuthority.clustered(
+        this.RCHash,
+        this.mode,
+        this._encode(this.getState()),
+        this._engine,
+        cluster,
+        addr.port ?? 0,
+        () => this._pump()
+      );
+      this._seq = 0;
+      this._clustered = true;
+    }
     const server = this._listen(addr, readAccess(settings));
     if (!this.role.includes('server')) this.role.push('server');
     return server;
@@ -642,6 +708,7 @@ class ReduxCluster {
     this._events(r.events);
     if (r.actions != null) this._seq += this._apply(this._decode(r.actions));
     if (r.wantSnapshot) a.setSnapshot(this._seq, this._encode(this.getState()));
+    if (this._clustered) this._waiters.applied(this._seq);
     if (r.more) this._queuePump();
   }
 
@@ -699,6 +766,10 @@ class ReduxCluster {
     for (const e of events) {
       if (e.kind === 'connected') this.connected = true;
       else if (e.kind === 'disconnected') this.connected = false;
+      else if (e.kind === 'leader') {
+        const info = { leaderId: e.code, term: Number(e.message) };
+        for (const s of this._servers) s.emit('leader', info);
+      }
       else {
         if (this._client) this._clientError = new ReduxClusterError(e.code, e.message);
         this._error(e.message, e.code);
@@ -720,15 +791,59 @@ class ReduxCluster {
   }
 
   _dropAuthority() {
-    if (!this._authority) return;
-    this._authority.detach();
+    const a = this._authority;
+    if (!a) return Promise.resolve();
     this._authority = null;
     this.role = this.role.filter((r) => r !== 'server');
+    if (!this._clustered) {
+      a.detach();
+      return Promise.resolve();
+    }
+    this._clustered = false;
+    const why = 'the server was closed before the action was ordered and applied';
+    this._waiters.rejectAll('ERR_CLOSED', why);
+    for (const [, w] of this._ownWaiters) w.reject(new ReduxClusterError('ERR_CLOSED', why));
+    this._ownOutgoing = [];
+    this._ownWaiters = [];
+    return a.shutdown().finally(() => a.detach());
+  }
+
+  // A replicated server's own actions, proposed to the group once per synchronous burst.
+  _enqueueOwn(json, waiter = null) {
+    if (waiter) this._ownWaiters.push([this._ownOutgoing.length, waiter]);
+    this._ownOutgoing.push(json);
+    if (this._ownOutgoing.length === 1) queueMicrotask(() => this._flushOwn());
+  }
+
+  _flushOwn() {
+    const batch = this._ownOutgoing;
+    const waiters = this._ownWaiters;
+    this._ownOutgoing = [];
+    this._ownWaiters = [];
+    const a = this._authority;
+    if (batch.length === 0 || !a || !this._clustered) return;
+    a.submitOwn('[' + batch.join(',') + ']').then(
+      (text) => {
+        const r = JSON.parse(text);
+        if (!r.ok) {
+          this._error(`ReduxCluster.createServer: ${batch.length} actions were not ordered: ${r.message} (${r.code})`);
+          for (const [, w] of waiters) w.reject(new ReduxClusterError(r.code, r.message));
+          return;
+        }
+        const [, firstSeq] = r.run;
+        for (const [i, w] of waiters) this._waiters.known(w, firstSeq + i);
+        this._waiters.applied(this._seq);
+      },
+      (e) => {
+        for (const [, w] of waiters) w.reject(new ReduxClusterError(e.code || 'ERR_INTERNAL', e.message));
+      }
+    );
   }
 }
 
-class ClusterServer {
+class ClusterServer extends EventEmitter {
   constructor(store, listener, addr) {
+    super();
     this._store = store;
     this._listener = listener;
     this._closing = null;
@@ -741,13 +856,24 @@ class ClusterServer {
     return this.path !== undefined ? this.path : { address: this.host, port: this.port };
   }
 
-  /** Stops listening and drops every connection; idempotent. */
+  /**
+   * On a replicated server: `{ nodeId, address, role, leaderId, term, commitIndex,
+   * appliedIndex, members }`; null on a single server.
+   */
+  status() {
+    const a = this._store._authority;
+    const s = a && a.status();
+    return s ? JSON.parse(s) : null;
+  }
+
+  /** Stops listening and drops every connection (and stops a replicated server's Raft
+   *  node with the store's last server); idempotent. */
   close() {
     if (!this._closing) {
       this._closing = this._listener.close().then(() => {
         const s = this._store;
         s._servers.delete(this);
-        if (s._servers.size === 0) s._dropAuthority();
+        if (s._servers.size === 0) return s._dropAuthority();
       });
     }
     return this._closing;

@@ -47,8 +47,14 @@ class Waiters {
 
   _known(counter, w, seq) {
     this._byCounter.delete(counter);
+    this.known(w, seq);
+  }
+
+  /** A waiter whose action is known to be ordered as `seq` (a replicated server's own). */
+  known(w, seq) {
     w.seq = seq;
     this._bySeq.push(w);
+    this._arm();
   }
 
   /** This replica has applied everything up to `seq`. */

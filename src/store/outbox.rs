@@ -17,6 +17,8 @@ pub enum EventKind {
     Connected,
     Disconnected,
     Error,
+    /// A replicated server learned of a leader: `code` is its name, `message` the term.
+    Leader,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

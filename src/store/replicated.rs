@@ -12,23 +12,35 @@
 //! each of them and moving to another server is a resume.
 
 use super::authority::{LocalAuthority, OrderingAuthority, Read, Snapshot, Version};
-use super::outbox::{Event, Wake};
+use super::outbox::{Event, EventKind, Wake};
+use super::sequencer::Admitted;
 use crate::config::StoreConfig;
 use crate::consensus::engine::{EventSink, RaftConfig, RaftEngine, RaftEvent};
+use crate::consensus::net::ApiError;
 use crate::consensus::state_machine::SmEvent;
-use crate::consensus::Command;
+use crate::consensus::{Command, Member};
 use crate::protocol::{FrameError, Mode, Ordered};
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
 use std::future::Future;
 use std::io;
 use std::sync::Arc;
-use tokio::sync::watch;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 pub struct RaftAuthority {
     local: Arc<LocalAuthority>,
     engine: Arc<RaftEngine>,
+    /// This server's own dispatches, proposed in order by one task.
+    own: mpsc::UnboundedSender<Own>,
+    cancel: CancellationToken,
+    tracker: TaskTracker,
 }
+
+/// A batch of this server's own actions, and who waits for where it went.
+type Own = (Vec<String>, oneshot::Sender<Result<Admitted, ApiError>>);
 
 /// One epoch per store, the same on every server: derived from the store's hash.
 fn epoch_of(hash: &str) -> u64 {
@@ -52,22 +64,82 @@ impl RaftAuthority {
         let feed = local.clone();
         // Called in apply order, on every server, for every committed batch (and again
         // for the whole log when a server restarts from its dataDir).
-        let sink: EventSink = Arc::new(move |e| {
-            if let RaftEvent::State(SmEvent::Applied {
+        let sink: EventSink = Arc::new(move |e| match e {
+            RaftEvent::State(SmEvent::Applied {
                 command: Command::Store { actions, .. },
                 response,
                 ..
-            }) = e
-            {
+            }) => {
                 if let Some(run) = response.store.and_then(|a| a.run.map(|r| (a.skip, r))) {
                     let (skip, run) = run;
                     let new = actions.into_iter().skip(skip).map(Bytes::from).collect();
                     feed.append_ordered(run.first_seq, new);
                 }
             }
+            RaftEvent::LeaderElected { leader, term } => feed.report(Event {
+                kind: EventKind::Leader,
+                code: leader,
+                message: term.to_string(),
+            }),
+            _ => {}
         });
         let engine = RaftEngine::start(raft, sink).await?;
-        Ok(Arc::new(RaftAuthority { local, engine }))
+        let (own, rx) = mpsc::unbounded_channel();
+        let cancel = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        tracker.spawn(propose_own(engine.clone(), rx, cancel.clone()));
+        Ok(Arc::new(RaftAuthority {
+            local,
+            engine,
+            own,
+            cancel,
+            tracker,
+        }))
+    }
+
+    /// Joins the group through `seeds` (every one of them is asked, in the background,
+    /// until it answers or this server stops): fresh servers told about each other form
+    /// one group, and a server started later is added to the running one.
+    pub fn join(self: &Arc<Self>, seeds: Vec<Member>) {
+        for m in seeds {
+            let (engine, cancel) = (self.engine.clone(), self.cancel.clone());
+            self.tracker.spawn(async move {
+                loop {
+                    let r = tokio::select! {
+                        _ = cancel.cancelled() => return,
+                        r = engine.add_node(m.clone()) => r,
+                    };
+                    match r {
+                        Ok(()) => return,
+                        Err(e) if e.code == "ERR_CLOSED" => return,
+                        Err(_) => tokio::select! {
+                            _ = cancel.cancelled() => return,
+                            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                        },
+                    }
+                }
+            });
+        }
+    }
+
+    /// Orders this server's own actions through the group (they are applied here when
+    /// the log brings them back). Resolves to where they went, or rejects with the
+    /// engine's error (`ERR_CLOSED` once stopped).
+    pub async fn submit_own(&self, actions: Vec<String>) -> Result<Admitted, ApiError> {
+        let (tx, rx) = oneshot::channel();
+        self.own
+            .send((actions, tx))
+            .map_err(|_| ApiError::new("ERR_CLOSED", "the server is closed"))?;
+        rx.await
+            .map_err(|_| ApiError::new("ERR_CLOSED", "the server is closed"))?
+    }
+
+    /// Stops the Raft node and this server's tasks (bounded); idempotent.
+    pub async fn shutdown(&self) {
+        self.cancel.cancel();
+        self.engine.shutdown().await;
+        self.tracker.close();
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.tracker.wait()).await;
     }
 
     /// The log and the JS side's pull, as on a single server.
@@ -77,6 +149,57 @@ impl RaftAuthority {
 
     pub fn engine(&self) -> &Arc<RaftEngine> {
         &self.engine
+    }
+}
+
+/// Proposes this server's own batches one at a time, in order, under consecutive
+/// counters of its own client id; a batch that did not commit is proposed again with the
+/// same counters (the resend is dropped if it had committed after all).
+async fn propose_own(
+    engine: Arc<RaftEngine>,
+    mut rx: mpsc::UnboundedReceiver<Own>,
+    cancel: CancellationToken,
+) {
+    let client: u64 = rand::random();
+    let mut next = 1u64;
+    loop {
+        let (actions, done) = tokio::select! {
+            _ = cancel.cancelled() => return,
+            m = rx.recv() => match m { Some(m) => m, None => return },
+        };
+        let n = actions.len() as u64;
+        let cmd = Command::Store {
+            client,
+            first_counter: next,
+            actions,
+        };
+        let result = loop {
+            match engine.write(cmd.clone()).await {
+                Ok(c) => match c.response.store {
+                    // All dropped as resends: an earlier attempt committed after all.
+                    // Where it went is in the replicated table.
+                    Some(mut a) if a.run.is_none() => {
+                        let first = next;
+                        a.run = engine.sm.read(|s| {
+                            s.store
+                                .recent(client)
+                                .into_iter()
+                                .find(|r| r.first_counter == first)
+                        });
+                        break Ok(a);
+                    }
+                    Some(a) => break Ok(a),
+                    None => break Err(ApiError::new("ERR_INTERNAL", "own batch refused")),
+                },
+                Err(e) if e.code == "ERR_CLOSED" => break Err(e),
+                Err(_) => tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                },
+            }
+        };
+        next += n;
+        let _ = done.send(result);
     }
 }
 
