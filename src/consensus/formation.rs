@@ -19,6 +19,17 @@ use std::io;
 use std::time::Duration;
 
 impl RaftEngine {
+    /// Tells this node of peers it will be asked to add, before any of them is: fresh
+    /// nodes decide who founds the cluster by the smallest name they know of, so each
+    /// must know them all first (told one at a time, two could each think themselves
+    /// the smallest and found two clusters).
+    pub fn know(&self, peers: &[Member]) {
+        let mut known = self.shared.known.lock().unwrap();
+        for m in peers.iter().filter(|m| m.name != self.shared.me.name) {
+            known.insert(m.name.clone(), m.addr.clone());
+        }
+    }
+
     /// Founds a one-node cluster (idempotent: a no-op once initialized).
     pub(super) async fn found_cluster(&self) -> io::Result<()> {
         let _g = self.found.lock().await;

@@ -101,6 +101,7 @@ impl RaftAuthority {
     /// until it answers or this server stops): fresh servers told about each other form
     /// one group, and a server started later is added to the running one.
     pub fn join(self: &Arc<Self>, seeds: Vec<Member>) {
+        self.engine.know(&seeds);
         for m in seeds {
             let (engine, cancel) = (self.engine.clone(), self.cancel.clone());
             self.tracker.spawn(async move {
