@@ -5,7 +5,7 @@
 
 use super::action_log::ActionLog;
 use super::outbox::{Event, Outbox, Wake};
-use super::sequencer::{Refused, Sequencer, MAX_CLIENTS};
+use super::sequencer::{Admitted, Refused, Sequencer, MAX_CLIENTS};
 use crate::config::StoreConfig;
 use crate::error::Error;
 use crate::protocol::frame::write_frame;
@@ -84,14 +84,15 @@ pub trait OrderingAuthority: Send + Sync + 'static {
     fn recent(&self, client_id: u64) -> Vec<Ordered>;
     /// Orders a client's actions, dropping those already ordered (resends after a
     /// reconnect). Resolves, once they are ordered (committed, in a Raft group), to the
-    /// client's new acknowledged counter and where the new actions went (none when all
-    /// were resends).
+    /// client's new acknowledged counter and the runs its batch's counters are in (the
+    /// resends' earlier runs too, so that a client that lost their acknowledgement
+    /// still learns where they went).
     fn submit_remote(
         &self,
         client_id: u64,
         first_counter: u64,
         actions: Vec<Bytes>,
-    ) -> impl Future<Output = Result<(u64, Option<Ordered>), FrameError>> + Send;
+    ) -> impl Future<Output = Result<(u64, Vec<Ordered>), FrameError>> + Send;
     /// Resolves when the authority can take more actions (backpressure).
     fn ready(&self) -> impl Future<Output = ()> + Send;
     fn read(&self, from: u64, max_count: usize, max_bytes: usize) -> Read;
@@ -304,7 +305,7 @@ impl LocalAuthority {
         client_id: u64,
         first_counter: u64,
         actions: Vec<Bytes>,
-    ) -> Result<(u64, Option<Ordered>), FrameError> {
+    ) -> Result<(u64, Admitted), FrameError> {
         let mut inner = self.inner.lock().unwrap();
         let admitted = inner
             .seq
@@ -316,7 +317,7 @@ impl LocalAuthority {
                 })
             })?;
         if admitted.run.is_none() {
-            return Ok((admitted.acked, None));
+            return Ok((admitted.acked, admitted));
         }
         for a in actions.into_iter().skip(admitted.skip) {
             inner.log.append(a);
@@ -325,7 +326,7 @@ impl LocalAuthority {
         self.after_append(&mut inner, true);
         drop(inner);
         self.outbox.wake();
-        Ok((admitted.acked, admitted.run))
+        Ok((admitted.acked, admitted))
     }
 
     /// Actions ordered elsewhere (committed by the Raft group), from `first_seq` on: the
@@ -387,8 +388,11 @@ impl OrderingAuthority for LocalAuthority {
         client_id: u64,
         first_counter: u64,
         actions: Vec<Bytes>,
-    ) -> impl Future<Output = Result<(u64, Option<Ordered>), FrameError>> + Send {
-        std::future::ready(self.order_now(client_id, first_counter, actions))
+    ) -> impl Future<Output = Result<(u64, Vec<Ordered>), FrameError>> + Send {
+        std::future::ready(
+            self.order_now(client_id, first_counter, actions)
+                .map(|(acked, a)| (acked, a.runs())),
+        )
     }
 
     async fn ready(&self) {
@@ -503,12 +507,17 @@ mod tests {
             first_seq: s,
             count: n,
         };
-        assert_eq!(a.order_now(7, 1, acts(3)).unwrap(), (3, Some(run(1, 1, 3))));
+        let order = |c, n| {
+            let (acked, ad): (u64, Admitted) = a.order_now(7, c, acts(n)).unwrap();
+            (acked, ad.run, ad.earlier)
+        };
+        assert_eq!(order(1, 3), (3, Some(run(1, 1, 3)), vec![]));
         a.submit_local(Bytes::from_static(b"{\"type\":\"L\"}"));
         // The client reconnects and resends 2..=5: only 4 and 5 are new, and they come
         // after the server's own action.
-        assert_eq!(a.order_now(7, 2, acts(4)).unwrap(), (5, Some(run(4, 5, 2))));
-        assert_eq!(a.order_now(7, 4, acts(2)).unwrap(), (5, None));
+        // The resent 2 and 3 come with the run they were first ordered in.
+        assert_eq!(order(2, 4), (5, Some(run(4, 5, 2)), vec![run(1, 1, 3)]));
+        assert_eq!(order(4, 2), (5, None, vec![run(4, 5, 2)]));
         assert_eq!(a.acked(7), 5);
         assert_eq!(a.recent(7), vec![run(1, 1, 3), run(4, 5, 2)]);
         let p = a.poll(1, u64::MAX, 100);

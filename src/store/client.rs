@@ -347,6 +347,7 @@ async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
     // Servers tried since one last answered: the backoff waits only after a whole round.
     let mut failed_in_round = 0;
     loop {
+        let started = tokio::time::Instant::now();
         let end = tokio::select! {
             _ = cancel.cancelled() => break,
             e = session(&shared) => e,
@@ -380,7 +381,10 @@ async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
                     ));
                     last_error[i] = message;
                 }
-                if connected {
+                // A session that lasted counts as a server that works; one dropped at once
+                // (a server that cannot order, say, while its group elects a leader) is a
+                // failure, so a client does not spin through such servers.
+                if connected && started.elapsed() >= Duration::from_millis(500) {
                     backoff.reset();
                     failed_in_round = 0;
                 } else {

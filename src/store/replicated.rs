@@ -181,12 +181,7 @@ async fn propose_own(
                     // Where it went is in the replicated table.
                     Some(mut a) if a.run.is_none() => {
                         let first = next;
-                        a.run = engine.sm.read(|s| {
-                            s.store
-                                .recent(client)
-                                .into_iter()
-                                .find(|r| r.first_counter == first)
-                        });
+                        a.run = a.earlier.iter().copied().find(|r| r.first_counter == first);
                         break Ok(a);
                     }
                     Some(a) => break Ok(a),
@@ -232,7 +227,7 @@ impl OrderingAuthority for RaftAuthority {
         client_id: u64,
         first_counter: u64,
         actions: Vec<Bytes>,
-    ) -> impl Future<Output = Result<(u64, Option<Ordered>), FrameError>> + Send {
+    ) -> impl Future<Output = Result<(u64, Vec<Ordered>), FrameError>> + Send {
         let engine = self.engine.clone();
         async move {
             // Actions were checked as JSON objects by the connection: valid UTF-8.
@@ -247,7 +242,7 @@ impl OrderingAuthority for RaftAuthority {
             };
             match engine.write(cmd).await {
                 Ok(c) => match c.response.store {
-                    Some(a) => Ok((a.acked, a.run)),
+                    Some(a) => Ok((a.acked, a.runs())),
                     None => Err(FrameError::Malformed(
                         "gap in the client's dispatch counters",
                     )),

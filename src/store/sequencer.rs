@@ -38,7 +38,7 @@ pub enum Refused {
 }
 
 /// What to do with a client's batch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Admitted {
     /// Leading actions of the batch already ordered (resends): drop them.
     pub skip: usize,
@@ -46,6 +46,17 @@ pub struct Admitted {
     pub run: Option<Ordered>,
     /// The client's last ordered counter now.
     pub acked: u64,
+    /// Where the resends went when they were first ordered (as far as the client's
+    /// latest runs tell): a client that lost those acknowledgements learns them here.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub earlier: Vec<Ordered>,
+}
+
+impl Admitted {
+    /// Every run this batch's counters are in: the earlier ones, then the new one.
+    pub fn runs(&self) -> Vec<Ordered> {
+        self.earlier.iter().copied().chain(self.run).collect()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -133,13 +144,32 @@ impl Sequencer {
         if first_counter > last.saturating_add(1) {
             return Err(Refused::Gap);
         }
+        // Runs of this client that hold the resent counters `first_counter..=last`.
+        let earlier = |c: Option<&ClientEntry>| -> Vec<Ordered> {
+            c.map_or_else(Vec::new, |c| {
+                c.recent
+                    .iter()
+                    .filter(|r| {
+                        r.first_counter <= last.min(acked)
+                            && r.first_counter + r.count as u64 > first_counter
+                    })
+                    .copied()
+                    .collect()
+            })
+        };
         if acked <= last {
             return Ok(Admitted {
                 skip: n,
                 run: None,
                 acked: last,
+                earlier: earlier(self.clients.get(&client)),
             });
         }
+        let resent = if first_counter <= last {
+            earlier(self.clients.get(&client))
+        } else {
+            Vec::new()
+        };
         let count = acked - last;
         let run = Ordered {
             first_counter: last + 1,
@@ -165,6 +195,7 @@ impl Sequencer {
             skip: (last + 1 - first_counter) as usize,
             run: Some(run),
             acked,
+            earlier: resent,
         })
     }
 }

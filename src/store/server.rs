@@ -385,17 +385,16 @@ async fn read_loop<A: OrderingAuthority + ?Sized>(
                     })?;
                 }
                 auth.ready().await;
-                let (acked, run) = auth
+                let (acked, runs) = auth
                     .submit_remote(client_id, first_counter, actions)
                     .await?;
-                if let Some(run) = run {
+                if !runs.is_empty() {
                     // Bounded for a client that dispatches without reading: it then
                     // learns only where its latest runs went.
                     let mut ordered = conn.ordered.lock().unwrap();
-                    if ordered.len() >= MAX_ORDERED {
-                        ordered.remove(0);
-                    }
-                    ordered.push(run);
+                    ordered.extend(runs);
+                    let over = ordered.len().saturating_sub(MAX_ORDERED);
+                    ordered.drain(..over);
                 }
                 conn.acked.store(acked, Ordering::Release);
                 conn.wake.notify_one();

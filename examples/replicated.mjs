@@ -1,0 +1,189 @@
+// A replicated store, live: three server processes form a Raft group, client processes
+// dispatch under load through any of them (dispatchAsync: each action is acknowledged
+// once a majority has it), and half-way through the leader is killed with SIGKILL. A new
+// leader is elected, the clients move to the servers still up, the killed server comes
+// back from its dataDir and catches up; at the end every process holds the same state
+// and every acknowledged action is there exactly once.
+//
+//   node examples/replicated.mjs [--clients 3] [--actions 4000]
+import { fork } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createStore } from 'redux-cluster-rs';
+
+const SELF = fileURLToPath(import.meta.url);
+const args = process.argv.slice(2);
+const opt = (name, dflt) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : dflt;
+};
+
+// Each client's actions are tallied under its name; `seen` lists them by number, so a
+// lost or doubled action would show.
+function ledger(state = { total: 0, byClient: {} }, action) {
+  if (action.type !== 'ADD') return state;
+  return { total: state.total + action.amount, byClient: { ...state.byClient, [action.from]: (state.byClient[action.from] ?? 0) + 1 } };
+}
+
+const digest = (s) => crypto.createHash('sha1').update(JSON.stringify(s)).digest('hex').slice(0, 12);
+
+if (process.env.DEMO_ROLE) runChild(process.env.DEMO_ROLE, JSON.parse(process.env.DEMO_SPEC));
+else await runMain();
+
+function runChild(role, spec) {
+  // The failover makes clients and servers report dropped connections on stderr; the
+  // demo shows its effect (the leader change, the counts) instead.
+  const store = createStore(ledger, { stderr: () => {} });
+  const report = () => {
+    const s = store.getState();
+    process.send({ kind: 'state', applied: Object.values(s.byClient).reduce((a, b) => a + b, 0), total: s.total, digest: digest(s) });
+  };
+  setInterval(report, 100).unref();
+  let handle;
+  if (role.startsWith('server')) {
+    handle = store.createServer({ host: '127.0.0.1', port: spec.port, cluster: spec.cluster });
+    handle.on('leader', ({ leaderId, term }) => process.send({ kind: 'leader', leaderId, term }));
+    process.send({ kind: 'listening' });
+  } else {
+    handle = store.createClient({ servers: spec.servers });
+  }
+  process.on('message', async (m) => {
+    if (m.cmd === 'go') {
+      // Keep up to 256 actions in flight; count those acknowledged.
+      let sent = 0;
+      let acked = 0;
+      const one = () => {
+        if (sent >= m.actions) return;
+        const n = sent++;
+        store.dispatchAsync({ type: 'ADD', from: role, amount: 1 + (n % 3) }, { timeout: 60000 }).then(
+          () => {
+            acked++;
+            if (acked % 100 === 0 || acked === m.actions) process.send({ kind: 'acked', acked });
+            one();
+          },
+          (e) => process.send({ kind: 'error', message: `${e.code}: ${e.message}` })
+        );
+      };
+      for (let i = 0; i < 256; i++) one();
+    } else if (m.cmd === 'report') {
+      report();
+    } else if (m.cmd === 'stop') {
+      await (handle.close ? handle.close() : handle.disconnect());
+      process.exit(0);
+    }
+  });
+}
+
+function freePort() {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function runMain() {
+  const clients = Number(opt('clients', 3));
+  const perClient = Number(opt('actions', 4000));
+  const expected = clients * perClient;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'redux-cluster-rs-demo-'));
+  const storePorts = await Promise.all([0, 1, 2].map(freePort));
+  const raftPorts = await Promise.all([0, 1, 2].map(freePort));
+  const seeds = raftPorts.map((p, i) => `s${i}@127.0.0.1:${p}`);
+  const serverSpec = (i) => ({
+    port: storePorts[i],
+    cluster: { nodeName: `s${i}`, seeds, host: '127.0.0.1', port: raftPorts[i], dataDir: path.join(dir, `s${i}`) },
+  });
+  const procs = new Map();
+  let leader = null;
+  const leaderChanges = [];
+  const spawn = (role, spec) => {
+    const p = fork(SELF, [], { env: { ...process.env, DEMO_ROLE: role, DEMO_SPEC: JSON.stringify(spec) } });
+    const e = procs.get(role) ?? { role, acked: 0 };
+    Object.assign(e, { p, last: e.last ?? null, alive: true });
+    p.on('message', (m) => {
+      if (m.kind === 'state') e.last = m;
+      else if (m.kind === 'acked') e.acked = m.acked;
+      else if (m.kind === 'leader' && m.leaderId !== leader) {
+        leader = m.leaderId;
+        leaderChanges.push({ at: Date.now(), leader, term: m.term });
+      } else if (m.kind === 'error') console.log(`  ${role}: ${m.message}`);
+      e.onMessage?.(m);
+    });
+    procs.set(role, e);
+    return e;
+  };
+  const once = (e, kind) => new Promise((resolve) => (e.onMessage = (m) => m.kind === kind && resolve(m)));
+
+  console.log(`redux-cluster-rs replicated demo: 3 servers in a Raft group, ${clients} clients x ${perClient.toLocaleString()} acknowledged actions; the leader is killed half-way\n`);
+  const servers = [0, 1, 2].map((i) => spawn(`server-s${i}`, serverSpec(i)));
+  await Promise.all(servers.map((s) => once(s, 'listening')));
+  const t0 = Date.now();
+  while (!leader && Date.now() - t0 < 20000) await new Promise((r) => setTimeout(r, 20));
+  console.log(`group formed: leader ${leader} (elected in ${Date.now() - t0} ms)`);
+  const serverList = storePorts.map((port) => ({ host: '127.0.0.1', port }));
+  const kids = [];
+  for (let i = 1; i <= clients; i++) kids.push(spawn(`client-${i}`, { servers: serverList }));
+  await new Promise((r) => setTimeout(r, 300));
+  for (const k of kids) k.p.send({ cmd: 'go', actions: perClient });
+
+  const width = 32;
+  const bar = (n) => {
+    const f = Math.round((Math.min(n, expected) / expected) * width);
+    return '█'.repeat(f) + '░'.repeat(width - f);
+  };
+  const tStart = Date.now();
+  let killed = null;
+  let restarted = false;
+  const deadline = Date.now() + 120000;
+  let done = false;
+  while (!done && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 250));
+    const acked = kids.reduce((a, k) => a + k.acked, 0);
+    if (!killed && acked >= expected / 2 && leader) {
+      const victim = procs.get(`server-${leader}`);
+      victim.p.kill('SIGKILL');
+      victim.alive = false;
+      killed = { name: leader, at: Date.now() };
+      console.log(`\n*** kill -9 of the leader ${leader} at ${acked.toLocaleString()} acknowledged actions ***\n`);
+    }
+    if (killed && !restarted && Date.now() - killed.at > 1500) {
+      restarted = true;
+      const i = Number(killed.name.slice(1));
+      spawn(`server-s${i}`, serverSpec(i));
+      console.log(`\n*** ${killed.name} restarted from its dataDir ***\n`);
+    }
+    const lines = [];
+    done = acked === expected;
+    for (const e of procs.values()) {
+      const applied = e.last?.applied ?? 0;
+      if (applied !== expected) done = false;
+      const tag = e.role === `server-${leader}` ? ' (leader)' : e.alive === false ? ' (killed)' : '';
+      lines.push(`  ${(e.role + tag).padEnd(20)} ${bar(applied)} ${String(applied).padStart(7)} / ${expected}`);
+    }
+    const secs = (Date.now() - tStart) / 1000;
+    console.log(`t=${secs.toFixed(2)}s  acknowledged ${acked.toLocaleString()} / ${expected.toLocaleString()}  leader ${leader}\n${lines.join('\n')}`);
+  }
+  for (const e of procs.values()) if (e.alive !== false) e.p.send({ cmd: 'report' });
+  await new Promise((r) => setTimeout(r, 300));
+  const live = [...procs.values()].filter((e) => e.alive !== false);
+  const digests = new Set(live.map((e) => e.last?.digest));
+  const acked = kids.reduce((a, k) => a + k.acked, 0);
+  const after = killed && leaderChanges.find((c) => c.at > killed.at);
+  console.log('');
+  if (done && digests.size === 1 && live.every((e) => e.last?.applied === acked)) {
+    console.log(`converged: all ${live.length} processes hold the same state (${[...digests][0]}): ${acked.toLocaleString()} acknowledged actions, each applied once, 0 lost`);
+    if (after) console.log(`failover: ${after.leader} led ${after.at - killed.at} ms after kill -9 of ${killed.name} (term ${after.term})`);
+  } else {
+    console.log(`NOT converged: digests ${[...digests].join(', ')}; acknowledged ${acked}`);
+    process.exitCode = 1;
+  }
+  for (const e of live) e.p.send({ cmd: 'stop' });
+  await Promise.all(live.map((e) => new Promise((r) => (e.p.exitCode !== null ? r() : e.p.on('exit', r)))));
+  fs.rmSync(dir, { recursive: true, force: true });
+}
