@@ -192,7 +192,7 @@ fn apply_command(st: &mut KvState, cmd: &Command, index: u64) -> Response {
         return match st.store.submit(*client, *first_counter, actions.len()) {
             Ok(admitted) => Response {
                 version: index,
-                store: Some(admitted),
+                store: Some(Box::new(admitted)),
                 ..Default::default()
             },
             // The batch does not follow what this client sent before: nothing applied.

@@ -101,7 +101,7 @@ pub struct Response {
     /// For a `Store` batch: how many were resends, where the rest went, the client's
     /// last ordered counter.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub store: Option<crate::store::sequencer::Admitted>,
+    pub store: Option<Box<crate::store::sequencer::Admitted>>,
 }
 
 openraft::declare_raft_types!(

@@ -195,7 +195,7 @@ async fn propose_own(
             }
         };
         next += n;
-        let _ = done.send(result);
+        let _ = done.send(result.map(|a| *a));
     }
 }
 
