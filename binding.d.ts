@@ -29,6 +29,11 @@ export declare class NativeAuthority {
   submitOwn(actions: string): Promise<string>
   /** A replicated server's view of its group, as JSON text (null on a single server). */
   status(): string | null
+  /**
+   * Removes a server from a replicated store's group (callable on any server; run by
+   * the leader). Resolves JSON `{ ok: true }` or `{ ok: false, code, message }`.
+   */
+  removeMember(nodeName: string): Promise<string>
   /** Stops a replicated server's Raft node (bounded); nothing on a single server. */
   shutdown(): Promise<void>
   /** Orders an action dispatched on this store; returns its sequence number. */

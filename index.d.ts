@@ -264,6 +264,11 @@ export interface ClusterServer {
   close(): Promise<void>;
   /** A replicated server's view of its group; null on a single server. */
   status(): ReplicationStatus | null;
+  /**
+   * Removes a server from the group (callable on any server of it); resolves once the
+   * change is committed. Close the removed server afterwards.
+   */
+  removeMember(nodeName: string): Promise<void>;
   /** A replicated server learned of a (new) leader. */
   on(event: 'leader', listener: (info: { leaderId: string; term: number }) => void): this;
   once(event: 'leader', listener: (info: { leaderId: string; term: number }) => void): this;

@@ -88,3 +88,55 @@ test('under load: kill -9 of the leader half-way, restart; every acknowledged ac
   // acknowledged action (it prints text, not JSON; its stderr tells what went wrong).
   assert.equal(code, 0, `the demo did not converge: ${k.stderr.slice(-2000)}`);
 });
+
+test('SIGSTOP of the leader: the others go on; continued, it follows and diverges in nothing; then it is removed', { timeout: 120000 }, async () => {
+  const ports = await Promise.all([0, 1, 2].map(() => freePort()));
+  const rafts = await Promise.all([0, 1, 2].map(() => freePort()));
+  const seeds = rafts.map((p, i) => `f${i}@127.0.0.1:${p}`);
+  const servers = [0, 1, 2].map((i) =>
+    start({ port: ports[i], cluster: { nodeName: `f${i}`, seeds, port: rafts[i], host: '127.0.0.1', heartbeatInterval: 50, electionTimeout: 150 } })
+  );
+  const replica = createStore(counter, { stderr: () => {} });
+  const client = replica.createClient({ servers: ports.map((port) => ({ host: '127.0.0.1', port })) });
+  try {
+    await Promise.all(servers.map((k) => k.next((m) => m.listening)));
+    let leader;
+    await waitFor(async () => {
+      const st = await Promise.all(servers.map((k) => ask(k, { cmd: 'status' })));
+      leader = st[0].status.leaderId;
+      return leader && st.every((s) => s.status.leaderId === leader && s.status.members.filter((m) => m.voter).length === 3);
+    }, { timeoutMs: 30000, what: 'one leader of three voters' });
+    await Promise.all(Array.from({ length: 50 }, () => replica.dispatchAsync({ type: 'INC' })));
+
+    const li = Number(leader.slice(1));
+    servers[li].proc.kill('SIGSTOP');
+    // The client may sit on the frozen server: its connection stays open but silent, so
+    // the writes below get through once the client gives up on it (dispatchAsync's own
+    // timeout is long enough for that) or because it was on another server already.
+    const others = servers.filter((_, i) => i !== li);
+    const r = await ask(others[0], { cmd: 'dispatch', n: 30 });
+    assert.equal(r.seqs.length, 30, 'a survivor orders while the leader is frozen');
+    const newLeader = (await ask(others[0], { cmd: 'status' })).status.leaderId;
+    assert.notEqual(newLeader, leader);
+
+    // Continued: the old leader steps down, follows, and ends with the same state.
+    servers[li].proc.kill('SIGCONT');
+    await ask(servers[li], { cmd: 'dispatch', n: 20 });
+    for (const k of servers) {
+      await waitFor(async () => (await ask(k, { cmd: 'state' })).state.counter === 100, { timeoutMs: 20000, what: `${k.spec.cluster.nodeName} holds all 100` });
+    }
+    const st = await ask(servers[li], { cmd: 'status' });
+    assert.equal(st.status.leaderId, newLeader, 'the old leader follows the new one');
+
+    // The old leader is removed from the group (asked on another server); the two left
+    // go on ordering.
+    const removed = await ask(others[1], { cmd: 'remove', name: leader });
+    assert.ok(removed.removed, removed.message);
+    await waitFor(async () => (await ask(others[0], { cmd: 'status' })).status.members.every((m) => m.nodeId !== leader), { what: 'the membership without it' });
+    assert.equal((await ask(others[1], { cmd: 'dispatch', n: 5 })).seqs.length, 5);
+  } finally {
+    for (const k of servers) k.proc.kill('SIGCONT');
+    await client.disconnect();
+    await Promise.all(servers.map((k) => k.kill()));
+  }
+});

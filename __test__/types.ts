@@ -40,6 +40,7 @@ const port: number | undefined = server.port;
 const replicated = createStore(counter).createServer({ port: 0, cluster: { nodeName: 's1', seeds: ['s2@10.0.0.2:10002'], dataDir: '/var/lib/app' } });
 const raftRole: string | undefined = replicated.status()?.role;
 replicated.on('leader', ({ leaderId, term }) => `${leaderId}:${term.toFixed(0)}`);
+const gone: Promise<void> = replicated.removeMember('s2');
 // @ts-expect-error: a replicated server needs its name
 createStore(counter).createServer({ port: 0, cluster: { seeds: [] } });
 const client = createStore(counter).createClient({ host: '127.0.0.1', port: port ?? 10001 });

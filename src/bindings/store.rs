@@ -541,6 +541,31 @@ impl NativeAuthority {
         )
     }
 
+    /// Removes a server from a replicated store's group (callable on any server; run by
+    /// the leader). Resolves JSON `{ ok: true }` or `{ ok: false, code, message }`.
+    #[napi]
+    pub async fn remove_member(&self, node_name: String) -> Result<String> {
+        let Some(raft) = self.raft.clone() else {
+            return Ok(
+                serde_json::json!({"ok": false, "code": "ERR_INVALID_CONFIG",
+                "message": "not a replicated server"})
+                .to_string(),
+            );
+        };
+        let r = handle()
+            .spawn(async move { raft.engine().remove_node(&node_name).await })
+            .await
+            .map_err(|e| {
+                napi::Error::from_reason(format!("redux-cluster-rs internal error: {e}"))
+            })?;
+        Ok(match r {
+            Ok(()) => serde_json::json!({"ok": true}).to_string(),
+            Err(e) => {
+                serde_json::json!({"ok": false, "code": e.code, "message": e.message}).to_string()
+            }
+        })
+    }
+
     /// Stops a replicated server's Raft node (bounded); nothing on a single server.
     #[napi]
     pub async fn shutdown(&self) -> Result<()> {

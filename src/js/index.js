@@ -866,6 +866,21 @@ class ClusterServer extends EventEmitter {
     return s ? JSON.parse(s) : null;
   }
 
+  /**
+   * Removes a server (by its `nodeName`) from a replicated store's group, on any of its
+   * servers; resolves once the group committed the change. The removed server stops
+   * taking part (close it); the others go on. Rejects with `err.code` (ERR_TIMEOUT,
+   * ERR_NOT_LEADER, ERR_BUSY, ERR_INVALID_CONFIG on a single server, ...).
+   */
+  async removeMember(nodeName) {
+    const a = this._store._authority;
+    if (!a || typeof nodeName !== 'string') {
+      throw new ReduxClusterError('ERR_INVALID_CONFIG', 'removeMember(nodeName) needs a replicated server and a node name');
+    }
+    const r = JSON.parse(await a.removeMember(nodeName));
+    if (!r.ok) throw new ReduxClusterError(r.code, r.message);
+  }
+
   /** Stops listening and drops every connection (and stops a replicated server's Raft
    *  node with the store's last server); idempotent. */
   close() {
