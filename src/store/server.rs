@@ -13,8 +13,9 @@ use crate::protocol::message::encode_actions;
 use crate::protocol::message::MAX_ORDERED;
 use crate::protocol::{FrameCodec, FrameError, Message, Mode, Ordered};
 use crate::transport::{Endpoint, Listener, Peer, ReadHalf, Stream, WriteHalf};
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -365,29 +366,44 @@ async fn refuse<A: OrderingAuthority + ?Sized>(
     }
 }
 
+/// Most dispatched actions a connection holds while its previous batch is being ordered;
+/// past it the connection stops reading (backpressure).
+const MAX_QUEUED: usize = 8 * 1024;
+
+/// What ordering a batch resolves to: the acknowledged counter and where the batch went.
+type OrderResult = Result<(u64, Vec<Ordered>), FrameError>;
+
 async fn read_loop<A: OrderingAuthority + ?Sized>(
     auth: &A,
     frames: &mut FramedRead<ReadHalf, FrameCodec>,
     conn: &Conn,
     client_id: u64,
 ) -> Result<(), FrameError> {
-    while let Some(frame) = frames.next().await {
-        match Message::decode(frame?)? {
-            Message::Dispatch {
-                first_counter,
-                actions,
-            } => {
-                for a in &actions {
-                    validate_action(a).map_err(|_| {
-                        FrameError::Malformed(
-                            "invalid action (not a JSON object with a string type)",
-                        )
-                    })?;
+    // One batch of this connection is being ordered at a time (so the client's order is
+    // kept); what arrives meanwhile is queued and goes as the next batch. On a single
+    // server ordering is immediate; in a Raft group a commit takes a round trip and an
+    // fsync, and everything that arrived during one is committed by the next.
+    let mut queued: Option<(u64, Vec<Bytes>)> = None;
+    let mut inflight: Option<std::pin::Pin<Box<dyn Future<Output = OrderResult> + Send + '_>>> =
+        None;
+    let mut eof = false;
+    loop {
+        if inflight.is_none() {
+            match queued.take() {
+                Some((first, actions)) => {
+                    auth.ready().await;
+                    inflight = Some(Box::pin(auth.submit_remote(client_id, first, actions)));
                 }
-                auth.ready().await;
-                let (acked, runs) = auth
-                    .submit_remote(client_id, first_counter, actions)
-                    .await?;
+                None if eof => return Ok(()),
+                None => {}
+            }
+        }
+        let room = queued.as_ref().map_or(0, |(_, a)| a.len()) < MAX_QUEUED;
+        tokio::select! {
+            biased;
+            r = async { inflight.as_mut().expect("guarded").await }, if inflight.is_some() => {
+                inflight = None;
+                let (acked, runs) = r?;
                 if !runs.is_empty() {
                     // Bounded for a client that dispatches without reading: it then
                     // learns only where its latest runs went.
@@ -399,10 +415,36 @@ async fn read_loop<A: OrderingAuthority + ?Sized>(
                 conn.acked.store(acked, Ordering::Release);
                 conn.wake.notify_one();
             }
-            _ => return Err(FrameError::Malformed("unexpected message from a client")),
+            frame = frames.next(), if !eof && room => {
+                let Some(frame) = frame else {
+                    eof = true;
+                    continue;
+                };
+                let Message::Dispatch { first_counter, actions } = Message::decode(frame?)? else {
+                    return Err(FrameError::Malformed("unexpected message from a client"));
+                };
+                for a in &actions {
+                    validate_action(a).map_err(|_| {
+                        FrameError::Malformed(
+                            "invalid action (not a JSON object with a string type)",
+                        )
+                    })?;
+                }
+                match &mut queued {
+                    None => queued = Some((first_counter, actions)),
+                    // A client numbers its dispatches on one connection consecutively.
+                    Some((first, q)) if *first + q.len() as u64 == first_counter => {
+                        q.extend(actions)
+                    }
+                    Some(_) => {
+                        return Err(FrameError::Malformed(
+                            "dispatch counters out of sequence on one connection",
+                        ))
+                    }
+                }
+            }
         }
     }
-    Ok(())
 }
 
 async fn write_loop<A: OrderingAuthority + ?Sized>(

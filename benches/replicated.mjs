@@ -1,0 +1,121 @@
+// Throughput and latency of a replicated store against a single server, in one run:
+//  - throughput: K client processes dispatch N actions each as fast as they can; the
+//    figure is actions/s until every server and client applied all of them;
+//  - latency: one client, dispatchAsync at a steady rate, p50/p99 of the time to
+//    "ordered and applied here".
+// Replicated: 3 server processes with dataDir (durable Raft log) on loopback.
+//
+//   node benches/replicated.mjs [--clients 4] [--actions 25000] [--rate 2000] [--seconds 5]
+import { fork } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createStore } from 'redux-cluster-rs';
+
+const SELF = fileURLToPath(import.meta.url);
+const args = process.argv.slice(2);
+const opt = (name, dflt) => Number(args.includes(`--${name}`) ? args[args.indexOf(`--${name}`) + 1] : dflt);
+
+function tally(state = { n: 0 }, action) {
+  return action.type === 'ADD' ? { n: state.n + 1 } : state;
+}
+
+const freePort = () =>
+  new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+if (process.env.BENCH_ROLE) {
+  // A child: a server (single or replicated) or a client, reporting what it applied.
+  const spec = JSON.parse(process.env.BENCH_SPEC);
+  const store = createStore(tally, { stderr: () => {} });
+  const handle = process.env.BENCH_ROLE === 'server' ? store.createServer(spec) : store.createClient(spec);
+  setInterval(() => process.send({ applied: store.getState().n, connected: store.connected }), 20);
+  process.on('message', (m) => {
+    if (m.cmd === 'go') {
+      let sent = 0;
+      const slice = () => {
+        for (const end = Math.min(m.n, sent + 5000); sent < end; sent++) store.dispatch({ type: 'ADD' });
+        if (sent < m.n) setImmediate(slice);
+      };
+      slice();
+    } else if (m.cmd === 'stop') {
+      (handle.close ? handle.close() : handle.disconnect()).then(() => process.exit(0));
+    }
+  });
+} else {
+  const clients = opt('clients', 4);
+  const actions = opt('actions', 25000);
+  const rate = opt('rate', 2000);
+  const seconds = opt('seconds', 5);
+  const results = {};
+  for (const kind of ['single', 'replicated']) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'redux-cluster-rs-bench-'));
+    const nServers = kind === 'single' ? 1 : 3;
+    const ports = await Promise.all(Array.from({ length: nServers }, freePort));
+    const rafts = await Promise.all(Array.from({ length: nServers }, freePort));
+    const seeds = rafts.map((p, i) => `b${i}@127.0.0.1:${p}`);
+    const procs = [];
+    const spawn = (role, spec) => {
+      const p = fork(SELF, [], { env: { ...process.env, BENCH_ROLE: role, BENCH_SPEC: JSON.stringify(spec) } });
+      const e = { p, applied: 0, connected: false };
+      p.on('message', (m) => Object.assign(e, m));
+      procs.push(e);
+      return e;
+    };
+    for (let i = 0; i < nServers; i++) {
+      const cluster = kind === 'single' ? undefined : { nodeName: `b${i}`, seeds, host: '127.0.0.1', port: rafts[i], dataDir: path.join(dir, `b${i}`) };
+      spawn('server', { host: '127.0.0.1', port: ports[i], cluster });
+    }
+    const servers = ports.map((port) => ({ host: '127.0.0.1', port }));
+    const kids = Array.from({ length: clients }, () => spawn('client', { servers }));
+    const until = async (cond, what) => {
+      const deadline = Date.now() + 120000;
+      while (!cond()) {
+        if (Date.now() > deadline) throw new Error(`${kind}: timed out waiting for ${what}`);
+        await sleep(5);
+      }
+    };
+    await until(() => kids.every((k) => k.connected), 'the clients');
+    if (kind === 'replicated') await sleep(1000); // the group formed and elected
+    // Throughput.
+    const total = clients * actions;
+    const t0 = performance.now();
+    for (const k of kids) k.p.send({ cmd: 'go', n: actions });
+    await until(() => procs.every((e) => e.applied >= total), 'every process to apply all actions');
+    const secs = (performance.now() - t0) / 1000;
+    // Latency: one more client in this process, dispatchAsync at a steady rate.
+    const store = createStore(tally, { stderr: () => {} });
+    const client = store.createClient({ servers });
+    await until(() => store.connected, 'the latency client');
+    const lat = [];
+    const waits = [];
+    const tEnd = performance.now() + seconds * 1000;
+    let next = performance.now();
+    while (performance.now() < tEnd) {
+      const issued = performance.now();
+      waits.push(store.dispatchAsync({ type: 'ADD' }).then(() => lat.push(performance.now() - issued)));
+      next += 1000 / rate;
+      const delay = next - performance.now();
+      if (delay > 1) await sleep(delay);
+      else if (waits.length % 50 === 0) await new Promise((r) => setImmediate(r));
+    }
+    await Promise.all(waits);
+    lat.sort((a, b) => a - b);
+    const q = (f) => lat[Math.min(lat.length - 1, Math.floor(f * lat.length))];
+    results[kind] = { actions_per_s: Math.round(total / secs), p50_ms: q(0.5), p99_ms: q(0.99), samples: lat.length };
+    console.log(`${kind.padEnd(10)} ${nServers} server(s), ${clients} clients x ${actions}: ${results[kind].actions_per_s.toLocaleString()} actions/s applied everywhere; dispatchAsync at ${rate}/s: p50 ${q(0.5).toFixed(2)} ms, p99 ${q(0.99).toFixed(2)} ms (${lat.length} samples)`);
+    await client.disconnect();
+    for (const e of procs) e.p.kill('SIGKILL');
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  const r = results.replicated.actions_per_s / results.single.actions_per_s;
+  console.log(`\nreplicated / single: throughput ${r.toFixed(2)}x, p50 ${(results.replicated.p50_ms / results.single.p50_ms).toFixed(2)}x, p99 ${(results.replicated.p99_ms / results.single.p99_ms).toFixed(2)}x`);
+  process.exit(0);
+}
