@@ -140,3 +140,14 @@ test('SIGSTOP of the leader: the others go on; continued, it follows and diverge
     await Promise.all(servers.map((k) => k.kill()));
   }
 });
+
+test('node:cluster workers of a replicated primary dispatch through it, each action once', { timeout: 60000 }, async () => {
+  const k = child('ipc-replicated.mjs');
+  const out = await k.next((m) => 'ok' in m, 45000);
+  assert.ok(out.ok, out.error);
+  assert.equal(out.role, 'leader');
+  const seqs = out.results.flatMap((r) => r.seqs).sort((a, b) => a - b);
+  assert.deepEqual(seqs, Array.from({ length: 40 }, (_, i) => i + 1));
+  assert.equal(out.primary, 40);
+  await k.exited;
+});
