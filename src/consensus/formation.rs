@@ -106,6 +106,17 @@ impl RaftEngine {
                 if first != self.shared.me.name {
                     return Err(self.forming(&first));
                 }
+                // Peers are often added in a burst (addPeer for each, concurrently): give
+                // the others of the burst a moment to be known before founding, or two
+                // nodes could each found a cluster with the peers they knew so far.
+                tokio::time::sleep(Duration::from_millis(
+                    self.shared.cfg.heartbeat_interval.max(50) * 2,
+                ))
+                .await;
+                let first = self.smallest_known();
+                if first != self.shared.me.name {
+                    return Err(self.forming(&first));
+                }
                 self.found_cluster()
                     .await
                     .map_err(|e| api("ERR_IO", e.to_string()))?;

@@ -79,6 +79,17 @@ impl RaftEngine {
                 // about each other form one cluster, not two); the others wait for it.
                 match self.smallest_known() {
                     first if first == self.shared.me.name => {
+                        // As in `join_via`: peers told about in a burst become known
+                        // within a moment; found only if still the smallest then.
+                        let pause = self.shared.cfg.heartbeat_interval.max(50) * 2;
+                        tokio::time::sleep(Duration::from_millis(pause)).await;
+                        let first = self.smallest_known();
+                        if first != self.shared.me.name {
+                            return Reply::Done(Err(self.forming(&first)));
+                        }
+                        if self.initialized().await {
+                            return Reply::Done(self.change(Request::AddNode(m)).await);
+                        }
                         if let Err(e) = self.found_cluster().await {
                             return Reply::Done(Err(api("ERR_IO", e.to_string())));
                         }
