@@ -400,6 +400,20 @@ fn seeds(c: &ClusterStoreOptions) -> Result<Vec<Member>, Code> {
         .collect()
 }
 
+fn mode_of(mode: &str) -> Result<Mode, Code> {
+    Mode::parse(mode).ok_or_else(|| {
+        js_error(
+            "ERR_INVALID_CONFIG",
+            format!("invalid configuration: mode must be 'action' or 'snapshot', got '{mode}'"),
+        )
+    })
+}
+
+/// The JSON an async call resolves to (its errors carry a code JS turns into `err.code`).
+fn refusal(code: &str, message: &str) -> String {
+    serde_json::json!({"ok": false, "code": code, "message": message}).to_string()
+}
+
 #[napi]
 impl NativeAuthority {
     #[napi(constructor)]
@@ -411,12 +425,7 @@ impl NativeAuthority {
         #[napi(ts_arg_type = "() => void")] wake: WakeFn,
     ) -> Result<Self, Code> {
         let cfg = config(options)?;
-        let mode = Mode::parse(&mode).ok_or_else(|| {
-            js_error(
-                "ERR_INVALID_CONFIG",
-                format!("invalid configuration: mode must be 'action' or 'snapshot', got '{mode}'"),
-            )
-        })?;
+        let mode = mode_of(&mode)?;
         let inner = LocalAuthority::new(
             hash,
             mode,
@@ -444,12 +453,7 @@ impl NativeAuthority {
         #[napi(ts_arg_type = "() => void")] wake: WakeFn,
     ) -> Result<Self, Code> {
         let cfg = config(options)?;
-        let mode = Mode::parse(&mode).ok_or_else(|| {
-            js_error(
-                "ERR_INVALID_CONFIG",
-                format!("invalid configuration: mode must be 'action' or 'snapshot', got '{mode}'"),
-            )
-        })?;
+        let mode = mode_of(&mode)?;
         let raft_cfg = raft_config(&cluster, store_port)?;
         let seeds = seeds(&cluster)?;
         let start = RaftAuthority::start(
@@ -480,18 +484,15 @@ impl NativeAuthority {
     /// here when `poll` brings them.
     #[napi]
     pub async fn submit_own(&self, actions: String) -> Result<String> {
-        let fail = |code: &str, message: String| {
-            serde_json::json!({"ok": false, "code": code, "message": message}).to_string()
-        };
         let Some(raft) = self.raft.clone() else {
-            return Ok(fail("ERR_INVALID_CONFIG", "not a replicated server".into()));
+            return Ok(refusal("ERR_INVALID_CONFIG", "not a replicated server"));
         };
         let list: Vec<Box<serde_json::value::RawValue>> = match serde_json::from_str(&actions) {
             Ok(l) => l,
             Err(e) => {
-                return Ok(fail(
+                return Ok(refusal(
                     "ERR_INVALID_ACTION",
-                    format!("invalid action batch: {e}"),
+                    &format!("invalid action batch: {e}"),
                 ))
             }
         };
@@ -509,7 +510,7 @@ impl NativeAuthority {
                 });
                 serde_json::json!({"ok": true, "run": run}).to_string()
             }
-            Err(e) => fail(&e.code, e.message),
+            Err(e) => refusal(&e.code, &e.message),
         })
     }
 
@@ -546,11 +547,7 @@ impl NativeAuthority {
     #[napi]
     pub async fn remove_member(&self, node_name: String) -> Result<String> {
         let Some(raft) = self.raft.clone() else {
-            return Ok(
-                serde_json::json!({"ok": false, "code": "ERR_INVALID_CONFIG",
-                "message": "not a replicated server"})
-                .to_string(),
-            );
+            return Ok(refusal("ERR_INVALID_CONFIG", "not a replicated server"));
         };
         let r = handle()
             .spawn(async move { raft.engine().remove_node(&node_name).await })
@@ -560,9 +557,7 @@ impl NativeAuthority {
             })?;
         Ok(match r {
             Ok(()) => serde_json::json!({"ok": true}).to_string(),
-            Err(e) => {
-                serde_json::json!({"ok": false, "code": e.code, "message": e.message}).to_string()
-            }
+            Err(e) => refusal(&e.code, &e.message),
         })
     }
 
