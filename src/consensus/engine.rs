@@ -44,6 +44,11 @@ pub struct RaftEngine {
     pub(super) is_init: std::sync::atomic::AtomicBool,
     pub(super) id: u64,
     pub(super) found: tokio::sync::Mutex<()>,
+    /// Membership changes run one at a time on the leader: two concurrent additions of
+    /// one node (it asked to join while a peer forwarded its addition) would otherwise
+    /// both see it absent, and the second would ping it mid-catch-up, see a node that
+    /// has a cluster but has not applied its name yet, and refuse it as another's.
+    pub(super) changing: tokio::sync::Mutex<()>,
     pub(super) stop: CancellationToken,
     pub(super) tracker: TaskTracker,
     pub(super) snapshot_every: Arc<AtomicU64>,
@@ -163,6 +168,7 @@ impl RaftEngine {
             is_init: Default::default(),
             id,
             found: tokio::sync::Mutex::new(()),
+            changing: tokio::sync::Mutex::new(()),
             stop,
             tracker,
             snapshot_every,

@@ -214,6 +214,7 @@ impl RaftEngine {
     }
 
     pub(super) async fn change_here(&self, req: &Request) -> Result<(), ApiError> {
+        let _one_at_a_time = self.changing.lock().await;
         let m = self.raft.metrics().borrow().clone();
         if m.state != ServerState::Leader {
             let leader = m
