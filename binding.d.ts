@@ -16,10 +16,11 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 export declare class NativeAuthority {
   constructor(hash: string, mode: string, initialState: string, options: EngineOptions | undefined | null, wake: () => void)
   /**
-   * A server of a replicated store: starts its Raft node (binding the Raft port) and
-   * joins the group through the seeds, in the background.
+   * A server of a replicated store: binds its port (which serves clients and the
+   * other servers alike), starts its Raft node on it, and joins the group through the
+   * seeds, in the background. The next `listen` serves on that port.
    */
-  static clustered(hash: string, mode: string, initialState: string, options: EngineOptions | undefined | null, cluster: ClusterStoreOptions, storePort: number, wake: () => void): NativeAuthority
+  static clustered(hash: string, mode: string, initialState: string, options: EngineOptions | undefined | null, cluster: ClusterStoreOptions, host: string | undefined | null, port: number | undefined | null, access: AccessOptions | undefined | null, wake: () => void): NativeAuthority
   /**
    * A replicated server's own actions (a JSON array text), ordered through the
    * group. Resolves JSON: `{ ok: true, run: [firstCounter, firstSeq, count] }` (count 0
@@ -226,14 +227,26 @@ export interface ClusterOptions {
 export interface ClusterStoreOptions {
   /** This server's name in the group (unique, stable across restarts). */
   nodeName: string
-  /** Other servers, as `name@host:port` with their Raft port; some or all of them. */
+  /**
+   * Other servers, as `name@host:port` (the port they serve the store on); some or
+   * all of them.
+   */
   seeds?: Array<string>
-  /** Interface the Raft port binds. @default '0.0.0.0' */
-  host?: string
-  /** The Raft port (0: a free one). @default the store port + 1 */
-  port?: number
-  /** The host the others dial (in this server's address). @default host, or 127.0.0.1 */
+  /**
+   * The host the others dial (in this server's address): the server's `host`, or
+   * 127.0.0.1 when that is a wildcard.
+   */
   advertiseHost?: string
+  /**
+   * The port the others dial, when it is not the one this server listens on (a
+   * proxy, a NAT). @default the server's port
+   */
+  advertisePort?: number
+  /**
+   * With TLS: the CA the other servers' certificates are signed by (PEM).
+   * @default the server's `tls.ca`, else the system's roots
+   */
+  ca?: string
   /** Where the Raft log and vote are kept (durable); without it, memory only. */
   dataDir?: string
   /** Shared by the servers of the group: authenticates their connections. */

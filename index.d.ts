@@ -169,20 +169,22 @@ export interface ReplicationSettings {
   /** This server's name in the group: unique, and the same across restarts. */
   nodeName: string;
   /**
-   * Other servers of the group (some or all) as `name@host:port`, with their Raft port.
+   * Other servers of the group (some or all) as `name@host:port`, with the port each
+   * serves the store on (one port serves clients and peers alike).
    * Fresh servers told about each other form one group; a server started later joins
    * the running one (as a learner that catches up, then as a voter).
    */
   seeds?: string[];
-  /**
-   * The Raft port (peers connect to it).
-   * @default the store's port + 1 (a free port when the store's is 0)
-   */
-  port?: number;
-  /** @default '0.0.0.0' */
-  host?: string;
-  /** The host the others dial. @default host, or 127.0.0.1 for a wildcard host */
+  /** The host the others dial. @default the server's host, or 127.0.0.1 for a wildcard host */
   advertiseHost?: string;
+  /** The port the others dial, when not the one this server listens on (a proxy, NAT). @default the server's port */
+  advertisePort?: number;
+  /**
+   * With `tls`: the CA the other servers' certificates are signed by (PEM). The servers
+   * dial each other with TLS, presenting their own certificate (with `tls.ca` set, it
+   * needs the clientAuth usage too). @default `tls.ca`, else the system's roots
+   */
+  ca?: string | Buffer;
   /** Where the Raft log and vote are kept (durable). Without it they live in memory. */
   dataDir?: string;
   /** Shared by the group's servers: authenticates their connections. */
@@ -197,7 +199,7 @@ export interface ReplicationSettings {
 
 export interface ReplicationStatus {
   nodeId: string;
-  /** This server's Raft address. */
+  /** The address the other servers reach this one on (its store port). */
   address: string;
   role: 'leader' | 'follower' | 'candidate' | 'learner' | 'shutdown';
   leaderId: string | null;

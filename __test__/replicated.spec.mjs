@@ -25,11 +25,10 @@ function start(spec) {
 test('three servers, kill -9 of the leader, a restart from dataDir: every acknowledged action once, everywhere', { timeout: 120000 }, async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rcrs-raft-store-'));
   const ports = await Promise.all([0, 1, 2].map(() => freePort()));
-  const rafts = await Promise.all([0, 1, 2].map(() => freePort()));
-  const seeds = rafts.map((p, i) => `s${i}@127.0.0.1:${p}`);
+  const seeds = ports.map((p, i) => `s${i}@127.0.0.1:${p}`);
   const spec = (i) => ({
     port: ports[i],
-    cluster: { nodeName: `s${i}`, seeds, port: rafts[i], host: '127.0.0.1', dataDir: path.join(dir, `s${i}`), heartbeatInterval: 50, electionTimeout: 150 },
+    cluster: { nodeName: `s${i}`, seeds, dataDir: path.join(dir, `s${i}`), heartbeatInterval: 50, electionTimeout: 150 },
   });
   const servers = [0, 1, 2].map((i) => start(spec(i)));
   const replica = createStore(counter, { stderr: () => {} });
@@ -91,10 +90,9 @@ test('under load: kill -9 of the leader half-way, restart; every acknowledged ac
 
 test('SIGSTOP of the leader: the others go on; continued, it follows and diverges in nothing; then it is removed', { timeout: 120000 }, async () => {
   const ports = await Promise.all([0, 1, 2].map(() => freePort()));
-  const rafts = await Promise.all([0, 1, 2].map(() => freePort()));
-  const seeds = rafts.map((p, i) => `f${i}@127.0.0.1:${p}`);
+  const seeds = ports.map((p, i) => `f${i}@127.0.0.1:${p}`);
   const servers = [0, 1, 2].map((i) =>
-    start({ port: ports[i], cluster: { nodeName: `f${i}`, seeds, port: rafts[i], host: '127.0.0.1', heartbeatInterval: 50, electionTimeout: 150 } })
+    start({ port: ports[i], cluster: { nodeName: `f${i}`, seeds, heartbeatInterval: 50, electionTimeout: 150 } })
   );
   const replica = createStore(counter, { stderr: () => {} });
   const client = replica.createClient({ servers: ports.map((port) => ({ host: '127.0.0.1', port })) });

@@ -33,13 +33,12 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'redux-cluster-rs-failover-'));
 const storePorts = await Promise.all([0, 1, 2].map(freePort));
-const raftPorts = await Promise.all([0, 1, 2].map(freePort));
-const seeds = raftPorts.map((p, i) => `s${i}@127.0.0.1:${p}`);
+const seeds = storePorts.map((p, i) => `s${i}@127.0.0.1:${p}`);
 let leader = null;
 let term = 0;
 const servers = [];
 const start = (i) => {
-  const spec = { port: storePorts[i], cluster: { nodeName: `s${i}`, seeds, host: '127.0.0.1', port: raftPorts[i], dataDir: path.join(dir, `s${i}`) } };
+  const spec = { port: storePorts[i], cluster: { nodeName: `s${i}`, seeds, dataDir: path.join(dir, `s${i}`) } };
   // The demo's child role: a replicated server reporting leaders and its state.
   const p = fork(DEMO, [], { env: { ...process.env, DEMO_ROLE: `server-s${i}`, DEMO_SPEC: JSON.stringify(spec) } });
   const s = { p, applied: 0 };

@@ -59,8 +59,7 @@ if (process.env.BENCH_ROLE) {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'redux-cluster-rs-bench-'));
     const nServers = kind === 'single' ? 1 : 3;
     const ports = await Promise.all(Array.from({ length: nServers }, freePort));
-    const rafts = await Promise.all(Array.from({ length: nServers }, freePort));
-    const seeds = rafts.map((p, i) => `b${i}@127.0.0.1:${p}`);
+    const seeds = ports.map((p, i) => `b${i}@127.0.0.1:${p}`);
     const procs = [];
     const spawn = (role, spec) => {
       const p = fork(SELF, [], { env: { ...process.env, BENCH_ROLE: role, BENCH_SPEC: JSON.stringify(spec) } });
@@ -70,7 +69,7 @@ if (process.env.BENCH_ROLE) {
       return e;
     };
     for (let i = 0; i < nServers; i++) {
-      const cluster = kind === 'single' ? undefined : { nodeName: `b${i}`, seeds, host: '127.0.0.1', port: rafts[i], dataDir: path.join(dir, `b${i}`) };
+      const cluster = kind === 'single' ? undefined : { nodeName: `b${i}`, seeds, dataDir: path.join(dir, `b${i}`) };
       spawn('server', { host: '127.0.0.1', port: ports[i], cluster });
     }
     const servers = ports.map((port) => ({ host: '127.0.0.1', port }));

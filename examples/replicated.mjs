@@ -93,11 +93,10 @@ async function runMain() {
   const expected = clients * perClient;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'redux-cluster-rs-demo-'));
   const storePorts = await Promise.all([0, 1, 2].map(freePort));
-  const raftPorts = await Promise.all([0, 1, 2].map(freePort));
-  const seeds = raftPorts.map((p, i) => `s${i}@127.0.0.1:${p}`);
+  const seeds = storePorts.map((p, i) => `s${i}@127.0.0.1:${p}`);
   const serverSpec = (i) => ({
     port: storePorts[i],
-    cluster: { nodeName: `s${i}`, seeds, host: '127.0.0.1', port: raftPorts[i], dataDir: path.join(dir, `s${i}`) },
+    cluster: { nodeName: `s${i}`, seeds, dataDir: path.join(dir, `s${i}`) },
   });
   const procs = new Map();
   let leader = null;

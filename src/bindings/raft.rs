@@ -77,6 +77,8 @@ fn config(o: RaftOptions) -> std::result::Result<RaftConfig, napi::Error<Code>> 
         name: o.node_id,
         host: o.host.unwrap_or_else(|| "127.0.0.1".into()),
         port: port as u16,
+        listen: true,
+        tls: None,
         advertise_host: o.advertise_host,
         election_timeout_min: min,
         election_timeout_max: max,

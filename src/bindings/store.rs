@@ -18,7 +18,7 @@ use crate::store::client::Credentials;
 use crate::store::replicated::RaftAuthority;
 use crate::store::{Access, Client, Event, EventKind, LocalAuthority, ServerHandle, Wake};
 use crate::transport::tls::{client_config, server_config};
-use crate::transport::Endpoint;
+use crate::transport::{Endpoint, Listener};
 use bytes::Bytes;
 use napi::bindgen_prelude::Unknown;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
@@ -27,7 +27,7 @@ use napi::Status;
 use napi_derive::napi;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// A JS function called (with no arguments) when the engine has something for JS.
@@ -302,14 +302,18 @@ pub struct AuthorityPoll {
 pub struct ClusterStoreOptions {
     /// This server's name in the group (unique, stable across restarts).
     pub node_name: String,
-    /// Other servers, as `name@host:port` with their Raft port; some or all of them.
+    /// Other servers, as `name@host:port` (the port they serve the store on); some or
+    /// all of them.
     pub seeds: Option<Vec<String>>,
-    /// Interface the Raft port binds. @default '0.0.0.0'
-    pub host: Option<String>,
-    /// The Raft port (0: a free one). @default the store port + 1
-    pub port: Option<u32>,
-    /// The host the others dial (in this server's address). @default host, or 127.0.0.1
+    /// The host the others dial (in this server's address): the server's `host`, or
+    /// 127.0.0.1 when that is a wildcard.
     pub advertise_host: Option<String>,
+    /// The port the others dial, when it is not the one this server listens on (a
+    /// proxy, a NAT). @default the server's port
+    pub advertise_port: Option<u32>,
+    /// With TLS: the CA the other servers' certificates are signed by (PEM).
+    /// @default the server's `tls.ca`, else the system's roots
+    pub ca: Option<String>,
     /// Where the Raft log and vote are kept (durable); without it, memory only.
     pub data_dir: Option<String>,
     /// Shared by the servers of the group: authenticates their connections.
@@ -330,9 +334,16 @@ pub struct NativeAuthority {
     inner: Arc<LocalAuthority>,
     raft: Option<Arc<RaftAuthority>>,
     cfg: StoreConfig,
+    /// A replicated server's port, bound before its Raft node started, until `listen`.
+    bound: Mutex<Option<(Listener, Arc<Access>)>>,
 }
 
-fn raft_config(c: &ClusterStoreOptions, store_port: u32) -> Result<RaftConfig, Code> {
+fn raft_config(
+    c: &ClusterStoreOptions,
+    host: &str,
+    port: u16,
+    access: Option<&AccessOptions>,
+) -> Result<RaftConfig, Code> {
     let invalid = |m: String| {
         js_error(
             "ERR_INVALID_CONFIG",
@@ -341,20 +352,19 @@ fn raft_config(c: &ClusterStoreOptions, store_port: u32) -> Result<RaftConfig, C
     };
     NodeId::create(&c.node_name, "localhost", 1)
         .map_err(|e| invalid(format!("nodeName: {}", e.reason)))?;
-    // Next to the store's port; a free one when the store's is picked freely too.
-    let port = c
-        .port
-        .unwrap_or(if store_port == 0 { 0 } else { store_port + 1 });
-    if port > 65535 {
-        return Err(invalid(format!("port must be 0..65535, got {port}")));
-    }
-    let host = c.host.clone().unwrap_or_else(|| "0.0.0.0".into());
     let advertise = c.advertise_host.clone().or_else(|| {
         let wildcard = host
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_unspecified());
         wildcard.then(|| "127.0.0.1".to_string())
     });
+    let port = match c.advertise_port {
+        Some(p) if p == 0 || p > 65535 => {
+            return Err(invalid(format!("advertisePort must be 1..65535, got {p}")))
+        }
+        Some(p) => p as u16,
+        None => port,
+    };
     let min = c.election_timeout.unwrap_or(150) as u64;
     let heartbeat = c.heartbeat_interval.unwrap_or(50) as u64;
     if heartbeat == 0 || min <= heartbeat {
@@ -362,10 +372,21 @@ fn raft_config(c: &ClusterStoreOptions, store_port: u32) -> Result<RaftConfig, C
             "electionTimeout ({min} ms) must be greater than heartbeatInterval ({heartbeat} ms)"
         )));
     }
+    // The servers dial each other as they are served: with TLS when the port speaks it,
+    // presenting their own certificate (for ports that require client certificates).
+    let tls = match access.map(|a| (&a.tls_cert, &a.tls_key, &a.tls_ca)) {
+        Some((Some(cert), Some(key), tls_ca)) => {
+            let ca = c.ca.as_deref().or(tls_ca.as_deref());
+            Some(client_config(ca, Some((cert, key))).map_err(tls_error)?)
+        }
+        _ => None,
+    };
     Ok(RaftConfig {
         name: c.node_name.clone(),
-        host,
-        port: port as u16,
+        host: host.to_string(),
+        port,
+        listen: false,
+        tls,
         advertise_host: advertise,
         election_timeout_min: min,
         election_timeout_max: min * 2,
@@ -437,25 +458,41 @@ impl NativeAuthority {
             inner,
             raft: None,
             cfg,
+            bound: Mutex::new(None),
         })
     }
 
-    /// A server of a replicated store: starts its Raft node (binding the Raft port) and
-    /// joins the group through the seeds, in the background.
+    /// A server of a replicated store: binds its port (which serves clients and the
+    /// other servers alike), starts its Raft node on it, and joins the group through the
+    /// seeds, in the background. The next `listen` serves on that port.
     #[napi(factory)]
+    #[allow(clippy::too_many_arguments)]
     pub fn clustered(
         hash: String,
         mode: String,
         initial_state: String,
         options: Option<EngineOptions>,
         cluster: ClusterStoreOptions,
-        store_port: u32,
+        host: Option<String>,
+        port: Option<u32>,
+        access: Option<AccessOptions>,
         #[napi(ts_arg_type = "() => void")] wake: WakeFn,
     ) -> Result<Self, Code> {
         let cfg = config(options)?;
         let mode = mode_of(&mode)?;
-        let raft_cfg = raft_config(&cluster, store_port)?;
+        let ep = endpoint(host, port, None, "0.0.0.0")?;
+        let Endpoint::Tcp { host, .. } = &ep else {
+            unreachable!("no path given")
+        };
+        let host = host.clone();
         let seeds = seeds(&cluster)?;
+        let listener = {
+            let _guard = handle().enter();
+            Listener::bind(&ep).map_err(|e| from_io(e, &format!("cannot listen on {ep}")))?
+        };
+        let bound = listener.port().expect("a TCP listener has a port");
+        let raft_cfg = raft_config(&cluster, &host, bound, access.as_ref())?;
+        let access = Arc::new(access_config(access)?);
         let start = RaftAuthority::start(
             hash,
             mode,
@@ -475,6 +512,7 @@ impl NativeAuthority {
             inner: raft.local().clone(),
             raft: Some(raft),
             cfg,
+            bound: Mutex::new(Some((listener, access))),
         })
     }
 
@@ -617,9 +655,19 @@ impl NativeAuthority {
         path: Option<String>,
         access: Option<AccessOptions>,
     ) -> Result<NativeListener, Code> {
+        let _guard = handle().enter();
+        if let Some((listener, access)) = self.bound.lock().unwrap().take() {
+            let raft = self
+                .raft
+                .clone()
+                .expect("bound only for a replicated server");
+            let h = ServerHandle::serve(raft, listener, self.cfg.clone(), access);
+            return Ok(NativeListener {
+                handle: Arc::new(h),
+            });
+        }
         let ep = endpoint(host, port, path, "0.0.0.0")?;
         let access = Arc::new(access_config(access)?);
-        let _guard = handle().enter();
         let h = match &self.raft {
             Some(raft) => ServerHandle::listen(raft.clone(), &ep, self.cfg.clone(), access),
             None => ServerHandle::listen(self.inner.clone(), &ep, self.cfg.clone(), access),

@@ -8,8 +8,14 @@ use std::time::Duration;
 pub struct RaftConfig {
     pub name: String,
     pub host: String,
-    /// 0 picks a free port.
+    /// 0 picks a free port. Without `listen`, the port other nodes reach this one on
+    /// (a replicated store's servers take their peers' connections on the store's port).
     pub port: u16,
+    /// Binds `host:port` and serves peers there (else the embedder hands peer
+    /// connections over through [`super::RaftEngine::serve_peer`]).
+    pub listen: bool,
+    /// Dial peers with TLS, trusting what this config trusts.
+    pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
     /// The host other nodes dial (default: `host`).
     pub advertise_host: Option<String>,
     pub election_timeout_min: u64,
@@ -32,6 +38,8 @@ impl RaftConfig {
             name: name.into(),
             host: "127.0.0.1".into(),
             port: 0,
+            listen: true,
+            tls: None,
             advertise_host: None,
             election_timeout_min: 150,
             election_timeout_max: 300,

@@ -10,7 +10,7 @@ pub use super::config::RaftConfig;
 use super::disk::Disk;
 pub use super::events::{EventSink, NodeState, RaftEvent};
 use super::log_store::LogStore;
-use super::net::{ApiError, Committed, Pool, Reply, Request, Status};
+use super::net::{ApiError, Committed, Dialer, Pool, Reply, Request, Status};
 use super::proposer::{Proposer, Rejected};
 use super::state_machine::{KvStateMachine, SmEvent, SmSink};
 use super::types::{node_id, Command, Member, TypeConfig};
@@ -33,6 +33,7 @@ pub(super) struct Shared {
     /// Addresses learned from `add_node` before the membership has them.
     pub(super) known: Mutex<BTreeMap<String, String>>,
     pub(super) pool: Pool,
+    pub(super) dialer: Dialer,
     pub(super) sink: EventSink,
 }
 
@@ -72,11 +73,17 @@ pub(super) fn name_of(m: &RaftMetrics<u64, Member>, id: u64) -> Option<String> {
 
 impl RaftEngine {
     pub async fn start(cfg: RaftConfig, sink: EventSink) -> io::Result<Arc<RaftEngine>> {
-        let listener = Listener::bind(&Endpoint::Tcp {
-            host: cfg.host.clone(),
-            port: cfg.port,
-        })?;
-        let port = listener.port().unwrap_or(cfg.port);
+        let listener = match cfg.listen {
+            true => Some(Listener::bind(&Endpoint::Tcp {
+                host: cfg.host.clone(),
+                port: cfg.port,
+            })?),
+            false => None,
+        };
+        let port = listener
+            .as_ref()
+            .and_then(Listener::port)
+            .unwrap_or(cfg.port);
         let host = cfg
             .advertise_host
             .clone()
@@ -135,10 +142,17 @@ impl RaftEngine {
         };
         let sm = KvStateMachine::open(disk.clone(), Some(sm_sink))
             .map_err(|e| io::Error::other(e.to_string()))?;
+        let limits = FrameLimits {
+            max_frame: 64 << 20,
+            compress_threshold: 256 << 10,
+        };
         let shared = Arc::new(Shared {
-            limits: FrameLimits {
-                max_frame: 64 << 20,
-                compress_threshold: 256 << 10,
+            limits,
+            dialer: Dialer {
+                local: me.name.clone(),
+                secret: cfg.secret.clone(),
+                limits,
+                tls: cfg.tls.clone(),
             },
             cfg,
             me,
@@ -175,7 +189,9 @@ impl RaftEngine {
             disk,
         });
         let t = &engine.tracker;
-        t.spawn(super::rpc::accept_loop(engine.clone(), listener));
+        if let Some(listener) = listener {
+            t.spawn(super::rpc::accept_loop(engine.clone(), listener));
+        }
         t.spawn(super::events::watch_metrics(engine.clone()));
         t.spawn(super::events::probe_peers(engine.clone()));
         if engine.shared.cfg.bootstrap {
@@ -303,14 +319,7 @@ impl RaftEngine {
     pub(super) async fn forward(&self, to: &Member, req: &Request) -> Result<Reply, ApiError> {
         let s = &self.shared;
         s.pool
-            .call(
-                &to.addr,
-                &s.me.name,
-                s.cfg.secret.as_deref(),
-                s.limits,
-                req,
-                s.cfg.commit_timeout,
-            )
+            .call(&s.dialer, &to.addr, req, s.cfg.commit_timeout)
             .await
             .map_err(|e| {
                 api(

@@ -112,12 +112,9 @@ pub(super) async fn probe_peers(engine: Arc<RaftEngine>) {
             let s = &engine.shared;
             let ok = async {
                 if !sessions.contains_key(name) {
-                    let c = tokio::time::timeout(
-                        ttl,
-                        Session::connect(addr, &s.me.name, s.cfg.secret.as_deref(), s.limits),
-                    )
-                    .await
-                    .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
+                    let c = tokio::time::timeout(ttl, Session::connect(addr, &s.dialer))
+                        .await
+                        .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
                     sessions.insert(name.clone(), c);
                 }
                 let sess = sessions.get_mut(name).expect("inserted");

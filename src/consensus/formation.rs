@@ -133,14 +133,7 @@ impl RaftEngine {
         let s = &self.shared;
         let r = s
             .pool
-            .call(
-                addr,
-                &s.me.name,
-                s.cfg.secret.as_deref(),
-                s.limits,
-                &Request::Ping,
-                ttl,
-            )
+            .call(&s.dialer, addr, &Request::Ping, ttl)
             .await
             .map_err(|e| api("ERR_UNAVAILABLE", format!("{addr}: {e}")))?;
         match r {

@@ -32,6 +32,7 @@ pub mod types;
 pub mod wal;
 
 pub use disk::Disk;
+pub use engine::RaftEngine;
 pub use log_store::{LogStore, MemLogStore};
 pub use state_machine::KvStateMachine;
 pub use types::{node_id, Command, Member, Response, TypeConfig};

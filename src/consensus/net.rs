@@ -10,7 +10,7 @@
 
 use super::types::{Command, Member, Response, TypeConfig};
 use crate::protocol::frame::write_frame;
-use crate::protocol::{FrameCodec, FrameLimits};
+use crate::protocol::{FrameCodec, FrameLimits, Message};
 use crate::transport::{Endpoint, ReadHalf, Stream, WriteHalf};
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
@@ -103,20 +103,6 @@ pub enum Reply {
     Status(Status),
 }
 
-#[derive(Serialize, Deserialize)]
-struct Hello {
-    from: String,
-    nonce: String,
-    auth: bool,
-}
-
-#[derive(Serialize, Deserialize)]
-struct Welcome {
-    name: String,
-    nonce: String,
-    auth: bool,
-}
-
 fn nonce() -> String {
     let b: [u8; 16] = rand::random();
     b.iter().map(|x| format!("{x:02x}")).collect()
@@ -166,48 +152,92 @@ impl Session {
         }
     }
 
-    /// Connects to `addr` (`host:port`) as `local`.
-    pub async fn connect(
-        addr: &str,
-        local: &str,
-        secret: Option<&str>,
-        limits: FrameLimits,
-    ) -> io::Result<Session> {
+    /// Connects to `addr` (`host:port`) as the dialer's node.
+    pub async fn connect(addr: &str, d: &Dialer) -> io::Result<Session> {
         let (host, port) = split_addr(addr)?;
-        let stream = Stream::connect(&Endpoint::Tcp { host, port }).await?;
-        let mut s = Session::new(stream, limits, 0);
+        let mut stream = Stream::connect(&Endpoint::Tcp {
+            host: host.clone(),
+            port,
+        })
+        .await?;
+        if let Some(tls) = &d.tls {
+            stream = stream.tls_connect(tls.clone(), &host).await?;
+        }
+        let mut s = Session::new(stream, d.limits, 0);
         let nc = nonce();
-        s.send_plain(&Hello {
-            from: local.into(),
+        let secret = d.secret.as_deref();
+        s.send_plain(&Message::PeerHello {
+            from: d.local.clone(),
             nonce: nc.clone(),
             auth: secret.is_some(),
         })
         .await?;
-        let w: Welcome = s.recv_plain().await?;
-        if w.auth != secret.is_some() {
+        let (name, ns, auth) = match s.recv_plain().await? {
+            Message::PeerWelcome { name, nonce, auth } => (name, nonce, auth),
+            Message::Error { code, message } => {
+                return Err(proto(format!("{addr} refused: {message} ({code})")))
+            }
+            _ => return Err(proto(format!("{addr} did not answer as a Raft peer"))),
+        };
+        if auth != secret.is_some() {
             return Err(proto(format!(
-                "{} {} a clusterSecret and this node {}",
-                w.name,
-                if w.auth { "uses" } else { "does not use" },
+                "{name} {} a clusterSecret and this node {}",
+                if auth { "uses" } else { "does not use" },
                 if secret.is_some() { "does" } else { "does not" }
             )));
         }
-        s.key = secret.map(|k| session_key(k, local, &nc, &w.name, &w.nonce));
-        s.peer = w.name;
+        s.key = secret.map(|k| session_key(k, &d.local, &nc, &name, &ns));
+        s.peer = name;
         Ok(s)
     }
 
-    /// The accepting side of [`Session::connect`].
+    /// The accepting side of [`Session::connect`], on a connection of its own.
     pub async fn accept(
         stream: Stream,
         local: &str,
         secret: Option<&str>,
         limits: FrameLimits,
     ) -> io::Result<Session> {
-        let mut s = Session::new(stream, limits, 1);
-        let h: Hello = s.recv_plain().await?;
+        let (r, w) = stream.into_split();
+        let mut reader = FramedRead::new(r, FrameCodec::new(limits));
+        let first = match reader.next().await {
+            Some(Ok(f)) => f,
+            Some(Err(e)) => return Err(proto(e.to_string())),
+            None => return Err(io::ErrorKind::UnexpectedEof.into()),
+        };
+        match Message::decode(first) {
+            Ok(Message::PeerHello { from, nonce, auth }) => {
+                let hello = PeerHello { from, nonce, auth };
+                Session::accept_hello(reader, w, hello, local, secret, limits).await
+            }
+            Ok(_) => Err(proto("expected a Raft peer's handshake")),
+            Err(e) => Err(proto(format!("bad handshake: {e}"))),
+        }
+    }
+
+    /// Answers a peer's hello, read by whoever accepted the connection (the store's
+    /// port reads the first frame to tell its clients from its peers).
+    pub async fn accept_hello(
+        reader: FramedRead<ReadHalf, FrameCodec>,
+        writer: WriteHalf,
+        h: PeerHello,
+        local: &str,
+        secret: Option<&str>,
+        limits: FrameLimits,
+    ) -> io::Result<Session> {
+        let mut s = Session {
+            reader,
+            writer,
+            buf: BytesMut::new(),
+            limits,
+            key: None,
+            side: 1,
+            sent: 0,
+            received: 0,
+            peer: String::new(),
+        };
         let ns = nonce();
-        s.send_plain(&Welcome {
+        s.send_plain(&Message::PeerWelcome {
             name: local.into(),
             nonce: ns.clone(),
             auth: secret.is_some(),
@@ -224,11 +254,9 @@ impl Session {
         Ok(s)
     }
 
-    async fn send_plain<T: Serialize>(&mut self, msg: &T) -> io::Result<()> {
+    async fn send_plain(&mut self, msg: &Message) -> io::Result<()> {
         self.buf.clear();
-        let body = serde_json::to_vec(msg).map_err(io::Error::other)?;
-        write_frame(&mut self.buf, &self.limits, |d| d.extend_from_slice(&body))
-            .map_err(io::Error::other)?;
+        write_frame(&mut self.buf, &self.limits, |d| msg.encode(d)).map_err(io::Error::other)?;
         self.writer.write_all(&self.buf).await
     }
 
@@ -251,9 +279,9 @@ impl Session {
         }
     }
 
-    async fn recv_plain<T: DeserializeOwned>(&mut self) -> io::Result<T> {
+    async fn recv_plain(&mut self) -> io::Result<Message> {
         let f = self.recv_frame().await?;
-        serde_json::from_slice(&f).map_err(|e| proto(format!("bad handshake: {e}")))
+        Message::decode(f).map_err(|e| proto(format!("bad handshake: {e}")))
     }
 
     fn tag(&self, side: u8, n: u64, body: &[u8]) -> Option<HmacSha256> {
@@ -327,6 +355,23 @@ pub fn split_addr(addr: &str) -> io::Result<(String, u16)> {
     Ok((h.trim_matches(['[', ']']).to_string(), port))
 }
 
+/// A peer's first frame, as read by whoever accepted its connection.
+pub struct PeerHello {
+    pub from: String,
+    pub nonce: String,
+    pub auth: bool,
+}
+
+/// How this node reaches the others: as whom, with which secret, frame limits and TLS
+/// (a replicated store's servers speak TLS to each other when their port does).
+#[derive(Clone)]
+pub struct Dialer {
+    pub local: String,
+    pub secret: Option<String>,
+    pub limits: FrameLimits,
+    pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+}
+
 /// Idle connections per address, so concurrent calls (forwarded writes) each get one.
 #[derive(Default)]
 pub struct Pool {
@@ -336,17 +381,15 @@ pub struct Pool {
 impl Pool {
     pub async fn call(
         &self,
+        d: &Dialer,
         addr: &str,
-        local: &str,
-        secret: Option<&str>,
-        limits: FrameLimits,
         req: &Request,
         ttl: Duration,
     ) -> io::Result<Reply> {
         let cached = self.idle.lock().unwrap().get_mut(addr).and_then(Vec::pop);
         let mut s = match cached {
             Some(s) => s,
-            None => tokio::time::timeout(ttl, Session::connect(addr, local, secret, limits))
+            None => tokio::time::timeout(ttl, Session::connect(addr, d))
                 .await
                 .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??,
         };
@@ -365,7 +408,8 @@ impl Pool {
 }
 
 /// Serves one accepted connection: each request is answered in order by `handle`.
-pub async fn serve_session<F, Fut>(mut s: Session, handle: F)
+/// Ends with why the connection closed, `None` when the peer simply left.
+pub async fn serve_session<F, Fut>(mut s: Session, handle: F) -> Option<io::Error>
 where
     F: Fn(Request) -> Fut,
     Fut: std::future::Future<Output = Reply>,
@@ -373,16 +417,12 @@ where
     loop {
         let req = match s.recv::<Request>().await {
             Ok(r) => r,
-            Err(e) => {
-                if e.kind() != io::ErrorKind::UnexpectedEof {
-                    tracing::warn!(peer = %s.peer, "raft connection closed: {e}");
-                }
-                return;
-            }
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return None,
+            Err(e) => return Some(e),
         };
         let reply = handle(req).await;
         if s.send(&reply).await.is_err() {
-            return;
+            return None;
         }
     }
 }
@@ -406,7 +446,13 @@ mod tests {
             let (st, _) = l.accept().await.unwrap();
             Session::accept(st, "b", ss, FrameLimits::default()).await
         });
-        let c = Session::connect(&addr, "a", cs, FrameLimits::default()).await;
+        let d = Dialer {
+            local: "a".into(),
+            secret: cs.map(String::from),
+            limits: FrameLimits::default(),
+            tls: None,
+        };
+        let c = Session::connect(&addr, &d).await;
         (c, server.await.unwrap())
     }
 

@@ -46,15 +46,9 @@ impl NetConn {
     async fn call(&mut self, req: Request, ttl: Duration) -> Result<Reply, io::Error> {
         let mut slot = self.session.lock().await;
         if slot.is_none() {
-            let s = &self.shared;
             let c = tokio::time::timeout(
                 ttl,
-                Session::connect(
-                    &self.target.addr,
-                    &s.me.name,
-                    s.cfg.secret.as_deref(),
-                    s.limits,
-                ),
+                Session::connect(&self.target.addr, &self.shared.dialer),
             )
             .await
             .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??;

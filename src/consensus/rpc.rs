@@ -3,11 +3,15 @@
 //! joins, pings).
 
 use super::engine::{api, RaftEngine};
-use super::net::{Committed, Reply, Request, Session};
+use super::net::{Committed, PeerHello, Reply, Request, Session};
 use super::types::Response;
+use crate::protocol::FrameCodec;
 use crate::transport::Listener;
+use crate::transport::{ReadHalf, WriteHalf};
+use std::io;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio_util::codec::FramedRead;
 
 pub(super) async fn accept_loop(engine: Arc<RaftEngine>, listener: Listener) {
     loop {
@@ -39,9 +43,52 @@ pub(super) async fn accept_loop(engine: Arc<RaftEngine>, listener: Listener) {
             let h = e.clone();
             tokio::select! {
                 _ = stop.cancelled() => {}
-                _ = super::net::serve_session(session, move |req| h.clone().handle(req)) => {}
+                e = super::net::serve_session(session, move |req| h.clone().handle(req)) => {
+                    if let Some(e) = e {
+                        tracing::warn!(peer = %peer.name, "raft connection closed: {e}");
+                    }
+                }
             }
         });
+    }
+}
+
+impl RaftEngine {
+    /// Serves a peer whose connection another listener accepted and whose hello it read
+    /// (a replicated store's port takes clients and peers alike). Ends when the peer
+    /// leaves or this node stops (`Ok`), or with why the connection was refused or
+    /// broken (a wrong secret, a malformed message), for the caller to report.
+    pub async fn serve_peer(
+        self: &Arc<Self>,
+        reader: FramedRead<ReadHalf, FrameCodec>,
+        writer: WriteHalf,
+        hello: PeerHello,
+    ) -> io::Result<()> {
+        let s = &self.shared;
+        let from = hello.from.clone();
+        let handshake = Session::accept_hello(
+            reader,
+            writer,
+            hello,
+            &s.me.name,
+            s.cfg.secret.as_deref(),
+            s.limits,
+        );
+        let session = tokio::select! {
+            _ = self.stop.cancelled() => return Ok(()),
+            r = tokio::time::timeout(Duration::from_secs(5), handshake) => match r {
+                Ok(r) => r?,
+                Err(_) => return Err(io::Error::new(io::ErrorKind::TimedOut, format!("{from}: no handshake in time"))),
+            },
+        };
+        let h = self.clone();
+        tokio::select! {
+            _ = self.stop.cancelled() => Ok(()),
+            e = super::net::serve_session(session, move |req| h.clone().handle(req)) => match e {
+                Some(e) => Err(e),
+                None => Ok(()),
+            },
+        }
     }
 }
 

@@ -86,25 +86,30 @@ function readTimeout(options) {
   return timeout;
 }
 
-const CLUSTER_KEYS = new Set(['nodeName', 'seeds', 'host', 'port', 'advertiseHost', 'dataDir', 'secret', 'electionTimeout', 'heartbeatInterval', 'bootstrap']);
+const CLUSTER_KEYS = new Set(['nodeName', 'seeds', 'advertiseHost', 'advertisePort', 'ca', 'dataDir', 'secret', 'electionTimeout', 'heartbeatInterval', 'bootstrap']);
 
 // createServer's `cluster`: the server joins its store's Raft group.
 function readCluster(c) {
   if (c === undefined || c === null) return null;
   if (typeof c !== 'object') throw invalid('cluster must be an object { nodeName, seeds, dataDir, ... }');
-  for (const k of Object.keys(c)) if (!CLUSTER_KEYS.has(k)) throw invalid(`cluster.${k} is not an option`);
+  for (const k of Object.keys(c)) {
+    if (k === 'host' || k === 'port') {
+      throw invalid(`cluster.${k} is not an option: the servers of a replicated store reach each other on the port that serves its clients (use advertiseHost / advertisePort when they must dial another address)`);
+    }
+    if (!CLUSTER_KEYS.has(k)) throw invalid(`cluster.${k} is not an option`);
+  }
   if (typeof c.nodeName !== 'string' || c.nodeName === '') throw invalid('cluster.nodeName must be a non-empty string');
   if (c.seeds !== undefined && !(Array.isArray(c.seeds) && c.seeds.every((s) => typeof s === 'string'))) {
     throw invalid("cluster.seeds must be an array of 'name@host:port'");
   }
-  for (const k of ['host', 'advertiseHost', 'dataDir', 'secret']) {
+  for (const k of ['advertiseHost', 'dataDir', 'secret']) {
     if (c[k] !== undefined && typeof c[k] !== 'string') throw invalid(`cluster.${k} must be a string`);
   }
-  for (const k of ['port', 'electionTimeout', 'heartbeatInterval']) {
+  for (const k of ['advertisePort', 'electionTimeout', 'heartbeatInterval']) {
     if (c[k] !== undefined && !(Number.isInteger(c[k]) && c[k] >= 0 && c[k] <= 65535)) throw invalid(`cluster.${k} must be an integer`);
   }
   if (c.bootstrap !== undefined && typeof c.bootstrap !== 'boolean') throw invalid('cluster.bootstrap must be a boolean');
-  return { ...c };
+  return { ...c, ca: pem(c.ca, 'cluster.ca') };
 }
 
 function checkAction(action) {
@@ -565,17 +570,25 @@ class ReduxCluster {
       if (this._client || this._ipcWaiting) {
         throw new ReduxClusterError('ERR_INVALID_CONFIG', 'invalid configuration: a client store cannot also be a server');
       }
+      if (addr.path) throw invalid('cluster: a replicated server listens on TCP (host, port), not on a Unix path');
+      const access = readAccess(settings);
+      // Binds the port here: it serves the store's clients and the other servers alike.
       this._authority = native.NativeAuthority.clustered(
         this.RCHash,
         this.mode,
         this._encode(this.getState()),
         this._engine,
         cluster,
-        addr.port ?? 0,
+        addr.host,
+        addr.port,
+        access,
         () => this._pump()
       );
       this._seq = 0;
       this._clustered = true;
+      const server = this._listen(addr, access);
+      if (!this.role.includes('server')) this.role.push('server');
+      return server;
     }
     const server = this._listen(addr, readAccess(settings));
     if (!this.role.includes('server')) this.role.push('server');

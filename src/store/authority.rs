@@ -77,6 +77,11 @@ pub trait OrderingAuthority: Send + Sync + 'static {
     fn mode(&self) -> Mode;
     /// The store identity (RCHash); clients of another store are refused.
     fn hash(&self) -> &str;
+    /// The Raft node that the other servers of a replicated store reach on this port
+    /// (none on a single server: a peer's hello is refused).
+    fn raft(&self) -> Option<Arc<crate::consensus::RaftEngine>> {
+        None
+    }
     /// The last dispatch counter of this client already ordered (0 when unknown).
     fn acked(&self, client_id: u64) -> u64;
     /// Where this client's latest dispatches went (its last runs), so that one whose

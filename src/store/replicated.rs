@@ -212,6 +212,10 @@ impl OrderingAuthority for RaftAuthority {
         self.local.hash()
     }
 
+    fn raft(&self) -> Option<Arc<RaftEngine>> {
+        Some(self.engine.clone())
+    }
+
     /// As far as this server has applied the log (a follower may lag: the client then
     /// resends a little more, and the resends are dropped).
     fn acked(&self, client_id: u64) -> u64 {

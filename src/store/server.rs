@@ -8,6 +8,8 @@ use super::authority::{validate_action, OrderingAuthority, Read};
 use super::ban::{human, BanPolicy, Bans};
 use super::outbox::Event;
 use crate::config::StoreConfig;
+use crate::consensus::net::PeerHello;
+use crate::consensus::RaftEngine;
 use crate::protocol::frame::write_frame;
 use crate::protocol::message::encode_actions;
 use crate::protocol::message::MAX_ORDERED;
@@ -72,7 +74,22 @@ impl ServerHandle {
         cfg: StoreConfig,
         access: Arc<Access>,
     ) -> std::io::Result<ServerHandle> {
-        let listener = Listener::bind(endpoint)?;
+        Ok(ServerHandle::serve(
+            auth,
+            Listener::bind(endpoint)?,
+            cfg,
+            access,
+        ))
+    }
+
+    /// Serves on a listener bound beforehand (a replicated server binds its port before
+    /// its Raft node starts, so that the node's address is the port's).
+    pub fn serve<A: OrderingAuthority>(
+        auth: Arc<A>,
+        listener: Listener,
+        cfg: StoreConfig,
+        access: Arc<Access>,
+    ) -> ServerHandle {
         let port = listener.port();
         let cancel = CancellationToken::new();
         let tracker = TaskTracker::new();
@@ -105,11 +122,11 @@ impl ServerHandle {
             }
             // The listener drops here: the port is free and a Unix socket file removed.
         });
-        Ok(ServerHandle {
+        ServerHandle {
             cancel,
             tracker,
             port,
-        })
+        }
     }
 
     pub fn port(&self) -> Option<u16> {
@@ -183,6 +200,18 @@ async fn serve<A: OrderingAuthority>(
                 seq,
                 login,
             }) => Ok((hash, client_id, epoch, seq, login)),
+            // Another server of a replicated store: one port serves clients and peers.
+            Ok(Message::PeerHello { from, nonce, auth: a }) => match auth.raft() {
+                Some(engine) => {
+                    let hello = PeerHello { from, nonce, auth: a };
+                    return serve_peer(&*auth, engine, frames, w, hello, &peer, &cancel).await;
+                }
+                None => Err((
+                    "ERR_PROTOCOL",
+                    "a Raft peer's handshake, but this server is not a member of a replicated store"
+                        .to_string(),
+                )),
+            },
             Ok(_) => Err(("ERR_PROTOCOL", "expected a handshake".to_string())),
             Err(e) => Err((e.code(), e.to_string())),
         },
@@ -257,6 +286,36 @@ async fn serve<A: OrderingAuthority>(
                 format!("ReduxCluster.createServer: connection from {peer} closed: {e}"),
             ));
         }
+    }
+}
+
+/// Hands a Raft peer's connection to this server's Raft node; says why on `stderr` when
+/// it is refused (a wrong cluster secret) or broken (a malformed message).
+async fn serve_peer<A: OrderingAuthority + ?Sized>(
+    auth: &A,
+    engine: Arc<RaftEngine>,
+    frames: FramedRead<ReadHalf, FrameCodec>,
+    w: WriteHalf,
+    hello: PeerHello,
+    peer: &str,
+    cancel: &CancellationToken,
+) {
+    let from = hello.from.clone();
+    let r = tokio::select! {
+        _ = cancel.cancelled() => return,
+        r = engine.serve_peer(frames, w, hello) => r,
+    };
+    if let Err(e) = r {
+        let code = match e.kind() {
+            std::io::ErrorKind::PermissionDenied => "ERR_AUTH",
+            std::io::ErrorKind::TimedOut => "ERR_TIMEOUT",
+            _ if is_disconnect(&e) => return,
+            _ => "ERR_PROTOCOL",
+        };
+        auth.report(Event::error(
+            code,
+            format!("ReduxCluster.createServer: Raft peer {from:?} from {peer}: {e}"),
+        ));
     }
 }
 

@@ -255,13 +255,18 @@ async fn logins_admit_the_right_password_refuse_others_and_ban_repeat_offenders(
     server.close().await;
 }
 
-/// Three servers of one store forming a Raft group, each serving clients on its own port.
+/// Servers of one store forming a Raft group, each serving its clients and its peers on
+/// one port.
 async fn raft_servers(n: usize) -> Vec<(std::sync::Arc<replicated::RaftAuthority>, ServerHandle)> {
     use crate::consensus::engine::RaftConfig;
+    use crate::transport::Listener;
     let mut out: Vec<(std::sync::Arc<replicated::RaftAuthority>, ServerHandle)> = Vec::new();
     for i in 0..n {
+        let listener = Listener::bind(&tcp(0)).unwrap();
         let raft = RaftConfig {
             bootstrap: i == 0,
+            listen: false,
+            port: listener.port().unwrap(),
             ..RaftConfig::local(&format!("s{i}"))
         };
         let auth = replicated::RaftAuthority::start(
@@ -274,13 +279,12 @@ async fn raft_servers(n: usize) -> Vec<(std::sync::Arc<replicated::RaftAuthority
         )
         .await
         .unwrap();
-        let server = ServerHandle::listen(
+        let server = ServerHandle::serve(
             auth.clone(),
-            &tcp(0),
+            listener,
             StoreConfig::local(),
             Default::default(),
-        )
-        .unwrap();
+        );
         if i > 0 {
             out[0]
                 .0
