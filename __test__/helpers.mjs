@@ -146,6 +146,11 @@ export function helloFrame(hash, clientId = 12345, login = '') {
   return frame(Buffer.concat([Buffer.from([1]), str(hash), u64(clientId), u64(0), u64(0), str(login)]));
 }
 
+/** A replicated store's server speaking to another: `PeerHello` (the first frame). */
+export function peerHelloFrame(from, nonce = '00', auth = false) {
+  return frame(Buffer.concat([Buffer.from([10]), str(from), str(nonce), Buffer.from([auth ? 1 : 0])]));
+}
+
 export function dispatchFrame(firstCounter, actions) {
   const n = Buffer.alloc(4);
   n.writeUInt32BE(actions.length);

@@ -486,6 +486,20 @@ impl NativeAuthority {
         };
         let host = host.clone();
         let seeds = seeds(&cluster)?;
+        // One port serves clients and peers: without a secret, anyone could skip the
+        // logins by speaking as a server.
+        let logins = access
+            .as_ref()
+            .and_then(|a| a.logins.as_ref())
+            .is_some_and(|l| !l.is_empty());
+        if logins && cluster.secret.is_none() {
+            return Err(js_error(
+                "ERR_INVALID_CONFIG",
+                "invalid configuration: a replicated server with logins needs cluster.secret \
+                 (its port serves clients and servers alike; without a secret anyone could \
+                 speak to it as a server)",
+            ));
+        }
         let listener = {
             let _guard = handle().enter();
             Listener::bind(&ep).map_err(|e| from_io(e, &format!("cannot listen on {ep}")))?

@@ -823,7 +823,11 @@ class ReduxCluster {
 
   // A replicated server's own actions, proposed to the group once per synchronous burst.
   _enqueueOwn(json, waiter = null) {
-    if (waiter) this._ownWaiters.push([this._ownOutgoing.length, waiter]);
+    if (waiter) {
+      waiter.own = true;
+      this._waiters.addOwn(waiter);
+      this._ownWaiters.push([this._ownOutgoing.length, waiter]);
+    }
     this._ownOutgoing.push(json);
     if (this._ownOutgoing.length === 1) queueMicrotask(() => this._flushOwn());
   }
@@ -840,7 +844,10 @@ class ReduxCluster {
         const r = JSON.parse(text);
         if (!r.ok) {
           this._error(`ReduxCluster.createServer: ${batch.length} actions were not ordered: ${r.message} (${r.code})`);
-          for (const [, w] of waiters) w.reject(new ReduxClusterError(r.code, r.message));
+          for (const [, w] of waiters) {
+            this._waiters.forget(w);
+            w.reject(new ReduxClusterError(r.code, r.message));
+          }
           return;
         }
         const [, firstSeq] = r.run;
@@ -848,7 +855,10 @@ class ReduxCluster {
         this._waiters.applied(this._seq);
       },
       (e) => {
-        for (const [, w] of waiters) w.reject(new ReduxClusterError(e.code || 'ERR_INTERNAL', e.message));
+        for (const [, w] of waiters) {
+          this._waiters.forget(w);
+          w.reject(new ReduxClusterError(e.code || 'ERR_INTERNAL', e.message));
+        }
       }
     );
   }

@@ -11,11 +11,23 @@ class Waiters {
     this._fail = fail;
     this._byCounter = new Map(); // counter -> waiter, until the server says where it went
     this._bySeq = []; // waiters that know their seq, until this replica applied it
+    this._own = new Set(); // a replicated server's own, until the group commits them
     this._timer = null;
   }
 
   get size() {
-    return this._byCounter.size + this._bySeq.length;
+    return this._byCounter.size + this._bySeq.length + this._own.size;
+  }
+
+  /** A replicated server's own action, waiting for the group to commit it (or time out). */
+  addOwn(waiter) {
+    this._own.add(waiter);
+    this._arm();
+  }
+
+  /** Settled elsewhere (refused before it got a place). */
+  forget(waiter) {
+    this._own.delete(waiter);
   }
 
   /** A promise for the action with this dispatch `counter`, rejected after `timeoutMs`. */
@@ -52,6 +64,7 @@ class Waiters {
 
   /** A waiter whose action is known to be ordered as `seq` (a replicated server's own). */
   known(w, seq) {
+    if (this._own.delete(w) === false && w.own) return; // timed out meanwhile
     w.seq = seq;
     this._bySeq.push(w);
     this._arm();
@@ -69,9 +82,10 @@ class Waiters {
   }
 
   rejectAll(code, message) {
-    const all = [...this._byCounter.values(), ...this._bySeq];
+    const all = [...this._byCounter.values(), ...this._bySeq, ...this._own];
     this._byCounter.clear();
     this._bySeq = [];
+    this._own.clear();
     for (const w of all) w.reject(this._fail(code, message));
   }
 
@@ -90,6 +104,12 @@ class Waiters {
       if (late(w)) {
         this._byCounter.delete(c);
         w.reject(this._fail('ERR_TIMEOUT', `the server did not acknowledge the action within ${w.timeoutMs} ms (it may still be applied later)`));
+      }
+    }
+    for (const w of this._own) {
+      if (late(w)) {
+        this._own.delete(w);
+        w.reject(this._fail('ERR_TIMEOUT', `the group did not commit the action within ${w.timeoutMs} ms (it may still be applied later)`));
       }
     }
     const left = [];

@@ -9,7 +9,6 @@ use super::ban::{human, BanPolicy, Bans};
 use super::outbox::Event;
 use crate::config::StoreConfig;
 use crate::consensus::net::PeerHello;
-use crate::consensus::RaftEngine;
 use crate::protocol::frame::write_frame;
 use crate::protocol::message::encode_actions;
 use crate::protocol::message::MAX_ORDERED;
@@ -36,7 +35,12 @@ pub struct Access {
     pub tls: Option<Arc<rustls::ServerConfig>>,
     pub logins: Logins,
     pub bans: Bans,
+    /// When each refused peer name was last reported (bounded: the oldest go first).
+    peer_reports: Mutex<std::collections::HashMap<String, std::time::Instant>>,
 }
+
+/// How often one peer's refusals are reported on `stderr`.
+const PEER_REPORT_EVERY: Duration = Duration::from_secs(30);
 
 impl Access {
     pub fn new(logins: Logins, ban: BanPolicy) -> Access {
@@ -44,7 +48,28 @@ impl Access {
             tls: None,
             logins,
             bans: Bans::new(ban),
+            peer_reports: Mutex::default(),
         }
+    }
+
+    /// Whether a refusal of the peer that calls itself `name` is worth reporting now.
+    fn first_report(&self, name: &str) -> bool {
+        let now = std::time::Instant::now();
+        let mut seen = self.peer_reports.lock().unwrap();
+        if seen
+            .get(name)
+            .is_some_and(|t| now.duration_since(*t) < PEER_REPORT_EVERY)
+        {
+            return false;
+        }
+        if seen.len() >= 1024 {
+            seen.retain(|_, t| now.duration_since(*t) < PEER_REPORT_EVERY);
+            if seen.len() >= 1024 {
+                seen.clear();
+            }
+        }
+        seen.insert(name.to_string(), now);
+        true
     }
 
     pub fn with_tls(mut self, tls: Option<Arc<rustls::ServerConfig>>) -> Access {
@@ -201,17 +226,23 @@ async fn serve<A: OrderingAuthority>(
                 login,
             }) => Ok((hash, client_id, epoch, seq, login)),
             // Another server of a replicated store: one port serves clients and peers.
-            Ok(Message::PeerHello { from, nonce, auth: a }) => match auth.raft() {
-                Some(engine) => {
-                    let hello = PeerHello { from, nonce, auth: a };
-                    return serve_peer(&*auth, engine, frames, w, hello, &peer, &cancel).await;
-                }
-                None => Err((
-                    "ERR_PROTOCOL",
-                    "a Raft peer's handshake, but this server is not a member of a replicated store"
-                        .to_string(),
-                )),
-            },
+            Ok(Message::PeerHello {
+                from,
+                nonce,
+                auth: a,
+            }) if auth.raft().is_some() => {
+                let hello = PeerHello {
+                    from,
+                    nonce,
+                    auth: a,
+                };
+                return serve_peer(&*auth, frames, w, hello, &peer, &cancel, &access).await;
+            }
+            Ok(Message::PeerHello { .. }) => Err((
+                "ERR_PROTOCOL",
+                "a Raft peer's handshake, but this server is not a member of a replicated store"
+                    .to_string(),
+            )),
             Ok(_) => Err(("ERR_PROTOCOL", "expected a handshake".to_string())),
             Err(e) => Err((e.code(), e.to_string())),
         },
@@ -293,19 +324,23 @@ async fn serve<A: OrderingAuthority>(
 /// it is refused (a wrong cluster secret) or broken (a malformed message).
 async fn serve_peer<A: OrderingAuthority + ?Sized>(
     auth: &A,
-    engine: Arc<RaftEngine>,
     frames: FramedRead<ReadHalf, FrameCodec>,
     w: WriteHalf,
     hello: PeerHello,
     peer: &str,
     cancel: &CancellationToken,
+    access: &Access,
 ) {
+    let Some(engine) = auth.raft() else { return };
     let from = hello.from.clone();
     let r = tokio::select! {
         _ = cancel.cancelled() => return,
         r = engine.serve_peer(frames, w, hello) => r,
     };
     if let Err(e) = r {
+        if !access.first_report(&from) {
+            return; // a misconfigured server retries several times a second: say it once
+        }
         let code = match e.kind() {
             std::io::ErrorKind::PermissionDenied => "ERR_AUTH",
             std::io::ErrorKind::TimedOut => "ERR_TIMEOUT",
