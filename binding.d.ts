@@ -163,6 +163,12 @@ export interface AuthorityPoll {
   actions?: string
   more: boolean
   wantSnapshot: boolean
+  /**
+   * A state (JSON) replacing the JS side's, as of `resetSeq`, before `actions` (a
+   * replica that installed a Raft snapshot); null otherwise.
+   */
+  resetState?: string
+  resetSeq: number
   events: Array<JsEvent>
 }
 
@@ -255,6 +261,11 @@ export interface ClusterStoreOptions {
   electionTimeout?: number
   /** @default 50 */
   heartbeatInterval?: number
+  /**
+   * Raft log entries between snapshots of the store (the log before one is then
+   * dropped, so a restart replays only what came after it). @default 1000
+   */
+  snapshotThreshold?: number
   /**
    * Founds a one-server group at once (else the smallest name among fresh servers
    * told about each other founds it). @default false

@@ -193,6 +193,13 @@ export interface ReplicationSettings {
   electionTimeout?: number;
   /** @default 50 */
   heartbeatInterval?: number;
+  /**
+   * Raft log entries (batches of actions) between snapshots of the store. A snapshot
+   * holds the reducer's state and the actions after it; the log before it is dropped,
+   * so a restart replays only what came after, and a server too far behind (or added
+   * later) is sent the snapshot. @default 1000
+   */
+  snapshotThreshold?: number;
   /** Found a one-server group at once. @default false */
   bootstrap?: boolean;
 }
@@ -206,6 +213,8 @@ export interface ReplicationStatus {
   term: number;
   commitIndex: number;
   appliedIndex: number;
+  /** The log index of this server's latest snapshot (the log before it is compacted); null before the first. */
+  snapshotIndex: number | null;
   members: { nodeId: string; address: string; voter: boolean }[];
 }
 

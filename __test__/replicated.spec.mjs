@@ -149,3 +149,61 @@ test('node:cluster workers of a replicated primary dispatch through it, each act
   assert.equal(out.primary, 40);
   await k.exited;
 });
+
+test('log compaction: snapshots carry the store; a server restarted from dataDir and one added later catch up from them', { timeout: 120000 }, async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rcrs-raft-compact-'));
+  const ports = await Promise.all([0, 1, 2, 3].map(() => freePort()));
+  const seeds = ports.slice(0, 3).map((p, i) => `k${i}@127.0.0.1:${p}`);
+  const spec = (i) => ({
+    port: ports[i],
+    cluster: { nodeName: `k${i}`, seeds, dataDir: path.join(dir, `k${i}`), snapshotThreshold: 20, heartbeatInterval: 50, electionTimeout: 150 },
+  });
+  const servers = [0, 1, 2].map((i) => start(spec(i)));
+  const replica = createStore(counter, { stderr: () => {} });
+  const client = replica.createClient({ servers: ports.slice(0, 3).map((port) => ({ host: '127.0.0.1', port })) });
+  // Many small rounds: many Raft entries, so several snapshots and purges.
+  const rounds = async (n) => {
+    for (let r = 0; r < n; r++) await Promise.all(Array.from({ length: 5 }, () => replica.dispatchAsync({ type: 'INC' }, { timeout: 20000 })));
+  };
+  const counterOf = async (k) => (await ask(k, { cmd: 'state' })).state.counter;
+  try {
+    await Promise.all(servers.map((k) => k.next((m) => m.listening)));
+    let leader;
+    await waitFor(async () => {
+      const st = (await Promise.all(servers.map((k) => ask(k, { cmd: 'status' })))).map((s) => s.status);
+      leader = st[0].leaderId;
+      return leader && st.every((s) => s.leaderId === leader && s.members.filter((m) => m.voter).length === 3);
+    }, { timeoutMs: 30000, what: 'one leader of three voters' });
+    await rounds(40);
+    let snaps;
+    await waitFor(async () => {
+      snaps = (await Promise.all(servers.map((k) => ask(k, { cmd: 'status' })))).map((s) => s.status.snapshotIndex);
+      return snaps.every((x) => x > 20);
+    }, { what: 'every server compacted its log', show: () => snaps });
+
+    // A follower killed, more actions, then restarted from its dataDir: its snapshot
+    // (with the store's state in it) and the log after it bring it back.
+    const fi = [0, 1, 2].find((i) => `k${i}` !== leader);
+    await servers[fi].kill('SIGKILL');
+    await rounds(40);
+    servers[fi] = start(spec(fi));
+    await servers[fi].next((m) => m.listening);
+    await waitFor(async () => (await counterOf(servers[fi])) === 400, { timeoutMs: 30000, what: 'the restarted follower holds 400' });
+
+    // A fresh server seeded with the group: the log it would need is gone, so it is sent
+    // a snapshot, store included.
+    const late = start({ port: ports[3], cluster: { ...spec(3).cluster, nodeName: 'k3', seeds } });
+    servers.push(late);
+    await late.next((m) => m.listening);
+    await waitFor(async () => (await counterOf(late)) === 400, { timeoutMs: 30000, what: 'the late server holds 400' });
+    // It serves on: its own dispatches go through the group to everyone.
+    const own = await ask(late, { cmd: 'dispatch', n: 10 });
+    assert.equal(own.seqs.length, 10);
+    for (const k of servers) await waitFor(async () => (await counterOf(k)) === 410, { timeoutMs: 20000, what: `${k.spec.cluster.nodeName} holds 410` });
+    await waitFor(() => replica.getState().counter === 410, { what: 'the client holds 410' });
+  } finally {
+    await client.disconnect();
+    await Promise.all(servers.map((k) => k.kill()));
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

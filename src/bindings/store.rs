@@ -294,6 +294,10 @@ pub struct AuthorityPoll {
     pub actions: Option<String>,
     pub more: bool,
     pub want_snapshot: bool,
+    /// A state (JSON) replacing the JS side's, as of `resetSeq`, before `actions` (a
+    /// replica that installed a Raft snapshot); null otherwise.
+    pub reset_state: Option<String>,
+    pub reset_seq: f64,
     pub events: Vec<JsEvent>,
 }
 
@@ -322,6 +326,9 @@ pub struct ClusterStoreOptions {
     pub election_timeout: Option<u32>,
     /// @default 50
     pub heartbeat_interval: Option<u32>,
+    /// Raft log entries between snapshots of the store (the log before one is then
+    /// dropped, so a restart replays only what came after it). @default 1000
+    pub snapshot_threshold: Option<u32>,
     /// Founds a one-server group at once (else the smallest name among fresh servers
     /// told about each other founds it). @default false
     pub bootstrap: Option<bool>,
@@ -391,8 +398,11 @@ fn raft_config(
         election_timeout_min: min,
         election_timeout_max: min * 2,
         heartbeat_interval: heartbeat,
-        // The store's log is its whole history for now: never compacted.
-        snapshot_threshold: u64::MAX / 4,
+        snapshot_threshold: match c.snapshot_threshold {
+            Some(0) => return Err(invalid("snapshotThreshold must be at least 1".into())),
+            Some(n) => n as u64,
+            None => 1000,
+        },
         data_dir: c.data_dir.as_ref().map(PathBuf::from),
         secret: c.secret.clone(),
         forward: true,
@@ -588,6 +598,7 @@ impl NativeAuthority {
                 "term": st.term,
                 "commitIndex": st.commit_index,
                 "appliedIndex": st.last_applied,
+                "snapshotIndex": st.snapshot_index,
                 "members": members,
             })
             .to_string(),
@@ -650,6 +661,11 @@ impl NativeAuthority {
             actions: json_array(&p.actions),
             more: p.more,
             want_snapshot: p.want_snapshot,
+            reset_state: p
+                .reset
+                .as_ref()
+                .map(|s| String::from_utf8_lossy(&s.state).into_owned()),
+            reset_seq: p.reset.as_ref().map_or(0.0, |s| s.seq as f64),
             events: events(p.events),
         }
     }

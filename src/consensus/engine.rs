@@ -12,7 +12,7 @@ pub use super::events::{EventSink, NodeState, RaftEvent};
 use super::log_store::LogStore;
 use super::net::{ApiError, Committed, Dialer, Pool, Reply, Request, Status};
 use super::proposer::{Proposer, Rejected};
-use super::state_machine::{KvStateMachine, SmEvent, SmSink};
+use super::state_machine::{KvStateMachine, SmEvent, SmSink, StoreHooks};
 use super::types::{node_id, Command, Member, TypeConfig};
 use crate::protocol::FrameLimits;
 use crate::transport::{Endpoint, Listener};
@@ -73,6 +73,16 @@ pub(super) fn name_of(m: &RaftMetrics<u64, Member>, id: u64) -> Option<String> {
 
 impl RaftEngine {
     pub async fn start(cfg: RaftConfig, sink: EventSink) -> io::Result<Arc<RaftEngine>> {
+        Self::start_with(cfg, sink, None).await
+    }
+
+    /// As `start`, for a node whose state machine also orders a store's batches and
+    /// snapshots that store with its own state.
+    pub async fn start_with(
+        cfg: RaftConfig,
+        sink: EventSink,
+        hooks: Option<Arc<dyn StoreHooks>>,
+    ) -> io::Result<Arc<RaftEngine>> {
         let listener = match cfg.listen {
             true => Some(Listener::bind(&Endpoint::Tcp {
                 host: cfg.host.clone(),
@@ -140,7 +150,7 @@ impl RaftEngine {
             Some(d) => LogStore::open(d.clone())?,
             None => LogStore::default(),
         };
-        let sm = KvStateMachine::open(disk.clone(), Some(sm_sink))
+        let sm = KvStateMachine::open_with(disk.clone(), Some(sm_sink), hooks)
             .map_err(|e| io::Error::other(e.to_string()))?;
         let limits = FrameLimits {
             max_frame: 64 << 20,

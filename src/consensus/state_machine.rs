@@ -39,6 +39,32 @@ pub struct KvState {
     /// A replicated store's sequence numbers and per-client table (`Command::Store`).
     #[serde(default)]
     pub store: Sequencer,
+    /// In a snapshot only: the store's state as of `store`'s head (see [`StoreHooks`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store_part: Option<StorePart>,
+}
+
+/// A replicated store's state at a sequence number, as a Raft snapshot carries it: its
+/// reducer's state at `seq` (handed over by the JS side, which runs the reducer) and the
+/// actions ordered after it, so that the snapshot needs no call into JS while it is
+/// built, and a server that installs it needs nothing else.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StorePart {
+    pub seq: u64,
+    pub state: String,
+    /// Actions `seq + 1 ..= head`.
+    pub actions: Vec<String>,
+}
+
+/// What the state machine asks of the store whose batches it orders (`Command::Store`)
+/// when it builds or installs a snapshot. Called under the state machine's lock, so the
+/// store is exactly at the sequencer's head: the batches' events are delivered under that
+/// lock too.
+pub trait StoreHooks: Send + Sync {
+    /// The store's state at sequence `head`; `None` only if the store cannot say (a bug).
+    fn capture(&self, head: u64) -> Option<StorePart>;
+    /// Replaces the store's state with a snapshot's.
+    fn restore(&self, part: StorePart);
 }
 
 /// What the state machine tells its owner, in apply order.
@@ -78,22 +104,34 @@ pub struct KvStateMachine {
     snapshots: Arc<AtomicU64>,
     disk: Option<Disk>,
     sink: Option<SmSink>,
+    hooks: Option<Arc<dyn StoreHooks>>,
 }
 
 impl KvStateMachine {
     /// A state machine that persists its snapshots to `disk` and starts from the last
     /// one there (openraft then re-applies the committed log after it).
     pub fn open(disk: Option<Disk>, sink: Option<SmSink>) -> Result<Self, StorageError<u64>> {
+        Self::open_with(disk, sink, None)
+    }
+
+    /// As `open`, for a state machine that orders a store's batches and snapshots the
+    /// store with itself.
+    pub fn open_with(
+        disk: Option<Disk>,
+        sink: Option<SmSink>,
+        hooks: Option<Arc<dyn StoreHooks>>,
+    ) -> Result<Self, StorageError<u64>> {
         let sm = KvStateMachine {
             disk,
             sink,
+            hooks,
             ..Default::default()
         };
         if let Some(Some(snap)) = sm.disk.as_ref().map(|d| d.load_snapshot()).transpose()? {
             {
                 let state = decode(&snap.meta, &snap.data)?;
                 let n = state.data.len();
-                *sm.state.lock().unwrap() = state;
+                sm.adopt(state);
                 sm.emit(SmEvent::SnapshotRestored {
                     id: snap.meta.snapshot_id.clone(),
                     index: snap.meta.last_log_id.map_or(0, |l| l.index),
@@ -122,6 +160,7 @@ impl KvStateMachine {
     }
 }
 
+/// A snapshot's state (its store part still in it: see [`KvStateMachine::adopt`]).
 fn decode(meta: &SnapshotMeta<u64, Member>, data: &[u8]) -> Result<KvState, StorageError<u64>> {
     let mut state: KvState = serde_json::from_slice(data)
         .map_err(|e| StorageIOError::read_snapshot(Some(meta.signature()), &e))?;
@@ -129,6 +168,18 @@ fn decode(meta: &SnapshotMeta<u64, Member>, data: &[u8]) -> Result<KvState, Stor
     state.membership = meta.last_membership.clone();
     state.store = std::mem::take(&mut state.store).restored();
     Ok(state)
+}
+
+impl KvStateMachine {
+    /// Makes a decoded snapshot the state, its store part the store's, under the lock
+    /// (so nothing is applied in between).
+    fn adopt(&self, mut state: KvState) {
+        let mut guard = self.state.lock().unwrap();
+        if let (Some(part), Some(h)) = (state.store_part.take(), &self.hooks) {
+            h.restore(part);
+        }
+        *guard = state;
+    }
 }
 
 /// Would `ops` push the number of keys over `limit`?
@@ -265,8 +316,25 @@ impl RaftSnapshotBuilder<TypeConfig> for KvStateMachine {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError<u64>> {
         // Copied under the lock and serialized outside it: applying (and so every
         // commit) waits for the copy only, not for encoding megabytes.
-        let st = self.state.lock().unwrap().clone();
+        let mut st = {
+            let g = self.state.lock().unwrap();
+            let mut st = g.clone();
+            if let Some(h) = &self.hooks {
+                let head = st.store.head();
+                if head > 0 {
+                    let part = h.capture(head).ok_or_else(|| {
+                        let e = std::io::Error::other(format!(
+                            "the store could not give its state at #{head} (a bug, please report it)"
+                        ));
+                        StorageIOError::read_state_machine(&e)
+                    })?;
+                    st.store_part = Some(part);
+                }
+            }
+            st
+        };
         let data = serde_json::to_vec(&st).map_err(|e| StorageIOError::read_state_machine(&e))?;
+        st.store_part = None;
         let (last, membership, size) = (st.last_applied, st.membership, st.data.len());
         let n = self.snapshots.fetch_add(1, Ordering::Relaxed) + 1;
         let id = match last {
@@ -362,9 +430,11 @@ impl RaftStateMachine<TypeConfig> for KvStateMachine {
                 };
                 out.push(r);
             }
-        }
-        for e in events {
-            self.emit(e);
+            // Delivered under the lock: a snapshot built meanwhile sees the store exactly
+            // where the sequencer is (see `StoreHooks`).
+            for e in events {
+                self.emit(e);
+            }
         }
         Ok(out)
     }
@@ -394,7 +464,7 @@ impl RaftStateMachine<TypeConfig> for KvStateMachine {
         if let Some(d) = &self.disk {
             snap = d.store_snapshot(snap).await?;
         }
-        *self.state.lock().unwrap() = state;
+        self.adopt(state);
         *self.current.lock().unwrap() = Some(snap);
         self.emit(SmEvent::SnapshotRestored {
             id: meta.snapshot_id.clone(),

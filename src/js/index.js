@@ -86,7 +86,7 @@ function readTimeout(options) {
   return timeout;
 }
 
-const CLUSTER_KEYS = new Set(['nodeName', 'seeds', 'advertiseHost', 'advertisePort', 'ca', 'dataDir', 'secret', 'electionTimeout', 'heartbeatInterval', 'bootstrap']);
+const CLUSTER_KEYS = new Set(['nodeName', 'seeds', 'advertiseHost', 'advertisePort', 'ca', 'dataDir', 'secret', 'electionTimeout', 'heartbeatInterval', 'snapshotThreshold', 'bootstrap']);
 
 // createServer's `cluster`: the server joins its store's Raft group.
 function readCluster(c) {
@@ -105,7 +105,7 @@ function readCluster(c) {
   for (const k of ['advertiseHost', 'dataDir', 'secret']) {
     if (c[k] !== undefined && typeof c[k] !== 'string') throw invalid(`cluster.${k} must be a string`);
   }
-  for (const k of ['advertisePort', 'electionTimeout', 'heartbeatInterval']) {
+  for (const k of ['advertisePort', 'electionTimeout', 'heartbeatInterval', 'snapshotThreshold']) {
     if (c[k] !== undefined && !(Number.isInteger(c[k]) && c[k] >= 0 && c[k] <= 65535)) throw invalid(`cluster.${k} must be an integer`);
   }
   if (c.bootstrap !== undefined && typeof c.bootstrap !== 'boolean') throw invalid('cluster.bootstrap must be a boolean');
@@ -719,10 +719,19 @@ class ReduxCluster {
   _pumpServer(a) {
     const r = a.poll(this._seq + 1, Number.MAX_SAFE_INTEGER, POLL_MAX);
     this._events(r.events);
+    this._reset(r);
     if (r.actions != null) this._seq += this._apply(this._decode(r.actions));
     if (r.wantSnapshot) a.setSnapshot(this._seq, this._encode(this.getState()));
     if (this._clustered) this._waiters.applied(this._seq);
     if (r.more) this._queuePump();
+  }
+
+  // A replicated server that installed a Raft snapshot (it was far behind, or restarted
+  // after its log was compacted) takes the snapshot's state, then the actions after it.
+  _reset(r) {
+    if (r.resetState == null) return;
+    this._applySync(this._decode(r.resetState));
+    this._seq = r.resetSeq;
   }
 
   _drainTo(upto) {
@@ -730,6 +739,7 @@ class ReduxCluster {
     while (this._seq < upto) {
       const r = a.poll(this._seq + 1, upto, POLL_MAX);
       this._events(r.events);
+      this._reset(r);
       if (r.actions == null) break;
       this._seq += this._apply(this._decode(r.actions));
     }

@@ -21,6 +21,16 @@ impl ActionLog {
         }
     }
 
+    /// An empty log whose next entry is `first_seq` (a replica restored from a
+    /// snapshot at `first_seq - 1`).
+    pub fn starting_at(first_seq: u64) -> ActionLog {
+        ActionLog {
+            entries: VecDeque::new(),
+            first_seq: first_seq.max(1),
+            bytes: 0,
+        }
+    }
+
     /// The last sequence number given out (0 before the first).
     pub fn head(&self) -> u64 {
         self.first_seq + self.entries.len() as u64 - 1

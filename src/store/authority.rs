@@ -7,6 +7,7 @@ use super::action_log::ActionLog;
 use super::outbox::{Event, Outbox, Wake};
 use super::sequencer::{Admitted, Refused, Sequencer, MAX_CLIENTS};
 use crate::config::StoreConfig;
+use crate::consensus::state_machine::StorePart;
 use crate::error::Error;
 use crate::protocol::frame::write_frame;
 use crate::protocol::{FrameError, FrameLimits, Message, Mode, Ordered};
@@ -140,6 +141,9 @@ pub struct Poll {
     pub more: bool,
     /// JS should hand over a snapshot of its state (`set_snapshot`).
     pub want_snapshot: bool,
+    /// JS is behind what the log holds (a replica that installed a Raft snapshot): it
+    /// takes this state first; `actions` follow it.
+    pub reset: Option<Arc<Snapshot>>,
     pub events: Vec<Event>,
 }
 
@@ -256,9 +260,16 @@ impl LocalAuthority {
         self.outbox.begin_pull();
         let events = self.outbox.take_events();
         let mut inner = self.inner.lock().unwrap();
-        inner.js_applied = inner.js_applied.max(from.saturating_sub(1));
         // JS only ever reads entries it has not applied, and snapshots come from JS at
-        // its applied position, so the log always holds them.
+        // its applied position, so the log holds them; unless this replica's state was
+        // replaced by a Raft snapshot: then JS takes that snapshot and goes on after it.
+        let mut from = from;
+        let mut reset = None;
+        if from < inner.log.first_seq() && from <= inner.snapshot.seq {
+            reset = Some(inner.snapshot.clone());
+            from = inner.snapshot.seq + 1;
+        }
+        inner.js_applied = inner.js_applied.max(from.saturating_sub(1));
         let actions = inner
             .log
             .read(from, upto, max_count, usize::MAX)
@@ -274,6 +285,7 @@ impl LocalAuthority {
             more,
             actions,
             want_snapshot,
+            reset,
             events,
         }
     }
@@ -355,6 +367,52 @@ impl LocalAuthority {
         for a in actions.into_iter().skip(skip) {
             inner.log.append(a);
         }
+        self.after_append(&mut inner, true);
+        drop(inner);
+        self.outbox.wake();
+    }
+
+    /// The store's state at sequence `head` (the last one this log holds): the latest
+    /// snapshot from JS and the actions after it. `None` when the log is elsewhere.
+    pub fn capture(&self, head: u64) -> Option<StorePart> {
+        let inner = self.inner.lock().unwrap();
+        let snap = &inner.snapshot;
+        if inner.log.head() != head || snap.seq > head {
+            return None;
+        }
+        let actions = match head - snap.seq {
+            0 => Vec::new(),
+            n => inner.log.read(snap.seq + 1, head, n as usize, usize::MAX)?,
+        };
+        if actions.len() as u64 != head - snap.seq {
+            return None;
+        }
+        Some(StorePart {
+            seq: snap.seq,
+            state: String::from_utf8_lossy(&snap.state).into_owned(),
+            actions: actions
+                .iter()
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect(),
+        })
+    }
+
+    /// Replaces the log and the snapshot with a Raft snapshot's store part. JS catches
+    /// up from it on its next pull (see `Poll::reset`); clients behind it get the
+    /// snapshot, as they would after trimming.
+    pub fn restore(&self, part: StorePart) {
+        let mut inner = self.inner.lock().unwrap();
+        let head = part.seq + part.actions.len() as u64;
+        if head <= inner.log.head() && part.seq <= inner.snapshot.seq {
+            return; // nothing newer than what this replica holds
+        }
+        inner.snapshot = Arc::new(Snapshot::new(part.seq, Bytes::from(part.state)));
+        let mut log = ActionLog::starting_at(part.seq + 1);
+        for a in part.actions {
+            log.append(Bytes::from(a));
+        }
+        inner.log = log;
+        inner.want_snapshot = false;
         self.after_append(&mut inner, true);
         drop(inner);
         self.outbox.wake();

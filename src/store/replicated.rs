@@ -17,7 +17,7 @@ use super::sequencer::Admitted;
 use crate::config::StoreConfig;
 use crate::consensus::engine::{EventSink, RaftConfig, RaftEngine, RaftEvent};
 use crate::consensus::net::ApiError;
-use crate::consensus::state_machine::SmEvent;
+use crate::consensus::state_machine::{SmEvent, StoreHooks, StorePart};
 use crate::consensus::{Command, Member};
 use crate::protocol::{FrameError, Mode, Ordered};
 use bytes::Bytes;
@@ -41,6 +41,20 @@ pub struct RaftAuthority {
 
 /// A batch of this server's own actions, and who waits for where it went.
 type Own = (Vec<String>, oneshot::Sender<Result<Admitted, ApiError>>);
+
+/// The Raft snapshot's view of this server's log: its state at the sequencer's head,
+/// and a snapshot's state installed in its place.
+struct Hooks(Arc<LocalAuthority>);
+
+impl StoreHooks for Hooks {
+    fn capture(&self, head: u64) -> Option<StorePart> {
+        self.0.capture(head)
+    }
+
+    fn restore(&self, part: StorePart) {
+        self.0.restore(part)
+    }
+}
 
 /// One epoch per store, the same on every server: derived from the store's hash.
 fn epoch_of(hash: &str) -> u64 {
@@ -83,7 +97,8 @@ impl RaftAuthority {
             }),
             _ => {}
         });
-        let engine = RaftEngine::start(raft, sink).await?;
+        let hooks: Arc<dyn StoreHooks> = Arc::new(Hooks(local.clone()));
+        let engine = RaftEngine::start_with(raft, sink, Some(hooks)).await?;
         let (own, rx) = mpsc::unbounded_channel();
         let cancel = CancellationToken::new();
         let tracker = TaskTracker::new();
