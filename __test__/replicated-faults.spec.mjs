@@ -104,6 +104,8 @@ test('a leader cut off from the majority acknowledges nothing and applies nothin
   );
   const replica = createStore(counter, { stderr: () => {} });
   let client;
+  let reader;
+  let readerClient;
   try {
     await Promise.all(servers.map((k) => k.next((m) => m.listening)));
     const leader = await oneLeader(servers);
@@ -111,6 +113,9 @@ test('a leader cut off from the majority acknowledges nothing and applies nothin
     // The client starts on the leader.
     const order = [li, ...[0, 1, 2].filter((i) => i !== li)];
     client = replica.createClient({ servers: order.map((i) => ({ host: '127.0.0.1', port: ports[i] })) });
+    // A client that only reads, on the leader too: it must not wait there forever.
+    reader = createStore(counter, { stderr: () => {} });
+    readerClient = reader.createClient({ servers: order.map((i) => ({ host: '127.0.0.1', port: ports[i] })) });
     await Promise.all(Array.from({ length: 50 }, () => replica.dispatchAsync({ type: 'INC' }, { timeout: 20000 })));
     for (const k of servers) await waitFor(async () => (await ask(k, { cmd: 'state' })).state.counter === 50, { what: 'all hold 50' });
 
@@ -128,6 +133,8 @@ test('a leader cut off from the majority acknowledges nothing and applies nothin
     const rest = servers.filter((_, i) => i !== li);
     const next = await oneLeader(rest, 3);
     assert.notEqual(next, leader, 'the majority elected another leader');
+    // The reader left the isolated leader for a server that has what was committed.
+    await waitFor(() => reader.getState().counter === 100, { timeoutMs: 20000, what: 'the reading client moved and holds 100' });
     // The isolated one applied nothing meanwhile (not even its own unacknowledged five).
     assert.equal((await ask(servers[li], { cmd: 'state' })).state.counter, 50);
 
@@ -136,13 +143,14 @@ test('a leader cut off from the majority acknowledges nothing and applies nothin
     let counts;
     await waitFor(async () => {
       counts = await Promise.all(servers.map(async (k) => (await ask(k, { cmd: 'state' })).state.counter));
-      return counts.every((c) => c === counts[0]) && replica.getState().counter === counts[0];
-    }, { timeoutMs: 30000, what: 'every process holds one state', show: () => ({ counts, client: replica.getState().counter }) });
+      return counts.every((c) => c === counts[0]) && replica.getState().counter === counts[0] && reader.getState().counter === counts[0];
+    }, { timeoutMs: 30000, what: 'every process holds one state', show: () => ({ counts, client: replica.getState().counter, reader: reader.getState().counter }) });
     // Its five were retried once healed (a timeout means "not known yet", not "never"),
     // each applied at most once.
     assert.ok(counts[0] >= 100 && counts[0] <= 105, `counter ${counts[0]}`);
   } finally {
     if (client) await client.disconnect();
+    if (readerClient) await readerClient.disconnect();
     await Promise.all(servers.map((k) => k.kill()));
     await Promise.all(proxies.map((x) => x.close()));
   }

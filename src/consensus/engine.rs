@@ -210,6 +210,10 @@ impl RaftEngine {
         Ok(engine)
     }
 
+    pub fn config(&self) -> &RaftConfig {
+        &self.shared.cfg
+    }
+
     pub fn member(&self) -> &Member {
         &self.shared.me
     }

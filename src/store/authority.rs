@@ -68,6 +68,9 @@ pub enum Read {
 pub struct Version {
     pub head: u64,
     pub snapshot_seq: u64,
+    /// A replicated server that has lost its group (no leader, or a leader no majority
+    /// answers): its clients are sent away to servers that can order their actions.
+    pub cut_off: bool,
 }
 
 /// What the network side of a server needs from whoever orders actions.
@@ -118,6 +121,7 @@ struct Inner {
     js_applied: u64,
     /// Sequence numbers, and the per-client table that drops resends (bounded).
     seq: Sequencer,
+    cut_off: bool,
 }
 
 /// The server process as the ordering authority: the log lives here, the reducer runs
@@ -187,6 +191,7 @@ impl LocalAuthority {
                 want_snapshot: false,
                 js_applied: 0,
                 seq: Sequencer::new(MAX_CLIENTS),
+                cut_off: false,
             }),
             version,
             progress: Notify::new(),
@@ -202,6 +207,7 @@ impl LocalAuthority {
         let v = Version {
             head: inner.log.head(),
             snapshot_seq: inner.snapshot.seq,
+            cut_off: inner.cut_off,
         };
         self.version.send_if_modified(|cur| {
             let changed = *cur != v;
@@ -416,6 +422,13 @@ impl LocalAuthority {
         self.after_append(&mut inner, true);
         drop(inner);
         self.outbox.wake();
+    }
+
+    /// Marks a replicated server as cut off from its group, or back (see `Version`).
+    pub fn set_cut_off(&self, cut_off: bool) {
+        let mut inner = self.inner.lock().unwrap();
+        inner.cut_off = cut_off;
+        self.publish(&inner);
     }
 
     /// Entries in the log and their bytes (for tests and stats).

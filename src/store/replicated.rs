@@ -103,6 +103,7 @@ impl RaftAuthority {
         let cancel = CancellationToken::new();
         let tracker = TaskTracker::new();
         tracker.spawn(propose_own(engine.clone(), rx, cancel.clone()));
+        tracker.spawn(watch_group(engine.clone(), local.clone(), cancel.clone()));
         Ok(Arc::new(RaftAuthority {
             local,
             engine,
@@ -165,6 +166,58 @@ impl RaftAuthority {
 
     pub fn engine(&self) -> &Arc<RaftEngine> {
         &self.engine
+    }
+}
+
+/// Marks this server cut off while it has no leader, or leads without a majority
+/// answering, for longer than an election should take: its clients are then sent to
+/// other servers (a client that only reads would otherwise wait on it forever).
+async fn watch_group(
+    engine: Arc<RaftEngine>,
+    local: Arc<LocalAuthority>,
+    cancel: CancellationToken,
+) {
+    let cfg = &engine.config();
+    let limit = (cfg.election_timeout_max * 3).max(1000);
+    let tick = Duration::from_millis(cfg.heartbeat_interval.clamp(10, 200));
+    let mut leaderless_since: Option<tokio::time::Instant> = None;
+    let mut cut_off = false;
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(tick) => {}
+        }
+        let m = engine.raft.metrics().borrow().clone();
+        let voters = m.membership_config.membership().voter_ids().count();
+        let now = tokio::time::Instant::now();
+        let lost = match m.state {
+            openraft::ServerState::Leader => {
+                leaderless_since = None;
+                voters > 1 && m.millis_since_quorum_ack.is_some_and(|ms| ms > limit)
+            }
+            _ if m.current_leader.is_some() => {
+                leaderless_since = None;
+                false
+            }
+            _ => {
+                let since = *leaderless_since.get_or_insert(now);
+                now.duration_since(since) > Duration::from_millis(limit)
+            }
+        };
+        if lost != cut_off {
+            cut_off = lost;
+            local.set_cut_off(lost);
+            // Said once per loss, and not while a fresh server waits for its group.
+            if lost && m.current_term > 0 {
+                local.report(Event::error(
+                    "ERR_UNAVAILABLE",
+                    format!(
+                        "ReduxCluster.createServer: this server lost contact with its group \
+                         (no working leader for {limit} ms): its clients are sent to other servers"
+                    ),
+                ));
+            }
+        }
     }
 }
 

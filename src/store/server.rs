@@ -272,6 +272,12 @@ async fn serve<A: OrderingAuthority>(
     {
         return refuse(&*auth, &mut w, &cfg, &peer, code, message).await;
     }
+    if auth.watch().borrow().cut_off {
+        let msg = "this server has lost contact with its group and cannot order actions; \
+                   try another server"
+            .to_string();
+        return refuse(&*auth, &mut w, &cfg, &peer, "ERR_UNAVAILABLE", msg).await;
+    }
     let acked = auth.acked(client_id);
     let welcome = Message::Welcome {
         epoch: auth.epoch(),
@@ -446,10 +452,13 @@ async fn refuse<A: OrderingAuthority + ?Sized>(
     code: &str,
     message: String,
 ) {
-    auth.report(Event::error(
-        code,
-        format!("ReduxCluster.createServer: connection from {peer} refused: {message}"),
-    ));
+    // A cut-off server says so once (see `replicated`), not for every client it turns away.
+    if code != "ERR_UNAVAILABLE" {
+        auth.report(Event::error(
+            code,
+            format!("ReduxCluster.createServer: connection from {peer} refused: {message}"),
+        ));
+    }
     let mut buf = BytesMut::new();
     let msg = Message::Error {
         code: code.to_string(),
@@ -555,8 +564,14 @@ async fn write_loop<A: OrderingAuthority + ?Sized>(
     let mut next: Option<u64> = resume.map(|s| s + 1);
     let mut sent_snapshot: Option<u64> = None;
     loop {
-        version.borrow_and_update();
-        let fatal = conn.fatal.lock().unwrap().take();
+        let cut_off = version.borrow_and_update().cut_off;
+        let mut fatal = conn.fatal.lock().unwrap().take();
+        if cut_off && fatal.is_none() {
+            // Its clients move to a server that can order their actions (and that sends
+            // them what is committed meanwhile).
+            let msg = "this server lost contact with its group; try another server";
+            fatal = Some(("ERR_UNAVAILABLE".to_string(), msg.to_string()));
+        }
         if let Some((code, message)) = fatal {
             let msg = Message::Error { code, message };
             buf.clear();
