@@ -197,7 +197,7 @@ export interface ReplicationSettings {
    * Raft log entries (batches of actions) between snapshots of the store. A snapshot
    * holds the reducer's state and the actions after it; the log before it is dropped,
    * so a restart replays only what came after, and a server too far behind (or added
-   * later) is sent the snapshot. @default 1000
+   * later) is sent the snapshot. @default 10000
    */
   snapshotThreshold?: number;
   /** Found a one-server group at once. @default false */

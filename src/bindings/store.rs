@@ -327,7 +327,7 @@ pub struct ClusterStoreOptions {
     /// @default 50
     pub heartbeat_interval: Option<u32>,
     /// Raft log entries between snapshots of the store (the log before one is then
-    /// dropped, so a restart replays only what came after it). @default 1000
+    /// dropped, so a restart replays only what came after it). @default 10000
     pub snapshot_threshold: Option<u32>,
     /// Founds a one-server group at once (else the smallest name among fresh servers
     /// told about each other founds it). @default false
@@ -401,7 +401,7 @@ fn raft_config(
         snapshot_threshold: match c.snapshot_threshold {
             Some(0) => return Err(invalid("snapshotThreshold must be at least 1".into())),
             Some(n) => n as u64,
-            None => 1000,
+            None => 10_000,
         },
         data_dir: c.data_dir.as_ref().map(PathBuf::from),
         secret: c.secret.clone(),

@@ -56,13 +56,33 @@ pub struct StorePart {
     pub actions: Vec<String>,
 }
 
+/// A store's state as captured under the state machine's lock: reference-counted
+/// copies only; it becomes a [`StorePart`] (and JSON) outside the lock.
+#[derive(Debug, Clone, Default)]
+pub struct StoreCapture {
+    pub seq: u64,
+    pub state: bytes::Bytes,
+    pub actions: Vec<bytes::Bytes>,
+}
+
+impl From<StoreCapture> for StorePart {
+    fn from(c: StoreCapture) -> StorePart {
+        let text = |b: &bytes::Bytes| String::from_utf8_lossy(b).into_owned();
+        StorePart {
+            seq: c.seq,
+            state: text(&c.state),
+            actions: c.actions.iter().map(text).collect(),
+        }
+    }
+}
+
 /// What the state machine asks of the store whose batches it orders (`Command::Store`)
 /// when it builds or installs a snapshot. Called under the state machine's lock, so the
 /// store is exactly at the sequencer's head: the batches' events are delivered under that
 /// lock too.
 pub trait StoreHooks: Send + Sync {
     /// The store's state at sequence `head`; `None` only if the store cannot say (a bug).
-    fn capture(&self, head: u64) -> Option<StorePart>;
+    fn capture(&self, head: u64) -> Option<StoreCapture>;
     /// Replaces the store's state with a snapshot's.
     fn restore(&self, part: StorePart);
 }
@@ -314,25 +334,23 @@ fn apply_command(st: &mut KvState, cmd: &Command, index: u64) -> Response {
 
 impl RaftSnapshotBuilder<TypeConfig> for KvStateMachine {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError<u64>> {
-        // Copied under the lock and serialized outside it: applying (and so every
-        // commit) waits for the copy only, not for encoding megabytes.
-        let mut st = {
+        // Copied under the lock (the store's part as reference-counted bytes), encoded
+        // outside it: applying waits for the copy only.
+        let (mut st, capture) = {
             let g = self.state.lock().unwrap();
-            let mut st = g.clone();
-            if let Some(h) = &self.hooks {
-                let head = st.store.head();
-                if head > 0 {
-                    let part = h.capture(head).ok_or_else(|| {
-                        let e = std::io::Error::other(format!(
-                            "the store could not give its state at #{head} (a bug, please report it)"
-                        ));
-                        StorageIOError::read_state_machine(&e)
-                    })?;
-                    st.store_part = Some(part);
-                }
-            }
-            st
+            let head = g.store.head();
+            let capture = match &self.hooks {
+                Some(h) if head > 0 => Some(h.capture(head).ok_or_else(|| {
+                    let e = std::io::Error::other(format!(
+                        "the store could not give its state at #{head} (a bug, please report it)"
+                    ));
+                    StorageIOError::read_state_machine(&e)
+                })?),
+                _ => None,
+            };
+            (g.clone(), capture)
         };
+        st.store_part = capture.map(StorePart::from);
         let data = serde_json::to_vec(&st).map_err(|e| StorageIOError::read_state_machine(&e))?;
         st.store_part = None;
         let (last, membership, size) = (st.last_applied, st.membership, st.data.len());

@@ -7,7 +7,7 @@ use super::action_log::ActionLog;
 use super::outbox::{Event, Outbox, Wake};
 use super::sequencer::{Admitted, Refused, Sequencer, MAX_CLIENTS};
 use crate::config::StoreConfig;
-use crate::consensus::state_machine::StorePart;
+use crate::consensus::state_machine::{StoreCapture, StorePart};
 use crate::error::Error;
 use crate::protocol::frame::write_frame;
 use crate::protocol::{FrameError, FrameLimits, Message, Mode, Ordered};
@@ -380,7 +380,7 @@ impl LocalAuthority {
 
     /// The store's state at sequence `head` (the last one this log holds): the latest
     /// snapshot from JS and the actions after it. `None` when the log is elsewhere.
-    pub fn capture(&self, head: u64) -> Option<StorePart> {
+    pub fn capture(&self, head: u64) -> Option<StoreCapture> {
         let inner = self.inner.lock().unwrap();
         let snap = &inner.snapshot;
         if inner.log.head() != head || snap.seq > head {
@@ -393,13 +393,10 @@ impl LocalAuthority {
         if actions.len() as u64 != head - snap.seq {
             return None;
         }
-        Some(StorePart {
+        Some(StoreCapture {
             seq: snap.seq,
-            state: String::from_utf8_lossy(&snap.state).into_owned(),
-            actions: actions
-                .iter()
-                .map(|a| String::from_utf8_lossy(a).into_owned())
-                .collect(),
+            state: snap.state.clone(),
+            actions,
         })
     }
 

@@ -17,7 +17,7 @@ use super::sequencer::Admitted;
 use crate::config::StoreConfig;
 use crate::consensus::engine::{EventSink, RaftConfig, RaftEngine, RaftEvent};
 use crate::consensus::net::ApiError;
-use crate::consensus::state_machine::{SmEvent, StoreHooks, StorePart};
+use crate::consensus::state_machine::{SmEvent, StoreCapture, StoreHooks, StorePart};
 use crate::consensus::{Command, Member};
 use crate::protocol::{FrameError, Mode, Ordered};
 use bytes::Bytes;
@@ -47,7 +47,7 @@ type Own = (Vec<String>, oneshot::Sender<Result<Admitted, ApiError>>);
 struct Hooks(Arc<LocalAuthority>);
 
 impl StoreHooks for Hooks {
-    fn capture(&self, head: u64) -> Option<StorePart> {
+    fn capture(&self, head: u64) -> Option<StoreCapture> {
         self.0.capture(head)
     }
 
