@@ -350,9 +350,17 @@ impl RaftSnapshotBuilder<TypeConfig> for KvStateMachine {
             };
             (g.clone(), capture)
         };
-        st.store_part = capture.map(StorePart::from);
-        let data = serde_json::to_vec(&st).map_err(|e| StorageIOError::read_state_machine(&e))?;
-        st.store_part = None;
+        // Encoding a store's part can take tens of milliseconds: off the runtime's
+        // threads, so that heartbeats and replication are not held up by it.
+        let (st, data) = tokio::task::spawn_blocking(move || {
+            st.store_part = capture.map(StorePart::from);
+            let data = serde_json::to_vec(&st);
+            st.store_part = None;
+            (st, data)
+        })
+        .await
+        .map_err(|e| StorageIOError::read_state_machine(&std::io::Error::other(e.to_string())))?;
+        let data = data.map_err(|e| StorageIOError::read_state_machine(&e))?;
         let (last, membership, size) = (st.last_applied, st.membership, st.data.len());
         let n = self.snapshots.fetch_add(1, Ordering::Relaxed) + 1;
         let id = match last {

@@ -105,7 +105,10 @@ function readCluster(c) {
   for (const k of ['advertiseHost', 'dataDir', 'secret']) {
     if (c[k] !== undefined && typeof c[k] !== 'string') throw invalid(`cluster.${k} must be a string`);
   }
-  for (const k of ['advertisePort', 'electionTimeout', 'heartbeatInterval', 'snapshotThreshold']) {
+  if (c.snapshotThreshold !== undefined && !(Number.isInteger(c.snapshotThreshold) && c.snapshotThreshold >= 1 && c.snapshotThreshold <= 0xffffffff)) {
+    throw invalid('cluster.snapshotThreshold must be an integer of at least 1');
+  }
+  for (const k of ['advertisePort', 'electionTimeout', 'heartbeatInterval']) {
     if (c[k] !== undefined && !(Number.isInteger(c[k]) && c[k] >= 0 && c[k] <= 65535)) throw invalid(`cluster.${k} must be an integer`);
   }
   if (c.bootstrap !== undefined && typeof c.bootstrap !== 'boolean') throw invalid('cluster.bootstrap must be a boolean');
