@@ -263,7 +263,7 @@ export interface ClusterStoreOptions {
   heartbeatInterval?: number
   /**
    * Raft log entries between snapshots of the store (the log before one is then
-   * dropped, so a restart replays only what came after it). @default 1000
+   * dropped, so a restart replays only what came after it). @default 10000
    */
   snapshotThreshold?: number
   /**

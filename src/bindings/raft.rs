@@ -304,13 +304,13 @@ impl NativeRaft {
 
     #[napi]
     pub fn get(&self, key: String) -> Option<String> {
-        self.engine.sm.get(&key).map(|v| v.to_string())
+        self.engine.kv().get(&key).map(|v| v.to_string())
     }
 
     /// The key's version (0: absent) and value, as `[version, value]` JSON.
     #[napi]
     pub fn versioned(&self, key: String) -> String {
-        self.engine.sm.read(|s| match s.data.get(&key) {
+        self.engine.kv().read(|s| match s.data.get(&key) {
             Some(v) => json!([v.version, v.value]).to_string(),
             None => "[0,null]".into(),
         })
@@ -318,18 +318,18 @@ impl NativeRaft {
 
     #[napi]
     pub fn has(&self, key: String) -> bool {
-        self.engine.sm.read(|s| s.data.contains_key(&key))
+        self.engine.kv().read(|s| s.data.contains_key(&key))
     }
 
     #[napi]
     pub fn size(&self) -> u32 {
-        self.engine.sm.read(|s| s.data.len() as u32)
+        self.engine.kv().read(|s| s.data.len() as u32)
     }
 
     /// All entries, in key order, as a JSON array of `[key, value]`.
     #[napi]
     pub fn entries(&self) -> String {
-        self.engine.sm.read(|s| {
+        self.engine.kv().read(|s| {
             Value::Array(s.data.iter().map(|(k, v)| json!([k, v.value])).collect()).to_string()
         })
     }
@@ -337,14 +337,14 @@ impl NativeRaft {
     #[napi]
     pub fn workflow(&self, id: String) -> Option<String> {
         self.engine
-            .sm
+            .kv()
             .read(|s| s.workflows.get(&id).map(|v| v.to_string()))
     }
 
     /// Every recorded workflow, in id order, as a JSON array of `[id, state]`.
     #[napi]
     pub fn workflows(&self) -> String {
-        self.engine.sm.read(|s| {
+        self.engine.kv().read(|s| {
             Value::Array(s.workflows.iter().map(|(k, v)| json!([k, v])).collect()).to_string()
         })
     }
@@ -352,7 +352,7 @@ impl NativeRaft {
     /// Applied commands, and the number of commands ever applied.
     #[napi]
     pub fn commands(&self) -> f64 {
-        self.engine.sm.read(|s| s.commands as f64)
+        self.engine.kv().read(|s| s.commands as f64)
     }
 
     #[napi]

@@ -12,7 +12,9 @@ pub use super::events::{EventSink, NodeState, RaftEvent};
 use super::log_store::LogStore;
 use super::net::{ApiError, Committed, Dialer, Pool, Reply, Request, Status};
 use super::proposer::{Proposer, Rejected};
-use super::state_machine::{KvStateMachine, SmEvent, SmSink, StoreHooks};
+use super::state_machine::{
+    Core, KvMachine, KvStateMachine, Machine, SmEvent, SmSink, StateMachine,
+};
 use super::types::{node_id, Command, Member, TypeConfig};
 use crate::protocol::FrameLimits;
 use crate::transport::{Endpoint, Listener};
@@ -40,7 +42,9 @@ pub(super) struct Shared {
 pub struct RaftEngine {
     pub(super) shared: Arc<Shared>,
     pub raft: Raft<TypeConfig>,
-    pub sm: KvStateMachine,
+    /// The state machine, whatever it replicates (see [`RaftEngine::machine`]).
+    sm: Arc<dyn std::any::Any + Send + Sync>,
+    core: Arc<dyn Core>,
     pub(super) proposer: Proposer,
     pub(super) is_init: std::sync::atomic::AtomicBool,
     pub(super) id: u64,
@@ -73,15 +77,15 @@ pub(super) fn name_of(m: &RaftMetrics<u64, Member>, id: u64) -> Option<String> {
 
 impl RaftEngine {
     pub async fn start(cfg: RaftConfig, sink: EventSink) -> io::Result<Arc<RaftEngine>> {
-        Self::start_with(cfg, sink, None).await
+        Self::start_with(cfg, sink, KvMachine).await
     }
 
-    /// As `start`, for a node whose state machine also orders a store's batches and
-    /// snapshots that store with its own state.
-    pub async fn start_with(
+    /// Starts a node whose state machine replicates `machine`'s state (the key-value
+    /// machine's for `start`; a store's sequencer for a replicated store).
+    pub async fn start_with<M: Machine>(
         cfg: RaftConfig,
         sink: EventSink,
-        hooks: Option<Arc<dyn StoreHooks>>,
+        machine: M,
     ) -> io::Result<Arc<RaftEngine>> {
         let listener = match cfg.listen {
             true => Some(Listener::bind(&Endpoint::Tcp {
@@ -150,7 +154,7 @@ impl RaftEngine {
             Some(d) => LogStore::open(d.clone())?,
             None => LogStore::default(),
         };
-        let sm = KvStateMachine::open_with(disk.clone(), Some(sm_sink), hooks)
+        let sm = StateMachine::open_with(machine, disk.clone(), Some(sm_sink))
             .map_err(|e| io::Error::other(e.to_string()))?;
         let limits = FrameLimits {
             max_frame: 64 << 20,
@@ -187,7 +191,8 @@ impl RaftEngine {
         let engine = Arc::new(RaftEngine {
             shared,
             raft,
-            sm,
+            core: Arc::new(sm.clone()),
+            sm: Arc::new(sm),
             proposer,
             is_init: Default::default(),
             id,
@@ -208,6 +213,22 @@ impl RaftEngine {
             engine.found_cluster().await?;
         }
         Ok(engine)
+    }
+
+    /// The state machine, when it replicates `M`.
+    pub fn machine<M: Machine>(&self) -> Option<&StateMachine<M>> {
+        self.sm.downcast_ref()
+    }
+
+    /// The key-value state machine (of a node started with `start`).
+    pub fn kv(&self) -> &KvStateMachine {
+        self.machine()
+            .expect("a key-value node (started with RaftEngine::start)")
+    }
+
+    /// The cluster's name, once named.
+    pub(super) fn cluster(&self) -> Option<String> {
+        self.core.cluster()
     }
 
     pub fn config(&self) -> &RaftConfig {
@@ -248,7 +269,7 @@ impl RaftEngine {
                 .is_some(),
             leader: m.current_leader.and_then(|l| name_of(&m, l)),
             term: m.current_term,
-            cluster: self.sm.read(|st| st.cluster.clone()),
+            cluster: self.core.cluster(),
         }
     }
 

@@ -174,11 +174,11 @@ impl RaftEngine {
     /// knows the name; a node that knows another name, or none but already has a
     /// cluster, is someone else's.
     pub(super) async fn same_cluster(&self, n: &Member) -> Result<(), ApiError> {
-        if self.sm.read(|st| st.cluster.is_none()) {
+        if self.cluster().is_none() {
             let cluster = format!("{:016x}", rand::random::<u64>());
             self.write(Command::Genesis { cluster }).await?;
         }
-        let ours = self.sm.read(|st| st.cluster.clone());
+        let ours = self.cluster();
         // Unreachable now: adding it as a learner waits for it (or times out).
         let Ok(theirs) = self.ping(&n.addr, Duration::from_secs(1)).await else {
             return Ok(());

@@ -9,7 +9,8 @@
 //! - [`disk`]: the durable store under `dataDir`: the log in [`wal`], the rest in redb.
 //! - [`wal`]: the append-only, segmented, checksummed log file.
 //! - [`proposer`]: concurrent writes batched into one entry.
-//! - [`state_machine`]: a JSON key-value state machine with snapshots.
+//! - [`state_machine`]: the state machine, generic over what it replicates (the
+//!   key-value machine here, a store's sequencer in `store::replicated`), with snapshots.
 //! - [`router`]: an in-process network with cuttable links, for tests.
 
 // openraft's storage traits return its (large) `StorageError`; our helpers return the

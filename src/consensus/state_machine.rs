@@ -1,22 +1,141 @@
-//! The replicated JSON key-value state machine (the shape of @unrdf/consensus's
-//! distributed state): versioned keys, compare-and-set, atomic batches, a key limit, and
-//! the workflow states `replicateCommand` records. Snapshots are JSON; with a
-//! [`Disk`] they are written durably before openraft may purge the log they replace.
+//! The replicated state machine, generic over what it replicates.
+//!
+//! [`StateMachine`] does what every Raft state machine here needs: the applied log id and
+//! membership, the cluster's name (`Genesis`), `Multi` entries (see `proposer`), events
+//! in apply order, and snapshots (JSON; with a [`Disk`], written durably before openraft
+//! may purge the log they replace). What the state *is* comes from a [`Machine`]: the
+//! @unrdf key-value machine ([`KvMachine`]: versioned keys, compare-and-set, atomic
+//! batches, a key limit, workflow states) or a replicated store's sequencer
+//! (`store::replicated`). Both run on the same log, network, storage and formation code.
 
 use super::disk::Disk;
 use super::types::{Command, Member, Op, Response, TypeConfig};
-use crate::store::sequencer::Sequencer;
 use openraft::storage::{RaftStateMachine, Snapshot, SnapshotMeta};
 use openraft::{
     Entry, EntryPayload, LogId, OptionalSend, RaftSnapshotBuilder, StorageError, StorageIOError,
     StoredMembership,
 };
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::Cursor;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+
+/// What a Raft group replicates, beyond Raft's own bookkeeping.
+pub trait Machine: Send + Sync + 'static {
+    /// The replicated state (in every snapshot).
+    type State: Clone + Default + Serialize + DeserializeOwned + Send + Sync + 'static;
+    /// What a snapshot carries besides `State`: state the machine's owner holds outside
+    /// the lock (a store's log and its reducer's state).
+    type Extra: Clone + Serialize + DeserializeOwned + Send + Sync + 'static;
+    /// `Extra` as copied under the lock (cheaply); encoded outside it.
+    type Captured: Send + 'static;
+
+    /// Applies one command of this machine's kind (another kind is refused with
+    /// `ERR_INVALID`, changing nothing).
+    fn apply(&self, st: &mut Self::State, cmd: &Command, index: u64) -> Response;
+
+    /// Called under the lock while a snapshot is built, so the owner's part is exactly
+    /// at `st` (events are delivered under the lock too). `Err` is a bug.
+    fn capture(&self, _st: &Self::State) -> Result<Option<Self::Captured>, String> {
+        Ok(None)
+    }
+
+    /// Turns a capture into what the snapshot carries (outside the lock, off the
+    /// runtime's threads).
+    fn encode(captured: Self::Captured) -> Self::Extra;
+
+    /// A snapshot's extra part, handed back under the lock as the snapshot is installed.
+    fn restore(&self, _extra: Self::Extra) {}
+
+    /// A state decoded from a snapshot, before it is used (to rebuild what is not stored).
+    fn restored(st: Self::State) -> Self::State {
+        st
+    }
+
+    /// How big the state is, for the snapshot events (keys, for the key-value machine).
+    fn size(_st: &Self::State) -> usize {
+        0
+    }
+}
+
+/// Raft's bookkeeping and a machine's state, under one lock and in one snapshot.
+#[derive(Debug, Clone, Serialize)]
+#[serde(bound(serialize = "S: Serialize, X: Serialize"))]
+pub struct Full<S, X> {
+    pub last_applied: Option<LogId<u64>>,
+    pub membership: StoredMembership<u64, Member>,
+    /// The cluster's name, from its first `Genesis` entry.
+    #[serde(default)]
+    pub cluster: Option<String>,
+    /// Normal (non-membership, non-blank) entries ever applied.
+    pub commands: u64,
+    /// The machine's state (its fields sit beside these in the JSON, as they always did).
+    #[serde(flatten)]
+    pub app: S,
+    /// In a snapshot only: the machine's extra part (see [`Machine::Extra`]).
+    #[serde(
+        default,
+        rename = "store_part",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub extra: Option<X>,
+}
+
+/// By hand, not derived: serde's `flatten` loses the integer keys of a machine's maps
+/// (a store's per-client table) on the way back. The machine's fields are what is left
+/// once Raft's are taken out.
+impl<'de, S: DeserializeOwned, X: DeserializeOwned> Deserialize<'de> for Full<S, X> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let mut v = serde_json::Map::<String, Value>::deserialize(d)?;
+        fn field<T: DeserializeOwned + Default, E: Error>(v: Option<Value>) -> Result<T, E> {
+            match v {
+                None | Some(Value::Null) => Ok(T::default()),
+                Some(v) => serde_json::from_value(v).map_err(E::custom),
+            }
+        }
+        Ok(Full {
+            last_applied: field(v.remove("last_applied"))?,
+            membership: field(v.remove("membership"))?,
+            cluster: field(v.remove("cluster"))?,
+            commands: field(v.remove("commands"))?,
+            extra: match v.remove("store_part") {
+                None | Some(Value::Null) => None,
+                Some(x) => Some(serde_json::from_value(x).map_err(D::Error::custom)?),
+            },
+            app: serde_json::from_value(Value::Object(v)).map_err(D::Error::custom)?,
+        })
+    }
+}
+
+impl<S: Default, X> Default for Full<S, X> {
+    fn default() -> Self {
+        Full {
+            last_applied: None,
+            membership: StoredMembership::default(),
+            cluster: None,
+            commands: 0,
+            app: S::default(),
+            extra: None,
+        }
+    }
+}
+
+impl<S, X> std::ops::Deref for Full<S, X> {
+    type Target = S;
+    fn deref(&self) -> &S {
+        &self.app
+    }
+}
+
+impl<S, X> std::ops::DerefMut for Full<S, X> {
+    fn deref_mut(&mut self) -> &mut S {
+        &mut self.app
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Versioned {
@@ -25,67 +144,38 @@ pub struct Versioned {
     pub version: u64,
 }
 
+/// The @unrdf key-value machine's state.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct KvState {
-    pub last_applied: Option<LogId<u64>>,
-    pub membership: StoredMembership<u64, Member>,
+pub struct KvData {
+    #[serde(default)]
     pub data: BTreeMap<String, Versioned>,
+    #[serde(default)]
     pub workflows: BTreeMap<String, Value>,
-    /// The cluster's name, from its first `Genesis` entry.
-    #[serde(default)]
-    pub cluster: Option<String>,
-    /// Normal (non-membership, non-blank) entries ever applied.
-    pub commands: u64,
-    /// A replicated store's sequence numbers and per-client table (`Command::Store`).
-    #[serde(default)]
-    pub store: Sequencer,
-    /// In a snapshot only: the store's state as of `store`'s head (see [`StoreHooks`]).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub store_part: Option<StorePart>,
 }
 
-/// A replicated store's state at a sequence number, as a Raft snapshot carries it: its
-/// reducer's state at `seq` (handed over by the JS side, which runs the reducer) and the
-/// actions ordered after it, so that the snapshot needs no call into JS while it is
-/// built, and a server that installs it needs nothing else.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct StorePart {
-    pub seq: u64,
-    pub state: String,
-    /// Actions `seq + 1 ..= head`.
-    pub actions: Vec<String>,
-}
+/// The shape of @unrdf/consensus's distributed state: versioned keys, compare-and-set,
+/// atomic batches, a key limit, and the workflow states `replicateCommand` records.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct KvMachine;
 
-/// A store's state as captured under the state machine's lock: reference-counted
-/// copies only; it becomes a [`StorePart`] (and JSON) outside the lock.
-#[derive(Debug, Clone, Default)]
-pub struct StoreCapture {
-    pub seq: u64,
-    pub state: bytes::Bytes,
-    pub actions: Vec<bytes::Bytes>,
-}
+impl Machine for KvMachine {
+    type State = KvData;
+    type Extra = ();
+    type Captured = ();
 
-impl From<StoreCapture> for StorePart {
-    fn from(c: StoreCapture) -> StorePart {
-        let text = |b: &bytes::Bytes| String::from_utf8_lossy(b).into_owned();
-        StorePart {
-            seq: c.seq,
-            state: text(&c.state),
-            actions: c.actions.iter().map(text).collect(),
-        }
+    fn apply(&self, st: &mut KvData, cmd: &Command, index: u64) -> Response {
+        apply_kv(st, cmd, index)
+    }
+
+    fn encode(_: ()) {}
+
+    fn size(st: &KvData) -> usize {
+        st.data.len()
     }
 }
 
-/// What the state machine asks of the store whose batches it orders (`Command::Store`)
-/// when it builds or installs a snapshot. Called under the state machine's lock, so the
-/// store is exactly at the sequencer's head: the batches' events are delivered under that
-/// lock too.
-pub trait StoreHooks: Send + Sync {
-    /// The store's state at sequence `head`; `None` only if the store cannot say (a bug).
-    fn capture(&self, head: u64) -> Option<StoreCapture>;
-    /// Replaces the store's state with a snapshot's.
-    fn restore(&self, part: StorePart);
-}
+pub type KvState = Full<KvData, ()>;
+pub type KvStateMachine = StateMachine<KvMachine>;
 
 /// What the state machine tells its owner, in apply order.
 #[derive(Debug, Clone)]
@@ -117,48 +207,89 @@ pub struct StoredSnapshot {
     pub data: Vec<u8>,
 }
 
-#[derive(Clone, Default)]
-pub struct KvStateMachine {
-    state: Arc<Mutex<KvState>>,
+pub struct StateMachine<M: Machine> {
+    state: Arc<Mutex<Full<M::State, M::Extra>>>,
     current: Arc<Mutex<Option<StoredSnapshot>>>,
     snapshots: Arc<AtomicU64>,
     disk: Option<Disk>,
     sink: Option<SmSink>,
-    hooks: Option<Arc<dyn StoreHooks>>,
+    machine: Arc<M>,
+}
+
+impl<M: Machine> Clone for StateMachine<M> {
+    fn clone(&self) -> Self {
+        StateMachine {
+            state: self.state.clone(),
+            current: self.current.clone(),
+            snapshots: self.snapshots.clone(),
+            disk: self.disk.clone(),
+            sink: self.sink.clone(),
+            machine: self.machine.clone(),
+        }
+    }
+}
+
+impl<M: Machine + Default> Default for StateMachine<M> {
+    fn default() -> Self {
+        Self::new(M::default(), None, None)
+    }
+}
+
+/// What every state machine tells the engine, whatever it replicates.
+pub trait Core: Send + Sync {
+    /// The cluster's name, once a `Genesis` entry named it.
+    fn cluster(&self) -> Option<String>;
+}
+
+impl<M: Machine> Core for StateMachine<M> {
+    fn cluster(&self) -> Option<String> {
+        self.state.lock().unwrap().cluster.clone()
+    }
 }
 
 impl KvStateMachine {
-    /// A state machine that persists its snapshots to `disk` and starts from the last
-    /// one there (openraft then re-applies the committed log after it).
+    /// A key-value state machine that persists its snapshots to `disk` and starts from
+    /// the last one there (openraft then re-applies the committed log after it).
     pub fn open(disk: Option<Disk>, sink: Option<SmSink>) -> Result<Self, StorageError<u64>> {
-        Self::open_with(disk, sink, None)
+        Self::open_with(KvMachine, disk, sink)
     }
 
-    /// As `open`, for a state machine that orders a store's batches and snapshots the
-    /// store with itself.
-    pub fn open_with(
-        disk: Option<Disk>,
-        sink: Option<SmSink>,
-        hooks: Option<Arc<dyn StoreHooks>>,
-    ) -> Result<Self, StorageError<u64>> {
-        let sm = KvStateMachine {
+    /// A key's value, read locally.
+    pub fn get(&self, key: &str) -> Option<Value> {
+        self.read(|s| s.data.get(key).map(|v| v.value.clone()))
+    }
+}
+
+impl<M: Machine> StateMachine<M> {
+    fn new(machine: M, disk: Option<Disk>, sink: Option<SmSink>) -> Self {
+        StateMachine {
+            state: Arc::default(),
+            current: Arc::default(),
+            snapshots: Arc::default(),
             disk,
             sink,
-            hooks,
-            ..Default::default()
-        };
+            machine: Arc::new(machine),
+        }
+    }
+
+    /// A state machine for `machine` that persists its snapshots to `disk` and starts
+    /// from the last one there.
+    pub fn open_with(
+        machine: M,
+        disk: Option<Disk>,
+        sink: Option<SmSink>,
+    ) -> Result<Self, StorageError<u64>> {
+        let sm = Self::new(machine, disk, sink);
         if let Some(Some(snap)) = sm.disk.as_ref().map(|d| d.load_snapshot()).transpose()? {
-            {
-                let state = decode(&snap.meta, &snap.data)?;
-                let n = state.data.len();
-                sm.adopt(state);
-                sm.emit(SmEvent::SnapshotRestored {
-                    id: snap.meta.snapshot_id.clone(),
-                    index: snap.meta.last_log_id.map_or(0, |l| l.index),
-                    size: n,
-                });
-                *sm.current.lock().unwrap() = Some(snap);
-            }
+            let state = Self::decode(&snap.meta, &snap.data)?;
+            let n = M::size(&state.app);
+            sm.adopt(state);
+            sm.emit(SmEvent::SnapshotRestored {
+                id: snap.meta.snapshot_id.clone(),
+                index: snap.meta.last_log_id.map_or(0, |l| l.index),
+                size: n,
+            });
+            *sm.current.lock().unwrap() = Some(snap);
         }
         Ok(sm)
     }
@@ -170,35 +301,57 @@ impl KvStateMachine {
     }
 
     /// Reads the state under its lock (local reads: no consensus).
-    pub fn read<T>(&self, f: impl FnOnce(&KvState) -> T) -> T {
+    pub fn read<T>(&self, f: impl FnOnce(&Full<M::State, M::Extra>) -> T) -> T {
         f(&self.state.lock().unwrap())
     }
 
-    /// A key's value, read locally.
-    pub fn get(&self, key: &str) -> Option<Value> {
-        self.read(|s| s.data.get(key).map(|v| v.value.clone()))
+    /// A snapshot's state (its extra part still in it: see `adopt`).
+    fn decode(
+        meta: &SnapshotMeta<u64, Member>,
+        data: &[u8],
+    ) -> Result<Full<M::State, M::Extra>, StorageError<u64>> {
+        let mut state: Full<M::State, M::Extra> = serde_json::from_slice(data)
+            .map_err(|e| StorageIOError::read_snapshot(Some(meta.signature()), &e))?;
+        state.last_applied = meta.last_log_id;
+        state.membership = meta.last_membership.clone();
+        state.app = M::restored(std::mem::take(&mut state.app));
+        Ok(state)
+    }
+
+    /// Makes a decoded snapshot the state, its extra part the owner's, under the lock
+    /// (so nothing is applied in between).
+    fn adopt(&self, mut state: Full<M::State, M::Extra>) {
+        let mut guard = self.state.lock().unwrap();
+        if let Some(extra) = state.extra.take() {
+            self.machine.restore(extra);
+        }
+        *guard = state;
+    }
+
+    /// One command: the cluster's name here, the rest by the machine.
+    fn apply_one(&self, st: &mut Full<M::State, M::Extra>, cmd: &Command, index: u64) -> Response {
+        match cmd {
+            Command::Genesis { cluster } => {
+                st.cluster.get_or_insert_with(|| cluster.clone());
+                Response::default()
+            }
+            // Only the proposer builds these, one level deep.
+            Command::Multi(_) => {
+                st.commands += 1;
+                refused("ERR_INVALID")
+            }
+            cmd => {
+                st.commands += 1;
+                self.machine.apply(&mut st.app, cmd, index)
+            }
+        }
     }
 }
 
-/// A snapshot's state (its store part still in it: see [`KvStateMachine::adopt`]).
-fn decode(meta: &SnapshotMeta<u64, Member>, data: &[u8]) -> Result<KvState, StorageError<u64>> {
-    let mut state: KvState = serde_json::from_slice(data)
-        .map_err(|e| StorageIOError::read_snapshot(Some(meta.signature()), &e))?;
-    state.last_applied = meta.last_log_id;
-    state.membership = meta.last_membership.clone();
-    state.store = std::mem::take(&mut state.store).restored();
-    Ok(state)
-}
-
-impl KvStateMachine {
-    /// Makes a decoded snapshot the state, its store part the store's, under the lock
-    /// (so nothing is applied in between).
-    fn adopt(&self, mut state: KvState) {
-        let mut guard = self.state.lock().unwrap();
-        if let (Some(part), Some(h)) = (state.store_part.take(), &self.hooks) {
-            h.restore(part);
-        }
-        *guard = state;
+pub(crate) fn refused(code: &str) -> Response {
+    Response {
+        error: Some(code.into()),
+        ..Default::default()
     }
 }
 
@@ -220,7 +373,7 @@ fn over_limit(data: &BTreeMap<String, Versioned>, ops: &[Op], limit: Option<u64>
     n > limit as i64
 }
 
-fn write(st: &mut KvState, key: String, value: Option<Value>, index: u64) -> Response {
+fn write(st: &mut KvData, key: String, value: Option<Value>, index: u64) -> Response {
     let previous = match value {
         Some(value) => st
             .data
@@ -241,35 +394,8 @@ fn write(st: &mut KvState, key: String, value: Option<Value>, index: u64) -> Res
     }
 }
 
-fn refused(code: &str) -> Response {
-    Response {
-        error: Some(code.into()),
-        ..Default::default()
-    }
-}
-
-fn apply_command(st: &mut KvState, cmd: &Command, index: u64) -> Response {
-    if let Command::Genesis { cluster } = cmd {
-        st.cluster.get_or_insert_with(|| cluster.clone());
-        return Response::default();
-    }
-    st.commands += 1;
-    if let Command::Store {
-        client,
-        first_counter,
-        actions,
-    } = cmd
-    {
-        return match st.store.submit(*client, *first_counter, actions.len()) {
-            Ok(admitted) => Response {
-                version: index,
-                store: Some(Box::new(admitted)),
-                ..Default::default()
-            },
-            // The batch does not follow what this client sent before: nothing applied.
-            Err(_) => refused("ERR_PROTOCOL"),
-        };
-    }
+/// Applies a key-value command (the core has taken `Genesis` and `Multi`).
+fn apply_kv(st: &mut KvData, cmd: &Command, index: u64) -> Response {
     match cmd.clone() {
         Command::Set { key, value, limit } => {
             let op = [Op {
@@ -316,9 +442,10 @@ fn apply_command(st: &mut KvState, cmd: &Command, index: u64) -> Response {
                 ..Default::default()
             }
         }
-        // Only the proposer builds these, one level deep.
-        Command::Multi(_) => refused("ERR_INVALID"),
-        Command::Genesis { .. } | Command::Store { .. } => unreachable!("handled above"),
+        // Another machine's commands.
+        Command::Multi(_) | Command::Genesis { .. } | Command::Store { .. } => {
+            refused("ERR_INVALID")
+        }
         Command::Custom(v) => {
             if let Some(id) = v.get("workflowId").and_then(Value::as_str) {
                 let state = v.get("state").cloned().unwrap_or_else(|| v.clone());
@@ -332,36 +459,31 @@ fn apply_command(st: &mut KvState, cmd: &Command, index: u64) -> Response {
     }
 }
 
-impl RaftSnapshotBuilder<TypeConfig> for KvStateMachine {
+impl<M: Machine> RaftSnapshotBuilder<TypeConfig> for StateMachine<M> {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError<u64>> {
-        // Copied under the lock (the store's part as reference-counted bytes), encoded
-        // outside it: applying waits for the copy only.
-        let (mut st, capture) = {
+        // Copied under the lock (the owner's part as cheap copies), encoded outside it:
+        // applying waits for the copy only.
+        let (mut st, captured) = {
             let g = self.state.lock().unwrap();
-            let head = g.store.head();
-            let capture = match &self.hooks {
-                Some(h) if head > 0 => Some(h.capture(head).ok_or_else(|| {
-                    let e = std::io::Error::other(format!(
-                        "the store could not give its state at #{head} (a bug, please report it)"
-                    ));
-                    StorageIOError::read_state_machine(&e)
-                })?),
-                _ => None,
-            };
-            (g.clone(), capture)
+            let captured = self.machine.capture(&g.app).map_err(|e| {
+                StorageIOError::read_state_machine(&std::io::Error::other(format!(
+                    "cannot snapshot the state: {e} (a bug, please report it)"
+                )))
+            })?;
+            (g.clone(), captured)
         };
-        // Encoding a store's part can take tens of milliseconds: off the runtime's
+        // Encoding an owner's part can take tens of milliseconds: off the runtime's
         // threads, so that heartbeats and replication are not held up by it.
         let (st, data) = tokio::task::spawn_blocking(move || {
-            st.store_part = capture.map(StorePart::from);
+            st.extra = captured.map(M::encode);
             let data = serde_json::to_vec(&st);
-            st.store_part = None;
+            st.extra = None;
             (st, data)
         })
         .await
         .map_err(|e| StorageIOError::read_state_machine(&std::io::Error::other(e.to_string())))?;
         let data = data.map_err(|e| StorageIOError::read_state_machine(&e))?;
-        let (last, membership, size) = (st.last_applied, st.membership, st.data.len());
+        let (last, membership, size) = (st.last_applied, st.membership.clone(), M::size(&st.app));
         let n = self.snapshots.fetch_add(1, Ordering::Relaxed) + 1;
         let id = match last {
             Some(l) => format!("{}-{}-{n}", l.leader_id, l.index),
@@ -393,7 +515,7 @@ impl RaftSnapshotBuilder<TypeConfig> for KvStateMachine {
     }
 }
 
-impl RaftStateMachine<TypeConfig> for KvStateMachine {
+impl<M: Machine> RaftStateMachine<TypeConfig> for StateMachine<M> {
     type SnapshotBuilder = Self;
 
     async fn applied_state(
@@ -410,58 +532,57 @@ impl RaftStateMachine<TypeConfig> for KvStateMachine {
     {
         let mut events = Vec::new();
         let mut out = Vec::new();
-        {
-            let mut st = self.state.lock().unwrap();
-            for e in entries {
-                st.last_applied = Some(e.log_id);
-                let r = match e.payload {
-                    EntryPayload::Blank => Response::default(),
-                    EntryPayload::Normal(Command::Multi(cmds)) => {
-                        let index = e.log_id.index;
-                        let mut each = Vec::with_capacity(cmds.len());
-                        for (sub, cmd) in cmds.into_iter().enumerate() {
-                            let r = apply_command(&mut st, &cmd, index);
-                            if self.sink.is_some() && !matches!(cmd, Command::Genesis { .. }) {
-                                events.push(SmEvent::Applied {
-                                    index,
-                                    sub,
-                                    command: cmd,
-                                    response: r.clone(),
-                                });
-                            }
-                            each.push(r);
-                        }
-                        Response {
-                            version: index,
-                            each,
-                            ..Default::default()
-                        }
-                    }
-                    EntryPayload::Normal(cmd) => {
-                        let r = apply_command(&mut st, &cmd, e.log_id.index);
+        let mut st = self.state.lock().unwrap();
+        for e in entries {
+            st.last_applied = Some(e.log_id);
+            let index = e.log_id.index;
+            let r = match e.payload {
+                EntryPayload::Blank => Response::default(),
+                EntryPayload::Normal(Command::Multi(cmds)) => {
+                    let mut each = Vec::with_capacity(cmds.len());
+                    for (sub, cmd) in cmds.into_iter().enumerate() {
+                        let r = self.apply_one(&mut st, &cmd, index);
                         if self.sink.is_some() && !matches!(cmd, Command::Genesis { .. }) {
                             events.push(SmEvent::Applied {
-                                index: e.log_id.index,
-                                sub: 0,
+                                index,
+                                sub,
                                 command: cmd,
                                 response: r.clone(),
                             });
                         }
-                        r
+                        each.push(r);
                     }
-                    EntryPayload::Membership(m) => {
-                        st.membership = StoredMembership::new(Some(e.log_id), m);
-                        Response::default()
+                    Response {
+                        version: index,
+                        each,
+                        ..Default::default()
                     }
-                };
-                out.push(r);
-            }
-            // Delivered under the lock: a snapshot built meanwhile sees the store exactly
-            // where the sequencer is (see `StoreHooks`).
-            for e in events {
-                self.emit(e);
-            }
+                }
+                EntryPayload::Normal(cmd) => {
+                    let r = self.apply_one(&mut st, &cmd, index);
+                    if self.sink.is_some() && !matches!(cmd, Command::Genesis { .. }) {
+                        events.push(SmEvent::Applied {
+                            index,
+                            sub: 0,
+                            command: cmd,
+                            response: r.clone(),
+                        });
+                    }
+                    r
+                }
+                EntryPayload::Membership(m) => {
+                    st.membership = StoredMembership::new(Some(e.log_id), m);
+                    Response::default()
+                }
+            };
+            out.push(r);
         }
+        // Delivered under the lock: a snapshot built meanwhile sees the machine's owner
+        // exactly where the state is (see `Machine::capture`).
+        for e in events {
+            self.emit(e);
+        }
+        drop(st);
         Ok(out)
     }
 
@@ -481,8 +602,8 @@ impl RaftStateMachine<TypeConfig> for KvStateMachine {
         snapshot: Box<Cursor<Vec<u8>>>,
     ) -> Result<(), StorageError<u64>> {
         let data = snapshot.into_inner();
-        let state = decode(meta, &data)?;
-        let size = state.data.len();
+        let state = Self::decode(meta, &data)?;
+        let size = M::size(&state.app);
         let mut snap = StoredSnapshot {
             meta: meta.clone(),
             data,
@@ -529,9 +650,22 @@ mod tests {
         Suite::test_all(Builder).unwrap();
     }
 
+    /// Snapshots written before the state machine became generic still load.
+    #[test]
+    fn an_older_key_value_snapshot_loads() {
+        let old = r#"{"last_applied":null,"membership":{"log_id":null,"membership":{"configs":[],"nodes":{}}},
+            "data":{"k":{"value":1,"version":3}},"workflows":{"w":"done"},"cluster":"c1","commands":4,
+            "store":{"head":0}}"#;
+        let st: KvState = serde_json::from_str(old).unwrap();
+        assert_eq!((st.cluster.as_deref(), st.commands), (Some("c1"), 4));
+        assert_eq!(st.data["k"].version, 3);
+        assert_eq!(st.workflows["w"], Value::from("done"));
+    }
+
     #[test]
     fn cas_batch_and_limit() {
-        let mut st = KvState::default();
+        let mut st = KvData::default();
+        let apply_command = apply_kv;
         let set = |k: &str, limit| Command::Set {
             key: k.into(),
             value: Value::from(1),

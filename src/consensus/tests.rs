@@ -105,7 +105,7 @@ async fn three_nodes_form_forward_fail_over_and_restart_from_disk() {
     assert!(r.index > 0);
     for n in [&a, &b, &c] {
         n.read_barrier().await.unwrap();
-        assert_eq!(n.sm.get("k"), Some(json!({"v": 1})));
+        assert_eq!(n.kv().get("k"), Some(json!({"v": 1})));
     }
 
     // Stop the leader: the other two elect a new one and keep committing.
@@ -135,7 +135,7 @@ async fn three_nodes_form_forward_fail_over_and_restart_from_disk() {
     // Restart the old leader on its old address from its own directory: it catches up.
     let back = restart(old_cfg, &old_addr, quiet()).await;
     until("the restarted node catches up", || {
-        back.sm.get("after19") == Some(json!(19)) && back.sm.get("k") == Some(json!({"v": 1}))
+        back.kv().get("after19") == Some(json!(19)) && back.kv().get("k") == Some(json!({"v": 1}))
     })
     .await;
     assert!(!leaders.lock().unwrap().is_empty());
@@ -160,7 +160,7 @@ async fn without_forwarding_a_follower_names_the_leader() {
     // A lone node with no peers founds its own cluster on the first write.
     let lone = start(RaftConfig::local("lone")).await;
     lone.write(set("y", json!(2))).await.unwrap();
-    assert_eq!(lone.sm.get("y"), Some(json!(2)));
+    assert_eq!(lone.kv().get("y"), Some(json!(2)));
     for n in [a, b, lone] {
         n.shutdown().await;
     }
@@ -184,8 +184,9 @@ async fn concurrent_writes_share_entries_with_their_own_results() {
                     let prev = r.response.previous;
                     assert_eq!(prev, (i > 0).then(|| json!(i - 1)), "writer {w}");
                     // Everyone races to move "counter" from the version they read.
-                    let version =
-                        a.sm.read(|st| st.data.get("counter").map_or(0, |v| v.version));
+                    let version = a
+                        .kv()
+                        .read(|st| st.data.get("counter").map_or(0, |v| v.version));
                     let cas = Command::Cas {
                         key: "counter".into(),
                         version,
@@ -207,8 +208,9 @@ async fn concurrent_writes_share_entries_with_their_own_results() {
     for t in tasks {
         wins += t.await.unwrap();
     }
-    let (commands, entries) =
-        a.sm.read(|st| (st.commands, st.last_applied.unwrap().index));
+    let (commands, entries) = a
+        .kv()
+        .read(|st| (st.commands, st.last_applied.unwrap().index));
     assert_eq!(commands, 64 * 40, "every command applied once");
     assert!(
         entries < commands / 2,
@@ -217,12 +219,12 @@ async fn concurrent_writes_share_entries_with_their_own_results() {
     // Every successful CAS moved the version on, so wins == number of versions taken.
     assert!(wins >= 1);
     until("b applied everything", || {
-        b.sm.read(|st| st.commands) == commands
+        b.kv().read(|st| st.commands) == commands
     })
     .await;
     assert_eq!(
-        a.sm.read(|st| st.data.clone()),
-        b.sm.read(|st| st.data.clone())
+        a.kv().read(|st| st.data.clone()),
+        b.kv().read(|st| st.data.clone())
     );
     for n in [a, b] {
         n.shutdown().await;
@@ -253,7 +255,7 @@ async fn a_laggard_behind_a_purged_log_catches_up_from_a_snapshot() {
     a.add_node(b.member().clone()).await.unwrap();
     a.add_node(c.member().clone()).await.unwrap();
     a.write(set("early", json!(0))).await.unwrap();
-    until("c has the early write", || c.sm.get("early").is_some()).await;
+    until("c has the early write", || c.kv().get("early").is_some()).await;
     let c_addr = c.member().addr.clone();
     let c_seen = c.state().last_log_index;
     // So the snapshot c reports below can only have come from the leader.
@@ -271,11 +273,11 @@ async fn a_laggard_behind_a_purged_log_catches_up_from_a_snapshot() {
     .await;
 
     let c = restart(cfg("c"), &c_addr, c_sink).await;
-    until("c caught up", || c.sm.get("k119") == Some(json!(119))).await;
+    until("c caught up", || c.kv().get("k119") == Some(json!(119))).await;
     assert!(*restored.lock().unwrap() >= 1, "c installed a snapshot");
     assert_eq!(
-        a.sm.read(|st| st.data.clone()),
-        c.sm.read(|st| st.data.clone())
+        a.kv().read(|st| st.data.clone()),
+        c.kv().read(|st| st.data.clone())
     );
     for n in [a, b, c] {
         n.shutdown().await;
@@ -305,7 +307,7 @@ async fn a_node_of_another_cluster_is_refused() {
     let e = a.add_node(wrong).await.unwrap_err();
     assert_eq!(e.code, "ERR_INVALID_ARGUMENT", "{}", e.message);
 
-    assert_eq!(x.sm.get("mine"), Some(json!("x")));
+    assert_eq!(x.kv().get("mine"), Some(json!("x")));
     assert_eq!(x.state().voters.len(), 1);
     assert_eq!(a.state().voters.len(), 2);
     // Both members of a's cluster know its name; x's is another.
@@ -423,11 +425,14 @@ async fn store_batches_are_ordered_once_on_every_server_across_a_leader_failover
     let (sa, la) = store_recorder();
     let (sb, lb) = store_recorder();
     let (sc, lc) = store_recorder();
-    let a = RaftEngine::start(founder("sa"), sa).await.unwrap();
-    let b = RaftEngine::start(RaftConfig::local("sb"), sb)
+    use crate::store::replicated::StoreMachine;
+    let a = RaftEngine::start_with(founder("sa"), sa, StoreMachine::for_tests())
         .await
         .unwrap();
-    let c = RaftEngine::start(RaftConfig::local("sc"), sc)
+    let b = RaftEngine::start_with(RaftConfig::local("sb"), sb, StoreMachine::for_tests())
+        .await
+        .unwrap();
+    let c = RaftEngine::start_with(RaftConfig::local("sc"), sc, StoreMachine::for_tests())
         .await
         .unwrap();
     a.add_node(b.member().clone()).await.unwrap();

@@ -7,7 +7,6 @@ use super::action_log::ActionLog;
 use super::outbox::{Event, Outbox, Wake};
 use super::sequencer::{Admitted, Refused, Sequencer, MAX_CLIENTS};
 use crate::config::StoreConfig;
-use crate::consensus::state_machine::{StoreCapture, StorePart};
 use crate::error::Error;
 use crate::protocol::frame::write_frame;
 use crate::protocol::{FrameError, FrameLimits, Message, Mode, Ordered};
@@ -61,6 +60,38 @@ pub enum Read {
     /// The entries asked for were trimmed: send this snapshot, then continue after it.
     Snapshot(Arc<Snapshot>),
     UpToDate,
+}
+
+/// A replicated store's state at a sequence number, as a Raft snapshot carries it: its
+/// reducer's state at `seq` (handed over by the JS side, which runs the reducer) and the
+/// actions ordered after it, so that the snapshot needs no call into JS while it is
+/// built, and a server that installs it needs nothing else.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StorePart {
+    pub seq: u64,
+    pub state: String,
+    /// Actions `seq + 1 ..= head`.
+    pub actions: Vec<String>,
+}
+
+/// A store's state as captured under the Raft state machine's lock: reference-counted
+/// copies only; it becomes a [`StorePart`] (and JSON) outside the lock.
+#[derive(Debug, Clone, Default)]
+pub struct StoreCapture {
+    pub seq: u64,
+    pub state: Bytes,
+    pub actions: Vec<Bytes>,
+}
+
+impl From<StoreCapture> for StorePart {
+    fn from(c: StoreCapture) -> StorePart {
+        let text = |b: &Bytes| String::from_utf8_lossy(b).into_owned();
+        StorePart {
+            seq: c.seq,
+            state: text(&c.state),
+            actions: c.actions.iter().map(text).collect(),
+        }
+    }
 }
 
 /// Versions that connection writers watch to learn there is something new.

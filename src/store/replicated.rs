@@ -12,12 +12,14 @@
 //! each of them and moving to another server is a resume.
 
 use super::authority::{LocalAuthority, OrderingAuthority, Read, Snapshot, Version};
+use super::authority::{StoreCapture, StorePart};
 use super::outbox::{Event, EventKind, Wake};
 use super::sequencer::Admitted;
+use super::sequencer::Sequencer;
 use crate::config::StoreConfig;
 use crate::consensus::engine::{EventSink, RaftConfig, RaftEngine, RaftEvent};
 use crate::consensus::net::ApiError;
-use crate::consensus::state_machine::{SmEvent, StoreCapture, StoreHooks, StorePart};
+use crate::consensus::state_machine::{refused, Machine, SmEvent, StateMachine};
 use crate::consensus::{Command, Member};
 use crate::protocol::{FrameError, Mode, Ordered};
 use bytes::Bytes;
@@ -42,17 +44,83 @@ pub struct RaftAuthority {
 /// A batch of this server's own actions, and who waits for where it went.
 type Own = (Vec<String>, oneshot::Sender<Result<Admitted, ApiError>>);
 
-/// The Raft snapshot's view of this server's log: its state at the sequencer's head,
-/// and a snapshot's state installed in its place.
-struct Hooks(Arc<LocalAuthority>);
+/// The store's state machine: its sequence numbers and per-client table, replicated;
+/// its log and reducer state, which live in this server's [`LocalAuthority`], go into
+/// each Raft snapshot and come back from an installed one.
+pub(crate) struct StoreMachine(Arc<LocalAuthority>);
 
-impl StoreHooks for Hooks {
-    fn capture(&self, head: u64) -> Option<StoreCapture> {
-        self.0.capture(head)
+#[cfg(test)]
+impl StoreMachine {
+    /// A store machine over a log of its own, for tests of the engine.
+    pub(crate) fn for_tests() -> StoreMachine {
+        struct Quiet;
+        impl Wake for Quiet {
+            fn wake(&self) {}
+        }
+        StoreMachine(LocalAuthority::new(
+            "test".into(),
+            Mode::Action,
+            StoreConfig::local(),
+            Bytes::from_static(b"{}"),
+            Box::new(Quiet),
+        ))
+    }
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub(crate) struct StoreData {
+    #[serde(default)]
+    store: Sequencer,
+}
+
+impl Machine for StoreMachine {
+    type State = StoreData;
+    type Extra = StorePart;
+    type Captured = StoreCapture;
+
+    fn apply(&self, st: &mut StoreData, cmd: &Command, index: u64) -> crate::consensus::Response {
+        let Command::Store {
+            client,
+            first_counter,
+            actions,
+        } = cmd
+        else {
+            return refused("ERR_INVALID");
+        };
+        match st.store.submit(*client, *first_counter, actions.len()) {
+            Ok(admitted) => crate::consensus::Response {
+                version: index,
+                store: Some(Box::new(admitted)),
+                ..Default::default()
+            },
+            // The batch does not follow what this client sent before: nothing applied.
+            Err(_) => refused("ERR_PROTOCOL"),
+        }
+    }
+
+    fn capture(&self, st: &StoreData) -> Result<Option<StoreCapture>, String> {
+        let head = st.store.head();
+        if head == 0 {
+            return Ok(None);
+        }
+        match self.0.capture(head) {
+            Some(c) => Ok(Some(c)),
+            None => Err(format!("the store could not give its state at #{head}")),
+        }
+    }
+
+    fn encode(captured: StoreCapture) -> StorePart {
+        captured.into()
     }
 
     fn restore(&self, part: StorePart) {
         self.0.restore(part)
+    }
+
+    fn restored(st: StoreData) -> StoreData {
+        StoreData {
+            store: st.store.restored(),
+        }
     }
 }
 
@@ -97,8 +165,7 @@ impl RaftAuthority {
             }),
             _ => {}
         });
-        let hooks: Arc<dyn StoreHooks> = Arc::new(Hooks(local.clone()));
-        let engine = RaftEngine::start_with(raft, sink, Some(hooks)).await?;
+        let engine = RaftEngine::start_with(raft, sink, StoreMachine(local.clone())).await?;
         let (own, rx) = mpsc::unbounded_channel();
         let cancel = CancellationToken::new();
         let tracker = TaskTracker::new();
@@ -162,6 +229,12 @@ impl RaftAuthority {
     /// The log and the JS side's pull, as on a single server.
     pub fn local(&self) -> &Arc<LocalAuthority> {
         &self.local
+    }
+
+    fn sm(&self) -> &StateMachine<StoreMachine> {
+        self.engine
+            .machine()
+            .expect("a replicated store's node runs the store machine")
     }
 
     pub fn engine(&self) -> &Arc<RaftEngine> {
@@ -287,11 +360,11 @@ impl OrderingAuthority for RaftAuthority {
     /// As far as this server has applied the log (a follower may lag: the client then
     /// resends a little more, and the resends are dropped).
     fn acked(&self, client_id: u64) -> u64 {
-        self.engine.sm.read(|s| s.store.acked(client_id))
+        self.sm().read(|s| s.store.acked(client_id))
     }
 
     fn recent(&self, client_id: u64) -> Vec<Ordered> {
-        self.engine.sm.read(|s| s.store.recent(client_id))
+        self.sm().read(|s| s.store.recent(client_id))
     }
 
     fn submit_remote(
@@ -351,5 +424,31 @@ impl OrderingAuthority for RaftAuthority {
 
     fn report(&self, event: Event) {
         self.local.report(event)
+    }
+}
+
+#[cfg(test)]
+mod snapshot_tests {
+    use super::*;
+    use crate::consensus::state_machine::Full;
+
+    /// A store's snapshot comes back whole: the per-client table (integer keys in JSON)
+    /// and the store's part.
+    #[test]
+    fn a_store_snapshot_round_trips() {
+        let mut st: Full<StoreData, StorePart> = Full::default();
+        st.store.submit(11_969_433_801_037_937_980, 1, 3).unwrap();
+        st.commands = 7;
+        st.extra = Some(StorePart {
+            seq: 1,
+            state: "{\"n\":1}".into(),
+            actions: vec!["{\"type\":\"A\"}".into(); 2],
+        });
+        let json = serde_json::to_vec(&st).unwrap();
+        let back: Full<StoreData, StorePart> = serde_json::from_slice(&json).unwrap();
+        let back_store = StoreMachine::restored(back.app.clone()).store;
+        assert_eq!(back_store.head(), 3);
+        assert_eq!(back_store.acked(11_969_433_801_037_937_980), 3);
+        assert_eq!((back.commands, back.extra), (7, st.extra));
     }
 }
