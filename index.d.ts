@@ -284,6 +284,10 @@ export interface ClusterServer {
   on(event: 'leader', listener: (info: { leaderId: string; term: number }) => void): this;
   once(event: 'leader', listener: (info: { leaderId: string; term: number }) => void): this;
   off(event: 'leader', listener: (info: { leaderId: string; term: number }) => void): this;
+  /** A replicated server's own role changed (it won or lost an election, was promoted from learner, ...). */
+  on(event: 'role', listener: (info: { role: ReplicationStatus['role']; term: number }) => void): this;
+  once(event: 'role', listener: (info: { role: ReplicationStatus['role']; term: number }) => void): this;
+  off(event: 'role', listener: (info: { role: ReplicationStatus['role']; term: number }) => void): this;
 }
 
 export interface ClusterClient {

@@ -138,8 +138,11 @@ test('a leader cut off from the majority acknowledges nothing and applies nothin
     // The isolated one applied nothing meanwhile (not even its own unacknowledged five).
     assert.equal((await ask(servers[li], { cmd: 'state' })).state.counter, 50);
 
-    // Healed: it follows the new leader and ends with the same state as everyone.
+    // Healed: it follows the new leader (and says so: a 'role' event) and ends with the
+    // same state as everyone.
+    const seen = servers[li].messages.length;
     for (const x of proxies) x.heal();
+    await servers[li].next((m) => m.role === 'follower' && servers[li].messages.indexOf(m) >= seen, 20000);
     let counts;
     await waitFor(async () => {
       counts = await Promise.all(servers.map(async (k) => (await ask(k, { cmd: 'state' })).state.counter));

@@ -133,6 +133,7 @@ fn event_js(e: RaftEvent) -> Value {
             json!({"type": "leader_elected", "leaderId": leader, "term": term})
         }
         RaftEvent::BecameFollower { term } => json!({"type": "became_follower", "term": term}),
+        RaftEvent::Role { role, term } => json!({"type": "role", "role": role, "term": term}),
         RaftEvent::PeerConnected(n) => json!({"type": "peer_connected", "nodeId": n}),
         RaftEvent::PeerDisconnected(n) => json!({"type": "peer_disconnected", "nodeId": n}),
         RaftEvent::Members { voters, learners } => json!({
@@ -188,6 +189,9 @@ impl NativeRaft {
         });
         let ev = events.clone();
         let sink = Arc::new(move |e: RaftEvent| {
+            if matches!(e, RaftEvent::Role { .. }) {
+                return; // @unrdf/consensus has no such event (its state changes are above)
+            }
             let mut q = ev.queue.lock().unwrap();
             q.push(event_js(e));
             if q.len() == 1 {

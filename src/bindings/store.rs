@@ -254,6 +254,7 @@ fn events(ev: Vec<Event>) -> Vec<JsEvent> {
                 EventKind::Disconnected => "disconnected",
                 EventKind::Error => "error",
                 EventKind::Leader => "leader",
+                EventKind::Role => "role",
             }
             .to_string(),
             code: e.code,

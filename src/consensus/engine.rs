@@ -60,6 +60,16 @@ pub struct RaftEngine {
     pub(super) disk: Option<Disk>,
 }
 
+pub(super) fn role_name(s: ServerState) -> &'static str {
+    match s {
+        ServerState::Leader => "leader",
+        ServerState::Candidate => "candidate",
+        ServerState::Follower => "follower",
+        ServerState::Learner => "learner",
+        ServerState::Shutdown => "shutdown",
+    }
+}
+
 pub(super) fn closed() -> ApiError {
     api("ERR_CLOSED", "the Raft node is shut down")
 }
@@ -288,13 +298,7 @@ impl RaftEngine {
         NodeState {
             name: self.shared.me.name.clone(),
             addr: self.shared.me.addr.clone(),
-            role: match m.state {
-                ServerState::Leader => "leader",
-                ServerState::Candidate => "candidate",
-                ServerState::Follower => "follower",
-                ServerState::Learner => "learner",
-                ServerState::Shutdown => "shutdown",
-            },
+            role: role_name(m.state),
             term: m.current_term,
             leader: m.current_leader.and_then(|l| name_of(&m, l)),
             voted_for: Some(m.vote.leader_id().voted_for())

@@ -21,6 +21,11 @@ pub enum RaftEvent {
     BecameFollower {
         term: u64,
     },
+    /// This node's role changed (leader, follower, candidate, learner, shutdown).
+    Role {
+        role: &'static str,
+        term: u64,
+    },
     PeerConnected(String),
     PeerDisconnected(String),
     /// The voters and learners after a membership change was applied.
@@ -71,6 +76,10 @@ pub(super) async fn watch_metrics(engine: Arc<RaftEngine>) {
             }
         }
         if m.state != last_state {
+            (engine.shared.sink)(RaftEvent::Role {
+                role: super::engine::role_name(m.state),
+                term: m.current_term,
+            });
             if m.state == ServerState::Follower
                 && matches!(last_state, ServerState::Leader | ServerState::Candidate)
             {

@@ -792,7 +792,10 @@ class ReduxCluster {
     for (const e of events) {
       if (e.kind === 'connected') this.connected = true;
       else if (e.kind === 'disconnected') this.connected = false;
-      else if (e.kind === 'leader') {
+      else if (e.kind === 'role') {
+        const info = { role: e.code, term: Number(e.message) };
+        for (const s of this._servers) s.emit('role', info);
+      } else if (e.kind === 'leader') {
         const info = { leaderId: e.code, term: Number(e.message) };
         for (const s of this._servers) s.emit('leader', info);
       }

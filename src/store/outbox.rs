@@ -19,6 +19,8 @@ pub enum EventKind {
     Error,
     /// A replicated server learned of a leader: `code` is its name, `message` the term.
     Leader,
+    /// A replicated server's own role changed: `code` is the role, `message` the term.
+    Role,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -158,6 +158,11 @@ impl RaftAuthority {
                     feed.append_ordered(run.first_seq, new);
                 }
             }
+            RaftEvent::Role { role, term } => feed.report(Event {
+                kind: EventKind::Role,
+                code: role.to_string(),
+                message: term.to_string(),
+            }),
             RaftEvent::LeaderElected { leader, term } => feed.report(Event {
                 kind: EventKind::Leader,
                 code: leader,
