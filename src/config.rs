@@ -82,6 +82,7 @@ impl StoreConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorCode;
 
     #[test]
     fn defaults_and_preset_are_valid_and_bad_values_are_named() {
@@ -90,7 +91,7 @@ mod tests {
         let mut c = StoreConfig::default();
         c.limits.max_frame = 10;
         let e = c.validate().unwrap_err();
-        assert_eq!(e.code(), "ERR_INVALID_CONFIG");
+        assert_eq!(e.code(), ErrorCode::InvalidConfig.as_str());
         assert!(e.to_string().contains("maxFrameSize"));
         let c = StoreConfig {
             reconnect_initial: Duration::from_secs(10),

@@ -3,6 +3,144 @@
 
 use crate::protocol::FrameError;
 
+/// Every stable error code of the engine, in one place: what JS gets as `err.code`,
+/// what peers send in an `Error` message and what the Raft layer answers with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    /// A setting is invalid (thrown where it is given).
+    InvalidConfig,
+    /// A peer sent something the protocol does not allow; its connection closes.
+    Protocol,
+    /// An I/O error (disk, socket).
+    Io,
+    /// The store, client or Raft node is closed.
+    Closed,
+    /// Nobody can answer now (no leader, a peer unreachable, a server cut off from its group); retried or tried elsewhere.
+    Unavailable,
+    /// Wrong credentials (a login, or a cluster secret).
+    Auth,
+    /// Not done within its time (it may still happen later).
+    Timeout,
+    /// Only the leader can do this; the error names it when known.
+    NotLeader,
+    /// This address failed too many logins and is locked out for a while.
+    Banned,
+    /// The key limit of the replicated state is reached.
+    StateFull,
+    /// A compare-and-set found another version.
+    Conflict,
+    /// The TLS handshake failed.
+    Tls,
+    /// The client's store is not the server's (another reducer).
+    StoreMismatch,
+    /// openraft refused the request (its message says why).
+    Raft,
+    /// The node belongs to another cluster.
+    OtherCluster,
+    /// An action is not a plain object with a string type.
+    InvalidAction,
+    /// A command of another state machine's kind; nothing changed.
+    Invalid,
+    /// Between fresh nodes: not in a cluster yet (formation).
+    Fresh,
+    /// A message exceeds the maximum frame size.
+    FrameTooLarge,
+    /// Connecting failed.
+    Connect,
+    /// Not a valid node id.
+    InvalidNodeId,
+    /// An argument is invalid.
+    InvalidArgument,
+    /// A bug; please report it.
+    Internal,
+    /// The connection was lost.
+    Disconnected,
+    /// Another membership change is in progress.
+    Busy,
+    /// The address is in use.
+    AddrInUse,
+    /// Too many actions wait for the server.
+    QueueFull,
+    /// The operating system refused (a port, a file).
+    Permission,
+    /// Events were dropped: nobody read them in time.
+    EventsDropped,
+}
+
+impl ErrorCode {
+    pub const ALL: [ErrorCode; 29] = [
+        ErrorCode::InvalidConfig,
+        ErrorCode::Protocol,
+        ErrorCode::Io,
+        ErrorCode::Closed,
+        ErrorCode::Unavailable,
+        ErrorCode::Auth,
+        ErrorCode::Timeout,
+        ErrorCode::NotLeader,
+        ErrorCode::Banned,
+        ErrorCode::StateFull,
+        ErrorCode::Conflict,
+        ErrorCode::Tls,
+        ErrorCode::StoreMismatch,
+        ErrorCode::Raft,
+        ErrorCode::OtherCluster,
+        ErrorCode::InvalidAction,
+        ErrorCode::Invalid,
+        ErrorCode::Fresh,
+        ErrorCode::FrameTooLarge,
+        ErrorCode::Connect,
+        ErrorCode::InvalidNodeId,
+        ErrorCode::InvalidArgument,
+        ErrorCode::Internal,
+        ErrorCode::Disconnected,
+        ErrorCode::Busy,
+        ErrorCode::AddrInUse,
+        ErrorCode::QueueFull,
+        ErrorCode::Permission,
+        ErrorCode::EventsDropped,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidConfig => "ERR_INVALID_CONFIG",
+            ErrorCode::Protocol => "ERR_PROTOCOL",
+            ErrorCode::Io => "ERR_IO",
+            ErrorCode::Closed => "ERR_CLOSED",
+            ErrorCode::Unavailable => "ERR_UNAVAILABLE",
+            ErrorCode::Auth => "ERR_AUTH",
+            ErrorCode::Timeout => "ERR_TIMEOUT",
+            ErrorCode::NotLeader => "ERR_NOT_LEADER",
+            ErrorCode::Banned => "ERR_BANNED",
+            ErrorCode::StateFull => "ERR_STATE_FULL",
+            ErrorCode::Conflict => "ERR_CONFLICT",
+            ErrorCode::Tls => "ERR_TLS",
+            ErrorCode::StoreMismatch => "ERR_STORE_MISMATCH",
+            ErrorCode::Raft => "ERR_RAFT",
+            ErrorCode::OtherCluster => "ERR_OTHER_CLUSTER",
+            ErrorCode::InvalidAction => "ERR_INVALID_ACTION",
+            ErrorCode::Invalid => "ERR_INVALID",
+            ErrorCode::Fresh => "ERR_FRESH",
+            ErrorCode::FrameTooLarge => "ERR_FRAME_TOO_LARGE",
+            ErrorCode::Connect => "ERR_CONNECT",
+            ErrorCode::InvalidNodeId => "ERR_INVALID_NODE_ID",
+            ErrorCode::InvalidArgument => "ERR_INVALID_ARGUMENT",
+            ErrorCode::Internal => "ERR_INTERNAL",
+            ErrorCode::Disconnected => "ERR_DISCONNECTED",
+            ErrorCode::Busy => "ERR_BUSY",
+            ErrorCode::AddrInUse => "ERR_ADDR_IN_USE",
+            ErrorCode::QueueFull => "ERR_QUEUE_FULL",
+            ErrorCode::Permission => "ERR_PERMISSION",
+            ErrorCode::EventsDropped => "ERR_EVENTS_DROPPED",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("invalid configuration: {0}")]
@@ -26,13 +164,35 @@ pub enum Error {
 impl Error {
     pub fn code(&self) -> &'static str {
         match self {
-            Error::InvalidConfig(_) => "ERR_INVALID_CONFIG",
-            Error::Closed => "ERR_CLOSED",
-            Error::QueueFull { .. } => "ERR_QUEUE_FULL",
-            Error::FrameTooLarge { .. } => "ERR_FRAME_TOO_LARGE",
-            Error::InvalidAction(_) => "ERR_INVALID_ACTION",
+            Error::InvalidConfig(_) => ErrorCode::InvalidConfig.as_str(),
+            Error::Closed => ErrorCode::Closed.as_str(),
+            Error::QueueFull { .. } => ErrorCode::QueueFull.as_str(),
+            Error::FrameTooLarge { .. } => ErrorCode::FrameTooLarge.as_str(),
+            Error::InvalidAction(_) => ErrorCode::InvalidAction.as_str(),
             Error::Frame(f) => f.code(),
-            Error::Io(_) => "ERR_IO",
+            Error::Io(_) => ErrorCode::Io.as_str(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ErrorCode;
+
+    #[test]
+    fn every_code_is_distinct_and_spelled_as_its_name() {
+        let mut seen = std::collections::HashSet::new();
+        for c in ErrorCode::ALL {
+            assert!(seen.insert(c.as_str()), "{c} twice");
+            let name = format!("{c:?}");
+            let mut spelled = String::from("ERR");
+            for ch in name.chars() {
+                if ch.is_uppercase() {
+                    spelled.push('_');
+                }
+                spelled.push(ch.to_ascii_uppercase());
+            }
+            assert_eq!(c.as_str(), spelled);
         }
     }
 }

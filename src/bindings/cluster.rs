@@ -4,6 +4,7 @@
 
 use super::error::{js_error, Code};
 use super::runtime::handle;
+use crate::error::ErrorCode;
 use crate::membership::runtime::{Cluster, ClusterConfig, ClusterEvent};
 use crate::membership::state::MembershipConfig;
 use crate::membership::NodeId;
@@ -70,7 +71,7 @@ pub struct NodeIdComponents {
 type EventFn = ThreadsafeFunction<ClusterEventJs, Unknown<'static>, ClusterEventJs, Status, false>;
 
 fn invalid(reason: impl Into<String>) -> napi::Error<Code> {
-    js_error("ERR_INVALID_CONFIG", reason.into())
+    js_error(ErrorCode::InvalidConfig.as_str(), reason.into())
 }
 
 fn ms(
@@ -182,7 +183,7 @@ impl NativeCluster {
             }
         });
         let _guard = handle().enter();
-        let inner = Cluster::start(cfg, sink).map_err(|e| js_error("ERR_IO", e))?;
+        let inner = Cluster::start(cfg, sink).map_err(|e| js_error(ErrorCode::Io.as_str(), e))?;
         Ok(NativeCluster {
             inner: Arc::new(inner),
             events,
@@ -240,7 +241,8 @@ impl NativeCluster {
 #[cfg_attr(test, allow(dead_code))]
 #[napi]
 pub fn node_id_parse(id: String) -> Result<NodeIdComponents, Code> {
-    let n = NodeId::parse(&id).map_err(|e| js_error("ERR_INVALID_NODE_ID", e.to_string()))?;
+    let n = NodeId::parse(&id)
+        .map_err(|e| js_error(ErrorCode::InvalidNodeId.as_str(), e.to_string()))?;
     Ok(NodeIdComponents {
         name: n.name().into(),
         host: n.host().into(),
@@ -258,5 +260,5 @@ pub fn node_id_create(name: String, host: String, port: f64) -> Result<String, C
     };
     NodeId::create(&name, &host, port)
         .map(|n| n.to_string())
-        .map_err(|e| js_error("ERR_INVALID_NODE_ID", e.to_string()))
+        .map_err(|e| js_error(ErrorCode::InvalidNodeId.as_str(), e.to_string()))
 }

@@ -2,6 +2,7 @@
 //! `index.d.ts`.
 
 use crate::error::Error as CoreError;
+use crate::error::ErrorCode;
 use napi::Status;
 
 /// The `code` of a JS error thrown by the addon.
@@ -30,9 +31,9 @@ pub fn from_core(e: CoreError) -> napi::Error<Code> {
 
 pub fn from_io(e: std::io::Error, what: &str) -> napi::Error<Code> {
     let code = match e.kind() {
-        std::io::ErrorKind::AddrInUse => "ERR_ADDR_IN_USE",
-        std::io::ErrorKind::PermissionDenied => "ERR_PERMISSION",
-        _ => "ERR_IO",
+        std::io::ErrorKind::AddrInUse => ErrorCode::AddrInUse.as_str(),
+        std::io::ErrorKind::PermissionDenied => ErrorCode::Permission.as_str(),
+        _ => ErrorCode::Io.as_str(),
     };
     js_error(code, format!("{what}: {e}"))
 }

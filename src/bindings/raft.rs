@@ -10,6 +10,7 @@ use crate::consensus::engine::{RaftConfig, RaftEngine, RaftEvent};
 use crate::consensus::net::ApiError;
 use crate::consensus::state_machine::SmEvent;
 use crate::consensus::{Command, Member};
+use crate::error::ErrorCode;
 use napi::bindgen_prelude::Unknown;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{Result, Status};
@@ -47,7 +48,7 @@ pub struct RaftOptions {
 }
 
 fn invalid(msg: impl Into<String>) -> napi::Error<Code> {
-    js_error("ERR_INVALID_CONFIG", msg.into())
+    js_error(ErrorCode::InvalidConfig.as_str(), msg.into())
 }
 
 fn config(o: RaftOptions) -> std::result::Result<RaftConfig, napi::Error<Code>> {
@@ -206,9 +207,9 @@ impl NativeRaft {
             .block_on(RaftEngine::start(cfg, sink))
             .map_err(|e| {
                 let code = match e.kind() {
-                    std::io::ErrorKind::AddrInUse => "ERR_ADDR_IN_USE",
-                    std::io::ErrorKind::InvalidInput => "ERR_INVALID_CONFIG",
-                    _ => "ERR_IO",
+                    std::io::ErrorKind::AddrInUse => ErrorCode::AddrInUse.as_str(),
+                    std::io::ErrorKind::InvalidInput => ErrorCode::InvalidConfig.as_str(),
+                    _ => ErrorCode::Io.as_str(),
                 };
                 js_error(code, format!("cannot start the Raft node on {addr}: {e}"))
             })?;

@@ -10,6 +10,7 @@ use super::runtime::handle;
 use crate::config::StoreConfig;
 use crate::consensus::engine::RaftConfig;
 use crate::consensus::Member;
+use crate::error::ErrorCode;
 use crate::membership::NodeId;
 use crate::protocol::Mode;
 use crate::store::auth::Logins;
@@ -73,7 +74,7 @@ fn count(v: Option<f64>, name: &str, default: usize) -> Result<usize, Code> {
         None => Ok(default),
         Some(x) if x.is_finite() && x >= 0.0 && x.fract() == 0.0 && x <= 9.0e15 => Ok(x as usize),
         Some(x) => Err(js_error(
-            "ERR_INVALID_CONFIG",
+            ErrorCode::InvalidConfig.as_str(),
             format!("invalid configuration: {name} must be a non-negative integer, got {x}"),
         )),
     }
@@ -124,7 +125,7 @@ fn endpoint(
     let port = port.unwrap_or(10001);
     if port > 65535 {
         return Err(js_error(
-            "ERR_INVALID_CONFIG",
+            ErrorCode::InvalidConfig.as_str(),
             format!("invalid configuration: port must be 0..65535, got {port}"),
         ));
     }
@@ -170,7 +171,7 @@ pub struct ClientSecurity {
 }
 
 fn tls_error(e: crate::transport::tls::TlsConfigError) -> napi::Error<Code> {
-    js_error("ERR_INVALID_CONFIG", e.to_string())
+    js_error(ErrorCode::InvalidConfig.as_str(), e.to_string())
 }
 
 fn credentials(o: ClientSecurity) -> Result<Credentials, Code> {
@@ -179,7 +180,7 @@ fn credentials(o: ClientSecurity) -> Result<Credentials, Code> {
         (Some(l), Some(p)) => Credentials::new(&l, &p),
         _ => {
             return Err(js_error(
-                "ERR_INVALID_CONFIG",
+                ErrorCode::InvalidConfig.as_str(),
                 "invalid configuration: login and password go together",
             ))
         }
@@ -190,7 +191,7 @@ fn credentials(o: ClientSecurity) -> Result<Credentials, Code> {
             (None, None) => None,
             _ => {
                 return Err(js_error(
-                    "ERR_INVALID_CONFIG",
+                    ErrorCode::InvalidConfig.as_str(),
                     "invalid configuration: tls cert and key go together",
                 ))
             }
@@ -208,7 +209,7 @@ fn access_config(o: Option<AccessOptions>) -> Result<Access, Code> {
     let attempts = count(o.ban_attempts, "ban.attempts", d.attempts as usize)?;
     if attempts == 0 || attempts > u32::MAX as usize {
         return Err(js_error(
-            "ERR_INVALID_CONFIG",
+            ErrorCode::InvalidConfig.as_str(),
             "invalid configuration: ban.attempts must be at least 1",
         ));
     }
@@ -222,7 +223,7 @@ fn access_config(o: Option<AccessOptions>) -> Result<Access, Code> {
         (None, None) if o.tls_ca.is_none() => None,
         _ => {
             return Err(js_error(
-                "ERR_INVALID_CONFIG",
+                ErrorCode::InvalidConfig.as_str(),
                 "invalid configuration: tls needs both cert and key",
             ))
         }
@@ -354,7 +355,7 @@ fn raft_config(
 ) -> Result<RaftConfig, Code> {
     let invalid = |m: String| {
         js_error(
-            "ERR_INVALID_CONFIG",
+            ErrorCode::InvalidConfig.as_str(),
             format!("invalid configuration: cluster.{m}"),
         )
     };
@@ -419,7 +420,7 @@ fn seeds(c: &ClusterStoreOptions) -> Result<Vec<Member>, Code> {
         .map(|s| {
             let id = NodeId::parse(s).map_err(|e| {
                 js_error(
-                    "ERR_INVALID_CONFIG",
+                    ErrorCode::InvalidConfig.as_str(),
                     format!("invalid configuration: cluster.seeds: {s:?}: {}", e.reason),
                 )
             })?;
@@ -435,7 +436,7 @@ fn seeds(c: &ClusterStoreOptions) -> Result<Vec<Member>, Code> {
 fn mode_of(mode: &str) -> Result<Mode, Code> {
     Mode::parse(mode).ok_or_else(|| {
         js_error(
-            "ERR_INVALID_CONFIG",
+            ErrorCode::InvalidConfig.as_str(),
             format!("invalid configuration: mode must be 'action' or 'snapshot', got '{mode}'"),
         )
     })
@@ -505,7 +506,7 @@ impl NativeAuthority {
             .is_some_and(|l| !l.is_empty());
         if logins && cluster.secret.is_none() {
             return Err(js_error(
-                "ERR_INVALID_CONFIG",
+                ErrorCode::InvalidConfig.as_str(),
                 "invalid configuration: a replicated server with logins needs cluster.secret \
                  (its port serves clients and servers alike; without a secret anyone could \
                  speak to it as a server)",
@@ -548,13 +549,16 @@ impl NativeAuthority {
     #[napi]
     pub async fn submit_own(&self, actions: String) -> Result<String> {
         let Some(raft) = self.raft.clone() else {
-            return Ok(refusal("ERR_INVALID_CONFIG", "not a replicated server"));
+            return Ok(refusal(
+                ErrorCode::InvalidConfig.as_str(),
+                "not a replicated server",
+            ));
         };
         let list: Vec<Box<serde_json::value::RawValue>> = match serde_json::from_str(&actions) {
             Ok(l) => l,
             Err(e) => {
                 return Ok(refusal(
-                    "ERR_INVALID_ACTION",
+                    ErrorCode::InvalidAction.as_str(),
                     &format!("invalid action batch: {e}"),
                 ))
             }
@@ -611,7 +615,10 @@ impl NativeAuthority {
     #[napi]
     pub async fn remove_member(&self, node_name: String) -> Result<String> {
         let Some(raft) = self.raft.clone() else {
-            return Ok(refusal("ERR_INVALID_CONFIG", "not a replicated server"));
+            return Ok(refusal(
+                ErrorCode::InvalidConfig.as_str(),
+                "not a replicated server",
+            ));
         };
         let r = handle()
             .spawn(async move { raft.engine().remove_node(&node_name).await })
@@ -792,7 +799,7 @@ impl NativeClient {
         let cfg = config(options)?;
         if servers.is_empty() {
             return Err(js_error(
-                "ERR_INVALID_CONFIG",
+                ErrorCode::InvalidConfig.as_str(),
                 "invalid configuration: servers must list at least one server",
             ));
         }
@@ -822,7 +829,10 @@ impl NativeClient {
         let ranges = {
             let list: Vec<&serde_json::value::RawValue> =
                 serde_json::from_str(&actions).map_err(|e| {
-                    js_error("ERR_INVALID_ACTION", format!("invalid action batch: {e}"))
+                    js_error(
+                        ErrorCode::InvalidAction.as_str(),
+                        format!("invalid action batch: {e}"),
+                    )
                 })?;
             let base = actions.as_ptr() as usize;
             list.iter()

@@ -16,6 +16,7 @@ use super::state_machine::{
     Core, KvMachine, KvStateMachine, Machine, SmEvent, SmSink, StateMachine,
 };
 use super::types::{node_id, Command, Member, TypeConfig};
+use crate::error::ErrorCode;
 use crate::protocol::FrameLimits;
 use crate::transport::{Endpoint, Listener};
 use openraft::error::{ClientWriteError, RaftError};
@@ -71,7 +72,7 @@ pub(super) fn role_name(s: ServerState) -> &'static str {
 }
 
 pub(super) fn closed() -> ApiError {
-    api("ERR_CLOSED", "the Raft node is shut down")
+    api(ErrorCode::Closed.as_str(), "the Raft node is shut down")
 }
 
 pub(super) fn api(code: &str, msg: impl Into<String>) -> ApiError {
@@ -339,7 +340,7 @@ impl RaftEngine {
 
     pub(super) fn not_leader(&self, leader: Option<Member>) -> ApiError {
         let mut e = api(
-            "ERR_NOT_LEADER",
+            ErrorCode::NotLeader.as_str(),
             match &leader {
                 Some(l) => format!(
                     "{} is not the leader; the leader is {}",
@@ -363,9 +364,9 @@ impl RaftEngine {
             .map_err(|e| {
                 api(
                     if e.kind() == io::ErrorKind::TimedOut {
-                        "ERR_TIMEOUT"
+                        ErrorCode::Timeout.as_str()
                     } else {
-                        "ERR_UNAVAILABLE"
+                        ErrorCode::Unavailable.as_str()
                     },
                     format!("forwarding to the leader {} failed: {e}", to.name),
                 )
@@ -378,13 +379,13 @@ impl RaftEngine {
         if !self.initialized().await && self.shared.known.lock().unwrap().is_empty() {
             self.found_cluster()
                 .await
-                .map_err(|e| api("ERR_IO", e.to_string()))?;
+                .map_err(|e| api(ErrorCode::Io.as_str(), e.to_string()))?;
         }
         let timeout = self.shared.cfg.commit_timeout;
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             match self.write_here(cmd.clone(), deadline).await {
-                Err(e) if e.code == "ERR_NOT_LEADER" => {
+                Err(e) if e.code == ErrorCode::NotLeader.as_str() => {
                     let left = deadline.saturating_duration_since(tokio::time::Instant::now());
                     let Some(leader) = self.await_leader(left).await else {
                         return Err(e);
@@ -397,7 +398,10 @@ impl RaftEngine {
                     }
                     return match self.forward(&leader, &Request::Write(cmd)).await? {
                         Reply::Written(r) => r,
-                        _ => Err(api("ERR_PROTOCOL", "unexpected reply to a write")),
+                        _ => Err(api(
+                            ErrorCode::Protocol.as_str(),
+                            "unexpected reply to a write",
+                        )),
                     };
                 }
                 r => return r,
@@ -413,14 +417,14 @@ impl RaftEngine {
     ) -> Result<Committed, ApiError> {
         match tokio::time::timeout_at(deadline, self.proposer.propose(cmd)).await {
             Err(_) => Err(api(
-                "ERR_TIMEOUT",
+                ErrorCode::Timeout.as_str(),
                 "the command was not committed in time (no quorum?); it may still commit later",
             )),
             Ok(Ok((index, response))) => Ok(Committed { index, response }),
             Ok(Err(Rejected::Raft(ClientWriteError::ForwardToLeader(f)))) => {
                 Err(self.not_leader(f.leader_node))
             }
-            Ok(Err(Rejected::Raft(e))) => Err(api("ERR_RAFT", e.to_string())),
+            Ok(Err(Rejected::Raft(e))) => Err(api(ErrorCode::Raft.as_str(), e.to_string())),
             Ok(Err(Rejected::Stopped)) => Err(closed()),
         }
     }
@@ -431,7 +435,7 @@ impl RaftEngine {
         self.open()?;
         let timeout = self.shared.cfg.commit_timeout;
         let index = match self.barrier_here(timeout).await {
-            Err(e) if e.code == "ERR_NOT_LEADER" => {
+            Err(e) if e.code == ErrorCode::NotLeader.as_str() => {
                 let Some(leader) = self.await_leader(timeout).await else {
                     return Err(e);
                 };
@@ -440,7 +444,12 @@ impl RaftEngine {
                 } else {
                     match self.forward(&leader, &Request::Read).await? {
                         Reply::Written(r) => r?.index,
-                        _ => return Err(api("ERR_PROTOCOL", "unexpected reply to a read")),
+                        _ => {
+                            return Err(api(
+                                ErrorCode::Protocol.as_str(),
+                                "unexpected reply to a read",
+                            ))
+                        }
                     }
                 }
             }
@@ -450,18 +459,26 @@ impl RaftEngine {
             .wait(Some(timeout))
             .applied_index_at_least(Some(index), "read barrier")
             .await
-            .map_err(|e| api("ERR_TIMEOUT", format!("catching up for a read: {e}")))?;
+            .map_err(|e| {
+                api(
+                    ErrorCode::Timeout.as_str(),
+                    format!("catching up for a read: {e}"),
+                )
+            })?;
         Ok(index)
     }
 
     pub(super) async fn barrier_here(&self, timeout: Duration) -> Result<u64, ApiError> {
         match tokio::time::timeout(timeout, self.raft.ensure_linearizable()).await {
-            Err(_) => Err(api("ERR_TIMEOUT", "leadership not confirmed in time")),
+            Err(_) => Err(api(
+                ErrorCode::Timeout.as_str(),
+                "leadership not confirmed in time",
+            )),
             Ok(Ok(l)) => Ok(l.map_or(0, |l| l.index)),
             Ok(Err(RaftError::APIError(openraft::error::CheckIsLeaderError::ForwardToLeader(
                 f,
             )))) => Err(self.not_leader(f.leader_node)),
-            Ok(Err(e)) => Err(api("ERR_RAFT", e.to_string())),
+            Ok(Err(e)) => Err(api(ErrorCode::Raft.as_str(), e.to_string())),
         }
     }
 

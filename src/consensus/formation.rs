@@ -12,6 +12,7 @@
 use super::engine::{api, RaftEngine};
 use super::net::{split_addr, ApiError, Reply, Request, Status};
 use super::types::{node_id, Command, Member};
+use crate::error::ErrorCode;
 use openraft::error::{ClientWriteError, RaftError};
 use openraft::{ChangeMembers, ServerState};
 use std::collections::BTreeMap;
@@ -51,7 +52,7 @@ impl RaftEngine {
         if m.name == self.shared.me.name {
             return Ok(());
         }
-        split_addr(&m.addr).map_err(|e| api("ERR_INVALID_CONFIG", e.to_string()))?;
+        split_addr(&m.addr).map_err(|e| api(ErrorCode::InvalidConfig.as_str(), e.to_string()))?;
         self.shared
             .known
             .lock()
@@ -66,8 +67,13 @@ impl RaftEngine {
             };
             match r {
                 Err(e)
-                    if ["ERR_UNAVAILABLE", "ERR_BUSY", "ERR_NOT_LEADER", "ERR_FRESH"]
-                        .contains(&e.code.as_str())
+                    if [
+                        ErrorCode::Unavailable.as_str(),
+                        ErrorCode::Busy.as_str(),
+                        ErrorCode::NotLeader.as_str(),
+                        ErrorCode::Fresh.as_str(),
+                    ]
+                    .contains(&e.code.as_str())
                         && tokio::time::Instant::now() < deadline =>
                 {
                     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -88,7 +94,7 @@ impl RaftEngine {
     /// Retried by `add_node` until `first` has founded the cluster and added us.
     pub(super) fn forming(&self, first: &str) -> ApiError {
         api(
-            "ERR_UNAVAILABLE",
+            ErrorCode::Unavailable.as_str(),
             format!("no cluster yet: waiting for {first}, the smallest name, to found it"),
         )
     }
@@ -100,7 +106,7 @@ impl RaftEngine {
             .await
         {
             Ok(Reply::Done(Ok(()))) => Ok(()),
-            Ok(Reply::Done(Err(e))) if e.code == "ERR_FRESH" => {
+            Ok(Reply::Done(Err(e))) if e.code == ErrorCode::Fresh.as_str() => {
                 // The peer says we are the smallest it knows; we may know a smaller one.
                 let first = self.smallest_known();
                 if first != self.shared.me.name {
@@ -119,11 +125,14 @@ impl RaftEngine {
                 }
                 self.found_cluster()
                     .await
-                    .map_err(|e| api("ERR_IO", e.to_string()))?;
+                    .map_err(|e| api(ErrorCode::Io.as_str(), e.to_string()))?;
                 self.change(Request::AddNode(peer.clone())).await
             }
             Ok(Reply::Done(Err(e))) => Err(e),
-            Ok(_) => Err(api("ERR_PROTOCOL", "unexpected reply to a join")),
+            Ok(_) => Err(api(
+                ErrorCode::Protocol.as_str(),
+                "unexpected reply to a join",
+            )),
             Err(e) => Err(e),
         }
     }
@@ -135,10 +144,13 @@ impl RaftEngine {
             .pool
             .call(&s.dialer, addr, &Request::Ping, ttl)
             .await
-            .map_err(|e| api("ERR_UNAVAILABLE", format!("{addr}: {e}")))?;
+            .map_err(|e| api(ErrorCode::Unavailable.as_str(), format!("{addr}: {e}")))?;
         match r {
             Reply::Status(st) => Ok(st),
-            _ => Err(api("ERR_PROTOCOL", "unexpected reply to a ping")),
+            _ => Err(api(
+                ErrorCode::Protocol.as_str(),
+                "unexpected reply to a ping",
+            )),
         }
     }
 
@@ -152,7 +164,7 @@ impl RaftEngine {
     pub(super) async fn change(&self, req: Request) -> Result<(), ApiError> {
         let timeout = self.shared.cfg.commit_timeout;
         match self.change_here(&req).await {
-            Err(e) if e.code == "ERR_NOT_LEADER" => {
+            Err(e) if e.code == ErrorCode::NotLeader.as_str() => {
                 let Some(leader) = self.await_leader(timeout).await else {
                     return Err(e);
                 };
@@ -161,7 +173,10 @@ impl RaftEngine {
                 }
                 match self.forward(&leader, &req).await? {
                     Reply::Done(r) => r,
-                    _ => Err(api("ERR_PROTOCOL", "unexpected reply to a change")),
+                    _ => Err(api(
+                        ErrorCode::Protocol.as_str(),
+                        "unexpected reply to a change",
+                    )),
                 }
             }
             r => r,
@@ -185,7 +200,7 @@ impl RaftEngine {
         };
         if theirs.name != n.name {
             return Err(api(
-                "ERR_INVALID_ARGUMENT",
+                ErrorCode::InvalidArgument.as_str(),
                 format!("the node at {} is {}, not {}", n.addr, theirs.name, n.name),
             ));
         }
@@ -195,7 +210,7 @@ impl RaftEngine {
         };
         if other {
             return Err(api(
-                "ERR_OTHER_CLUSTER",
+                ErrorCode::OtherCluster.as_str(),
                 format!(
                     "{} at {} already belongs to another cluster; remove it there and \
                      start it with an empty dataDir to move it here",
@@ -221,15 +236,15 @@ impl RaftEngine {
                 self.not_leader(f.leader_node)
             }
             RaftError::APIError(ClientWriteError::ChangeMembershipError(c)) => {
-                api("ERR_BUSY", c.to_string())
+                api(ErrorCode::Busy.as_str(), c.to_string())
             }
-            e => api("ERR_RAFT", e.to_string()),
+            e => api(ErrorCode::Raft.as_str(), e.to_string()),
         };
         let timeout = self.shared.cfg.commit_timeout * 2;
         async fn within<F: std::future::Future>(t: Duration, f: F) -> Result<F::Output, ApiError> {
             tokio::time::timeout(t, f).await.map_err(|_| {
                 api(
-                    "ERR_TIMEOUT",
+                    ErrorCode::Timeout.as_str(),
                     "the membership change did not commit in time",
                 )
             })
@@ -272,7 +287,7 @@ impl RaftEngine {
                     )
                     .await;
                     return Err(api(
-                        "ERR_UNAVAILABLE",
+                        ErrorCode::Unavailable.as_str(),
                         format!(
                             "{} at {} did not answer within {} ms; it was not added",
                             n.name,
@@ -305,7 +320,7 @@ impl RaftEngine {
                     .map_err(map)?;
                 Ok(())
             }
-            _ => Err(api("ERR_PROTOCOL", "not a membership change")),
+            _ => Err(api(ErrorCode::Protocol.as_str(), "not a membership change")),
         }
     }
 }

@@ -5,6 +5,7 @@
 use super::engine::{api, RaftEngine};
 use super::net::{Committed, PeerHello, Reply, Request, Session};
 use super::types::Response;
+use crate::error::ErrorCode;
 use crate::protocol::FrameCodec;
 use crate::transport::Listener;
 use crate::transport::{ReadHalf, WriteHalf};
@@ -138,12 +139,12 @@ impl RaftEngine {
                             return Reply::Done(self.change(Request::AddNode(m)).await);
                         }
                         if let Err(e) = self.found_cluster().await {
-                            return Reply::Done(Err(api("ERR_IO", e.to_string())));
+                            return Reply::Done(Err(api(ErrorCode::Io.as_str(), e.to_string())));
                         }
                         Reply::Done(self.change(Request::AddNode(m)).await)
                     }
                     first if first == m.name => Reply::Done(Err(api(
-                        "ERR_FRESH",
+                        ErrorCode::Fresh.as_str(),
                         "not in a cluster yet: the smallest name founds it",
                     ))),
                     first => Reply::Done(Err(self.forming(&first))),

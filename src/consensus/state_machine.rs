@@ -10,6 +10,7 @@
 
 use super::disk::Disk;
 use super::types::{Command, Member, Op, Response, TypeConfig};
+use crate::error::ErrorCode;
 use openraft::storage::{RaftStateMachine, Snapshot, SnapshotMeta};
 use openraft::{
     Entry, EntryPayload, LogId, OptionalSend, RaftSnapshotBuilder, StorageError, StorageIOError,
@@ -338,7 +339,7 @@ impl<M: Machine> StateMachine<M> {
             // Only the proposer builds these, one level deep.
             Command::Multi(_) => {
                 st.commands += 1;
-                refused("ERR_INVALID")
+                refused(ErrorCode::Invalid.as_str())
             }
             cmd => {
                 st.commands += 1;
@@ -403,7 +404,7 @@ fn apply_kv(st: &mut KvData, cmd: &Command, index: u64) -> Response {
                 value: Some(Value::Null),
             }];
             if over_limit(&st.data, &op, limit) {
-                return refused("ERR_STATE_FULL");
+                return refused(ErrorCode::StateFull.as_str());
             }
             write(st, key, Some(value), index)
         }
@@ -416,7 +417,7 @@ fn apply_kv(st: &mut KvData, cmd: &Command, index: u64) -> Response {
         } => {
             let current = st.data.get(&key).map_or(0, |v| v.version);
             if current != version {
-                let mut r = refused("ERR_CONFLICT");
+                let mut r = refused(ErrorCode::Conflict.as_str());
                 r.version = current;
                 r.previous = st.data.get(&key).map(|v| v.value.clone());
                 return r;
@@ -426,13 +427,13 @@ fn apply_kv(st: &mut KvData, cmd: &Command, index: u64) -> Response {
                 value: value.as_ref().map(|_| Value::Null),
             }];
             if over_limit(&st.data, &op, limit) {
-                return refused("ERR_STATE_FULL");
+                return refused(ErrorCode::StateFull.as_str());
             }
             write(st, key, value, index)
         }
         Command::Batch { ops, limit } => {
             if over_limit(&st.data, &ops, limit) {
-                return refused("ERR_STATE_FULL");
+                return refused(ErrorCode::StateFull.as_str());
             }
             for op in ops {
                 write(st, op.key, op.value, index);
@@ -444,7 +445,7 @@ fn apply_kv(st: &mut KvData, cmd: &Command, index: u64) -> Response {
         }
         // Another machine's commands.
         Command::Multi(_) | Command::Genesis { .. } | Command::Store { .. } => {
-            refused("ERR_INVALID")
+            refused(ErrorCode::Invalid.as_str())
         }
         Command::Custom(v) => {
             if let Some(id) = v.get("workflowId").and_then(Value::as_str) {
@@ -674,7 +675,7 @@ mod tests {
         assert_eq!(apply_command(&mut st, &set("a", Some(2)), 1).version, 1);
         assert_eq!(apply_command(&mut st, &set("b", Some(2)), 2).error, None);
         let full = apply_command(&mut st, &set("c", Some(2)), 3);
-        assert_eq!(full.error.as_deref(), Some("ERR_STATE_FULL"));
+        assert_eq!(full.error.as_deref(), Some(ErrorCode::StateFull.as_str()));
         // Overwriting an existing key is fine at the limit.
         assert_eq!(apply_command(&mut st, &set("a", Some(2)), 4).error, None);
         let cas = |version| Command::Cas {
@@ -684,7 +685,7 @@ mod tests {
             limit: None,
         };
         let stale = apply_command(&mut st, &cas(1), 5);
-        assert_eq!(stale.error.as_deref(), Some("ERR_CONFLICT"));
+        assert_eq!(stale.error.as_deref(), Some(ErrorCode::Conflict.as_str()));
         assert_eq!(stale.version, 4);
         assert_eq!(apply_command(&mut st, &cas(4), 6).version, 6);
         let batch = Command::Batch {
@@ -747,7 +748,7 @@ mod multi_tests {
         let each = &out[0].each;
         assert_eq!(each.len(), 4);
         assert_eq!((each[0].error.as_deref(), each[0].version), (None, 5));
-        assert_eq!(each[1].error.as_deref(), Some("ERR_CONFLICT"));
+        assert_eq!(each[1].error.as_deref(), Some(ErrorCode::Conflict.as_str()));
         assert_eq!(each[2].version, 5);
         assert_eq!(each[3].previous, Some(Value::from("v")));
         assert_eq!(sm.get("k"), None);

@@ -5,6 +5,7 @@ use super::engine::{RaftConfig, RaftEngine, RaftEvent};
 use super::log_store::tempdir;
 use super::net::ApiError;
 use super::types::{Command, Member};
+use crate::error::ErrorCode;
 use serde_json::json;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -155,7 +156,7 @@ async fn without_forwarding_a_follower_names_the_leader() {
     a.add_node(b.member().clone()).await.unwrap();
     until("b follows a", || b.state().leader.as_deref() == Some("a")).await;
     let e = b.write(set("x", json!(1))).await.unwrap_err();
-    assert_eq!(e.code, "ERR_NOT_LEADER");
+    assert_eq!(e.code, ErrorCode::NotLeader.as_str());
     assert_eq!(e.leader.as_deref(), Some("a"));
     // A lone node with no peers founds its own cluster on the first write.
     let lone = start(RaftConfig::local("lone")).await;
@@ -197,7 +198,10 @@ async fn concurrent_writes_share_entries_with_their_own_results() {
                     if r.response.error.is_none() {
                         wins += 1;
                     } else {
-                        assert_eq!(r.response.error.as_deref(), Some("ERR_CONFLICT"));
+                        assert_eq!(
+                            r.response.error.as_deref(),
+                            Some(ErrorCode::Conflict.as_str())
+                        );
                     }
                 }
                 wins
@@ -297,15 +301,15 @@ async fn a_node_of_another_cluster_is_refused() {
     x.write(set("mine", json!("x"))).await.unwrap();
 
     let e = a.add_node(x.member().clone()).await.unwrap_err();
-    assert_eq!(e.code, "ERR_OTHER_CLUSTER", "{}", e.message);
+    assert_eq!(e.code, ErrorCode::OtherCluster.as_str(), "{}", e.message);
     let e = x.add_node(b.member().clone()).await.unwrap_err();
-    assert_eq!(e.code, "ERR_OTHER_CLUSTER", "{}", e.message);
+    assert_eq!(e.code, ErrorCode::OtherCluster.as_str(), "{}", e.message);
     let wrong = Member {
         name: "y".into(),
         addr: x.member().addr.clone(),
     };
     let e = a.add_node(wrong).await.unwrap_err();
-    assert_eq!(e.code, "ERR_INVALID_ARGUMENT", "{}", e.message);
+    assert_eq!(e.code, ErrorCode::InvalidArgument.as_str(), "{}", e.message);
 
     assert_eq!(x.kv().get("mine"), Some(json!("x")));
     assert_eq!(x.state().voters.len(), 1);
@@ -369,15 +373,18 @@ async fn after_shutdown_every_call_answers_closed_and_the_tasks_are_gone() {
     }
     assert_eq!(
         code(a.write(set("k", serde_json::json!(2))).await),
-        "ERR_CLOSED"
+        ErrorCode::Closed.as_str()
     );
-    assert_eq!(code(a.read_barrier().await), "ERR_CLOSED");
+    assert_eq!(code(a.read_barrier().await), ErrorCode::Closed.as_str());
     let m = Member {
         name: "other".into(),
         addr: "127.0.0.1:1".into(),
     };
-    assert_eq!(code(a.add_node(m).await), "ERR_CLOSED");
-    assert_eq!(code(a.remove_node("other").await), "ERR_CLOSED");
+    assert_eq!(code(a.add_node(m).await), ErrorCode::Closed.as_str());
+    assert_eq!(
+        code(a.remove_node("other").await),
+        ErrorCode::Closed.as_str()
+    );
     // The port is free again: the listener went with its task.
     let again = restart(founder("closing"), &addr, quiet()).await;
     again.shutdown().await;
@@ -449,7 +456,10 @@ async fn store_batches_are_ordered_once_on_every_server_across_a_leader_failover
     assert_eq!((r.skip, r.run.unwrap().count, r.acked), (2, 1, 4));
     // A batch past a gap in the counters is refused, and changes nothing.
     let gap = a.write(batch(1, 9, 1)).await.unwrap();
-    assert_eq!(gap.response.error.as_deref(), Some("ERR_PROTOCOL"));
+    assert_eq!(
+        gap.response.error.as_deref(),
+        Some(ErrorCode::Protocol.as_str())
+    );
 
     // The leader goes; client 1 resends through a survivor what it has not seen acked,
     // plus new ones, and client 2 goes on.

@@ -5,6 +5,7 @@
 //! announcing a 4 GiB frame costs nothing; a compressed payload is inflated with the same
 //! limit, so a deflate bomb is refused as "too large" rather than eating memory.
 
+use crate::error::ErrorCode;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use flate2::{read::DeflateDecoder, write::DeflateEncoder, Compression};
 use std::io::{Read, Write};
@@ -55,9 +56,9 @@ impl FrameError {
     /// The stable error code reported to users.
     pub fn code(&self) -> &'static str {
         match self {
-            FrameError::TooLarge { .. } => "ERR_FRAME_TOO_LARGE",
-            FrameError::Io(_) => "ERR_IO",
-            _ => "ERR_PROTOCOL",
+            FrameError::TooLarge { .. } => ErrorCode::FrameTooLarge.as_str(),
+            FrameError::Io(_) => ErrorCode::Io.as_str(),
+            _ => ErrorCode::Protocol.as_str(),
         }
     }
 }

@@ -8,6 +8,7 @@ use super::outbox::{Event, Outbox, Wake};
 use super::sequencer::{Admitted, Refused, Sequencer, MAX_CLIENTS};
 use crate::config::StoreConfig;
 use crate::error::Error;
+use crate::error::ErrorCode;
 use crate::protocol::frame::write_frame;
 use crate::protocol::{FrameError, FrameLimits, Message, Mode, Ordered};
 use bytes::{Bytes, BytesMut};
@@ -392,7 +393,7 @@ impl LocalAuthority {
         if first_seq > head + 1 {
             drop(inner);
             self.report(Event::error(
-                "ERR_INTERNAL",
+                ErrorCode::Internal.as_str(),
                 format!("ordered actions from #{first_seq} arrived after #{head}: a gap (this is a bug, please report it)"),
             ));
             return;

@@ -10,6 +10,7 @@
 use super::outbox::{Event, EventKind, Outbox, Wake};
 use crate::config::StoreConfig;
 use crate::error::Error;
+use crate::error::ErrorCode;
 use crate::protocol::frame::write_frame;
 use crate::protocol::message::encode_dispatch;
 use crate::protocol::{FrameCodec, FrameError, Message, Ordered};
@@ -28,7 +29,11 @@ use tokio_util::task::TaskTracker;
 const MAX_BATCH: usize = 16 * 1024;
 
 /// Errors from the server after which retrying cannot help.
-const FATAL_CODES: &[&str] = &["ERR_STORE_MISMATCH", "ERR_AUTH", "ERR_BANNED"];
+const FATAL_CODES: &[&str] = &[
+    ErrorCode::StoreMismatch.as_str(),
+    ErrorCode::Auth.as_str(),
+    ErrorCode::Banned.as_str(),
+];
 
 /// A client's credentials: the login name and the key derived from its password, and
 /// the TLS settings (whom to trust, and its own certificate if the server wants one).
@@ -441,7 +446,7 @@ async fn session(shared: &Arc<Shared>) -> SessionEnd {
     let stream = match bounded(
         shared,
         "connecting to",
-        "ERR_CONNECT",
+        ErrorCode::Connect.as_str(),
         Stream::connect(shared.endpoint()),
     )
     .await
@@ -454,7 +459,7 @@ async fn session(shared: &Arc<Shared>) -> SessionEnd {
             match bounded(
                 shared,
                 "TLS handshake with",
-                "ERR_TLS",
+                ErrorCode::Tls.as_str(),
                 stream.tls_connect(tls.clone(), host),
             )
             .await
@@ -487,7 +492,7 @@ async fn session(shared: &Arc<Shared>) -> SessionEnd {
     if let Message::Challenge { nonce } = &answer {
         let Some(key) = shared.credentials.key else {
             return SessionEnd::Fatal(
-                "ERR_AUTH".into(),
+                ErrorCode::Auth.as_str().into(),
                 format!(
                     "the server at {} requires a login and password",
                     shared.endpoint()
@@ -525,7 +530,13 @@ async fn session(shared: &Arc<Shared>) -> SessionEnd {
             return SessionEnd::Fatal(code, message)
         }
         Message::Error { code, message } => return SessionEnd::Retry(code, message, false),
-        _ => return retry("unexpected handshake answer", "ERR_PROTOCOL", false),
+        _ => {
+            return retry(
+                "unexpected handshake answer",
+                ErrorCode::Protocol.as_str(),
+                false,
+            )
+        }
     }
     tracing::debug!(endpoint = %shared.endpoint(), "connected");
     shared.outbox.push(Event {
@@ -540,12 +551,12 @@ async fn session(shared: &Arc<Shared>) -> SessionEnd {
     match end {
         Ok(()) => retry(
             format!("the server at {} closed the connection", shared.endpoint()),
-            "ERR_DISCONNECTED",
+            ErrorCode::Disconnected.as_str(),
             true,
         ),
         Err(FrameError::Io(e)) => retry(
             format!("connection to {} lost: {e}", shared.endpoint()),
-            "ERR_DISCONNECTED",
+            ErrorCode::Disconnected.as_str(),
             true,
         ),
         Err(e) => retry(
@@ -560,11 +571,11 @@ async fn session(shared: &Arc<Shared>) -> SessionEnd {
 async fn send(shared: &Shared, w: &mut WriteHalf, msg: &Message) -> Result<(), SessionEnd> {
     let mut buf = BytesMut::new();
     write_frame(&mut buf, &shared.cfg.limits, |d| msg.encode(d))
-        .map_err(|e| retry(e, "ERR_PROTOCOL", false))?;
+        .map_err(|e| retry(e, ErrorCode::Protocol.as_str(), false))?;
     w.write_all(&buf).await.map_err(|e| {
         retry(
             format!("connection to {} failed: {e}", shared.endpoint()),
-            "ERR_CONNECT",
+            ErrorCode::Connect.as_str(),
             false,
         )
     })
@@ -578,12 +589,12 @@ async fn next_handshake_frame(
     match tokio::time::timeout(shared.cfg.handshake_timeout, frames.next()).await {
         Err(_) => Err(retry(
             "the server did not answer the handshake",
-            "ERR_PROTOCOL",
+            ErrorCode::Protocol.as_str(),
             false,
         )),
         Ok(None) => Err(retry(
             "the server closed the connection during the handshake",
-            "ERR_CONNECT",
+            ErrorCode::Connect.as_str(),
             false,
         )),
         Ok(Some(Err(e))) => Err(retry(e.to_string(), e.code(), false)),

@@ -2,6 +2,7 @@
 //! events. The engine never calls into JS per action; it wakes JS once, and JS pulls
 //! ordered batches until it is caught up.
 
+use crate::error::ErrorCode;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -92,7 +93,7 @@ impl Outbox {
         let dropped = self.dropped.swap(0, Ordering::Relaxed);
         if dropped > 0 {
             out.push(Event::error(
-                "ERR_EVENTS_DROPPED",
+                ErrorCode::EventsDropped.as_str(),
                 format!("{dropped} further events were dropped"),
             ));
         }

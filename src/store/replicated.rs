@@ -21,6 +21,7 @@ use crate::consensus::engine::{EventSink, RaftConfig, RaftEngine, RaftEvent};
 use crate::consensus::net::ApiError;
 use crate::consensus::state_machine::{refused, Machine, SmEvent, StateMachine};
 use crate::consensus::{Command, Member};
+use crate::error::ErrorCode;
 use crate::protocol::{FrameError, Mode, Ordered};
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
@@ -85,7 +86,7 @@ impl Machine for StoreMachine {
             actions,
         } = cmd
         else {
-            return refused("ERR_INVALID");
+            return refused(ErrorCode::Invalid.as_str());
         };
         match st.store.submit(*client, *first_counter, actions.len()) {
             Ok(admitted) => crate::consensus::Response {
@@ -94,7 +95,7 @@ impl Machine for StoreMachine {
                 ..Default::default()
             },
             // The batch does not follow what this client sent before: nothing applied.
-            Err(_) => refused("ERR_PROTOCOL"),
+            Err(_) => refused(ErrorCode::Protocol.as_str()),
         }
     }
 
@@ -200,7 +201,7 @@ impl RaftAuthority {
                     };
                     match r {
                         Ok(()) => return,
-                        Err(e) if e.code == "ERR_CLOSED" => return,
+                        Err(e) if e.code == ErrorCode::Closed.as_str() => return,
                         Err(_) => tokio::select! {
                             _ = cancel.cancelled() => return,
                             _ = tokio::time::sleep(Duration::from_millis(200)) => {}
@@ -218,9 +219,9 @@ impl RaftAuthority {
         let (tx, rx) = oneshot::channel();
         self.own
             .send((actions, tx))
-            .map_err(|_| ApiError::new("ERR_CLOSED", "the server is closed"))?;
+            .map_err(|_| ApiError::new(ErrorCode::Closed.as_str(), "the server is closed"))?;
         rx.await
-            .map_err(|_| ApiError::new("ERR_CLOSED", "the server is closed"))?
+            .map_err(|_| ApiError::new(ErrorCode::Closed.as_str(), "the server is closed"))?
     }
 
     /// Stops the Raft node and this server's tasks (bounded); idempotent.
@@ -288,7 +289,7 @@ async fn watch_group(
             // Said once per loss, and not while a fresh server waits for its group.
             if lost && m.current_term > 0 {
                 local.report(Event::error(
-                    "ERR_UNAVAILABLE",
+                    ErrorCode::Unavailable.as_str(),
                     format!(
                         "ReduxCluster.createServer: this server lost contact with its group \
                          (no working leader for {limit} ms): its clients are sent to other servers"
@@ -331,9 +332,14 @@ async fn propose_own(
                         break Ok(a);
                     }
                     Some(a) => break Ok(a),
-                    None => break Err(ApiError::new("ERR_INTERNAL", "own batch refused")),
+                    None => {
+                        break Err(ApiError::new(
+                            ErrorCode::Internal.as_str(),
+                            "own batch refused",
+                        ))
+                    }
                 },
-                Err(e) if e.code == "ERR_CLOSED" => break Err(e),
+                Err(e) if e.code == ErrorCode::Closed.as_str() => break Err(e),
                 Err(_) => tokio::select! {
                     _ = cancel.cancelled() => return,
                     _ = tokio::time::sleep(Duration::from_millis(100)) => {}

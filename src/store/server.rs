@@ -9,6 +9,7 @@ use super::ban::{human, BanPolicy, Bans};
 use super::outbox::Event;
 use crate::config::StoreConfig;
 use crate::consensus::net::PeerHello;
+use crate::error::ErrorCode;
 use crate::protocol::frame::write_frame;
 use crate::protocol::message::encode_actions;
 use crate::protocol::message::MAX_ORDERED;
@@ -135,7 +136,7 @@ impl ServerHandle {
                     Err(e) => {
                         // Out of file descriptors and the like: say so, and do not spin.
                         auth.report(Event::error(
-                            "ERR_IO",
+                            ErrorCode::Io.as_str(),
                             format!("ReduxCluster.createServer accept error: {e}"),
                         ));
                         tokio::select! {
@@ -195,11 +196,11 @@ async fn serve<A: OrderingAuthority>(
                 Ok(Ok(s)) => s,
                 Ok(Err(e)) => {
                     let m = format!("ReduxCluster.createServer: connection from {peer} refused: TLS handshake failed: {e}");
-                    return auth.report(Event::error("ERR_TLS", m));
+                    return auth.report(Event::error(ErrorCode::Tls.as_str(), m));
                 }
                 Err(_) => {
                     let m = format!("ReduxCluster.createServer: connection from {peer} refused: no TLS handshake within the timeout");
-                    return auth.report(Event::error("ERR_TLS", m));
+                    return auth.report(Event::error(ErrorCode::Tls.as_str(), m));
                 }
             }
         }
@@ -213,7 +214,7 @@ async fn serve<A: OrderingAuthority>(
     let hello = match hello {
         Ok(None) => return, // connected and left (a port probe)
         Err(_) => Err((
-            "ERR_PROTOCOL",
+            ErrorCode::Protocol.as_str(),
             "no handshake within the timeout".to_string(),
         )),
         Ok(Some(Err(e))) => Err((e.code(), e.to_string())),
@@ -239,11 +240,14 @@ async fn serve<A: OrderingAuthority>(
                 return serve_peer(&*auth, frames, w, hello, &peer, &cancel, &access).await;
             }
             Ok(Message::PeerHello { .. }) => Err((
-                "ERR_PROTOCOL",
+                ErrorCode::Protocol.as_str(),
                 "a Raft peer's handshake, but this server is not a member of a replicated store"
                     .to_string(),
             )),
-            Ok(_) => Err(("ERR_PROTOCOL", "expected a handshake".to_string())),
+            Ok(_) => Err((
+                ErrorCode::Protocol.as_str(),
+                "expected a handshake".to_string(),
+            )),
             Err(e) => Err((e.code(), e.to_string())),
         },
     };
@@ -256,7 +260,15 @@ async fn serve<A: OrderingAuthority>(
             "client store {hash} does not match this server's store {}; connection refused",
             auth.hash()
         );
-        return refuse(&*auth, &mut w, &cfg, &peer, "ERR_STORE_MISMATCH", msg).await;
+        return refuse(
+            &*auth,
+            &mut w,
+            &cfg,
+            &peer,
+            ErrorCode::StoreMismatch.as_str(),
+            msg,
+        )
+        .await;
     }
     if let Err((code, message)) = authenticate(
         &*auth,
@@ -276,7 +288,15 @@ async fn serve<A: OrderingAuthority>(
         let msg = "this server has lost contact with its group and cannot order actions; \
                    try another server"
             .to_string();
-        return refuse(&*auth, &mut w, &cfg, &peer, "ERR_UNAVAILABLE", msg).await;
+        return refuse(
+            &*auth,
+            &mut w,
+            &cfg,
+            &peer,
+            ErrorCode::Unavailable.as_str(),
+            msg,
+        )
+        .await;
     }
     let acked = auth.acked(client_id);
     let welcome = Message::Welcome {
@@ -348,10 +368,10 @@ async fn serve_peer<A: OrderingAuthority + ?Sized>(
             return; // a misconfigured server retries several times a second: say it once
         }
         let code = match e.kind() {
-            std::io::ErrorKind::PermissionDenied => "ERR_AUTH",
-            std::io::ErrorKind::TimedOut => "ERR_TIMEOUT",
+            std::io::ErrorKind::PermissionDenied => ErrorCode::Auth.as_str(),
+            std::io::ErrorKind::TimedOut => ErrorCode::Timeout.as_str(),
             _ if is_disconnect(&e) => return,
-            _ => "ERR_PROTOCOL",
+            _ => ErrorCode::Protocol.as_str(),
         };
         auth.report(Event::error(
             code,
@@ -382,7 +402,7 @@ async fn authenticate<A: OrderingAuthority + ?Sized>(
     };
     if let Some(ip) = ip {
         if access.bans.is_banned(ip, now) {
-            return Err(("ERR_BANNED", locked()));
+            return Err((ErrorCode::Banned.as_str(), locked()));
         }
     }
     if access.logins.is_empty() {
@@ -397,14 +417,14 @@ async fn authenticate<A: OrderingAuthority + ?Sized>(
         .map_err(|e| (e.code(), e.to_string()))?;
     w.write_all(&buf)
         .await
-        .map_err(|e| ("ERR_IO", e.to_string()))?;
+        .map_err(|e| (ErrorCode::Io.as_str(), e.to_string()))?;
     let answer = match tokio::time::timeout(cfg.handshake_timeout, frames.next()).await {
         Err(_) => Err((
-            "ERR_AUTH",
+            ErrorCode::Auth.as_str(),
             "no answer to the login challenge within the timeout".to_string(),
         )),
         Ok(None) => Err((
-            "ERR_AUTH",
+            ErrorCode::Auth.as_str(),
             "closed without answering the login challenge".to_string(),
         )),
         Ok(Some(Err(e))) => Err((e.code(), e.to_string())),
@@ -422,7 +442,7 @@ async fn authenticate<A: OrderingAuthority + ?Sized>(
             return Ok(());
         }
         Ok(_) => (
-            "ERR_AUTH",
+            ErrorCode::Auth.as_str(),
             format!("authentication failed for login '{login}'"),
         ),
         Err(e) => e,
@@ -430,7 +450,7 @@ async fn authenticate<A: OrderingAuthority + ?Sized>(
     // Anything but a right answer counts as a failed login.
     if let Some(ip) = ip {
         if access.bans.fail(ip, now) {
-            return Err(("ERR_BANNED", locked()));
+            return Err((ErrorCode::Banned.as_str(), locked()));
         }
     }
     Err(refusal)
@@ -453,7 +473,7 @@ async fn refuse<A: OrderingAuthority + ?Sized>(
     message: String,
 ) {
     // A cut-off server says so once (see `replicated`), not for every client it turns away.
-    if code != "ERR_UNAVAILABLE" {
+    if code != ErrorCode::Unavailable.as_str() {
         auth.report(Event::error(
             code,
             format!("ReduxCluster.createServer: connection from {peer} refused: {message}"),
@@ -570,7 +590,7 @@ async fn write_loop<A: OrderingAuthority + ?Sized>(
             // Its clients move to a server that can order their actions (and that sends
             // them what is committed meanwhile).
             let msg = "this server lost contact with its group; try another server";
-            fatal = Some(("ERR_UNAVAILABLE".to_string(), msg.to_string()));
+            fatal = Some((ErrorCode::Unavailable.as_str().to_string(), msg.to_string()));
         }
         if let Some((code, message)) = fatal {
             let msg = Message::Error { code, message };
@@ -624,7 +644,7 @@ async fn write_loop<A: OrderingAuthority + ?Sized>(
             };
             let frame = frame.map_err(|e| {
                 auth.report(Event::error(
-                    "ERR_FRAME_TOO_LARGE",
+                    ErrorCode::FrameTooLarge.as_str(),
                     format!("ReduxCluster.createServer: cannot send the state: {e}"),
                 ));
                 FrameError::TooLarge {

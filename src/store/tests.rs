@@ -6,6 +6,7 @@ use super::ban::BanPolicy;
 use super::client::Credentials;
 use super::*;
 use crate::config::StoreConfig;
+use crate::error::ErrorCode;
 use crate::protocol::Mode;
 use crate::transport::Endpoint;
 use bytes::Bytes;
@@ -123,7 +124,9 @@ async fn a_client_of_another_store_is_refused_and_stops_retrying() {
     let mut events = Vec::new();
     until("the refusal", || {
         events.extend(client.poll(10).events);
-        events.iter().any(|e| e.code == "ERR_STORE_MISMATCH")
+        events
+            .iter()
+            .any(|e| e.code == ErrorCode::StoreMismatch.as_str())
     })
     .await;
     assert_eq!(
@@ -225,22 +228,26 @@ async fn logins_admit_the_right_password_refuse_others_and_ban_repeat_offenders(
     // Wrong password, and no credentials at all: a clear error, no retry, nothing applied.
     let wrong = start(Credentials::new("alice", "guess"));
     wrong.dispatch(action(2)).unwrap();
-    until("ERR_AUTH", events_until(&wrong, "ERR_AUTH")).await;
+    until(
+        ErrorCode::Auth.as_str(),
+        events_until(&wrong, ErrorCode::Auth.as_str()),
+    )
+    .await;
     let none = start(Credentials::default());
     until(
         "ERR_AUTH without credentials",
-        events_until(&none, "ERR_AUTH"),
+        events_until(&none, ErrorCode::Auth.as_str()),
     )
     .await;
     assert_eq!(auth.log_stats().0, 1);
 
     // A third failure from this address bans it, for everyone at that address...
     let third = start(Credentials::new("bob", "x"));
-    until("the ban", events_until(&third, "ERR_BANNED")).await;
+    until("the ban", events_until(&third, ErrorCode::Banned.as_str())).await;
     let banned = start(Credentials::new("alice", "s3cret"));
     until(
         "ERR_BANNED for the right password too",
-        events_until(&banned, "ERR_BANNED"),
+        events_until(&banned, ErrorCode::Banned.as_str()),
     )
     .await;
     // ...until it expires; a success then clears the count.
