@@ -7,11 +7,11 @@
 //   node benches/failover.mjs --kills 20
 import { fork } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createStore } from 'redux-cluster-rs';
+import { freePort, sleep } from './util.mjs';
 
 const DEMO = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'examples', 'replicated.mjs');
 const args = process.argv.slice(2);
@@ -22,14 +22,6 @@ function ledger(state = { total: 0, byClient: {} }, action) {
   return { total: state.total + action.amount, byClient: { ...state.byClient, [action.from]: (state.byClient[action.from] ?? 0) + 1 } };
 }
 
-const freePort = () =>
-  new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'redux-cluster-rs-failover-'));
 const storePorts = await Promise.all([0, 1, 2].map(freePort));

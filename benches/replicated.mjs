@@ -8,11 +8,11 @@
 //   node benches/replicated.mjs [--clients 4] [--actions 25000] [--rate 2000] [--seconds 5]
 import { fork } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createStore } from 'redux-cluster-rs';
+import { freePort, sleep } from './util.mjs';
 
 const SELF = fileURLToPath(import.meta.url);
 const args = process.argv.slice(2);
@@ -22,14 +22,6 @@ function tally(state = { n: 0 }, action) {
   return action.type === 'ADD' ? { n: state.n + 1 } : state;
 }
 
-const freePort = () =>
-  new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 if (process.env.BENCH_ROLE) {
   // A child: a server (single or replicated) or a client, reporting what it applied.

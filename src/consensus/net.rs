@@ -137,11 +137,15 @@ fn session_key(secret: &str, client: &str, nc: &str, server: &str, ns: &str) -> 
 }
 
 impl Session {
-    fn new(stream: Stream, limits: FrameLimits, side: u8) -> Session {
-        let (r, w) = stream.into_split();
+    fn new(
+        reader: FramedRead<ReadHalf, FrameCodec>,
+        writer: WriteHalf,
+        limits: FrameLimits,
+        side: u8,
+    ) -> Session {
         Session {
-            reader: FramedRead::new(r, FrameCodec::new(limits)),
-            writer: w,
+            reader,
+            writer,
             buf: BytesMut::new(),
             limits,
             key: None,
@@ -163,7 +167,13 @@ impl Session {
         if let Some(tls) = &d.tls {
             stream = stream.tls_connect(tls.clone(), &host).await?;
         }
-        let mut s = Session::new(stream, d.limits, 0);
+        let (r, w) = stream.into_split();
+        let mut s = Session::new(
+            FramedRead::new(r, FrameCodec::new(d.limits)),
+            w,
+            d.limits,
+            0,
+        );
         let nc = nonce();
         let secret = d.secret.as_deref();
         s.send_plain(&Message::PeerHello {
@@ -225,17 +235,7 @@ impl Session {
         secret: Option<&str>,
         limits: FrameLimits,
     ) -> io::Result<Session> {
-        let mut s = Session {
-            reader,
-            writer,
-            buf: BytesMut::new(),
-            limits,
-            key: None,
-            side: 1,
-            sent: 0,
-            received: 0,
-            peer: String::new(),
-        };
+        let mut s = Session::new(reader, writer, limits, 1);
         let ns = nonce();
         s.send_plain(&Message::PeerWelcome {
             name: local.into(),

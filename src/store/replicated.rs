@@ -266,9 +266,11 @@ async fn watch_group(
             _ = cancel.cancelled() => return,
             _ = tokio::time::sleep(tick) => {}
         }
-        let m = engine.raft.metrics().borrow().clone();
-        let voters = m.membership_config.membership().voter_ids().count();
         let now = tokio::time::Instant::now();
+        let metrics = engine.raft.metrics();
+        let m = metrics.borrow();
+        let voters = m.membership_config.membership().voter_ids().count();
+        let term = m.current_term;
         let lost = match m.state {
             openraft::ServerState::Leader => {
                 leaderless_since = None;
@@ -287,7 +289,7 @@ async fn watch_group(
             cut_off = lost;
             local.set_cut_off(lost);
             // Said once per loss, and not while a fresh server waits for its group.
-            if lost && m.current_term > 0 {
+            if lost && term > 0 {
                 local.report(Event::error(
                     ErrorCode::Unavailable.as_str(),
                     format!(

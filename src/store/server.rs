@@ -288,15 +288,8 @@ async fn serve<A: OrderingAuthority>(
         let msg = "this server has lost contact with its group and cannot order actions; \
                    try another server"
             .to_string();
-        return refuse(
-            &*auth,
-            &mut w,
-            &cfg,
-            &peer,
-            ErrorCode::Unavailable.as_str(),
-            msg,
-        )
-        .await;
+        // Not reported per client: the server said once that it is cut off.
+        return tell(&mut w, &cfg, ErrorCode::Unavailable.as_str(), msg).await;
     }
     let acked = auth.acked(client_id);
     let welcome = Message::Welcome {
@@ -472,13 +465,15 @@ async fn refuse<A: OrderingAuthority + ?Sized>(
     code: &str,
     message: String,
 ) {
-    // A cut-off server says so once (see `replicated`), not for every client it turns away.
-    if code != ErrorCode::Unavailable.as_str() {
-        auth.report(Event::error(
-            code,
-            format!("ReduxCluster.createServer: connection from {peer} refused: {message}"),
-        ));
-    }
+    auth.report(Event::error(
+        code,
+        format!("ReduxCluster.createServer: connection from {peer} refused: {message}"),
+    ));
+    tell(w, cfg, code, message).await;
+}
+
+/// Tells the peer why its connection closes (bounded, as it may not read).
+async fn tell(w: &mut WriteHalf, cfg: &StoreConfig, code: &str, message: String) {
     let mut buf = BytesMut::new();
     let msg = Message::Error {
         code: code.to_string(),
