@@ -3,7 +3,7 @@
 //! and error classes.
 
 use super::error::{js_error, Code};
-use super::runtime::handle;
+use super::runtime::{handle, on_engine};
 use crate::error::ErrorCode;
 use crate::membership::runtime::{Cluster, ClusterConfig, ClusterEvent};
 use crate::membership::state::MembershipConfig;
@@ -226,15 +226,13 @@ impl NativeCluster {
     pub async fn stop(&self) -> Result<()> {
         let c = self.inner.clone();
         let events = self.events.clone();
-        handle()
-            .spawn(async move {
-                c.stop().await;
-                // Let the last status event reach JS before the callback goes.
-                tokio::time::sleep(Duration::from_millis(10)).await;
-                events.lock().unwrap().take();
-            })
-            .await
-            .map_err(|e| napi::Error::from_reason(format!("redux-cluster-rs internal error: {e}")))
+        on_engine(async move {
+            c.stop().await;
+            // Let the last status event reach JS before the callback goes.
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            events.lock().unwrap().take();
+        })
+        .await
     }
 }
 

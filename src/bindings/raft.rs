@@ -5,7 +5,7 @@
 //! with the `code` the engine chose.
 
 use super::error::{js_error, Code};
-use super::runtime::handle;
+use super::runtime::{handle, on_engine};
 use crate::consensus::engine::{RaftConfig, RaftEngine, RaftEvent};
 use crate::consensus::net::ApiError;
 use crate::consensus::state_machine::SmEvent;
@@ -371,12 +371,10 @@ impl NativeRaft {
     pub async fn shutdown(&self) -> Result<()> {
         let e = self.engine.clone();
         let events = self.events.clone();
-        handle()
-            .spawn(async move {
-                e.shutdown().await;
-                events.wake.lock().unwrap().take();
-            })
-            .await
-            .map_err(|e| napi::Error::from_reason(format!("redux-cluster-rs internal error: {e}")))
+        on_engine(async move {
+            e.shutdown().await;
+            events.wake.lock().unwrap().take();
+        })
+        .await
     }
 }

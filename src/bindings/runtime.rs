@@ -38,3 +38,16 @@ pub fn handle() -> &'static Handle {
         .get()
         .expect("redux-cluster-rs runtime not initialised")
 }
+
+/// Runs `f` on the engine's runtime and waits for it from an `#[napi] async fn` (whose
+/// own executor is napi's); a panic in `f` becomes an error instead of an abort.
+pub async fn on_engine<T, F>(f: F) -> napi::Result<T>
+where
+    F: std::future::Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    handle()
+        .spawn(f)
+        .await
+        .map_err(|e| napi::Error::from_reason(format!("redux-cluster-rs internal error: {e}")))
+}

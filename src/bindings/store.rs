@@ -6,7 +6,7 @@
 //! ordered batches as one `[a,b,...]` string out of it, parsed once by JS.
 
 use super::error::{from_core, from_io, js_error, Code};
-use super::runtime::handle;
+use super::runtime::{handle, on_engine};
 use crate::config::StoreConfig;
 use crate::consensus::engine::RaftConfig;
 use crate::consensus::Member;
@@ -564,12 +564,7 @@ impl NativeAuthority {
             }
         };
         let actions = list.into_iter().map(|r| r.get().to_string()).collect();
-        let admitted = handle()
-            .spawn(async move { raft.submit_own(actions).await })
-            .await
-            .map_err(|e| {
-                napi::Error::from_reason(format!("redux-cluster-rs internal error: {e}"))
-            })?;
+        let admitted = on_engine(async move { raft.submit_own(actions).await }).await?;
         Ok(match admitted {
             Ok(a) => {
                 let run = a.run.map_or([0, 0, 0], |r| {
@@ -620,12 +615,7 @@ impl NativeAuthority {
                 "not a replicated server",
             ));
         };
-        let r = handle()
-            .spawn(async move { raft.engine().remove_node(&node_name).await })
-            .await
-            .map_err(|e| {
-                napi::Error::from_reason(format!("redux-cluster-rs internal error: {e}"))
-            })?;
+        let r = on_engine(async move { raft.engine().remove_node(&node_name).await }).await?;
         Ok(match r {
             Ok(()) => serde_json::json!({"ok": true}).to_string(),
             Err(e) => refusal(&e.code, &e.message),
@@ -636,12 +626,7 @@ impl NativeAuthority {
     #[napi]
     pub async fn shutdown(&self) -> Result<()> {
         if let Some(raft) = self.raft.clone() {
-            handle()
-                .spawn(async move { raft.shutdown().await })
-                .await
-                .map_err(|e| {
-                    napi::Error::from_reason(format!("redux-cluster-rs internal error: {e}"))
-                })?;
+            on_engine(async move { raft.shutdown().await }).await?;
         }
         Ok(())
     }
@@ -741,10 +726,7 @@ impl NativeListener {
     #[napi]
     pub async fn close(&self) -> Result<()> {
         let h = self.handle.clone();
-        handle()
-            .spawn(async move { h.close().await })
-            .await
-            .map_err(|e| napi::Error::from_reason(format!("redux-cluster-rs internal error: {e}")))
+        on_engine(async move { h.close().await }).await
     }
 }
 
@@ -919,10 +901,7 @@ impl NativeClient {
         self.closed.store(true, Ordering::Relaxed);
         let c = self.inner.clone();
         let flush = Duration::from_millis(flush_ms.unwrap_or(1000) as u64);
-        handle()
-            .spawn(async move { c.close(flush).await })
-            .await
-            .map_err(|e| napi::Error::from_reason(format!("redux-cluster-rs internal error: {e}")))
+        on_engine(async move { c.close(flush).await }).await
     }
 
     /// Stops at once; queued actions are dropped.
