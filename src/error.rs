@@ -65,10 +65,14 @@ pub enum ErrorCode {
     Permission,
     /// Events were dropped: nobody read them in time.
     EventsDropped,
+    /// A native reducer refused an action (or panicked on it); the state is unchanged.
+    Reducer,
+    /// A reducer library could not be loaded (not found, missing symbol, another ABI).
+    ReducerLoad,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 29] = [
+    pub const ALL: [ErrorCode; 31] = [
         ErrorCode::InvalidConfig,
         ErrorCode::Protocol,
         ErrorCode::Io,
@@ -98,6 +102,8 @@ impl ErrorCode {
         ErrorCode::QueueFull,
         ErrorCode::Permission,
         ErrorCode::EventsDropped,
+        ErrorCode::Reducer,
+        ErrorCode::ReducerLoad,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -125,6 +131,8 @@ impl ErrorCode {
             ErrorCode::InvalidNodeId => "ERR_INVALID_NODE_ID",
             ErrorCode::InvalidArgument => "ERR_INVALID_ARGUMENT",
             ErrorCode::Internal => "ERR_INTERNAL",
+            ErrorCode::Reducer => "ERR_REDUCER",
+            ErrorCode::ReducerLoad => "ERR_REDUCER_LOAD",
             ErrorCode::Disconnected => "ERR_DISCONNECTED",
             ErrorCode::Busy => "ERR_BUSY",
             ErrorCode::AddrInUse => "ERR_ADDR_IN_USE",

@@ -5,6 +5,8 @@
 //! - [`transport`]: TCP and Unix domain sockets (and TLS) behind one stream type; backoff.
 //! - [`membership`]: cluster membership: node ids, logic without IO, signed wire, runtime.
 //! - [`consensus`]: Raft on openraft: durable storage, the TCP network, the engine.
+//! - [`reducer`]: reducers that run in the engine (JSON Patch, RTK entities, loaded
+//!   from a user's shared library), their state held in Rust.
 //! - [`store`]: the ordering authority, the server's connections, the client replica.
 //! - `bindings` (feature `napi`): the only module that imports napi; thin classes over
 //!   the core for the JS layer in `src/js/`.
@@ -15,6 +17,7 @@ pub mod consensus;
 pub mod error;
 pub mod membership;
 pub mod protocol;
+pub mod reducer;
 pub mod store;
 pub mod transport;
 
