@@ -14,13 +14,13 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
  * for the servers of a Raft group, holds the log the group orders.
  */
 export declare class NativeAuthority {
-  constructor(hash: string, mode: string, initialState: string, options: EngineOptions | undefined | null, wake: () => void)
+  constructor(hash: string, mode: string, initialState: string, options: EngineOptions | undefined | null, wake: () => void, reducer?: NativeReducer | undefined | null)
   /**
    * A server of a replicated store: binds its port (which serves clients and the
    * other servers alike), starts its Raft node on it, and joins the group through the
    * seeds, in the background. The next `listen` serves on that port.
    */
-  static clustered(hash: string, mode: string, initialState: string, options: EngineOptions | undefined | null, cluster: ClusterStoreOptions, host: string | undefined | null, port: number | undefined | null, access: AccessOptions | undefined | null, wake: () => void): NativeAuthority
+  static clustered(hash: string, mode: string, initialState: string, options: EngineOptions | undefined | null, cluster: ClusterStoreOptions, host: string | undefined | null, port: number | undefined | null, access: AccessOptions | undefined | null, wake: () => void, reducer?: NativeReducer | undefined | null): NativeAuthority
   /**
    * A replicated server's own actions (a JSON array text), ordered through the
    * group. Resolves JSON: `{ ok: true, run: [firstCounter, firstSeq, count] }` (count 0
@@ -37,7 +37,11 @@ export declare class NativeAuthority {
   removeMember(nodeName: string): Promise<string>
   /** Stops a replicated server's Raft node (bounded); nothing on a single server. */
   shutdown(): Promise<void>
-  /** Orders an action dispatched on this store; returns its sequence number. */
+  /**
+   * Orders an action dispatched on this store; returns its sequence number. With a
+   * native reducer, throws `ERR_REDUCER` when it refused the action (which is ordered
+   * all the same: every replica refuses it alike).
+   */
   submit(action: string): number
   /** Wakes the connections for actions submitted since the last flush. */
   flush(): void
@@ -54,7 +58,7 @@ export declare class NativeAuthority {
 /** A client replica's connection to a server store. */
 export declare class NativeClient {
   /** Connects to the first of `servers` that answers, and to the next when it goes. */
-  constructor(hash: string, servers: Array<ServerAddress>, options: EngineOptions | undefined | null, security: ClientSecurity | undefined | null, wake: () => void)
+  constructor(hash: string, servers: Array<ServerAddress>, options: EngineOptions | undefined | null, security: ClientSecurity | undefined | null, wake: () => void, reducer?: NativeReducer | undefined | null)
   /**
    * Queues actions, given as one JSON array text, for the server. All or none are
    * queued.
@@ -135,6 +139,38 @@ export declare class NativeRaft {
   shutdown(): Promise<void>
 }
 
+/** One store's reducer in the engine. */
+export declare class NativeReducer {
+  /** A JSON document changed by RFC 6902 patches (`initial`: JSON text). */
+  static patch(initial: string): NativeReducer
+  /**
+   * Redux Toolkit's entity adapter under `name` (action types `name/addOne`, ...),
+   * entities identified by their `idKey` field.
+   */
+  static entities(initial: string, name: string, idKey: string): NativeReducer
+  /**
+   * A reducer from a shared library built with the `redux-cluster-reducer` crate;
+   * `config` (JSON text) goes to its `new`.
+   */
+  static load(path: string, config: string): NativeReducer
+  /** What stores of this reducer sync by (clients of another reducer are refused). */
+  get identity(): string
+  /**
+   * Applies an action (JSON text) dispatched on a store that is neither a server nor
+   * a client; returns its sequence number. Throws `ERR_REDUCER` when the reducer
+   * refused it (the state is unchanged).
+   */
+  apply(action: string): number
+  /** The state's version: it changes when the state does. */
+  get version(): number
+  /** The last sequence number applied. */
+  get seq(): number
+  /** The state as JSON text, unless its version is still `known`. */
+  stateSince(known: number): StateText | null
+  /** Refusals not yet collected (by a store that neither serves nor is a client). */
+  takeFailures(): Array<JsFailure> | null
+}
+
 /** Who may connect to a server endpoint. */
 export interface AccessOptions {
   /** Login name → password. Without it, anyone may connect. */
@@ -170,6 +206,13 @@ export interface AuthorityPoll {
   resetState?: string
   resetSeq: number
   events: Array<JsEvent>
+  /**
+   * With a native reducer: the last sequence number it applied (nothing in `actions`)
+   * and the actions it refused since the last poll (and how many more, not listed).
+   */
+  applied: number
+  failures?: Array<JsFailure>
+  failuresDropped: number
 }
 
 export interface ClientPollJs {
@@ -182,6 +225,14 @@ export interface ClientPollJs {
   events: Array<JsEvent>
   /** Where dispatches went, while tracked: `[firstCounter, firstSeq, count, ...]`. */
   ordered?: Array<number>
+  /**
+   * With a native reducer: the last sequence number it applied (the snapshot and
+   * actions went to it, not into `snapshot` / `actions`), what it refused, and how
+   * many more refusals were not listed.
+   */
+  applied: number
+  failures?: Array<JsFailure>
+  failuresDropped: number
 }
 
 /** A client's login and TLS settings. */
@@ -319,6 +370,12 @@ export interface JsEvent {
   message: string
 }
 
+/** An action a native reducer refused, at its sequence number. */
+export interface JsFailure {
+  seq: number
+  message: string
+}
+
 export interface NodeIdComponents {
   name: string
   host: string
@@ -377,4 +434,10 @@ export interface ServerAddress {
   host?: string
   port?: number
   path?: string
+}
+
+/** The state as JSON text at a version. */
+export interface StateText {
+  version: number
+  json: string
 }

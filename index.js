@@ -840,5 +840,6 @@ module.exports.NativeClient = nativeBinding.NativeClient
 module.exports.NativeCluster = nativeBinding.NativeCluster
 module.exports.NativeListener = nativeBinding.NativeListener
 module.exports.NativeRaft = nativeBinding.NativeRaft
+module.exports.NativeReducer = nativeBinding.NativeReducer
 module.exports.nodeIdCreate = nativeBinding.nodeIdCreate
 module.exports.nodeIdParse = nativeBinding.nodeIdParse

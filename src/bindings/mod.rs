@@ -4,10 +4,12 @@
 //! - [`runtime`]: the engine's own tokio runtime, shared with napi's async functions.
 //! - [`error`]: core errors to JS errors with a stable `code`.
 //! - [`raft`]: `NativeRaft`, one Raft node (consensus layer) with its key-value state.
+//! - [`reducer`]: `NativeReducer`, a store's reducer in the engine.
 //! - [`store`]: `NativeAuthority` (server side), `NativeListener`, `NativeClient`.
 
 mod cluster;
 mod error;
 mod raft;
+mod reducer;
 mod runtime;
 mod store;

@@ -6,6 +6,7 @@
 //! ordered batches as one `[a,b,...]` string out of it, parsed once by JS.
 
 use super::error::{from_core, from_io, js_error, Code};
+use super::reducer::{failures, JsFailure, NativeReducer};
 use super::runtime::{handle, on_engine};
 use crate::config::StoreConfig;
 use crate::consensus::engine::RaftConfig;
@@ -301,6 +302,11 @@ pub struct AuthorityPoll {
     pub reset_state: Option<String>,
     pub reset_seq: f64,
     pub events: Vec<JsEvent>,
+    /// With a native reducer: the last sequence number it applied (nothing in `actions`)
+    /// and the actions it refused since the last poll (and how many more, not listed).
+    pub applied: f64,
+    pub failures: Option<Vec<JsFailure>>,
+    pub failures_dropped: f64,
 }
 
 /// How a server joins the Raft group of its store (`createServer({ cluster })`).
@@ -456,16 +462,16 @@ impl NativeAuthority {
         initial_state: String,
         options: Option<EngineOptions>,
         #[napi(ts_arg_type = "() => void")] wake: WakeFn,
+        reducer: Option<&NativeReducer>,
     ) -> Result<Self, Code> {
         let cfg = config(options)?;
         let mode = mode_of(&mode)?;
-        let inner = LocalAuthority::new(
-            hash,
-            mode,
-            cfg.clone(),
-            Bytes::from(initial_state),
-            Box::new(JsWake(wake)),
-        );
+        let wake = Box::new(JsWake(wake));
+        let inner = match reducer {
+            Some(r) => LocalAuthority::native(hash, mode, cfg.clone(), r.state.clone(), wake, None)
+                .map_err(|e| js_error(ErrorCode::Reducer.as_str(), e))?,
+            None => LocalAuthority::new(hash, mode, cfg.clone(), Bytes::from(initial_state), wake),
+        };
         Ok(NativeAuthority {
             inner,
             raft: None,
@@ -489,6 +495,7 @@ impl NativeAuthority {
         port: Option<u32>,
         access: Option<AccessOptions>,
         #[napi(ts_arg_type = "() => void")] wake: WakeFn,
+        reducer: Option<&NativeReducer>,
     ) -> Result<Self, Code> {
         let cfg = config(options)?;
         let mode = mode_of(&mode)?;
@@ -526,6 +533,7 @@ impl NativeAuthority {
             Bytes::from(initial_state),
             Box::new(JsWake(wake)),
             raft_cfg,
+            reducer.map(|r| r.state.clone()),
         );
         let raft = handle()
             .block_on(start)
@@ -631,10 +639,14 @@ impl NativeAuthority {
         Ok(())
     }
 
-    /// Orders an action dispatched on this store; returns its sequence number.
+    /// Orders an action dispatched on this store; returns its sequence number. With a
+    /// native reducer, throws `ERR_REDUCER` when it refused the action (which is ordered
+    /// all the same: every replica refuses it alike).
     #[napi]
-    pub fn submit(&self, action: String) -> f64 {
-        self.inner.submit_local(Bytes::from(action)) as f64
+    pub fn submit(&self, action: String) -> Result<f64, Code> {
+        let (seq, applied) = self.inner.submit_checked(Bytes::from(action));
+        applied.map_err(|e| js_error(ErrorCode::Reducer.as_str(), e))?;
+        Ok(seq as f64)
     }
 
     /// Wakes the connections for actions submitted since the last flush.
@@ -660,6 +672,9 @@ impl NativeAuthority {
                 .map(|s| String::from_utf8_lossy(&s.state).into_owned()),
             reset_seq: p.reset.as_ref().map_or(0.0, |s| s.seq as f64),
             events: events(p.events),
+            applied: p.applied as f64,
+            failures: failures(p.failures),
+            failures_dropped: p.failures_dropped as f64,
         }
     }
 
@@ -741,6 +756,12 @@ pub struct ClientPollJs {
     pub events: Vec<JsEvent>,
     /// Where dispatches went, while tracked: `[firstCounter, firstSeq, count, ...]`.
     pub ordered: Option<Vec<f64>>,
+    /// With a native reducer: the last sequence number it applied (the snapshot and
+    /// actions went to it, not into `snapshot` / `actions`), what it refused, and how
+    /// many more refusals were not listed.
+    pub applied: f64,
+    pub failures: Option<Vec<JsFailure>>,
+    pub failures_dropped: f64,
 }
 
 #[napi(object)]
@@ -763,6 +784,7 @@ pub struct ServerAddress {
 #[napi]
 pub struct NativeClient {
     inner: Arc<Client>,
+    native: Option<Arc<crate::reducer::NativeState>>,
     // Set by close()/shutdown(): a drop after that must not cut a flush short.
     closed: AtomicBool,
 }
@@ -777,6 +799,7 @@ impl NativeClient {
         options: Option<EngineOptions>,
         security: Option<ClientSecurity>,
         #[napi(ts_arg_type = "() => void")] wake: WakeFn,
+        reducer: Option<&NativeReducer>,
     ) -> Result<Self, Code> {
         let cfg = config(options)?;
         if servers.is_empty() {
@@ -798,8 +821,14 @@ impl NativeClient {
             credentials,
             Box::new(JsWake(wake)),
         ));
+        let native = reducer.map(|r| r.state.clone());
+        if let Some(n) = &native {
+            // The server's numbering from here on.
+            n.rebase(0);
+        }
         Ok(NativeClient {
             inner,
+            native,
             closed: AtomicBool::new(false),
         })
     }
@@ -844,7 +873,24 @@ impl NativeClient {
 
     #[napi]
     pub fn poll(&self, max: u32) -> ClientPollJs {
-        let p = self.inner.poll(max.max(1) as usize);
+        let mut p = self.inner.poll(max.max(1) as usize);
+        let mut applied = 0.0;
+        let mut refused = (Vec::new(), 0);
+        if let Some(n) = &self.native {
+            // The replica's state is the engine's: the server's snapshot and actions go
+            // to the reducer here, and JS learns how far it got.
+            if let Some((seq, state)) = p.snapshot.take() {
+                if let Err(e) = n.restore(seq, &state) {
+                    p.events.push(Event::error(
+                        ErrorCode::Reducer.as_str(),
+                        format!("the reducer refused the server's state at #{seq}: {e}"),
+                    ));
+                }
+            }
+            n.apply_ordered(p.first_seq, &std::mem::take(&mut p.actions));
+            applied = n.seq() as f64;
+            refused = n.take_failures();
+        }
         let (snapshot_seq, snapshot) = match p.snapshot {
             Some((seq, state)) => (seq as f64, Some(text(state))),
             None => (0.0, None),
@@ -862,6 +908,9 @@ impl NativeClient {
                     .flat_map(|o| [o.first_counter as f64, o.first_seq as f64, o.count as f64])
                     .collect()
             }),
+            applied,
+            failures: failures(refused.0),
+            failures_dropped: refused.1 as f64,
         }
     }
 

@@ -174,6 +174,13 @@ impl NativeState {
         (c.seq, r)
     }
 
+    /// Applies the action ordered as `seq` (the next one), answering for it directly.
+    pub fn apply_at(&self, seq: u64, action: &[u8]) -> Result<(), String> {
+        let mut c = self.lock();
+        c.seq = seq;
+        c.apply(action)
+    }
+
     /// Applies ordered actions from `first_seq` on; ones at or before the last applied
     /// are skipped. Refusals are kept for [`NativeState::take_failures`].
     pub fn apply_ordered(&self, first_seq: u64, actions: &[Bytes]) {

@@ -11,6 +11,7 @@ use crate::error::Error;
 use crate::error::ErrorCode;
 use crate::protocol::frame::write_frame;
 use crate::protocol::{FrameError, FrameLimits, Message, Mode, Ordered};
+use crate::reducer::{Failure, NativeState};
 use bytes::{Bytes, BytesMut};
 use std::future::Future;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -156,10 +157,13 @@ struct Inner {
     cut_off: bool,
 }
 
-/// The server process as the ordering authority: the log lives here, the reducer runs
-/// in JS and pulls ordered batches through [`LocalAuthority::poll`].
+/// The server process as the ordering authority: the log lives here, and the reducer
+/// runs in JS, which pulls ordered batches through [`LocalAuthority::poll`], or in Rust
+/// (a native reducer), which takes each action as it is ordered, under the same lock,
+/// so that no JS runs on the path and snapshots are made here.
 pub struct LocalAuthority {
     epoch: u64,
+    native: Option<Arc<NativeState>>,
     mode: Mode,
     hash: String,
     cfg: StoreConfig,
@@ -181,6 +185,11 @@ pub struct Poll {
     /// takes this state first; `actions` follow it.
     pub reset: Option<Arc<Snapshot>>,
     pub events: Vec<Event>,
+    /// With a native reducer: the last sequence number it applied, and the actions it
+    /// refused since the last pull (with how many more were not kept).
+    pub applied: u64,
+    pub failures: Vec<Failure>,
+    pub failures_dropped: u64,
 }
 
 impl LocalAuthority {
@@ -198,7 +207,32 @@ impl LocalAuthority {
             initial_state,
             waker,
             rand::random::<u64>() | 1,
+            None,
         )
+    }
+
+    /// A server whose reducer runs in the engine: the state starts as `native`'s, and
+    /// every action ordered here is applied to it as it is ordered.
+    pub fn native(
+        hash: String,
+        mode: Mode,
+        cfg: StoreConfig,
+        native: Arc<NativeState>,
+        waker: Box<dyn Wake>,
+        epoch: Option<u64>,
+    ) -> Result<Arc<Self>, String> {
+        native.rebase(0);
+        let (_, state) = native.snapshot()?;
+        let epoch = epoch.unwrap_or_else(|| rand::random::<u64>() | 1);
+        Ok(Self::with_epoch(
+            hash,
+            mode,
+            cfg,
+            state,
+            waker,
+            epoch,
+            Some(native),
+        ))
     }
 
     /// As `new`, with a given epoch: the servers of one Raft group share theirs, so a
@@ -210,10 +244,12 @@ impl LocalAuthority {
         initial_state: Bytes,
         waker: Box<dyn Wake>,
         epoch: u64,
+        native: Option<Arc<NativeState>>,
     ) -> Arc<Self> {
         let (version, _) = watch::channel(Version::default());
         Arc::new(LocalAuthority {
             epoch,
+            native,
             mode,
             hash,
             cfg,
@@ -259,6 +295,20 @@ impl LocalAuthority {
     }
 
     fn after_append(&self, inner: &mut Inner, publish: bool) -> bool {
+        if let Some(native) = &self.native {
+            // The engine holds the state: the snapshot is made here, at once.
+            inner.js_applied = inner.log.head();
+            if self.needs_snapshot(inner) {
+                match native.snapshot() {
+                    Ok((seq, state)) => self.install_snapshot(inner, seq, state),
+                    Err(e) => self.report(Event::error(ErrorCode::Reducer.as_str(), e)),
+                }
+            }
+            if publish {
+                self.publish(inner);
+            }
+            return false;
+        }
         let need = self.needs_snapshot(inner);
         let newly = need && !inner.want_snapshot;
         inner.want_snapshot |= need;
@@ -273,8 +323,18 @@ impl LocalAuthority {
     /// woken per action: JS calls [`LocalAuthority::flush`] once its synchronous burst of
     /// dispatches is over, so a loop of 10,000 dispatches wakes each connection once.
     pub fn submit_local(&self, action: Bytes) -> u64 {
+        self.submit_checked(action).0
+    }
+
+    /// As [`LocalAuthority::submit_local`], with what a native reducer said of the
+    /// action (ordered either way: every replica refuses it alike).
+    pub fn submit_checked(&self, action: Bytes) -> (u64, Result<(), String>) {
         let mut inner = self.inner.lock().unwrap();
         let seq = inner.seq.local();
+        let applied = match &self.native {
+            Some(n) => n.apply_at(seq, &action),
+            None => Ok(()),
+        };
         let logged = inner.log.append(action);
         debug_assert_eq!(seq, logged, "the log follows the sequencer");
         inner.js_applied = seq;
@@ -283,7 +343,14 @@ impl LocalAuthority {
         if wake {
             self.outbox.wake();
         }
-        seq
+        (seq, applied)
+    }
+
+    /// Hands ordered actions to the native reducer (under the lock that orders them).
+    fn apply_native(&self, first_seq: u64, actions: &[Bytes]) {
+        if let Some(n) = &self.native {
+            n.apply_ordered(first_seq, actions);
+        }
     }
 
     /// Makes locally submitted actions visible to the connections.
@@ -297,6 +364,21 @@ impl LocalAuthority {
     pub fn poll(&self, from: u64, upto: u64, max_count: usize) -> Poll {
         self.outbox.begin_pull();
         let events = self.outbox.take_events();
+        if let Some(native) = &self.native {
+            // Nothing for JS to apply: it learns how far the engine got, and what failed.
+            let (failures, failures_dropped) = native.take_failures();
+            return Poll {
+                first_seq: from,
+                actions: Vec::new(),
+                more: false,
+                want_snapshot: false,
+                reset: None,
+                events,
+                applied: native.seq(),
+                failures,
+                failures_dropped,
+            };
+        }
         let mut inner = self.inner.lock().unwrap();
         // JS only ever reads entries it has not applied, and snapshots come from JS at
         // its applied position, so the log holds them; unless this replica's state was
@@ -325,6 +407,9 @@ impl LocalAuthority {
             want_snapshot,
             reset,
             events,
+            applied: 0,
+            failures: Vec::new(),
+            failures_dropped: 0,
         }
     }
 
@@ -334,12 +419,21 @@ impl LocalAuthority {
         if seq < inner.snapshot.seq || seq > inner.log.head() {
             return;
         }
+        self.install_snapshot(&mut inner, seq, state);
+        let again = inner.want_snapshot;
+        self.publish(&inner);
+        drop(inner);
+        if again {
+            self.outbox.wake();
+        }
+    }
+
+    fn install_snapshot(&self, inner: &mut Inner, seq: u64, state: Bytes) {
         inner.snapshot = Arc::new(Snapshot::new(seq, state));
         inner.js_applied = inner.js_applied.max(seq);
         // Actions ordered while JS was making this snapshot still need one of their own;
         // their wake-up may already have been taken, so ask again.
-        inner.want_snapshot = self.needs_snapshot(&inner);
-        let again = inner.want_snapshot;
+        inner.want_snapshot = self.native.is_none() && self.needs_snapshot(inner);
         // Keep `log_retention` entries for clients that reconnect, but never drop entries
         // the snapshot does not cover.
         let keep_from = inner
@@ -347,11 +441,6 @@ impl LocalAuthority {
             .head()
             .saturating_sub(self.cfg.log_retention as u64);
         inner.log.trim_through(seq.min(keep_from));
-        self.publish(&inner);
-        drop(inner);
-        if again {
-            self.outbox.wake();
-        }
     }
 
     /// Orders a client's actions here (this process is the authority).
@@ -373,6 +462,9 @@ impl LocalAuthority {
             })?;
         if admitted.run.is_none() {
             return Ok((admitted.acked, admitted));
+        }
+        if let Some(run) = admitted.run {
+            self.apply_native(run.first_seq, &actions[admitted.skip..]);
         }
         for a in actions.into_iter().skip(admitted.skip) {
             inner.log.append(a);
@@ -402,6 +494,7 @@ impl LocalAuthority {
         if skip >= actions.len() {
             return;
         }
+        self.apply_native(head + 1, &actions[skip..]);
         for a in actions.into_iter().skip(skip) {
             inner.log.append(a);
         }
@@ -417,6 +510,15 @@ impl LocalAuthority {
         let snap = &inner.snapshot;
         if inner.log.head() != head || snap.seq > head {
             return None;
+        }
+        if let Some(native) = &self.native {
+            // The reducer's own state at `head`: no actions to replay after it.
+            let (seq, state) = native.snapshot().ok()?;
+            return (seq == head).then(|| StoreCapture {
+                seq,
+                state,
+                actions: Vec::new(),
+            });
         }
         let actions = match head - snap.seq {
             0 => Vec::new(),
@@ -441,10 +543,18 @@ impl LocalAuthority {
         if head <= inner.log.head() && part.seq <= inner.snapshot.seq {
             return; // nothing newer than what this replica holds
         }
-        inner.snapshot = Arc::new(Snapshot::new(part.seq, Bytes::from(part.state)));
+        let state = Bytes::from(part.state);
+        let actions: Vec<Bytes> = part.actions.into_iter().map(Bytes::from).collect();
+        if let Some(native) = &self.native {
+            if let Err(e) = native.restore(part.seq, &state) {
+                self.report(Event::error(ErrorCode::Reducer.as_str(), format!("the reducer refused the group's snapshot at #{}: {e}", part.seq)));
+            }
+            native.apply_ordered(part.seq + 1, &actions);
+        }
+        inner.snapshot = Arc::new(Snapshot::new(part.seq, state));
         let mut log = ActionLog::starting_at(part.seq + 1);
-        for a in part.actions {
-            log.append(Bytes::from(a));
+        for a in actions {
+            log.append(a);
         }
         inner.log = log;
         inner.want_snapshot = false;

@@ -141,9 +141,16 @@ impl RaftAuthority {
         initial_state: Bytes,
         waker: Box<dyn Wake>,
         raft: RaftConfig,
+        native: Option<Arc<crate::reducer::NativeState>>,
     ) -> io::Result<Arc<RaftAuthority>> {
         let epoch = epoch_of(&hash);
-        let local = LocalAuthority::with_epoch(hash, mode, cfg, initial_state, waker, epoch);
+        // With a native reducer the state machine applies in Rust and its snapshots are
+        // the reducer's state: no JS on the path.
+        let local = match native {
+            Some(n) => LocalAuthority::native(hash, mode, cfg, n, waker, Some(epoch))
+                .map_err(io::Error::other)?,
+            None => LocalAuthority::with_epoch(hash, mode, cfg, initial_state, waker, epoch, None),
+        };
         let feed = local.clone();
         // Called in apply order, on every server, for every committed batch (and again
         // for the whole log when a server restarts from its dataDir).

@@ -283,6 +283,7 @@ async fn raft_servers(n: usize) -> Vec<(std::sync::Arc<replicated::RaftAuthority
             Bytes::from_static(b"{}"),
             Box::new(NoWake),
             raft,
+            None,
         )
         .await
         .unwrap();

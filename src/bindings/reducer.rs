@@ -1,0 +1,151 @@
+//! `NativeReducer`: a store's reducer that runs in the engine (`reducers.patch()`,
+//! `reducers.entities()`, `loadReducer()`), with its state held in Rust. JS reads the
+//! state as JSON text once per change (`stateSince`), never per action.
+
+use super::error::{js_error, Code};
+use crate::error::ErrorCode;
+use crate::reducer::dylib::ReducerLibrary;
+use crate::reducer::entities::EntitiesReducer;
+use crate::reducer::patch::PatchReducer;
+use crate::reducer::{Failure, NativeState, Reducer};
+use napi::Result;
+use napi_derive::napi;
+use std::path::Path;
+use std::sync::Arc;
+
+fn json(text: &str, what: &str) -> Result<serde_json::Value, Code> {
+    serde_json::from_str(text).map_err(|e| {
+        js_error(
+            ErrorCode::InvalidConfig.as_str(),
+            format!("invalid configuration: {what} is not JSON: {e}"),
+        )
+    })
+}
+
+fn refused(e: String) -> napi::Error<Code> {
+    js_error(ErrorCode::Reducer.as_str(), e)
+}
+
+/// The state as JSON text at a version.
+#[napi(object)]
+pub struct StateText {
+    pub version: f64,
+    pub json: String,
+}
+
+/// An action a native reducer refused, at its sequence number.
+#[napi(object)]
+pub struct JsFailure {
+    pub seq: f64,
+    pub message: String,
+}
+
+pub fn failures(list: Vec<Failure>) -> Option<Vec<JsFailure>> {
+    (!list.is_empty()).then(|| {
+        list.into_iter()
+            .map(|f| JsFailure {
+                seq: f.seq as f64,
+                message: f.message,
+            })
+            .collect()
+    })
+}
+
+/// One store's reducer in the engine.
+#[napi]
+pub struct NativeReducer {
+    pub(crate) state: Arc<NativeState>,
+}
+
+fn native(identity: String, r: impl Reducer + 'static) -> NativeReducer {
+    NativeReducer {
+        state: Arc::new(NativeState::new(identity, Box::new(r))),
+    }
+}
+
+#[napi]
+impl NativeReducer {
+    /// A JSON document changed by RFC 6902 patches (`initial`: JSON text).
+    #[napi(factory)]
+    pub fn patch(initial: String) -> Result<Self, Code> {
+        let doc = json(&initial, "the initial state")?;
+        Ok(native(
+            "redux-cluster-rs/patch".into(),
+            PatchReducer::new(doc),
+        ))
+    }
+
+    /// Redux Toolkit's entity adapter under `name` (action types `name/addOne`, ...),
+    /// entities identified by their `idKey` field.
+    #[napi(factory)]
+    pub fn entities(initial: String, name: String, id_key: String) -> Result<Self, Code> {
+        let doc = json(&initial, "the initial state")?;
+        let identity = format!("redux-cluster-rs/entities:{name}:{id_key}");
+        let r = EntitiesReducer::new(name, id_key, doc).map_err(|e| {
+            js_error(
+                ErrorCode::InvalidConfig.as_str(),
+                format!("invalid configuration: the initial entity state: {e}"),
+            )
+        })?;
+        Ok(native(identity, r))
+    }
+
+    /// A reducer from a shared library built with the `redux-cluster-reducer` crate;
+    /// `config` (JSON text) goes to its `new`.
+    #[napi(factory)]
+    pub fn load(path: String, config: String) -> Result<Self, Code> {
+        let lib = ReducerLibrary::open(Path::new(&path))
+            .map_err(|e| js_error(ErrorCode::ReducerLoad.as_str(), e.to_string()))?;
+        let r = lib
+            .create(config.as_bytes())
+            .map_err(|e| js_error(ErrorCode::ReducerLoad.as_str(), e.to_string()))?;
+        Ok(native(format!("rust:{}:{config}", lib.name()), r))
+    }
+
+    /// What stores of this reducer sync by (clients of another reducer are refused).
+    #[napi(getter)]
+    pub fn identity(&self) -> String {
+        self.state.identity().to_string()
+    }
+
+    /// Applies an action (JSON text) dispatched on a store that is neither a server nor
+    /// a client; returns its sequence number. Throws `ERR_REDUCER` when the reducer
+    /// refused it (the state is unchanged).
+    #[napi]
+    pub fn apply(&self, action: String) -> Result<f64, Code> {
+        let (seq, r) = self.state.apply_own(action.as_bytes());
+        r.map_err(refused)?;
+        Ok(seq as f64)
+    }
+
+    /// The state's version: it changes when the state does.
+    #[napi(getter)]
+    pub fn version(&self) -> f64 {
+        self.state.version() as f64
+    }
+
+    /// The last sequence number applied.
+    #[napi(getter)]
+    pub fn seq(&self) -> f64 {
+        self.state.seq() as f64
+    }
+
+    /// The state as JSON text, unless its version is still `known`.
+    #[napi]
+    pub fn state_since(&self, known: f64) -> Result<Option<StateText>, Code> {
+        Ok(self
+            .state
+            .state_since(known as u64)
+            .map_err(refused)?
+            .map(|(version, json)| StateText {
+                version: version as f64,
+                json: String::from_utf8_lossy(&json).into_owned(),
+            }))
+    }
+
+    /// Refusals not yet collected (by a store that neither serves nor is a client).
+    #[napi]
+    pub fn take_failures(&self) -> Option<Vec<JsFailure>> {
+        failures(self.state.take_failures().0)
+    }
+}
