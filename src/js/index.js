@@ -12,6 +12,7 @@ const ipc = require('./ipc.js');
 const { backup } = require('./backup.js');
 const { ClassCodec } = require('./protoobject.js');
 const { Waiters, waiter } = require('./waiters.js');
+const { reducers, loadReducer, NativeReducerSpec } = require('./reducers.js');
 const pkg = require('../../package.json');
 const native = require('../../index.js');
 
@@ -236,15 +237,18 @@ function readSecurity(settings) {
 
 class ReduxCluster {
   constructor(reducer, config) {
-    if (typeof reducer !== 'function') {
+    const isNative = reducer instanceof NativeReducerSpec;
+    if (typeof reducer !== 'function' && !isNative) {
       throw new ReduxClusterError(
         'ERR_INVALID_CONFIG',
-        `Expected the root reducer to be a function. Instead, received: '${kindOf(reducer)}'`
+        `Expected the root reducer to be a function (or one of reducers.* / loadReducer()). Instead, received: '${kindOf(reducer)}'`
       );
     }
     const cfg = readConfig(config);
+    // A reducer in the engine: its state lives in Rust; JS reads it once per change.
+    this._native = isNative ? reducer.create() : null;
     /** md5 of the reducer's name: stores sync only with stores of the same reducer. */
-    this.RCHash = hasher(reducer.name || '');
+    this.RCHash = hasher(isNative ? this._native.identity : reducer.name || '');
     this.version = pkg.version;
     this.homepage = pkg.homepage;
     this.role = [];
@@ -263,10 +267,19 @@ class ReduxCluster {
     this._encode = this._codec ? this._codec.encode : JSON.stringify;
     this._decode = this._codec ? this._codec.decode : JSON.parse;
     this._engine = cfg.engine;
-    this._reducer = reducer;
-    this._redux = redux.legacy_createStore((state, action) =>
-      action.type === SYNC ? action.payload : this._reducer(state, action)
-    );
+    if (this._native) {
+      if (cfg.serializationMode !== 'json') throw invalid("a native reducer's state is JSON: serializationMode must be 'json'");
+      this._reducer = null;
+      this._redux = null;
+      this._listeners = new Set();
+      this._stateVersion = -1;
+      this._state = undefined;
+    } else {
+      this._reducer = reducer;
+      this._redux = redux.legacy_createStore((state, action) =>
+        action.type === SYNC ? action.payload : this._reducer(state, action)
+      );
+    }
     this._authority = null; // set while this store serves (it orders actions)
     this._seq = 0; // last sequence number applied, while serving
     this._servers = new Set();
@@ -310,14 +323,44 @@ class ReduxCluster {
   }
 
   getState() {
-    return this._redux.getState();
+    if (!this._native) return this._redux.getState();
+    // Made from the engine's JSON once per change of the state, then the same object.
+    const t = this._native.stateSince(this._stateVersion);
+    if (t !== null) {
+      this._state = JSON.parse(t.json);
+      this._stateVersion = t.version;
+    }
+    return this._state;
   }
 
   subscribe(listener) {
-    return this._redux.subscribe(listener);
+    if (!this._native) return this._redux.subscribe(listener);
+    if (typeof listener !== 'function') {
+      throw new ReduxClusterError('ERR_INVALID_ARGUMENT', `Expected the listener to be a function. Instead, received: '${kindOf(listener)}'`);
+    }
+    // Each subscription is its own entry, so one listener subscribed twice runs twice.
+    const entry = { listener };
+    this._listeners.add(entry);
+    return () => {
+      this._listeners.delete(entry);
+    };
+  }
+
+  // A native store's listeners, once per applied batch (as Redux calls them per dispatch).
+  _notify() {
+    for (const { listener } of [...this._listeners]) {
+      try {
+        listener();
+      } catch (e) {
+        this._error(`ReduxCluster: a subscriber threw: ${e && e.stack ? e.stack : e}`);
+      }
+    }
   }
 
   replaceReducer(nextReducer) {
+    if (this._native) {
+      throw new ReduxClusterError('ERR_INVALID_CONFIG', "invalid configuration: a native reducer's state lives in the engine; it cannot be replaced");
+    }
     if (typeof nextReducer !== 'function') {
       throw new ReduxClusterError(
         'ERR_INVALID_CONFIG',
@@ -331,7 +374,19 @@ class ReduxCluster {
   }
 
   [$$observable]() {
-    return this._redux[$$observable]();
+    if (!this._native) return this._redux[$$observable]();
+    const store = this;
+    return {
+      subscribe(observer) {
+        if (typeof observer !== 'object' || observer === null) throw new TypeError('Expected the observer to be an object.');
+        const next = () => observer.next && observer.next(store.getState());
+        next();
+        return { unsubscribe: store.subscribe(next) };
+      },
+      [$$observable]() {
+        return this;
+      },
+    };
   }
 
   /**
@@ -349,6 +404,10 @@ class ReduxCluster {
       // A replicated server's own action is ordered by the group, like a client's: it
       // is applied here when the committed log brings it back.
       this._enqueueOwn(this._encode(action));
+      return action;
+    }
+    if (this._native) {
+      this._applyNative(action);
       return action;
     }
     if (this._authority) {
@@ -389,6 +448,7 @@ class ReduxCluster {
         this._enqueueOwn(this._encode(action), w);
         return w.promise;
       }
+      if (this._native) return Promise.resolve({ seq: this._applyNative(action, true) });
       this.dispatch(action);
       return Promise.resolve({ seq: this._authority ? this._seq : this._localSeq });
     } catch (e) {
@@ -447,6 +507,35 @@ class ReduxCluster {
     for (const [i, w] of waiters) this._waiters.add(first + i, w);
   }
 
+  // A native store that orders its own actions (standalone, or a single server): the
+  // engine applies the action now. A refusal is reported (and thrown for dispatchAsync);
+  // on a server the action stays ordered, and every replica refuses it alike.
+  _applyNative(action, strict = false) {
+    const json = JSON.stringify(action);
+    let seq;
+    try {
+      seq = this._authority ? this._authority.submit(json) : this._native.apply(json);
+    } catch (e) {
+      if (e.code !== 'ERR_REDUCER') throw new ReduxClusterError(e.code || 'ERR_INTERNAL', e.message);
+      this._error(`ReduxCluster: the reducer refused ${JSON.stringify(action.type)}: ${e.message}`);
+      if (this._authority) this._publishSoon();
+      this._notify();
+      if (strict) throw new ReduxClusterError('ERR_REDUCER', e.message);
+      return this._native.seq;
+    }
+    this._seq = seq;
+    if (this._authority) this._publishSoon();
+    this._notify();
+    return seq;
+  }
+
+  _publishSoon() {
+    if (!this._publishQueued) {
+      this._publishQueued = true;
+      queueMicrotask(this._publish);
+    }
+  }
+
   /**
    * Restores the state from `path` if the file exists, then keeps it written there.
    * Resolves to true; rejects with code ERR_BACKUP_CORRUPT for a tampered file or a wrong
@@ -461,6 +550,11 @@ class ReduxCluster {
   _restore(state) {
     if (this._clustered) {
       this._enqueueOwn(this._encode({ type: SYNC, payload: state }));
+      return;
+    }
+    if (this._native) {
+      // The engine takes a sync's payload as the new state (ordered, on a server).
+      this._applyNative({ type: SYNC, payload: state }, true);
       return;
     }
     if (this._authority) {
@@ -522,6 +616,12 @@ class ReduxCluster {
       return;
     }
     const a = this._authority;
+    if (this._native) {
+      // The replicas of a native store apply the same actions in the engine, so they
+      // cannot drift; a resync still sends the state, ordered like any action.
+      this._applyNative({ type: SYNC, payload: this.getState() });
+      return;
+    }
     for (let i = 1; ; i++) {
       this._drainTo(Number.MAX_SAFE_INTEGER);
       const state = this.getState();
@@ -579,13 +679,14 @@ class ReduxCluster {
       this._authority = native.NativeAuthority.clustered(
         this.RCHash,
         this.mode,
-        this._encode(this.getState()),
+        this._native ? '' : this._encode(this.getState()),
         this._engine,
         cluster,
         addr.host,
         addr.port,
         access,
-        () => this._pump()
+        () => this._pump(),
+        this._native
       );
       this._seq = 0;
       this._clustered = true;
@@ -607,9 +708,10 @@ class ReduxCluster {
       this._authority = new native.NativeAuthority(
         this.RCHash,
         this.mode,
-        this._encode(this.getState()),
+        this._native ? '' : this._encode(this.getState()),
         this._engine,
-        () => this._pump()
+        () => this._pump(),
+        this._native
       );
       this._seq = 0;
     }
@@ -690,7 +792,8 @@ class ReduxCluster {
       servers.map((a) => ({ host: a.host ?? undefined, port: a.port ?? undefined, path: a.path ?? undefined })),
       this._engine,
       security,
-      () => this._pump()
+      () => this._pump(),
+      this._native
     );
     this._clientError = null;
     this._clientPending = 0;
@@ -721,6 +824,15 @@ class ReduxCluster {
 
   _pumpServer(a) {
     const r = a.poll(this._seq + 1, Number.MAX_SAFE_INTEGER, POLL_MAX);
+    if (this._native) {
+      this._events(r.events);
+      this._failures(r);
+      const changed = r.applied !== this._seq;
+      this._seq = r.applied;
+      if (this._clustered) this._waiters.applied(this._seq);
+      if (changed) this._notify();
+      return;
+    }
     this._events(r.events);
     this._reset(r);
     if (r.actions != null) this._seq += this._apply(this._decode(r.actions));
@@ -753,6 +865,17 @@ class ReduxCluster {
 
   _pumpClient(c) {
     const r = c.poll(POLL_MAX);
+    if (this._native) {
+      this._events(r.events);
+      this._failures(r);
+      const changed = r.applied !== this._clientSeq;
+      this._clientSeq = r.applied;
+      if (r.ordered != null) this._waiters.ordered(r.ordered);
+      this._waiters.applied(this._clientSeq);
+      if (changed) this._notify();
+      if (r.more) this._queuePump();
+      return;
+    }
     this._events(r.events);
     if (r.snapshot != null) {
       this._applySync(this._decode(r.snapshot));
@@ -762,6 +885,17 @@ class ReduxCluster {
     if (r.ordered != null) this._waiters.ordered(r.ordered);
     this._waiters.applied(this._clientSeq);
     if (r.more) this._queuePump();
+  }
+
+  // Actions the engine's reducer refused on this replica: reported, and their
+  // dispatchAsync promises rejected with ERR_REDUCER.
+  _failures(r) {
+    if (r.failures == null) return;
+    for (const f of r.failures) {
+      this._error(`ReduxCluster: the reducer refused action #${f.seq}: ${f.message}`);
+      this._waiters.failed(f.seq, f.message);
+    }
+    if (r.failuresDropped > 0) this._error(`ReduxCluster: ${r.failuresDropped} more actions were refused by the reducer (not listed)`);
   }
 
   _rejectOutgoing(code, message) {
@@ -1014,6 +1148,8 @@ module.exports = {
   ...membership,
   ...consensus,
   createStore,
+  reducers,
+  loadReducer,
   ReduxClusterError,
   SerializationMode,
   MessageType,

@@ -4,6 +4,8 @@
 // have applied that far, so that `getState()` includes the action once it resolves.
 
 const SWEEP_MS = 50;
+// Refusals of a native reducer remembered for waiters that learn their seq later.
+const FAILED_KEPT = 4096;
 
 class Waiters {
   /** `fail(code, message)` makes the error a promise rejects with. */
@@ -12,6 +14,7 @@ class Waiters {
     this._byCounter = new Map(); // counter -> waiter, until the server says where it went
     this._bySeq = []; // waiters that know their seq, until this replica applied it
     this._own = new Set(); // a replicated server's own, until the group commits them
+    this._failed = new Map(); // seq -> why the reducer refused it (native reducers)
     this._timer = null;
   }
 
@@ -70,13 +73,24 @@ class Waiters {
     this._arm();
   }
 
+  /** The reducer refused the action ordered as `seq` (its waiter rejects with ERR_REDUCER). */
+  failed(seq, message) {
+    this._failed.set(seq, message);
+    if (this._failed.size > FAILED_KEPT) this._failed.delete(this._failed.keys().next().value);
+  }
+
   /** This replica has applied everything up to `seq`. */
   applied(seq) {
     if (this._bySeq.length === 0) return;
     const left = [];
     for (const w of this._bySeq) {
-      if (w.seq <= seq) w.resolve({ seq: w.seq });
-      else left.push(w);
+      if (w.seq > seq) {
+        left.push(w);
+        continue;
+      }
+      const why = this._failed.get(w.seq);
+      if (why === undefined) w.resolve({ seq: w.seq });
+      else w.reject(this._fail('ERR_REDUCER', `the reducer refused the action (#${w.seq}): ${why}`));
     }
     this._bySeq = left;
   }
