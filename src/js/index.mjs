@@ -5,6 +5,8 @@ import cjs from './index.js';
 export const {
   __DO_NOT_USE__ActionTypes,
   createStore,
+  reducers,
+  loadReducer,
   combineReducers,
   applyMiddleware,
   compose,

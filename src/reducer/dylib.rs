@@ -155,9 +155,9 @@ impl LoadedReducer {
 }
 
 impl Reducer for LoadedReducer {
-    fn apply(&mut self, action: &[u8]) -> Result<(), String> {
+    fn apply(&mut self, action: &[u8]) -> Result<bool, String> {
         let f = self.lib.vt().apply;
-        self.call(f, action)
+        self.call(f, action).map(|()| true)
     }
 
     fn state_json(&self) -> Result<Vec<u8>, String> {

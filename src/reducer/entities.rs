@@ -310,7 +310,7 @@ impl EntitiesReducer {
 }
 
 impl Reducer for EntitiesReducer {
-    fn apply(&mut self, action: &[u8]) -> Result<(), String> {
+    fn apply(&mut self, action: &[u8]) -> Result<bool, String> {
         #[derive(serde::Deserialize)]
         struct Action<'a> {
             #[serde(rename = "type", borrow)]
@@ -324,14 +324,15 @@ impl Reducer for EntitiesReducer {
             a.ty.strip_prefix(self.prefix.as_str())
                 .and_then(|t| t.strip_prefix('/'))
         else {
-            return Ok(());
+            return Ok(false);
         };
         if !OPERATIONS.contains(&op) {
-            return Ok(());
+            return Ok(false);
         }
         let op = op.to_string();
         self.operate(&op, a.payload)
-            .map_err(|e| format!("{}: {e}", a.ty))
+            .map_err(|e| format!("{}: {e}", a.ty))?;
+        Ok(true)
     }
 
     fn state_json(&self) -> Result<Vec<u8>, String> {
@@ -365,7 +366,7 @@ mod tests {
         EntitiesReducer::new("books".into(), "id".into(), Value::Null).unwrap()
     }
 
-    fn act(r: &mut EntitiesReducer, op: &str, payload: Value) -> Result<(), String> {
+    fn act(r: &mut EntitiesReducer, op: &str, payload: Value) -> Result<bool, String> {
         let a = json!({"type": format!("books/{op}"), "payload": payload}).to_string();
         r.apply(a.as_bytes())
     }

@@ -22,9 +22,10 @@ pub const FAILURES_KEPT: usize = 1024;
 
 /// A reducer whose state lives in Rust.
 pub trait Reducer: Send {
-    /// Applies one action (JSON text of an object with a string `type`). On `Err` the
-    /// state is left as it was.
-    fn apply(&mut self, action: &[u8]) -> Result<(), String>;
+    /// Applies one action (JSON text of an object with a string `type`): `Ok(false)` when
+    /// the state did not change (an action that is not the reducer's), so that JS keeps
+    /// the same state object. On `Err` the state is left as it was.
+    fn apply(&mut self, action: &[u8]) -> Result<bool, String>;
     /// The whole state as JSON text.
     fn state_json(&self) -> Result<Vec<u8>, String>;
     /// Replaces the state by a JSON text (a snapshot, a sync's payload, a backup).
@@ -98,16 +99,17 @@ fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T, String>) -> Result<T, St
 
 impl Cell {
     fn apply(&mut self, action: &[u8]) -> Result<(), String> {
-        let r = if type_is_sync(action) {
+        let changed = if type_is_sync(action) {
             let payload = sync_payload(action)?;
-            guarded("restore", || self.reducer.restore(payload.get().as_bytes()))
+            guarded("restore", || self.reducer.restore(payload.get().as_bytes()))?;
+            true
         } else {
-            guarded("apply", || self.reducer.apply(action))
+            guarded("apply", || self.reducer.apply(action))?
         };
-        if r.is_ok() {
+        if changed {
             self.version += 1;
         }
-        r
+        Ok(())
     }
 
     fn fail(&mut self, seq: u64, message: String) {
@@ -297,7 +299,7 @@ mod tests {
     fn a_panicking_reducer_is_a_refusal() {
         struct Boom;
         impl Reducer for Boom {
-            fn apply(&mut self, _: &[u8]) -> Result<(), String> {
+            fn apply(&mut self, _: &[u8]) -> Result<bool, String> {
                 panic!("kaput")
             }
             fn state_json(&self) -> Result<Vec<u8>, String> {

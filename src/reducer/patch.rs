@@ -30,16 +30,17 @@ impl PatchReducer {
 }
 
 impl Reducer for PatchReducer {
-    fn apply(&mut self, action: &[u8]) -> Result<(), String> {
+    fn apply(&mut self, action: &[u8]) -> Result<bool, String> {
         let a: Action =
             serde_json::from_slice(action).map_err(|e| format!("invalid PATCH action: {e}"))?;
         if a.ty != PATCH {
-            return Ok(());
+            return Ok(false);
         }
         let ops = a
             .ops
             .ok_or("a PATCH action needs ops: [...] (RFC 6902 operations)")?;
-        json_patch::patch(&mut self.doc, &ops).map_err(|e| format!("patch refused: {e}"))
+        json_patch::patch(&mut self.doc, &ops).map_err(|e| format!("patch refused: {e}"))?;
+        Ok(true)
     }
 
     fn state_json(&self) -> Result<Vec<u8>, String> {
@@ -64,7 +65,7 @@ mod tests {
         if res.is_err() {
             assert_eq!(r.doc, doc, "a failed patch changes nothing");
         }
-        res.map(|()| r.doc)
+        res.map(|_| r.doc)
     }
 
     /// RFC 6902, Appendix A: every example, with the result the RFC gives.

@@ -547,7 +547,13 @@ impl LocalAuthority {
         let actions: Vec<Bytes> = part.actions.into_iter().map(Bytes::from).collect();
         if let Some(native) = &self.native {
             if let Err(e) = native.restore(part.seq, &state) {
-                self.report(Event::error(ErrorCode::Reducer.as_str(), format!("the reducer refused the group's snapshot at #{}: {e}", part.seq)));
+                self.report(Event::error(
+                    ErrorCode::Reducer.as_str(),
+                    format!(
+                        "the reducer refused the group's snapshot at #{}: {e}",
+                        part.seq
+                    ),
+                ));
             }
             native.apply_ordered(part.seq + 1, &actions);
         }

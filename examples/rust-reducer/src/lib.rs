@@ -96,6 +96,9 @@ impl Book {
         while left > 0 && against.first().is_some_and(crosses) {
             let best = &mut against[0];
             let qty = left.min(best.qty);
+            // A market that traded more than u64 units has a bug upstream; stop before
+            // this trade changes anything (the engine turns the panic into ERR_REDUCER).
+            let volume = self.volume.checked_add(qty).expect("volume overflow");
             let (buy, sell) = match p.side {
                 Side::Buy => (p.id.clone(), best.id.clone()),
                 Side::Sell => (best.id.clone(), p.id.clone()),
@@ -106,9 +109,7 @@ impl Book {
                 price: best.price,
                 qty,
             });
-            // A market that traded more than u64 units has a bug upstream; stop rather
-            // than wrap around (the engine turns the panic into ERR_REDUCER).
-            self.volume = self.volume.checked_add(qty).expect("volume overflow");
+            self.volume = volume;
             best.qty -= qty;
             left -= qty;
             if best.qty == 0 {
