@@ -329,6 +329,10 @@ export interface ClusterClient {
  * - `ERR_TIMEOUT`: a `dispatchAsync` not acknowledged and applied within its `timeout`
  *   (the action may still be applied later: a timeout takes nothing back).
  * - `ERR_INVALID_ARGUMENT`: bad `dispatchAsync` options.
+ * - `ERR_REDUCER`: a native reducer (`reducers.*`, `loadReducer`) refused the action or
+ *   panicked on it; the state is unchanged, on every replica alike.
+ * - `ERR_REDUCER_LOAD`: `loadReducer` could not load the library (not found, not a
+ *   reducer library, built for another ABI version, config refused).
  * `ERR_BACKUP_CORRUPT`: a backup file with a wrong key, altered or truncated.
  * On `client.error` and `stderr`: `ERR_TLS` (untrusted certificate, retried),
  * `ERR_AUTH` (wrong or missing login), `ERR_BANNED`
@@ -354,7 +358,9 @@ export type ErrorCode =
   | 'ERR_DISCONNECTED'
   | 'ERR_PROTOCOL'
   | 'ERR_TLS'
-  | 'ERR_BACKUP_CORRUPT';
+  | 'ERR_BACKUP_CORRUPT'
+  | 'ERR_REDUCER'
+  | 'ERR_REDUCER_LOAD';
 
 export declare class ReduxClusterError extends Error {
   readonly code: ErrorCode;
@@ -376,8 +382,9 @@ export interface ReduxClusterStore<S = any, A extends Action = UnknownAction> ex
    * store's server (on a server or a standalone store, resolved at once). Each action is
    * applied once even when its acknowledgement is lost with a connection. Rejects with
    * `ERR_INVALID_ACTION`, `ERR_QUEUE_FULL`, `ERR_FRAME_TOO_LARGE`, `ERR_TIMEOUT`,
-   * `ERR_CLOSED`, `ERR_INVALID_ARGUMENT`, or the code that stopped the client
-   * (`ERR_AUTH`, `ERR_BANNED`, `ERR_STORE_MISMATCH`).
+   * `ERR_CLOSED`, `ERR_INVALID_ARGUMENT`, `ERR_REDUCER` (a native reducer refused it,
+   * here, after it was ordered: every replica refused it alike), or the code that
+   * stopped the client (`ERR_AUTH`, `ERR_BANNED`, `ERR_STORE_MISMATCH`).
    */
   dispatchAsync(action: A, options?: DispatchAsyncOptions): Promise<{ seq: number }>;
   /** md5 of the reducer's name: stores sync only with stores of the same reducer. */
@@ -446,6 +453,134 @@ export declare function createStore<S, A extends Action = UnknownAction, Preload
   reducer: Reducer<S, A, PreloadedState>,
   config?: StoreConfig
 ): ReduxClusterStore<S, A>;
+/**
+ * A store whose reducer runs in the engine (`reducers.patch()`, `reducers.entities()`,
+ * `loadReducer()`): its state lives in Rust; `getState()` returns a plain object made
+ * once per change of the state (the same object until it changes); `subscribe` fires
+ * once per dispatch here and once per batch applied from elsewhere. A refused action
+ * changes nothing, is reported on `stderr`, and rejects `dispatchAsync` with
+ * `ERR_REDUCER`. `serializationMode` must be 'json'; `replaceReducer` throws.
+ */
+export declare function createStore<S, A extends Action = UnknownAction>(
+  reducer: NativeReducerSpec<S, A>,
+  config?: StoreConfig
+): ReduxClusterStore<S, A>;
+
+/** A reducer that runs in the engine; give it to `createStore`. Each store gets its own state. */
+export declare class NativeReducerSpec<S = unknown, A extends Action = UnknownAction> {
+  private constructor();
+  readonly kind: 'patch' | 'entities' | 'library';
+  /** 'patch', 'entities(<name>)', or the name a library gives its reducer. */
+  readonly name: string;
+  /** Types only: the state and actions of stores made with it. */
+  readonly __types?: { state: S; action: A };
+}
+
+/** One RFC 6902 operation. */
+export type PatchOperation =
+  | { op: 'add' | 'replace' | 'test'; path: string; value: unknown }
+  | { op: 'remove'; path: string }
+  | { op: 'move' | 'copy'; from: string; path: string };
+
+/** The action `reducers.patch()` applies: its operations, all or none. */
+export interface PatchAction {
+  type: 'PATCH';
+  ops: PatchOperation[];
+}
+
+/** Redux Toolkit's `EntityState`. */
+export interface EntityState<T, Id extends string | number = string | number> {
+  ids: Id[];
+  entities: Record<Id, T>;
+}
+
+/** `updateOne`'s payload, as RTK's `Update`. */
+export interface EntityUpdate<T, Id extends string | number = string | number> {
+  id: Id;
+  changes: Partial<T>;
+}
+
+/** The operations of RTK's entity adapter that `reducers.entities()` runs. */
+export type EntityOperation =
+  | 'addOne'
+  | 'addMany'
+  | 'setOne'
+  | 'setMany'
+  | 'setAll'
+  | 'upsertOne'
+  | 'upsertMany'
+  | 'updateOne'
+  | 'updateMany'
+  | 'removeOne'
+  | 'removeMany'
+  | 'removeAll';
+
+/** Each operation's payload, as RTK's adapter takes it. */
+export interface EntityPayloads<T, Id extends string | number = string | number> {
+  addOne: T;
+  addMany: readonly T[] | Record<Id, T>;
+  setOne: T;
+  setMany: readonly T[] | Record<Id, T>;
+  setAll: readonly T[] | Record<Id, T>;
+  upsertOne: T;
+  upsertMany: readonly T[] | Record<Id, T>;
+  updateOne: EntityUpdate<T, Id>;
+  updateMany: readonly EntityUpdate<T, Id>[];
+  removeOne: Id;
+  removeMany: readonly Id[];
+  removeAll: undefined;
+}
+
+/** The actions of an entities store named `N`: `{ type: 'N/addOne', payload }`, ... */
+export type EntityAction<T, N extends string = string, Id extends string | number = string | number> = {
+  [K in EntityOperation]: K extends 'removeAll' ? { type: `${N}/${K}` } : { type: `${N}/${K}`; payload: EntityPayloads<T, Id>[K] };
+}[EntityOperation];
+
+export interface EntitiesOptions<N extends string = string> {
+  /** The slice name: action types are `<name>/addOne`, ... @default 'entities' */
+  name?: N;
+  /** The field that holds an entity's id (RTK's `selectId`, as a field name). @default 'id' */
+  idKey?: string;
+}
+
+export interface EntitiesSpec<T, N extends string, Id extends string | number = string | number>
+  extends NativeReducerSpec<EntityState<T, Id>, EntityAction<T, N, Id>> {
+  /** The action type of each operation: `{ addOne: '<name>/addOne', ... }`. */
+  readonly types: { readonly [K in EntityOperation]: `${N}/${K}` };
+  /** Action creators with RTK's names: `actions.addOne(entity)` → `{ type, payload }`. */
+  readonly actions: {
+    readonly [K in EntityOperation]: K extends 'removeAll'
+      ? () => { type: `${N}/removeAll` }
+      : (payload: EntityPayloads<T, Id>[K]) => { type: `${N}/${K}`; payload: EntityPayloads<T, Id>[K] };
+  };
+}
+
+/** Reducers built into the engine. */
+export declare const reducers: {
+  /**
+   * The state is a JSON document (default `{}`); `{ type: 'PATCH', ops }` applies RFC 6902
+   * operations atomically. Other action types leave it unchanged.
+   */
+  patch<S = any>(initialState?: S): NativeReducerSpec<S, PatchAction>;
+  /**
+   * Redux Toolkit's `createEntityAdapter` state `{ ids, entities }` and operations, as
+   * the actions a slice named `options.name` dispatches (`<name>/addOne`, ...).
+   * `initialState` may carry other fields (left alone). Invalid initial state throws
+   * `ERR_INVALID_CONFIG`.
+   */
+  entities<T = any, N extends string = 'entities', Id extends string | number = string | number>(
+    initialState?: EntityState<T, Id> & Record<string, unknown>,
+    options?: EntitiesOptions<N>
+  ): EntitiesSpec<T, N, Id>;
+};
+
+/**
+ * A reducer written in Rust with the `redux-cluster-reducer` crate and compiled to a
+ * shared library (cdylib), loaded into this addon; `config` (JSON) goes to its `new`.
+ * Throws `ERR_REDUCER_LOAD` (no such file, not a reducer library, another ABI version,
+ * config refused). Stores sync only with stores of the same reducer name and config.
+ */
+export declare function loadReducer<S = any, A extends Action = UnknownAction>(path: string, config?: unknown): NativeReducerSpec<S, A>;
 
 export declare const functions: {
   /** Hex digest of a string (md5 by default), as redux-cluster's hasher; undefined for non-strings. */

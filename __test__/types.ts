@@ -1,6 +1,6 @@
 // A typed usage sample, compiled with `tsc --strict` in CI. Each line marked with an
 // expect-error directive must fail to type-check, or the build fails.
-import { createStore, combineReducers, functions, type ReduxClusterStore, type ServerAddress } from 'redux-cluster-rs';
+import { createStore, combineReducers, functions, reducers, loadReducer, type ReduxClusterStore, type ServerAddress, type EntityState } from 'redux-cluster-rs';
 
 interface CounterState {
   counter: number;
@@ -144,3 +144,26 @@ const home: string = poStore.homepage;
 // @ts-expect-error: not a serialization mode
 createStore(counter, { serializationMode: 'xml' });
 void [mode, debug, names, roles, home];
+
+// Native reducers: the state type comes from the spec.
+const doc = createStore(reducers.patch({ n: 0 }));
+doc.dispatch({ type: 'PATCH', ops: [{ op: 'replace', path: '/n', value: 1 }] });
+const docN: number = doc.getState().n;
+// @ts-expect-error: move needs from
+doc.dispatch({ type: 'PATCH', ops: [{ op: 'move', path: '/n' }] });
+interface Book {
+  id: string;
+  title: string;
+}
+const books = reducers.entities<Book, 'books'>(undefined, { name: 'books' });
+const library: ReduxClusterStore<EntityState<Book>, any> = createStore(books);
+library.dispatch(books.actions.addOne({ id: '1', title: 'Dune' }));
+library.dispatch(books.actions.updateOne({ id: '1', changes: { title: 'Dune Messiah' } }));
+library.dispatch(books.actions.removeAll());
+const addType: 'books/addOne' = books.types.addOne;
+// @ts-expect-error: an entity needs its fields
+books.actions.addOne({ id: '2' });
+const book: Book | undefined = library.getState().entities['1'];
+const loaded = createStore(loadReducer<{ volume: number }>('/path/to/liborder_book_reducer.so', { market: 'BTC-EUR' }));
+const volume: number = loaded.getState().volume;
+void docN, addType, book, volume;
