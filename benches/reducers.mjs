@@ -22,7 +22,7 @@ const PER_CLIENT = opt('--actions', quick ? 100_000 : 500_000);
 const KEYS = 100;
 
 // The JS reducer: the same replace of one counter, immutably.
-function jsPatch(state = { counters: {} }, action) {
+function jsPatch(state = initial(), action) {
   if (action.type !== 'PATCH') return state;
   let s = state;
   for (const op of action.ops) {
@@ -32,7 +32,10 @@ function jsPatch(state = { counters: {} }, action) {
   return s;
 }
 
-const initial = () => ({ counters: Object.fromEntries(Array.from({ length: KEYS }, (_, k) => [`k${k}`, 0])) });
+const initial = () => ({
+  counters: Object.fromEntries(Array.from({ length: KEYS }, (_, k) => [`k${k}`, 0])),
+  done: Object.fromEntries(Array.from({ length: CLIENTS }, (_, id) => [`c${id}`, false])),
+});
 const makeStore = (kind) => createStore(kind === 'native' ? reducers.patch(initial()) : jsPatch, { stderr: (m) => console.error(String(m)) });
 const action = (i) => ({ type: 'PATCH', ops: [{ op: 'replace', path: `/counters/k${i % KEYS}`, value: i }] });
 
@@ -49,7 +52,7 @@ async function clientMain() {
     await new Promise((r) => setImmediate(r));
     while (conn.pending > 200_000) await new Promise((r) => setTimeout(r, 1));
   }
-  await store.dispatchAsync({ type: 'PATCH', ops: [{ op: 'add', path: `/done${id}`, value: true }] }, { timeout: 120000 });
+  await store.dispatchAsync({ type: 'PATCH', ops: [{ op: 'replace', path: `/done/c${id}`, value: true }] }, { timeout: 120000 });
   process.send('sent');
   await new Promise((r) => process.once('message', r)); // bye
   await conn.disconnect();
@@ -64,22 +67,26 @@ async function serverRun(kind) {
   // Every client connected (its store took the server's state).
   await new Promise((r) => setTimeout(r, 300));
   const t0 = process.hrtime.bigint();
+  const cpu0 = process.cpuUsage();
   for (const k of kids) k.send('go');
   const done = () => {
     const s = store.getState();
-    for (let id = 0; id < CLIENTS; id++) if (s[`done${id}`] !== true) return false;
+    for (let id = 0; id < CLIENTS; id++) if (s.done[`c${id}`] !== true) return false;
     return true;
   };
   while (!done()) await new Promise((r) => setTimeout(r, 2));
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+  // The server's own CPU per action: what it could take from clients on other machines.
+  const cpu = process.cpuUsage(cpu0);
+  const cpuPerAction = (cpu.user + cpu.system) / (CLIENTS * PER_CLIENT);
   for (const k of kids) k.send('bye');
   await Promise.all(kids.map((k) => new Promise((r) => k.on('exit', r))));
   await srv.close();
-  return (CLIENTS * PER_CLIENT) / secs;
+  return { rate: (CLIENTS * PER_CLIENT) / secs, cpuPerAction };
 }
 
 function bigState() {
-  return { n: 0, items: Array.from({ length: 80_000 }, (_, i) => ({ id: i, name: `item number ${i}`, tags: ['a', 'b'], price: i * 0.5 })) };
+  return { n: 0, items: Array.from({ length: 140_000 }, (_, i) => ({ id: i, name: `item number ${i}`, tags: ['a', 'b'], price: i * 0.5 })) };
 }
 
 function getStateAfterOneChange() {
@@ -112,19 +119,25 @@ const fmt = (n) => Math.round(n).toLocaleString('en-US');
 async function main() {
   console.error(`[bench] reducers: ${CLIENTS} client processes x ${fmt(PER_CLIENT)} PATCH actions over TCP, repeat ${repeat}`);
   const runs = { native: [], js: [] };
+  const cpus = { native: [], js: [] };
   for (let r = 0; r < repeat; r++) {
     for (const kind of r % 2 === 0 ? ['native', 'js'] : ['js', 'native']) {
-      const rate = await serverRun(kind);
+      const { rate, cpuPerAction } = await serverRun(kind);
       runs[kind].push(rate);
-      console.error(`[bench]   ${kind}: ${fmt(rate)} actions/s applied on the server`);
+      cpus[kind].push(cpuPerAction);
+      console.error(`[bench]   ${kind}: ${fmt(rate)} actions/s applied on the server, ${cpuPerAction.toFixed(2)} µs of server CPU per action`);
     }
   }
   const nat = median(runs.native);
   const js = median(runs.js);
+  const natCpu = median(cpus.native);
+  const jsCpu = median(cpus.js);
   const g = getStateAfterOneChange();
   console.log('| measure | native (reducers.patch) | JS reducer | ratio |');
   console.log('|---|---:|---:|---:|');
   console.log(`| actions applied/s on the server, ${CLIENTS} clients over TCP | ${fmt(nat)} | ${fmt(js)} | ${(nat / js).toFixed(1)}x |`);
+  console.log(`| server CPU per action (all threads), µs | ${natCpu.toFixed(2)} | ${jsCpu.toFixed(2)} | ${(jsCpu / natCpu).toFixed(1)}x |`);
+  console.log(`| actions/s one server core could apply (1e6 / CPU per action) | ${fmt(1e6 / natCpu)} | ${fmt(1e6 / jsCpu)} | ${(jsCpu / natCpu).toFixed(1)}x |`);
   console.log('');
   console.log(`getState() after one change to a ${(g.bytes / 1e6).toFixed(1)} MB state: ${g.first.toFixed(1)} ms the first time (JSON.parse of the same text alone: ${g.parse.toFixed(1)} ms, ${(g.first / g.parse).toFixed(2)}x), ${(g.again * 1000).toFixed(1)} µs when nothing changed since.`);
 }

@@ -62,7 +62,7 @@ pub struct NativeState {
 
 fn type_is_sync(action: &[u8]) -> bool {
     // Cheap first: only an action that mentions the sync type is parsed for it.
-    action.windows(SYNC.len()).any(|w| w == SYNC.as_bytes()) && {
+    memchr::memmem::find(action, SYNC.as_bytes()).is_some() && {
         #[derive(serde::Deserialize)]
         struct Head<'a> {
             #[serde(rename = "type", borrow)]
