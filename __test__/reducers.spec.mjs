@@ -212,6 +212,16 @@ test('a native store backs up its state and restores it (into a server: every cl
   }
 });
 
+test('node:cluster: a primary and its workers with reducers.patch hold the same state', { timeout: 60000 }, async () => {
+  const k = child('ipc-native.mjs');
+  const r = await k.next((m) => 'ok' in m, 40000);
+  assert.ok(r.ok, r.error);
+  const want = { w0: Array.from({ length: 200 }, (_, i) => i), w1: Array.from({ length: 200 }, (_, i) => i) };
+  assert.deepEqual(r.primary, want);
+  for (const w of r.workers) assert.deepEqual(w, want);
+  await k.exited;
+});
+
 function exampleLibrary() {
   assert.ok(fs.existsSync(EXAMPLE), `${EXAMPLE} is missing: build it with npm run build:example`);
   return EXAMPLE;
