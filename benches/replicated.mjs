@@ -4,14 +4,18 @@
 //  - latency: one client, dispatchAsync at a steady rate, p50/p99 of the time to
 //    "ordered and applied here".
 // Replicated: 3 server processes with dataDir (durable Raft log) on loopback.
+// --reducers picks the reducers compared: 'js' (a JS counter, ADD actions), 'js-patch'
+// (a JS reducer doing what a PATCH replace does, immutably) and 'native'
+// (reducers.patch, the same PATCH actions, applied in the engine).
 //
 //   node benches/replicated.mjs [--clients 4] [--actions 25000] [--rate 2000] [--seconds 5]
+//   node benches/replicated.mjs --kinds replicated --reducers js-patch,native
 import { fork } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createStore } from 'redux-cluster-rs';
+import { createStore, reducers } from 'redux-cluster-rs';
 import { freePort, sleep } from './util.mjs';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -22,18 +26,33 @@ function tally(state = { n: 0 }, action) {
   return action.type === 'ADD' ? { n: state.n + 1 } : state;
 }
 
+function jsPatch(state = { n: 0 }, action) {
+  if (action.type !== 'PATCH') return state;
+  let s = state;
+  for (const op of action.ops) s = { ...s, [op.path.slice(1)]: op.value };
+  return s;
+}
+
+const makeStore = (reducer) =>
+  createStore(reducer === 'native' ? reducers.patch({ n: 0 }) : reducer === 'js-patch' ? jsPatch : tally, { stderr: () => {} });
+const actionOf = (reducer) => (reducer === 'js' ? () => ({ type: 'ADD' }) : (i) => ({ type: 'PATCH', ops: [{ op: 'replace', path: '/n', value: i }] }));
+// What a process has applied: its position in the store's ordered stream.
+const appliedOf = (store) => (store._client ? store._clientSeq : store._seq);
+
 
 if (process.env.BENCH_ROLE) {
   // A child: a server (single or replicated) or a client, reporting what it applied.
   const spec = JSON.parse(process.env.BENCH_SPEC);
-  const store = createStore(tally, { stderr: () => {} });
+  const reducer = process.env.BENCH_REDUCER;
+  const store = makeStore(reducer);
+  const action = actionOf(reducer);
   const handle = process.env.BENCH_ROLE === 'server' ? store.createServer(spec) : store.createClient(spec);
-  setInterval(() => process.send({ applied: store.getState().n, connected: store.connected }), 20);
+  setInterval(() => process.send({ applied: appliedOf(store), connected: store.connected }), 20);
   process.on('message', (m) => {
     if (m.cmd === 'go') {
       let sent = 0;
       const slice = () => {
-        for (const end = Math.min(m.n, sent + 5000); sent < end; sent++) store.dispatch({ type: 'ADD' });
+        for (const end = Math.min(m.n, sent + 5000); sent < end; sent++) store.dispatch(action(sent));
         if (sent < m.n) setImmediate(slice);
       };
       slice();
@@ -46,15 +65,18 @@ if (process.env.BENCH_ROLE) {
   const actions = opt('actions', 25000);
   const rate = opt('rate', 2000);
   const seconds = opt('seconds', 5);
+  const kinds = (args.includes('--kinds') ? args[args.indexOf('--kinds') + 1] : 'single,replicated').split(',');
+  const reducerList = (args.includes('--reducers') ? args[args.indexOf('--reducers') + 1] : 'js').split(',');
   const results = {};
-  for (const kind of ['single', 'replicated']) {
+  for (const [kind, reducer] of kinds.flatMap((k) => reducerList.map((r) => [k, r]))) {
+    const label = reducerList.length > 1 ? `${kind}/${reducer}` : kind;
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'redux-cluster-rs-bench-'));
     const nServers = kind === 'single' ? 1 : 3;
     const ports = await Promise.all(Array.from({ length: nServers }, freePort));
     const seeds = ports.map((p, i) => `b${i}@127.0.0.1:${p}`);
     const procs = [];
     const spawn = (role, spec) => {
-      const p = fork(SELF, [], { env: { ...process.env, BENCH_ROLE: role, BENCH_SPEC: JSON.stringify(spec) } });
+      const p = fork(SELF, [], { env: { ...process.env, BENCH_ROLE: role, BENCH_SPEC: JSON.stringify(spec), BENCH_REDUCER: reducer } });
       const e = { p, applied: 0, connected: false };
       p.on('message', (m) => Object.assign(e, m));
       procs.push(e);
@@ -82,7 +104,8 @@ if (process.env.BENCH_ROLE) {
     await until(() => procs.every((e) => e.applied >= total), 'every process to apply all actions');
     const secs = (performance.now() - t0) / 1000;
     // Latency: one more client in this process, dispatchAsync at a steady rate.
-    const store = createStore(tally, { stderr: () => {} });
+    const store = makeStore(reducer);
+    const action = actionOf(reducer);
     const client = store.createClient({ servers });
     await until(() => store.connected, 'the latency client');
     const lat = [];
@@ -91,7 +114,7 @@ if (process.env.BENCH_ROLE) {
     let next = performance.now();
     while (performance.now() < tEnd) {
       const issued = performance.now();
-      waits.push(store.dispatchAsync({ type: 'ADD' }).then(() => lat.push(performance.now() - issued)));
+      waits.push(store.dispatchAsync(action(lat.length)).then(() => lat.push(performance.now() - issued)));
       next += 1000 / rate;
       const delay = next - performance.now();
       if (delay > 1) await sleep(delay);
@@ -100,13 +123,18 @@ if (process.env.BENCH_ROLE) {
     await Promise.all(waits);
     lat.sort((a, b) => a - b);
     const q = (f) => lat[Math.min(lat.length - 1, Math.floor(f * lat.length))];
-    results[kind] = { actions_per_s: Math.round(total / secs), p50_ms: q(0.5), p99_ms: q(0.99), samples: lat.length };
-    console.log(`${kind.padEnd(10)} ${nServers} server(s), ${clients} clients x ${actions}: ${results[kind].actions_per_s.toLocaleString()} actions/s applied everywhere; dispatchAsync at ${rate}/s: p50 ${q(0.5).toFixed(2)} ms, p99 ${q(0.99).toFixed(2)} ms (${lat.length} samples)`);
+    results[label] = { actions_per_s: Math.round(total / secs), p50_ms: q(0.5), p99_ms: q(0.99), samples: lat.length };
+    console.log(`${label.padEnd(10)} ${nServers} server(s), ${clients} clients x ${actions}: ${results[label].actions_per_s.toLocaleString()} actions/s applied everywhere; dispatchAsync at ${rate}/s: p50 ${q(0.5).toFixed(2)} ms, p99 ${q(0.99).toFixed(2)} ms (${lat.length} samples)`);
     await client.disconnect();
     for (const e of procs) e.p.kill('SIGKILL');
     fs.rmSync(dir, { recursive: true, force: true });
   }
-  const r = results.replicated.actions_per_s / results.single.actions_per_s;
-  console.log(`\nreplicated / single: throughput ${r.toFixed(2)}x, p50 ${(results.replicated.p50_ms / results.single.p50_ms).toFixed(2)}x, p99 ${(results.replicated.p99_ms / results.single.p99_ms).toFixed(2)}x`);
+  const ratio = (a, b) => {
+    if (!results[a] || !results[b]) return;
+    const r = results[a].actions_per_s / results[b].actions_per_s;
+    console.log(`\n${a} / ${b}: throughput ${r.toFixed(2)}x, p50 ${(results[a].p50_ms / results[b].p50_ms).toFixed(2)}x, p99 ${(results[a].p99_ms / results[b].p99_ms).toFixed(2)}x`);
+  };
+  ratio('replicated', 'single');
+  for (const k of kinds) ratio(`${k}/native`, `${k}/js-patch`);
   process.exit(0);
 }
