@@ -229,11 +229,12 @@ function exampleLibrary() {
 
 const place = (id, side, price, qty) => ({ type: 'book/place', payload: { id, side, price, qty } });
 
-test('loadReducer: the example order book (a Rust cdylib) runs locally and replicated over TCP; its panic is ERR_REDUCER and the store goes on', async () => {
+test('loadReducer: the example order book (a Rust cdylib) runs locally, replicated over TCP and snapshotted to a late client; its panic is ERR_REDUCER and the store goes on', async () => {
   const lib = exampleLibrary();
   const spec = loadReducer(lib, { market: 'BTC-EUR' });
   assert.equal(spec.name, 'order-book');
-  const server = createStore(spec, { stderr: sink() });
+  // A short log: a client that connects late gets the library's snapshot.
+  const server = createStore(spec, { stderr: sink(), logRetention: 3 });
   const srv = server.createServer({ host: '127.0.0.1', port: 0 });
   const replica = createStore(loadReducer(lib, { market: 'BTC-EUR' }), { stderr: sink() });
   const conn = replica.createClient({ host: '127.0.0.1', port: srv.port });
@@ -268,6 +269,12 @@ test('loadReducer: the example order book (a Rust cdylib) runs locally and repli
     assert.ok(end.volume >= 2 ** 63 && end.trades.at(-1).buy === 'b2', 'still applying after the refusals');
     await waitFor(() => server.getState().trades.at(-1).buy === 'b2', { what: 'the server still applying' });
     assert.deepEqual(server.getState(), end);
+
+    const late = createStore(loadReducer(lib, { market: 'BTC-EUR' }));
+    const lateConn = late.createClient({ host: '127.0.0.1', port: srv.port });
+    await waitFor(() => late.getState().trades.at(-1)?.buy === 'b2', { what: 'the late client took the snapshot' });
+    assert.deepEqual(late.getState(), server.getState());
+    await lateConn.disconnect();
 
     await waitFor(() => otherConn.error, { what: 'the other market refused' });
     assert.equal(otherConn.error.code, 'ERR_STORE_MISMATCH');
