@@ -9,6 +9,8 @@ use redux_cluster_rs::reducer::patch::PatchReducer;
 use redux_cluster_rs::reducer::NativeState;
 use serde_json::{json, Value};
 
+// The addon's allocator, so the figures are the addon's (the napi feature brings it).
+#[cfg(not(feature = "napi"))]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
