@@ -38,6 +38,17 @@ pub(super) struct Shared {
     pub(super) pool: Pool,
     pub(super) dialer: Dialer,
     pub(super) sink: EventSink,
+    /// The embedder's transport to peers, instead of the engine's TCP sessions.
+    pub(super) external: Option<Arc<dyn super::network::PeerTransport>>,
+}
+
+/// What a node may be started with besides its config and state machine.
+#[derive(Default)]
+pub struct Parts {
+    /// Reach peers through this instead of TCP (no listener, no probing).
+    pub transport: Option<Arc<dyn super::network::PeerTransport>>,
+    /// Start from this log and vote (memory only; a `dataDir` holds its own).
+    pub log: Option<LogStore>,
 }
 
 pub struct RaftEngine {
@@ -59,6 +70,8 @@ pub struct RaftEngine {
     pub(super) tracker: TaskTracker,
     pub(super) snapshot_every: Arc<AtomicU64>,
     pub(super) disk: Option<Disk>,
+    /// The log openraft writes (shared), for `persistent()`.
+    pub(super) log: LogStore,
 }
 
 pub(super) fn role_name(s: ServerState) -> &'static str {
@@ -98,7 +111,17 @@ impl RaftEngine {
         sink: EventSink,
         machine: M,
     ) -> io::Result<Arc<RaftEngine>> {
-        let listener = match cfg.listen {
+        Self::start_parts(cfg, sink, machine, Parts::default()).await
+    }
+
+    /// As `start_with`, with a transport of the embedder's and/or a log to start from.
+    pub async fn start_parts<M: Machine>(
+        cfg: RaftConfig,
+        sink: EventSink,
+        machine: M,
+        parts: Parts,
+    ) -> io::Result<Arc<RaftEngine>> {
+        let listener = match cfg.listen && parts.transport.is_none() {
             true => Some(Listener::bind(&Endpoint::Tcp {
                 host: cfg.host.clone(),
                 port: cfg.port,
@@ -161,9 +184,10 @@ impl RaftEngine {
             })
         };
         let disk = cfg.data_dir.as_deref().map(Disk::open).transpose()?;
-        let log = match &disk {
-            Some(d) => LogStore::open(d.clone())?,
-            None => LogStore::default(),
+        let log = match (&disk, parts.log) {
+            (Some(d), _) => LogStore::open(d.clone())?,
+            (None, Some(l)) => l,
+            (None, None) => LogStore::default(),
         };
         let sm = StateMachine::open_with(machine, disk.clone(), Some(sm_sink))
             .map_err(|e| io::Error::other(e.to_string()))?;
@@ -184,11 +208,12 @@ impl RaftEngine {
             known: Mutex::new(BTreeMap::new()),
             pool: Pool::default(),
             sink,
+            external: parts.transport,
         });
         let net = super::network::NetFactory {
             shared: shared.clone(),
         };
-        let raft = Raft::new(id, Arc::new(raft_cfg), net, log, sm.clone())
+        let raft = Raft::new(id, Arc::new(raft_cfg), net, log.clone(), sm.clone())
             .await
             .map_err(|e| io::Error::other(e.to_string()))?;
         *trigger.lock().unwrap() = Some(raft.clone());
@@ -213,17 +238,25 @@ impl RaftEngine {
             tracker,
             snapshot_every,
             disk,
+            log,
         });
         let t = &engine.tracker;
         if let Some(listener) = listener {
             t.spawn(super::rpc::accept_loop(engine.clone(), listener));
         }
         t.spawn(super::events::watch_metrics(engine.clone()));
-        t.spawn(super::events::probe_peers(engine.clone()));
+        if engine.shared.external.is_none() {
+            t.spawn(super::events::probe_peers(engine.clone()));
+        }
         if engine.shared.cfg.bootstrap {
             engine.found_cluster().await?;
         }
         Ok(engine)
+    }
+
+    /// The vote and the log entries this node holds (a RaftNode's `getState`).
+    pub fn persistent(&self) -> (Option<openraft::Vote<u64>>, Vec<openraft::Entry<TypeConfig>>) {
+        self.log.contents()
     }
 
     /// The state machine, when it replicates `M`.

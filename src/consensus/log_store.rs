@@ -45,6 +45,24 @@ impl LogStore {
         })
     }
 
+    /// A memory store holding `vote` and `entries` (a RaftNode's `loadState`).
+    pub fn preloaded(vote: Option<Vote<u64>>, entries: Vec<Entry<TypeConfig>>) -> LogStore {
+        LogStore {
+            inner: Arc::new(Mutex::new(Inner {
+                vote,
+                log: entries.into_iter().map(|e| (e.log_id.index, e)).collect(),
+                ..Inner::default()
+            })),
+            disk: None,
+        }
+    }
+
+    /// The vote and every entry held (a RaftNode's `getState`).
+    pub fn contents(&self) -> (Option<Vote<u64>>, Vec<Entry<TypeConfig>>) {
+        let inner = self.inner.lock().unwrap();
+        (inner.vote, inner.log.values().cloned().collect())
+    }
+
     /// The log's last index and the vote's term (for status reports).
     pub fn last_index(&self) -> Option<u64> {
         let inner = self.inner.lock().unwrap();

@@ -11,6 +11,8 @@
 //! - [`proposer`]: concurrent writes batched into one entry.
 //! - [`state_machine`]: the state machine, generic over what it replicates (the
 //!   key-value machine here, a store's sequencer in `store::replicated`), with snapshots.
+//! - [`node`]: the RaftNode API's side of the engine (@ruvector/raft): its state
+//!   machine, and its messages as JSON in that package's shapes for a JS transport.
 //! - [`router`]: an in-process network with cuttable links, for tests.
 
 // openraft's storage traits return its (large) `StorageError`; our helpers return the
@@ -25,6 +27,7 @@ mod formation;
 pub mod log_store;
 pub mod net;
 mod network;
+pub mod node;
 pub mod proposer;
 pub mod router;
 mod rpc;
@@ -35,6 +38,7 @@ pub mod wal;
 pub use disk::Disk;
 pub use engine::RaftEngine;
 pub use log_store::{LogStore, MemLogStore};
+pub use network::PeerTransport;
 pub use state_machine::KvStateMachine;
 pub use types::{node_id, Command, Member, Response, TypeConfig};
 

@@ -16,6 +16,18 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// How a node reaches its peers when the embedder carries the messages (the RaftNode
+/// API's JS transport) instead of the engine's TCP sessions. `call` answers a peer's
+/// reply to a vote, append or snapshot request; an error makes the peer unreachable for
+/// this call (openraft retries).
+pub trait PeerTransport: Send + Sync + 'static {
+    fn call(
+        &self,
+        target: &Member,
+        req: Request,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = io::Result<Reply>> + Send>>;
+}
+
 /// openraft's view of the network: one connection per target per replication stream.
 pub(super) struct NetFactory {
     pub(super) shared: Arc<Shared>,
@@ -44,6 +56,12 @@ type RpcErr<E = openraft::error::Infallible> = RPCError<u64, Member, RaftError<u
 
 impl NetConn {
     async fn call(&mut self, req: Request, ttl: Duration) -> Result<Reply, io::Error> {
+        if let Some(ext) = &self.shared.external {
+            // A transport that throws or never answers is an unreachable peer, bounded.
+            return tokio::time::timeout(ttl, ext.call(&self.target, req))
+                .await
+                .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "the transport did not answer in time"))?;
+        }
         let mut slot = self.session.lock().await;
         if slot.is_none() {
             let c = tokio::time::timeout(

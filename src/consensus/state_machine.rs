@@ -444,9 +444,10 @@ fn apply_kv(st: &mut KvData, cmd: &Command, index: u64) -> Response {
             }
         }
         // Another machine's commands.
-        Command::Multi(_) | Command::Genesis { .. } | Command::Store { .. } => {
-            refused(ErrorCode::Invalid.as_str())
-        }
+        Command::Multi(_)
+        | Command::Genesis { .. }
+        | Command::Store { .. }
+        | Command::Node { .. } => refused(ErrorCode::Invalid.as_str()),
         Command::Custom(v) => {
             if let Some(id) = v.get("workflowId").and_then(Value::as_str) {
                 let state = v.get("state").cloned().unwrap_or_else(|| v.clone());
