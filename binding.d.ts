@@ -139,6 +139,34 @@ export declare class NativeRaft {
   shutdown(): Promise<void>
 }
 
+export declare class NativeRaftNode {
+  constructor(o: RaftNodeOptions, send: (message: string) => Promise<string>, wake: () => void)
+  /** Starts the node: its Raft core, with every member known from the start. */
+  start(): void
+  /**
+   * Stops the node (at once; the engine winds down in the background) and releases
+   * the JS callbacks so that the process can exit.
+   */
+  stop(): void
+  /**
+   * Proposes a command (JSON text). Resolves with its place once committed by a
+   * majority (JS then waits for its own state machine to apply it).
+   */
+  propose(command: string): Promise<string>
+  /** A peer's RequestVote (JSON); resolves the response (JSON). */
+  handleRequestVote(request: string): Promise<string>
+  /** A peer's AppendEntries (JSON); resolves the response (JSON). */
+  handleAppendEntries(request: string): Promise<string>
+  /** Events and committed proposals since the last poll, as a JSON array text. */
+  poll(): string
+  /** `{ role, term, leader, commitIndex, lastLogIndex }` as JSON text. */
+  status(): string
+  /** The persistent state `{ currentTerm, votedFor, log }` as JSON text. */
+  getState(): string
+  /** Takes a state `getState()` gave (JSON text), before `start()`. */
+  loadState(state: string): void
+}
+
 /** One store's reducer in the engine. */
 export declare class NativeReducer {
   /** A JSON document changed by RFC 6902 patches (`initial`: JSON text). */
@@ -402,6 +430,36 @@ export interface Queued {
   pending: number
   /** The counter of the last action queued (the batch's counters end here). */
   lastCounter: number
+}
+
+/** RaftNode's options (the seed's names). */
+export interface RaftNodeOptions {
+  nodeId: string
+  /** The other nodes of the group. */
+  peers: Array<string>
+  /** @default 150 */
+  electionTimeoutMin?: number
+  /** @default 300 */
+  electionTimeoutMax?: number
+  /** @default 50 */
+  heartbeatInterval?: number
+  /** @default 100 */
+  maxEntriesPerRequest?: number
+  /**
+   * Where the log and the vote are kept, durably (fsync before a vote or an append
+   * is answered); without it, memory only (see getState / loadState).
+   */
+  dataDir?: string
+  /**
+   * A proposal not committed and applied within this many ms rejects with TIMEOUT.
+   * @default 5000
+   */
+  proposeTimeout?: number
+  /**
+   * A transport call not answered within this many ms counts as an unreachable peer.
+   * @default the larger of 1000 and electionTimeoutMax
+   */
+  transportTimeout?: number
 }
 
 export interface RaftOptions {

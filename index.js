@@ -840,6 +840,7 @@ module.exports.NativeClient = nativeBinding.NativeClient
 module.exports.NativeCluster = nativeBinding.NativeCluster
 module.exports.NativeListener = nativeBinding.NativeListener
 module.exports.NativeRaft = nativeBinding.NativeRaft
+module.exports.NativeRaftNode = nativeBinding.NativeRaftNode
 module.exports.NativeReducer = nativeBinding.NativeReducer
 module.exports.nodeIdCreate = nativeBinding.nodeIdCreate
 module.exports.nodeIdParse = nativeBinding.nodeIdParse

@@ -5,11 +5,13 @@
 //! - [`error`]: core errors to JS errors with a stable `code`.
 //! - [`raft`]: `NativeRaft`, one Raft node (consensus layer) with its key-value state.
 //! - [`reducer`]: `NativeReducer`, a store's reducer in the engine.
+//! - [`raftnode`]: `NativeRaftNode`, the RaftNode API's node, with a JS transport.
 //! - [`store`]: `NativeAuthority` (server side), `NativeListener`, `NativeClient`.
 
 mod cluster;
 mod error;
 mod raft;
+mod raftnode;
 mod reducer;
 mod runtime;
 mod store;

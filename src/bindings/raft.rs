@@ -90,6 +90,7 @@ fn config(o: RaftOptions) -> std::result::Result<RaftConfig, napi::Error<Code>> 
         forward: o.forward_to_leader.unwrap_or(true),
         commit_timeout: Duration::from_millis(o.commit_timeout.unwrap_or(5000).max(1) as u64),
         bootstrap: o.bootstrap.unwrap_or(false),
+        max_entries: 4096,
     })
 }
 
@@ -98,6 +99,7 @@ fn config(o: RaftOptions) -> std::result::Result<RaftConfig, napi::Error<Code>> 
 fn command_js(c: &Command) -> Value {
     match c {
         Command::Custom(v) => v.clone(),
+        Command::Node { command, .. } => command.clone(),
         Command::Multi(cmds) => Value::Array(cmds.iter().map(command_js).collect()),
         Command::Genesis { cluster } => json!({"type": "genesis", "cluster": cluster}),
         Command::Store {
@@ -142,9 +144,9 @@ fn event_js(e: RaftEvent) -> Value {
         }),
         RaftEvent::State(SmEvent::Applied {
             index,
-            sub: _,
             command,
             response,
+            ..
         }) => json!({
             "type": "command_applied",
             "command": command_js(&command),

@@ -416,6 +416,7 @@ fn raft_config(
         forward: true,
         commit_timeout: Duration::from_secs(5),
         bootstrap: c.bootstrap.unwrap_or(false),
+        max_entries: 4096,
     })
 }
 

@@ -30,6 +30,8 @@ pub struct RaftConfig {
     /// How long a write or a membership change may wait for its commit.
     pub commit_timeout: Duration,
     pub bootstrap: bool,
+    /// Most entries per append request.
+    pub max_entries: u64,
 }
 
 impl RaftConfig {
@@ -50,6 +52,7 @@ impl RaftConfig {
             forward: true,
             commit_timeout: Duration::from_secs(5),
             bootstrap: false,
+            max_entries: 4096,
         }
     }
 }

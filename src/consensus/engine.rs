@@ -149,7 +149,7 @@ impl RaftEngine {
             install_snapshot_timeout: 2000,
             snapshot_policy: SnapshotPolicy::LogsSinceLast(cfg.snapshot_threshold.max(1)),
             max_in_snapshot_log_to_keep: (cfg.snapshot_threshold / 2).min(1000),
-            max_payload_entries: 4096,
+            max_payload_entries: cfg.max_entries.max(1),
             ..Default::default()
         }
         .validate()
@@ -255,8 +255,18 @@ impl RaftEngine {
     }
 
     /// The vote and the log entries this node holds (a RaftNode's `getState`).
-    pub fn persistent(&self) -> (Option<openraft::Vote<u64>>, Vec<openraft::Entry<TypeConfig>>) {
+    pub fn persistent(
+        &self,
+    ) -> (
+        Option<openraft::Vote<u64>>,
+        Vec<openraft::Entry<TypeConfig>>,
+    ) {
         self.log.contents()
+    }
+
+    /// The log entries this node holds from `from` through `to`.
+    pub fn entries(&self, from: u64, to: u64) -> Vec<openraft::Entry<TypeConfig>> {
+        self.log.range(from, to)
     }
 
     /// The state machine, when it replicates `M`.

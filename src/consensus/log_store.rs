@@ -57,6 +57,12 @@ impl LogStore {
         }
     }
 
+    /// The entries held from `from` through `to`.
+    pub fn range(&self, from: u64, to: u64) -> Vec<Entry<TypeConfig>> {
+        let inner = self.inner.lock().unwrap();
+        inner.log.range(from..=to).map(|(_, e)| e.clone()).collect()
+    }
+
     /// The vote and every entry held (a RaftNode's `getState`).
     pub fn contents(&self) -> (Option<Vote<u64>>, Vec<Entry<TypeConfig>>) {
         let inner = self.inner.lock().unwrap();

@@ -60,7 +60,12 @@ impl NetConn {
             // A transport that throws or never answers is an unreachable peer, bounded.
             return tokio::time::timeout(ttl, ext.call(&self.target, req))
                 .await
-                .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "the transport did not answer in time"))?;
+                .map_err(|_| {
+                    io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "the transport did not answer in time",
+                    )
+                })?;
         }
         let mut slot = self.session.lock().await;
         if slot.is_none() {

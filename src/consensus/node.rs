@@ -47,7 +47,17 @@ pub struct Names(BTreeMap<u64, String>);
 
 impl Names {
     pub fn new<'a>(names: impl IntoIterator<Item = &'a str>) -> Names {
-        Names(names.into_iter().map(|n| (node_id(n), n.to_string())).collect())
+        Names(
+            names
+                .into_iter()
+                .map(|n| (node_id(n), n.to_string()))
+                .collect(),
+        )
+    }
+
+    /// The member's name of an openraft id.
+    pub fn name_of(&self, id: u64) -> Option<String> {
+        self.0.get(&id).cloned()
     }
 
     fn name(&self, id: u64) -> Value {
@@ -92,7 +102,11 @@ fn obj<'a>(v: &'a Value, what: &str) -> Result<&'a Map<String, Value>, String> {
 /// `(index, term, leader)` of a log id: index -1 for none.
 fn put_log_id(o: &mut Map<String, Value>, prefix: &str, l: Option<&LogId<u64>>, names: &Names) {
     let (i, t, who) = match l {
-        Some(l) => (l.index as i64, l.leader_id.term, names.name(l.leader_id.node_id)),
+        Some(l) => (
+            l.index as i64,
+            l.leader_id.term,
+            names.name(l.leader_id.node_id),
+        ),
         None => (-1, 0, Value::Null),
     };
     o.insert(format!("{prefix}Index"), json!(i));
@@ -100,14 +114,24 @@ fn put_log_id(o: &mut Map<String, Value>, prefix: &str, l: Option<&LogId<u64>>, 
     o.insert(format!("{prefix}Leader"), who);
 }
 
-fn get_log_id(o: &Map<String, Value>, prefix: &str, names: &Names) -> Result<Option<LogId<u64>>, String> {
+fn get_log_id(
+    o: &Map<String, Value>,
+    prefix: &str,
+    names: &Names,
+) -> Result<Option<LogId<u64>>, String> {
     let index = int(o, &format!("{prefix}Index"))?;
     if index < 0 {
         return Ok(None);
     }
     let term = uint(o, &format!("{prefix}Term"))?;
-    let who = names.id(o.get(&format!("{prefix}Leader")), &format!("{prefix}Leader"))?;
-    Ok(Some(LogId::new(CommittedLeaderId::new(term, who), index as u64)))
+    let who = names.id(
+        o.get(&format!("{prefix}Leader")),
+        &format!("{prefix}Leader"),
+    )?;
+    Ok(Some(LogId::new(
+        CommittedLeaderId::new(term, who),
+        index as u64,
+    )))
 }
 
 /// One log entry in the seed's `LogEntry` shape (`{ term, index, command, timestamp }`),
@@ -125,7 +149,10 @@ pub fn entry_json(e: &Entry<TypeConfig>, names: &Names) -> Value {
         EntryPayload::Normal(other) => {
             o.insert("command".into(), Value::Null);
             o.insert("kind".into(), json!("engine"));
-            o.insert("engine".into(), serde_json::to_value(other).unwrap_or(Value::Null));
+            o.insert(
+                "engine".into(),
+                serde_json::to_value(other).unwrap_or(Value::Null),
+            );
         }
         EntryPayload::Blank => {
             o.insert("command".into(), Value::Null);
@@ -134,7 +161,7 @@ pub fn entry_json(e: &Entry<TypeConfig>, names: &Names) -> Value {
         EntryPayload::Membership(m) => {
             o.insert("command".into(), Value::Null);
             o.insert("kind".into(), json!("membership"));
-            o.insert("membership".into(), serde_json::to_value(m).unwrap_or(Value::Null));
+            o.insert("membership".into(), membership_json(m, names));
         }
     }
     Value::Object(o)
@@ -153,18 +180,66 @@ pub fn entry_from_json(v: &Value, names: &Names) -> Result<Entry<TypeConfig>, St
         }),
         Some("blank") => EntryPayload::Blank,
         Some("membership") => {
-            let m: Membership<u64, Member> = serde_json::from_value(o.get("membership").cloned().unwrap_or(Value::Null))
+            let m = membership_from(o.get("membership").unwrap_or(&Value::Null))
                 .map_err(|e| format!("entry {index}: membership: {e}"))?;
             EntryPayload::Membership(m)
         }
         Some("engine") => {
-            let c: Command = serde_json::from_value(o.get("engine").cloned().unwrap_or(Value::Null))
-                .map_err(|e| format!("entry {index}: {e}"))?;
+            let c: Command =
+                serde_json::from_value(o.get("engine").cloned().unwrap_or(Value::Null))
+                    .map_err(|e| format!("entry {index}: {e}"))?;
             EntryPayload::Normal(c)
         }
         Some(k) => return Err(format!("entry {index}: unknown kind {k:?}")),
     };
     Ok(Entry { log_id, payload })
+}
+
+/// A membership by names (`{ configs: [[name, ...], ...], nodes: [name, ...] }`): JS
+/// numbers cannot hold the 64-bit ids, and the names give them back.
+fn membership_json(m: &Membership<u64, Member>, names: &Names) -> Value {
+    let configs: Vec<Vec<Value>> = m
+        .get_joint_config()
+        .iter()
+        .map(|c| c.iter().map(|id| names.name(*id)).collect())
+        .collect();
+    let nodes: Vec<&str> = m.nodes().map(|(_, n)| n.name.as_str()).collect();
+    json!({ "configs": configs, "nodes": nodes })
+}
+
+fn membership_from(v: &Value) -> Result<Membership<u64, Member>, String> {
+    let name_list = |v: &Value| -> Result<Vec<String>, String> {
+        v.as_array()
+            .ok_or("a list of node ids")?
+            .iter()
+            .map(|n| {
+                n.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| "node ids must be strings".to_string())
+            })
+            .collect()
+    };
+    let o = obj(v, "membership")?;
+    let configs = o
+        .get("configs")
+        .and_then(Value::as_array)
+        .ok_or("configs must be an array")?
+        .iter()
+        .map(|c| Ok(name_list(c)?.iter().map(|n| node_id(n)).collect()))
+        .collect::<Result<Vec<std::collections::BTreeSet<u64>>, String>>()?;
+    let nodes: BTreeMap<u64, Member> = name_list(o.get("nodes").unwrap_or(&Value::Null))?
+        .into_iter()
+        .map(|n| {
+            (
+                node_id(&n),
+                Member {
+                    name: n,
+                    addr: String::new(),
+                },
+            )
+        })
+        .collect();
+    Ok(Membership::new(configs, nodes))
 }
 
 fn vote_fields(o: &mut Map<String, Value>, who: &str, v: &Vote<u64>, names: &Names) {
@@ -176,10 +251,12 @@ fn vote_fields(o: &mut Map<String, Value>, who: &str, v: &Vote<u64>, names: &Nam
 fn vote_from(o: &Map<String, Value>, who: &str, names: &Names) -> Result<Vote<u64>, String> {
     let term = uint(o, "term")?;
     let id = names.id(o.get(who), who)?;
-    Ok(match o.get("committed").and_then(Value::as_bool).unwrap_or(false) {
-        true => Vote::new_committed(term, id),
-        false => Vote::new(term, id),
-    })
+    Ok(
+        match o.get("committed").and_then(Value::as_bool).unwrap_or(false) {
+            true => Vote::new_committed(term, id),
+            false => Vote::new(term, id),
+        },
+    )
 }
 
 /// `RequestVoteRequest`: `{ term, candidateId, lastLogIndex, lastLogTerm, ... }`.
@@ -228,7 +305,10 @@ pub fn append_request_json(r: &AppendEntriesRequest<TypeConfig>, names: &Names) 
     let mut o = Map::new();
     vote_fields(&mut o, "leaderId", &r.vote, names);
     put_log_id(&mut o, "prevLog", r.prev_log_id.as_ref(), names);
-    o.insert("entries".into(), Value::Array(r.entries.iter().map(|e| entry_json(e, names)).collect()));
+    o.insert(
+        "entries".into(),
+        Value::Array(r.entries.iter().map(|e| entry_json(e, names)).collect()),
+    );
     put_log_id(&mut o, "leaderCommit", r.leader_commit.as_ref(), names);
     // The seed names the commit index `leaderCommit` itself.
     let commit = o.remove("leaderCommitIndex").unwrap_or(json!(-1));
@@ -236,7 +316,10 @@ pub fn append_request_json(r: &AppendEntriesRequest<TypeConfig>, names: &Names) 
     Value::Object(o)
 }
 
-pub fn append_request_from(v: &Value, names: &Names) -> Result<AppendEntriesRequest<TypeConfig>, String> {
+pub fn append_request_from(
+    v: &Value,
+    names: &Names,
+) -> Result<AppendEntriesRequest<TypeConfig>, String> {
     let o = obj(v, "an AppendEntries request")?;
     if !o.contains_key("leaderId") {
         return Err("an AppendEntries request needs leaderId".into());
@@ -253,12 +336,18 @@ pub fn append_request_from(v: &Value, names: &Names) -> Result<AppendEntriesRequ
     let mut next = prev.map_or(0, |l| l.index + 1);
     for e in &entries {
         if e.log_id.index != next {
-            return Err(format!("entries must follow prevLogIndex one by one: expected index {next}, got {}", e.log_id.index));
+            return Err(format!(
+                "entries must follow prevLogIndex one by one: expected index {next}, got {}",
+                e.log_id.index
+            ));
         }
         next += 1;
     }
     let mut c = o.clone();
-    c.insert("leaderCommitIndex".into(), o.get("leaderCommit").cloned().unwrap_or(json!(-1)));
+    c.insert(
+        "leaderCommitIndex".into(),
+        o.get("leaderCommit").cloned().unwrap_or(json!(-1)),
+    );
     Ok(AppendEntriesRequest {
         vote: vote_from(o, "leaderId", names)?,
         prev_log_id: prev,
@@ -294,13 +383,21 @@ pub fn append_response_json(r: &AppendEntriesResponse<u64>, req_term: u64, names
     Value::Object(o)
 }
 
-pub fn append_response_from(v: &Value, names: &Names) -> Result<AppendEntriesResponse<u64>, String> {
+pub fn append_response_from(
+    v: &Value,
+    names: &Names,
+) -> Result<AppendEntriesResponse<u64>, String> {
     let o = obj(v, "an AppendEntries response")?;
-    let success = o.get("success").and_then(Value::as_bool).ok_or("success must be a boolean")?;
+    let success = o
+        .get("success")
+        .and_then(Value::as_bool)
+        .ok_or("success must be a boolean")?;
     Ok(match (success, o.contains_key("matchIndex")) {
         (true, true) => AppendEntriesResponse::PartialSuccess(get_log_id(o, "match", names)?),
         (true, false) => AppendEntriesResponse::Success,
-        (false, _) if o.get("conflict").and_then(Value::as_bool) == Some(true) => AppendEntriesResponse::Conflict,
+        (false, _) if o.get("conflict").and_then(Value::as_bool) == Some(true) => {
+            AppendEntriesResponse::Conflict
+        }
         (false, _) => AppendEntriesResponse::HigherVote(vote_from(o, "votedFor", names)?),
     })
 }
@@ -309,9 +406,19 @@ pub fn append_response_from(v: &Value, names: &Names) -> Result<AppendEntriesRes
 /// and its request.
 pub fn outgoing(req: &Request, names: &Names) -> io::Result<(&'static str, Value, u64)> {
     match req {
-        Request::Vote(r) => Ok(("requestVote", vote_request_json(r, names), r.vote.leader_id.term)),
-        Request::Append(r) => Ok(("appendEntries", append_request_json(r, names), r.vote.leader_id.term)),
-        _ => Err(io::Error::other("a RaftNode group sends only votes and appends (its log is never compacted)")),
+        Request::Vote(r) => Ok((
+            "requestVote",
+            vote_request_json(r, names),
+            r.vote.leader_id.term,
+        )),
+        Request::Append(r) => Ok((
+            "appendEntries",
+            append_request_json(r, names),
+            r.vote.leader_id.term,
+        )),
+        _ => Err(io::Error::other(
+            "a RaftNode group sends only votes and appends (its log is never compacted)",
+        )),
     }
 }
 
@@ -321,7 +428,12 @@ pub fn incoming(method: &str, v: &Value, names: &Names) -> io::Result<Reply> {
         "requestVote" => vote_response_from(v, names).map(|r| Reply::Vote(Ok(r))),
         _ => append_response_from(v, names).map(|r| Reply::Append(Ok(r))),
     };
-    r.map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("the transport's {method} answer: {e}")))
+    r.map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("the transport's {method} answer: {e}"),
+        )
+    })
 }
 
 /// Persistent state in the seed's shape: `{ currentTerm, votedFor, log }` (plus
@@ -336,11 +448,19 @@ pub fn persistent_json(vote: Option<Vote<u64>>, log: &[Entry<TypeConfig>], names
     })
 }
 
-pub fn persistent_from(v: &Value, names: &Names) -> Result<(Option<Vote<u64>>, Vec<Entry<TypeConfig>>), String> {
+pub fn persistent_from(
+    v: &Value,
+    names: &Names,
+) -> Result<(Option<Vote<u64>>, Vec<Entry<TypeConfig>>), String> {
     let o = obj(v, "the state")?;
     let term = uint(o, "currentTerm")?;
     let who = names.id(o.get("votedFor"), "votedFor")?;
-    let vote = match (term, o.get("voteCommitted").and_then(Value::as_bool).unwrap_or(false)) {
+    let vote = match (
+        term,
+        o.get("voteCommitted")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+    ) {
         (0, _) if who == 0 => None,
         (_, true) => Some(Vote::new_committed(term, who)),
         (_, false) => Some(Vote::new(term, who)),
@@ -354,7 +474,10 @@ pub fn persistent_from(v: &Value, names: &Names) -> Result<(Option<Vote<u64>>, V
         .collect::<Result<Vec<_>, _>>()?;
     for w in log.windows(2) {
         if w[1].log_id.index != w[0].log_id.index + 1 {
-            return Err(format!("log indexes must be consecutive: {} after {}", w[1].log_id.index, w[0].log_id.index));
+            return Err(format!(
+                "log indexes must be consecutive: {} after {}",
+                w[1].log_id.index, w[0].log_id.index
+            ));
         }
     }
     Ok((vote, log))
@@ -375,20 +498,58 @@ mod tests {
     #[test]
     fn messages_round_trip_through_the_seed_shapes() {
         let n = names();
-        let vr = VoteRequest { vote: Vote::new(3, node_id("a")), last_log_id: Some(lid(2, "b", 7)) };
+        let vr = VoteRequest {
+            vote: Vote::new(3, node_id("a")),
+            last_log_id: Some(lid(2, "b", 7)),
+        };
         let j = vote_request_json(&vr, &n);
-        assert_eq!((j["term"].as_u64(), j["candidateId"].as_str(), j["lastLogIndex"].as_i64(), j["lastLogTerm"].as_u64()), (Some(3), Some("a"), Some(7), Some(2)));
+        assert_eq!(
+            (
+                j["term"].as_u64(),
+                j["candidateId"].as_str(),
+                j["lastLogIndex"].as_i64(),
+                j["lastLogTerm"].as_u64()
+            ),
+            (Some(3), Some("a"), Some(7), Some(2))
+        );
         assert_eq!(vote_request_from(&j, &n).unwrap(), vr);
-        let none = VoteRequest { vote: Vote::new(1, node_id("c")), last_log_id: None };
-        assert_eq!(vote_request_from(&vote_request_json(&none, &n), &n).unwrap(), none);
+        let none = VoteRequest {
+            vote: Vote::new(1, node_id("c")),
+            last_log_id: None,
+        };
+        assert_eq!(
+            vote_request_from(&vote_request_json(&none, &n), &n).unwrap(),
+            none
+        );
 
         let entries = vec![
-            Entry { log_id: lid(2, "b", 8), payload: EntryPayload::Normal(Command::Node { command: json!({"type":"SET","key":"k"}), timestamp: 5 }) },
-            Entry { log_id: lid(3, "a", 9), payload: EntryPayload::Blank },
+            Entry {
+                log_id: lid(2, "b", 8),
+                payload: EntryPayload::Normal(Command::Node {
+                    command: json!({"type":"SET","key":"k"}),
+                    timestamp: 5,
+                }),
+            },
+            Entry {
+                log_id: lid(3, "a", 9),
+                payload: EntryPayload::Blank,
+            },
         ];
-        let ar = AppendEntriesRequest { vote: Vote::new_committed(3, node_id("a")), prev_log_id: Some(lid(2, "b", 7)), entries, leader_commit: Some(lid(2, "b", 7)) };
+        let ar = AppendEntriesRequest {
+            vote: Vote::new_committed(3, node_id("a")),
+            prev_log_id: Some(lid(2, "b", 7)),
+            entries,
+            leader_commit: Some(lid(2, "b", 7)),
+        };
         let j = append_request_json(&ar, &n);
-        assert_eq!((j["leaderId"].as_str(), j["prevLogIndex"].as_i64(), j["leaderCommit"].as_i64()), (Some("a"), Some(7), Some(7)));
+        assert_eq!(
+            (
+                j["leaderId"].as_str(),
+                j["prevLogIndex"].as_i64(),
+                j["leaderCommit"].as_i64()
+            ),
+            (Some("a"), Some(7), Some(7))
+        );
         assert_eq!(j["entries"][0]["command"]["key"], "k");
         let back = append_request_from(&j, &n).unwrap();
         assert_eq!(format!("{back:?}"), format!("{ar:?}"));
@@ -399,7 +560,10 @@ mod tests {
             AppendEntriesResponse::Conflict,
             AppendEntriesResponse::HigherVote(Vote::new(9, node_id("c"))),
         ] {
-            assert_eq!(append_response_from(&append_response_json(&r, 3, &n), &n).unwrap(), r);
+            assert_eq!(
+                append_response_from(&append_response_json(&r, 3, &n), &n).unwrap(),
+                r
+            );
         }
     }
 
@@ -409,29 +573,89 @@ mod tests {
         for (v, want) in [
             (json!(1), "object"),
             (json!({"term": 1}), "candidateId"),
-            (json!({"term": -1, "candidateId": "a", "lastLogIndex": -1}), "term"),
-            (json!({"term": 1, "candidateId": "zz", "lastLogIndex": -1}), "not a member"),
-            (json!({"term": 1, "candidateId": "a", "lastLogIndex": 3, "lastLogTerm": "x"}), "lastLogTerm"),
+            (
+                json!({"term": -1, "candidateId": "a", "lastLogIndex": -1}),
+                "term",
+            ),
+            (
+                json!({"term": 1, "candidateId": "zz", "lastLogIndex": -1}),
+                "not a member",
+            ),
+            (
+                json!({"term": 1, "candidateId": "a", "lastLogIndex": 3, "lastLogTerm": "x"}),
+                "lastLogTerm",
+            ),
         ] {
             let e = vote_request_from(&v, &n).unwrap_err();
             assert!(e.contains(want), "{v}: {e}");
         }
         let gap = json!({"term": 1, "leaderId": "a", "prevLogIndex": 2, "prevLogTerm": 1, "prevLogLeader": "a",
             "entries": [{"term": 1, "index": 4, "leader": "a", "command": 1}], "leaderCommit": -1});
-        assert!(append_request_from(&gap, &n).unwrap_err().contains("one by one"));
-        assert!(append_request_from(&json!({"term": 1, "leaderId": "a", "prevLogIndex": -1, "entries": "x"}), &n).is_err());
+        assert!(append_request_from(&gap, &n)
+            .unwrap_err()
+            .contains("one by one"));
+        assert!(append_request_from(
+            &json!({"term": 1, "leaderId": "a", "prevLogIndex": -1, "entries": "x"}),
+            &n
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn a_membership_travels_by_names() {
+        let n = names();
+        let nodes: BTreeMap<u64, Member> = ["a", "b", "c"]
+            .iter()
+            .map(|x| {
+                (
+                    node_id(x),
+                    Member {
+                        name: x.to_string(),
+                        addr: String::new(),
+                    },
+                )
+            })
+            .collect();
+        let m = Membership::new(vec![nodes.keys().copied().collect()], nodes);
+        let e = Entry {
+            log_id: lid(0, "a", 0),
+            payload: EntryPayload::Membership(m),
+        };
+        let j = entry_json(&e, &n);
+        assert_eq!(j["membership"]["configs"][0].as_array().unwrap().len(), 3);
+        assert!(j["membership"]["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(Value::is_string));
+        // Through JS numbers nothing is lost: there are none.
+        let back = entry_from_json(&serde_json::from_str(&j.to_string()).unwrap(), &n).unwrap();
+        assert_eq!(format!("{back:?}"), format!("{e:?}"));
     }
 
     #[test]
     fn persistent_state_round_trips() {
         let n = names();
-        let log = vec![Entry { log_id: lid(1, "a", 1), payload: EntryPayload::Normal(Command::Node { command: json!("x"), timestamp: 1 }) }];
+        let log = vec![Entry {
+            log_id: lid(1, "a", 1),
+            payload: EntryPayload::Normal(Command::Node {
+                command: json!("x"),
+                timestamp: 1,
+            }),
+        }];
         let j = persistent_json(Some(Vote::new(4, node_id("b"))), &log, &n);
-        assert_eq!((j["currentTerm"].as_u64(), j["votedFor"].as_str()), (Some(4), Some("b")));
+        assert_eq!(
+            (j["currentTerm"].as_u64(), j["votedFor"].as_str()),
+            (Some(4), Some("b"))
+        );
         let (v, l) = persistent_from(&j, &n).unwrap();
         assert_eq!(v, Some(Vote::new(4, node_id("b"))));
         assert_eq!(format!("{l:?}"), format!("{log:?}"));
-        assert!(persistent_from(&json!({"currentTerm": 1, "votedFor": null, "log": [
-            {"term":1,"index":1,"command":1}, {"term":1,"index":3,"command":1}]}), &n).is_err());
+        assert!(persistent_from(
+            &json!({"currentTerm": 1, "votedFor": null, "log": [
+            {"term":1,"index":1,"command":1}, {"term":1,"index":3,"command":1}]}),
+            &n
+        )
+        .is_err());
     }
 }

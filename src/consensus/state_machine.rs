@@ -183,6 +183,8 @@ pub type KvStateMachine = StateMachine<KvMachine>;
 pub enum SmEvent {
     Applied {
         index: u64,
+        /// The term of the entry's leader.
+        term: u64,
         /// The command's position in its entry (0 unless the entry is a `Multi`).
         sub: usize,
         command: Command,
@@ -547,6 +549,7 @@ impl<M: Machine> RaftStateMachine<TypeConfig> for StateMachine<M> {
                         if self.sink.is_some() && !matches!(cmd, Command::Genesis { .. }) {
                             events.push(SmEvent::Applied {
                                 index,
+                                term: e.log_id.leader_id.term,
                                 sub,
                                 command: cmd,
                                 response: r.clone(),
@@ -565,6 +568,7 @@ impl<M: Machine> RaftStateMachine<TypeConfig> for StateMachine<M> {
                     if self.sink.is_some() && !matches!(cmd, Command::Genesis { .. }) {
                         events.push(SmEvent::Applied {
                             index,
+                            term: e.log_id.leader_id.term,
                             sub: 0,
                             command: cmd,
                             response: r.clone(),

@@ -85,7 +85,10 @@ pub enum Command {
     },
     /// A RaftNode proposal (the @ruvector/raft API): the user's command, applied by the
     /// user's state machine in JS, and when the leader took it (ms since the epoch).
-    Node { command: Value, timestamp: u64 },
+    Node {
+        command: Value,
+        timestamp: u64,
+    },
 }
 
 /// What applying a command returns to whoever submitted it.

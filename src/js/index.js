@@ -1140,6 +1140,7 @@ function createStore(reducer, config) {
 
 const membership = require('./cluster.js');
 const consensus = require('./consensus.js');
+const raftnode = require('./raftnode.js');
 
 const functions = { hasher };
 
@@ -1147,6 +1148,13 @@ module.exports = {
   ...redux,
   ...membership,
   ...consensus,
+  // @ruvector/raft's API; its RaftError is RaftNodeError here (RaftError is
+  // @unrdf/consensus's). `redux-cluster-rs/raft` exports it under its own name.
+  RaftNode: raftnode.RaftNode,
+  NodeState: raftnode.NodeState,
+  RaftEvent: raftnode.RaftEvent,
+  RaftErrorCode: raftnode.RaftErrorCode,
+  RaftNodeError: raftnode.RaftNodeError,
   createStore,
   reducers,
   loadReducer,

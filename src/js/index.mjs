@@ -31,5 +31,10 @@ export const {
   createRaftCoordinator,
   createClusterManager,
   createDistributedStateMachine,
+  RaftNode,
+  NodeState,
+  RaftEvent,
+  RaftErrorCode,
+  RaftNodeError,
 } = cjs;
 export default cjs;

@@ -1,0 +1,550 @@
+//! `NativeRaftNode`: one node of the RaftNode API (@ruvector/raft's), on the engine's
+//! Raft. Messages to peers go through a JS function (the user's transport, wrapped by
+//! `src/js/raftnode.js`) as JSON text; messages from peers come in through
+//! `handleRequestVote` / `handleAppendEntries`. Committed proposals and events are
+//! queued as JSON lines and JS is woken once per batch to pull them (`poll`).
+
+use super::error::{js_error, Code};
+use super::runtime::{handle, on_engine};
+use crate::consensus::engine::{Parts, RaftConfig, RaftEngine, RaftEvent};
+use crate::consensus::net::{Reply, Request};
+use crate::consensus::node::{self, Names, NodeMachine};
+use crate::consensus::state_machine::SmEvent;
+use crate::consensus::{node_id, Command, LogStore, Member, PeerTransport};
+use napi::bindgen_prelude::{Promise, Unknown};
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi::{Result, Status};
+use napi_derive::napi;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::io;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+type WakeFn = ThreadsafeFunction<(), Unknown<'static>, (), Status, false>;
+/// `(JSON { method, peer, request }) => Promise<JSON { ok } | { error }>`; never throws.
+type SendFn = ThreadsafeFunction<String, Promise<String>, String, Status, false>;
+
+/// The seed's error codes (plus `TIMEOUT` and `CLOSED`), for `RaftError.code`.
+fn raft_error(code: &str, message: impl Into<String>) -> napi::Error<Code> {
+    js_error(code, message.into())
+}
+
+/// What an async call resolves to: `{ ok }` or `{ error: { code, message, leaderId? } }`
+/// (JS turns the error into a RaftError).
+fn answer(r: std::result::Result<Value, (&str, String, Option<String>)>) -> String {
+    match r {
+        Ok(v) => json!({ "ok": v }).to_string(),
+        Err((code, message, leader)) => {
+            json!({ "error": { "code": code, "message": message, "leaderId": leader } }).to_string()
+        }
+    }
+}
+
+fn failed(e: napi::Error<Code>) -> (&'static str, String, Option<String>) {
+    let code = match e.status.0.as_str() {
+        "CLOSED" => "CLOSED",
+        _ => "CONFIG_ERROR",
+    };
+    (code, e.reason.clone(), None)
+}
+
+/// Events for JS, as JSON texts, and the callback that says there are some.
+struct Outbox {
+    queue: Mutex<VecDeque<String>>,
+    woken: AtomicBool,
+    wake: Mutex<Option<WakeFn>>,
+}
+
+impl Outbox {
+    fn push(&self, e: Value) {
+        self.queue.lock().unwrap().push_back(e.to_string());
+        if !self.woken.swap(true, Ordering::AcqRel) {
+            if let Some(w) = self.wake.lock().unwrap().as_ref() {
+                w.call((), ThreadsafeFunctionCallMode::NonBlocking);
+            }
+        }
+    }
+
+    fn take(&self) -> Vec<String> {
+        self.woken.store(false, Ordering::Release);
+        self.queue.lock().unwrap().drain(..).collect()
+    }
+}
+
+struct JsTransport {
+    send: Mutex<Option<Arc<SendFn>>>,
+    names: Names,
+    me: String,
+    out: Arc<Outbox>,
+    /// The last term this node asked for votes in (one voteRequested per election).
+    asked: AtomicU64,
+    /// Peers whose transport failed, until it answers again (one error each).
+    failing: Arc<Mutex<HashSet<String>>>,
+}
+
+impl PeerTransport for JsTransport {
+    fn call(
+        &self,
+        target: &Member,
+        req: Request,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = io::Result<Reply>> + Send>> {
+        let send = self.send.lock().unwrap().clone();
+        let prepared = node::outgoing(&req, &self.names);
+        let names = self.names.clone();
+        let out = self.out.clone();
+        let peer = target.name.clone();
+        if let Request::Vote(r) = &req {
+            let term = r.vote.leader_id.term;
+            if self.asked.swap(term, Ordering::AcqRel) != term {
+                out.push(json!({"type": "voteRequested", "term": term, "candidateId": self.me}));
+            }
+        }
+        let failing = self.failing.clone();
+        Box::pin(async move {
+            let (method, body, _) = prepared?;
+            let r = Self::carry(send, method, &peer, body, &names).await;
+            // One `error` event when a peer's transport starts failing, none while it goes on.
+            match &r {
+                Err(e) if failing.lock().unwrap().insert(peer.clone()) => {
+                    out.push(json!({"type": "error", "code": "INTERNAL", "message": e.to_string(), "peerId": peer}))
+                }
+                Ok(_) => {
+                    failing.lock().unwrap().remove(&peer);
+                }
+                Err(_) => {}
+            }
+            r
+        })
+    }
+}
+
+impl JsTransport {
+    async fn carry(
+        send: Option<Arc<SendFn>>,
+        method: &'static str,
+        peer: &str,
+        body: Value,
+        names: &Names,
+    ) -> io::Result<Reply> {
+        {
+            let send = send.ok_or_else(|| {
+                io::Error::new(io::ErrorKind::NotConnected, "the node is stopped")
+            })?;
+            let text = json!({"method": method, "peer": peer, "request": body}).to_string();
+            let promise = send
+                .call_async(text)
+                .await
+                .map_err(|e| io::Error::other(format!("the transport could not be called: {e}")))?;
+            let answer = promise
+                .await
+                .map_err(|e| io::Error::other(format!("the transport failed: {e}")))?;
+            let v: Value = serde_json::from_str(&answer).map_err(io::Error::other)?;
+            if let Some(e) = v.get("error") {
+                return Err(io::Error::new(
+                    io::ErrorKind::NotConnected,
+                    format!(
+                        "{method} to {peer}: {}",
+                        e.as_str().unwrap_or("the transport threw")
+                    ),
+                ));
+            }
+            node::incoming(method, &v["ok"], names)
+        }
+    }
+}
+
+/// RaftNode's options (the seed's names).
+#[napi(object)]
+pub struct RaftNodeOptions {
+    pub node_id: String,
+    /// The other nodes of the group.
+    pub peers: Vec<String>,
+    /// @default 150
+    pub election_timeout_min: Option<u32>,
+    /// @default 300
+    pub election_timeout_max: Option<u32>,
+    /// @default 50
+    pub heartbeat_interval: Option<u32>,
+    /// @default 100
+    pub max_entries_per_request: Option<u32>,
+    /// Where the log and the vote are kept, durably (fsync before a vote or an append
+    /// is answered); without it, memory only (see getState / loadState).
+    pub data_dir: Option<String>,
+    /// A proposal not committed and applied within this many ms rejects with TIMEOUT.
+    /// @default 5000
+    pub propose_timeout: Option<u32>,
+    /// A transport call not answered within this many ms counts as an unreachable peer.
+    /// @default the larger of 1000 and electionTimeoutMax
+    pub transport_timeout: Option<u32>,
+}
+
+#[napi]
+pub struct NativeRaftNode {
+    cfg: RaftConfig,
+    peers: Vec<String>,
+    names: Names,
+    transport: Arc<JsTransport>,
+    out: Arc<Outbox>,
+    engine: Mutex<Option<Arc<RaftEngine>>>,
+    preload: Mutex<Option<LogStore>>,
+    stopped: AtomicBool,
+    propose_timeout: Duration,
+}
+
+fn config_error(m: impl Into<String>) -> napi::Error<Code> {
+    raft_error("CONFIG_ERROR", m)
+}
+
+fn sink(out: Arc<Outbox>) -> crate::consensus::engine::EventSink {
+    Arc::new(move |e| match e {
+        RaftEvent::Role { role, term } => {
+            out.push(json!({"type": "role", "role": role, "term": term}))
+        }
+        RaftEvent::LeaderElected { leader, term } => {
+            out.push(json!({"type": "leaderElected", "leaderId": leader, "term": term}))
+        }
+        RaftEvent::State(SmEvent::Applied {
+            index,
+            term,
+            command: Command::Node { command, timestamp },
+            ..
+        }) => out.push(json!({"type": "committed", "entry": {
+            "term": term, "index": index, "command": command, "timestamp": timestamp}})),
+        _ => {}
+    })
+}
+
+#[napi]
+impl NativeRaftNode {
+    #[napi(constructor)]
+    pub fn new(
+        o: RaftNodeOptions,
+        #[napi(ts_arg_type = "(message: string) => Promise<string>")] send: SendFn,
+        #[napi(ts_arg_type = "() => void")] wake: WakeFn,
+    ) -> Result<Self, Code> {
+        if o.node_id.is_empty() {
+            return Err(config_error("nodeId must be a non-empty string"));
+        }
+        let mut all: Vec<String> = o
+            .peers
+            .iter()
+            .filter(|p| **p != o.node_id)
+            .cloned()
+            .collect();
+        all.sort();
+        all.dedup();
+        if all.iter().any(|p| p.is_empty()) {
+            return Err(config_error("peers must be non-empty node ids"));
+        }
+        let min = o.election_timeout_min.unwrap_or(150) as u64;
+        let max = o.election_timeout_max.unwrap_or(300) as u64;
+        let hb = o.heartbeat_interval.unwrap_or(50) as u64;
+        if hb == 0 || min <= hb || max <= min {
+            return Err(config_error(format!(
+                "need 0 < heartbeatInterval ({hb}) < electionTimeout[0] ({min}) < electionTimeout[1] ({max})"
+            )));
+        }
+        let max_entries = o.max_entries_per_request.unwrap_or(100);
+        if max_entries == 0 {
+            return Err(config_error("maxEntriesPerRequest must be at least 1"));
+        }
+        let names =
+            Names::new(std::iter::once(o.node_id.as_str()).chain(all.iter().map(String::as_str)));
+        let out = Arc::new(Outbox {
+            queue: Mutex::new(VecDeque::new()),
+            woken: AtomicBool::new(false),
+            wake: Mutex::new(Some(wake)),
+        });
+        let transport = Arc::new(JsTransport {
+            send: Mutex::new(Some(Arc::new(send))),
+            names: names.clone(),
+            me: o.node_id.clone(),
+            out: out.clone(),
+            asked: AtomicU64::new(0),
+            failing: Arc::new(Mutex::new(HashSet::new())),
+        });
+        let cfg = RaftConfig {
+            listen: false,
+            host: String::new(),
+            election_timeout_min: min,
+            election_timeout_max: max,
+            heartbeat_interval: hb,
+            // The log is never compacted: a JS state machine cannot hand over snapshots,
+            // and the seed's API has none to install.
+            snapshot_threshold: 1 << 62,
+            data_dir: o.data_dir.map(PathBuf::from),
+            forward: false,
+            commit_timeout: Duration::from_millis(
+                o.transport_timeout.map_or(max.max(1000), u64::from),
+            ),
+            max_entries: max_entries as u64,
+            ..RaftConfig::local(&o.node_id)
+        };
+        Ok(NativeRaftNode {
+            cfg,
+            peers: all,
+            names,
+            transport,
+            out,
+            engine: Mutex::new(None),
+            preload: Mutex::new(None),
+            stopped: AtomicBool::new(false),
+            propose_timeout: Duration::from_millis(o.propose_timeout.unwrap_or(5000) as u64),
+        })
+    }
+
+    fn engine(&self) -> Result<Arc<RaftEngine>, Code> {
+        if self.stopped.load(Ordering::Acquire) {
+            return Err(raft_error("CLOSED", "the node is stopped"));
+        }
+        self.engine
+            .lock()
+            .unwrap()
+            .clone()
+            .ok_or_else(|| raft_error("CONFIG_ERROR", "the node is not started (call start())"))
+    }
+
+    /// Starts the node: its Raft core, with every member known from the start.
+    #[napi]
+    pub fn start(&self) -> Result<(), Code> {
+        if self.stopped.load(Ordering::Acquire) {
+            return Err(raft_error(
+                "CLOSED",
+                "a stopped node cannot start again; make a new one",
+            ));
+        }
+        let mut slot = self.engine.lock().unwrap();
+        if slot.is_some() {
+            return Ok(());
+        }
+        let parts = Parts {
+            transport: Some(self.transport.clone()),
+            log: self.preload.lock().unwrap().take(),
+        };
+        let members: BTreeMap<u64, Member> = std::iter::once(&self.cfg.name)
+            .chain(&self.peers)
+            .map(|n| {
+                (
+                    node_id(n),
+                    Member {
+                        name: n.clone(),
+                        addr: String::new(),
+                    },
+                )
+            })
+            .collect();
+        let cfg = self.cfg.clone();
+        let out = self.out.clone();
+        let engine = handle()
+            .block_on(async move {
+                let e = RaftEngine::start_parts(cfg, sink(out), NodeMachine, parts).await?;
+                // Every node founds the group with the same members: the first entry is
+                // the same everywhere, so it does not matter who does it first. A node
+                // with a log (dataDir, loadState) has it already.
+                if !e.raft.is_initialized().await.unwrap_or(false) {
+                    let _ = e.raft.initialize(members).await;
+                }
+                Ok::<_, io::Error>(e)
+            })
+            .map_err(|e| raft_error("INTERNAL", format!("cannot start the Raft node: {e}")))?;
+        let watcher = engine.clone();
+        let out = self.out.clone();
+        let names = self.names.clone();
+        handle().spawn(watch_log(watcher, out, names));
+        *slot = Some(engine);
+        Ok(())
+    }
+
+    /// Stops the node (at once; the engine winds down in the background) and releases
+    /// the JS callbacks so that the process can exit.
+    #[napi]
+    pub fn stop(&self) {
+        if self.stopped.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        self.transport.send.lock().unwrap().take();
+        self.out.wake.lock().unwrap().take();
+        if let Some(e) = self.engine.lock().unwrap().take() {
+            handle().spawn(async move { e.shutdown().await });
+        }
+    }
+
+    /// Proposes a command (JSON text). Resolves with its place once committed by a
+    /// majority (JS then waits for its own state machine to apply it).
+    #[napi]
+    pub async fn propose(&self, command: String) -> Result<String> {
+        let engine = match self.engine() {
+            Ok(e) => e,
+            Err(e) => return Ok(answer(Err(failed(e)))),
+        };
+        let command: Value = match serde_json::from_str(&command) {
+            Ok(c) => c,
+            Err(e) => {
+                return Ok(answer(Err((
+                    "INTERNAL",
+                    format!("the command is not JSON: {e}"),
+                    None,
+                ))))
+            }
+        };
+        let timestamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let timeout = self.propose_timeout;
+        let names = self.names.clone();
+        let r = on_engine(async move {
+            let w = engine.raft.client_write(Command::Node { command, timestamp });
+            match tokio::time::timeout(timeout, w).await {
+                Err(_) => Err(("TIMEOUT", format!("not committed within {} ms (no majority reachable?); it may still commit later", timeout.as_millis()), None)),
+                Ok(Ok(resp)) => Ok(json!({ "index": resp.log_id.index, "term": resp.log_id.leader_id.term })),
+                Ok(Err(openraft::error::RaftError::APIError(openraft::error::ClientWriteError::ForwardToLeader(f)))) => {
+                    let leader = f.leader_id.and_then(|id| names.name_of(id));
+                    match leader {
+                        Some(l) => Err(("NOT_LEADER", format!("this node is not the leader; the leader is {l}"), Some(l))),
+                        None => Err(("NO_LEADER", "no leader is known".to_string(), None)),
+                    }
+                }
+                Ok(Err(openraft::error::RaftError::Fatal(e))) => Err(("CLOSED", e.to_string(), None)),
+                Ok(Err(e)) => Err(("INTERNAL", e.to_string(), None)),
+            }
+        })
+        .await?;
+        Ok(answer(r))
+    }
+
+    /// A peer's RequestVote (JSON); resolves the response (JSON).
+    #[napi]
+    pub async fn handle_request_vote(&self, request: String) -> Result<String> {
+        let engine = match self.engine() {
+            Ok(e) => e,
+            Err(e) => return Ok(answer(Err(failed(e)))),
+        };
+        let names = self.names.clone();
+        let out = self.out.clone();
+        let parsed = serde_json::from_str::<Value>(&request)
+            .map_err(|e| format!("not JSON: {e}"))
+            .and_then(|v| node::vote_request_from(&v, &names).map(|r| (v, r)));
+        let (v, req) = match parsed {
+            Ok(x) => x,
+            Err(e) => {
+                return Ok(answer(Err((
+                    "INVALID_TERM",
+                    format!("a malformed RequestVote request: {e}"),
+                    None,
+                ))))
+            }
+        };
+        let r = match on_engine(async move { engine.raft.vote(req).await }).await? {
+            Ok(r) => r,
+            Err(e) => return Ok(answer(Err(("INTERNAL", e.to_string(), None)))),
+        };
+        if r.vote_granted {
+            out.push(json!({"type": "voteGranted", "candidateId": v["candidateId"], "term": r.vote.leader_id.term}));
+        }
+        Ok(answer(Ok(node::vote_response_json(&r, &names))))
+    }
+
+    /// A peer's AppendEntries (JSON); resolves the response (JSON).
+    #[napi]
+    pub async fn handle_append_entries(&self, request: String) -> Result<String> {
+        let engine = match self.engine() {
+            Ok(e) => e,
+            Err(e) => return Ok(answer(Err(failed(e)))),
+        };
+        let names = self.names.clone();
+        let out = self.out.clone();
+        let parsed = serde_json::from_str::<Value>(&request)
+            .map_err(|e| format!("not JSON: {e}"))
+            .and_then(|v| node::append_request_from(&v, &names).map(|r| (v, r)));
+        let (v, req) = match parsed {
+            Ok(x) => x,
+            Err(e) => {
+                return Ok(answer(Err((
+                    "LOG_INCONSISTENCY",
+                    format!("a malformed AppendEntries request: {e}"),
+                    None,
+                ))))
+            }
+        };
+        let term = req.vote.leader_id.term;
+        out.push(json!({"type": "heartbeat", "leaderId": v["leaderId"], "term": term}));
+        let r = match on_engine(async move { engine.raft.append_entries(req).await }).await? {
+            Ok(r) => r,
+            Err(e) => return Ok(answer(Err(("INTERNAL", e.to_string(), None)))),
+        };
+        Ok(answer(Ok(node::append_response_json(&r, term, &names))))
+    }
+
+    /// Events and committed proposals since the last poll, as a JSON array text.
+    #[napi]
+    pub fn poll(&self) -> String {
+        format!("[{}]", self.out.take().join(","))
+    }
+
+    /// `{ role, term, leader, commitIndex, lastLogIndex }` as JSON text.
+    #[napi]
+    pub fn status(&self) -> String {
+        let Ok(engine) = self.engine() else {
+            return json!({"role": "follower", "term": 0, "leader": null, "commitIndex": 0, "lastLogIndex": 0}).to_string();
+        };
+        let st = engine.state();
+        json!({"role": st.role, "term": st.term, "leader": st.leader, "commitIndex": st.commit_index, "lastLogIndex": st.last_log_index})
+            .to_string()
+    }
+
+    /// The persistent state `{ currentTerm, votedFor, log }` as JSON text.
+    #[napi]
+    pub fn get_state(&self) -> String {
+        let (vote, log) = match self.engine.lock().unwrap().as_ref() {
+            Some(e) => e.persistent(),
+            None => self
+                .preload
+                .lock()
+                .unwrap()
+                .as_ref()
+                .map(LogStore::contents)
+                .unwrap_or_default(),
+        };
+        node::persistent_json(vote, &log, &self.names).to_string()
+    }
+
+    /// Takes a state `getState()` gave (JSON text), before `start()`.
+    #[napi]
+    pub fn load_state(&self, state: String) -> Result<(), Code> {
+        if self.engine.lock().unwrap().is_some() {
+            return Err(config_error("loadState must come before start()"));
+        }
+        let v: Value = serde_json::from_str(&state)
+            .map_err(|e| config_error(format!("the state is not JSON: {e}")))?;
+        let (vote, log) = node::persistent_from(&v, &self.names)
+            .map_err(|e| config_error(format!("invalid state: {e}")))?;
+        *self.preload.lock().unwrap() = Some(LogStore::preloaded(vote, log));
+        Ok(())
+    }
+}
+
+/// Reports entries as this node's log takes them (`logAppended`, on every node).
+async fn watch_log(engine: Arc<RaftEngine>, out: Arc<Outbox>, names: Names) {
+    let mut rx = engine.raft.metrics();
+    let mut seen = rx.borrow().last_log_index.unwrap_or(0);
+    loop {
+        if rx.changed().await.is_err() || engine.is_stopped() {
+            return;
+        }
+        let last = rx.borrow().last_log_index.unwrap_or(0);
+        if last > seen {
+            for e in engine.entries(seen + 1, last) {
+                if matches!(
+                    e.payload,
+                    openraft::EntryPayload::Normal(Command::Node { .. })
+                ) {
+                    out.push(json!({"type": "logAppended", "entry": node::entry_json(&e, &names)}));
+                }
+            }
+        }
+        seen = last;
+    }
+}
