@@ -514,6 +514,9 @@ impl NativeRaftNode {
     /// Takes a state `getState()` gave (JSON text), before `start()`.
     #[napi]
     pub fn load_state(&self, state: String) -> Result<(), Code> {
+        if self.stopped.load(Ordering::Acquire) {
+            return Err(raft_error("CLOSED", "the node is stopped"));
+        }
         if self.engine.lock().unwrap().is_some() {
             return Err(config_error("loadState must come before start()"));
         }
