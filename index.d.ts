@@ -1060,3 +1060,23 @@ export declare class DistributedStateMachine<V = unknown> extends EventEmitter<D
 export declare function createRaftCoordinator(options: RaftCoordinatorOptions): RaftCoordinator;
 export declare function createClusterManager(options?: ClusterManagerOptions): ClusterManager;
 export declare function createDistributedStateMachine<V = unknown>(options?: DistributedStateMachineOptions): DistributedStateMachine<V>;
+
+// ---- @ruvector/raft's RaftNode (also `redux-cluster-rs/raft`, with its RaftError) ----
+export { RaftNode, NodeState, RaftEvent } from './src/js/raft.js';
+export type {
+  RaftNodeConfig,
+  RaftTransport,
+  StateMachine as RaftStateMachine,
+  LogEntry as RaftLogEntry,
+  AppliedEntry,
+  PersistentState,
+  RequestVoteRequest,
+  RequestVoteResponse,
+  AppendEntriesRequest,
+  AppendEntriesResponse,
+  StateChangeEvent,
+  LeaderElectedEvent,
+  LogCommittedEvent,
+} from './src/js/raft.js';
+/** @ruvector/raft's RaftError and RaftErrorCode (`RaftError` here is @unrdf/consensus's). */
+export { RaftError as RaftNodeError, RaftErrorCode as RaftNodeErrorCode } from './src/js/raft.js';

@@ -167,3 +167,27 @@ const book: Book | undefined = library.getState().entities['1'];
 const loaded = createStore(loadReducer<{ volume: number }>('/path/to/liborder_book_reducer.so', { market: 'BTC-EUR' }));
 const volume: number = loaded.getState().volume;
 void docN, addType, book, volume;
+
+// RaftNode (@ruvector/raft's API), from the subpath and the top level.
+import { RaftNode as SubRaftNode, RaftEvent as SubRaftEvent, RaftError as SubRaftError, type RaftTransport } from 'redux-cluster-rs/raft';
+import { RaftNode as TopRaftNode, RaftNodeError } from 'redux-cluster-rs';
+interface KvCommand {
+  type: 'SET';
+  key: string;
+  value: string;
+}
+const rn = new SubRaftNode<KvCommand, string>({ nodeId: 'n1', peers: ['n2', 'n3'], electionTimeout: [150, 300] });
+const kvTransport: RaftTransport<KvCommand> = {
+  requestVote: async (_peer, req) => ({ term: req.term, voteGranted: false }),
+  appendEntries: async (_peer, req) => ({ term: req.term, success: true }),
+};
+rn.setTransport(kvTransport);
+rn.setStateMachine({ apply: async (c) => c.value });
+rn.on(SubRaftEvent.LeaderElected, (e) => void e.leaderId);
+rn.on('stateChange', (e) => void e.newState);
+const proposed: Promise<{ index: number; result: string }> = rn.propose({ type: 'SET', key: 'k', value: 'v' });
+// @ts-expect-error: not a KvCommand
+void rn.propose({ type: 'DEL' });
+const sameClass: typeof TopRaftNode = SubRaftNode;
+const errCode: string = new SubRaftError('x', 'NOT_LEADER' as any).code;
+void proposed, sameClass, errCode, RaftNodeError;

@@ -1148,12 +1148,13 @@ module.exports = {
   ...redux,
   ...membership,
   ...consensus,
-  // @ruvector/raft's API; its RaftError is RaftNodeError here (RaftError is
-  // @unrdf/consensus's). `redux-cluster-rs/raft` exports it under its own name.
+  // @ruvector/raft's API; its RaftError and RaftErrorCode are RaftNodeError and
+  // RaftNodeErrorCode here (the others are @unrdf/consensus's). `redux-cluster-rs/raft`
+  // exports them under their own names.
   RaftNode: raftnode.RaftNode,
   NodeState: raftnode.NodeState,
   RaftEvent: raftnode.RaftEvent,
-  RaftErrorCode: raftnode.RaftErrorCode,
+  RaftNodeErrorCode: raftnode.RaftErrorCode,
   RaftNodeError: raftnode.RaftNodeError,
   createStore,
   reducers,

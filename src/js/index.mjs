@@ -34,7 +34,7 @@ export const {
   RaftNode,
   NodeState,
   RaftEvent,
-  RaftErrorCode,
+  RaftNodeErrorCode,
   RaftNodeError,
 } = cjs;
 export default cjs;
