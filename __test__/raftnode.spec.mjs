@@ -256,3 +256,14 @@ test('config errors, a stopped node, and the top-level exports', async () => {
   assert.equal(top.RaftNodeError, RaftError);
   assert.equal(RaftError.notLeader('x').code, 'NOT_LEADER');
 });
+
+test('the seed\'s key-value tutorial between processes (examples/raft-kv.mjs): redirects, kill -9 of the leader, a restart from dataDir', { timeout: 120000 }, async () => {
+  const { spawn } = await import('node:child_process');
+  const p = spawn(process.execPath, [path.join(path.dirname(new URL(import.meta.url).pathname), '..', 'examples', 'raft-kv.mjs'), '--keys', '20'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  p.stdout.on('data', (d) => (out += d));
+  p.stderr.on('data', (d) => (out += d));
+  const code = await new Promise((r) => p.on('exit', r));
+  assert.equal(code, 0, out);
+  assert.match(out, /all 3 nodes hold all 20 keys/);
+});
