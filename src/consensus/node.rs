@@ -333,15 +333,13 @@ pub fn append_request_from(
         .collect::<Result<Vec<_>, _>>()?;
     // Consecutive, after prevLogIndex: anything else is a malformed request.
     let prev = get_log_id(o, "prevLog", names)?;
-    let mut next = prev.map_or(0, |l| l.index + 1);
-    for e in &entries {
+    for (next, e) in (prev.map_or(0, |l| l.index + 1)..).zip(&entries) {
         if e.log_id.index != next {
             return Err(format!(
                 "entries must follow prevLogIndex one by one: expected index {next}, got {}",
                 e.log_id.index
             ));
         }
-        next += 1;
     }
     let mut c = o.clone();
     c.insert(
@@ -436,6 +434,9 @@ pub fn incoming(method: &str, v: &Value, names: &Names) -> io::Result<Reply> {
     })
 }
 
+/// A node's vote and log, as `getState` gives them and `loadState` takes them.
+pub type Persistent = (Option<Vote<u64>>, Vec<Entry<TypeConfig>>);
+
 /// Persistent state in the seed's shape: `{ currentTerm, votedFor, log }` (plus
 /// `voteCommitted`).
 pub fn persistent_json(vote: Option<Vote<u64>>, log: &[Entry<TypeConfig>], names: &Names) -> Value {
@@ -448,10 +449,7 @@ pub fn persistent_json(vote: Option<Vote<u64>>, log: &[Entry<TypeConfig>], names
     })
 }
 
-pub fn persistent_from(
-    v: &Value,
-    names: &Names,
-) -> Result<(Option<Vote<u64>>, Vec<Entry<TypeConfig>>), String> {
+pub fn persistent_from(v: &Value, names: &Names) -> Result<Persistent, String> {
     let o = obj(v, "the state")?;
     let term = uint(o, "currentTerm")?;
     let who = names.id(o.get("votedFor"), "votedFor")?;
