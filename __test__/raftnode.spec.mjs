@@ -214,10 +214,11 @@ test('malformed requests reject with a clear error and change nothing; a transpo
       {},
       { term: 'x', leaderId: leader.nodeId },
       { term: 99, leaderId: 'nobody', prevLogIndex: -1, entries: [], leaderCommit: -1 },
-      { term: 99, leaderId: leader.nodeId, prevLogIndex: 1, prevLogTerm: 1, prevLogLeader: leader.nodeId, entries: [{ term: 99, index: 7, leader: leader.nodeId, command: 1 }], leaderCommit: -1 },
     ]) {
       await assert.rejects(f.handleAppendEntries(bad), (e) => e instanceof RaftError && e.code === RaftErrorCode.LogInconsistency && /malformed AppendEntries/.test(e.message), JSON.stringify(bad));
     }
+    const gap = { term: 99, leaderId: leader.nodeId, prevLogIndex: 1, prevLogTerm: 1, prevLogLeader: leader.nodeId, entries: [{ term: 99, index: 7, leader: leader.nodeId, command: 1 }], leaderCommit: -1 };
+    await assert.rejects(f.handleAppendEntries(gap), (e) => e.code === RaftErrorCode.InvalidLogIndex && /one by one/.test(e.message));
     await assert.rejects(f.handleRequestVote({ term: 5 }), (e) => e.code === RaftErrorCode.InvalidTerm && /candidateId/.test(e.message));
     await assert.rejects(f.handleRequestVote({ term: 5, candidateId: 'mallory', lastLogIndex: -1 }), (e) => /not a member/.test(e.message));
     assert.equal(JSON.stringify(f.getState()), before, 'nothing changed');
@@ -251,7 +252,7 @@ test('config errors, a stopped node, and the top-level exports', async () => {
   assert.throws(() => n.loadState({ currentTerm: 0, votedFor: null, log: [] }), (e) => e.code === RaftErrorCode.Closed);
   const m = new RaftNode({ nodeId: 'a', peers: ['b'] });
   assert.throws(() => m.loadState({ currentTerm: 1, votedFor: 'zed', log: [] }), (e) => e.code === RaftErrorCode.ConfigError && /not a member/.test(e.message));
-  assert.throws(() => m.loadState({ currentTerm: 1, votedFor: null, log: [{ term: 1, index: 1, command: 1 }, { term: 1, index: 3, command: 1 }] }), (e) => e.code === RaftErrorCode.ConfigError && /consecutive/.test(e.message));
+  assert.throws(() => m.loadState({ currentTerm: 1, votedFor: null, log: [{ term: 1, index: 1, command: 1 }, { term: 1, index: 3, command: 1 }] }), (e) => e.code === RaftErrorCode.InvalidLogIndex && /consecutive/.test(e.message));
   assert.equal(top.RaftNode, RaftNode);
   assert.equal(top.RaftNodeError, RaftError);
   assert.equal(RaftError.notLeader('x').code, 'NOT_LEADER');

@@ -469,6 +469,13 @@ impl NativeRaftNode {
                 ))))
             }
         };
+        if let Err(e) = node::entries_follow(&req) {
+            return Ok(answer(Err((
+                "INVALID_LOG_INDEX",
+                format!("a malformed AppendEntries request: {e}"),
+                None,
+            ))));
+        }
         let term = req.vote.leader_id.term;
         out.push(json!({"type": "heartbeat", "leaderId": v["leaderId"], "term": term}));
         let r = match on_engine(async move { engine.raft.append_entries(req).await }).await? {
@@ -524,6 +531,8 @@ impl NativeRaftNode {
             .map_err(|e| config_error(format!("the state is not JSON: {e}")))?;
         let (vote, log) = node::persistent_from(&v, &self.names)
             .map_err(|e| config_error(format!("invalid state: {e}")))?;
+        node::log_follows(&log)
+            .map_err(|e| raft_error("INVALID_LOG_INDEX", format!("invalid state: {e}")))?;
         *self.preload.lock().unwrap() = Some(LogStore::preloaded(vote, log));
         Ok(())
     }

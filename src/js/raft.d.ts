@@ -193,9 +193,9 @@ export declare class RaftNode<T = unknown, R = unknown> extends EventEmitter<Raf
   propose(command: T): Promise<AppliedEntry<T, R>>;
   /** Rejects with INVALID_TERM for a malformed request (nothing changes). */
   handleRequestVote(request: RequestVoteRequest): Promise<RequestVoteResponse>;
-  /** Rejects with LOG_INCONSISTENCY for a malformed request (nothing changes). */
+  /** Rejects with LOG_INCONSISTENCY for a malformed request, INVALID_LOG_INDEX for entries that do not follow prevLogIndex (nothing changes). */
   handleAppendEntries(request: AppendEntriesRequest<T>): Promise<AppendEntriesResponse>;
-  /** Before start(); a dataDir that holds a log takes precedence. Throws CONFIG_ERROR for an invalid state. */
+  /** Before start(); a dataDir that holds a log takes precedence. Throws CONFIG_ERROR for an invalid state, INVALID_LOG_INDEX for a log with gaps. */
   loadState(state: PersistentState<T>): void;
   getState(): PersistentState<T>;
 }
