@@ -268,3 +268,42 @@ test('the seed\'s key-value tutorial between processes (examples/raft-kv.mjs): r
   assert.equal(code, 0, out);
   assert.match(out, /all 3 nodes hold all 20 keys/);
 });
+
+test('a process whose RaftNodes are stopped exits by itself', { timeout: 30000 }, async () => {
+  const { spawn } = await import('node:child_process');
+  const script = `
+    import { RaftNode } from 'redux-cluster-rs/raft';
+    const ids = ['a', 'b', 'c'];
+    const nodes = new Map();
+    for (const id of ids) {
+      const n = new RaftNode({ nodeId: id, peers: ids.filter((p) => p !== id) });
+      n.setTransport({ requestVote: (p, r) => nodes.get(p).handleRequestVote(r), appendEntries: (p, r) => nodes.get(p).handleAppendEntries(r) });
+      n.setStateMachine({ apply: () => 1 });
+      nodes.set(id, n);
+    }
+    for (const n of nodes.values()) n.start();
+    let l;
+    for (let i = 0; i < 500 && !(l = [...nodes.values()].find((n) => n.isLeader)); i++) await new Promise((r) => setTimeout(r, 10));
+    await l.propose({ x: 1 });
+    for (const n of nodes.values()) n.stop();
+    console.log('stopped');`;
+  // No IPC channel: nothing but the nodes could keep it alive.
+  const p = spawn(process.execPath, ['--input-type=module', '-e', script], { cwd: path.join(path.dirname(new URL(import.meta.url).pathname), '..'), stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  p.stdout.on('data', (d) => (out += d));
+  p.stderr.on('data', (d) => (out += d));
+  const t0 = Date.now();
+  const code = await new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      p.kill('SIGKILL');
+      resolve('hung');
+    }, 10000);
+    p.on('exit', (c) => {
+      clearTimeout(timer);
+      resolve(c);
+    });
+  });
+  assert.equal(code, 0, out);
+  assert.match(out, /stopped/);
+  assert.ok(Date.now() - t0 < 10000);
+});
