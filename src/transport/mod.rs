@@ -1,9 +1,11 @@
-//! Layer 2: byte streams. TCP and Unix domain sockets behind one [`Stream`] type that
-//! splits into owned halves, a [`Listener`] that accepts either, and reconnect
-//! [`backoff`]. No framing here: see `protocol`.
+//! Layer 2: byte streams. TCP and Unix domain sockets (with TLS, and WebSocket over
+//! either: [`ws`]) behind one [`Stream`] type that splits into owned halves, a
+//! [`Listener`] that accepts either, and reconnect [`backoff`]. No framing here: see
+//! `protocol`.
 
 pub mod backoff;
 pub mod tls;
+pub mod ws;
 
 use std::fmt;
 use std::io;
@@ -38,6 +40,55 @@ pub enum Stream {
     Unix(UnixStream),
     TlsClient(Box<tokio_rustls::client::TlsStream<TcpStream>>),
     TlsServer(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+    /// A WebSocket (over TCP or TLS), its binary messages read and written as bytes.
+    Ws(Box<ws::WsBytes>),
+}
+
+// The byte-stream traits over whichever stream it is (a WebSocket runs over a `Stream`).
+macro_rules! each {
+    ($self:ident, $s:ident => $e:expr) => {
+        match $self.get_mut() {
+            Stream::Tcp($s) => $e,
+            Stream::Unix($s) => $e,
+            Stream::TlsClient($s) => $e,
+            Stream::TlsServer($s) => $e,
+            Stream::Ws($s) => $e,
+        }
+    };
+}
+
+impl tokio::io::AsyncRead for Stream {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        each!(self, s => std::pin::Pin::new(s).poll_read(cx, buf))
+    }
+}
+
+impl tokio::io::AsyncWrite for Stream {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<io::Result<usize>> {
+        each!(self, s => std::pin::Pin::new(s).poll_write(cx, buf))
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        each!(self, s => std::pin::Pin::new(s).poll_flush(cx))
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        each!(self, s => std::pin::Pin::new(s).poll_shutdown(cx))
+    }
 }
 
 impl Stream {
@@ -69,6 +120,10 @@ impl Stream {
                 (Box::new(r), Box::new(w))
             }
             Stream::TlsServer(s) => {
+                let (r, w) = tokio::io::split(*s);
+                (Box::new(r), Box::new(w))
+            }
+            Stream::Ws(s) => {
                 let (r, w) = tokio::io::split(*s);
                 (Box::new(r), Box::new(w))
             }
