@@ -49,8 +49,11 @@ export declare class NativeAuthority {
   poll(from: number, upto: number, max: number): AuthorityPoll
   /** The JS state (JSON) as of sequence number `seq`. */
   setSnapshot(seq: number, state: string): void
-  /** Binds a TCP (`host`, `port`) or Unix (`path`) endpoint and serves this store on it. */
-  listen(host?: string | undefined | null, port?: number | undefined | null, path?: string | undefined | null, access?: AccessOptions | undefined | null): NativeListener
+  /**
+   * Binds a TCP (`host`, `port`) or Unix (`path`) endpoint and serves this store on
+   * it; with `ws`, a WebSocket endpoint (on TCP).
+   */
+  listen(host?: string | undefined | null, port?: number | undefined | null, path?: string | undefined | null, access?: AccessOptions | undefined | null, ws?: WsOptions | undefined | null): NativeListener
   /** Releases the JS callback so that this store no longer keeps the process alive. */
   detach(): void
 }
@@ -498,4 +501,20 @@ export interface ServerAddress {
 export interface StateText {
   version: number
   json: string
+}
+
+/** A WebSocket endpoint's own settings (redux-cluster-ws's names). */
+export interface WsOptions {
+  /** Allowed `Origin` headers; without it, any origin (and none, as Node clients send). */
+  origin?: Array<string>
+  /**
+   * Addresses of proxies whose `X-Forwarded-For` is believed (for bans); everyone
+   * else's is ignored.
+   */
+  trustProxy?: Array<string>
+  /**
+   * Most connections open at once; past it, the upgrade is refused (HTTP 503).
+   * @default unlimited
+   */
+  limit?: number
 }

@@ -120,6 +120,26 @@ fn endpoint(
     path: Option<String>,
     default_host: &str,
 ) -> Result<Endpoint, Code> {
+    // A WebSocket server, as redux-cluster-ws's client names it: `host: 'ws://name'`
+    // (or `wss://`), `port`, and an optional path.
+    if let Some(h) = host
+        .as_deref()
+        .filter(|h| h.starts_with("ws://") || h.starts_with("wss://"))
+    {
+        let mut url = h.trim_end_matches('/').to_string();
+        if let Some(port) = port {
+            url = format!("{url}:{port}");
+        }
+        url.push_str(path.as_deref().unwrap_or("/"));
+        return crate::transport::ws::WsUrl::parse(&url)
+            .map(Endpoint::Ws)
+            .map_err(|e| {
+                js_error(
+                    ErrorCode::InvalidConfig.as_str(),
+                    format!("invalid configuration: {e}"),
+                )
+            });
+    }
     if let Some(p) = path {
         return Ok(Endpoint::Unix(PathBuf::from(p)));
     }
@@ -449,6 +469,41 @@ fn mode_of(mode: &str) -> Result<Mode, Code> {
     })
 }
 
+/// A WebSocket endpoint's own settings (redux-cluster-ws's names).
+#[napi(object)]
+pub struct WsOptions {
+    /// Allowed `Origin` headers; without it, any origin (and none, as Node clients send).
+    pub origin: Option<Vec<String>>,
+    /// Addresses of proxies whose `X-Forwarded-For` is believed (for bans); everyone
+    /// else's is ignored.
+    pub trust_proxy: Option<Vec<String>>,
+    /// Most connections open at once; past it, the upgrade is refused (HTTP 503).
+    /// @default unlimited
+    pub limit: Option<u32>,
+}
+
+fn ws_policy(o: WsOptions, cfg: &StoreConfig) -> Result<crate::transport::ws::WsPolicy, Code> {
+    let proxies = o
+        .trust_proxy
+        .unwrap_or_default()
+        .iter()
+        .map(|p| {
+            p.parse::<std::net::IpAddr>().map_err(|_| {
+                js_error(
+                    ErrorCode::InvalidConfig.as_str(),
+                    format!("invalid configuration: trustProxy: {p:?} is not an IP address"),
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(crate::transport::ws::WsPolicy::new(
+        o.origin.unwrap_or_default(),
+        proxies,
+        o.limit.unwrap_or(0) as usize,
+        cfg.limits.max_frame.saturating_add(64 * 1024),
+    ))
+}
+
 /// The JSON an async call resolves to (its errors carry a code JS turns into `err.code`).
 fn refusal(code: &str, message: &str) -> String {
     serde_json::json!({"ok": false, "code": code, "message": message}).to_string()
@@ -685,7 +740,8 @@ impl NativeAuthority {
         self.inner.set_snapshot(seq as u64, Bytes::from(state));
     }
 
-    /// Binds a TCP (`host`, `port`) or Unix (`path`) endpoint and serves this store on it.
+    /// Binds a TCP (`host`, `port`) or Unix (`path`) endpoint and serves this store on
+    /// it; with `ws`, a WebSocket endpoint (on TCP).
     #[napi]
     pub fn listen(
         &self,
@@ -693,6 +749,7 @@ impl NativeAuthority {
         port: Option<u32>,
         path: Option<String>,
         access: Option<AccessOptions>,
+        ws: Option<WsOptions>,
     ) -> Result<NativeListener, Code> {
         let _guard = handle().enter();
         if let Some((listener, access)) = self.bound.lock().unwrap().take() {
@@ -706,7 +763,17 @@ impl NativeAuthority {
             });
         }
         let ep = endpoint(host, port, path, "0.0.0.0")?;
-        let access = Arc::new(access_config(access)?);
+        let mut access = access_config(access)?;
+        if let Some(ws) = ws {
+            if matches!(ep, Endpoint::Unix(_)) {
+                return Err(js_error(
+                    ErrorCode::InvalidConfig.as_str(),
+                    "invalid configuration: a WebSocket server listens on TCP (host, port), not a Unix path",
+                ));
+            }
+            access = access.with_ws(ws_policy(ws, &self.cfg)?);
+        }
+        let access = Arc::new(access);
         let h = match &self.raft {
             Some(raft) => ServerHandle::listen(raft.clone(), &ep, self.cfg.clone(), access),
             None => ServerHandle::listen(self.inner.clone(), &ep, self.cfg.clone(), access),
@@ -934,6 +1001,12 @@ impl NativeClient {
                 host: None,
                 port: None,
                 path: Some(p.to_string_lossy().into_owned()),
+            },
+            // As redux-cluster-ws names it: `host: 'ws://name'`, `port`, and the path.
+            Endpoint::Ws(u) => ServerAddress {
+                host: Some(format!("{}://{}", if u.tls { "wss" } else { "ws" }, u.host)),
+                port: Some(u.port as u32),
+                path: (u.path != "/").then(|| u.path.clone()),
             },
         }
     }

@@ -169,7 +169,7 @@ function checkMode(mode) {
   return mode;
 }
 
-function readAddress(settings, what) {
+function readAddress(settings, what, defaultPort = 10001) {
   if (settings === undefined || settings === null) settings = {};
   if (typeof settings !== 'object') throw invalid(`${what} settings must be an object`);
   const { host, port, path } = settings;
@@ -178,7 +178,9 @@ function readAddress(settings, what) {
   if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port <= 65535)) {
     throw invalid(`port must be an integer in 0..65535, got ${JSON.stringify(port)}`);
   }
-  return { host: host ?? null, port: path !== undefined ? null : port ?? 10001, path: path ?? null };
+  // A WebSocket server (host 'ws://name') has a port and a URL path; a Unix socket only a path.
+  const ws = typeof host === 'string' && /^wss?:\/\//.test(host);
+  return { host: host ?? null, port: path !== undefined && !ws ? null : port ?? defaultPort, path: path ?? null };
 }
 
 // A client's servers: `servers: [{ host, port } | { path }, ...]`, or one server given as
@@ -215,7 +217,9 @@ function readTls(tls, side) {
 
 function readAccess(settings) {
   const { logins, ban } = settings || {};
-  const { tlsCa, tlsCert, tlsKey } = readTls((settings || {}).tls, 'server');
+  // redux-cluster-ws names its TLS settings `ssl: { key, cert, ca }`.
+  const tlsSetting = settings && settings.tls === undefined && settings.ssl !== undefined ? settings.ssl : (settings || {}).tls;
+  const { tlsCa, tlsCert, tlsKey } = readTls(tlsSetting, 'server');
   if (logins !== undefined && (typeof logins !== 'object' || logins === null)) throw invalid('logins must be an object of login: password');
   for (const [k, v] of Object.entries(logins || {})) {
     if (typeof v !== 'string') throw invalid(`the password of login ${JSON.stringify(k)} must be a string`);
@@ -699,7 +703,60 @@ class ReduxCluster {
     return server;
   }
 
-  _listen(addr, access = null) {
+  /**
+   * Serves this store to WebSocket clients (browsers, createWSClient): redux-cluster-ws's
+   * createWSServer, with the same ordering, acknowledgements and resume as TCP.
+   * Settings: host ('0.0.0.0'), port (10002), logins, ban, tls (or ssl), origin (an
+   * allow-list of Origin headers), trustProxy (proxy addresses whose X-Forwarded-For is
+   * believed), limit (most connections at once).
+   */
+  createWSServer(settings) {
+    const s = settings === undefined || settings === null ? {} : settings;
+    if (typeof s !== 'object') throw invalid('WebSocket server settings must be an object');
+    if (s.path !== undefined) throw invalid('a WebSocket server listens on TCP (host, port), not a Unix path');
+    if (s.server !== undefined) throw invalid('server (an HTTP server to attach to) is not supported: give host and port; the engine serves the upgrade itself');
+    const addr = readAddress(s, 'WebSocket server', 10002);
+    const list = (v, what) => {
+      if (v === undefined) return undefined;
+      const a = typeof v === 'string' ? [v] : v;
+      if (!Array.isArray(a) || !a.every((x) => typeof x === 'string')) throw invalid(`${what} must be a string or an array of strings`);
+      return a;
+    };
+    if (s.limit !== undefined && !(Number.isInteger(s.limit) && s.limit >= 1)) throw invalid('limit must be an integer of at least 1');
+    const ws = { origin: list(s.origin, 'origin'), trustProxy: list(s.trustProxy, 'trustProxy'), limit: s.limit };
+    const server = this._listen(addr, readAccess(s), ws);
+    if (!this.role.includes('server')) this.role.push('server');
+    return server;
+  }
+
+  /**
+   * Connects this store to a WebSocket server: redux-cluster-ws's createWSClient
+   * ({ host: 'ws://name' or 'wss://name', port = 10002, path, login, password }), with
+   * createClient's guarantees (numbered dispatches, offline queue, resume).
+   */
+  createWSClient(settings) {
+    const s = settings === undefined || settings === null ? {} : settings;
+    if (typeof s !== 'object') throw invalid('WebSocket client settings must be an object');
+    if (typeof s.host !== 'string' || !/^wss?:\/\/[^/]/.test(s.host)) throw invalid("host must be a ws:// or wss:// URL, e.g. 'ws://localhost'");
+    // redux-cluster-ws's reconnectInterval and timeout are taken and not needed: the
+    // engine reconnects with backoff (reconnectInitialMs / reconnectMaxMs).
+    const { host, port, path, reconnectInterval, timeout, ...rest } = s;
+    let url;
+    try {
+      url = new URL(host);
+    } catch {
+      throw invalid(`host ${JSON.stringify(host)} is not a URL`);
+    }
+    // 'ws://h:1234/sync' carries its own port and path; else `port` (10002) and `path`.
+    const server = {
+      host: `${url.protocol}//${url.hostname}`,
+      port: url.port ? Number(url.port) : port ?? 10002,
+      path: url.pathname !== '/' ? url.pathname : path,
+    };
+    return this.createClient({ ...rest, servers: [server] });
+  }
+
+  _listen(addr, access = null, ws = null) {
     if (this._client || this._ipcWaiting) {
       // A relay (client of one server, server to others) would need two orderings.
       throw new ReduxClusterError('ERR_INVALID_CONFIG', 'invalid configuration: a client store cannot also be a server');
@@ -717,7 +774,7 @@ class ReduxCluster {
     }
     let listener;
     try {
-      listener = this._authority.listen(addr.host, addr.port, addr.path, access);
+      listener = this._authority.listen(addr.host, addr.port, addr.path, access, ws ?? undefined);
     } catch (e) {
       if (this._servers.size === 0) this._dropAuthority();
       throw e;

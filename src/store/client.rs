@@ -468,6 +468,51 @@ async fn session(shared: &Arc<Shared>) -> SessionEnd {
                 Err(end) => return end,
             }
         }
+        (tls, Endpoint::Ws(url)) => {
+            // wss://: TLS first (the configured trust, else the system's roots).
+            let stream = if url.tls {
+                let cfg = match tls.clone() {
+                    Some(c) => Ok(c),
+                    None => crate::transport::tls::client_config(None, None),
+                };
+                let cfg = match cfg {
+                    Ok(c) => c,
+                    Err(e) => {
+                        return retry(
+                            format!("TLS for {url}: {e}"),
+                            ErrorCode::Tls.as_str(),
+                            false,
+                        )
+                    }
+                };
+                match bounded(
+                    shared,
+                    "TLS handshake with",
+                    ErrorCode::Tls.as_str(),
+                    stream.tls_connect(cfg, &url.host),
+                )
+                .await
+                {
+                    Ok(s) => s,
+                    Err(end) => return end,
+                }
+            } else {
+                stream
+            };
+            // Room for the largest frame and its WebSocket framing.
+            let max = cfg.limits.max_frame.saturating_add(64 * 1024);
+            match bounded(
+                shared,
+                "WebSocket handshake with",
+                ErrorCode::Connect.as_str(),
+                crate::transport::ws::connect(stream, url, max),
+            )
+            .await
+            {
+                Ok(s) => s,
+                Err(end) => return end,
+            }
+        }
         _ => stream,
     };
     let (r, mut w) = stream.into_split();

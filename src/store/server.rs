@@ -38,6 +38,8 @@ pub struct Access {
     pub bans: Bans,
     /// When each refused peer name was last reported (bounded: the oldest go first).
     peer_reports: Mutex<std::collections::HashMap<String, std::time::Instant>>,
+    /// A WebSocket endpoint: connections are upgraded (under this policy) first.
+    pub ws: Option<Arc<crate::transport::ws::WsPolicy>>,
 }
 
 /// How often one peer's refusals are reported on `stderr`.
@@ -50,6 +52,7 @@ impl Access {
             logins,
             bans: Bans::new(ban),
             peer_reports: Mutex::default(),
+            ws: None,
         }
     }
 
@@ -75,6 +78,12 @@ impl Access {
 
     pub fn with_tls(mut self, tls: Option<Arc<rustls::ServerConfig>>) -> Access {
         self.tls = tls;
+        self
+    }
+
+    /// Serves WebSocket connections under `policy`.
+    pub fn with_ws(mut self, policy: crate::transport::ws::WsPolicy) -> Access {
+        self.ws = Some(Arc::new(policy));
         self
     }
 }
@@ -202,6 +211,32 @@ async fn serve<A: OrderingAuthority>(
                     let m = format!("ReduxCluster.createServer: connection from {peer} refused: no TLS handshake within the timeout");
                     return auth.report(Event::error(ErrorCode::Tls.as_str(), m));
                 }
+            }
+        }
+    };
+    // A WebSocket endpoint: the upgrade (Origin, limit, X-Forwarded-For), then the same
+    // protocol inside binary messages. `_live` holds its place under the limit.
+    let (stream, ip, _live) = match &access.ws {
+        None => (stream, ip, None),
+        Some(policy) => {
+            let upgraded = tokio::select! {
+                _ = cancel.cancelled() => return,
+                a = tokio::time::timeout(cfg.handshake_timeout, crate::transport::ws::accept(stream, ip, policy.clone())) => a,
+            };
+            match upgraded {
+                Ok(Ok(a)) => (a.stream, a.ip, Some(a.guard)),
+                Ok(Err(e)) => {
+                    // The client got the reason (an HTTP status and text); a flood of
+                    // them is reported once per 30 s, not once each.
+                    if access.first_report("websocket upgrade") {
+                        let m = format!(
+                            "ReduxCluster.createWSServer: connection from {peer} refused: {e}"
+                        );
+                        auth.report(Event::error(ErrorCode::Protocol.as_str(), m));
+                    }
+                    return;
+                }
+                Err(_) => return,
             }
         }
     };

@@ -18,8 +18,13 @@ pub use backoff::Backoff;
 /// Where to listen or connect.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Endpoint {
-    Tcp { host: String, port: u16 },
+    Tcp {
+        host: String,
+        port: u16,
+    },
     Unix(PathBuf),
+    /// A WebSocket server (`ws://` or `wss://`): dialled over TCP, then upgraded.
+    Ws(ws::WsUrl),
 }
 
 impl fmt::Display for Endpoint {
@@ -27,6 +32,7 @@ impl fmt::Display for Endpoint {
         match self {
             Endpoint::Tcp { host, port } => write!(f, "{host}:{port}"),
             Endpoint::Unix(p) => write!(f, "{}", p.display()),
+            Endpoint::Ws(u) => write!(f, "{u}"),
         }
     }
 }
@@ -92,8 +98,17 @@ impl tokio::io::AsyncWrite for Stream {
 }
 
 impl Stream {
+    /// Connects the byte stream: for a WebSocket, its TCP connection (TLS and the
+    /// upgrade follow, see the client).
     pub async fn connect(ep: &Endpoint) -> io::Result<Stream> {
         match ep {
+            Endpoint::Ws(u) => {
+                Box::pin(Self::connect(&Endpoint::Tcp {
+                    host: u.host.clone(),
+                    port: u.port,
+                }))
+                .await
+            }
             Endpoint::Tcp { host, port } => {
                 let s = TcpStream::connect((host.as_str(), *port)).await?;
                 // Actions are small and latency matters more than packet count.
@@ -184,6 +199,10 @@ impl Listener {
     /// Binds; must be called inside a tokio runtime context.
     pub fn bind(ep: &Endpoint) -> io::Result<Listener> {
         match ep {
+            Endpoint::Ws(u) => Self::bind(&Endpoint::Tcp {
+                host: u.host.clone(),
+                port: u.port,
+            }),
             Endpoint::Tcp { host, port } => {
                 let std = std::net::TcpListener::bind((host.as_str(), *port))?;
                 std.set_nonblocking(true)?;

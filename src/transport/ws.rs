@@ -28,6 +28,8 @@ pub struct WsBytes {
     ws: WebSocketStream<Stream>,
     pending: Bytes,
     closing: bool,
+    /// A message sent but not yet flushed: its length, reported once the flush is done.
+    in_flight: Option<usize>,
 }
 
 impl WsBytes {
@@ -36,6 +38,7 @@ impl WsBytes {
             ws,
             pending: Bytes::new(),
             closing: false,
+            in_flight: None,
         }
     }
 
@@ -62,13 +65,20 @@ fn ws_err(e: tokio_tungstenite::tungstenite::Error) -> io::Error {
     match e {
         E::Io(e) => e,
         E::ConnectionClosed | E::AlreadyClosed => io::Error::from(io::ErrorKind::BrokenPipe),
-        E::Capacity(c) => io::Error::new(io::ErrorKind::InvalidData, format!("WebSocket message too large: {c}")),
+        E::Capacity(c) => io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("WebSocket message too large: {c}"),
+        ),
         other => io::Error::new(io::ErrorKind::InvalidData, other.to_string()),
     }
 }
 
 impl AsyncRead for WsBytes {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         loop {
             if !self.pending.is_empty() {
                 let n = self.pending.len().min(buf.remaining());
@@ -85,6 +95,11 @@ impl AsyncRead for WsBytes {
                 }
                 // Pings are answered by tungstenite itself.
                 Some(Ok(_)) => {}
+                // A peer that went away without a close frame (a browser tab closed,
+                // a process killed) has simply disconnected.
+                Some(Err(tokio_tungstenite::tungstenite::Error::Protocol(
+                    tokio_tungstenite::tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
+                ))) => return Poll::Ready(Ok(())),
                 Some(Err(e)) => {
                     let e = ws_err(e);
                     if e.kind() == io::ErrorKind::InvalidData {
@@ -98,12 +113,23 @@ impl AsyncRead for WsBytes {
 }
 
 impl AsyncWrite for WsBytes {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        ready!(Pin::new(&mut self.ws).poll_ready(cx)).map_err(ws_err)?;
-        Pin::new(&mut self.ws)
-            .start_send(Message::Binary(Bytes::copy_from_slice(buf)))
-            .map_err(ws_err)?;
-        Poll::Ready(Ok(buf.len()))
+    // A write completes once its message is on the socket, as a TCP write would: the
+    // protocol code never calls flush (TCP and Unix sockets need none). A caller that
+    // got Pending calls again with the same bytes, which are then already sent.
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        if self.in_flight.is_none() {
+            ready!(Pin::new(&mut self.ws).poll_ready(cx)).map_err(ws_err)?;
+            Pin::new(&mut self.ws)
+                .start_send(Message::Binary(Bytes::copy_from_slice(buf)))
+                .map_err(ws_err)?;
+            self.in_flight = Some(buf.len());
+        }
+        ready!(Pin::new(&mut self.ws).poll_flush(cx)).map_err(ws_err)?;
+        Poll::Ready(Ok(self.in_flight.take().unwrap_or(buf.len())))
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -136,7 +162,12 @@ pub struct WsPolicy {
 }
 
 impl WsPolicy {
-    pub fn new(origins: Vec<String>, trust_proxy: Vec<IpAddr>, limit: usize, max_message: usize) -> WsPolicy {
+    pub fn new(
+        origins: Vec<String>,
+        trust_proxy: Vec<IpAddr>,
+        limit: usize,
+        max_message: usize,
+    ) -> WsPolicy {
         WsPolicy {
             origins,
             trust_proxy,
@@ -183,7 +214,11 @@ fn refusal(status: u16, why: &str) -> ErrorResponse {
 
 /// The client's address: the last `X-Forwarded-For` hop when the socket's peer is a
 /// trusted proxy; otherwise the socket's peer (anyone can write that header).
-pub fn client_ip(peer: Option<IpAddr>, forwarded: Option<&str>, trusted: &[IpAddr]) -> Option<IpAddr> {
+pub fn client_ip(
+    peer: Option<IpAddr>,
+    forwarded: Option<&str>,
+    trusted: &[IpAddr],
+) -> Option<IpAddr> {
     let peer_ip = peer?;
     if !trusted.contains(&peer_ip) {
         return Some(peer_ip);
@@ -195,7 +230,11 @@ pub fn client_ip(peer: Option<IpAddr>, forwarded: Option<&str>, trusted: &[IpAdd
 }
 
 /// Runs the server side of the upgrade, applying `policy`.
-pub async fn accept(stream: Stream, peer: Option<IpAddr>, policy: Arc<WsPolicy>) -> Result<Accepted, String> {
+pub async fn accept(
+    stream: Stream,
+    peer: Option<IpAddr>,
+    policy: Arc<WsPolicy>,
+) -> Result<Accepted, String> {
     // Counted before the handshake, so a flood cannot open more than the limit at once.
     let n = policy.live.fetch_add(1, Ordering::Relaxed) + 1;
     let guard = LiveGuard(policy.clone());
@@ -205,11 +244,17 @@ pub async fn accept(stream: Stream, peer: Option<IpAddr>, policy: Arc<WsPolicy>)
     let p = policy.clone();
     let callback = move |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
         if over {
-            return Err(refusal(503, &format!("connection limit reached ({} connections)", p.limit)));
+            return Err(refusal(
+                503,
+                &format!("connection limit reached ({} connections)", p.limit),
+            ));
         }
         let origin = req.headers().get("origin").and_then(|v| v.to_str().ok());
         if !p.origins.is_empty() && !origin.is_some_and(|o| p.origins.iter().any(|a| a == o)) {
-            return Err(refusal(403, &format!("origin {} is not allowed", origin.unwrap_or("(none)"))));
+            return Err(refusal(
+                403,
+                &format!("origin {} is not allowed", origin.unwrap_or("(none)")),
+            ));
         }
         *seen.lock().unwrap() = req
             .headers()
@@ -218,10 +263,15 @@ pub async fn accept(stream: Stream, peer: Option<IpAddr>, policy: Arc<WsPolicy>)
             .map(str::to_string);
         Ok(resp)
     };
-    let ws = tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(policy.config()))
-        .await
-        .map_err(|e| format!("WebSocket handshake failed: {e}"))?;
-    let ip = client_ip(peer, forwarded.lock().unwrap().as_deref(), &policy.trust_proxy);
+    let ws =
+        tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(policy.config()))
+            .await
+            .map_err(|e| format!("WebSocket handshake failed: {e}"))?;
+    let ip = client_ip(
+        peer,
+        forwarded.lock().unwrap().as_deref(),
+        &policy.trust_proxy,
+    );
     Ok(Accepted {
         stream: Stream::Ws(Box::new(WsBytes::new(ws))),
         ip,
@@ -254,7 +304,9 @@ impl WsUrl {
         // `[v6]:port`, `[v6]`, `host:port` or `host`.
         let (host, port) = match authority.strip_prefix('[') {
             Some(v6) => {
-                let (h, after) = v6.split_once(']').ok_or_else(|| format!("{url:?}: unclosed ["))?;
+                let (h, after) = v6
+                    .split_once(']')
+                    .ok_or_else(|| format!("{url:?}: unclosed ["))?;
                 (h, after.strip_prefix(':'))
             }
             None => match authority.rsplit_once(':') {
@@ -263,7 +315,9 @@ impl WsUrl {
             },
         };
         let port = match port {
-            Some(p) => p.parse::<u16>().map_err(|_| format!("{url:?}: bad port {p:?}"))?,
+            Some(p) => p
+                .parse::<u16>()
+                .map_err(|_| format!("{url:?}: bad port {p:?}"))?,
             None if tls => 443,
             None => 80,
         };
@@ -299,7 +353,10 @@ pub async fn connect(stream: Stream, url: &WsUrl, max_message: usize) -> io::Res
                 format!(
                     "the server refused the WebSocket (HTTP {}): {}",
                     r.status(),
-                    r.body().as_deref().map(String::from_utf8_lossy).unwrap_or_default()
+                    r.body()
+                        .as_deref()
+                        .map(String::from_utf8_lossy)
+                        .unwrap_or_default()
                 ),
             ),
             e => ws_err(e),
@@ -314,7 +371,10 @@ mod tests {
     #[test]
     fn urls() {
         let u = WsUrl::parse("ws://localhost:8888").unwrap();
-        assert_eq!((u.tls, u.host.as_str(), u.port, u.path.as_str()), (false, "localhost", 8888, "/"));
+        assert_eq!(
+            (u.tls, u.host.as_str(), u.port, u.path.as_str()),
+            (false, "localhost", 8888, "/")
+        );
         let u = WsUrl::parse("wss://example.org/sync").unwrap();
         assert_eq!((u.tls, u.port, u.path.as_str()), (true, 443, "/sync"));
         let u = WsUrl::parse("ws://[::1]:9/x").unwrap();
@@ -329,9 +389,15 @@ mod tests {
         let proxy: IpAddr = "10.0.0.1".parse().unwrap();
         let other: IpAddr = "10.0.0.9".parse().unwrap();
         let h = Some("1.2.3.4, 5.6.7.8");
-        assert_eq!(client_ip(Some(proxy), h, &[proxy]), Some("5.6.7.8".parse().unwrap()));
+        assert_eq!(
+            client_ip(Some(proxy), h, &[proxy]),
+            Some("5.6.7.8".parse().unwrap())
+        );
         assert_eq!(client_ip(Some(other), h, &[proxy]), Some(other));
-        assert_eq!(client_ip(Some(proxy), Some("garbage"), &[proxy]), Some(proxy));
+        assert_eq!(
+            client_ip(Some(proxy), Some("garbage"), &[proxy]),
+            Some(proxy)
+        );
         assert_eq!(client_ip(Some(proxy), None, &[proxy]), Some(proxy));
     }
 }
