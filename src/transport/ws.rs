@@ -250,11 +250,12 @@ pub async fn accept(
             ));
         }
         let origin = req.headers().get("origin").and_then(|v| v.to_str().ok());
-        if !p.origins.is_empty() && !origin.is_some_and(|o| p.origins.iter().any(|a| a == o)) {
-            return Err(refusal(
-                403,
-                &format!("origin {} is not allowed", origin.unwrap_or("(none)")),
-            ));
+        // Browsers always send an Origin; the allow-list keeps other sites' pages out.
+        // Programs (Node clients) send none and are let through: they could send any.
+        if let Some(o) =
+            origin.filter(|o| !p.origins.is_empty() && !p.origins.iter().any(|a| a == o))
+        {
+            return Err(refusal(403, &format!("origin {o} is not allowed")));
         }
         *seen.lock().unwrap() = req
             .headers()

@@ -1,0 +1,221 @@
+// WebSocket endpoints (redux-cluster-ws's createWSServer / createWSClient) on the
+// engine: the same store served over TCP and WebSocket at once, logins, an offline
+// queue delivered once across a server restart, and bad input at the upgrade and after
+// it (origin, connection limit, text and garbage messages), each refused with a clear
+// reason and harming no other connection.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import http from 'node:http';
+import { createStore } from 'redux-cluster-rs';
+import { counter, freePort, helloFrame, sink, waitFor } from './helpers.mjs';
+
+/** A raw WebSocket upgrade: resolves { status, body } for a refusal, or { socket } once upgraded. */
+function upgrade(port, headers = {}) {
+  return new Promise((resolve, reject) => {
+    const req = http.request({
+      host: '127.0.0.1',
+      port,
+      path: '/',
+      headers: {
+        connection: 'Upgrade',
+        upgrade: 'websocket',
+        'sec-websocket-version': '13',
+        'sec-websocket-key': crypto.randomBytes(16).toString('base64'),
+        ...headers,
+      },
+    });
+    req.on('upgrade', (res, socket) => resolve({ status: 101, socket }));
+    req.on('response', (res) => {
+      let body = '';
+      res.on('data', (d) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** One masked client frame (opcode 1 text, 2 binary). */
+function wsFrame(opcode, payload) {
+  const mask = crypto.randomBytes(4);
+  const len = payload.length;
+  const head = len < 126 ? Buffer.from([0x80 | opcode, 0x80 | len]) : Buffer.from([0x80 | opcode, 0x80 | 126, len >> 8, len & 255]);
+  const body = Buffer.from(payload.map((b, i) => b ^ mask[i % 4]));
+  return Buffer.concat([head, mask, body]);
+}
+
+/** Resolves the server's close frame ({ code, reason }) or null when the socket just ends. */
+function closeFrame(socket, timeoutMs = 5000) {
+  return new Promise((resolve) => {
+    let buf = Buffer.alloc(0);
+    const timer = setTimeout(() => resolve('timeout'), timeoutMs);
+    socket.on('data', (d) => {
+      buf = Buffer.concat([buf, d]);
+      // Skip whole frames until a close frame (opcode 8) shows up.
+      for (;;) {
+        if (buf.length < 2) return;
+        let len = buf[1] & 127;
+        let off = 2;
+        if (len === 126) {
+          if (buf.length < 4) return;
+          len = buf.readUInt16BE(2);
+          off = 4;
+        }
+        if (buf.length < off + len) return;
+        const opcode = buf[0] & 15;
+        const payload = buf.subarray(off, off + len);
+        buf = buf.subarray(off + len);
+        if (opcode === 8) {
+          clearTimeout(timer);
+          return resolve({ code: payload.length >= 2 ? payload.readUInt16BE(0) : null, reason: payload.subarray(2).toString() });
+        }
+      }
+    });
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve(null);
+    });
+  });
+}
+
+test('one store over TCP and WebSocket at once: logins, convergence, a wrong password refused', async () => {
+  const server = createStore(counter, { stderr: sink() });
+  const tcp = server.createServer({ host: '127.0.0.1', port: 0, logins: { ann: 'secret' } });
+  const ws = server.createWSServer({ host: '127.0.0.1', port: 0, logins: { ann: 'secret' } });
+  assert.deepEqual(server.role.filter((r) => r === 'server'), ['server']);
+  const stores = [0, 1, 2].map(() => createStore(counter, { stderr: sink() }));
+  const conns = [
+    stores[0].createWSClient({ host: 'ws://127.0.0.1', port: ws.port, login: 'ann', password: 'secret' }),
+    stores[1].createWSClient({ host: `ws://127.0.0.1:${ws.port}`, login: 'ann', password: 'secret' }),
+    stores[2].createClient({ host: '127.0.0.1', port: tcp.port, login: 'ann', password: 'secret' }),
+  ];
+  const intruder = createStore(counter, { stderr: sink() });
+  const bad = intruder.createWSClient({ host: 'ws://127.0.0.1', port: ws.port, login: 'ann', password: 'wrong' });
+  try {
+    const acks = await Promise.all(stores.flatMap((s) => Array.from({ length: 50 }, () => s.dispatchAsync({ type: 'INC' }))));
+    assert.equal(new Set(acks.map((a) => a.seq)).size, 150);
+    server.dispatch({ type: 'INC' });
+    await waitFor(() => stores.every((s) => s.getState().counter === 151), { what: 'all three replicas at 151' });
+    assert.equal(server.getState().counter, 151);
+    assert.deepEqual(conns[0].server, { host: 'ws://127.0.0.1', port: ws.port });
+    await waitFor(() => bad.error, { what: 'the wrong password refused' });
+    assert.equal(bad.error.code, 'ERR_AUTH');
+    assert.equal(intruder.getState().counter, 0);
+  } finally {
+    await Promise.all([...conns, bad].map((c) => c.disconnect()));
+    await Promise.all([tcp.close(), ws.close()]);
+  }
+});
+
+test('a WebSocket client keeps what it dispatched while its server was down and delivers it once after', async () => {
+  const server = createStore(counter, { stderr: sink() });
+  const port = await freePort();
+  let ws = server.createWSServer({ host: '127.0.0.1', port });
+  const replica = createStore(counter, { stderr: sink() });
+  const conn = replica.createWSClient({ host: 'ws://127.0.0.1', port, reconnectInitialMs: 20 });
+  try {
+    await replica.dispatchAsync({ type: 'INC' });
+    await ws.close();
+    await waitFor(() => !conn.connected, { what: 'the client saw the server go' });
+    const later = Array.from({ length: 20 }, () => replica.dispatchAsync({ type: 'INC' }, { timeout: 20000 }));
+    assert.equal(conn.pending, 20);
+    ws = server.createWSServer({ host: '127.0.0.1', port });
+    const acks = await Promise.all(later);
+    assert.equal(new Set(acks.map((a) => a.seq)).size, 20);
+    await waitFor(() => server.getState().counter === 21 && replica.getState().counter === 21, { what: 'each action once on both sides' });
+  } finally {
+    await conn.disconnect();
+    await ws.close();
+  }
+});
+
+test('the upgrade refuses other origins and connections past the limit, with the reason, and harms no one', async () => {
+  const server = createStore(counter, { stderr: sink() });
+  const ws = server.createWSServer({ host: '127.0.0.1', port: 0, origin: ['https://app.example'], limit: 3 });
+  const replica = createStore(counter, { stderr: sink() });
+  // A Node client sends no Origin: allowed.
+  const conn = replica.createWSClient({ host: 'ws://127.0.0.1', port: ws.port });
+  const sockets = [];
+  try {
+    await replica.dispatchAsync({ type: 'INC' });
+    const other = await upgrade(ws.port, { origin: 'https://evil.example' });
+    assert.equal(other.status, 403);
+    assert.match(other.body, /origin https:\/\/evil\.example is not allowed/);
+    // 1 client + 2 more = the limit of 3; the 4th is refused with 503.
+    for (let i = 0; i < 2; i++) {
+      const r = await upgrade(ws.port, { origin: 'https://app.example' });
+      assert.equal(r.status, 101);
+      sockets.push(r.socket);
+    }
+    const over = await upgrade(ws.port, { origin: 'https://app.example' });
+    assert.equal(over.status, 503);
+    assert.match(over.body, /connection limit reached \(3 connections\)/);
+    // A place frees up when one goes.
+    sockets.pop().destroy();
+    await waitFor(async () => {
+      const r = await upgrade(ws.port, { origin: 'https://app.example' });
+      if (r.socket) sockets.push(r.socket);
+      return r.status === 101;
+    }, { what: 'a freed place taken' });
+    await replica.dispatchAsync({ type: 'INC' });
+    assert.equal(replica.getState().counter, 2, 'the client was not harmed');
+  } finally {
+    for (const s of sockets) s.destroy();
+    await conn.disconnect();
+    await ws.close();
+  }
+});
+
+test('a text message, garbage bytes and an oversized message each close only their own connection, with a reason', async () => {
+  const errors = sink();
+  const server = createStore(counter, { stderr: errors, maxFrameSize: 64 * 1024 });
+  const ws = server.createWSServer({ host: '127.0.0.1', port: 0 });
+  const replica = createStore(counter, { stderr: sink() });
+  const conn = replica.createWSClient({ host: 'ws://127.0.0.1', port: ws.port });
+  try {
+    await replica.dispatchAsync({ type: 'INC' });
+
+    const text = await upgrade(ws.port);
+    const textClosed = closeFrame(text.socket);
+    text.socket.write(wsFrame(1, Buffer.from('{"type":"INC"}')));
+    assert.deepEqual(await textClosed, { code: 1003, reason: 'this endpoint speaks binary messages (the redux-cluster-rs protocol), not text' });
+
+    const garbage = await upgrade(ws.port);
+    const garbageClosed = closeFrame(garbage.socket);
+    garbage.socket.write(wsFrame(2, crypto.randomBytes(64)));
+    assert.notEqual(await garbageClosed, 'timeout', 'the garbage connection is closed');
+
+    // A valid hello of another store is refused by the protocol, as over TCP.
+    const other = await upgrade(ws.port);
+    const otherClosed = closeFrame(other.socket);
+    other.socket.write(wsFrame(2, helloFrame('not-this-store')));
+    assert.notEqual(await otherClosed, 'timeout');
+
+    // Larger than the maximum message size (the frame limit plus framing).
+    const big = await upgrade(ws.port);
+    const bigClosed = closeFrame(big.socket);
+    const head = Buffer.from([0x82, 0x80 | 127, 0, 0, 0, 0, 0, 0x10, 0, 0]); // a 1 MiB binary frame
+    big.socket.write(Buffer.concat([head, crypto.randomBytes(4)]));
+    const closed = await bigClosed;
+    assert.ok(closed === null || closed.code === 1009, `closed for its size: ${JSON.stringify(closed)}`);
+
+    await replica.dispatchAsync({ type: 'INC' });
+    assert.equal(replica.getState().counter, 2, 'the well-behaved client was not harmed');
+    assert.equal(server.getState().counter, 2);
+  } finally {
+    await conn.disconnect();
+    await ws.close();
+  }
+});
+
+test('createWSServer and createWSClient refuse invalid settings', () => {
+  const s = createStore(counter);
+  assert.throws(() => s.createWSServer({ path: '/tmp/x.sock' }), (e) => e.code === 'ERR_INVALID_CONFIG');
+  assert.throws(() => s.createWSServer({ port: 0, limit: 0 }), (e) => e.code === 'ERR_INVALID_CONFIG');
+  assert.throws(() => s.createWSServer({ port: 0, trustProxy: ['not-an-ip'] }), (e) => e.code === 'ERR_INVALID_CONFIG' && /trustProxy/.test(e.message));
+  assert.throws(() => s.createWSServer({ port: 0, origin: 7 }), (e) => e.code === 'ERR_INVALID_CONFIG');
+  const c = createStore(counter);
+  assert.throws(() => c.createWSClient({ host: 'localhost', port: 1 }), (e) => e.code === 'ERR_INVALID_CONFIG' && /ws:\/\//.test(e.message));
+  assert.throws(() => c.createWSClient({}), (e) => e.code === 'ERR_INVALID_CONFIG');
+});
