@@ -128,6 +128,43 @@ export interface StoreConfig extends EngineConfig {
 /** redux-cluster 2.0's name for the store options. */
 export type ReduxClusterConfig = StoreConfig;
 
+/** `createWSServer` settings (redux-cluster-ws's names, plus logins, bans and TLS as in createServer). */
+export interface WSServerSettings {
+  /** @default '0.0.0.0' */
+  host?: string;
+  /** @default 10002 */
+  port?: number;
+  logins?: Record<string, string>;
+  ban?: { attempts?: number; durationMs?: number };
+  tls?: { cert: string | Buffer; key: string | Buffer; ca?: string | Buffer };
+  /** redux-cluster-ws's name for `tls`. */
+  ssl?: { cert: string | Buffer; key: string | Buffer; ca?: string | Buffer };
+  /** Allowed `Origin`s (browsers send one; programs, which send none, are let through). */
+  origin?: string | string[];
+  /** Proxy addresses whose `X-Forwarded-For` is believed (for bans); everyone else's is ignored. */
+  trustProxy?: string | string[];
+  /** Most connections open at once; past it, the upgrade is refused with HTTP 503. */
+  limit?: number;
+}
+
+/** `createWSClient` settings (redux-cluster-ws's names). */
+export interface WSClientSettings {
+  /** 'ws://name' or 'wss://name' (it may carry its own port and path). */
+  host: string;
+  /** @default 10002 */
+  port?: number;
+  /** The URL path. @default '/' */
+  path?: string;
+  login?: string;
+  password?: string;
+  /** Accepted for compatibility; the engine reconnects with backoff (reconnectInitialMs / reconnectMaxMs). */
+  reconnectInterval?: number;
+  /** Accepted for compatibility. */
+  timeout?: number;
+  /** For wss://: the CA to trust (else the system's roots), and a client certificate. */
+  tls?: boolean | { ca?: string | Buffer; cert?: string | Buffer; key?: string | Buffer };
+}
+
 export interface ServerSettings {
   /**
    * Interface to listen on (TCP).
@@ -441,6 +478,17 @@ export interface ReduxClusterStore<S = any, A extends Action = UnknownAction> ex
   backup(options: BackupOptions): Promise<boolean>;
   /** Serves this store over TCP or a Unix socket; one store may serve several endpoints. */
   createServer(settings?: ServerSettings): ClusterServer;
+  /**
+   * Serves this store to WebSocket clients (browsers, `createWSClient`), with the same
+   * ordering, acknowledgements and resume as TCP. redux-cluster-ws's names. Throws
+   * `ERR_INVALID_CONFIG` (bad settings), `ERR_ADDR_IN_USE`.
+   */
+  createWSServer(settings?: WSServerSettings): ClusterServer;
+  /**
+   * Connects this store to a WebSocket server (`host: 'ws://name'` or `'wss://name'`),
+   * with createClient's guarantees. Throws `ERR_INVALID_CONFIG`, `ERR_ALREADY_CONNECTED`.
+   */
+  createWSClient(settings: WSClientSettings): ClusterClient;
   /**
    * Connects this store to a server: it receives the server's state, then stays in
    * sync. Reconnects by itself. Throws if the store is already a client.

@@ -191,3 +191,11 @@ void rn.propose({ type: 'DEL' });
 const sameClass: typeof TopRaftNode = SubRaftNode;
 const errCode: string = new SubRaftError('x', 'NOT_LEADER' as any).code;
 void proposed, sameClass, errCode, RaftNodeError;
+
+// WebSocket (redux-cluster-ws's API).
+import { server as wsServer, client as wsClient, createStore as wsCreateStore } from 'redux-cluster-rs/ws';
+const wsStore = wsServer(wsCreateStore(counter));
+wsStore.createWSServer({ port: 10002, logins: { u: 'p' }, origin: ['https://app.example'], trustProxy: '10.0.0.1', limit: 100 });
+wsClient(createStore(counter)).createWSClient({ host: 'ws://localhost', port: 10002, login: 'u', password: 'p' });
+// @ts-expect-error: host is required
+createStore(counter).createWSClient({ port: 1 });
