@@ -230,6 +230,8 @@ pub fn client_ip(
 }
 
 /// Runs the server side of the upgrade, applying `policy`.
+// tungstenite's handshake callback returns its own (large) error response type.
+#[allow(clippy::result_large_err)]
 pub async fn accept(
     stream: Stream,
     peer: Option<IpAddr>,

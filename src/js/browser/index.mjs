@@ -1,0 +1,501 @@
+// redux-cluster-rs for browsers: a Redux store that stays in sync with a redux-cluster-rs
+// server over WebSocket (`store.createWSServer` on the server). It speaks the engine's
+// own protocol (the same frames as TCP), so it has the native client's guarantees:
+// numbered dispatches acknowledged by the server, an offline queue resent once after a
+// reconnect (the server drops what it already ordered), resume from the last applied
+// sequence number, snapshots. Logins are challenge-response (HMAC-SHA256 with Web
+// Crypto): the password never crosses the wire. Depends on nothing but `redux`.
+
+import { legacy_createStore } from 'redux';
+import { md5 } from './md5.mjs';
+
+const SYNC = 'REDUX_CLUSTER_SYNC';
+const VERSION = 1;
+const FLAG_DEFLATE = 1;
+const T = { HELLO: 1, WELCOME: 2, DISPATCH: 3, ACK: 4, ACTIONS: 5, SNAPSHOT: 6, ERROR: 7, CHALLENGE: 8, AUTH: 9 };
+// Errors after which the client stops (as the native client does).
+const FATAL = new Set(['ERR_STORE_MISMATCH', 'ERR_AUTH', 'ERR_BANNED']);
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+export class ReduxClusterError extends Error {
+  constructor(code, message) {
+    super(message);
+    this.name = 'ReduxClusterError';
+    this.code = code;
+  }
+}
+
+// ---- bytes
+
+class Writer {
+  constructor() {
+    this.parts = [];
+    this.len = 0;
+  }
+  u8(v) {
+    this.parts.push(Uint8Array.of(v));
+    this.len += 1;
+  }
+  u32(v) {
+    const b = new Uint8Array(4);
+    new DataView(b.buffer).setUint32(0, v);
+    this.parts.push(b);
+    this.len += 4;
+  }
+  u64(v) {
+    const b = new Uint8Array(8);
+    new DataView(b.buffer).setBigUint64(0, BigInt(v));
+    this.parts.push(b);
+    this.len += 8;
+  }
+  bytes(b) {
+    this.u32(b.length);
+    this.parts.push(b);
+    this.len += b.length;
+  }
+  /** The frame: [u32 length][version][flags][payload]. */
+  frame() {
+    const out = new Uint8Array(6 + this.len);
+    const dv = new DataView(out.buffer);
+    dv.setUint32(0, this.len + 2);
+    out[4] = VERSION;
+    out[5] = 0;
+    let at = 6;
+    for (const p of this.parts) {
+      out.set(p, at);
+      at += p.length;
+    }
+    return out;
+  }
+}
+
+class Reader {
+  constructor(b) {
+    this.b = b;
+    this.dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+    this.at = 0;
+  }
+  need(n) {
+    if (this.at + n > this.b.length) throw new ReduxClusterError('ERR_PROTOCOL', 'truncated message');
+  }
+  u8() {
+    this.need(1);
+    return this.b[this.at++];
+  }
+  u32() {
+    this.need(4);
+    const v = this.dv.getUint32(this.at);
+    this.at += 4;
+    return v;
+  }
+  u64() {
+    this.need(8);
+    const v = this.dv.getBigUint64(this.at);
+    this.at += 8;
+    return v;
+  }
+  num() {
+    const v = this.u64();
+    if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new ReduxClusterError('ERR_PROTOCOL', 'a number beyond 2^53');
+    return Number(v);
+  }
+  bytes() {
+    const n = this.u32();
+    this.need(n);
+    const v = this.b.subarray(this.at, this.at + n);
+    this.at += n;
+    return v;
+  }
+  text() {
+    return dec.decode(this.bytes());
+  }
+}
+
+async function inflate(b) {
+  const s = new Blob([b]).stream().pipeThrough(new DecompressionStream('deflate-raw'));
+  return new Uint8Array(await new Response(s).arrayBuffer());
+}
+
+function decode(payload) {
+  const r = new Reader(payload);
+  const tag = r.u8();
+  switch (tag) {
+    case T.WELCOME:
+      return { tag, epoch: r.u64(), acked: r.num(), mode: r.u8() === 1 ? 'snapshot' : 'action' };
+    case T.CHALLENGE:
+      return { tag, nonce: r.bytes() };
+    case T.ACK: {
+      const counter = r.num();
+      const n = r.u32();
+      const ordered = [];
+      for (let i = 0; i < n; i++) ordered.push({ firstCounter: r.num(), firstSeq: r.num(), count: r.u32() });
+      return { tag, counter, ordered };
+    }
+    case T.ACTIONS: {
+      const firstSeq = r.num();
+      const n = r.u32();
+      const actions = [];
+      for (let i = 0; i < n; i++) actions.push(r.text());
+      return { tag, firstSeq, actions };
+    }
+    case T.SNAPSHOT:
+      return { tag, seq: r.num(), state: r.text() };
+    case T.ERROR:
+      return { tag, code: r.text(), message: r.text() };
+    default:
+      throw new ReduxClusterError('ERR_PROTOCOL', `unexpected message ${tag}`);
+  }
+}
+
+// ---- logins: the engine's challenge-response (src/store/auth.rs)
+
+async function proof(password, nonce, clientId, store, login) {
+  const seed = new Uint8Array([...enc.encode('redux-cluster-rs/login/v1\0'), ...enc.encode(password)]);
+  const key = new Uint8Array(await crypto.subtle.digest('SHA-256', seed));
+  const k = await crypto.subtle.importKey('raw', key, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
+  const id = new Uint8Array(8);
+  new DataView(id.buffer).setBigUint64(0, clientId);
+  const msg = new Uint8Array([...nonce, ...id, ...enc.encode(store), 0, ...enc.encode(login)]);
+  return new Uint8Array(await crypto.subtle.sign('HMAC', k, msg));
+}
+
+function randomId() {
+  const b = new BigUint64Array(1);
+  crypto.getRandomValues(b);
+  return b[0] === 0n ? 1n : b[0];
+}
+
+// ---- the store
+
+function isPlainObject(o) {
+  if (typeof o !== 'object' || o === null) return false;
+  const p = Object.getPrototypeOf(o);
+  return p === null || Object.getPrototypeOf(p) === null;
+}
+
+export function createStore(reducer) {
+  if (typeof reducer !== 'function') throw new ReduxClusterError('ERR_INVALID_CONFIG', 'Expected the root reducer to be a function');
+  return new BrowserStore(reducer);
+}
+
+class BrowserStore {
+  constructor(reducer) {
+    /** md5 of the reducer's name, as the server's: stores sync only with the same reducer. */
+    this.RCHash = md5(reducer.name || '');
+    this.role = [];
+    this.connected = false;
+    this.mode = 'action';
+    this.stderr = (m) => console.error(m);
+    this._reducer = reducer;
+    this._redux = legacy_createStore((s, a) => (a.type === SYNC ? a.payload : this._reducer(s, a)));
+    this._client = null;
+    this.dispatch = this.dispatch.bind(this);
+    this.getState = this.getState.bind(this);
+    this.subscribe = this.subscribe.bind(this);
+  }
+
+  getState() {
+    return this._redux.getState();
+  }
+
+  subscribe(listener) {
+    return this._redux.subscribe(listener);
+  }
+
+  replaceReducer(next) {
+    this._reducer = next;
+  }
+
+  /** Queued for the server (kept while offline); applied here when it comes back in order. */
+  dispatch(action) {
+    this._check(action);
+    if (!this._client) return this._redux.dispatch(action);
+    this._client.queue(JSON.stringify(action));
+    return action;
+  }
+
+  /** Resolves `{ seq }` once the server ordered the action and it was applied here. */
+  dispatchAsync(action, { timeout = 30000 } = {}) {
+    try {
+      this._check(action);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    if (!this._client) {
+      this._redux.dispatch(action);
+      return Promise.resolve({ seq: 0 });
+    }
+    return this._client.queue(JSON.stringify(action), timeout);
+  }
+
+  _check(action) {
+    if (!isPlainObject(action)) throw new ReduxClusterError('ERR_INVALID_ACTION', 'Actions must be plain objects.');
+    if (typeof action.type !== 'string') throw new ReduxClusterError('ERR_INVALID_ACTION', 'Action "type" property must be a string.');
+    if (action.type === SYNC) throw new ReduxClusterError('ERR_INVALID_ACTION', "Please don't use REDUX_CLUSTER_SYNC action type!");
+  }
+
+  /**
+   * Connects to a redux-cluster-rs WebSocket server: `{ host: 'ws://name' | 'wss://name',
+   * port = 10002, path = '/', login, password }`. Returns `{ connected, pending, error,
+   * disconnect() }`.
+   */
+  createWSClient(settings) {
+    if (this._client) throw new ReduxClusterError('ERR_ALREADY_CONNECTED', 'One storage cannot be connected to two servers at the same time.');
+    const s = settings || {};
+    if (typeof s.host !== 'string' || !/^wss?:\/\//.test(s.host)) throw new ReduxClusterError('ERR_INVALID_CONFIG', "host must be a ws:// or wss:// URL, e.g. 'ws://localhost'");
+    const u = new URL(s.host);
+    const url = `${u.protocol}//${u.hostname}:${u.port || s.port || 10002}${u.pathname !== '/' ? u.pathname : s.path || '/'}`;
+    if ((s.login === undefined) !== (s.password === undefined)) throw new ReduxClusterError('ERR_INVALID_CONFIG', 'login and password go together');
+    this._client = new WsClient(this, url, s.login ?? '', s.password ?? '');
+    this.role.push('client');
+    return this._client.handle();
+  }
+}
+
+class WsClient {
+  constructor(store, url, login, password) {
+    this.store = store;
+    this.url = url;
+    this.login = login;
+    this.password = password;
+    this.clientId = randomId();
+    this.epoch = 0n;
+    this.delivered = 0; // the last sequence number applied here
+    this.counter = 0; // the last dispatch counter given
+    this.pending = []; // [counter, json], not yet acknowledged
+    this.waiting = new Map(); // counter -> waiter (until ordered)
+    this.bySeq = []; // waiters that know their seq
+    this.error = null;
+    this.closed = false;
+    this.ws = null;
+    this.backoff = 100;
+    this.inbox = Promise.resolve();
+    this.connect();
+  }
+
+  handle() {
+    const c = this;
+    return {
+      get connected() {
+        return c.store.connected;
+      },
+      get pending() {
+        return c.pending.length;
+      },
+      get error() {
+        return c.error;
+      },
+      disconnect: () => c.close(),
+    };
+  }
+
+  fail(code, message) {
+    this.error = new ReduxClusterError(code, message);
+    try {
+      this.store.stderr(`ReduxCluster.createWSClient: ${message}`);
+    } catch {
+      /* a throwing sink must not break the store */
+    }
+  }
+
+  queue(json, timeout) {
+    if (this.closed) throw new ReduxClusterError('ERR_CLOSED', "the store's connection is closed");
+    const counter = ++this.counter;
+    this.pending.push([counter, json]);
+    let p;
+    if (timeout !== undefined) {
+      p = new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          this.waiting.delete(counter);
+          this.bySeq = this.bySeq.filter((w) => w.counter !== counter);
+          reject(new ReduxClusterError('ERR_TIMEOUT', `the action was not acknowledged and applied within ${timeout} ms (it may still be applied later)`));
+        }, timeout);
+        this.waiting.set(counter, { counter, resolve, reject, timer });
+      });
+    }
+    if (this.ready) this.send(this.dispatchFrame([[counter, json]]));
+    return p;
+  }
+
+  dispatchFrame(items) {
+    const w = new Writer();
+    w.u8(T.DISPATCH);
+    w.u64(items[0][0]);
+    w.u32(items.length);
+    for (const [, json] of items) w.bytes(enc.encode(json));
+    return w.frame();
+  }
+
+  send(frame) {
+    try {
+      this.ws.send(frame);
+    } catch {
+      /* closing: the queue is resent after the reconnect */
+    }
+  }
+
+  connect() {
+    if (this.closed) return;
+    this.ready = false;
+    let ws;
+    try {
+      ws = new WebSocket(this.url);
+    } catch (e) {
+      this.fail('ERR_CONNECT', `cannot connect to ${this.url}: ${e.message}`);
+      return this.retry();
+    }
+    ws.binaryType = 'arraybuffer';
+    this.ws = ws;
+    this.buf = new Uint8Array(0);
+    ws.onopen = () => {
+      const w = new Writer();
+      w.u8(T.HELLO);
+      w.bytes(enc.encode(this.store.RCHash));
+      w.u64(this.clientId);
+      w.u64(this.epoch);
+      w.u64(this.delivered);
+      w.bytes(enc.encode(this.login));
+      this.send(w.frame());
+    };
+    ws.onmessage = (ev) => {
+      if (typeof ev.data === 'string') return;
+      const chunk = new Uint8Array(ev.data);
+      const b = new Uint8Array(this.buf.length + chunk.length);
+      b.set(this.buf);
+      b.set(chunk, this.buf.length);
+      this.buf = b;
+      // Whole frames, handled one after another (an inflate is asynchronous).
+      while (this.buf.length >= 4) {
+        const len = new DataView(this.buf.buffer, this.buf.byteOffset).getUint32(0);
+        if (this.buf.length < 4 + len) break;
+        const body = this.buf.subarray(4, 4 + len);
+        this.buf = this.buf.subarray(4 + len);
+        this.inbox = this.inbox.then(() => this.frame(ws, body)).catch((e) => {
+          this.fail(e.code || 'ERR_PROTOCOL', e.message);
+          ws.close();
+        });
+      }
+    };
+    ws.onclose = () => {
+      if (this.ws !== ws) return;
+      this.store.connected = false;
+      this.ready = false;
+      this.retry();
+    };
+    ws.onerror = () => {
+      /* onclose follows */
+    };
+  }
+
+  retry() {
+    if (this.closed || this.stopped) return;
+    const wait = this.backoff * (0.5 + Math.random());
+    this.backoff = Math.min(this.backoff * 2, 5000);
+    setTimeout(() => this.connect(), wait);
+  }
+
+  async frame(ws, body) {
+    if (body[0] !== VERSION) throw new ReduxClusterError('ERR_PROTOCOL', `unsupported protocol version ${body[0]}`);
+    let payload = body.subarray(2);
+    if (body[1] & FLAG_DEFLATE) payload = await inflate(payload);
+    const m = decode(payload);
+    if (ws !== this.ws) return;
+    switch (m.tag) {
+      case T.CHALLENGE: {
+        const p = await proof(this.password, m.nonce, this.clientId, this.store.RCHash, this.login);
+        const w = new Writer();
+        w.u8(T.AUTH);
+        w.bytes(p);
+        this.send(w.frame());
+        break;
+      }
+      case T.WELCOME: {
+        if (m.epoch !== this.epoch) this.delivered = 0;
+        this.epoch = m.epoch;
+        this.store.mode = m.mode;
+        this.backoff = 100;
+        this.error = null;
+        // What the server already ordered is dropped; the rest is resent, once.
+        this.pending = this.pending.filter(([c]) => c > m.acked);
+        this.ready = true;
+        this.store.connected = true;
+        for (let i = 0; i < this.pending.length; i += 1000) this.send(this.dispatchFrame(this.pending.slice(i, i + 1000)));
+        break;
+      }
+      case T.ACK:
+        this.pending = this.pending.filter(([c]) => c > m.counter);
+        for (const o of m.ordered) {
+          for (let i = 0; i < o.count; i++) {
+            const w = this.waiting.get(o.firstCounter + i);
+            if (w) {
+              this.waiting.delete(w.counter);
+              w.seq = o.firstSeq + i;
+              this.bySeq.push(w);
+            }
+          }
+        }
+        this.settle();
+        break;
+      case T.SNAPSHOT:
+        this.store._redux.dispatch({ type: SYNC, payload: JSON.parse(m.state) });
+        this.delivered = m.seq;
+        this.settle();
+        break;
+      case T.ACTIONS: {
+        if (m.firstSeq > this.delivered + 1) throw new ReduxClusterError('ERR_PROTOCOL', `actions from #${m.firstSeq} after #${this.delivered}: a gap`);
+        const skip = this.delivered + 1 - m.firstSeq;
+        for (let i = skip; i < m.actions.length; i++) {
+          const a = JSON.parse(m.actions[i]);
+          try {
+            this.store._redux.dispatch(a);
+          } catch (e) {
+            this.fail('ERR_REDUCER', `the reducer threw on ${JSON.stringify(a.type)}: ${e.message}`);
+          }
+        }
+        this.delivered = Math.max(this.delivered, m.firstSeq + m.actions.length - 1);
+        this.settle();
+        break;
+      }
+      case T.ERROR:
+        this.fail(m.code, m.message);
+        if (FATAL.has(m.code)) {
+          this.stopped = true;
+          for (const w of [...this.waiting.values(), ...this.bySeq]) {
+            clearTimeout(w.timer);
+            w.reject(new ReduxClusterError(m.code, m.message));
+          }
+          this.waiting.clear();
+          this.bySeq = [];
+        }
+        break;
+      default:
+        break;
+    }
+  }
+
+  settle() {
+    const left = [];
+    for (const w of this.bySeq) {
+      if (w.seq <= this.delivered) {
+        clearTimeout(w.timer);
+        w.resolve({ seq: w.seq });
+      } else left.push(w);
+    }
+    this.bySeq = left;
+  }
+
+  async close() {
+    this.closed = true;
+    this.store.role = this.store.role.filter((r) => r !== 'client');
+    this.store._client = null;
+    this.store.connected = false;
+    for (const w of [...this.waiting.values(), ...this.bySeq]) {
+      clearTimeout(w.timer);
+      w.reject(new ReduxClusterError('ERR_CLOSED', 'the client was disconnected before the action was acknowledged and applied'));
+    }
+    this.waiting.clear();
+    this.bySeq = [];
+    if (this.ws) this.ws.close();
+  }
+}
