@@ -1,0 +1,75 @@
+// The browser client (redux-cluster-rs/browser) against a WebSocket endpoint of the
+// engine, run in a process with WebSocket (Node's, behind --experimental-websocket) as
+// the ES module and as the single-file bundle: logins by challenge-response, others'
+// actions seen, what it dispatched while the server was down delivered once after, a
+// compressed snapshot, and a wrong password refused.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { createStore } from 'redux-cluster-rs';
+import { ROOT, child, freePort, sink, waitFor } from './helpers.mjs';
+
+const env = { NODE_OPTIONS: '--experimental-websocket --no-warnings' };
+let nextId = 0;
+async function ask(k, msg) {
+  const id = ++nextId;
+  k.send({ ...msg, id });
+  return k.next((m) => m.id === id, 30000);
+}
+
+// The same reducer name as the fixture's: the same store.
+function counter(state = { counter: 0, big: null }, action) {
+  if (action.type === 'INC') return { ...state, counter: state.counter + 1 };
+  if (action.type === 'BIG') return { ...state, big: action.payload };
+  return state;
+}
+
+for (const bundled of [false, true]) {
+  test(`the browser client${bundled ? ' (single-file bundle)' : ' (ES module)'}: logs in, dispatches, sees others, keeps its queue across a server restart and delivers it once`, { timeout: 60000 }, async () => {
+    if (bundled) assert.ok(fs.existsSync(path.join(ROOT, 'src', 'js', 'browser', 'redux-cluster-rs.browser.js')), 'the bundle is built (npm run build:browser)');
+    const server = createStore(counter, { stderr: sink() });
+    const port = await freePort();
+    let ws = server.createWSServer({ host: '127.0.0.1', port, logins: { ann: 'secret' } });
+    const native = createStore(counter, { stderr: sink() });
+    const nativeConn = native.createWSClient({ host: 'ws://127.0.0.1', port, login: 'ann', password: 'secret' });
+    const page = child('browser-client.mjs', bundled ? ['--bundle'] : [], { env });
+    const intruder = child('browser-client.mjs', bundled ? ['--bundle'] : [], { env });
+    try {
+      const ready = await page.next((m) => m.ready);
+      assert.equal(ready.hash, server.RCHash, 'the same md5 identity as the server');
+      page.send({ cmd: 'connect', port, login: 'ann', password: 'secret' });
+      const r = await ask(page, { cmd: 'dispatch', n: 10 });
+      assert.equal(r.seqs.length, 10);
+      await native.dispatchAsync({ type: 'INC' });
+      await waitFor(async () => (await ask(page, { cmd: 'state' })).counter === 11, { what: "the page sees the other client's action" });
+
+      // A state above the compression threshold (256 KiB) reaches the page deflated.
+      server.dispatch({ type: 'BIG', payload: 'x'.repeat(600 * 1024) });
+      await waitFor(async () => (await ask(page, { cmd: 'state' })).bigLength === 600 * 1024, { what: 'the big state inflated' });
+
+      await ws.close();
+      await waitFor(async () => !(await ask(page, { cmd: 'state' })).connected, { what: 'the page saw the server go' });
+      const queued = await ask(page, { cmd: 'queue', n: 5 });
+      assert.equal(queued.pending, 5);
+      ws = server.createWSServer({ host: '127.0.0.1', port, logins: { ann: 'secret' } });
+      await waitFor(() => server.getState().counter === 16, { what: 'the queued actions delivered', timeoutMs: 20000 });
+      await waitFor(async () => (await ask(page, { cmd: 'state' })).counter === 16, { what: 'the page applied them' });
+      await waitFor(() => native.getState().counter === 16, { what: 'the other client has them' });
+      // Once each: a later action lands right after them.
+      server.dispatch({ type: 'INC' });
+      await waitFor(async () => (await ask(page, { cmd: 'state' })).counter === 17, { what: 'exactly 17' });
+
+      await intruder.next((m) => m.ready);
+      intruder.send({ cmd: 'connect', port, login: 'ann', password: 'guess' });
+      await waitFor(async () => (await ask(intruder, { cmd: 'state' })).error === 'ERR_AUTH', { what: 'the wrong password refused' });
+      assert.equal((await ask(intruder, { cmd: 'state' })).counter, 0);
+    } finally {
+      page.send({ cmd: 'close' });
+      intruder.send({ cmd: 'close' });
+      await Promise.all([page.exited, intruder.exited]);
+      await nativeConn.disconnect();
+      await ws.close();
+    }
+  });
+}

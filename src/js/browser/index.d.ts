@@ -1,0 +1,42 @@
+// Typings of `redux-cluster-rs/browser`: a Redux store synced with a redux-cluster-rs
+// server over WebSocket, for browsers (ES module, or the single-file bundle's global
+// `ReduxClusterRS`).
+import type { Action, Reducer, Store, UnknownAction } from 'redux';
+
+export declare class ReduxClusterError extends Error {
+  readonly code: string;
+}
+
+export interface BrowserClientSettings {
+  /** 'ws://name' or 'wss://name' (it may carry its own port and path). */
+  host: string;
+  /** @default 10002 */
+  port?: number;
+  /** @default '/' */
+  path?: string;
+  login?: string;
+  password?: string;
+}
+
+export interface BrowserClient {
+  readonly connected: boolean;
+  /** Dispatched actions not yet acknowledged by the server (kept while offline). */
+  readonly pending: number;
+  /** The last error (`ERR_AUTH`, `ERR_BANNED`, `ERR_STORE_MISMATCH` stop the client), or null. */
+  readonly error: ReduxClusterError | null;
+  disconnect(): Promise<void>;
+}
+
+export interface BrowserStore<S = any, A extends Action = UnknownAction> extends Store<S, A> {
+  /** md5 of the reducer's name, as the server's. */
+  readonly RCHash: string;
+  readonly role: string[];
+  readonly connected: boolean;
+  mode: 'action' | 'snapshot';
+  stderr: (message: string) => void;
+  /** Resolves `{ seq }` once the server ordered the action and it was applied here. */
+  dispatchAsync(action: A, options?: { timeout?: number }): Promise<{ seq: number }>;
+  createWSClient(settings: BrowserClientSettings): BrowserClient;
+}
+
+export declare function createStore<S, A extends Action = UnknownAction>(reducer: Reducer<S, A>): BrowserStore<S, A>;
