@@ -199,3 +199,11 @@ wsStore.createWSServer({ port: 10002, logins: { u: 'p' }, origin: ['https://app.
 wsClient(createStore(counter)).createWSClient({ host: 'ws://localhost', port: 10002, login: 'u', password: 'p' });
 // @ts-expect-error: host is required
 createStore(counter).createWSClient({ port: 1 });
+
+// The browser build.
+import { createStore as browserCreateStore } from 'redux-cluster-rs/browser';
+const page = browserCreateStore(counter);
+const pageConn = page.createWSClient({ host: 'wss://app.example', login: 'u', password: 'p' });
+const pageAck: Promise<{ seq: number }> = page.dispatchAsync({ type: 'INCREMENT' });
+const pageCount: number = page.getState().counter;
+void pageConn.pending, pageAck, pageCount;
