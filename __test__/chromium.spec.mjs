@@ -1,0 +1,108 @@
+// The browser bundle in a real browser: headless Chromium (Debian's `chromium`, driven
+// by puppeteer-core) loads a page with the single-file build from a local HTTP server,
+// logs in over WebSocket (the page's Origin on the server's allow-list), dispatches,
+// sees another client's actions, keeps what it dispatched while the server was
+// restarted and delivers it once after. A screenshot is kept as an artifact.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import puppeteer from 'puppeteer-core';
+import { createStore } from 'redux-cluster-rs';
+import { ROOT, freePort, sink, waitFor } from './helpers.mjs';
+
+const CHROMIUM = ['/usr/lib/chromium/chromium', '/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => fs.existsSync(p));
+const BUNDLE = path.join(ROOT, 'src', 'js', 'browser', 'redux-cluster-rs.browser.js');
+export const ARTIFACTS = path.join(os.tmpdir(), 'redux-cluster-rs-artifacts');
+
+function counter(state = { counter: 0 }, action) {
+  return action.type === 'INCREMENT' ? { counter: state.counter + 1 } : state;
+}
+
+const PAGE = (wsPort) => `<!doctype html>
+<html><head><meta charset="utf-8"><title>redux-cluster-rs in a browser</title></head>
+<body><h1>counter: <span id="n">0</span></h1><p id="status">connecting</p>
+<script src="/redux-cluster-rs.browser.js"></script>
+<script>
+  function counter(state = { counter: 0 }, action) {
+    return action.type === 'INCREMENT' ? { counter: state.counter + 1 } : state;
+  }
+  const store = ReduxClusterRS.createStore(counter);
+  const client = store.createWSClient({ host: 'ws://127.0.0.1', port: ${wsPort}, login: 'ann', password: 'secret' });
+  store.subscribe(() => { document.getElementById('n').textContent = store.getState().counter; });
+  setInterval(() => { document.getElementById('status').textContent = client.connected ? 'connected' : 'offline'; }, 20);
+  window.app = {
+    state: () => ({ counter: store.getState().counter, connected: client.connected, pending: client.pending, error: client.error && client.error.code }),
+    dispatchAsync: (n) => Promise.all(Array.from({ length: n }, () => store.dispatchAsync({ type: 'INCREMENT' }))).then((r) => r.map((x) => x.seq)),
+    queue: (n) => { for (let i = 0; i < n; i++) store.dispatch({ type: 'INCREMENT' }); return client.pending; },
+  };
+</script></body></html>`;
+
+test('headless Chromium: the bundle logs in, dispatches, sees others and delivers what it queued while the server was down, once', { timeout: 90000 }, async () => {
+  assert.ok(CHROMIUM, 'Chromium is needed: apt-get install chromium (.ci/run installs it)');
+  assert.ok(fs.existsSync(BUNDLE), 'the bundle is built (npm run build:browser)');
+  const wsPort = await freePort();
+  const web = http.createServer((req, res) => {
+    if (req.url === '/redux-cluster-rs.browser.js') {
+      res.writeHead(200, { 'content-type': 'text/javascript' });
+      return res.end(fs.readFileSync(BUNDLE));
+    }
+    res.writeHead(200, { 'content-type': 'text/html' });
+    res.end(PAGE(wsPort));
+  });
+  await new Promise((r) => web.listen(0, '127.0.0.1', r));
+  const origin = `http://127.0.0.1:${web.address().port}`;
+  const server = createStore(counter, { stderr: sink() });
+  const settings = { host: '127.0.0.1', port: wsPort, logins: { ann: 'secret' }, origin: [origin] };
+  let ws = server.createWSServer(settings);
+  const other = createStore(counter, { stderr: sink() });
+  const otherConn = other.createWSClient({ host: 'ws://127.0.0.1', port: wsPort, login: 'ann', password: 'secret' });
+  const browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
+  try {
+    const page = await browser.newPage();
+    const logs = [];
+    page.on('console', (m) => logs.push(m.text()));
+    await page.goto(origin, { waitUntil: 'load' });
+    const state = () => page.evaluate(() => window.app.state());
+    await waitFor(async () => (await state()).connected, { what: 'the page connected', timeoutMs: 20000, show: () => logs });
+    const seqs = await page.evaluate(() => window.app.dispatchAsync(5));
+    assert.equal(new Set(seqs).size, 5);
+    await other.dispatchAsync({ type: 'INCREMENT' });
+    await waitFor(async () => (await state()).counter === 6, { what: "the page sees the other client's action" });
+    assert.equal(await page.$eval('#n', (e) => e.textContent), '6');
+
+    // The server goes away; the page keeps dispatching; the server comes back.
+    await ws.close();
+    await waitFor(async () => !(await state()).connected, { what: 'the page saw the server go' });
+    assert.equal(await page.evaluate(() => window.app.queue(3)), 3);
+    ws = server.createWSServer(settings);
+    await waitFor(() => server.getState().counter === 9, { what: 'the queued actions delivered', timeoutMs: 20000 });
+    await waitFor(async () => (await state()).counter === 9 && (await state()).pending === 0, { what: 'the page applied them' });
+    await waitFor(() => other.getState().counter === 9, { what: 'the other client too' });
+    server.dispatch({ type: 'INCREMENT' });
+    await waitFor(async () => (await state()).counter === 10, { what: 'exactly once: 10 after one more' });
+    fs.mkdirSync(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: path.join(ARTIFACTS, 'browser-client.png') });
+
+    // A page of another origin is refused at the upgrade.
+    const stranger = await browser.newPage();
+    await stranger.goto('about:blank');
+    const refused = await stranger.evaluate(
+      (port) =>
+        new Promise((resolve) => {
+          const s = new WebSocket(`ws://127.0.0.1:${port}`);
+          s.onopen = () => resolve('open');
+          s.onerror = () => resolve('refused');
+        }),
+      wsPort
+    );
+    assert.equal(refused, 'refused');
+  } finally {
+    await browser.close();
+    await otherConn.disconnect();
+    await ws.close();
+    web.close();
+  }
+});
