@@ -43,6 +43,8 @@ export declare class NativeAuthority {
    * all the same: every replica refuses it alike).
    */
   submit(action: string): number
+  /** The last sequence number ordered. */
+  get head(): number
   /** Wakes the connections for actions submitted since the last flush. */
   flush(): void
   /** Ordered actions from `from` up to `upto`, at most `max`. */
@@ -101,6 +103,11 @@ export declare class NativeCluster {
 export declare class NativeListener {
   /** The bound TCP port (null for a Unix socket). */
   get port(): number | null
+  /**
+   * The clients connected through this endpoint, as JSON text: `[{ clientId,
+   * address, login, transport, position, bytesIn, bytesOut, dispatched }]`.
+   */
+  connections(): string
   /** Stops listening and closes every connection of this endpoint. */
   close(): Promise<void>
 }

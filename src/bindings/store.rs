@@ -705,6 +705,12 @@ impl NativeAuthority {
         Ok(seq as f64)
     }
 
+    /// The last sequence number ordered.
+    #[napi(getter)]
+    pub fn head(&self) -> f64 {
+        self.inner.head() as f64
+    }
+
     /// Wakes the connections for actions submitted since the last flush.
     #[napi]
     pub fn flush(&self) {
@@ -803,6 +809,30 @@ impl NativeListener {
     #[napi(getter)]
     pub fn port(&self) -> Option<u32> {
         self.handle.port().map(u32::from)
+    }
+
+    /// The clients connected through this endpoint, as JSON text: `[{ clientId,
+    /// address, login, transport, position, bytesIn, bytesOut, dispatched }]`.
+    #[napi]
+    pub fn connections(&self) -> String {
+        let list: Vec<serde_json::Value> = self
+            .handle
+            .connections()
+            .iter()
+            .map(|c| {
+                serde_json::json!({
+                    "clientId": format!("{:016x}", c.client_id),
+                    "address": c.peer,
+                    "login": c.login,
+                    "transport": c.transport,
+                    "position": c.position.load(Ordering::Relaxed),
+                    "bytesIn": c.bytes_in.load(Ordering::Relaxed),
+                    "bytesOut": c.bytes_out.load(Ordering::Relaxed),
+                    "dispatched": c.dispatched.load(Ordering::Relaxed),
+                })
+            })
+            .collect();
+        serde_json::Value::Array(list).to_string()
     }
 
     /// Stops listening and closes every connection of this endpoint.

@@ -576,6 +576,11 @@ impl LocalAuthority {
         self.publish(&inner);
     }
 
+    /// The last sequence number ordered (how many actions the store has ordered).
+    pub fn head(&self) -> u64 {
+        self.inner.lock().unwrap().log.head()
+    }
+
     /// Entries in the log and their bytes (for tests and stats).
     pub fn log_stats(&self) -> (usize, usize) {
         let inner = self.inner.lock().unwrap();

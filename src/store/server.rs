@@ -40,6 +40,58 @@ pub struct Access {
     peer_reports: Mutex<std::collections::HashMap<String, std::time::Instant>>,
     /// A WebSocket endpoint: connections are upgraded (under this policy) first.
     pub ws: Option<Arc<crate::transport::ws::WsPolicy>>,
+    /// The clients connected through this endpoint now (for metrics).
+    pub conns: Registry,
+}
+
+/// What one client connection has done, updated as it goes (for `metrics()`).
+#[derive(Debug, Default)]
+pub struct ConnStats {
+    pub client_id: u64,
+    pub peer: String,
+    pub login: String,
+    pub transport: &'static str,
+    /// The last sequence number sent to it (its replica is there or on its way).
+    pub position: AtomicU64,
+    pub bytes_in: AtomicU64,
+    pub bytes_out: AtomicU64,
+    pub dispatched: AtomicU64,
+}
+
+/// The connections of one endpoint.
+#[derive(Debug, Default)]
+pub struct Registry {
+    live: Mutex<std::collections::HashMap<u64, Arc<ConnStats>>>,
+    next: AtomicU64,
+}
+
+impl Registry {
+    fn add(&self, stats: ConnStats) -> (u64, Arc<ConnStats>) {
+        let key = self.next.fetch_add(1, Ordering::Relaxed);
+        let stats = Arc::new(stats);
+        self.live.lock().unwrap().insert(key, stats.clone());
+        (key, stats)
+    }
+
+    fn remove(&self, key: u64) {
+        self.live.lock().unwrap().remove(&key);
+    }
+
+    /// The connections now.
+    pub fn list(&self) -> Vec<Arc<ConnStats>> {
+        let mut v: Vec<_> = self.live.lock().unwrap().values().cloned().collect();
+        v.sort_by(|a, b| a.peer.cmp(&b.peer));
+        v
+    }
+}
+
+/// Removes a connection from its registry when the connection ends.
+struct Registered<'a>(&'a Registry, u64);
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        self.0.remove(self.1);
+    }
 }
 
 /// How often one peer's refusals are reported on `stderr`.
@@ -53,6 +105,7 @@ impl Access {
             bans: Bans::new(ban),
             peer_reports: Mutex::default(),
             ws: None,
+            conns: Registry::default(),
         }
     }
 
@@ -99,6 +152,7 @@ pub struct ServerHandle {
     cancel: CancellationToken,
     tracker: TaskTracker,
     port: Option<u16>,
+    access: Arc<Access>,
 }
 
 impl ServerHandle {
@@ -126,6 +180,7 @@ impl ServerHandle {
         access: Arc<Access>,
     ) -> ServerHandle {
         let port = listener.port();
+        let registry = access.clone();
         let cancel = CancellationToken::new();
         let tracker = TaskTracker::new();
         let (c, t) = (cancel.clone(), tracker.clone());
@@ -161,7 +216,13 @@ impl ServerHandle {
             cancel,
             tracker,
             port,
+            access: registry,
         }
+    }
+
+    /// The clients connected through this endpoint now.
+    pub fn connections(&self) -> Vec<Arc<ConnStats>> {
+        self.access.conns.list()
     }
 
     pub fn port(&self) -> Option<u16> {
@@ -178,6 +239,7 @@ impl ServerHandle {
 
 /// State the reader hands to the writer of one connection.
 struct Conn {
+    stats: Arc<ConnStats>,
     acked: AtomicU64,
     /// Where the client's dispatches went since the last Ack was written.
     ordered: Mutex<Vec<Ordered>>,
@@ -341,7 +403,23 @@ async fn serve<A: OrderingAuthority>(
     }
     // The first Ack repeats where the client's latest dispatches went: the one that
     // would have said so may have been lost with the previous connection.
+    let transport = match (&access.ws, &access.tls) {
+        (Some(_), Some(_)) => "wss",
+        (Some(_), None) => "ws",
+        (None, Some(_)) => "tls",
+        (None, None) if ip.is_none() => "unix",
+        (None, None) => "tcp",
+    };
+    let (key, stats) = access.conns.add(ConnStats {
+        client_id,
+        peer: peer.clone(),
+        login: login.clone(),
+        transport,
+        ..ConnStats::default()
+    });
+    let _registered = Registered(&access.conns, key);
     let conn = Conn {
+        stats,
         acked: AtomicU64::new(acked),
         ordered: Mutex::new(auth.recent(client_id)),
         wake: Notify::new(),
@@ -573,9 +651,12 @@ async fn read_loop<A: OrderingAuthority + ?Sized>(
                     eof = true;
                     continue;
                 };
-                let Message::Dispatch { first_counter, actions } = Message::decode(frame?)? else {
+                let frame = frame?;
+                conn.stats.bytes_in.fetch_add(frame.len() as u64, Ordering::Relaxed);
+                let Message::Dispatch { first_counter, actions } = Message::decode(frame)? else {
                     return Err(FrameError::Malformed("unexpected message from a client"));
                 };
+                conn.stats.dispatched.fetch_add(actions.len() as u64, Ordering::Relaxed);
                 for a in &actions {
                     validate_action(a).map_err(|_| {
                         FrameError::Malformed(
@@ -658,6 +739,7 @@ async fn write_loop<A: OrderingAuthority + ?Sized>(
                             encode_actions(d, first_seq, actions.iter().map(|a| &a[..]))
                         })?;
                         next = Some(first_seq + actions.len() as u64);
+                        conn.stats.position.store(first_seq + actions.len() as u64 - 1, Ordering::Relaxed);
                     }
                     Read::Snapshot(s) => snapshot = Some(s),
                     Read::UpToDate => {}
@@ -684,15 +766,19 @@ async fn write_loop<A: OrderingAuthority + ?Sized>(
             })?;
             if !buf.is_empty() {
                 w.write_all(&buf).await?;
+                conn.stats.bytes_out.fetch_add(buf.len() as u64, Ordering::Relaxed);
                 buf.clear();
             }
             w.write_all(&frame).await?;
+            conn.stats.bytes_out.fetch_add(frame.len() as u64, Ordering::Relaxed);
+            conn.stats.position.store(s.seq, Ordering::Relaxed);
             sent_snapshot = Some(s.seq);
             next = Some(s.seq + 1);
             continue;
         }
         if !buf.is_empty() {
             w.write_all(&buf).await?;
+            conn.stats.bytes_out.fetch_add(buf.len() as u64, Ordering::Relaxed);
             continue;
         }
         tokio::select! {
