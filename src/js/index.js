@@ -13,6 +13,7 @@ const { backup } = require('./backup.js');
 const { ClassCodec } = require('./protoobject.js');
 const { Waiters, waiter } = require('./waiters.js');
 const { reducers, loadReducer, NativeReducerSpec } = require('./reducers.js');
+const metrics = require('./metrics.js');
 const pkg = require('../../package.json');
 const native = require('../../index.js');
 
@@ -696,10 +697,23 @@ class ReduxCluster {
       this._clustered = true;
       const server = this._listen(addr, access);
       if (!this.role.includes('server')) this.role.push('server');
-      return server;
+      return this._withHttp(server, settings);
     }
     const server = this._listen(addr, readAccess(settings));
     if (!this.role.includes('server')) this.role.push('server');
+    return this._withHttp(server, settings);
+  }
+
+  // `http: { port, host }`: /metrics (Prometheus), /metrics.json, /events and the
+  // dashboard, on their own port, closed with the server.
+  _withHttp(server, settings) {
+    const h = settings && settings.http;
+    if (h === undefined || h === null) return server;
+    if (typeof h !== 'object' || !(h.port === undefined || (Number.isInteger(h.port) && h.port >= 0 && h.port <= 65535))) {
+      server.close();
+      throw invalid('http must be { port, host }');
+    }
+    server.dashboard = metrics.serve(this, h);
     return server;
   }
 
@@ -725,8 +739,9 @@ class ReduxCluster {
     if (s.limit !== undefined && !(Number.isInteger(s.limit) && s.limit >= 1)) throw invalid('limit must be an integer of at least 1');
     const ws = { origin: list(s.origin, 'origin'), trustProxy: list(s.trustProxy, 'trustProxy'), limit: s.limit };
     const server = this._listen(addr, readAccess(s), ws);
+    server._ws = true;
     if (!this.role.includes('server')) this.role.push('server');
-    return server;
+    return this._withHttp(server, s);
   }
 
   /**
@@ -1003,6 +1018,7 @@ class ReduxCluster {
   }
 
   _error(message) {
+    this._errorCount = (this._errorCount || 0) + 1;
     try {
       this.stderr(message);
     } catch {
@@ -1111,11 +1127,21 @@ class ClusterServer extends EventEmitter {
     if (!r.ok) throw new ReduxClusterError(r.code, r.message);
   }
 
+  /**
+   * What this server store is doing: actions ordered and applied (and per second), the
+   * connected clients with their lag, bytes in and out, errors, and in a replicated
+   * store its Raft status. The same for every endpoint of one store.
+   */
+  metrics() {
+    return metrics.collect(this._store);
+  }
+
   /** Stops listening and drops every connection (and stops a replicated server's Raft
    *  node with the store's last server); idempotent. */
   close() {
     if (!this._closing) {
-      this._closing = this._listener.close().then(() => {
+      const dashboard = this.dashboard ? this.dashboard.close() : Promise.resolve();
+      this._closing = Promise.all([this._listener.close(), dashboard]).then(() => {
         const s = this._store;
         s._servers.delete(this);
         if (s._servers.size === 0) return s._dropAuthority();

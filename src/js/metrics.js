@@ -1,0 +1,158 @@
+'use strict';
+// A server store's metrics (server.metrics()), the Prometheus text of them, and the
+// opt-in HTTP endpoint (`createServer({ ..., http: { port } })`): `/metrics` for
+// Prometheus, `/metrics.json`, `/events` (the metrics once a second, as server-sent
+// events) and `/` a live dashboard page drawn from them. No build step, no CDN.
+
+const fs = require('node:fs');
+const http = require('node:http');
+const path = require('node:path');
+
+const WINDOW_MS = 60000;
+
+/** Samples of (time, ordered, applied) over the last minute, for rates and the sparkline. */
+class Rates {
+  constructor() {
+    this.samples = [];
+  }
+
+  add(t, ordered, applied) {
+    const last = this.samples.at(-1);
+    if (!last || t - last.t >= 250) this.samples.push({ t, ordered, applied });
+    while (this.samples.length > 2 && t - this.samples[0].t > WINDOW_MS) this.samples.shift();
+  }
+
+  /** Per second over the last second or so (the two samples around it). */
+  perSecond() {
+    const s = this.samples;
+    if (s.length < 2) return { ordered: 0, applied: 0 };
+    const b = s.at(-1);
+    let a = s.at(-2);
+    for (let i = s.length - 2; i >= 0 && b.t - s[i].t < 1000; i--) a = s[i];
+    const dt = (b.t - a.t) / 1000 || 1;
+    return { ordered: (b.ordered - a.ordered) / dt, applied: (b.applied - a.applied) / dt };
+  }
+
+  /** Actions ordered per second over the last minute, one point per sample. */
+  history() {
+    const out = [];
+    for (let i = 1; i < this.samples.length; i++) {
+      const [a, b] = [this.samples[i - 1], this.samples[i]];
+      out.push({ t: b.t, perSecond: (b.ordered - a.ordered) / (((b.t - a.t) / 1000) || 1) });
+    }
+    return out;
+  }
+}
+
+/** The metrics of a serving store (see ClusterServer.metrics in index.d.ts). */
+function collect(store) {
+  const a = store._authority;
+  if (!a) return null;
+  const now = Date.now();
+  const ordered = a.head;
+  const applied = store._native ? store._native.seq : store._seq;
+  if (!store._rates) store._rates = new Rates();
+  store._rates.add(now, ordered, applied);
+  const clients = [];
+  for (const s of store._servers) {
+    const endpoint = s.path ?? `${s._ws ? 'ws' : 'tcp'}:${s.port}`;
+    for (const c of JSON.parse(s._listener.connections())) {
+      clients.push({ ...c, endpoint, lag: Math.max(0, ordered - c.position) });
+    }
+  }
+  const raft = store._clustered ? JSON.parse(a.status()) : null;
+  return {
+    time: now,
+    nodeId: raft ? raft.nodeId : null,
+    ordered,
+    applied,
+    perSecond: store._rates.perSecond(),
+    history: store._rates.history(),
+    clients,
+    bytesIn: clients.reduce((n, c) => n + c.bytesIn, 0),
+    bytesOut: clients.reduce((n, c) => n + c.bytesOut, 0),
+    errors: store._errorCount || 0,
+    raft,
+  };
+}
+
+const esc = (v) => String(v).replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+
+/** The Prometheus text exposition format. */
+function prometheus(m) {
+  const lines = [];
+  const metric = (name, type, help, samples) => {
+    lines.push(`# HELP redux_cluster_${name} ${help}`, `# TYPE redux_cluster_${name} ${type}`);
+    for (const [labels, v] of samples) {
+      const l = Object.entries(labels).map(([k, x]) => `${k}="${esc(x)}"`).join(',');
+      lines.push(`redux_cluster_${name}${l ? `{${l}}` : ''} ${v}`);
+    }
+  };
+  metric('actions_ordered_total', 'counter', 'Actions ordered (the last sequence number).', [[{}, m.ordered]]);
+  metric('actions_applied_total', 'counter', "Actions applied by this server's reducer.", [[{}, m.applied]]);
+  metric('clients', 'gauge', 'Clients connected now.', [[{}, m.clients.length]]);
+  metric('client_lag_actions', 'gauge', 'Actions ordered but not yet sent to a client.', m.clients.map((c) => [{ client: c.clientId, address: c.address, transport: c.transport }, c.lag]));
+  metric('bytes_received_total', 'counter', 'Bytes received from connected clients.', [[{}, m.bytesIn]]);
+  metric('bytes_sent_total', 'counter', 'Bytes sent to connected clients.', [[{}, m.bytesOut]]);
+  metric('errors_total', 'counter', 'Errors reported on stderr.', [[{}, m.errors]]);
+  if (m.raft) {
+    const r = m.raft;
+    metric('raft_term', 'gauge', 'The Raft term.', [[{ node: r.nodeId }, r.term]]);
+    metric('raft_commit_index', 'gauge', 'The Raft commit index.', [[{ node: r.nodeId }, r.commitIndex]]);
+    metric('raft_applied_index', 'gauge', 'The Raft applied index.', [[{ node: r.nodeId }, r.appliedIndex]]);
+    metric('raft_role', 'gauge', "This node's role (1 for the current one).", [[{ node: r.nodeId, role: r.role }, 1]]);
+    metric('raft_leader', 'gauge', 'The leader this node knows (1).', r.leaderId ? [[{ node: r.nodeId, leader: r.leaderId }, 1]] : []);
+  }
+  return lines.join('\n') + '\n';
+}
+
+let page = null;
+
+/** Serves /metrics, /metrics.json, /events and the dashboard for `store`. */
+function serve(store, { port = 0, host = '127.0.0.1' } = {}) {
+  if (page === null) page = fs.readFileSync(path.join(__dirname, 'dashboard.html'));
+  const streams = new Set();
+  const server = http.createServer((req, res) => {
+    const url = req.url.split('?')[0];
+    const m = collect(store);
+    if (url === '/metrics') {
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
+      return res.end(m ? prometheus(m) : '');
+    }
+    if (url === '/metrics.json') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      return res.end(JSON.stringify(m));
+    }
+    if (url === '/events') {
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
+      res.write(`data: ${JSON.stringify(m)}\n\n`);
+      streams.add(res);
+      req.on('close', () => streams.delete(res));
+      return undefined;
+    }
+    if (url === '/') {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+      return res.end(page);
+    }
+    res.writeHead(404);
+    res.end('not found');
+  });
+  const timer = setInterval(() => {
+    if (streams.size === 0) return;
+    const text = `data: ${JSON.stringify(collect(store))}\n\n`;
+    for (const r of streams) r.write(text);
+  }, 1000);
+  timer.unref();
+  server.listen(port, host);
+  server.unref();
+  return {
+    server,
+    close() {
+      clearInterval(timer);
+      for (const r of streams) r.end();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+module.exports = { collect, prometheus, serve };
