@@ -106,3 +106,46 @@ test('headless Chromium: the bundle logs in, dispatches, sees others and deliver
     web.close();
   }
 });
+
+test('the dashboard in headless Chromium shows the leader and the clients of a replicated server; /metrics speaks Prometheus', { timeout: 90000 }, async () => {
+  assert.ok(CHROMIUM, 'Chromium is needed: apt-get install chromium (.ci/run installs it)');
+  const [port, httpPort] = await Promise.all([freePort(), freePort()]);
+  const server = createStore(counter, { stderr: sink() });
+  const srv = server.createServer({ host: '127.0.0.1', port, cluster: { nodeName: 'dash-1', bootstrap: true }, http: { port: httpPort } });
+  const clients = [0, 1].map(() => createStore(counter, { stderr: sink() }));
+  const conns = clients.map((c) => c.createClient({ host: '127.0.0.1', port }));
+  const browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
+  try {
+    await Promise.all(clients.map((c) => c.dispatchAsync({ type: 'INCREMENT' }, { timeout: 20000 })));
+    await waitFor(() => srv.metrics().clients.length === 2 && srv.metrics().raft.leaderId === 'dash-1', { what: 'two clients of the leader' });
+    const m = srv.metrics();
+    assert.equal(m.ordered, 2);
+    assert.ok(m.clients.every((c) => c.transport === 'tcp' && c.lag === 0 && c.bytesIn > 0 && c.bytesOut > 0));
+
+    const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
+    assert.match(text, /^# TYPE redux_cluster_actions_ordered_total counter$/m);
+    assert.match(text, /^redux_cluster_actions_ordered_total 2$/m);
+    assert.match(text, /^redux_cluster_clients 2$/m);
+    assert.match(text, /^redux_cluster_raft_leader\{node="dash-1",leader="dash-1"\} 1$/m);
+
+    const page = await browser.newPage();
+    await page.goto(`http://127.0.0.1:${httpPort}/`, { waitUntil: 'load' });
+    await page.waitForFunction(() => document.getElementById('status').textContent === 'live', { timeout: 10000 });
+    assert.equal(await page.$eval('#leader', (e) => e.textContent), 'dash-1');
+    assert.equal(await page.$eval('#clients', (e) => e.textContent), '2');
+    assert.equal(await page.$$eval('g.client-node', (g) => g.length), 2);
+    assert.equal(await page.$eval('g[data-node="dash-1"]', (g) => g.getAttribute('data-role')), 'leader');
+    // Live: one more client shows up within a couple of updates.
+    const third = createStore(counter, { stderr: sink() });
+    const thirdConn = third.createClient({ host: '127.0.0.1', port });
+    await third.dispatchAsync({ type: 'INCREMENT' }, { timeout: 20000 });
+    await page.waitForFunction(() => document.getElementById('clients').textContent === '3', { timeout: 10000 });
+    fs.mkdirSync(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard.png') });
+    await thirdConn.disconnect();
+  } finally {
+    await browser.close();
+    await Promise.all(conns.map((c) => c.disconnect()));
+    await srv.close();
+  }
+});
