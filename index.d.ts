@@ -145,6 +145,8 @@ export interface WSServerSettings {
   trustProxy?: string | string[];
   /** Most connections open at once; past it, the upgrade is refused with HTTP 503. */
   limit?: number;
+  /** Opt-in: metrics and the dashboard on their own port. */
+  http?: HttpSettings;
 }
 
 /** `createWSClient` settings (redux-cluster-ws's names). */
@@ -165,7 +167,17 @@ export interface WSClientSettings {
   tls?: boolean | { ca?: string | Buffer; cert?: string | Buffer; key?: string | Buffer };
 }
 
+/** `http`: an HTTP endpoint with `/metrics` (Prometheus text), `/metrics.json`, `/events` and `/`, a live dashboard. */
+export interface HttpSettings {
+  /** @default 0 (a free port) */
+  port?: number;
+  /** @default '127.0.0.1' */
+  host?: string;
+}
+
 export interface ServerSettings {
+  /** Opt-in: metrics and the dashboard on their own port. */
+  http?: HttpSettings;
   /**
    * Interface to listen on (TCP).
    * @default '0.0.0.0'
@@ -298,6 +310,45 @@ export interface BackupOptions {
 /** redux-cluster 2.0's name for the backup options. */
 export type BackupSettings = BackupOptions;
 
+/** One connected client, in `ClusterServer.metrics()`. */
+export interface ClientMetrics {
+  /** The client's random id (hex). */
+  clientId: string;
+  address: string;
+  login: string;
+  transport: 'tcp' | 'tls' | 'unix' | 'ws' | 'wss';
+  /** The endpoint it came through ('tcp:PORT', 'ws:PORT' or a socket path). */
+  endpoint: string;
+  /** The last sequence number sent to it. */
+  position: number;
+  /** Actions ordered but not yet sent to it. */
+  lag: number;
+  bytesIn: number;
+  bytesOut: number;
+  dispatched: number;
+}
+
+/** `ClusterServer.metrics()`. */
+export interface ServerMetrics {
+  time: number;
+  /** This server's name in a replicated store, else null. */
+  nodeId: string | null;
+  /** Actions ordered (the last sequence number) and applied by this server's reducer. */
+  ordered: number;
+  applied: number;
+  /** Per second, over the last second or so (sampled when metrics are read). */
+  perSecond: { ordered: number; applied: number };
+  /** Actions ordered per second over the last minute. */
+  history: { t: number; perSecond: number }[];
+  clients: ClientMetrics[];
+  bytesIn: number;
+  bytesOut: number;
+  /** Errors reported on `stderr` so far. */
+  errors: number;
+  /** A replicated server's Raft status (as `status()`), else null. */
+  raft: ReplicationStatus | null;
+}
+
 export interface ClusterServer {
   /** The interface listened on (TCP only). */
   readonly host?: string;
@@ -311,6 +362,10 @@ export interface ClusterServer {
    */
   close(): Promise<void>;
   /** A replicated server's view of its group; null on a single server. */
+  /** What this server store is doing (the same for every endpoint of one store). */
+  metrics(): ServerMetrics;
+  /** With `http` in the settings: the HTTP endpoint of /metrics and the dashboard. */
+  readonly dashboard?: { close(): Promise<void> };
   status(): ReplicationStatus | null;
   /**
    * Removes a server from the group (callable on any server of it); resolves once the

@@ -207,3 +207,9 @@ const pageConn = page.createWSClient({ host: 'wss://app.example', login: 'u', pa
 const pageAck: Promise<{ seq: number }> = page.dispatchAsync({ type: 'INCREMENT' });
 const pageCount: number = page.getState().counter;
 void pageConn.pending, pageAck, pageCount;
+
+// Metrics and the dashboard.
+const metricsServer = createStore(counter).createServer({ port: 0, http: { port: 0 } });
+const lag: number | undefined = metricsServer.metrics().clients[0]?.lag;
+const raftRole: string | undefined = metricsServer.metrics().raft?.role;
+void lag, raftRole;
