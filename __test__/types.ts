@@ -211,5 +211,5 @@ void pageConn.pending, pageAck, pageCount;
 // Metrics and the dashboard.
 const metricsServer = createStore(counter).createServer({ port: 0, http: { port: 0 } });
 const lag: number | undefined = metricsServer.metrics().clients[0]?.lag;
-const raftRole: string | undefined = metricsServer.metrics().raft?.role;
-void lag, raftRole;
+const metricsRole: string | undefined = metricsServer.metrics().raft?.role;
+void lag, metricsRole;
