@@ -739,7 +739,9 @@ async fn write_loop<A: OrderingAuthority + ?Sized>(
                             encode_actions(d, first_seq, actions.iter().map(|a| &a[..]))
                         })?;
                         next = Some(first_seq + actions.len() as u64);
-                        conn.stats.position.store(first_seq + actions.len() as u64 - 1, Ordering::Relaxed);
+                        conn.stats
+                            .position
+                            .store(first_seq + actions.len() as u64 - 1, Ordering::Relaxed);
                     }
                     Read::Snapshot(s) => snapshot = Some(s),
                     Read::UpToDate => {}
@@ -766,11 +768,15 @@ async fn write_loop<A: OrderingAuthority + ?Sized>(
             })?;
             if !buf.is_empty() {
                 w.write_all(&buf).await?;
-                conn.stats.bytes_out.fetch_add(buf.len() as u64, Ordering::Relaxed);
+                conn.stats
+                    .bytes_out
+                    .fetch_add(buf.len() as u64, Ordering::Relaxed);
                 buf.clear();
             }
             w.write_all(&frame).await?;
-            conn.stats.bytes_out.fetch_add(frame.len() as u64, Ordering::Relaxed);
+            conn.stats
+                .bytes_out
+                .fetch_add(frame.len() as u64, Ordering::Relaxed);
             conn.stats.position.store(s.seq, Ordering::Relaxed);
             sent_snapshot = Some(s.seq);
             next = Some(s.seq + 1);
@@ -778,7 +784,9 @@ async fn write_loop<A: OrderingAuthority + ?Sized>(
         }
         if !buf.is_empty() {
             w.write_all(&buf).await?;
-            conn.stats.bytes_out.fetch_add(buf.len() as u64, Ordering::Relaxed);
+            conn.stats
+                .bytes_out
+                .fetch_add(buf.len() as u64, Ordering::Relaxed);
             continue;
         }
         tokio::select! {
