@@ -5,7 +5,10 @@
 // back from its dataDir and catches up; at the end every process holds the same state
 // and every acknowledged action is there exactly once.
 //
-//   node examples/replicated.mjs [--clients 3] [--actions 4000]
+//   node examples/replicated.mjs [--clients 3] [--actions 4000] [--hold]
+//
+// Each server also serves its dashboard (metrics drawn live); the addresses are printed
+// at the start. With --hold the demo keeps running at the end until Ctrl-C, to look.
 import { fork } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -45,7 +48,7 @@ function runChild(role, spec) {
   setInterval(report, 100).unref();
   let handle;
   if (role.startsWith('server')) {
-    handle = store.createServer({ host: '127.0.0.1', port: spec.port, cluster: spec.cluster });
+    handle = store.createServer({ host: '127.0.0.1', port: spec.port, cluster: spec.cluster, http: { port: spec.httpPort } });
     handle.on('leader', ({ leaderId, term }) => process.send({ kind: 'leader', leaderId, term }));
     process.send({ kind: 'listening' });
   } else {
@@ -93,9 +96,11 @@ async function runMain() {
   const expected = clients * perClient;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'redux-cluster-rs-demo-'));
   const storePorts = await Promise.all([0, 1, 2].map(freePort));
+  const httpPorts = await Promise.all([0, 1, 2].map(freePort));
   const seeds = storePorts.map((p, i) => `s${i}@127.0.0.1:${p}`);
   const serverSpec = (i) => ({
     port: storePorts[i],
+    httpPort: httpPorts[i],
     cluster: { nodeName: `s${i}`, seeds, dataDir: path.join(dir, `s${i}`) },
   });
   const procs = new Map();
@@ -125,6 +130,7 @@ async function runMain() {
   const t0 = Date.now();
   while (!leader && Date.now() - t0 < 20000) await new Promise((r) => setTimeout(r, 20));
   console.log(`group formed: leader ${leader} (elected in ${Date.now() - t0} ms)`);
+  console.log(`dashboards: ${httpPorts.map((p, i) => `s${i} http://127.0.0.1:${p}/`).join('  ')}`);
   const serverList = storePorts.map((port) => ({ host: '127.0.0.1', port }));
   const kids = [];
   for (let i = 1; i <= clients; i++) kids.push(spawn(`client-${i}`, { servers: serverList }));
@@ -181,6 +187,10 @@ async function runMain() {
   } else {
     console.log(`NOT converged: digests ${[...digests].join(', ')}; acknowledged ${acked}`);
     process.exitCode = 1;
+  }
+  if (args.includes('--hold')) {
+    console.log(`\nholding: the dashboards are at ${httpPorts.map((p) => `http://127.0.0.1:${p}/`).join(' ')}; Ctrl-C to stop`);
+    await new Promise((r) => process.once('SIGINT', r));
   }
   for (const e of live) e.p.send({ cmd: 'stop' });
   await Promise.all(live.map((e) => new Promise((r) => (e.p.exitCode !== null ? r() : e.p.on('exit', r)))));
