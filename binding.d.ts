@@ -163,14 +163,14 @@ export declare class NativeRaftNode {
    * majority (JS then waits for its own state machine to apply it).
    */
   propose(command: string): Promise<string>
-  /** A peer's RequestVote (JSON); resolves the response (JSON). */
+  /** A peer's RequestVote (JSON); resolves `{ ok, response }`. */
   handleRequestVote(request: string): Promise<string>
-  /** A peer's AppendEntries (JSON); resolves the response (JSON). */
+  /** A peer's AppendEntries (JSON); resolves `{ ok, response }`. */
   handleAppendEntries(request: string): Promise<string>
   /** Events and committed proposals since the last poll, as a JSON array text. */
   poll(): string
-  /** `{ role, term, leader, commitIndex, lastLogIndex }` as JSON text. */
-  status(): string
+  /** Where this node stands (read by the JS getters: an object, no JSON). */
+  status(): NodeStatus
   /** The persistent state `{ currentTerm, votedFor, log }` as JSON text. */
   getState(): string
   /** Takes a state `getState()` gave (JSON text), before `start()`. */
@@ -433,6 +433,13 @@ export interface NodeInfoJs {
   /** Unix ms of the last heartbeat (0 when none yet). */
   lastHeartbeatAt: number
   uptimeMs: number
+}
+
+export interface NodeStatus {
+  role: string
+  term: number
+  leader?: string
+  commitIndex: number
 }
 
 export interface Queued {

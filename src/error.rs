@@ -183,6 +183,58 @@ impl Error {
     }
 }
 
+/// The RaftNode API's error codes (`RaftError.code`), spelled as @ruvector/raft spells
+/// them (its users compare against its `RaftErrorCode` enum), plus `TIMEOUT` and
+/// `CLOSED`, which it lacks. Kept beside [`ErrorCode`] so that every code the engine
+/// hands out is listed in this file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NodeErrorCode {
+    /// Only the leader takes proposals; the error names the leader.
+    NotLeader,
+    /// No leader is known.
+    NoLeader,
+    /// A malformed RequestVote.
+    InvalidTerm,
+    /// Log entries that do not follow one another.
+    InvalidLogIndex,
+    /// A malformed AppendEntries.
+    LogInconsistency,
+    ConfigError,
+    Internal,
+    /// Not committed (or applied here) in time.
+    Timeout,
+    /// The node is stopped.
+    Closed,
+}
+
+impl NodeErrorCode {
+    pub const ALL: [NodeErrorCode; 9] = [
+        NodeErrorCode::NotLeader,
+        NodeErrorCode::NoLeader,
+        NodeErrorCode::InvalidTerm,
+        NodeErrorCode::InvalidLogIndex,
+        NodeErrorCode::LogInconsistency,
+        NodeErrorCode::ConfigError,
+        NodeErrorCode::Internal,
+        NodeErrorCode::Timeout,
+        NodeErrorCode::Closed,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            NodeErrorCode::NotLeader => "NOT_LEADER",
+            NodeErrorCode::NoLeader => "NO_LEADER",
+            NodeErrorCode::InvalidTerm => "INVALID_TERM",
+            NodeErrorCode::InvalidLogIndex => "INVALID_LOG_INDEX",
+            NodeErrorCode::LogInconsistency => "LOG_INCONSISTENCY",
+            NodeErrorCode::ConfigError => "CONFIG_ERROR",
+            NodeErrorCode::Internal => "INTERNAL",
+            NodeErrorCode::Timeout => "TIMEOUT",
+            NodeErrorCode::Closed => "CLOSED",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::ErrorCode;
@@ -196,6 +248,23 @@ mod tests {
             let mut spelled = String::from("ERR");
             for ch in name.chars() {
                 if ch.is_uppercase() {
+                    spelled.push('_');
+                }
+                spelled.push(ch.to_ascii_uppercase());
+            }
+            assert_eq!(c.as_str(), spelled);
+        }
+    }
+
+    #[test]
+    fn raft_node_codes_are_the_seeds_spelling() {
+        let mut seen = std::collections::HashSet::new();
+        for c in super::NodeErrorCode::ALL {
+            assert!(seen.insert(c.as_str()));
+            let name = format!("{c:?}");
+            let mut spelled = String::new();
+            for (i, ch) in name.chars().enumerate() {
+                if ch.is_uppercase() && i > 0 {
                     spelled.push('_');
                 }
                 spelled.push(ch.to_ascii_uppercase());

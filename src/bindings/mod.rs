@@ -2,6 +2,7 @@
 //! handles to the core; the Redux semantics live in the JS layer (`src/js/`).
 //!
 //! - [`runtime`]: the engine's own tokio runtime, shared with napi's async functions.
+//! - [`js`]: the wake-up callback, the JSON event queue JS pulls, failed calls as JSON.
 //! - [`error`]: core errors to JS errors with a stable `code`.
 //! - [`raft`]: `NativeRaft`, one Raft node (consensus layer) with its key-value state.
 //! - [`reducer`]: `NativeReducer`, a store's reducer in the engine.
@@ -10,6 +11,7 @@
 
 mod cluster;
 mod error;
+mod js;
 mod raft;
 mod raftnode;
 mod reducer;

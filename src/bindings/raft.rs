@@ -5,21 +5,18 @@
 //! with the `code` the engine chose.
 
 use super::error::{js_error, Code};
+use super::js::{refusal, JsQueue, WakeFn};
 use super::runtime::{handle, on_engine};
 use crate::consensus::engine::{RaftConfig, RaftEngine, RaftEvent};
 use crate::consensus::net::ApiError;
 use crate::consensus::state_machine::SmEvent;
 use crate::consensus::{Command, Member};
 use crate::error::ErrorCode;
-use napi::bindgen_prelude::Unknown;
-use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
-use napi::{Result, Status};
+use napi::Result;
 use napi_derive::napi;
 use serde_json::{json, Value};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
-
-type WakeFn = ThreadsafeFunction<(), Unknown<'static>, (), Status, false>;
 
 #[napi(object)]
 pub struct RaftOptions {
@@ -163,19 +160,14 @@ fn event_js(e: RaftEvent) -> Value {
 }
 
 fn fail(e: ApiError) -> String {
-    json!({"ok": false, "code": e.code, "message": e.message, "leaderId": e.leader}).to_string()
-}
-
-struct Events {
-    queue: Mutex<Vec<Value>>,
-    wake: Mutex<Option<WakeFn>>,
+    refusal(&e.code, &e.message, e.leader.as_deref())
 }
 
 /// One Raft node.
 #[napi]
 pub struct NativeRaft {
     engine: Arc<RaftEngine>,
-    events: Arc<Events>,
+    events: Arc<JsQueue>,
 }
 
 #[napi]
@@ -186,23 +178,13 @@ impl NativeRaft {
         #[napi(ts_arg_type = "() => void")] wake: WakeFn,
     ) -> Result<Self, Code> {
         let cfg = config(options)?;
-        let events = Arc::new(Events {
-            queue: Mutex::new(Vec::new()),
-            wake: Mutex::new(Some(wake)),
-        });
+        let events = Arc::new(JsQueue::new(wake));
         let ev = events.clone();
         let sink = Arc::new(move |e: RaftEvent| {
             if matches!(e, RaftEvent::Role { .. }) {
                 return; // @unrdf/consensus has no such event (its state changes are above)
             }
-            let mut q = ev.queue.lock().unwrap();
-            q.push(event_js(e));
-            if q.len() == 1 {
-                drop(q);
-                if let Some(w) = ev.wake.lock().unwrap().as_ref() {
-                    w.call((), ThreadsafeFunctionCallMode::NonBlocking);
-                }
-            }
+            ev.push(event_js(e));
         });
         let addr = format!("{}:{}", cfg.host, cfg.port);
         let engine = handle()
@@ -221,8 +203,7 @@ impl NativeRaft {
     /// The queued events, as a JSON array.
     #[napi]
     pub fn poll(&self) -> String {
-        let q = std::mem::take(&mut *self.events.queue.lock().unwrap());
-        Value::Array(q).to_string()
+        self.events.take()
     }
 
     /// The current leader's nodeId, if known (without building the whole `state()`).
@@ -375,7 +356,7 @@ impl NativeRaft {
         let events = self.events.clone();
         on_engine(async move {
             e.shutdown().await;
-            events.wake.lock().unwrap().take();
+            events.detach();
         })
         .await
     }

@@ -5,72 +5,55 @@
 //! queued as JSON lines and JS is woken once per batch to pull them (`poll`).
 
 use super::error::{js_error, Code};
+use super::js::{refusal, JsQueue, WakeFn};
 use super::runtime::{handle, on_engine};
 use crate::consensus::engine::{Parts, RaftConfig, RaftEngine, RaftEvent};
 use crate::consensus::net::{Reply, Request};
 use crate::consensus::node::{self, Names, NodeMachine};
 use crate::consensus::state_machine::SmEvent;
 use crate::consensus::{node_id, Command, LogStore, Member, PeerTransport};
-use napi::bindgen_prelude::{Promise, Unknown};
-use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use crate::error::NodeErrorCode as E;
+use napi::bindgen_prelude::Promise;
+use napi::threadsafe_function::ThreadsafeFunction;
 use napi::{Result, Status};
 use napi_derive::napi;
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashSet};
 use std::io;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-type WakeFn = ThreadsafeFunction<(), Unknown<'static>, (), Status, false>;
 /// `(JSON { method, peer, request }) => Promise<JSON { ok } | { error }>`; never throws.
 type SendFn = ThreadsafeFunction<String, Promise<String>, String, Status, false>;
 
-/// The seed's error codes (plus `TIMEOUT` and `CLOSED`), for `RaftError.code`.
-fn raft_error(code: &str, message: impl Into<String>) -> napi::Error<Code> {
-    js_error(code, message.into())
+/// Why a call failed: the seed's code, the message, and the leader for NOT_LEADER.
+type Failure = (E, String, Option<String>);
+
+fn fail(code: E, message: impl Into<String>) -> Failure {
+    (code, message.into(), None)
 }
 
-/// What an async call resolves to: `{ ok }` or `{ error: { code, message, leaderId? } }`
-/// (JS turns the error into a RaftError).
-fn answer(r: std::result::Result<Value, (&str, String, Option<String>)>) -> String {
+/// A synchronous call's failure, thrown (JS turns it into a RaftError).
+fn thrown((code, message, _): Failure) -> napi::Error<Code> {
+    js_error(code.as_str(), message)
+}
+
+fn config_error(m: impl Into<String>) -> napi::Error<Code> {
+    thrown(fail(E::ConfigError, m))
+}
+
+/// What an async call resolves to: `{ ok: true, ...fields }`, or the bindings' refusal
+/// (`{ ok: false, code, message, leaderId }`).
+fn answer(r: std::result::Result<Value, Failure>) -> String {
     match r {
-        Ok(v) => json!({ "ok": v }).to_string(),
-        Err((code, message, leader)) => {
-            json!({ "error": { "code": code, "message": message, "leaderId": leader } }).to_string()
+        Ok(Value::Object(mut m)) => {
+            m.insert("ok".into(), Value::Bool(true));
+            Value::Object(m).to_string()
         }
-    }
-}
-
-fn failed(e: napi::Error<Code>) -> (&'static str, String, Option<String>) {
-    let code = match e.status.0.as_str() {
-        "CLOSED" => "CLOSED",
-        _ => "CONFIG_ERROR",
-    };
-    (code, e.reason.clone(), None)
-}
-
-/// Events for JS, as JSON texts, and the callback that says there are some.
-struct Outbox {
-    queue: Mutex<VecDeque<String>>,
-    woken: AtomicBool,
-    wake: Mutex<Option<WakeFn>>,
-}
-
-impl Outbox {
-    fn push(&self, e: Value) {
-        self.queue.lock().unwrap().push_back(e.to_string());
-        if !self.woken.swap(true, Ordering::AcqRel) {
-            if let Some(w) = self.wake.lock().unwrap().as_ref() {
-                w.call((), ThreadsafeFunctionCallMode::NonBlocking);
-            }
-        }
-    }
-
-    fn take(&self) -> Vec<String> {
-        self.woken.store(false, Ordering::Release);
-        self.queue.lock().unwrap().drain(..).collect()
+        Ok(v) => json!({ "ok": true, "value": v }).to_string(),
+        Err((code, message, leader)) => refusal(code.as_str(), &message, leader.as_deref()),
     }
 }
 
@@ -78,7 +61,7 @@ struct JsTransport {
     send: Mutex<Option<Arc<SendFn>>>,
     names: Names,
     me: String,
-    out: Arc<Outbox>,
+    out: Arc<JsQueue>,
     /// The last term this node asked for votes in (one voteRequested per election).
     asked: AtomicU64,
     /// Peers whose transport failed, until it answers again (one error each).
@@ -109,7 +92,7 @@ impl PeerTransport for JsTransport {
             // One `error` event when a peer's transport starts failing, none while it goes on.
             match &r {
                 Err(e) if failing.lock().unwrap().insert(peer.clone()) => {
-                    out.push(json!({"type": "error", "code": "INTERNAL", "message": e.to_string(), "peerId": peer}))
+                    out.push(json!({"type": "error", "code": E::Internal.as_str(), "message": e.to_string(), "peerId": peer}))
                 }
                 Ok(_) => {
                     failing.lock().unwrap().remove(&peer);
@@ -181,24 +164,28 @@ pub struct RaftNodeOptions {
     pub transport_timeout: Option<u32>,
 }
 
+#[napi(object)]
+pub struct NodeStatus {
+    pub role: String,
+    pub term: f64,
+    pub leader: Option<String>,
+    pub commit_index: f64,
+}
+
 #[napi]
 pub struct NativeRaftNode {
     cfg: RaftConfig,
     peers: Vec<String>,
     names: Names,
     transport: Arc<JsTransport>,
-    out: Arc<Outbox>,
+    out: Arc<JsQueue>,
     engine: Mutex<Option<Arc<RaftEngine>>>,
     preload: Mutex<Option<LogStore>>,
     stopped: AtomicBool,
     propose_timeout: Duration,
 }
 
-fn config_error(m: impl Into<String>) -> napi::Error<Code> {
-    raft_error("CONFIG_ERROR", m)
-}
-
-fn sink(out: Arc<Outbox>) -> crate::consensus::engine::EventSink {
+fn sink(out: Arc<JsQueue>) -> crate::consensus::engine::EventSink {
     Arc::new(move |e| match e {
         RaftEvent::Role { role, term } => {
             out.push(json!({"type": "role", "role": role, "term": term}))
@@ -253,11 +240,7 @@ impl NativeRaftNode {
         }
         let names =
             Names::new(std::iter::once(o.node_id.as_str()).chain(all.iter().map(String::as_str)));
-        let out = Arc::new(Outbox {
-            queue: Mutex::new(VecDeque::new()),
-            woken: AtomicBool::new(false),
-            wake: Mutex::new(Some(wake)),
-        });
+        let out = Arc::new(JsQueue::new(wake));
         let transport = Arc::new(JsTransport {
             send: Mutex::new(Some(Arc::new(send))),
             names: names.clone(),
@@ -296,25 +279,42 @@ impl NativeRaftNode {
         })
     }
 
-    fn engine(&self) -> Result<Arc<RaftEngine>, Code> {
+    fn engine(&self) -> std::result::Result<Arc<RaftEngine>, Failure> {
         if self.stopped.load(Ordering::Acquire) {
-            return Err(raft_error("CLOSED", "the node is stopped"));
+            return Err(fail(E::Closed, "the node is stopped"));
         }
         self.engine
             .lock()
             .unwrap()
             .clone()
-            .ok_or_else(|| raft_error("CONFIG_ERROR", "the node is not started (call start())"))
+            .ok_or_else(|| fail(E::ConfigError, "the node is not started (call start())"))
+    }
+
+    /// A peer's request as the transport delivered it (JSON text), with this node's
+    /// engine; `bad` when it is not what `parse` takes.
+    fn incoming<R>(
+        &self,
+        request: &str,
+        what: &str,
+        bad: E,
+        parse: impl FnOnce(&Value, &Names) -> std::result::Result<R, String>,
+    ) -> std::result::Result<(Arc<RaftEngine>, Value, R), Failure> {
+        let engine = self.engine()?;
+        let v: Value = serde_json::from_str(request)
+            .map_err(|e| fail(bad, format!("a malformed {what} request: not JSON: {e}")))?;
+        let r = parse(&v, &self.names)
+            .map_err(|e| fail(bad, format!("a malformed {what} request: {e}")))?;
+        Ok((engine, v, r))
     }
 
     /// Starts the node: its Raft core, with every member known from the start.
     #[napi]
     pub fn start(&self) -> Result<(), Code> {
         if self.stopped.load(Ordering::Acquire) {
-            return Err(raft_error(
-                "CLOSED",
+            return Err(thrown(fail(
+                E::Closed,
                 "a stopped node cannot start again; make a new one",
-            ));
+            )));
         }
         let mut slot = self.engine.lock().unwrap();
         if slot.is_some() {
@@ -349,7 +349,12 @@ impl NativeRaftNode {
                 }
                 Ok::<_, io::Error>(e)
             })
-            .map_err(|e| raft_error("INTERNAL", format!("cannot start the Raft node: {e}")))?;
+            .map_err(|e| {
+                thrown(fail(
+                    E::Internal,
+                    format!("cannot start the Raft node: {e}"),
+                ))
+            })?;
         let watcher = engine.clone();
         let out = self.out.clone();
         let names = self.names.clone();
@@ -366,7 +371,7 @@ impl NativeRaftNode {
             return;
         }
         self.transport.send.lock().unwrap().take();
-        self.out.wake.lock().unwrap().take();
+        self.out.detach();
         if let Some(e) = self.engine.lock().unwrap().take() {
             handle().spawn(async move { e.shutdown().await });
         }
@@ -378,15 +383,14 @@ impl NativeRaftNode {
     pub async fn propose(&self, command: String) -> Result<String> {
         let engine = match self.engine() {
             Ok(e) => e,
-            Err(e) => return Ok(answer(Err(failed(e)))),
+            Err(f) => return Ok(answer(Err(f))),
         };
         let command: Value = match serde_json::from_str(&command) {
             Ok(c) => c,
             Err(e) => {
-                return Ok(answer(Err((
-                    "INTERNAL",
+                return Ok(answer(Err(fail(
+                    E::Internal,
                     format!("the command is not JSON: {e}"),
-                    None,
                 ))))
             }
         };
@@ -398,108 +402,101 @@ impl NativeRaftNode {
         let r = on_engine(async move {
             let w = engine.raft.client_write(Command::Node { command, timestamp });
             match tokio::time::timeout(timeout, w).await {
-                Err(_) => Err(("TIMEOUT", format!("not committed within {} ms (no majority reachable?); it may still commit later", timeout.as_millis()), None)),
+                Err(_) => Err(fail(E::Timeout, format!("not committed within {} ms (no majority reachable?); it may still commit later", timeout.as_millis()))),
                 Ok(Ok(resp)) => Ok(json!({ "index": resp.log_id.index, "term": resp.log_id.leader_id.term })),
                 Ok(Err(openraft::error::RaftError::APIError(openraft::error::ClientWriteError::ForwardToLeader(f)))) => {
                     let leader = f.leader_id.and_then(|id| names.name_of(id));
                     match leader {
-                        Some(l) => Err(("NOT_LEADER", format!("this node is not the leader; the leader is {l}"), Some(l))),
-                        None => Err(("NO_LEADER", "no leader is known".to_string(), None)),
+                        Some(l) => Err((E::NotLeader, format!("this node is not the leader; the leader is {l}"), Some(l))),
+                        None => Err(fail(E::NoLeader, "no leader is known")),
                     }
                 }
-                Ok(Err(openraft::error::RaftError::Fatal(e))) => Err(("CLOSED", e.to_string(), None)),
-                Ok(Err(e)) => Err(("INTERNAL", e.to_string(), None)),
+                Ok(Err(openraft::error::RaftError::Fatal(e))) => Err(fail(E::Closed, e.to_string())),
+                Ok(Err(e)) => Err(fail(E::Internal, e.to_string())),
             }
         })
         .await?;
         Ok(answer(r))
     }
 
-    /// A peer's RequestVote (JSON); resolves the response (JSON).
+    /// A peer's RequestVote (JSON); resolves `{ ok, response }`.
     #[napi]
     pub async fn handle_request_vote(&self, request: String) -> Result<String> {
-        let engine = match self.engine() {
-            Ok(e) => e,
-            Err(e) => return Ok(answer(Err(failed(e)))),
-        };
-        let names = self.names.clone();
-        let out = self.out.clone();
-        let parsed = serde_json::from_str::<Value>(&request)
-            .map_err(|e| format!("not JSON: {e}"))
-            .and_then(|v| node::vote_request_from(&v, &names).map(|r| (v, r)));
-        let (v, req) = match parsed {
+        let (engine, v, req) = match self.incoming(
+            &request,
+            "RequestVote",
+            E::InvalidTerm,
+            node::vote_request_from,
+        ) {
             Ok(x) => x,
-            Err(e) => {
-                return Ok(answer(Err((
-                    "INVALID_TERM",
-                    format!("a malformed RequestVote request: {e}"),
-                    None,
-                ))))
-            }
+            Err(f) => return Ok(answer(Err(f))),
         };
         let r = match on_engine(async move { engine.raft.vote(req).await }).await? {
             Ok(r) => r,
-            Err(e) => return Ok(answer(Err(("INTERNAL", e.to_string(), None)))),
+            Err(e) => return Ok(answer(Err(fail(E::Internal, e.to_string())))),
         };
         if r.vote_granted {
-            out.push(json!({"type": "voteGranted", "candidateId": v["candidateId"], "term": r.vote.leader_id.term}));
+            self.out.push(json!({"type": "voteGranted", "candidateId": v["candidateId"], "term": r.vote.leader_id.term}));
         }
-        Ok(answer(Ok(node::vote_response_json(&r, &names))))
+        Ok(answer(Ok(
+            json!({ "response": node::vote_response_json(&r, &self.names) }),
+        )))
     }
 
-    /// A peer's AppendEntries (JSON); resolves the response (JSON).
+    /// A peer's AppendEntries (JSON); resolves `{ ok, response }`.
     #[napi]
     pub async fn handle_append_entries(&self, request: String) -> Result<String> {
-        let engine = match self.engine() {
-            Ok(e) => e,
-            Err(e) => return Ok(answer(Err(failed(e)))),
-        };
-        let names = self.names.clone();
-        let out = self.out.clone();
-        let parsed = serde_json::from_str::<Value>(&request)
-            .map_err(|e| format!("not JSON: {e}"))
-            .and_then(|v| node::append_request_from(&v, &names).map(|r| (v, r)));
-        let (v, req) = match parsed {
+        let (engine, v, req) = match self.incoming(
+            &request,
+            "AppendEntries",
+            E::LogInconsistency,
+            node::append_request_from,
+        ) {
             Ok(x) => x,
-            Err(e) => {
-                return Ok(answer(Err((
-                    "LOG_INCONSISTENCY",
-                    format!("a malformed AppendEntries request: {e}"),
-                    None,
-                ))))
-            }
+            Err(f) => return Ok(answer(Err(f))),
         };
         if let Err(e) = node::entries_follow(&req) {
-            return Ok(answer(Err((
-                "INVALID_LOG_INDEX",
+            return Ok(answer(Err(fail(
+                E::InvalidLogIndex,
                 format!("a malformed AppendEntries request: {e}"),
-                None,
             ))));
         }
         let term = req.vote.leader_id.term;
-        out.push(json!({"type": "heartbeat", "leaderId": v["leaderId"], "term": term}));
+        self.out
+            .push(json!({"type": "heartbeat", "leaderId": v["leaderId"], "term": term}));
         let r = match on_engine(async move { engine.raft.append_entries(req).await }).await? {
             Ok(r) => r,
-            Err(e) => return Ok(answer(Err(("INTERNAL", e.to_string(), None)))),
+            Err(e) => return Ok(answer(Err(fail(E::Internal, e.to_string())))),
         };
-        Ok(answer(Ok(node::append_response_json(&r, term, &names))))
+        Ok(answer(Ok(
+            json!({ "response": node::append_response_json(&r, term, &self.names) }),
+        )))
     }
 
     /// Events and committed proposals since the last poll, as a JSON array text.
     #[napi]
     pub fn poll(&self) -> String {
-        format!("[{}]", self.out.take().join(","))
+        self.out.take()
     }
 
-    /// `{ role, term, leader, commitIndex, lastLogIndex }` as JSON text.
+    /// Where this node stands (read by the JS getters: an object, no JSON).
     #[napi]
-    pub fn status(&self) -> String {
+    pub fn status(&self) -> NodeStatus {
         let Ok(engine) = self.engine() else {
-            return json!({"role": "follower", "term": 0, "leader": null, "commitIndex": 0, "lastLogIndex": 0}).to_string();
+            return NodeStatus {
+                role: "follower".into(),
+                term: 0.0,
+                leader: None,
+                commit_index: 0.0,
+            };
         };
         let st = engine.state();
-        json!({"role": st.role, "term": st.term, "leader": st.leader, "commitIndex": st.commit_index, "lastLogIndex": st.last_log_index})
-            .to_string()
+        NodeStatus {
+            role: st.role.into(),
+            term: st.term as f64,
+            leader: st.leader,
+            commit_index: st.commit_index as f64,
+        }
     }
 
     /// The persistent state `{ currentTerm, votedFor, log }` as JSON text.
@@ -522,7 +519,7 @@ impl NativeRaftNode {
     #[napi]
     pub fn load_state(&self, state: String) -> Result<(), Code> {
         if self.stopped.load(Ordering::Acquire) {
-            return Err(raft_error("CLOSED", "the node is stopped"));
+            return Err(thrown(fail(E::Closed, "the node is stopped")));
         }
         if self.engine.lock().unwrap().is_some() {
             return Err(config_error("loadState must come before start()"));
@@ -532,14 +529,14 @@ impl NativeRaftNode {
         let (vote, log) = node::persistent_from(&v, &self.names)
             .map_err(|e| config_error(format!("invalid state: {e}")))?;
         node::log_follows(&log)
-            .map_err(|e| raft_error("INVALID_LOG_INDEX", format!("invalid state: {e}")))?;
+            .map_err(|e| thrown(fail(E::InvalidLogIndex, format!("invalid state: {e}"))))?;
         *self.preload.lock().unwrap() = Some(LogStore::preloaded(vote, log));
         Ok(())
     }
 }
 
 /// Reports entries as this node's log takes them (`logAppended`, on every node).
-async fn watch_log(engine: Arc<RaftEngine>, out: Arc<Outbox>, names: Names) {
+async fn watch_log(engine: Arc<RaftEngine>, out: Arc<JsQueue>, names: Names) {
     let mut rx = engine.raft.metrics();
     let mut seen = rx.borrow().last_log_index.unwrap_or(0);
     loop {

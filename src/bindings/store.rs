@@ -6,6 +6,7 @@
 //! ordered batches as one `[a,b,...]` string out of it, parsed once by JS.
 
 use super::error::{from_core, from_io, js_error, Code};
+use super::js::{refusal, WakeFn};
 use super::reducer::{failures, JsFailure, NativeReducer};
 use super::runtime::{handle, on_engine};
 use crate::config::StoreConfig;
@@ -22,18 +23,13 @@ use crate::store::{Access, Client, Event, EventKind, LocalAuthority, ServerHandl
 use crate::transport::tls::{client_config, server_config};
 use crate::transport::{Endpoint, Listener};
 use bytes::Bytes;
-use napi::bindgen_prelude::Unknown;
-use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi::threadsafe_function::ThreadsafeFunctionCallMode;
 use napi::Result;
-use napi::Status;
 use napi_derive::napi;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-/// A JS function called (with no arguments) when the engine has something for JS.
-type WakeFn = ThreadsafeFunction<(), Unknown<'static>, (), Status, false>;
 
 struct JsWake(WakeFn);
 
@@ -504,11 +500,6 @@ fn ws_policy(o: WsOptions, cfg: &StoreConfig) -> Result<crate::transport::ws::Ws
     ))
 }
 
-/// The JSON an async call resolves to (its errors carry a code JS turns into `err.code`).
-fn refusal(code: &str, message: &str) -> String {
-    serde_json::json!({"ok": false, "code": code, "message": message}).to_string()
-}
-
 #[napi]
 impl NativeAuthority {
     #[napi(constructor)]
@@ -616,6 +607,7 @@ impl NativeAuthority {
             return Ok(refusal(
                 ErrorCode::InvalidConfig.as_str(),
                 "not a replicated server",
+                None,
             ));
         };
         let list: Vec<Box<serde_json::value::RawValue>> = match serde_json::from_str(&actions) {
@@ -624,6 +616,7 @@ impl NativeAuthority {
                 return Ok(refusal(
                     ErrorCode::InvalidAction.as_str(),
                     &format!("invalid action batch: {e}"),
+                    None,
                 ))
             }
         };
@@ -636,7 +629,7 @@ impl NativeAuthority {
                 });
                 serde_json::json!({"ok": true, "run": run}).to_string()
             }
-            Err(e) => refusal(&e.code, &e.message),
+            Err(e) => refusal(&e.code, &e.message, e.leader.as_deref()),
         })
     }
 
@@ -677,12 +670,13 @@ impl NativeAuthority {
             return Ok(refusal(
                 ErrorCode::InvalidConfig.as_str(),
                 "not a replicated server",
+                None,
             ));
         };
         let r = on_engine(async move { raft.engine().remove_node(&node_name).await }).await?;
         Ok(match r {
             Ok(()) => serde_json::json!({"ok": true}).to_string(),
-            Err(e) => refusal(&e.code, &e.message),
+            Err(e) => refusal(&e.code, &e.message, e.leader.as_deref()),
         })
     }
 

@@ -98,10 +98,11 @@ function readConfig(c) {
   };
 }
 
+// The engine's answer to an async call: `{ ok: true, ... }` or `{ ok: false, code, message, leaderId }`.
 function fromAnswer(text) {
   const r = JSON.parse(text);
-  if (r.error) throw new RaftNodeError(r.error.message, r.error.code, r.error.leaderId ?? null);
-  return r.ok;
+  if (!r.ok) throw new RaftNodeError(r.message, r.code, r.leaderId ?? null);
+  return r;
 }
 
 class RaftNode extends EventEmitter {
@@ -155,7 +156,7 @@ class RaftNode extends EventEmitter {
   }
 
   _status() {
-    return JSON.parse(this._native.status());
+    return this._native.status();
   }
 
   /** `{ requestVote(peerId, req), appendEntries(peerId, req) }`, async; throwing or never answering is an unreachable peer. */
@@ -223,12 +224,12 @@ class RaftNode extends EventEmitter {
 
   /** A peer's RequestVote, as the transport delivered it; resolves the response. */
   async handleRequestVote(request) {
-    return fromAnswer(await this._native.handleRequestVote(JSON.stringify(request)));
+    return fromAnswer(await this._native.handleRequestVote(JSON.stringify(request))).response;
   }
 
   /** A peer's AppendEntries, as the transport delivered it; resolves the response. */
   async handleAppendEntries(request) {
-    return fromAnswer(await this._native.handleAppendEntries(JSON.stringify(request)));
+    return fromAnswer(await this._native.handleAppendEntries(JSON.stringify(request))).response;
   }
 
   /** Term, vote and log, before `start()` (then the node starts from them). */
