@@ -184,15 +184,18 @@ unsafe extern "C" fn create<R: Reducer>(
     }
 }
 
-unsafe extern "C" fn apply<R: Reducer>(
+/// Calls `f` on the state with the input bytes, answering OK, REFUSED or PANICKED (the
+/// reason in `err`): what `apply` and `restore` share.
+unsafe fn call_mut<R: Reducer>(
     state: *mut c_void,
-    action: *const u8,
+    input: *const u8,
     len: usize,
     err: *mut Buf,
+    f: impl FnOnce(&mut R, &[u8]) -> Result<(), String>,
 ) -> i32 {
     let r = &mut *(state as *mut R);
-    let action = slice(action, len);
-    match catch_unwind(AssertUnwindSafe(|| r.apply(action))) {
+    let input = slice(input, len);
+    match catch_unwind(AssertUnwindSafe(|| f(r, input))) {
         Ok(Ok(())) => OK,
         Ok(Err(e)) => {
             set(err, e.into_bytes());
@@ -203,6 +206,15 @@ unsafe extern "C" fn apply<R: Reducer>(
             PANICKED
         }
     }
+}
+
+unsafe extern "C" fn apply<R: Reducer>(
+    state: *mut c_void,
+    action: *const u8,
+    len: usize,
+    err: *mut Buf,
+) -> i32 {
+    call_mut::<R>(state, action, len, err, R::apply)
 }
 
 unsafe extern "C" fn snapshot<R: Reducer>(state: *const c_void, out: *mut Buf) -> i32 {
@@ -225,19 +237,7 @@ unsafe extern "C" fn restore<R: Reducer>(
     len: usize,
     err: *mut Buf,
 ) -> i32 {
-    let r = &mut *(state as *mut R);
-    let data = slice(data, len);
-    match catch_unwind(AssertUnwindSafe(|| r.restore(data))) {
-        Ok(Ok(())) => OK,
-        Ok(Err(e)) => {
-            set(err, e.into_bytes());
-            REFUSED
-        }
-        Err(p) => {
-            set(err, panic_message(p).into_bytes());
-            PANICKED
-        }
-    }
+    call_mut::<R>(state, data, len, err, R::restore)
 }
 
 unsafe extern "C" fn destroy<R: Reducer>(state: *mut c_void) {
