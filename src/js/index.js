@@ -12,6 +12,7 @@ const ipc = require('./ipc.js');
 const { backup } = require('./backup.js');
 const { ClassCodec } = require('./protoobject.js');
 const { Waiters, waiter } = require('./waiters.js');
+const { ReduxClusterError } = require('./errors.js');
 const { reducers, loadReducer, NativeReducerSpec } = require('./reducers.js');
 const metrics = require('./metrics.js');
 const pkg = require('../../package.json');
@@ -47,13 +48,6 @@ const ENGINE_KEYS = [
   'handshakeTimeoutMs',
 ];
 
-class ReduxClusterError extends Error {
-  constructor(code, message) {
-    super(message);
-    this.name = 'ReduxClusterError';
-    this.code = code;
-  }
-}
 
 function hasher(data, algorithm = 'md5') {
   if (typeof data !== 'string') return undefined;

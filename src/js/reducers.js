@@ -4,6 +4,7 @@
 // shared library (`loadReducer`). `createStore` takes one in place of a reducer function.
 
 const native = require('../../index.js');
+const { ReduxClusterError } = require('./errors.js');
 
 const ENTITY_OPERATIONS = Object.freeze([
   'addOne',
@@ -20,16 +21,9 @@ const ENTITY_OPERATIONS = Object.freeze([
   'removeAll',
 ]);
 
-class ReducerError extends Error {
-  constructor(code, message) {
-    super(message);
-    this.name = 'ReduxClusterError';
-    this.code = code;
-  }
-}
 
 function invalid(message) {
-  return new ReducerError('ERR_INVALID_CONFIG', `invalid configuration: ${message}`);
+  return new ReduxClusterError('ERR_INVALID_CONFIG', `invalid configuration: ${message}`);
 }
 
 function jsonText(value, what) {
@@ -48,7 +42,7 @@ function make(fn) {
   try {
     return fn();
   } catch (e) {
-    throw new ReducerError(e.code || 'ERR_INTERNAL', e.message);
+    throw new ReduxClusterError(e.code || 'ERR_INTERNAL', e.message);
   }
 }
 
