@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import http from 'node:http';
+import net from 'node:net';
 import { createStore } from 'redux-cluster-rs';
 import { counter, freePort, helloFrame, sink, waitFor } from './helpers.mjs';
 
@@ -203,6 +204,120 @@ test('a text message, garbage bytes and an oversized message each close only the
     await replica.dispatchAsync({ type: 'INC' });
     assert.equal(replica.getState().counter, 2, 'the well-behaved client was not harmed');
     assert.equal(server.getState().counter, 2);
+  } finally {
+    await conn.disconnect();
+    await ws.close();
+  }
+});
+
+/**
+ * A reverse proxy on loopback that hands WebSocket upgrades to `port`, adding
+ * `X-Forwarded-For: <clientIp>` as a real proxy would for the address it saw.
+ */
+async function forwardingProxy(port, clientIp) {
+  const proxy = http.createServer((req, res) => res.writeHead(404).end());
+  const open = new Set();
+  proxy.on('upgrade', (req, socket, head) => {
+    const upstream = net.connect(port, '127.0.0.1', () => {
+      const headers = Object.entries({ ...req.headers, 'x-forwarded-for': clientIp }).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+      upstream.write(`${req.method} ${req.url} HTTP/1.1\r\n${headers}\r\n`);
+      upstream.write(head);
+      socket.pipe(upstream).pipe(socket);
+    });
+    for (const s of [socket, upstream]) {
+      open.add(s);
+      s.on('error', () => {});
+      s.on('close', () => {
+        open.delete(s);
+        socket.destroy();
+        upstream.destroy();
+      });
+    }
+  });
+  await new Promise((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  return {
+    port: proxy.address().port,
+    close: () => {
+      for (const s of open) s.destroy();
+      return new Promise((resolve) => proxy.close(resolve));
+    },
+  };
+}
+
+/** Connects a replica through `port` and resolves the code that stopped it, or 'ok' once it synced. */
+async function loginOutcome(port, password) {
+  const store = createStore(counter, { stderr: sink() });
+  const conn = store.createWSClient({ host: 'ws://127.0.0.1', port, login: 'ann', password });
+  try {
+    await waitFor(() => conn.error || store.connected, { what: `login with ${password} answered` });
+    return conn.error ? conn.error.code : 'ok';
+  } finally {
+    await conn.disconnect();
+  }
+}
+
+test('bans behind a trusted proxy fall on the address it forwards for; a login flood bans only that address', { timeout: 60000 }, async () => {
+  const errors = sink();
+  const server = createStore(counter, { stderr: errors });
+  const ws = server.createWSServer({ host: '127.0.0.1', port: 0, logins: { ann: 'secret' }, ban: { attempts: 3, durationMs: 60000 }, trustProxy: ['127.0.0.1'] });
+  const mallory = await forwardingProxy(ws.port, '203.0.113.7');
+  const alice = await forwardingProxy(ws.port, '198.51.100.9');
+  try {
+    // A flood of wrong logins from one address, all at once.
+    const flood = await Promise.all(Array.from({ length: 20 }, () => loginOutcome(mallory.port, 'guess')));
+    assert.ok(flood.every((c) => c === 'ERR_AUTH' || c === 'ERR_BANNED'), flood.join());
+    assert.ok(flood.includes('ERR_AUTH'));
+    // That address is now locked, even with the right password...
+    assert.equal(await loginOutcome(mallory.port, 'secret'), 'ERR_BANNED');
+    // ...while another address behind the same proxy host, and a direct client, log in.
+    assert.equal(await loginOutcome(alice.port, 'secret'), 'ok');
+    assert.equal(await loginOutcome(ws.port, 'secret'), 'ok');
+    assert.match(errors.lines.join('\n'), /203\.0\.113\.7/, 'the banned address is the forwarded one');
+    assert.equal(server.getState().counter, 0);
+  } finally {
+    await Promise.all([mallory.close(), alice.close()]);
+    await ws.close();
+  }
+});
+
+test('X-Forwarded-For from an untrusted peer is ignored: rotating it does not escape a ban', { timeout: 60000 }, async () => {
+  const server = createStore(counter, { stderr: sink() });
+  // The proxies run on 127.0.0.1, which is not trusted here: their header is anyone's.
+  const ws = server.createWSServer({ host: '127.0.0.1', port: 0, logins: { ann: 'secret' }, ban: { attempts: 3, durationMs: 60000 }, trustProxy: ['10.9.9.9'] });
+  const proxies = await Promise.all(['203.0.113.1', '203.0.113.2', '203.0.113.3', '203.0.113.4'].map((ip) => forwardingProxy(ws.port, ip)));
+  try {
+    // Three wrong logins, each under another forwarded address (the third one locks).
+    assert.equal(await loginOutcome(proxies[0].port, 'guess'), 'ERR_AUTH');
+    assert.equal(await loginOutcome(proxies[1].port, 'guess'), 'ERR_AUTH');
+    assert.match(await loginOutcome(proxies[2].port, 'guess'), /^ERR_(AUTH|BANNED)$/);
+    // The bans fell on the socket's address (127.0.0.1), whatever the header said.
+    assert.equal(await loginOutcome(proxies[3].port, 'secret'), 'ERR_BANNED');
+    assert.equal(await loginOutcome(ws.port, 'secret'), 'ERR_BANNED');
+  } finally {
+    await Promise.all(proxies.map((p) => p.close()));
+    await ws.close();
+  }
+});
+
+test("a dispatch wrapper installed before createWSClient sees each incoming action, as in redux-cluster-ws", async () => {
+  const server = createStore(counter, { stderr: sink() });
+  const ws = server.createWSServer({ host: '127.0.0.1', port: 0 });
+  const replica = createStore(counter, { stderr: sink() });
+  const seen = [];
+  const original = replica.dispatch;
+  replica.dispatch = (action) => {
+    seen.push(action.type);
+    return original(action);
+  };
+  const conn = replica.createWSClient({ host: 'ws://127.0.0.1', port: ws.port });
+  try {
+    assert.equal(replica.dispatch, original, 'dispatch sends again, as redux-cluster-ws leaves it');
+    await replica.dispatchAsync({ type: 'INC' });
+    replica.dispatch({ type: 'INC' }); // sent by the client's own dispatch, not counted here
+    for (let i = 0; i < 5; i++) server.dispatch({ type: 'INC' });
+    await waitFor(() => replica.getState().counter === 7, { what: 'the replica at 7' });
+    assert.equal(server.getState().counter, 7, 'each action once on the server');
+    assert.deepEqual(seen.filter((t) => t === 'INC').length, 7, 'the wrapper saw each action arrive, once');
   } finally {
     await conn.disconnect();
     await ws.close();

@@ -306,6 +306,9 @@ class ReduxCluster {
     };
     // Redux store methods work when detached from the store (`const { dispatch } = store`).
     this.dispatch = this.dispatch.bind(this);
+    this._ownDispatch = this.dispatch;
+    this._incoming = null; // see createWSClient: a dispatch wrapper that sees incoming actions
+    this._incomingAction = null; // the action that wrapper is handed, while it runs
     this.getState = this.getState.bind(this);
     this.subscribe = this.subscribe.bind(this);
     this.replaceReducer = this.replaceReducer.bind(this);
@@ -394,6 +397,8 @@ class ReduxCluster {
    * ordered and applied at once, as in Redux.
    */
   dispatch(action) {
+    // An incoming action handed back by the wrapper of createWSClient: apply it here.
+    if (action === this._incomingAction && action !== null) return this._redux.dispatch(action);
     checkAction(action);
     if (this._client || this._ipcWaiting) {
       this._enqueue(this._encode(action));
@@ -750,6 +755,7 @@ class ReduxCluster {
     // redux-cluster-ws's reconnectInterval and timeout are taken and not needed: the
     // engine reconnects with backoff (reconnectInitialMs / reconnectMaxMs).
     const { host, port, path, reconnectInterval, timeout, ...rest } = s;
+    const wrapper = this.dispatch !== this._ownDispatch && !this._native ? this.dispatch : null;
     let url;
     try {
       url = new URL(host);
@@ -762,7 +768,13 @@ class ReduxCluster {
       port: url.port ? Number(url.port) : port ?? 10002,
       path: url.pathname !== '/' ? url.pathname : path,
     };
-    return this.createClient({ ...rest, servers: [server] });
+    const client = this.createClient({ ...rest, servers: [server] });
+    if (wrapper) {
+      // As redux-cluster-ws: the wrapper now sees what arrives, and `dispatch` sends.
+      this._incoming = wrapper;
+      this.dispatch = this._ownDispatch;
+    }
+    return client;
   }
 
   _listen(addr, access = null, ws = null) {
@@ -971,7 +983,7 @@ class ReduxCluster {
   }
 
   _apply(actions) {
-    const dispatch = this._redux.dispatch;
+    const dispatch = this._incoming ? this._throughIncoming : this._redux.dispatch;
     for (let i = 0; i < actions.length; i++) {
       try {
         dispatch(actions[i]);
@@ -983,6 +995,18 @@ class ReduxCluster {
     }
     return actions.length;
   }
+
+  // redux-cluster-ws applies what its server sends through the store's `dispatch` as it
+  // was when createWSClient was called: a wrapper installed before (to count or log
+  // incoming actions) sees each of them, and its call on to the store applies it here.
+  _throughIncoming = (action) => {
+    this._incomingAction = action;
+    try {
+      this._incoming(action);
+    } finally {
+      this._incomingAction = null;
+    }
+  };
 
   _applySync(state) {
     this._redux.dispatch({ type: SYNC, payload: state });

@@ -278,15 +278,23 @@ async fn serve<A: OrderingAuthority>(
     };
     // A WebSocket endpoint: the upgrade (Origin, limit, X-Forwarded-For), then the same
     // protocol inside binary messages. `_live` holds its place under the limit.
-    let (stream, ip, _live) = match &access.ws {
-        None => (stream, ip, None),
+    let (stream, ip, _live, peer) = match &access.ws {
+        None => (stream, ip, None, peer),
         Some(policy) => {
             let upgraded = tokio::select! {
                 _ = cancel.cancelled() => return,
                 a = tokio::time::timeout(cfg.handshake_timeout, crate::transport::ws::accept(stream, ip, policy.clone())) => a,
             };
             match upgraded {
-                Ok(Ok(a)) => (a.stream, a.ip, Some(a.guard)),
+                Ok(Ok(a)) => {
+                    // Behind a trusted proxy the client is the address it forwards for:
+                    // messages (and bans) name that one, and the proxy beside it.
+                    let peer = match a.ip {
+                        Some(client) if Some(client) != ip => format!("{client} (via {peer})"),
+                        _ => peer,
+                    };
+                    (a.stream, a.ip, Some(a.guard), peer)
+                }
                 Ok(Err(e)) => {
                     // The client got the reason (an HTTP status and text); a flood of
                     // them is reported once per 30 s, not once each.
