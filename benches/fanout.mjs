@@ -93,18 +93,22 @@ if (process.env.FANOUT_ROLE === 'server') {
       // steady: `rate` per second for `seconds`, flagged for the latency record.
       const total = m.cmd === 'burst' ? m.n : Math.round(m.rate * m.seconds);
       const start = now();
+      const cpu0 = process.cpuUsage();
       for (let i = 0; i < total; ) {
         if (m.cmd === 'burst') {
           for (const end = Math.min(total, i + 500); i < end; i++) store.dispatch({ type: 'TICK', i: m.from + i, t: now() });
           await new Promise((r) => setImmediate(r));
         } else {
-          store.dispatch({ type: 'TICK', i: m.from + i, t: now(), lat: true });
+          // Latency counts from when the action was due, so a server that falls
+          // behind its schedule shows it (no coordinated omission).
+          store.dispatch({ type: 'TICK', i: m.from + i, t: start + (i * 1000) / m.rate, lat: true });
           i++;
           const due = start + (i * 1000) / m.rate - now();
           if (due > 0) await sleep(due);
         }
       }
-      process.send({ dispatched: m.from + total, start });
+      const c = process.cpuUsage(cpu0);
+      process.send({ dispatched: m.from + total, start, cpuUs: c.user + c.system, secs: (now() - start) / 1000 });
     } else if (m.cmd === 'stop') {
       process.exit(0);
     }
@@ -116,6 +120,7 @@ if (process.env.FANOUT_ROLE === 'server') {
   let target = Infinity;
   let done = 0; // clients that applied the target
   let doneAt = 0;
+  let cpu0 = process.cpuUsage();
   const clients = [];
   for (let k = 0; k < count; k++) {
     const onTick = (a) => {
@@ -137,10 +142,12 @@ if (process.env.FANOUT_ROLE === 'server') {
   process.on('message', (m) => {
     if (m.cmd === 'target') {
       target = m.target;
+      cpu0 = process.cpuUsage();
       done = 0;
       doneAt = 0;
     } else if (m.cmd === 'latency') {
-      process.send({ lat });
+      const c = process.cpuUsage(cpu0);
+      process.send({ lat, cpuUs: c.user + c.system });
     } else if (m.cmd === 'stop') {
       process.exit(0);
     }
@@ -206,26 +213,41 @@ if (process.env.FANOUT_ROLE === 'server') {
     await sleep(100);
     server.p.send({ cmd: 'steady', rate, seconds, from: burst });
     await until(() => kids.every((k, i) => k.done === counts[i]), 'the steady phase everywhere', (seconds + 60) * 1000);
-    const lats = await Promise.all(
+    await until(() => server.dispatched === end, 'the server', 5000);
+    const reports = await Promise.all(
       kids.map(
         (k) =>
           new Promise((resolve) => {
-            k.p.once('message', (m) => resolve(m.lat ?? []));
+            const on = (m) => {
+              if (!m.lat) return;
+              k.p.off('message', on);
+              resolve(m);
+            };
+            k.p.on('message', on);
             k.p.send({ cmd: 'latency' });
           })
       )
     );
-    const lat = lats.flat().sort((a, b) => a - b);
+    const lat = reports.flatMap((r) => r.lat).sort((a, b) => a - b);
+    // CPU of the steady phase: the server's per action, the clients' per delivery.
+    const steady = Math.round(rate * seconds);
+    row.server_cpu_us_per_action = server.cpuUs / steady;
+    row.client_cpu_us_per_delivery = reports.reduce((a, r) => a + r.cpuUs, 0) / (steady * clients);
     const q = (f) => lat[Math.min(lat.length - 1, Math.floor(f * lat.length))];
     Object.assign(row, { p50_ms: q(0.5), p99_ms: q(0.99), max_ms: lat[lat.length - 1], samples: lat.length, expected: Math.round(rate * seconds) * clients });
     results[impl] = row;
     const f = (x) => (x === undefined ? 'n/a' : x.toLocaleString());
     console.log(
       `${impl.padEnd(7)} connect ${connectS.toFixed(1)} s; burst: ${f(row.actions_per_s)} actions/s (${f(row.deliveries_per_s)} deliveries/s); ` +
-        `${rate}/s: p50 ${q(0.5)?.toFixed(2)} ms, p99 ${q(0.99)?.toFixed(2)} ms, max ${row.max_ms?.toFixed(1)} ms (${lat.length} of ${row.expected} deliveries)`
+        `${rate}/s: p50 ${q(0.5)?.toFixed(2)} ms, p99 ${q(0.99)?.toFixed(2)} ms, max ${row.max_ms?.toFixed(1)} ms (${lat.length} of ${row.expected} deliveries), ` +
+        `CPU: server ${row.server_cpu_us_per_action.toFixed(0)} µs/action, clients ${row.client_cpu_us_per_delivery.toFixed(1)} µs/delivery`
     );
-    for (const e of [server, ...kids]) e.p.kill('SIGKILL');
-    await sleep(300);
+    // Asked to stop first (a profile, if any, is written on exit), then killed.
+    await Promise.all([server, ...kids].map((e) => new Promise((resolve) => {
+      const t = setTimeout(() => (e.p.kill('SIGKILL'), resolve()), 3000);
+      e.p.once('exit', () => (clearTimeout(t), resolve()));
+      e.p.send({ cmd: 'stop' });
+    })));
   }
   const ratio = (a, b) => {
     if (!results[a] || !results[b] || !results[a].actions_per_s || !results[b].actions_per_s) return;
