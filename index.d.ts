@@ -150,9 +150,25 @@ export interface WSServerSettings {
 }
 
 /** `createWSClient` settings (redux-cluster-ws's names). */
-export interface WSClientSettings {
-  /** 'ws://name' or 'wss://name' (it may carry its own port and path). */
-  host: string;
+export type WSClientSettings = WSClientOptions &
+  (
+    | {
+        /** 'ws://name' or 'wss://name' (it may carry its own port and path). */
+        host: string;
+        servers?: undefined;
+      }
+    | {
+        host?: undefined;
+        /**
+         * Several endpoints (the servers of a replicated store), tried in order: the client
+         * moves to the next at once when its server dies, is cut off or turns it away.
+         */
+        servers: Array<string | { host: string; port?: number; path?: string }>;
+      }
+  );
+
+/** What `createWSClient` takes beside `host` or `servers`. */
+export interface WSClientOptions {
   /** @default 10002 */
   port?: number;
   /** The URL path. @default '/' */

@@ -6,6 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { createStore } from 'redux-cluster-rs';
 import { ROOT, child, freePort, sink, waitFor } from './helpers.mjs';
@@ -73,3 +74,44 @@ for (const bundled of [false, true]) {
     }
   });
 }
+
+test('the browser client follows a replicated store: kill -9 of the leader it uses, every acknowledged action once', { timeout: 120000 }, async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rcrs-browser-raft-'));
+  const ports = await Promise.all([0, 1, 2].map(() => freePort()));
+  const wsPorts = await Promise.all([0, 1, 2].map(() => freePort()));
+  const seeds = ports.map((p, i) => `b${i}@127.0.0.1:${p}`);
+  const servers = [0, 1, 2].map((i) =>
+    child('raft-store.mjs', [JSON.stringify({ port: ports[i], wsPort: wsPorts[i], cluster: { nodeName: `b${i}`, seeds, dataDir: path.join(dir, `b${i}`) } })])
+  );
+  const page = child('browser-client.mjs', [], { env });
+  try {
+    await Promise.all(servers.map((k) => k.next((m) => m.listening)));
+    let leader;
+    await waitFor(async () => {
+      const st = await Promise.all(servers.map((k) => ask(k, { cmd: 'status' })));
+      leader = st[0].status.leaderId;
+      return leader && st.every((s) => s.status.leaderId === leader && s.status.members.filter((m) => m.voter).length === 3);
+    }, { timeoutMs: 30000, what: 'one leader of three voters' });
+    const li = Number(leader.slice(1));
+    const order = [li, ...[0, 1, 2].filter((i) => i !== li)];
+    await page.next((m) => m.ready);
+    page.send({ cmd: 'connect', ports: order.map((i) => wsPorts[i]) });
+    const before = await ask(page, { cmd: 'dispatch', n: 20 });
+    assert.equal((await ask(page, { cmd: 'state' })).server, `ws://127.0.0.1:${wsPorts[li]}/`);
+    await servers[li].kill('SIGKILL');
+    const after = await ask(page, { cmd: 'dispatch', n: 20 });
+    assert.deepEqual([before.codes, after.codes], [[], []], JSON.stringify(await ask(page, { cmd: 'state' })));
+    assert.equal(new Set([...before.seqs, ...after.seqs]).size, 40, 'each action its own place');
+    const st = await ask(page, { cmd: 'state' });
+    assert.notEqual(st.server, `ws://127.0.0.1:${wsPorts[li]}/`, 'the page moved to another server');
+    assert.equal(st.counter, 40);
+    for (const i of order.slice(1)) {
+      await waitFor(async () => (await ask(servers[i], { cmd: 'state' })).state.counter === 40, { timeoutMs: 20000, what: `b${i} holds all 40, once` });
+    }
+  } finally {
+    page.send({ cmd: 'close' });
+    await page.exited;
+    await Promise.all(servers.map((k) => k.kill()));
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -77,6 +77,46 @@ test('three servers, kill -9 of the leader, a restart from dataDir: every acknow
   }
 });
 
+test('WebSocket clients of a replicated store follow it: kill -9 of the leader they use, every acknowledged action once', { timeout: 120000 }, async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rcrs-raft-ws-'));
+  const ports = await Promise.all([0, 1, 2].map(() => freePort()));
+  const wsPorts = await Promise.all([0, 1, 2].map(() => freePort()));
+  const seeds = ports.map((p, i) => `w${i}@127.0.0.1:${p}`);
+  const servers = [0, 1, 2].map((i) =>
+    start({ port: ports[i], wsPort: wsPorts[i], cluster: { nodeName: `w${i}`, seeds, dataDir: path.join(dir, `w${i}`), heartbeatInterval: 50, electionTimeout: 150 } })
+  );
+  const replica = createStore(counter, { stderr: () => {} });
+  let client;
+  try {
+    await Promise.all(servers.map((k) => k.next((m) => m.listening)));
+    let leader;
+    await waitFor(async () => {
+      const st = await Promise.all(servers.map((k) => ask(k, { cmd: 'status' })));
+      leader = st[0].status.leaderId;
+      return leader && st.every((s) => s.status.leaderId === leader && s.status.members.filter((m) => m.voter).length === 3);
+    }, { timeoutMs: 30000, what: 'one leader of three voters' });
+    const li = Number(leader.slice(1));
+    // The leader's endpoint first, so the client starts there and must move.
+    const order = [li, ...[0, 1, 2].filter((i) => i !== li)];
+    client = replica.createWSClient({ servers: order.map((i) => `ws://127.0.0.1:${wsPorts[i]}`) });
+    const before = await Promise.all(Array.from({ length: 50 }, () => replica.dispatchAsync({ type: 'INC' })));
+    assert.equal(client.server.port, wsPorts[li]);
+    await servers[li].kill('SIGKILL');
+    const after = await Promise.all(Array.from({ length: 100 }, () => replica.dispatchAsync({ type: 'INC' }, { timeout: 20000 })));
+    const seqs = [...before, ...after].map((r) => r.seq);
+    assert.equal(new Set(seqs).size, 150, 'each action its own place');
+    assert.notEqual(client.server.port, wsPorts[li], 'the client moved to another server');
+    for (const i of order.slice(1)) {
+      await waitFor(async () => (await ask(servers[i], { cmd: 'state' })).state.counter === 150, { timeoutMs: 20000, what: `w${i} holds all 150` });
+    }
+    await waitFor(() => replica.getState().counter === 150, { what: 'the client holds all 150, once' });
+  } finally {
+    if (client) await client.disconnect();
+    await Promise.all(servers.map((k) => k.kill()));
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 // The demo's scenario, smaller: clients keep 256 dispatchAsync in flight each while the
 // leader is killed half-way and restarted from its dataDir; every process must end with
 // every acknowledged action, once.

@@ -197,13 +197,18 @@ import { server as wsServer, client as wsClient, createStore as wsCreateStore } 
 const wsStore = wsServer(wsCreateStore(counter));
 wsStore.createWSServer({ port: 10002, logins: { u: 'p' }, origin: ['https://app.example'], trustProxy: '10.0.0.1', limit: 100 });
 wsClient(createStore(counter)).createWSClient({ host: 'ws://localhost', port: 10002, login: 'u', password: 'p' });
-// @ts-expect-error: host is required
+// @ts-expect-error: host (or servers) is required
 createStore(counter).createWSClient({ port: 1 });
+createStore(counter).createWSClient({ servers: ['ws://a:10002', { host: 'wss://b', port: 443 }], login: 'u', password: 'p' });
+// @ts-expect-error: host or servers, not both
+createStore(counter).createWSClient({ host: 'ws://a', servers: ['ws://b'] });
 
 // The browser build.
 import { createStore as browserCreateStore } from 'redux-cluster-rs/browser';
 const page = browserCreateStore(counter);
 const pageConn = page.createWSClient({ host: 'wss://app.example', login: 'u', password: 'p' });
+const pageServer: string = page.createWSClient({ servers: ['wss://a.example', { host: 'wss://b.example', port: 8443 }] }).server;
+void pageServer;
 const pageAck: Promise<{ seq: number }> = page.dispatchAsync({ type: 'INCREMENT' });
 const pageCount: number = page.getState().counter;
 void pageConn.pending, pageAck, pageCount;

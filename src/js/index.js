@@ -234,6 +234,25 @@ function readSecurity(settings) {
   return { login, password, ...readTls(tls, 'client') };
 }
 
+// One WebSocket endpoint: 'ws://h:1234/sync' carries its own port and path; else `port`
+// (10002) and `path`.
+function wsEndpoint(e) {
+  if (!e || typeof e !== 'object' || typeof e.host !== 'string' || !/^wss?:\/\/[^/]/.test(e.host)) {
+    throw invalid("host must be a ws:// or wss:// URL, e.g. 'ws://localhost'");
+  }
+  let url;
+  try {
+    url = new URL(e.host);
+  } catch {
+    throw invalid(`host ${JSON.stringify(e.host)} is not a URL`);
+  }
+  return {
+    host: `${url.protocol}//${url.hostname}`,
+    port: url.port ? Number(url.port) : e.port ?? 10002,
+    path: url.pathname !== '/' ? url.pathname : e.path,
+  };
+}
+
 class ReduxCluster {
   constructor(reducer, config) {
     const isNative = reducer instanceof NativeReducerSpec;
@@ -751,24 +770,19 @@ class ReduxCluster {
   createWSClient(settings) {
     const s = settings === undefined || settings === null ? {} : settings;
     if (typeof s !== 'object') throw invalid('WebSocket client settings must be an object');
-    if (typeof s.host !== 'string' || !/^wss?:\/\/[^/]/.test(s.host)) throw invalid("host must be a ws:// or wss:// URL, e.g. 'ws://localhost'");
     // redux-cluster-ws's reconnectInterval and timeout are taken and not needed: the
     // engine reconnects with backoff (reconnectInitialMs / reconnectMaxMs).
-    const { host, port, path, reconnectInterval, timeout, ...rest } = s;
-    const wrapper = this.dispatch !== this._ownDispatch && !this._native ? this.dispatch : null;
-    let url;
-    try {
-      url = new URL(host);
-    } catch {
-      throw invalid(`host ${JSON.stringify(host)} is not a URL`);
+    const { host, port, path, servers, reconnectInterval, timeout, ...rest } = s;
+    // `servers` lists several endpoints (the servers of a replicated store): the client
+    // moves to the next one when its server dies or is cut off, as createClient does.
+    let list = [{ host, port, path }];
+    if (servers !== undefined) {
+      if (!Array.isArray(servers) || servers.length === 0) throw invalid("servers must be a non-empty array of 'ws://host:port' URLs or { host, port, path }");
+      if (host !== undefined) throw invalid('give host or servers, not both');
+      list = servers.map((e) => (typeof e === 'string' ? { host: e } : e));
     }
-    // 'ws://h:1234/sync' carries its own port and path; else `port` (10002) and `path`.
-    const server = {
-      host: `${url.protocol}//${url.hostname}`,
-      port: url.port ? Number(url.port) : port ?? 10002,
-      path: url.pathname !== '/' ? url.pathname : path,
-    };
-    const client = this.createClient({ ...rest, servers: [server] });
+    const wrapper = this.dispatch !== this._ownDispatch && !this._native ? this.dispatch : null;
+    const client = this.createClient({ ...rest, servers: list.map(wsEndpoint) });
     if (wrapper) {
       // As redux-cluster-ws: the wrapper now sees what arrives, and `dispatch` sends.
       this._incoming = wrapper;

@@ -7,16 +7,19 @@ export declare class ReduxClusterError extends Error {
   readonly code: string;
 }
 
-export interface BrowserClientSettings {
+export interface BrowserEndpoint {
   /** 'ws://name' or 'wss://name' (it may carry its own port and path). */
   host: string;
   /** @default 10002 */
   port?: number;
   /** @default '/' */
   path?: string;
+}
+
+export type BrowserClientSettings = (BrowserEndpoint | { host?: undefined; servers: Array<string | BrowserEndpoint> }) & {
   login?: string;
   password?: string;
-}
+};
 
 export interface BrowserClient {
   readonly connected: boolean;
@@ -24,6 +27,8 @@ export interface BrowserClient {
   readonly pending: number;
   /** The last error (`ERR_AUTH`, `ERR_BANNED`, `ERR_STORE_MISMATCH` stop the client), or null. */
   readonly error: ReduxClusterError | null;
+  /** The URL of the server in use (with `servers`, the client moves on when it goes). */
+  readonly server: string;
   disconnect(): Promise<void>;
 }
 

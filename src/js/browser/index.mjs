@@ -237,26 +237,37 @@ class BrowserStore {
 
   /**
    * Connects to a redux-cluster-rs WebSocket server: `{ host: 'ws://name' | 'wss://name',
-   * port = 10002, path = '/', login, password }`. Returns `{ connected, pending, error,
-   * disconnect() }`.
+   * port = 10002, path = '/', login, password }`, or to the first of several that
+   * answers: `{ servers: ['wss://a.example', { host: 'wss://b.example', port }], ... }`
+   * (the servers of a replicated store; the client moves on when its server goes).
+   * Returns `{ connected, pending, error, server, disconnect() }`.
    */
   createWSClient(settings) {
     if (this._client) throw new ReduxClusterError('ERR_ALREADY_CONNECTED', 'One storage cannot be connected to two servers at the same time.');
     const s = settings || {};
-    if (typeof s.host !== 'string' || !/^wss?:\/\//.test(s.host)) throw new ReduxClusterError('ERR_INVALID_CONFIG', "host must be a ws:// or wss:// URL, e.g. 'ws://localhost'");
-    const u = new URL(s.host);
-    const url = `${u.protocol}//${u.hostname}:${u.port || s.port || 10002}${u.pathname !== '/' ? u.pathname : s.path || '/'}`;
+    let list = [{ host: s.host, port: s.port, path: s.path }];
+    if (s.servers !== undefined) {
+      if (!Array.isArray(s.servers) || s.servers.length === 0) throw new ReduxClusterError('ERR_INVALID_CONFIG', "servers must be a non-empty array of 'ws://host:port' URLs or { host, port, path }");
+      list = s.servers.map((e) => (typeof e === 'string' ? { host: e } : e || {}));
+    }
+    const urls = list.map((e) => {
+      if (typeof e.host !== 'string' || !/^wss?:\/\//.test(e.host)) throw new ReduxClusterError('ERR_INVALID_CONFIG', "host must be a ws:// or wss:// URL, e.g. 'ws://localhost'");
+      const u = new URL(e.host);
+      return `${u.protocol}//${u.hostname}:${u.port || e.port || 10002}${u.pathname !== '/' ? u.pathname : e.path || '/'}`;
+    });
     if ((s.login === undefined) !== (s.password === undefined)) throw new ReduxClusterError('ERR_INVALID_CONFIG', 'login and password go together');
-    this._client = new WsClient(this, url, s.login ?? '', s.password ?? '');
+    this._client = new WsClient(this, urls, s.login ?? '', s.password ?? '');
     this.role.push('client');
     return this._client.handle();
   }
 }
 
 class WsClient {
-  constructor(store, url, login, password) {
+  constructor(store, urls, login, password) {
     this.store = store;
-    this.url = url;
+    this.urls = urls;
+    this.at = 0; // the server in use (an index in urls)
+    this.tried = 0; // servers tried in vain since the last one that welcomed us
     this.login = login;
     this.password = password;
     this.clientId = randomId();
@@ -285,6 +296,9 @@ class WsClient {
       },
       get error() {
         return c.error;
+      },
+      get server() {
+        return c.urls[c.at];
       },
       disconnect: () => c.close(),
     };
@@ -339,10 +353,11 @@ class WsClient {
     if (this.closed) return;
     this.ready = false;
     let ws;
+    const url = this.urls[this.at];
     try {
-      ws = new WebSocket(this.url);
+      ws = new WebSocket(url);
     } catch (e) {
-      this.fail('ERR_CONNECT', `cannot connect to ${this.url}: ${e.message}`);
+      this.fail('ERR_CONNECT', `cannot connect to ${url}: ${e.message}`);
       return this.retry();
     }
     ws.binaryType = 'arraybuffer';
@@ -377,19 +392,29 @@ class WsClient {
         });
       }
     };
-    ws.onclose = () => {
-      if (this.ws !== ws) return;
+    let gone = false;
+    const lost = () => {
+      if (gone || this.ws !== ws) return;
+      gone = true;
       this.store.connected = false;
       this.ready = false;
       this.retry();
     };
+    ws.onclose = lost;
+    // Browsers follow a failed connection's error with close; some WebSocket
+    // implementations (Node 20's) do not, so an error before the socket opened counts too.
     ws.onerror = () => {
-      /* onclose follows */
+      if (ws.readyState !== 1) lost();
     };
   }
 
+  // The next server at once; the backoff only after a whole round of them in vain.
   retry() {
     if (this.closed || this.stopped) return;
+    this.at = (this.at + 1) % this.urls.length;
+    this.tried += 1;
+    if (this.tried < this.urls.length) return this.connect();
+    this.tried = 0;
     const wait = this.backoff * (0.5 + Math.random());
     this.backoff = Math.min(this.backoff * 2, 5000);
     setTimeout(() => this.connect(), wait);
@@ -415,6 +440,7 @@ class WsClient {
         this.epoch = m.epoch;
         this.store.mode = m.mode;
         this.backoff = 100;
+        this.tried = 0;
         this.error = null;
         // What the server already ordered is dropped; the rest is resent, once.
         this.pending = this.pending.filter(([c]) => c > m.acked);
