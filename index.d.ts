@@ -280,7 +280,8 @@ export interface ReplicationStatus {
   appliedIndex: number;
   /** The log index of this server's latest snapshot (the log before it is compacted); null before the first. */
   snapshotIndex: number | null;
-  members: { nodeId: string; address: string; voter: boolean }[];
+  /** `matchIndex`: on the leader, the member's last log index known to match the leader's (else null). */
+  members: { nodeId: string; address: string; voter: boolean; matchIndex: number | null }[];
 }
 
 /** One server a client may use: TCP or a Unix socket. */

@@ -127,6 +127,10 @@ test('the dashboard in headless Chromium shows the leader and the clients of a r
     assert.match(text, /^redux_cluster_actions_ordered_total 2$/m);
     assert.match(text, /^redux_cluster_clients 2$/m);
     assert.match(text, /^redux_cluster_raft_leader\{node="dash-1",leader="dash-1"\} 1$/m);
+    // The leader's view of each member's log.
+    const r = m.raft;
+    assert.equal(r.members[0].matchIndex, r.commitIndex);
+    assert.match(text, new RegExp(`^redux_cluster_raft_member_match_index\\{node="dash-1",member="dash-1"\\} ${r.commitIndex}$`, 'm'));
 
     const page = await browser.newPage();
     await page.goto(`http://127.0.0.1:${httpPort}/`, { waitUntil: 'load' });
@@ -135,6 +139,7 @@ test('the dashboard in headless Chromium shows the leader and the clients of a r
     assert.equal(await page.$eval('#clients', (e) => e.textContent), '2');
     assert.equal(await page.$$eval('g.client-node', (g) => g.length), 2);
     assert.equal(await page.$eval('g[data-node="dash-1"]', (g) => g.getAttribute('data-role')), 'leader');
+    assert.equal(await page.$eval('g[data-node="dash-1"] [data-behind]', (t) => t.getAttribute('data-behind')), '0');
     // Live: one more client shows up within a couple of updates.
     const third = createStore(counter, { stderr: sink() });
     const thirdConn = third.createClient({ host: '127.0.0.1', port });

@@ -638,14 +638,21 @@ impl NativeAuthority {
     pub fn status(&self) -> Option<String> {
         let raft = self.raft.as_ref()?;
         let st = raft.engine().state();
-        let members: Vec<serde_json::Value> =
-            st.voters
-                .iter()
-                .map(|m| serde_json::json!({"nodeId": m.name, "address": m.addr, "voter": true}))
-                .chain(st.learners.iter().map(
-                    |m| serde_json::json!({"nodeId": m.name, "address": m.addr, "voter": false}),
-                ))
-                .collect();
+        // On the leader each member also says how far its log matches the leader's.
+        let member = |m: &crate::consensus::Member, voter: bool| {
+            serde_json::json!({
+                "nodeId": m.name,
+                "address": m.addr,
+                "voter": voter,
+                "matchIndex": st.matched.get(&m.name),
+            })
+        };
+        let members: Vec<serde_json::Value> = st
+            .voters
+            .iter()
+            .map(|m| member(m, true))
+            .chain(st.learners.iter().map(|m| member(m, false)))
+            .collect();
         Some(
             serde_json::json!({
                 "nodeId": st.name,

@@ -339,7 +339,16 @@ impl RaftEngine {
                 ls.push(n.clone());
             }
         }
+        let matched = m
+            .replication
+            .iter()
+            .flatten()
+            .filter_map(|(id, log)| {
+                Some((mem.get_node(id)?.name.clone(), log.map_or(0, |l| l.index)))
+            })
+            .collect();
         NodeState {
+            matched,
             name: self.shared.me.name.clone(),
             addr: self.shared.me.addr.clone(),
             role: role_name(m.state),

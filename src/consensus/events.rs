@@ -54,6 +54,8 @@ pub struct NodeState {
     pub voters: Vec<Member>,
     pub learners: Vec<Member>,
     pub initialized: bool,
+    /// On the leader: how far each member's log is known to match its own (by name).
+    pub matched: std::collections::BTreeMap<String, u64>,
 }
 
 /// Turns metric changes into events: a leader known (on every node), a step down.

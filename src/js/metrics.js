@@ -102,6 +102,8 @@ function prometheus(m) {
     metric('raft_applied_index', 'gauge', 'The Raft applied index.', [[{ node: r.nodeId }, r.appliedIndex]]);
     metric('raft_role', 'gauge', "This node's role (1 for the current one).", [[{ node: r.nodeId, role: r.role }, 1]]);
     metric('raft_leader', 'gauge', 'The leader this node knows (1).', r.leaderId ? [[{ node: r.nodeId, leader: r.leaderId }, 1]] : []);
+    const matched = r.members.filter((x) => x.matchIndex != null);
+    metric('raft_member_match_index', 'gauge', "On the leader: each member's last log index known to match the leader's.", matched.map((x) => [{ node: r.nodeId, member: x.nodeId }, x.matchIndex]));
   }
   return lines.join('\n') + '\n';
 }
