@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ROOT } from './helpers.mjs';
+import { packMain, packPlatform } from '../.ci/pack.mjs';
 
 const npm = (args, cwd, env = process.env) =>
   execFileSync('npm', args, { cwd, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 180000 });
@@ -14,24 +15,12 @@ const npm = (args, cwd, env = process.env) =>
 test('packed packages install and run without cargo', { timeout: 240000 }, async () => {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'rcrs-pack-'));
   try {
-    const binary = 'redux-cluster-rs.linux-x64-gnu.node';
-    assert.ok(fs.existsSync(path.join(ROOT, binary)), 'build first (npm run build)');
-    const plat = path.join(work, 'platform');
-    fs.cpSync(path.join(ROOT, 'npm', 'linux-x64-gnu'), plat, { recursive: true });
-    fs.copyFileSync(path.join(ROOT, binary), path.join(plat, binary));
-    const platTgz = path.join(work, npm(['pack', '--silent', '--pack-destination', work], plat).trim().split('\n').pop());
-    // The main package as `napi prepublish` publishes it: pointing at the platform
-    // package through optionalDependencies, so npm picks the right binary by itself.
-    const stage = path.join(work, 'main');
-    const manifest = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
-    fs.mkdirSync(stage);
-    for (const f of [...manifest.files, 'README.md']) fs.cpSync(path.join(ROOT, f), path.join(stage, f), { recursive: true });
-    const platName = JSON.parse(fs.readFileSync(path.join(plat, 'package.json'), 'utf8')).name;
-    manifest.optionalDependencies = { [platName]: manifest.version };
-    delete manifest.devDependencies;
-    delete manifest.scripts;
-    fs.writeFileSync(path.join(stage, 'package.json'), JSON.stringify(manifest, null, 2));
-    const mainTgz = path.join(work, npm(['pack', '--silent', '--pack-destination', work], stage).trim().split('\n').pop());
+    const binary = path.join(ROOT, 'redux-cluster-rs.linux-x64-gnu.node');
+    assert.ok(fs.existsSync(binary), 'build first (npm run build)');
+    // The platform package, and the main package as `napi prepublish` publishes it:
+    // pointing at the platform package through optionalDependencies.
+    const { name: platName, tarball: platTgz } = packPlatform('linux-x64-gnu', binary, work);
+    const mainTgz = packMain([platName], work);
 
     const listing = execFileSync('tar', ['tzf', mainTgz], { encoding: 'utf8' });
     assert.ok(!/\.node$/m.test(listing), 'the main package carries no binary');
