@@ -23,3 +23,16 @@ test('a client that never reached its server does not keep the process alive aft
   assert.equal(signal, null, `did not exit by itself; stderr: ${k.stderr}`);
   assert.equal(code, 0, k.stderr);
 });
+
+test('a process that starts and stops a Raft coordinator, a Cluster node, a replicated WebSocket server with its dashboard and a client exits by itself; stopped handles answer, not hang', { timeout: 30000 }, async () => {
+  const k = child('lifecycle-all.mjs');
+  const timer = setTimeout(() => k.kill(), 20000);
+  const { code, signal } = await k.exited;
+  clearTimeout(timer);
+  assert.equal(signal, null, `killed after 20 s: it did not exit by itself; stderr: ${k.stderr}`);
+  assert.equal(code, 0, k.stderr);
+  const done = k.messages.find((m) => m.stopped);
+  assert.ok(done, JSON.stringify(k.messages));
+  assert.equal(done.n, 1);
+  assert.deepEqual(done.after, { removeMember: 'ERR_CLOSED', replicate: 'ERR_CLOSED' });
+});

@@ -88,6 +88,7 @@ class RaftCoordinator extends EventEmitter {
 
   async initialize() {
     if (this._native) return;
+    this._stopped = false;
     const c = this.config;
     // 'localhost' may resolve to ::1 first; Raft peers dial the advertised address.
     const host = c.host === 'localhost' ? '127.0.0.1' : c.host;
@@ -115,6 +116,7 @@ class RaftCoordinator extends EventEmitter {
   }
 
   _need() {
+    if (!this._native && this._stopped) throw new RaftError('ERR_CLOSED', 'this coordinator was shut down');
     if (!this._native) throw new RaftError('ERR_NOT_INITIALIZED', 'call initialize() first');
     return this._native;
   }
@@ -240,6 +242,7 @@ class RaftCoordinator extends EventEmitter {
       } finally {
         this._native = null;
         this._closing = null;
+        this._stopped = true;
       }
       this.emit('shutdown');
     })();

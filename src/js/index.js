@@ -1151,6 +1151,7 @@ class ClusterServer extends EventEmitter {
    * ERR_NOT_LEADER, ERR_BUSY, ERR_INVALID_CONFIG on a single server, ...).
    */
   async removeMember(nodeName) {
+    if (this._closing) throw new ReduxClusterError('ERR_CLOSED', 'this server is closed');
     const a = this._store._authority;
     if (!a || typeof nodeName !== 'string') {
       throw new ReduxClusterError('ERR_INVALID_CONFIG', 'removeMember(nodeName) needs a replicated server and a node name');
