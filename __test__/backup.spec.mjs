@@ -107,3 +107,43 @@ test('a server restoring a backup hands the state to its connected clients, in o
   await cl.disconnect();
   await srv.close();
 });
+
+// Whatever is on disk where a backup is read, backup() loads it or refuses it with
+// ERR_BACKUP_CORRUPT; it never throws anything else, hangs, or leaves a timer running.
+test('arbitrary bytes and arbitrary encrypted envelopes are loaded or refused with ERR_BACKUP_CORRUPT (property, fast-check)', { timeout: 120000 }, async () => {
+  const fc = (await import('fast-check')).default;
+  const outcome = (p) => p.then(() => 'loaded', (e) => e.code || `${e.name}: ${e.message}`);
+  await fc.assert(
+    fc.asyncProperty(fc.uint8Array({ maxLength: 300 }), fc.boolean(), async (bytes, withKey) => {
+      const f = file();
+      fs.writeFileSync(f, bytes);
+      const r = await outcome(createStore(counter, { stderr: () => {} }).backup({ path: f, key: withKey ? 'k' : undefined, timeout: 3600 }));
+      return withKey ? r === 'ERR_BACKUP_CORRUPT' : r === 'loaded' || r === 'ERR_BACKUP_CORRUPT';
+    }),
+    { numRuns: 200 }
+  );
+  const text = fc.oneof(fc.string(), fc.base64String(), fc.constant(undefined), fc.integer(), fc.constant(null));
+  const envelope = fc.record({
+    format: fc.constantFrom('redux-cluster-rs/backup/1', 'other'),
+    kdf: fc.oneof(
+      fc.record({
+        N: fc.oneof(fc.constantFrom(0, 1, 2, 3, 16, 1024, -8, 2 ** 40, 1.5), fc.integer()),
+        r: fc.integer({ min: -2, max: 40 }),
+        p: fc.integer({ min: -2, max: 20 }),
+        salt: text,
+      }),
+      text
+    ),
+    data: text,
+    iv: text,
+    tag: text,
+  });
+  await fc.assert(
+    fc.asyncProperty(envelope, async (env) => {
+      const f = file();
+      fs.writeFileSync(f, JSON.stringify(env));
+      return (await outcome(createStore(counter, { stderr: () => {} }).backup({ path: f, key: 'k', timeout: 3600 }))) === 'ERR_BACKUP_CORRUPT';
+    }),
+    { numRuns: 150 }
+  );
+});

@@ -39,8 +39,19 @@ async function decode(buf, key, file, parse) {
     }
     if (!env || env.format !== FORMAT || !env.kdf || typeof env.data !== 'string') throw corrupt('not an encrypted backup');
     const { N, r, p, salt } = env.kdf;
-    if (![N, r, p].every(Number.isInteger) || N > MAX_N || r > 32 || p > 16) throw corrupt('bad key derivation parameters');
-    const k = await scrypt(String(key), Buffer.from(salt, 'base64'), { N, r, p });
+    // What the file says is checked before it is used: a power-of-two N, a bounded cost,
+    // and strings where strings belong (anything else would throw its own error).
+    const powerOfTwo = Number.isInteger(N) && N >= 2 && (N & (N - 1)) === 0;
+    if (!powerOfTwo || N > MAX_N || !Number.isInteger(r) || r < 1 || r > 32 || !Number.isInteger(p) || p < 1 || p > 16) {
+      throw corrupt('bad key derivation parameters');
+    }
+    if (![salt, env.iv, env.tag].every((x) => typeof x === 'string')) throw corrupt('not an encrypted backup');
+    let k;
+    try {
+      k = await scrypt(String(key), Buffer.from(salt, 'base64'), { N, r, p });
+    } catch {
+      throw corrupt('bad key derivation parameters');
+    }
     try {
       const d = crypto.createDecipheriv('aes-256-gcm', k, Buffer.from(env.iv, 'base64'));
       d.setAAD(Buffer.from(FORMAT));
