@@ -21,6 +21,9 @@ pub mod reducer;
 pub mod store;
 pub mod transport;
 
+#[cfg(test)]
+mod props;
+
 #[cfg(feature = "napi")]
 mod bindings;
 
