@@ -923,7 +923,9 @@ export type RaftErrorCode =
   | 'ERR_STATE_FULL' | 'ERR_INVALID_CONFIG' | 'ERR_INVALID_ARGUMENT' | 'ERR_NOT_INITIALIZED'
   | 'ERR_ADDR_IN_USE' | 'ERR_IO' | 'ERR_RAFT' | 'ERR_PROTOCOL' | 'ERR_OTHER_CLUSTER'
   /** A call the engine received after (or while) the node was shut down. */
-  | 'ERR_CLOSED';
+  | 'ERR_CLOSED'
+  /** 65,536 writes already wait on this node to be proposed: try again later. */
+  | 'ERR_QUEUE_FULL';
 
 export declare class RaftError extends Error {
   readonly code: RaftErrorCode;

@@ -478,6 +478,13 @@ impl RaftEngine {
             }
             Ok(Err(Rejected::Raft(e))) => Err(api(ErrorCode::Raft.as_str(), e.to_string())),
             Ok(Err(Rejected::Stopped)) => Err(closed()),
+            Ok(Err(Rejected::Full)) => Err(api(
+                ErrorCode::QueueFull.as_str(),
+                format!(
+                    "{} writes already wait for this node to propose them; try again later",
+                    super::proposer::MAX_QUEUED
+                ),
+            )),
         }
     }
 

@@ -18,6 +18,7 @@ use super::types::{Command, Member, Response, TypeConfig};
 use openraft::error::ClientWriteError;
 use openraft::Raft;
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, Semaphore};
@@ -31,6 +32,11 @@ pub const IN_FLIGHT: usize = 1;
 /// The most commands in one entry (an entry travels whole in one frame).
 pub const MAX_BATCH: usize = 256;
 
+/// The most writes waiting for an entry. Writers past it are refused at once (a caller
+/// that floods the node gets ERR_QUEUE_FULL instead of growing memory without bound);
+/// a node's own store batches stay far below it (one batch per client connection).
+pub const MAX_QUEUED: usize = 65_536;
+
 /// How long, at most, the proposer waits under load for the writers the last entry
 /// answered to propose again (tokio's timer rounds this up to its 1 ms tick).
 const GATHER: Duration = Duration::from_micros(1000);
@@ -42,6 +48,8 @@ pub enum Rejected {
     Raft(ClientWriteError<u64, Member>),
     /// The Raft node stopped.
     Stopped,
+    /// [`MAX_QUEUED`] writes were already waiting.
+    Full,
 }
 
 pub type Outcome = Result<(u64, Response), Rejected>;
@@ -54,6 +62,9 @@ struct Pending {
 #[derive(Clone)]
 pub struct Proposer {
     tx: mpsc::UnboundedSender<Pending>,
+    /// Writes sent and not yet taken into an entry (the channel itself is unbounded so
+    /// that a send never waits; this count is its bound).
+    queued: Arc<AtomicUsize>,
 }
 
 impl Proposer {
@@ -68,22 +79,29 @@ impl Proposer {
         stop: CancellationToken,
     ) -> Proposer {
         let (tx, rx) = mpsc::unbounded_channel();
+        let queued = Arc::new(AtomicUsize::new(0));
         let t = tracker.clone();
+        let q = queued.clone();
         tracker.spawn(async move {
             tokio::select! {
                 _ = stop.cancelled() => {}
-                _ = run(raft, rx, hold, t) => {}
+                _ = run(raft, rx, hold, t, q) => {}
             }
         });
-        Proposer { tx }
+        Proposer { tx, queued }
     }
 
     /// Proposes `cmd`; resolves once it is committed and applied (or refused).
     pub async fn propose(&self, cmd: Command) -> Outcome {
+        if self.queued.fetch_add(1, Ordering::AcqRel) >= MAX_QUEUED {
+            self.queued.fetch_sub(1, Ordering::AcqRel);
+            return Err(Rejected::Full);
+        }
         let (done, rx) = oneshot::channel();
-        self.tx
-            .send(Pending { cmd, done })
-            .map_err(|_| Rejected::Stopped)?;
+        self.tx.send(Pending { cmd, done }).map_err(|_| {
+            self.queued.fetch_sub(1, Ordering::AcqRel);
+            Rejected::Stopped
+        })?;
         rx.await.map_err(|_| Rejected::Stopped)?
     }
 }
@@ -93,6 +111,7 @@ async fn run(
     mut rx: mpsc::UnboundedReceiver<Pending>,
     hold: Duration,
     tracker: TaskTracker,
+    queued: Arc<AtomicUsize>,
 ) {
     let slots = Arc::new(Semaphore::new(IN_FLIGHT));
     // The number of commands in the last entry proposed.
@@ -127,6 +146,7 @@ async fn run(
             }
         }
         let n = queue.len().min(MAX_BATCH);
+        queued.fetch_sub(n, Ordering::AcqRel);
         last = n;
         let (cmds, waiters): (Vec<Command>, Vec<oneshot::Sender<Outcome>>) =
             queue.drain(..n).map(|p| (p.cmd, p.done)).unzip();

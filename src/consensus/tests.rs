@@ -507,3 +507,35 @@ async fn store_batches_are_ordered_once_on_every_server_across_a_leader_failover
         n.shutdown().await;
     }
 }
+
+/// A caller that floods a node with writes is refused past the proposer's bound with
+/// ERR_QUEUE_FULL, at once; everything admitted commits, and the node takes writes again.
+#[tokio::test(flavor = "current_thread")]
+async fn a_flood_of_writes_past_the_proposer_bound_is_refused_with_queue_full() {
+    let e = start(founder("flood")).await;
+    until("a leader", || e.state().leader.is_some()).await;
+    let extra = 3_000;
+    let mut tasks = tokio::task::JoinSet::new();
+    // All spawned before the proposer runs again (one thread): the first MAX_QUEUED wait,
+    // the rest are refused.
+    for i in 0..super::proposer::MAX_QUEUED + extra {
+        let e = e.clone();
+        tasks.spawn(async move {
+            e.write(set(&format!("k{}", i % 100), serde_json::json!(i)))
+                .await
+        });
+    }
+    let (mut ok, mut full) = (0, 0);
+    while let Some(r) = tasks.join_next().await {
+        match r.unwrap() {
+            Ok(_) => ok += 1,
+            Err(err) if err.code == "ERR_QUEUE_FULL" => full += 1,
+            Err(err) => panic!("unexpected refusal: {} {}", err.code, err.message),
+        }
+    }
+    assert_eq!((ok, full), (super::proposer::MAX_QUEUED, extra));
+    e.write(set("after", serde_json::json!(1)))
+        .await
+        .expect("writes are taken again");
+    e.shutdown().await;
+}
