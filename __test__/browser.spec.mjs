@@ -9,16 +9,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createStore } from 'redux-cluster-rs';
-import { ROOT, child, freePort, sink, waitFor } from './helpers.mjs';
+import { ROOT, ask, child, freePort, oneLeader, sink, waitFor } from './helpers.mjs';
 
 const env = { NODE_OPTIONS: '--experimental-websocket --no-warnings' };
-let nextId = 0;
-async function ask(k, msg) {
-  const id = ++nextId;
-  k.send({ ...msg, id });
-  return k.next((m) => m.id === id, 30000);
-}
-
 // The same reducer name as the fixture's: the same store.
 function counter(state = { counter: 0, big: null }, action) {
   if (action.type === 'INC') return { ...state, counter: state.counter + 1 };
@@ -86,12 +79,7 @@ test('the browser client follows a replicated store: kill -9 of the leader it us
   const page = child('browser-client.mjs', [], { env });
   try {
     await Promise.all(servers.map((k) => k.next((m) => m.listening)));
-    let leader;
-    await waitFor(async () => {
-      const st = await Promise.all(servers.map((k) => ask(k, { cmd: 'status' })));
-      leader = st[0].status.leaderId;
-      return leader && st.every((s) => s.status.leaderId === leader && s.status.members.filter((m) => m.voter).length === 3);
-    }, { timeoutMs: 30000, what: 'one leader of three voters' });
+    const leader = await oneLeader(servers);
     const li = Number(leader.slice(1));
     const order = [li, ...[0, 1, 2].filter((i) => i !== li)];
     await page.next((m) => m.ready);

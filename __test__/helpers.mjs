@@ -183,3 +183,29 @@ export const sha1 = (s) => crypto.createHash('sha1').update(s).digest('hex');
 export const md5 = (s) => crypto.createHash('md5').update(s).digest('hex');
 
 export { fs };
+
+let nextAsk = 0;
+/** Sends `msg` with a fresh id to a fixture child and resolves its answer (bounded). */
+export function ask(k, msg, timeoutMs = 30000) {
+  const id = ++nextAsk;
+  k.send({ ...msg, id });
+  return k.next((m) => m.id === id, timeoutMs);
+}
+
+/**
+ * Waits (30 s) until every server process (raft-store.mjs) names the same leader and
+ * counts `voters` voters; resolves the leader's name.
+ */
+export async function oneLeader(servers, voters = servers.length) {
+  let leader;
+  let last;
+  await waitFor(
+    async () => {
+      last = (await Promise.all(servers.map((k) => ask(k, { cmd: 'status' })))).map((s) => s.status);
+      leader = last[0].leaderId;
+      return leader && last.every((s) => s.leaderId === leader && s.members.filter((m) => m.voter).length === voters);
+    },
+    { timeoutMs: 30000, what: `one leader of ${voters} voters`, show: () => last }
+  );
+  return leader;
+}

@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createEntityAdapter, createSlice } from '@reduxjs/toolkit';
 import { createStore, reducers, loadReducer } from 'redux-cluster-rs';
-import { ROOT, child, counter, freePort, sink, waitFor } from './helpers.mjs';
+import { ROOT, ask, child, counter, freePort, oneLeader, sink, waitFor } from './helpers.mjs';
 
 const EXAMPLE = path.join(ROOT, 'target', 'release', 'liborder_book_reducer.so');
 const ADDON = path.join(ROOT, fs.readdirSync(ROOT).find((f) => f.endsWith('.node')));
@@ -303,13 +303,6 @@ test('loadReducer refuses what is not a reducer library: no file, no symbol, ano
   }
 });
 
-let nextId = 0;
-function ask(k, msg) {
-  const id = ++nextId;
-  k.send({ ...msg, id });
-  return k.next((m) => m.id === id, 30000);
-}
-
 test('the Raft tier with native reducers: three servers apply and snapshot in Rust; kill -9 of the leader; a restart from dataDir; all equal', { timeout: 120000 }, async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rcrs-native-raft-'));
   const ports = await Promise.all([0, 1, 2].map(() => freePort()));
@@ -324,12 +317,7 @@ test('the Raft tier with native reducers: three servers apply and snapshot in Ru
   const client = replica.createClient({ servers: ports.map((port) => ({ host: '127.0.0.1', port })) });
   try {
     await Promise.all(servers.map((k) => k.next((m) => m.listening)));
-    let leader;
-    await waitFor(async () => {
-      const st = await Promise.all(servers.map((k) => ask(k, { cmd: 'status' })));
-      leader = st[0].status.leaderId;
-      return leader && st.every((s) => s.status.leaderId === leader && s.status.members.filter((m) => m.voter).length === 3);
-    }, { timeoutMs: 30000, what: 'one leader of three voters' });
+    const leader = await oneLeader(servers);
 
     const ok = await Promise.all(Array.from({ length: 300 }, (_, i) => replica.dispatchAsync(add('/log/-', i))));
     assert.equal(new Set(ok.map((r) => r.seq)).size, 300);

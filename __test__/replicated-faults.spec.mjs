@@ -5,14 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { createStore } from 'redux-cluster-rs';
-import { child, closed, counter, frame, freePort, peerHelloFrame, rawConnect, waitFor } from './helpers.mjs';
-
-let nextId = 0;
-function ask(k, msg, timeoutMs = 30000) {
-  const id = ++nextId;
-  k.send({ ...msg, id });
-  return k.next((m) => m.id === id, timeoutMs);
-}
+import { ask, child, closed, counter, frame, freePort, peerHelloFrame, rawConnect, waitFor } from './helpers.mjs';
 
 function server(spec) {
   const k = child('raft-store.mjs', [JSON.stringify(spec)]);

@@ -7,14 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createStore } from 'redux-cluster-rs';
-import { child, counter, freePort, waitFor } from './helpers.mjs';
-
-let nextId = 0;
-async function ask(k, msg, pred = (m) => m.id === msg.id) {
-  const id = ++nextId;
-  k.send({ ...msg, id });
-  return k.next((m) => m.id === id, 30000);
-}
+import { ask, child, counter, freePort, oneLeader, waitFor } from './helpers.mjs';
 
 function start(spec) {
   const k = child('raft-store.mjs', [JSON.stringify(spec)]);
@@ -36,14 +29,7 @@ test('three servers, kill -9 of the leader, a restart from dataDir: every acknow
   try {
     await Promise.all(servers.map((k) => k.next((m) => m.listening)));
     // One leader, named alike by all three.
-    let leader;
-    let last;
-    await waitFor(async () => {
-      const st = await Promise.all(servers.map((k) => ask(k, { cmd: 'status' })));
-      last = st.map((s) => s.status);
-      leader = st[0].status.leaderId;
-      return leader && st.every((s) => s.status.leaderId === leader && s.status.members.filter((m) => m.voter).length === 3);
-    }, { timeoutMs: 30000, what: 'one leader of three voters', show: () => last });
+    const leader = await oneLeader(servers);
 
     // Acknowledged writes through a client and through every server.
     const fromClient = await Promise.all(Array.from({ length: 100 }, () => replica.dispatchAsync({ type: 'INC' })));
@@ -89,12 +75,7 @@ test('WebSocket clients of a replicated store follow it: kill -9 of the leader t
   let client;
   try {
     await Promise.all(servers.map((k) => k.next((m) => m.listening)));
-    let leader;
-    await waitFor(async () => {
-      const st = await Promise.all(servers.map((k) => ask(k, { cmd: 'status' })));
-      leader = st[0].status.leaderId;
-      return leader && st.every((s) => s.status.leaderId === leader && s.status.members.filter((m) => m.voter).length === 3);
-    }, { timeoutMs: 30000, what: 'one leader of three voters' });
+    const leader = await oneLeader(servers);
     const li = Number(leader.slice(1));
     // The leader's endpoint first, so the client starts there and must move.
     const order = [li, ...[0, 1, 2].filter((i) => i !== li)];
@@ -138,12 +119,7 @@ test('SIGSTOP of the leader: the others go on; continued, it follows and diverge
   const client = replica.createClient({ servers: ports.map((port) => ({ host: '127.0.0.1', port })) });
   try {
     await Promise.all(servers.map((k) => k.next((m) => m.listening)));
-    let leader;
-    await waitFor(async () => {
-      const st = await Promise.all(servers.map((k) => ask(k, { cmd: 'status' })));
-      leader = st[0].status.leaderId;
-      return leader && st.every((s) => s.status.leaderId === leader && s.status.members.filter((m) => m.voter).length === 3);
-    }, { timeoutMs: 30000, what: 'one leader of three voters' });
+    const leader = await oneLeader(servers);
     await Promise.all(Array.from({ length: 50 }, () => replica.dispatchAsync({ type: 'INC' })));
 
     const li = Number(leader.slice(1));
@@ -208,12 +184,7 @@ test('log compaction: snapshots carry the store; a server restarted from dataDir
   const counterOf = async (k) => (await ask(k, { cmd: 'state' })).state.counter;
   try {
     await Promise.all(servers.map((k) => k.next((m) => m.listening)));
-    let leader;
-    await waitFor(async () => {
-      const st = (await Promise.all(servers.map((k) => ask(k, { cmd: 'status' })))).map((s) => s.status);
-      leader = st[0].leaderId;
-      return leader && st.every((s) => s.leaderId === leader && s.members.filter((m) => m.voter).length === 3);
-    }, { timeoutMs: 30000, what: 'one leader of three voters' });
+    const leader = await oneLeader(servers);
     await rounds(40);
     let snaps;
     await waitFor(async () => {
