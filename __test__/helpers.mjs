@@ -209,3 +209,61 @@ export async function oneLeader(servers, voters = servers.length) {
   );
   return leader;
 }
+
+/** The name a peer gives in its first frame (a PeerHello), or null for anything else. */
+function peerName(head) {
+  if (head.length < 11 || head[6] !== 10) return null;
+  const n = head.readUInt32BE(7);
+  return head.length >= 11 + n ? head.subarray(11, 11 + n).toString() : null;
+}
+
+/**
+ * A TCP proxy in front of one server that knows who is calling (from the PeerHello) and
+ * can cut a node off: `isolate()` refuses every connection to this server, `refuse(name)`
+ * those from `name`; existing connections of either kind are closed at once.
+ */
+export async function linkProxy(target) {
+  const conns = new Set();
+  const refused = new Set();
+  let isolated = false;
+  const srv = net.createServer((a) => {
+    const c = { a, b: net.connect(target, '127.0.0.1'), from: null, head: Buffer.alloc(0) };
+    const drop = () => {
+      conns.delete(c);
+      c.a.destroy();
+      c.b.destroy();
+    };
+    if (isolated) return drop();
+    conns.add(c);
+    c.a.on('data', (d) => {
+      if (c.from === null && c.head.length < 4096) {
+        c.head = Buffer.concat([c.head, d]);
+        c.from = peerName(c.head);
+        if (c.from !== null && refused.has(c.from)) return drop();
+      }
+      c.b.write(d);
+    });
+    c.b.on('data', (d) => c.a.write(d));
+    for (const s of [c.a, c.b]) {
+      s.on('error', drop);
+      s.on('close', drop);
+    }
+  });
+  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+  return {
+    port: srv.address().port,
+    isolate() {
+      isolated = true;
+      for (const c of [...conns]) c.a.destroy(), c.b.destroy();
+    },
+    refuse(name) {
+      refused.add(name);
+      for (const c of [...conns]) if (c.from === name) c.a.destroy(), c.b.destroy();
+    },
+    heal() {
+      isolated = false;
+      refused.clear();
+    },
+    close: () => new Promise((r) => srv.close(r)),
+  };
+}

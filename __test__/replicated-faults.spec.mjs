@@ -5,82 +5,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { createStore } from 'redux-cluster-rs';
-import { ask, child, closed, counter, frame, freePort, peerHelloFrame, rawConnect, waitFor } from './helpers.mjs';
+import { ask, child, closed, counter, frame, freePort, linkProxy, oneLeader, peerHelloFrame, rawConnect, waitFor } from './helpers.mjs';
 
 function server(spec) {
   const k = child('raft-store.mjs', [JSON.stringify(spec)]);
   k.spec = spec;
   return k;
-}
-
-/** The name a peer gives in its first frame (a PeerHello), or null for anything else. */
-function peerName(head) {
-  if (head.length < 11 || head[6] !== 10) return null;
-  const n = head.readUInt32BE(7);
-  return head.length >= 11 + n ? head.subarray(11, 11 + n).toString() : null;
-}
-
-/**
- * A TCP proxy in front of one server that knows who is calling (from the PeerHello) and
- * can cut a node off: `isolate()` refuses every connection to this server, `refuse(name)`
- * those from `name`; existing connections of either kind are closed at once.
- */
-async function linkProxy(target) {
-  const conns = new Set();
-  const refused = new Set();
-  let isolated = false;
-  const srv = net.createServer((a) => {
-    const c = { a, b: net.connect(target, '127.0.0.1'), from: null, head: Buffer.alloc(0) };
-    const drop = () => {
-      conns.delete(c);
-      c.a.destroy();
-      c.b.destroy();
-    };
-    if (isolated) return drop();
-    conns.add(c);
-    c.a.on('data', (d) => {
-      if (c.from === null && c.head.length < 4096) {
-        c.head = Buffer.concat([c.head, d]);
-        c.from = peerName(c.head);
-        if (c.from !== null && refused.has(c.from)) return drop();
-      }
-      c.b.write(d);
-    });
-    c.b.on('data', (d) => c.a.write(d));
-    for (const s of [c.a, c.b]) {
-      s.on('error', drop);
-      s.on('close', drop);
-    }
-  });
-  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
-  return {
-    port: srv.address().port,
-    isolate() {
-      isolated = true;
-      for (const c of [...conns]) c.a.destroy(), c.b.destroy();
-    },
-    refuse(name) {
-      refused.add(name);
-      for (const c of [...conns]) if (c.from === name) c.a.destroy(), c.b.destroy();
-    },
-    heal() {
-      isolated = false;
-      refused.clear();
-    },
-    close: () => new Promise((r) => srv.close(r)),
-  };
-}
-
-async function oneLeader(servers, expect = 3) {
-  let last;
-  let leader;
-  await waitFor(async () => {
-    const st = await Promise.all(servers.map((k) => ask(k, { cmd: 'status' })));
-    last = st.map((s) => s.status);
-    leader = last[0].leaderId;
-    return leader && last.every((s) => s.leaderId === leader && s.members.filter((m) => m.voter).length === expect);
-  }, { timeoutMs: 30000, what: `one leader of ${expect} voters`, show: () => last });
-  return leader;
 }
 
 test('a leader cut off from the majority acknowledges nothing and applies nothing; its clients fail over; healed, it follows', { timeout: 120000 }, async () => {
