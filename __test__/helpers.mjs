@@ -13,7 +13,8 @@ export { counter } from './fixtures/reducers.mjs';
 // exit and the run would hang. Once every test of the file has reported, give it a few
 // seconds to exit by itself, then end it (keeping its exit code). Passing tests close
 // everything they open, and the lifecycle tests check clean exit in child processes.
-after(() => setTimeout(() => process.exit(), 3000).unref());
+// (Only under the test runner: scripts such as chaos.mjs import these helpers too.)
+if (process.env.NODE_TEST_CONTEXT) after(() => setTimeout(() => process.exit(), 3000).unref());
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const FIXTURES = path.join(ROOT, '__test__', 'fixtures');
