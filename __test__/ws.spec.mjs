@@ -324,6 +324,57 @@ test("a dispatch wrapper installed before createWSClient sees each incoming acti
   }
 });
 
+// Arbitrary WebSocket frames (any opcode, masked or not, any flags, garbage after): each
+// ends only its own connection, with a close frame or a plain close, within a bound; the
+// server goes on serving a well-behaved client. Property test with fast-check.
+test('arbitrary WebSocket frames end only their own connection (property, fast-check)', { timeout: 120000 }, async () => {
+  const fc = (await import('fast-check')).default;
+  const errors = sink();
+  const server = createStore(counter, { stderr: errors, maxFrameSize: 64 * 1024 });
+  const ws = server.createWSServer({ host: '127.0.0.1', port: 0 });
+  const replica = createStore(counter, { stderr: sink() });
+  const conn = replica.createWSClient({ host: 'ws://127.0.0.1', port: ws.port });
+  try {
+    await replica.dispatchAsync({ type: 'INC' });
+    const frameArb = fc.record({
+      fin: fc.boolean(),
+      rsv: fc.integer({ min: 0, max: 7 }),
+      opcode: fc.oneof(fc.constantFrom(0, 1, 2, 8, 9, 10), fc.integer({ min: 0, max: 15 })),
+      masked: fc.boolean(),
+      payload: fc.uint8Array({ maxLength: 200 }),
+      trailer: fc.uint8Array({ maxLength: 40 }),
+    });
+    let ended = 0;
+    await fc.assert(
+      fc.asyncProperty(frameArb, async (f) => {
+        const r = await upgrade(ws.port);
+        if (!r.socket) return false;
+        const mask = crypto.randomBytes(4);
+        const len = f.payload.length;
+        const head = len < 126 ? Buffer.from([(f.fin ? 0x80 : 0) | (f.rsv << 4) | f.opcode, (f.masked ? 0x80 : 0) | len]) : Buffer.from([(f.fin ? 0x80 : 0) | (f.rsv << 4) | f.opcode, (f.masked ? 0x80 : 0) | 126, len >> 8, len & 255]);
+        const body = f.masked ? Buffer.from(Array.from(f.payload, (b, i) => b ^ mask[i % 4])) : Buffer.from(f.payload);
+        const done = closeFrame(r.socket, 3000);
+        r.socket.on('error', () => {});
+        r.socket.write(Buffer.concat([head, f.masked ? mask : Buffer.alloc(0), body, Buffer.from(f.trailer)]));
+        const outcome = await done;
+        r.socket.destroy();
+        // A frame that is valid and harmless (a ping, an empty continuation...) may leave
+        // the connection open: then it waits for more, which is fine; nothing else.
+        if (outcome !== 'timeout') ended++;
+        return true;
+      }),
+      { numRuns: 60 }
+    );
+    assert.ok(ended > 30, `most arbitrary frames end their connection (${ended} of 60)`);
+    await replica.dispatchAsync({ type: 'INC' });
+    assert.equal(replica.getState().counter, 2, 'the well-behaved client was not harmed');
+    assert.equal(server.getState().counter, 2, 'nothing arbitrary was applied');
+  } finally {
+    await conn.disconnect();
+    await ws.close();
+  }
+});
+
 test('createWSServer and createWSClient refuse invalid settings', () => {
   const s = createStore(counter);
   assert.throws(() => s.createWSServer({ path: '/tmp/x.sock' }), (e) => e.code === 'ERR_INVALID_CONFIG');
