@@ -229,6 +229,10 @@ export interface AccessOptions {
   tlsKey?: string
   /** TLS: when set, clients must present a certificate signed by this CA (PEM). */
   tlsCa?: string
+  /** Most clients served at once (past it: ERR_BUSY). Default: no cap. */
+  limit?: number
+  /** Most clients served at once from one address. Default: no cap. */
+  limitPerAddress?: number
 }
 
 export interface AuthorityPoll {

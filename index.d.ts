@@ -145,6 +145,8 @@ export interface WSServerSettings {
   trustProxy?: string | string[];
   /** Most connections open at once; past it, the upgrade is refused with HTTP 503. */
   limit?: number;
+  /** Most clients served at once from one address (behind `trustProxy`, the forwarded one); past it, `ERR_BUSY`. Default: no cap. */
+  limitPerAddress?: number;
   /** Opt-in: metrics and the dashboard on their own port. */
   http?: HttpSettings;
 }
@@ -223,6 +225,10 @@ export interface ServerSettings {
     /** @default 10800000 (3 hours) */
     durationMs?: number;
   };
+  /** Most clients served at once on this endpoint; past it a client is told `ERR_BUSY` and retries later. Default: no cap. */
+  limit?: number;
+  /** Most clients served at once from one address (on TCP; other servers of a replicated store do not count). Default: no cap. */
+  limitPerAddress?: number;
   /**
    * Make this server one of a replicated group: the servers of the store form a Raft
    * group whose leader orders every action; any minority of them may fail.

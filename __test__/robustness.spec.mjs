@@ -107,3 +107,63 @@ test('close() resolves promptly with misbehaving peers connected', async () => {
   assert.ok(took < 2000, `close took ${took} ms`);
   await Promise.all([closed(silent), closed(half), closed(deaf)]);
 });
+
+test('limit: past it a client is told ERR_BUSY and gets in once a place frees; the others are unharmed', async () => {
+  const errors = sink();
+  const server = createStore(counter, { stderr: errors });
+  const srv = server.createServer({ host: '127.0.0.1', port: 0, limit: 2 });
+  const stores = [0, 1, 2].map(() => createStore(counter, { stderr: sink() }));
+  const conns = stores.slice(0, 2).map((s) => s.createClient({ host: '127.0.0.1', port: srv.port }));
+  let third;
+  try {
+    await Promise.all(stores.slice(0, 2).map((s) => s.dispatchAsync({ type: 'INC' })));
+    third = stores[2].createClient({ host: '127.0.0.1', port: srv.port, reconnectInitialMs: 20, reconnectMaxMs: 100 });
+    await waitFor(() => third.error && third.error.code === 'ERR_BUSY', { what: 'the third client told ERR_BUSY' });
+    assert.match(third.error.message, /connection limit reached \(2 connections\)/);
+    assert.equal(stores[2].connected, false);
+    assert.match(errors.lines.join('\n'), /refused: connection limit reached \(2 connections\)/);
+    const queued = stores[2].dispatchAsync({ type: 'INC' }, { timeout: 20000 });
+    await conns[0].disconnect();
+    await queued; // it got in once a place was free, and its queue went through
+    await stores[1].dispatchAsync({ type: 'INC' });
+    await waitFor(() => stores.slice(1).every((s) => s.getState().counter === 4), { what: 'both remaining replicas at 4' });
+  } finally {
+    await Promise.all([conns[1].disconnect(), third && third.disconnect()]);
+    await srv.close();
+  }
+});
+
+test('limitPerAddress: one address cannot take every place; a client from another address still gets in', async () => {
+  const server = createStore(counter, { stderr: sink() });
+  const srv = server.createServer({ host: '127.0.0.1', port: 0, limitPerAddress: 1 });
+  const from2 = () => rawConnect({ host: '127.0.0.1', port: srv.port, localAddress: '127.0.0.2' });
+  const first = await from2();
+  const second = await from2();
+  const replica = createStore(counter, { stderr: sink() });
+  let conn;
+  try {
+    let firstGone = false;
+    first.on('close', () => (firstGone = true));
+    first.write(helloFrame(server.RCHash, 1));
+    let reply = Buffer.alloc(0);
+    second.on('data', (d) => (reply = Buffer.concat([reply, d])));
+    const secondClosed = closed(second);
+    second.write(helloFrame(server.RCHash, 2));
+    await secondClosed;
+    assert.match(reply.toString('latin1'), /ERR_BUSY[\s\S]*connection limit per address reached \(1 connection from 127\.0\.0\.2\)/);
+    conn = replica.createClient({ host: '127.0.0.1', port: srv.port });
+    await replica.dispatchAsync({ type: 'INC' });
+    assert.equal(firstGone, false, 'the first connection from 127.0.0.2 was kept');
+  } finally {
+    first.destroy();
+    second.destroy();
+    if (conn) await conn.disconnect();
+    await srv.close();
+  }
+});
+
+test('limit and limitPerAddress refuse invalid values', () => {
+  const s = createStore(counter);
+  assert.throws(() => s.createServer({ port: 0, limit: 0 }), (e) => e.code === 'ERR_INVALID_CONFIG' && /limit/.test(e.message));
+  assert.throws(() => s.createServer({ port: 0, limitPerAddress: 1.5 }), (e) => e.code === 'ERR_INVALID_CONFIG' && /limitPerAddress/.test(e.message));
+});

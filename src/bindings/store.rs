@@ -19,7 +19,7 @@ use crate::store::auth::Logins;
 use crate::store::ban::BanPolicy;
 use crate::store::client::Credentials;
 use crate::store::replicated::RaftAuthority;
-use crate::store::{Access, Client, Event, EventKind, LocalAuthority, ServerHandle, Wake};
+use crate::store::{Access, Caps, Client, Event, EventKind, LocalAuthority, ServerHandle, Wake};
 use crate::transport::tls::{client_config, server_config};
 use crate::transport::{Endpoint, Listener};
 use bytes::Bytes;
@@ -169,6 +169,10 @@ pub struct AccessOptions {
     pub tls_key: Option<String>,
     /// TLS: when set, clients must present a certificate signed by this CA (PEM).
     pub tls_ca: Option<String>,
+    /// Most clients served at once (past it: ERR_BUSY). Default: no cap.
+    pub limit: Option<f64>,
+    /// Most clients served at once from one address. Default: no cap.
+    pub limit_per_address: Option<f64>,
 }
 
 /// A client's login and TLS settings.
@@ -245,6 +249,20 @@ fn access_config(o: Option<AccessOptions>) -> Result<Access, Code> {
             ))
         }
     };
+    let cap = |v: Option<f64>, what: &str| -> Result<Option<usize>, Code> {
+        match v {
+            None => Ok(None),
+            Some(n) if n >= 1.0 && n.fract() == 0.0 && n <= u32::MAX as f64 => Ok(Some(n as usize)),
+            Some(_) => Err(js_error(
+                ErrorCode::InvalidConfig.as_str(),
+                format!("invalid configuration: {what} must be an integer of at least 1"),
+            )),
+        }
+    };
+    let caps = Caps::new(
+        cap(o.limit, "limit")?,
+        cap(o.limit_per_address, "limitPerAddress")?,
+    );
     let logins = o.logins.unwrap_or_default();
     Ok(Access::new(
         Logins::new(logins.iter().map(|(u, p)| (u.as_str(), p.as_str()))),
@@ -253,7 +271,8 @@ fn access_config(o: Option<AccessOptions>) -> Result<Access, Code> {
             duration: Duration::from_millis(duration as u64),
         },
     )
-    .with_tls(tls))
+    .with_tls(tls)
+    .with_caps(caps))
 }
 
 #[napi(object)]

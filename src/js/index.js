@@ -223,7 +223,11 @@ function readAccess(settings) {
   const { attempts, durationMs } = ban || {};
   if (attempts !== undefined && !(Number.isInteger(attempts) && attempts >= 1)) throw invalid('ban.attempts must be an integer >= 1');
   if (durationMs !== undefined && !(typeof durationMs === 'number' && durationMs >= 0)) throw invalid('ban.durationMs must be a number >= 0');
-  return { logins, banAttempts: attempts, banDurationMs: durationMs, tlsCa, tlsCert, tlsKey };
+  const { limit, limitPerAddress } = settings || {};
+  for (const [name, v] of [['limit', limit], ['limitPerAddress', limitPerAddress]]) {
+    if (v !== undefined && !(Number.isInteger(v) && v >= 1)) throw invalid(`${name} must be an integer of at least 1`);
+  }
+  return { logins, banAttempts: attempts, banDurationMs: durationMs, tlsCa, tlsCert, tlsKey, limit, limitPerAddress };
 }
 
 function readSecurity(settings) {
@@ -756,7 +760,8 @@ class ReduxCluster {
     };
     if (s.limit !== undefined && !(Number.isInteger(s.limit) && s.limit >= 1)) throw invalid('limit must be an integer of at least 1');
     const ws = { origin: list(s.origin, 'origin'), trustProxy: list(s.trustProxy, 'trustProxy'), limit: s.limit };
-    const server = this._listen(addr, readAccess(s), ws);
+    // `limit` is the upgrade's (counted before the handshake, refused with HTTP 503).
+    const server = this._listen(addr, { ...readAccess(s), limit: undefined }, ws);
     server._ws = true;
     if (!this.role.includes('server')) this.role.push('server');
     return this._withHttp(server, s);

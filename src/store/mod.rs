@@ -23,7 +23,7 @@ pub mod server;
 pub use authority::{LocalAuthority, OrderingAuthority};
 pub use client::{Client, ClientPoll};
 pub use outbox::{Event, EventKind, Wake};
-pub use server::{Access, ServerHandle};
+pub use server::{Access, Caps, ServerHandle};
 
 /// Runs CPU-heavy work (a large state's encoding or validation) so the runtime can move
 /// other connections to another thread meanwhile; inline where that is not possible.
