@@ -50,6 +50,9 @@ test('on clients: every action gets its own place in the one order, and is appli
     ]);
     const seqs = results.map((r) => r[2]).sort((x, y) => x - y);
     assert.deepEqual(seqs, Array.from({ length: 2 * N + 20 }, (_, i) => i + 1), 'each action has its own seq, none missing');
+    // The server's own replica applies what its clients dispatched when its JS side
+    // pulls it (a wake-up later than the engine's ordering): wait for all of it.
+    await waitFor(() => store.getState().items.length === 2 * N + 20, { what: "the server's replica applied everything" });
     const order = store.getState().items;
     for (const [who, i, seq, seen] of results) {
       assert.equal(order[seq - 1], `${who}${i}`, `seq ${seq} is where ${who}${i} sits in the server's order`);

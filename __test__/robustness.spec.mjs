@@ -144,7 +144,11 @@ test('limitPerAddress: one address cannot take every place; a client from anothe
   try {
     let firstGone = false;
     first.on('close', () => (firstGone = true));
+    // The first is admitted (its welcome arrives) before the second says hello.
+    let welcomed = false;
+    first.once('data', () => (welcomed = true));
     first.write(helloFrame(server.RCHash, 1));
+    await waitFor(() => welcomed, { what: 'the first connection from 127.0.0.2 welcomed' });
     let reply = Buffer.alloc(0);
     second.on('data', (d) => (reply = Buffer.concat([reply, d])));
     const secondClosed = closed(second);
