@@ -13,7 +13,8 @@ use napi::bindgen_prelude::Unknown;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{Result, Status};
 use napi_derive::napi;
-use std::sync::{Arc, Mutex};
+use parking_lot::Mutex;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 #[napi(object)]
@@ -178,7 +179,7 @@ impl NativeCluster {
                     reason: s.as_str().into(),
                 },
             };
-            if let Some(f) = ev.lock().unwrap().as_ref() {
+            if let Some(f) = ev.lock().as_ref() {
                 f.call(js, ThreadsafeFunctionCallMode::NonBlocking);
             }
         });
@@ -230,7 +231,7 @@ impl NativeCluster {
             c.stop().await;
             // Let the last status event reach JS before the callback goes.
             tokio::time::sleep(Duration::from_millis(10)).await;
-            events.lock().unwrap().take();
+            events.lock().take();
         })
         .await
     }

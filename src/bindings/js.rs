@@ -6,8 +6,8 @@
 use napi::bindgen_prelude::Unknown;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::Status;
+use parking_lot::Mutex;
 use serde_json::{json, Value};
-use std::sync::Mutex;
 
 /// A JS function called (with no arguments) when the engine has something for JS.
 pub type WakeFn = ThreadsafeFunction<(), Unknown<'static>, (), Status, false>;
@@ -28,11 +28,11 @@ impl JsQueue {
 
     /// Queues an event; the first one since the last pull wakes JS.
     pub fn push(&self, event: Value) {
-        let mut q = self.queue.lock().unwrap();
+        let mut q = self.queue.lock();
         q.push(event);
         if q.len() == 1 {
             drop(q);
-            if let Some(w) = self.wake.lock().unwrap().as_ref() {
+            if let Some(w) = self.wake.lock().as_ref() {
                 w.call((), ThreadsafeFunctionCallMode::NonBlocking);
             }
         }
@@ -40,12 +40,12 @@ impl JsQueue {
 
     /// Everything queued, as one JSON array text.
     pub fn take(&self) -> String {
-        Value::Array(std::mem::take(&mut *self.queue.lock().unwrap())).to_string()
+        Value::Array(std::mem::take(&mut *self.queue.lock())).to_string()
     }
 
     /// Releases the callback, so that it no longer keeps the process alive.
     pub fn detach(&self) {
-        self.wake.lock().unwrap().take();
+        self.wake.lock().take();
     }
 }
 

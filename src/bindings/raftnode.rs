@@ -17,12 +17,13 @@ use napi::bindgen_prelude::Promise;
 use napi::threadsafe_function::ThreadsafeFunction;
 use napi::{Result, Status};
 use napi_derive::napi;
+use parking_lot::Mutex;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashSet};
 use std::io;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// `(JSON { method, peer, request }) => Promise<JSON { ok } | { error }>`; never throws.
@@ -74,7 +75,7 @@ impl PeerTransport for JsTransport {
         target: &Member,
         req: Request,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = io::Result<Reply>> + Send>> {
-        let send = self.send.lock().unwrap().clone();
+        let send = self.send.lock().clone();
         let prepared = node::outgoing(&req, &self.names);
         let names = self.names.clone();
         let out = self.out.clone();
@@ -91,11 +92,11 @@ impl PeerTransport for JsTransport {
             let r = Self::carry(send, method, &peer, body, &names).await;
             // One `error` event when a peer's transport starts failing, none while it goes on.
             match &r {
-                Err(e) if failing.lock().unwrap().insert(peer.clone()) => {
+                Err(e) if failing.lock().insert(peer.clone()) => {
                     out.push(json!({"type": "error", "code": E::Internal.as_str(), "message": e.to_string(), "peerId": peer}))
                 }
                 Ok(_) => {
-                    failing.lock().unwrap().remove(&peer);
+                    failing.lock().remove(&peer);
                 }
                 Err(_) => {}
             }
@@ -285,7 +286,6 @@ impl NativeRaftNode {
         }
         self.engine
             .lock()
-            .unwrap()
             .clone()
             .ok_or_else(|| fail(E::ConfigError, "the node is not started (call start())"))
     }
@@ -316,13 +316,13 @@ impl NativeRaftNode {
                 "a stopped node cannot start again; make a new one",
             )));
         }
-        let mut slot = self.engine.lock().unwrap();
+        let mut slot = self.engine.lock();
         if slot.is_some() {
             return Ok(());
         }
         let parts = Parts {
             transport: Some(self.transport.clone()),
-            log: self.preload.lock().unwrap().take(),
+            log: self.preload.lock().take(),
         };
         let members: BTreeMap<u64, Member> = std::iter::once(&self.cfg.name)
             .chain(&self.peers)
@@ -370,9 +370,9 @@ impl NativeRaftNode {
         if self.stopped.swap(true, Ordering::AcqRel) {
             return;
         }
-        self.transport.send.lock().unwrap().take();
+        self.transport.send.lock().take();
         self.out.detach();
-        if let Some(e) = self.engine.lock().unwrap().take() {
+        if let Some(e) = self.engine.lock().take() {
             handle().spawn(async move { e.shutdown().await });
         }
     }
@@ -502,12 +502,11 @@ impl NativeRaftNode {
     /// The persistent state `{ currentTerm, votedFor, log }` as JSON text.
     #[napi]
     pub fn get_state(&self) -> String {
-        let (vote, log) = match self.engine.lock().unwrap().as_ref() {
+        let (vote, log) = match self.engine.lock().as_ref() {
             Some(e) => e.persistent(),
             None => self
                 .preload
                 .lock()
-                .unwrap()
                 .as_ref()
                 .map(LogStore::contents)
                 .unwrap_or_default(),
@@ -521,7 +520,7 @@ impl NativeRaftNode {
         if self.stopped.load(Ordering::Acquire) {
             return Err(thrown(fail(E::Closed, "the node is stopped")));
         }
-        if self.engine.lock().unwrap().is_some() {
+        if self.engine.lock().is_some() {
             return Err(config_error("loadState must come before start()"));
         }
         let v: Value = serde_json::from_str(&state)
@@ -530,7 +529,7 @@ impl NativeRaftNode {
             .map_err(|e| config_error(format!("invalid state: {e}")))?;
         node::log_follows(&log)
             .map_err(|e| thrown(fail(E::InvalidLogIndex, format!("invalid state: {e}"))))?;
-        *self.preload.lock().unwrap() = Some(LogStore::preloaded(vote, log));
+        *self.preload.lock() = Some(LogStore::preloaded(vote, log));
         Ok(())
     }
 }

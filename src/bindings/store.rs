@@ -26,9 +26,10 @@ use bytes::Bytes;
 use napi::threadsafe_function::ThreadsafeFunctionCallMode;
 use napi::Result;
 use napi_derive::napi;
+use parking_lot::Mutex;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 struct JsWake(WakeFn);
@@ -778,7 +779,7 @@ impl NativeAuthority {
         ws: Option<WsOptions>,
     ) -> Result<NativeListener, Code> {
         let _guard = handle().enter();
-        if let Some((listener, access)) = self.bound.lock().unwrap().take() {
+        if let Some((listener, access)) = self.bound.lock().take() {
             let raft = self
                 .raft
                 .clone()

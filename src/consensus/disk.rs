@@ -60,23 +60,23 @@ pub enum Write {
 #[derive(Clone)]
 pub struct Disk {
     dir: PathBuf,
-    db: Arc<std::sync::Mutex<Option<Arc<Database>>>>,
+    db: Arc<parking_lot::Mutex<Option<Arc<Database>>>>,
     writer: Arc<Writer>,
     /// What the log held at open, until `load` takes it.
-    replay: Arc<std::sync::Mutex<Option<Replay>>>,
+    replay: Arc<parking_lot::Mutex<Option<Replay>>>,
 }
 
 /// The writer thread; the last `Disk` handle to go closes its queue and waits for it, so
 /// the database file is unlocked (and everything queued written) once the store is gone.
 struct Writer {
-    tx: std::sync::Mutex<Option<mpsc::Sender<Write>>>,
-    thread: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
+    tx: parking_lot::Mutex<Option<mpsc::Sender<Write>>>,
+    thread: parking_lot::Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 impl Writer {
     fn stop(&self) {
-        self.tx.lock().unwrap().take();
-        if let Some(t) = self.thread.lock().unwrap().take() {
+        self.tx.lock().take();
+        if let Some(t) = self.thread.lock().take() {
             let _ = t.join();
         }
     }
@@ -128,19 +128,18 @@ impl Disk {
             .spawn(move || write_loop(wdb, wal, rx))?;
         Ok(Disk {
             dir: dir.to_path_buf(),
-            db: Arc::new(std::sync::Mutex::new(Some(db))),
+            db: Arc::new(parking_lot::Mutex::new(Some(db))),
             writer: Arc::new(Writer {
-                tx: std::sync::Mutex::new(Some(tx)),
-                thread: std::sync::Mutex::new(Some(thread)),
+                tx: parking_lot::Mutex::new(Some(tx)),
+                thread: parking_lot::Mutex::new(Some(thread)),
             }),
-            replay: Arc::new(std::sync::Mutex::new(Some(replay))),
+            replay: Arc::new(parking_lot::Mutex::new(Some(replay))),
         })
     }
 
     fn db(&self) -> io::Result<Arc<Database>> {
         self.db
             .lock()
-            .unwrap()
             .clone()
             .ok_or_else(|| io_err("the raft store is closed"))
     }
@@ -149,12 +148,12 @@ impl Disk {
     /// started again on the same directory while stale handles linger).
     pub fn close(&self) {
         self.writer.stop();
-        self.db.lock().unwrap().take();
+        self.db.lock().take();
     }
 
     pub fn send(&self, w: Write) {
         // The writer only stops when every handle is gone.
-        if let Some(tx) = self.writer.tx.lock().unwrap().as_ref() {
+        if let Some(tx) = self.writer.tx.lock().as_ref() {
             let _ = tx.send(w);
         }
     }
@@ -179,7 +178,7 @@ impl Disk {
             b.map(|b| serde_json::from_slice(&b).map_err(io_err))
                 .transpose()
         }
-        let replay = self.replay.lock().unwrap().take().unwrap_or_default();
+        let replay = self.replay.lock().take().unwrap_or_default();
         let mut out = Loaded {
             vote: json(self.get_meta("vote")?)?,
             committed: json::<Option<LogId<u64>>>(self.get_meta("committed")?)?.flatten(),

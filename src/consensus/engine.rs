@@ -21,10 +21,11 @@ use crate::protocol::FrameLimits;
 use crate::transport::{Endpoint, Listener};
 use openraft::error::{ClientWriteError, RaftError};
 use openraft::{Config, Raft, RaftMetrics, ServerState, SnapshotPolicy};
+use parking_lot::Mutex;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -170,7 +171,7 @@ impl RaftEngine {
                         let n = every.load(Ordering::Relaxed);
                         if n > 0 && since.fetch_add(1, Ordering::Relaxed) + 1 >= n {
                             since.store(0, Ordering::Relaxed);
-                            if let Some(r) = trigger.lock().unwrap().clone() {
+                            if let Some(r) = trigger.lock().clone() {
                                 tracker.spawn(async move {
                                     let _ = r.trigger().snapshot().await;
                                 });
@@ -216,7 +217,7 @@ impl RaftEngine {
         let raft = Raft::new(id, Arc::new(raft_cfg), net, log.clone(), sm.clone())
             .await
             .map_err(|e| io::Error::other(e.to_string()))?;
-        *trigger.lock().unwrap() = Some(raft.clone());
+        *trigger.lock() = Some(raft.clone());
         let stop = CancellationToken::new();
         let proposer = Proposer::start(
             raft.clone(),
@@ -428,7 +429,7 @@ impl RaftEngine {
     /// Commits `cmd` (here if leader, else through the leader) and returns its result.
     pub async fn write(&self, cmd: Command) -> Result<Committed, ApiError> {
         self.open()?;
-        if !self.initialized().await && self.shared.known.lock().unwrap().is_empty() {
+        if !self.initialized().await && self.shared.known.lock().is_empty() {
             self.found_cluster()
                 .await
                 .map_err(|e| api(ErrorCode::Io.as_str(), e.to_string()))?;
@@ -570,7 +571,7 @@ impl RaftEngine {
 
     /// Every other node this one knows: the membership's and those added by address.
     pub(super) fn peers(&self) -> BTreeMap<String, String> {
-        let mut out = self.shared.known.lock().unwrap().clone();
+        let mut out = self.shared.known.lock().clone();
         let m = self.raft.metrics().borrow().clone();
         for (_, n) in m.membership_config.membership().nodes() {
             out.insert(n.name.clone(), n.addr.clone());

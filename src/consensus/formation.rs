@@ -25,7 +25,7 @@ impl RaftEngine {
     /// must know them all first (told one at a time, two could each think themselves
     /// the smallest and found two clusters).
     pub fn know(&self, peers: &[Member]) {
-        let mut known = self.shared.known.lock().unwrap();
+        let mut known = self.shared.known.lock();
         for m in peers.iter().filter(|m| m.name != self.shared.me.name) {
             known.insert(m.name.clone(), m.addr.clone());
         }
@@ -56,7 +56,6 @@ impl RaftEngine {
         self.shared
             .known
             .lock()
-            .unwrap()
             .insert(m.name.clone(), m.addr.clone());
         let deadline = tokio::time::Instant::now() + self.shared.cfg.commit_timeout * 2;
         loop {
@@ -86,7 +85,7 @@ impl RaftEngine {
     /// The smallest name among this node and the peers it was told about: the one that
     /// founds the cluster when all of them are fresh.
     pub(super) fn smallest_known(&self) -> String {
-        let known = self.shared.known.lock().unwrap();
+        let known = self.shared.known.lock();
         let me = &self.shared.me.name;
         known.keys().filter(|k| *k < me).min().unwrap_or(me).clone()
     }
@@ -156,7 +155,7 @@ impl RaftEngine {
 
     pub async fn remove_node(&self, name: &str) -> Result<(), ApiError> {
         self.open()?;
-        self.shared.known.lock().unwrap().remove(name);
+        self.shared.known.lock().remove(name);
         self.change(Request::RemoveNode(name.into())).await
     }
 

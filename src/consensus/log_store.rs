@@ -8,10 +8,11 @@ use super::disk::{Disk, Write};
 use super::types::TypeConfig;
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{Entry, LogId, OptionalSend, RaftLogReader, StorageError, StorageIOError, Vote};
+use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::ops::RangeBounds;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 #[derive(Debug, Default)]
 struct Inner {
@@ -59,19 +60,19 @@ impl LogStore {
 
     /// The entries held from `from` through `to`.
     pub fn range(&self, from: u64, to: u64) -> Vec<Entry<TypeConfig>> {
-        let inner = self.inner.lock().unwrap();
+        let inner = self.inner.lock();
         inner.log.range(from..=to).map(|(_, e)| e.clone()).collect()
     }
 
     /// The vote and every entry held (a RaftNode's `getState`).
     pub fn contents(&self) -> (Option<Vote<u64>>, Vec<Entry<TypeConfig>>) {
-        let inner = self.inner.lock().unwrap();
+        let inner = self.inner.lock();
         (inner.vote, inner.log.values().cloned().collect())
     }
 
     /// The log's last index and the vote's term (for status reports).
     pub fn last_index(&self) -> Option<u64> {
-        let inner = self.inner.lock().unwrap();
+        let inner = self.inner.lock();
         inner
             .log
             .keys()
@@ -86,7 +87,7 @@ impl RaftLogReader<TypeConfig> for LogStore {
         &mut self,
         range: RB,
     ) -> Result<Vec<Entry<TypeConfig>>, StorageError<u64>> {
-        let inner = self.inner.lock().unwrap();
+        let inner = self.inner.lock();
         Ok(inner.log.range(range).map(|(_, e)| e.clone()).collect())
     }
 }
@@ -95,7 +96,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     type LogReader = Self;
 
     async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError<u64>> {
-        let inner = self.inner.lock().unwrap();
+        let inner = self.inner.lock();
         let last = inner
             .log
             .values()
@@ -121,12 +122,12 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 .await
                 .map_err(|e| StorageIOError::write_vote(&e))?;
         }
-        self.inner.lock().unwrap().vote = Some(*vote);
+        self.inner.lock().vote = Some(*vote);
         Ok(())
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote<u64>>, StorageError<u64>> {
-        Ok(self.inner.lock().unwrap().vote)
+        Ok(self.inner.lock().vote)
     }
 
     async fn save_committed(
@@ -138,12 +139,12 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             let v = serde_json::to_vec(&committed).map_err(|e| StorageIOError::write(&e))?;
             d.send(Write::Meta("committed", v, None));
         }
-        self.inner.lock().unwrap().committed = committed;
+        self.inner.lock().committed = committed;
         Ok(())
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId<u64>>, StorageError<u64>> {
-        Ok(self.inner.lock().unwrap().committed)
+        Ok(self.inner.lock().committed)
     }
 
     async fn append<I>(
@@ -157,7 +158,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     {
         let mut rows = Vec::new();
         {
-            let mut inner = self.inner.lock().unwrap();
+            let mut inner = self.inner.lock();
             for e in entries {
                 if self.disk.is_some() {
                     let b =
@@ -181,7 +182,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         if let Some(d) = &self.disk {
             d.send(Write::Truncate(log_id.index));
         }
-        let mut inner = self.inner.lock().unwrap();
+        let mut inner = self.inner.lock();
         inner.log.split_off(&log_id.index);
         Ok(())
     }
@@ -191,7 +192,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             let id = serde_json::to_vec(&log_id).map_err(|e| StorageIOError::write(&e))?;
             d.send(Write::Purge(log_id.index, id));
         }
-        let mut inner = self.inner.lock().unwrap();
+        let mut inner = self.inner.lock();
         inner.last_purged = Some(log_id);
         let keep = inner.log.split_off(&(log_id.index + 1));
         inner.log = keep;

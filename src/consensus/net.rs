@@ -20,11 +20,11 @@ use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
     VoteRequest, VoteResponse,
 };
+use parking_lot::Mutex;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use sha2::Sha256;
 use std::collections::HashMap;
 use std::io;
-use std::sync::Mutex;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio_util::codec::FramedRead;
@@ -386,7 +386,7 @@ impl Pool {
         req: &Request,
         ttl: Duration,
     ) -> io::Result<Reply> {
-        let cached = self.idle.lock().unwrap().get_mut(addr).and_then(Vec::pop);
+        let cached = self.idle.lock().get_mut(addr).and_then(Vec::pop);
         let mut s = match cached {
             Some(s) => s,
             None => tokio::time::timeout(ttl, Session::connect(addr, d))
@@ -394,7 +394,7 @@ impl Pool {
                 .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??,
         };
         let r = s.call(req, ttl).await?;
-        let mut idle = self.idle.lock().unwrap();
+        let mut idle = self.idle.lock();
         let v = idle.entry(addr.to_string()).or_default();
         if v.len() < 64 {
             v.push(s);
@@ -403,7 +403,7 @@ impl Pool {
     }
 
     pub fn clear(&self) {
-        self.idle.lock().unwrap().clear();
+        self.idle.lock().clear();
     }
 }
 

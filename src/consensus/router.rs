@@ -11,8 +11,9 @@ use openraft::raft::{
     VoteRequest, VoteResponse,
 };
 use openraft::Raft;
+use parking_lot::Mutex;
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// The timing the in-process tests run Raft with: the JS API's defaults.
 #[cfg(test)]
@@ -38,17 +39,17 @@ pub struct Router {
 
 impl Router {
     pub fn add(&self, id: u64, raft: Raft<TypeConfig>) {
-        self.nodes.lock().unwrap().insert(id, raft);
+        self.nodes.lock().insert(id, raft);
     }
 
     pub fn remove(&self, id: u64) -> Option<Raft<TypeConfig>> {
-        self.nodes.lock().unwrap().remove(&id)
+        self.nodes.lock().remove(&id)
     }
 
     /// Cuts `id` off from everyone, both ways.
     pub fn isolate(&self, id: u64) {
-        let ids: Vec<u64> = self.nodes.lock().unwrap().keys().copied().collect();
-        let mut cut = self.cut.lock().unwrap();
+        let ids: Vec<u64> = self.nodes.lock().keys().copied().collect();
+        let mut cut = self.cut.lock();
         for other in ids.into_iter().filter(|o| *o != id) {
             cut.insert((id, other));
             cut.insert((other, id));
@@ -56,7 +57,7 @@ impl Router {
     }
 
     pub fn heal(&self) {
-        self.cut.lock().unwrap().clear();
+        self.cut.lock().clear();
     }
 
     fn target(&self, from: u64, to: u64) -> Result<Raft<TypeConfig>, Unreachable> {
@@ -66,15 +67,10 @@ impl Router {
                 format!("{from} -> {to} is down"),
             ))
         };
-        if self.cut.lock().unwrap().contains(&(from, to)) {
+        if self.cut.lock().contains(&(from, to)) {
             return Err(unreachable());
         }
-        self.nodes
-            .lock()
-            .unwrap()
-            .get(&to)
-            .cloned()
-            .ok_or_else(unreachable)
+        self.nodes.lock().get(&to).cloned().ok_or_else(unreachable)
     }
 }
 

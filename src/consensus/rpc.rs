@@ -118,7 +118,6 @@ impl RaftEngine {
                 self.shared
                     .known
                     .lock()
-                    .unwrap()
                     .insert(m.name.clone(), m.addr.clone());
                 if self.initialized().await {
                     return Reply::Done(self.change(Request::AddNode(m)).await);

@@ -12,11 +12,12 @@ use super::router::{Router, RouterFactory};
 use super::state_machine::{KvStateMachine, SmEvent, SmSink};
 use super::types::{Command, Member, TypeConfig};
 use openraft::{Config, Raft, ServerState};
+use parking_lot::Mutex;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// What was applied at each (entry index, position in the entry).
@@ -44,7 +45,7 @@ async fn boot(
             ..
         } = e
         {
-            let mut m = a.lock().unwrap();
+            let mut m = a.lock();
             match m.get(&(index, sub)) {
                 Some(prev) => assert_eq!(prev, &command, "index {index} applied twice differently"),
                 None => {
@@ -116,7 +117,7 @@ async fn run(seed: u64, steps: usize) {
                         if let Ok(Ok(w)) =
                             tokio::time::timeout(Duration::from_secs(2), r.client_write(cmd)).await
                         {
-                            acked.lock().unwrap().push((key, w.log_id.index));
+                            acked.lock().push((key, w.log_id.index));
                         }
                     });
                 }
@@ -162,14 +163,14 @@ async fn run(seed: u64, steps: usize) {
         }
     }
     tokio::time::sleep(Duration::from_secs(5)).await;
-    let acked = acked.lock().unwrap().clone();
+    let acked = acked.lock().clone();
     // A run where nothing commits would check nothing.
     assert!(acked.len() >= 5, "only {} writes acknowledged", acked.len());
     eprintln!(
         "seed {seed}: {} writes acknowledged, {} terms with a leader, {} indexes applied",
         acked.len(),
         leaders.len(),
-        applied.lock().unwrap().len()
+        applied.lock().len()
     );
     for (key, index) in &acked {
         for (id, n) in &nodes {

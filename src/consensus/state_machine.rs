@@ -16,13 +16,14 @@ use openraft::{
     Entry, EntryPayload, LogId, OptionalSend, RaftSnapshotBuilder, StorageError, StorageIOError,
     StoredMembership,
 };
+use parking_lot::Mutex;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::Cursor;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// What a Raft group replicates, beyond Raft's own bookkeeping.
 pub trait Machine: Send + Sync + 'static {
@@ -246,7 +247,7 @@ pub trait Core: Send + Sync {
 
 impl<M: Machine> Core for StateMachine<M> {
     fn cluster(&self) -> Option<String> {
-        self.state.lock().unwrap().cluster.clone()
+        self.state.lock().cluster.clone()
     }
 }
 
@@ -292,7 +293,7 @@ impl<M: Machine> StateMachine<M> {
                 index: snap.meta.last_log_id.map_or(0, |l| l.index),
                 size: n,
             });
-            *sm.current.lock().unwrap() = Some(snap);
+            *sm.current.lock() = Some(snap);
         }
         Ok(sm)
     }
@@ -305,7 +306,7 @@ impl<M: Machine> StateMachine<M> {
 
     /// Reads the state under its lock (local reads: no consensus).
     pub fn read<T>(&self, f: impl FnOnce(&Full<M::State, M::Extra>) -> T) -> T {
-        f(&self.state.lock().unwrap())
+        f(&self.state.lock())
     }
 
     /// A snapshot's state (its extra part still in it: see `adopt`).
@@ -324,7 +325,7 @@ impl<M: Machine> StateMachine<M> {
     /// Makes a decoded snapshot the state, its extra part the owner's, under the lock
     /// (so nothing is applied in between).
     fn adopt(&self, mut state: Full<M::State, M::Extra>) {
-        let mut guard = self.state.lock().unwrap();
+        let mut guard = self.state.lock();
         if let Some(extra) = state.extra.take() {
             self.machine.restore(extra);
         }
@@ -468,7 +469,7 @@ impl<M: Machine> RaftSnapshotBuilder<TypeConfig> for StateMachine<M> {
         // Copied under the lock (the owner's part as cheap copies), encoded outside it:
         // applying waits for the copy only.
         let (mut st, captured) = {
-            let g = self.state.lock().unwrap();
+            let g = self.state.lock();
             let captured = self.machine.capture(&g.app).map_err(|e| {
                 StorageIOError::read_state_machine(&std::io::Error::other(format!(
                     "cannot snapshot the state: {e} (a bug, please report it)"
@@ -506,7 +507,7 @@ impl<M: Machine> RaftSnapshotBuilder<TypeConfig> for StateMachine<M> {
         if let Some(d) = &self.disk {
             snap = d.store_snapshot(snap).await?;
         }
-        *self.current.lock().unwrap() = Some(snap);
+        *self.current.lock() = Some(snap);
         self.emit(SmEvent::SnapshotCreated {
             id,
             index: last.map_or(0, |l| l.index),
@@ -525,7 +526,7 @@ impl<M: Machine> RaftStateMachine<TypeConfig> for StateMachine<M> {
     async fn applied_state(
         &mut self,
     ) -> Result<(Option<LogId<u64>>, StoredMembership<u64, Member>), StorageError<u64>> {
-        let st = self.state.lock().unwrap();
+        let st = self.state.lock();
         Ok((st.last_applied, st.membership.clone()))
     }
 
@@ -536,7 +537,7 @@ impl<M: Machine> RaftStateMachine<TypeConfig> for StateMachine<M> {
     {
         let mut events = Vec::new();
         let mut out = Vec::new();
-        let mut st = self.state.lock().unwrap();
+        let mut st = self.state.lock();
         for e in entries {
             st.last_applied = Some(e.log_id);
             let index = e.log_id.index;
@@ -618,7 +619,7 @@ impl<M: Machine> RaftStateMachine<TypeConfig> for StateMachine<M> {
             snap = d.store_snapshot(snap).await?;
         }
         self.adopt(state);
-        *self.current.lock().unwrap() = Some(snap);
+        *self.current.lock() = Some(snap);
         self.emit(SmEvent::SnapshotRestored {
             id: meta.snapshot_id.clone(),
             index: meta.last_log_id.map_or(0, |l| l.index),
@@ -630,7 +631,7 @@ impl<M: Machine> RaftStateMachine<TypeConfig> for StateMachine<M> {
     async fn get_current_snapshot(
         &mut self,
     ) -> Result<Option<Snapshot<TypeConfig>>, StorageError<u64>> {
-        Ok(self.current.lock().unwrap().clone().map(|s| Snapshot {
+        Ok(self.current.lock().clone().map(|s| Snapshot {
             meta: s.meta,
             snapshot: Box::new(Cursor::new(s.data)),
         }))
@@ -725,7 +726,7 @@ mod multi_tests {
         let s = seen.clone();
         let sink: SmSink = Arc::new(move |e| {
             if let SmEvent::Applied { index, sub, .. } = e {
-                s.lock().unwrap().push((index, sub));
+                s.lock().push((index, sub));
             }
         });
         let mut sm = KvStateMachine::open(None, Some(sink)).unwrap();
@@ -759,6 +760,6 @@ mod multi_tests {
         assert_eq!(sm.get("k"), None);
         assert_eq!(sm.get("j"), Some(Value::from(1)));
         assert_eq!(sm.read(|st| st.commands), 4);
-        assert_eq!(*seen.lock().unwrap(), vec![(5, 0), (5, 1), (5, 2), (5, 3)]);
+        assert_eq!(*seen.lock(), vec![(5, 0), (5, 1), (5, 2), (5, 3)]);
     }
 }

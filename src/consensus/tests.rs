@@ -6,8 +6,9 @@ use super::log_store::tempdir;
 use super::net::ApiError;
 use super::types::{Command, Member};
 use crate::error::ErrorCode;
+use parking_lot::Mutex;
 use serde_json::json;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 fn quiet() -> super::engine::EventSink {
@@ -78,7 +79,7 @@ async fn three_nodes_form_forward_fail_over_and_restart_from_disk() {
     let l2 = leaders.clone();
     let sink: super::engine::EventSink = Arc::new(move |e| {
         if let RaftEvent::LeaderElected { leader, term } = e {
-            l2.lock().unwrap().push((leader, term));
+            l2.lock().push((leader, term));
         }
     });
     let a = RaftEngine::start(cfg("a"), sink).await.unwrap();
@@ -139,7 +140,7 @@ async fn three_nodes_form_forward_fail_over_and_restart_from_disk() {
         back.kv().get("after19") == Some(json!(19)) && back.kv().get("k") == Some(json!({"v": 1}))
     })
     .await;
-    assert!(!leaders.lock().unwrap().is_empty());
+    assert!(!leaders.lock().is_empty());
     for n in rest.iter().chain([&back]) {
         n.shutdown().await;
     }
@@ -250,7 +251,7 @@ async fn a_laggard_behind_a_purged_log_catches_up_from_a_snapshot() {
     let r2 = restored.clone();
     let c_sink: super::engine::EventSink = Arc::new(move |e| {
         if let RaftEvent::State(super::state_machine::SmEvent::SnapshotRestored { .. }) = e {
-            *r2.lock().unwrap() += 1;
+            *r2.lock() += 1;
         }
     });
     let a = start(cfg("a")).await;
@@ -278,7 +279,7 @@ async fn a_laggard_behind_a_purged_log_catches_up_from_a_snapshot() {
 
     let c = restart(cfg("c"), &c_addr, c_sink).await;
     until("c caught up", || c.kv().get("k119") == Some(json!(119))).await;
-    assert!(*restored.lock().unwrap() >= 1, "c installed a snapshot");
+    assert!(*restored.lock() >= 1, "c installed a snapshot");
     assert_eq!(
         a.kv().read(|st| st.data.clone()),
         c.kv().read(|st| st.data.clone())
@@ -406,7 +407,7 @@ fn store_recorder() -> (super::engine::EventSink, Applied) {
         {
             if let Some(adm) = response.store {
                 if let Some(run) = adm.run {
-                    let mut log = a2.lock().unwrap();
+                    let mut log = a2.lock();
                     for (i, a) in actions.into_iter().skip(adm.skip).enumerate() {
                         log.push((run.first_seq + i as u64, a));
                     }
@@ -486,15 +487,11 @@ async fn store_batches_are_ordered_once_on_every_server_across_a_leader_failover
         .map(|(_, l)| l)
         .collect();
     until("both survivors applied all nine", || {
-        logs.iter().all(|l| l.lock().unwrap().len() == 9)
+        logs.iter().all(|l| l.lock().len() == 9)
     })
     .await;
-    let first = logs[0].lock().unwrap().clone();
-    assert_eq!(
-        *logs[1].lock().unwrap(),
-        first,
-        "the same order on every server"
-    );
+    let first = logs[0].lock().clone();
+    assert_eq!(*logs[1].lock(), first, "the same order on every server");
     assert_eq!(
         first.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
         (1..=9).collect::<Vec<_>>()

@@ -12,9 +12,10 @@ use crate::protocol::{FrameCodec, FrameLimits};
 use crate::transport::{Endpoint, Listener, Stream};
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
+use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
@@ -217,18 +218,18 @@ impl Cluster {
     }
 
     pub fn status(&self) -> ClusterStatus {
-        *self.status.lock().unwrap()
+        *self.status.lock()
     }
 
     pub fn nodes(&self) -> Vec<NodeView> {
         let now = Instant::now();
-        let m = self.shared.membership.lock().unwrap();
+        let m = self.shared.membership.lock();
         m.peers().map(|(id, p)| view(id, p, now)).collect()
     }
 
     /// Stops at once without telling anyone, as a crash would (for tests).
     pub fn crash(&self) {
-        *self.status.lock().unwrap() = ClusterStatus::Stopped;
+        *self.status.lock() = ClusterStatus::Stopped;
         self.shared.cancel.cancel();
         self.shared.tracker.close();
     }
@@ -236,7 +237,7 @@ impl Cluster {
     /// Tells every peer we are leaving (bounded), then closes everything.
     pub async fn stop(&self) {
         {
-            let mut st = self.status.lock().unwrap();
+            let mut st = self.status.lock();
             if *st != ClusterStatus::Running {
                 return;
             }
@@ -247,7 +248,6 @@ impl Cluster {
             .shared
             .links
             .lock()
-            .unwrap()
             .values()
             .map(|l| (l.tx.clone(), l.cancel.clone()))
             .collect();
@@ -264,7 +264,7 @@ impl Cluster {
         self.shared.cancel.cancel();
         self.shared.tracker.close();
         let _ = tokio::time::timeout(Duration::from_secs(2), self.shared.tracker.wait()).await;
-        *self.status.lock().unwrap() = ClusterStatus::Stopped;
+        *self.status.lock() = ClusterStatus::Stopped;
         (self.shared.sink)(ClusterEvent::Status(ClusterStatus::Stopped));
     }
 }
@@ -308,7 +308,7 @@ async fn drive(s: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Input>) {
             i = rx.recv() => match i { Some(i) => i, None => return },
             _ = ticker.tick() => Input::Tick,
         };
-        let out = s.membership.lock().unwrap().handle(Instant::now(), input);
+        let out = s.membership.lock().handle(Instant::now(), input);
         for o in out {
             act(&s, o);
         }
@@ -344,7 +344,6 @@ fn act(s: &Arc<Shared>, o: Output) {
             let known: Vec<String> = s
                 .membership
                 .lock()
-                .unwrap()
                 .known()
                 .iter()
                 .map(|k| k.to_string())
@@ -355,7 +354,7 @@ fn act(s: &Arc<Shared>, o: Output) {
                 known.hash(&mut h);
                 h.finish()
             };
-            if let Some(l) = s.links.lock().unwrap().get_mut(&id) {
+            if let Some(l) = s.links.lock().get_mut(&id) {
                 // The member list travels when it changed, and every tenth beat to repair
                 // anything lost; otherwise heartbeats stay small, so a node's traffic per
                 // interval grows linearly with the cluster, not quadratically.
@@ -372,7 +371,7 @@ fn act(s: &Arc<Shared>, o: Output) {
             }
         }
         Output::Hangup(id) => {
-            if let Some(l) = s.links.lock().unwrap().remove(&id) {
+            if let Some(l) = s.links.lock().remove(&id) {
                 l.cancel.cancel();
             }
         }
@@ -519,7 +518,7 @@ async fn link(s: Arc<Shared>, stream: Stream, expected: Option<Target>) {
     let (tx, mut rx) = mpsc::unbounded_channel::<Wire>();
     let cancel = s.cancel.child_token();
     let kept = {
-        let mut links = s.links.lock().unwrap();
+        let mut links = s.links.lock();
         match links.get(&peer) {
             Some(old) if old.rank > rank => false,
             old => {
@@ -620,7 +619,7 @@ async fn link(s: Arc<Shared>, stream: Stream, expected: Option<Target>) {
         }
     }
     let current = {
-        let mut links = s.links.lock().unwrap();
+        let mut links = s.links.lock();
         match links.get(&peer) {
             Some(l) if l.generation == generation => {
                 links.remove(&peer);
@@ -649,7 +648,7 @@ mod tests {
                 ClusterEvent::NodeDown(id, r) => format!("down {} {}", id.name(), r.as_str()),
                 ClusterEvent::Status(s) => format!("status {}", s.as_str()),
             };
-            l2.lock().unwrap().push((Instant::now(), line));
+            l2.lock().push((Instant::now(), line));
         });
         let cfg = ClusterConfig::local(name, seeds, secret);
         (Cluster::start(cfg, sink).unwrap(), log)
@@ -658,13 +657,13 @@ mod tests {
     async fn until(what: &str, log: &Log, line: &str) -> Instant {
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
-            if let Some((t, _)) = log.lock().unwrap().iter().find(|(_, l)| l == line) {
+            if let Some((t, _)) = log.lock().iter().find(|(_, l)| l == line) {
                 return *t;
             }
             assert!(
                 Instant::now() < deadline,
                 "timed out waiting for {what}: {:?}",
-                log.lock().unwrap()
+                log.lock()
             );
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
@@ -700,10 +699,9 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(50)).await;
         let (e, _) = node("e", vec![a.local().clone()], Some("s"));
         until("a sees e", &la, "up e").await;
-        assert!(!la.lock().unwrap().iter().any(|(_, l)| l.ends_with(" d")));
+        assert!(!la.lock().iter().any(|(_, l)| l.ends_with(" d")));
         assert!(!ld
             .lock()
-            .unwrap()
             .iter()
             .any(|(_, l)| l.starts_with("up") || l.starts_with("down")));
         assert!(d.nodes().is_empty(), "an unanswered seed is not a member");
@@ -799,13 +797,7 @@ mod tests {
                 sent
             }
         };
-        let ups = || {
-            la.lock()
-                .unwrap()
-                .iter()
-                .filter(|(_, l)| l == "up b")
-                .count()
-        };
+        let ups = || la.lock().iter().filter(|(_, l)| l == "up b").count();
         let captured = session(None).await;
         until("the genuine handshake", &la, "up b").await;
         until("b hung up", &la, "down b connection_closed").await;
@@ -818,7 +810,7 @@ mod tests {
         while ups() < 2 && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        assert_eq!(ups(), 2, "{:?}", la.lock().unwrap());
+        assert_eq!(ups(), 2, "{:?}", la.lock());
         a.stop().await;
     }
 }

@@ -10,9 +10,9 @@ pub mod entities;
 pub mod patch;
 
 use bytes::Bytes;
+use parking_lot::Mutex;
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::Mutex;
 
 /// The engine's own sync action: its `payload` replaces the state (a resync, a backup).
 pub const SYNC: &str = "REDUX_CLUSTER_SYNC";
@@ -151,9 +151,9 @@ impl NativeState {
         &self.identity
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Cell> {
+    fn lock(&self) -> parking_lot::MutexGuard<'_, Cell> {
         // A reducer that panicked did so inside `guarded`, never with the lock poisoned.
-        self.cell.lock().unwrap_or_else(|p| p.into_inner())
+        self.cell.lock()
     }
 
     /// The last sequence number applied.

@@ -13,8 +13,9 @@ use crate::protocol::frame::write_frame;
 use crate::protocol::{FrameError, FrameLimits, Message, Mode, Ordered};
 use crate::reducer::{Failure, NativeState};
 use bytes::{Bytes, BytesMut};
+use parking_lot::Mutex;
 use std::future::Future;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use tokio::sync::{watch, Notify};
 
 /// The whole state as of `seq`, as JSON text, with its encoded frame built once and shared
@@ -329,7 +330,7 @@ impl LocalAuthority {
     /// As [`LocalAuthority::submit_local`], with what a native reducer said of the
     /// action (ordered either way: every replica refuses it alike).
     pub fn submit_checked(&self, action: Bytes) -> (u64, Result<(), String>) {
-        let mut inner = self.inner.lock().unwrap();
+        let mut inner = self.inner.lock();
         let seq = inner.seq.local();
         let applied = match &self.native {
             Some(n) => n.apply_at(seq, &action),
@@ -355,7 +356,7 @@ impl LocalAuthority {
 
     /// Makes locally submitted actions visible to the connections.
     pub fn flush(&self) {
-        let inner = self.inner.lock().unwrap();
+        let inner = self.inner.lock();
         self.publish(&inner);
     }
 
@@ -379,7 +380,7 @@ impl LocalAuthority {
                 failures_dropped,
             };
         }
-        let mut inner = self.inner.lock().unwrap();
+        let mut inner = self.inner.lock();
         // JS only ever reads entries it has not applied, and snapshots come from JS at
         // its applied position, so the log holds them; unless this replica's state was
         // replaced by a Raft snapshot: then JS takes that snapshot and goes on after it.
@@ -415,7 +416,7 @@ impl LocalAuthority {
 
     /// A snapshot of the JS state as of `seq` (the last sequence number JS applied).
     pub fn set_snapshot(&self, seq: u64, state: Bytes) {
-        let mut inner = self.inner.lock().unwrap();
+        let mut inner = self.inner.lock();
         if seq < inner.snapshot.seq || seq > inner.log.head() {
             return;
         }
@@ -450,7 +451,7 @@ impl LocalAuthority {
         first_counter: u64,
         actions: Vec<Bytes>,
     ) -> Result<(u64, Admitted), FrameError> {
-        let mut inner = self.inner.lock().unwrap();
+        let mut inner = self.inner.lock();
         let admitted = inner
             .seq
             .submit(client_id, first_counter, actions.len())
@@ -480,7 +481,7 @@ impl LocalAuthority {
     /// log takes them in order, as if they had been ordered here. Ones it already has
     /// are skipped; a gap is a bug, reported rather than papered over.
     pub fn append_ordered(&self, first_seq: u64, actions: Vec<Bytes>) {
-        let mut inner = self.inner.lock().unwrap();
+        let mut inner = self.inner.lock();
         let head = inner.log.head();
         if first_seq > head + 1 {
             drop(inner);
@@ -506,7 +507,7 @@ impl LocalAuthority {
     /// The store's state at sequence `head` (the last one this log holds): the latest
     /// snapshot from JS and the actions after it. `None` when the log is elsewhere.
     pub fn capture(&self, head: u64) -> Option<StoreCapture> {
-        let inner = self.inner.lock().unwrap();
+        let inner = self.inner.lock();
         let snap = &inner.snapshot;
         if inner.log.head() != head || snap.seq > head {
             return None;
@@ -538,7 +539,7 @@ impl LocalAuthority {
     /// up from it on its next pull (see `Poll::reset`); clients behind it get the
     /// snapshot, as they would after trimming.
     pub fn restore(&self, part: StorePart) {
-        let mut inner = self.inner.lock().unwrap();
+        let mut inner = self.inner.lock();
         let head = part.seq + part.actions.len() as u64;
         if head <= inner.log.head() && part.seq <= inner.snapshot.seq {
             return; // nothing newer than what this replica holds
@@ -571,19 +572,19 @@ impl LocalAuthority {
 
     /// Marks a replicated server as cut off from its group, or back (see `Version`).
     pub fn set_cut_off(&self, cut_off: bool) {
-        let mut inner = self.inner.lock().unwrap();
+        let mut inner = self.inner.lock();
         inner.cut_off = cut_off;
         self.publish(&inner);
     }
 
     /// The last sequence number ordered (how many actions the store has ordered).
     pub fn head(&self) -> u64 {
-        self.inner.lock().unwrap().log.head()
+        self.inner.lock().log.head()
     }
 
     /// Entries in the log and their bytes (for tests and stats).
     pub fn log_stats(&self) -> (usize, usize) {
-        let inner = self.inner.lock().unwrap();
+        let inner = self.inner.lock();
         (inner.log.len(), inner.log.bytes())
     }
 }
@@ -602,11 +603,11 @@ impl OrderingAuthority for LocalAuthority {
     }
 
     fn acked(&self, client_id: u64) -> u64 {
-        self.inner.lock().unwrap().seq.acked(client_id)
+        self.inner.lock().seq.acked(client_id)
     }
 
     fn recent(&self, client_id: u64) -> Vec<Ordered> {
-        self.inner.lock().unwrap().seq.recent(client_id)
+        self.inner.lock().seq.recent(client_id)
     }
 
     fn submit_remote(
@@ -625,7 +626,7 @@ impl OrderingAuthority for LocalAuthority {
         loop {
             let notified = self.progress.notified();
             {
-                let inner = self.inner.lock().unwrap();
+                let inner = self.inner.lock();
                 if inner.log.head() - inner.js_applied < self.cfg.max_apply_lag as u64 {
                     return;
                 }
@@ -635,7 +636,7 @@ impl OrderingAuthority for LocalAuthority {
     }
 
     fn read(&self, from: u64, max_count: usize, max_bytes: usize) -> Read {
-        let inner = self.inner.lock().unwrap();
+        let inner = self.inner.lock();
         if from > inner.log.head() {
             return Read::UpToDate;
         }
@@ -649,11 +650,11 @@ impl OrderingAuthority for LocalAuthority {
     }
 
     fn snapshot(&self) -> Arc<Snapshot> {
-        self.inner.lock().unwrap().snapshot.clone()
+        self.inner.lock().snapshot.clone()
     }
 
     fn can_resume(&self, epoch: u64, seq: u64) -> bool {
-        let inner = self.inner.lock().unwrap();
+        let inner = self.inner.lock();
         epoch == self.epoch && seq + 1 >= inner.log.first_seq() && seq <= inner.log.head()
     }
 

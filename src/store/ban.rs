@@ -2,9 +2,9 @@
 //! `duration` (redux-cluster's defaults: 5 and 3 hours). A successful login clears the
 //! count; expired entries are swept as the table is used.
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, Copy)]
@@ -49,14 +49,14 @@ impl Bans {
 
     /// Whether `ip` is banned now.
     pub fn is_banned(&self, ip: IpAddr, now: Instant) -> bool {
-        let mut t = self.table.lock().unwrap();
+        let mut t = self.table.lock();
         self.sweep(&mut t, now);
         matches!(t.get(&ip), Some(Entry { until: Some(u), .. }) if *u > now)
     }
 
     /// Records a failed login; returns whether `ip` is now banned.
     pub fn fail(&self, ip: IpAddr, now: Instant) -> bool {
-        let mut t = self.table.lock().unwrap();
+        let mut t = self.table.lock();
         let e = t.entry(ip).or_insert(Entry {
             failures: 0,
             until: None,
@@ -72,11 +72,11 @@ impl Bans {
     }
 
     pub fn succeed(&self, ip: IpAddr) {
-        self.table.lock().unwrap().remove(&ip);
+        self.table.lock().remove(&ip);
     }
 
     pub fn len(&self) -> usize {
-        self.table.lock().unwrap().len()
+        self.table.lock().len()
     }
 
     pub fn is_empty(&self) -> bool {

@@ -17,8 +17,9 @@ use crate::protocol::{FrameCodec, FrameError, Message, Ordered};
 use crate::transport::{Backoff, Endpoint, ReadHalf, Stream, WriteHalf};
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
+use parking_lot::Mutex;
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::Notify;
@@ -193,7 +194,7 @@ impl Client {
 
     /// Starts (or stops) keeping where the server ordered dispatches, for [`Client::poll`].
     pub fn track_ordered(&self, on: bool) {
-        let mut st = self.shared.state.lock().unwrap();
+        let mut st = self.shared.state.lock();
         st.track_ordered = on;
         if !on {
             st.ordered.clear();
@@ -208,7 +209,7 @@ impl Client {
         if let Some(a) = actions.iter().find(|a| a.len() + 32 > max) {
             return Err(Error::FrameTooLarge { size: a.len(), max });
         }
-        let mut st = self.shared.state.lock().unwrap();
+        let mut st = self.shared.state.lock();
         if st.closed {
             return Err(Error::Closed);
         }
@@ -236,12 +237,12 @@ impl Client {
     }
 
     pub fn is_connected(&self) -> bool {
-        self.shared.state.lock().unwrap().connected
+        self.shared.state.lock().connected
     }
 
     /// Dispatched actions the server has not acknowledged yet.
     pub fn pending(&self) -> usize {
-        self.shared.state.lock().unwrap().pending.len()
+        self.shared.state.lock().pending.len()
     }
 
     /// Takes what arrived, in order: at most one snapshot, then up to `max_actions`.
@@ -251,7 +252,7 @@ impl Client {
             events: self.shared.outbox.take_events(),
             ..ClientPoll::default()
         };
-        let mut st = self.shared.state.lock().unwrap();
+        let mut st = self.shared.state.lock();
         out.ordered = st.ordered.drain(..).collect();
         let mut taken = 0;
         while let Some(item) = st.inbox.pop_front() {
@@ -303,7 +304,7 @@ impl Client {
         loop {
             let flushed = self.shared.flushed.notified();
             {
-                let st = self.shared.state.lock().unwrap();
+                let st = self.shared.state.lock();
                 if st.pending.is_empty() || !st.connected {
                     break;
                 }
@@ -318,7 +319,7 @@ impl Client {
 
     /// Stops at once, without waiting; the store refuses further dispatches.
     pub fn shutdown(&self) {
-        self.shared.state.lock().unwrap().closed = true;
+        self.shared.state.lock().closed = true;
         self.cancel.cancel();
         self.tracker.close();
         self.shared.outbox.detach();
@@ -358,7 +359,7 @@ async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
             e = session(&shared) => e,
         };
         let was_connected = {
-            let mut st = shared.state.lock().unwrap();
+            let mut st = shared.state.lock();
             std::mem::replace(&mut st.connected, false)
         };
         match end {
@@ -518,7 +519,7 @@ async fn session(shared: &Arc<Shared>) -> SessionEnd {
     let (r, mut w) = stream.into_split();
     let mut frames = FramedRead::new(r, FrameCodec::new(cfg.limits));
     let hello = {
-        let st = shared.state.lock().unwrap();
+        let st = shared.state.lock();
         Message::Hello {
             hash: shared.hash.clone(),
             client_id: shared.client_id,
@@ -564,7 +565,7 @@ async fn session(shared: &Arc<Shared>) -> SessionEnd {
     }
     match answer {
         Message::Welcome { epoch, acked, .. } => {
-            let mut st = shared.state.lock().unwrap();
+            let mut st = shared.state.lock();
             st.epoch = epoch;
             st.ack(acked);
             // Everything not acknowledged goes again on this connection.
@@ -674,7 +675,7 @@ async fn read_loop(
                 Inbound::Snapshot { seq, state }
             }
             Message::Ack { counter, ordered } => {
-                let mut st = shared.state.lock().unwrap();
+                let mut st = shared.state.lock();
                 st.ack(counter);
                 if st.pending.is_empty() {
                     shared.flushed.notify_waiters();
@@ -702,7 +703,7 @@ async fn read_loop(
         };
         let size = item.bytes();
         {
-            let mut st = shared.state.lock().unwrap();
+            let mut st = shared.state.lock();
             match &item {
                 Inbound::Actions { first_seq, actions } => {
                     let last = first_seq + actions.len() as u64 - 1;
@@ -726,7 +727,7 @@ async fn read_loop(
         // Backpressure: stop reading while JS has a lot left to apply.
         loop {
             let drained = shared.drained.notified();
-            if shared.state.lock().unwrap().inbox_bytes <= shared.cfg.inbox_bytes {
+            if shared.state.lock().inbox_bytes <= shared.cfg.inbox_bytes {
                 break;
             }
             drained.await;
@@ -740,7 +741,7 @@ async fn write_loop(shared: &Shared, w: &mut WriteHalf) -> Result<(), FrameError
     loop {
         let notified = shared.to_writer.notified();
         let batch = {
-            let st = shared.state.lock().unwrap();
+            let st = shared.state.lock();
             let start = (st.sent_through + 1 - st.first_counter) as usize;
             let mut size = 0;
             let mut batch = Vec::new();
@@ -763,7 +764,7 @@ async fn write_loop(shared: &Shared, w: &mut WriteHalf) -> Result<(), FrameError
             encode_dispatch(d, first, batch.iter().map(|a| &a[..]))
         })?;
         w.write_all(&buf).await?;
-        let mut st = shared.state.lock().unwrap();
+        let mut st = shared.state.lock();
         st.sent_through = st.sent_through.max(first + batch.len() as u64 - 1);
     }
 }

@@ -3,9 +3,9 @@
 //! ordered batches until it is caught up.
 
 use crate::error::ErrorCode;
+use parking_lot::Mutex;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Mutex;
 
 /// Something that schedules a pull on the JS thread (a ThreadsafeFunction in the
 /// bindings; a counter in tests).
@@ -63,7 +63,7 @@ impl Outbox {
     /// Schedules one pull on the JS thread unless one is already pending.
     pub fn wake(&self) {
         if !self.scheduled.swap(true, Ordering::AcqRel) {
-            if let Some(w) = self.waker.lock().unwrap().as_ref() {
+            if let Some(w) = self.waker.lock().as_ref() {
                 w.wake();
             }
         }
@@ -78,7 +78,7 @@ impl Outbox {
     /// bounded and a count of what was dropped is reported instead.
     pub fn push(&self, e: Event) {
         {
-            let mut q = self.events.lock().unwrap();
+            let mut q = self.events.lock();
             if q.len() >= MAX_EVENTS {
                 self.dropped.fetch_add(1, Ordering::Relaxed);
                 return;
@@ -89,7 +89,7 @@ impl Outbox {
     }
 
     pub fn take_events(&self) -> Vec<Event> {
-        let mut out: Vec<Event> = self.events.lock().unwrap().drain(..).collect();
+        let mut out: Vec<Event> = self.events.lock().drain(..).collect();
         let dropped = self.dropped.swap(0, Ordering::Relaxed);
         if dropped > 0 {
             out.push(Event::error(
@@ -102,6 +102,6 @@ impl Outbox {
 
     /// Drops the waker (on close), so nothing keeps the JS event loop alive any more.
     pub fn detach(&self) {
-        self.waker.lock().unwrap().take();
+        self.waker.lock().take();
     }
 }

@@ -17,9 +17,10 @@ use crate::protocol::{FrameCodec, FrameError, Message, Mode, Ordered};
 use crate::transport::{Endpoint, Listener, Peer, ReadHalf, Stream, WriteHalf};
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
+use parking_lot::Mutex;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::Notify;
@@ -82,7 +83,7 @@ impl Caps {
             }
         }
         if let (Some(max), Some(ip)) = (self.per_address, ip) {
-            let mut by = self.by_address.lock().unwrap_or_else(|e| e.into_inner());
+            let mut by = self.by_address.lock();
             let n = by.entry(ip).or_insert(0);
             if *n >= max {
                 drop(by);
@@ -113,11 +114,7 @@ impl Drop for Slot<'_> {
     fn drop(&mut self) {
         self.caps.open.fetch_sub(1, Ordering::AcqRel);
         if let Some(ip) = self.ip {
-            let mut by = self
-                .caps
-                .by_address
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
+            let mut by = self.caps.by_address.lock();
             if let Some(n) = by.get_mut(&ip) {
                 *n -= 1;
                 if *n == 0 {
@@ -153,17 +150,17 @@ impl Registry {
     fn add(&self, stats: ConnStats) -> (u64, Arc<ConnStats>) {
         let key = self.next.fetch_add(1, Ordering::Relaxed);
         let stats = Arc::new(stats);
-        self.live.lock().unwrap().insert(key, stats.clone());
+        self.live.lock().insert(key, stats.clone());
         (key, stats)
     }
 
     fn remove(&self, key: u64) {
-        self.live.lock().unwrap().remove(&key);
+        self.live.lock().remove(&key);
     }
 
     /// The connections now.
     pub fn list(&self) -> Vec<Arc<ConnStats>> {
-        let mut v: Vec<_> = self.live.lock().unwrap().values().cloned().collect();
+        let mut v: Vec<_> = self.live.lock().values().cloned().collect();
         v.sort_by(|a, b| a.peer.cmp(&b.peer));
         v
     }
@@ -202,7 +199,7 @@ impl Access {
     /// Whether a refusal of the peer that calls itself `name` is worth reporting now.
     fn first_report(&self, name: &str) -> bool {
         let now = std::time::Instant::now();
-        let mut seen = self.peer_reports.lock().unwrap();
+        let mut seen = self.peer_reports.lock();
         if seen
             .get(name)
             .is_some_and(|t| now.duration_since(*t) < PEER_REPORT_EVERY)
@@ -546,7 +543,7 @@ async fn serve<A: OrderingAuthority>(
         r = &mut reader => {
             if let Err(e) = &r {
                 // Tell the peer why before closing; bounded, as the peer may not read.
-                *conn.fatal.lock().unwrap() = Some((e.code().to_string(), e.to_string()));
+                *conn.fatal.lock() = Some((e.code().to_string(), e.to_string()));
                 conn.wake.notify_one();
                 let _ = tokio::time::timeout(Duration::from_millis(200), &mut writer).await;
             }
@@ -750,7 +747,7 @@ async fn read_loop<A: OrderingAuthority + ?Sized>(
                 if !runs.is_empty() {
                     // Bounded for a client that dispatches without reading: it then
                     // learns only where its latest runs went.
-                    let mut ordered = conn.ordered.lock().unwrap();
+                    let mut ordered = conn.ordered.lock();
                     ordered.extend(runs);
                     let over = ordered.len().saturating_sub(MAX_ORDERED);
                     ordered.drain(..over);
@@ -808,7 +805,7 @@ async fn write_loop<A: OrderingAuthority + ?Sized>(
     let mut sent_snapshot: Option<u64> = None;
     loop {
         let cut_off = version.borrow_and_update().cut_off;
-        let mut fatal = conn.fatal.lock().unwrap().take();
+        let mut fatal = conn.fatal.lock().take();
         if cut_off && fatal.is_none() {
             // Its clients move to a server that can order their actions (and that sends
             // them what is committed meanwhile).
@@ -825,7 +822,7 @@ async fn write_loop<A: OrderingAuthority + ?Sized>(
         buf.clear();
         let acked = conn.acked.load(Ordering::Acquire);
         if acked > sent_ack {
-            let ordered = std::mem::take(&mut *conn.ordered.lock().unwrap());
+            let ordered = std::mem::take(&mut *conn.ordered.lock());
             write_frame(&mut buf, &cfg.limits, |d| {
                 Message::Ack {
                     counter: acked,

@@ -10,11 +10,12 @@ use super::Stream;
 use bytes::Bytes;
 use futures_sink::Sink;
 use futures_util::Stream as _;
+use parking_lot::Mutex;
 use std::io;
 use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
@@ -259,7 +260,7 @@ pub async fn accept(
         {
             return Err(refusal(403, &format!("origin {o} is not allowed")));
         }
-        *seen.lock().unwrap() = req
+        *seen.lock() = req
             .headers()
             .get("x-forwarded-for")
             .and_then(|v| v.to_str().ok())
@@ -270,11 +271,7 @@ pub async fn accept(
         tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(policy.config()))
             .await
             .map_err(|e| format!("WebSocket handshake failed: {e}"))?;
-    let ip = client_ip(
-        peer,
-        forwarded.lock().unwrap().as_deref(),
-        &policy.trust_proxy,
-    );
+    let ip = client_ip(peer, forwarded.lock().as_deref(), &policy.trust_proxy);
     Ok(Accepted {
         stream: Stream::Ws(Box::new(WsBytes::new(ws))),
         ip,
