@@ -154,10 +154,10 @@ export declare class NativeRaftNode {
   /** Starts the node: its Raft core, with every member known from the start. */
   start(): void
   /**
-   * Stops the node (at once; the engine winds down in the background) and releases
-   * the JS callbacks so that the process can exit.
+   * Stops the node and releases the JS callbacks so that the process can exit;
+   * resolves once the engine has wound down (its tasks ended, its files closed).
    */
-  stop(): void
+  stop(): Promise<void>
   /**
    * Proposes a command (JSON text). Resolves with its place once committed by a
    * majority (JS then waits for its own state machine to apply it).

@@ -186,9 +186,8 @@ test('a node restarted from getState() and one from its dataDir apply the whole 
 
     // From dataDir: the log and vote were durable; the state machine is fed again.
     const viaDisk = followers[1];
-    g.nodes.get(viaDisk).stop();
+    await g.nodes.get(viaDisk).stop(); // resolves once its files are closed
     g.nodes.delete(viaDisk);
-    await new Promise((r) => setTimeout(r, 50)); // the stopped engine releases its files
     leader = await g.leader([leader.nodeId, viaState]);
     await leader.propose({ n: 15 });
     const back = g.make(viaDisk);

@@ -363,18 +363,20 @@ impl NativeRaftNode {
         Ok(())
     }
 
-    /// Stops the node (at once; the engine winds down in the background) and releases
-    /// the JS callbacks so that the process can exit.
+    /// Stops the node and releases the JS callbacks so that the process can exit;
+    /// resolves once the engine has wound down (its tasks ended, its files closed).
     #[napi]
-    pub fn stop(&self) {
+    pub async fn stop(&self) -> Result<()> {
         if self.stopped.swap(true, Ordering::AcqRel) {
-            return;
+            return Ok(());
         }
         self.transport.send.lock().take();
         self.out.detach();
-        if let Some(e) = self.engine.lock().take() {
-            handle().spawn(async move { e.shutdown().await });
+        let engine = self.engine.lock().take();
+        if let Some(e) = engine {
+            on_engine(async move { e.shutdown().await }).await?;
         }
+        Ok(())
     }
 
     /// Proposes a command (JSON text). Resolves with its place once committed by a

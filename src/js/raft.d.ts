@@ -183,8 +183,12 @@ export declare class RaftNode<T = unknown, R = unknown> extends EventEmitter<Raf
   setStateMachine(stateMachine: StateMachine<T, R>): void;
   /** Synchronous; throws CONFIG_ERROR without a transport. */
   start(): void;
-  /** Synchronous; pending proposals reject with CLOSED, and the process may exit. */
-  stop(): void;
+  /**
+   * Pending proposals reject with CLOSED at once and the process may exit; the promise
+   * (which the seed's stop() does not return; ignoring it is fine) resolves once the
+   * engine has wound down and closed its files.
+   */
+  stop(): Promise<void>;
   /**
    * Resolves once a majority committed the command and this node's state machine applied
    * it. Rejects with NOT_LEADER (`leaderId`), NO_LEADER, TIMEOUT or CLOSED; a proposal

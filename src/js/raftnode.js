@@ -180,12 +180,15 @@ class RaftNode extends EventEmitter {
 
   /** Stops at once; pending proposals reject with CLOSED. The process may then exit. */
   stop() {
-    this._native.stop();
+    // The seed's stop() returns nothing; this one also tells when the engine has wound
+    // down (its files closed), for callers that reopen the same dataDir.
+    const done = this._native.stop();
     for (const [, w] of this._waiting) {
       clearTimeout(w.timer);
       w.reject(new RaftNodeError('the node was stopped', RaftErrorCode.Closed));
     }
     this._waiting.clear();
+    return done;
   }
 
   /**
