@@ -37,12 +37,15 @@ function upgrade(port, headers = {}) {
   });
 }
 
-/** One masked client frame (opcode 1 text, 2 binary). */
-function wsFrame(opcode, payload) {
+/** One client frame (opcode 1 text, 2 binary), masked and final unless told otherwise. */
+function wsFrame(opcode, payload, { fin = true, rsv = 0, masked = true } = {}) {
   const mask = crypto.randomBytes(4);
   const len = payload.length;
-  const head = len < 126 ? Buffer.from([0x80 | opcode, 0x80 | len]) : Buffer.from([0x80 | opcode, 0x80 | 126, len >> 8, len & 255]);
-  const body = Buffer.from(payload.map((b, i) => b ^ mask[i % 4]));
+  const b0 = (fin ? 0x80 : 0) | (rsv << 4) | opcode;
+  const m = masked ? 0x80 : 0;
+  const head = len < 126 ? Buffer.from([b0, m | len]) : Buffer.from([b0, m | 126, len >> 8, len & 255]);
+  if (!masked) return Buffer.concat([head, Buffer.from(payload)]);
+  const body = Buffer.from(Array.from(payload, (b, i) => b ^ mask[i % 4]));
   return Buffer.concat([head, mask, body]);
 }
 
@@ -168,12 +171,17 @@ test('the upgrade refuses other origins and connections past the limit, with the
   }
 });
 
-test('a text message, garbage bytes and an oversized message each close only their own connection, with a reason', async () => {
-  const errors = sink();
-  const server = createStore(counter, { stderr: errors, maxFrameSize: 64 * 1024 });
+/** A store served over WebSocket (64 KiB frames) with one well-behaved client. */
+function servedOverWs() {
+  const server = createStore(counter, { stderr: sink(), maxFrameSize: 64 * 1024 });
   const ws = server.createWSServer({ host: '127.0.0.1', port: 0 });
   const replica = createStore(counter, { stderr: sink() });
   const conn = replica.createWSClient({ host: 'ws://127.0.0.1', port: ws.port });
+  return { server, ws, replica, conn };
+}
+
+test('a text message, garbage bytes and an oversized message each close only their own connection, with a reason', async () => {
+  const { server, ws, replica, conn } = servedOverWs();
   try {
     await replica.dispatchAsync({ type: 'INC' });
 
@@ -329,11 +337,7 @@ test("a dispatch wrapper installed before createWSClient sees each incoming acti
 // server goes on serving a well-behaved client. Property test with fast-check.
 test('arbitrary WebSocket frames end only their own connection (property, fast-check)', { timeout: 120000 }, async () => {
   const fc = (await import('fast-check')).default;
-  const errors = sink();
-  const server = createStore(counter, { stderr: errors, maxFrameSize: 64 * 1024 });
-  const ws = server.createWSServer({ host: '127.0.0.1', port: 0 });
-  const replica = createStore(counter, { stderr: sink() });
-  const conn = replica.createWSClient({ host: 'ws://127.0.0.1', port: ws.port });
+  const { server, ws, replica, conn } = servedOverWs();
   try {
     await replica.dispatchAsync({ type: 'INC' });
     const frameArb = fc.record({
@@ -349,13 +353,9 @@ test('arbitrary WebSocket frames end only their own connection (property, fast-c
       fc.asyncProperty(frameArb, async (f) => {
         const r = await upgrade(ws.port);
         if (!r.socket) return false;
-        const mask = crypto.randomBytes(4);
-        const len = f.payload.length;
-        const head = len < 126 ? Buffer.from([(f.fin ? 0x80 : 0) | (f.rsv << 4) | f.opcode, (f.masked ? 0x80 : 0) | len]) : Buffer.from([(f.fin ? 0x80 : 0) | (f.rsv << 4) | f.opcode, (f.masked ? 0x80 : 0) | 126, len >> 8, len & 255]);
-        const body = f.masked ? Buffer.from(Array.from(f.payload, (b, i) => b ^ mask[i % 4])) : Buffer.from(f.payload);
         const done = closeFrame(r.socket, 3000);
         r.socket.on('error', () => {});
-        r.socket.write(Buffer.concat([head, f.masked ? mask : Buffer.alloc(0), body, Buffer.from(f.trailer)]));
+        r.socket.write(Buffer.concat([wsFrame(f.opcode, f.payload, f), Buffer.from(f.trailer)]));
         const outcome = await done;
         r.socket.destroy();
         // A frame that is valid and harmless (a ping, an empty continuation...) may leave

@@ -526,7 +526,7 @@ async fn a_flood_of_writes_past_the_proposer_bound_is_refused_with_queue_full() 
     while let Some(r) = tasks.join_next().await {
         match r.unwrap() {
             Ok(_) => ok += 1,
-            Err(err) if err.code == "ERR_QUEUE_FULL" => full += 1,
+            Err(err) if err.code == ErrorCode::QueueFull.as_str() => full += 1,
             Err(err) => panic!("unexpected refusal: {} {}", err.code, err.message),
         }
     }
