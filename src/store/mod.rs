@@ -20,10 +20,11 @@ pub mod replicated;
 pub mod sequencer;
 pub mod server;
 
+pub use crate::transport::caps::Caps;
 pub use authority::{LocalAuthority, OrderingAuthority};
 pub use client::{Client, ClientPoll};
 pub use outbox::{Event, EventKind, Wake};
-pub use server::{Access, Caps, ServerHandle};
+pub use server::{Access, ServerHandle};
 
 /// Runs CPU-heavy work (a large state's encoding or validation) so the runtime can move
 /// other connections to another thread meanwhile; inline where that is not possible.

@@ -14,12 +14,13 @@ use crate::protocol::frame::write_frame;
 use crate::protocol::message::encode_actions;
 use crate::protocol::message::MAX_ORDERED;
 use crate::protocol::{FrameCodec, FrameError, Message, Mode, Ordered};
+use crate::transport::caps::Caps;
 use crate::transport::{Endpoint, Listener, Peer, ReadHalf, Stream, WriteHalf};
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use parking_lot::Mutex;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
@@ -44,85 +45,7 @@ pub struct Access {
     /// The clients connected through this endpoint now (for metrics).
     pub conns: Registry,
     /// Caps on open connections: in all, and from one address.
-    pub caps: Caps,
-}
-
-/// How many clients an endpoint serves at once, in all and per client address (`None`:
-/// no cap). Past a cap a new client is told `ERR_BUSY` after its hello and closed; until
-/// its hello a connection is bounded by the handshake timeout.
-#[derive(Debug, Default)]
-pub struct Caps {
-    pub total: Option<usize>,
-    pub per_address: Option<usize>,
-    open: AtomicUsize,
-    by_address: Mutex<std::collections::HashMap<std::net::IpAddr, usize>>,
-}
-
-/// A connection's place under the caps, given back when the connection ends.
-pub struct Slot<'a> {
-    caps: &'a Caps,
-    ip: Option<std::net::IpAddr>,
-}
-
-impl Caps {
-    pub fn new(total: Option<usize>, per_address: Option<usize>) -> Caps {
-        Caps {
-            total,
-            per_address,
-            ..Caps::default()
-        }
-    }
-
-    /// Takes a place for a connection from `ip`, or says which cap is reached.
-    fn admit(&self, ip: Option<std::net::IpAddr>) -> Result<Slot<'_>, String> {
-        let open = self.open.fetch_add(1, Ordering::AcqRel);
-        if let Some(max) = self.total {
-            if open >= max {
-                self.open.fetch_sub(1, Ordering::AcqRel);
-                return Err(format!("connection limit reached ({})", plural(max)));
-            }
-        }
-        if let (Some(max), Some(ip)) = (self.per_address, ip) {
-            let mut by = self.by_address.lock();
-            let n = by.entry(ip).or_insert(0);
-            if *n >= max {
-                drop(by);
-                self.open.fetch_sub(1, Ordering::AcqRel);
-                return Err(format!(
-                    "connection limit per address reached ({} from {ip})",
-                    plural(max)
-                ));
-            }
-            *n += 1;
-            return Ok(Slot {
-                caps: self,
-                ip: Some(ip),
-            });
-        }
-        Ok(Slot {
-            caps: self,
-            ip: None,
-        })
-    }
-}
-
-fn plural(n: usize) -> String {
-    format!("{n} connection{}", if n == 1 { "" } else { "s" })
-}
-
-impl Drop for Slot<'_> {
-    fn drop(&mut self) {
-        self.caps.open.fetch_sub(1, Ordering::AcqRel);
-        if let Some(ip) = self.ip {
-            let mut by = self.caps.by_address.lock();
-            if let Some(n) = by.get_mut(&ip) {
-                *n -= 1;
-                if *n == 0 {
-                    by.remove(&ip);
-                }
-            }
-        }
-    }
+    pub caps: Arc<Caps>,
 }
 
 /// What one client connection has done, updated as it goes (for `metrics()`).
@@ -187,12 +110,12 @@ impl Access {
             peer_reports: Mutex::default(),
             ws: None,
             conns: Registry::default(),
-            caps: Caps::default(),
+            caps: Arc::default(),
         }
     }
 
     pub fn with_caps(mut self, caps: Caps) -> Access {
-        self.caps = caps;
+        self.caps = Arc::new(caps);
         self
     }
 

@@ -4,6 +4,7 @@
 //! `protocol`.
 
 pub mod backoff;
+pub mod caps;
 pub mod tls;
 pub mod ws;
 

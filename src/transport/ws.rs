@@ -6,6 +6,7 @@
 //! The server side checks what only a WebSocket upgrade has: the `Origin` (an allow-list),
 //! the connection limit, and `X-Forwarded-For`, believed only from configured proxies.
 
+use super::caps::{Caps, Slot};
 use super::Stream;
 use bytes::Bytes;
 use futures_sink::Sink;
@@ -14,7 +15,6 @@ use parking_lot::Mutex;
 use std::io;
 use std::net::IpAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -155,11 +155,10 @@ pub struct WsPolicy {
     pub origins: Vec<String>,
     /// Proxies whose `X-Forwarded-For` is believed (its last hop before them).
     pub trust_proxy: Vec<IpAddr>,
-    /// Most open connections at once; 0: no limit.
-    pub limit: usize,
+    /// Most open connections at once (`total` only), counted before the upgrade.
+    pub limit: Arc<Caps>,
     /// Largest message, in bytes.
     pub max_message: usize,
-    live: AtomicUsize,
 }
 
 impl WsPolicy {
@@ -172,14 +171,9 @@ impl WsPolicy {
         WsPolicy {
             origins,
             trust_proxy,
-            limit,
+            limit: Arc::new(Caps::new((limit > 0).then_some(limit), None)),
             max_message,
-            live: AtomicUsize::new(0),
         }
-    }
-
-    pub fn live(&self) -> usize {
-        self.live.load(Ordering::Relaxed)
     }
 
     fn config(&self) -> WebSocketConfig {
@@ -189,21 +183,12 @@ impl WsPolicy {
     }
 }
 
-/// Counts an open connection until dropped.
-pub struct LiveGuard(Arc<WsPolicy>);
-
-impl Drop for LiveGuard {
-    fn drop(&mut self) {
-        self.0.live.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
 /// An accepted WebSocket: its stream, the client's address (from a trusted proxy's
 /// `X-Forwarded-For`, else the socket's), and its place under the limit.
 pub struct Accepted {
     pub stream: Stream,
     pub ip: Option<IpAddr>,
-    pub guard: LiveGuard,
+    pub guard: Slot,
 }
 
 fn refusal(status: u16, why: &str) -> ErrorResponse {
@@ -238,19 +223,16 @@ pub async fn accept(
     peer: Option<IpAddr>,
     policy: Arc<WsPolicy>,
 ) -> Result<Accepted, String> {
-    // Counted before the handshake, so a flood cannot open more than the limit at once.
-    let n = policy.live.fetch_add(1, Ordering::Relaxed) + 1;
-    let guard = LiveGuard(policy.clone());
-    let over = policy.limit > 0 && n > policy.limit;
+    // Counted before the handshake, so a flood cannot open more than the limit at once;
+    // one past it still gets its upgrade answered, with a 503 and the reason.
+    let place = policy.limit.admit(None);
+    let over = place.as_ref().err().cloned();
     let forwarded: Arc<Mutex<Option<String>>> = Arc::default();
     let seen = forwarded.clone();
     let p = policy.clone();
     let callback = move |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
-        if over {
-            return Err(refusal(
-                503,
-                &format!("connection limit reached ({} connections)", p.limit),
-            ));
+        if let Some(why) = &over {
+            return Err(refusal(503, why));
         }
         let origin = req.headers().get("origin").and_then(|v| v.to_str().ok());
         // Browsers always send an Origin; the allow-list keeps other sites' pages out.
@@ -275,7 +257,7 @@ pub async fn accept(
     Ok(Accepted {
         stream: Stream::Ws(Box::new(WsBytes::new(ws))),
         ip,
-        guard,
+        guard: place?,
     })
 }
 
