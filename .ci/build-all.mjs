@@ -14,16 +14,14 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ROOT, packMain, packPlatform, platformOf } from './pack.mjs';
+import { GLIBC_FLOOR, ROOT, has, packMain, packPlatform, platformOf } from './pack.mjs';
 
 const args = process.argv.slice(2);
 const arg = (name) => (args.includes(`--${name}`) ? args[args.indexOf(`--${name}`) + 1] : undefined);
 const manifest = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
 // The Linux targets; macOS and Windows build on their own runners (the release workflow).
 const targets = arg('targets') ? arg('targets').split(',') : manifest.napi.targets.filter((t) => t.includes('-linux-'));
-const GLIBC_FLOOR = '2.17';
 
-const has = (cmd, a = ['--version']) => spawnSync(cmd, a, { stdio: 'ignore' }).status === 0;
 
 // zig on the PATH, or the one pip's ziglang package carries behind a small wrapper.
 function zigPath() {

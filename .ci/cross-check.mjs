@@ -19,14 +19,13 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ROOT, platformOf } from './pack.mjs';
+import { GLIBC_FLOOR, ROOT, has, platformOf } from './pack.mjs';
 
 const manifest = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
 const packages = path.join(ROOT, 'artifacts', 'packages');
 const bin = path.join(ROOT, 'artifacts', 'bin');
 const CACHE = path.join(os.tmpdir(), 'redux-cluster-rs-xroot');
-const GLIBC_FLOOR = [2, 17];
-const has = (cmd, a = ['--version']) => spawnSync(cmd, a, { stdio: 'ignore' }).status === 0;
+const FLOOR = GLIBC_FLOOR.split('.').map(Number);
 const sh = (cmd, a, opts = {}) => execFileSync(cmd, a, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], ...opts });
 const SUDO = process.getuid && process.getuid() === 0 ? [] : ['sudo'];
 const root = (cmd, a, opts) => (SUDO.length ? sh('sudo', [cmd, ...a], opts) : sh(cmd, a, opts));
@@ -47,8 +46,8 @@ function linkage(binary, musl) {
     return `needs only musl's libc (${needed.join(', ')})`;
   }
   const newest = versions.map((v) => v.slice(6).split('.').map(Number)).sort((a, b) => a[0] - b[0] || (a[1] ?? 0) - (b[1] ?? 0)).pop() ?? [0, 0];
-  if (newest[0] > GLIBC_FLOOR[0] || (newest[0] === GLIBC_FLOOR[0] && (newest[1] ?? 0) > GLIBC_FLOOR[1])) {
-    throw new Error(`${binary} asks for GLIBC_${newest.join('.')}, above the floor of ${GLIBC_FLOOR.join('.')}`);
+  if (newest[0] > FLOOR[0] || (newest[0] === FLOOR[0] && (newest[1] ?? 0) > FLOOR[1])) {
+    throw new Error(`${binary} asks for GLIBC_${newest.join('.')}, above the floor of ${GLIBC_FLOOR}`);
   }
   return `glibc ≥ ${newest.join('.')} (${needed.join(', ')})`;
 }

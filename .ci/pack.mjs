@@ -3,12 +3,18 @@
 //  - a platform package: npm/<platform>/ with its binary beside its package.json;
 //  - the main package: JS and typings only, pointing at the platform packages through
 //    optionalDependencies, so npm installs the one that fits the machine.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+/** The oldest glibc the gnu builds run on: zig links them against it, the check holds them to it. */
+export const GLIBC_FLOOR = '2.17';
+
+/** Whether `cmd` runs here. */
+export const has = (cmd, a = ['--version']) => spawnSync(cmd, a, { stdio: 'ignore' }).status === 0;
 
 const npmPack = (dir, dest) =>
   path.join(dest, execFileSync('npm', ['pack', '--silent', '--pack-destination', dest], { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 180000 }).trim().split('\n').pop());
