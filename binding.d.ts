@@ -209,6 +209,14 @@ export declare class NativeReducer {
   takeFailures(): Array<JsFailure> | null
 }
 
+/**
+ * Panics on purpose, synchronously or in an async call, so the tests can check that a
+ * bug in the engine reaches JS as an `ERR_INTERNAL` error instead of aborting Node.
+ */
+export declare function __panicForTest(message: string): void
+
+export declare function __panicForTestAsync(message: string): Promise<void>
+
 /** Who may connect to a server endpoint. */
 export interface AccessOptions {
   /** Login name → password. Without it, anyone may connect. */

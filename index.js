@@ -842,5 +842,7 @@ module.exports.NativeListener = nativeBinding.NativeListener
 module.exports.NativeRaft = nativeBinding.NativeRaft
 module.exports.NativeRaftNode = nativeBinding.NativeRaftNode
 module.exports.NativeReducer = nativeBinding.NativeReducer
+module.exports.__panicForTest = nativeBinding.__panicForTest
+module.exports.__panicForTestAsync = nativeBinding.__panicForTestAsync
 module.exports.nodeIdCreate = nativeBinding.nodeIdCreate
 module.exports.nodeIdParse = nativeBinding.nodeIdParse

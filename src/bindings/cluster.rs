@@ -153,7 +153,7 @@ pub struct NativeCluster {
 
 #[napi]
 impl NativeCluster {
-    #[napi(constructor)]
+    #[napi(constructor, catch_unwind)]
     pub fn new(
         options: ClusterOptions,
         #[napi(ts_arg_type = "(event: ClusterEventJs) => void")] on_event: EventFn,
@@ -191,17 +191,17 @@ impl NativeCluster {
         })
     }
 
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn local_id(&self) -> String {
         self.inner.local().to_string()
     }
 
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn status(&self) -> String {
         self.inner.status().as_str().into()
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn nodes(&self) -> Vec<NodeInfoJs> {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -223,7 +223,7 @@ impl NativeCluster {
     }
 
     /// Announces the leave to every peer, closes everything, then releases the callback.
-    #[napi]
+    #[napi(catch_unwind)]
     pub async fn stop(&self) -> Result<()> {
         let c = self.inner.clone();
         let events = self.events.clone();
@@ -238,7 +238,7 @@ impl NativeCluster {
 }
 
 #[cfg_attr(test, allow(dead_code))]
-#[napi]
+#[napi(catch_unwind)]
 pub fn node_id_parse(id: String) -> Result<NodeIdComponents, Code> {
     let n = NodeId::parse(&id)
         .map_err(|e| js_error(ErrorCode::InvalidNodeId.as_str(), e.to_string()))?;
@@ -250,7 +250,7 @@ pub fn node_id_parse(id: String) -> Result<NodeIdComponents, Code> {
 }
 
 #[cfg_attr(test, allow(dead_code))]
-#[napi]
+#[napi(catch_unwind)]
 pub fn node_id_create(name: String, host: String, port: f64) -> Result<String, Code> {
     let port = if port.fract() == 0.0 && (0.0..=1e6).contains(&port) {
         port as u32

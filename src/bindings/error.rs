@@ -37,3 +37,15 @@ pub fn from_io(e: std::io::Error, what: &str) -> napi::Error<Code> {
     };
     js_error(code, format!("{what}: {e}"))
 }
+
+/// Panics on purpose, synchronously or in an async call, so the tests can check that a
+/// bug in the engine reaches JS as an `ERR_INTERNAL` error instead of aborting Node.
+#[napi_derive::napi(js_name = "__panicForTest", catch_unwind)]
+pub fn panic_for_test(message: String) -> napi::Result<()> {
+    panic!("{message}")
+}
+
+#[napi_derive::napi(js_name = "__panicForTestAsync", catch_unwind)]
+pub async fn panic_for_test_async(message: String) -> napi::Result<()> {
+    panic!("{message}")
+}

@@ -172,7 +172,7 @@ pub struct NativeRaft {
 
 #[napi]
 impl NativeRaft {
-    #[napi(constructor)]
+    #[napi(constructor, catch_unwind)]
     pub fn new(
         options: RaftOptions,
         #[napi(ts_arg_type = "() => void")] wake: WakeFn,
@@ -201,24 +201,24 @@ impl NativeRaft {
     }
 
     /// The queued events, as a JSON array.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn poll(&self) -> String {
         self.events.take()
     }
 
     /// The current leader's nodeId, if known (without building the whole `state()`).
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn leader(&self) -> Option<String> {
         self.engine.status().leader
     }
 
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn address(&self) -> String {
         self.engine.member().addr.clone()
     }
 
     /// `getState()` as JSON.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn state(&self) -> String {
         let s = self.engine.state();
         json!({
@@ -232,7 +232,7 @@ impl NativeRaft {
     }
 
     /// Commits a command (JSON of the engine's `Command`); resolves to `{ ok, ... }`.
-    #[napi]
+    #[napi(catch_unwind)]
     pub async fn write(&self, command: String) -> Result<String> {
         let cmd: Command = serde_json::from_str(&command)
             .map_err(|e| napi::Error::from_reason(format!("bad command: {e}")))?;
@@ -247,7 +247,7 @@ impl NativeRaft {
         })
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub async fn read_barrier(&self) -> Result<String> {
         Ok(match self.engine.read_barrier().await {
             Ok(i) => json!({"ok": true, "index": i}).to_string(),
@@ -255,7 +255,7 @@ impl NativeRaft {
         })
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub async fn add_node(&self, node_id: String, address: String) -> Result<String> {
         let m = Member {
             name: node_id,
@@ -267,7 +267,7 @@ impl NativeRaft {
         })
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub async fn remove_node(&self, node_id: String) -> Result<String> {
         Ok(match self.engine.remove_node(&node_id).await {
             Ok(()) => json!({"ok": true}).to_string(),
@@ -276,7 +276,7 @@ impl NativeRaft {
     }
 
     /// Pings a node by address; `{ ok, latencyMs }` or `{ ok: false, message }`.
-    #[napi]
+    #[napi(catch_unwind)]
     pub async fn ping(&self, address: String, timeout_ms: u32) -> Result<String> {
         let t = Duration::from_millis(timeout_ms.max(1) as u64);
         let start = std::time::Instant::now();
@@ -290,13 +290,13 @@ impl NativeRaft {
         })
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn get(&self, key: String) -> Option<String> {
         self.engine.kv().get(&key).map(|v| v.to_string())
     }
 
     /// The key's version (0: absent) and value, as `[version, value]` JSON.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn versioned(&self, key: String) -> String {
         self.engine.kv().read(|s| match s.data.get(&key) {
             Some(v) => json!([v.version, v.value]).to_string(),
@@ -304,25 +304,25 @@ impl NativeRaft {
         })
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn has(&self, key: String) -> bool {
         self.engine.kv().read(|s| s.data.contains_key(&key))
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn size(&self) -> u32 {
         self.engine.kv().read(|s| s.data.len() as u32)
     }
 
     /// All entries, in key order, as a JSON array of `[key, value]`.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn entries(&self) -> String {
         self.engine.kv().read(|s| {
             Value::Array(s.data.iter().map(|(k, v)| json!([k, v.value])).collect()).to_string()
         })
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn workflow(&self, id: String) -> Option<String> {
         self.engine
             .kv()
@@ -330,7 +330,7 @@ impl NativeRaft {
     }
 
     /// Every recorded workflow, in id order, as a JSON array of `[id, state]`.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn workflows(&self) -> String {
         self.engine.kv().read(|s| {
             Value::Array(s.workflows.iter().map(|(k, v)| json!([k, v])).collect()).to_string()
@@ -338,19 +338,19 @@ impl NativeRaft {
     }
 
     /// Applied commands, and the number of commands ever applied.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn commands(&self) -> f64 {
         self.engine.kv().read(|s| s.commands as f64)
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn set_snapshot_interval(&self, n: u32) {
         self.engine.set_snapshot_interval(n as u64);
     }
 
     /// Stops the node, then releases the event callback (so the process can exit). The
     /// node's tasks have all ended when its shutdown returns, so no event can follow.
-    #[napi]
+    #[napi(catch_unwind)]
     pub async fn shutdown(&self) -> Result<()> {
         let e = self.engine.clone();
         let events = self.events.clone();

@@ -207,7 +207,7 @@ fn sink(out: Arc<JsQueue>) -> crate::consensus::engine::EventSink {
 
 #[napi]
 impl NativeRaftNode {
-    #[napi(constructor)]
+    #[napi(constructor, catch_unwind)]
     pub fn new(
         o: RaftNodeOptions,
         #[napi(ts_arg_type = "(message: string) => Promise<string>")] send: SendFn,
@@ -308,7 +308,7 @@ impl NativeRaftNode {
     }
 
     /// Starts the node: its Raft core, with every member known from the start.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn start(&self) -> Result<(), Code> {
         if self.stopped.load(Ordering::Acquire) {
             return Err(thrown(fail(
@@ -365,7 +365,7 @@ impl NativeRaftNode {
 
     /// Stops the node and releases the JS callbacks so that the process can exit;
     /// resolves once the engine has wound down (its tasks ended, its files closed).
-    #[napi]
+    #[napi(catch_unwind)]
     pub async fn stop(&self) -> Result<()> {
         if self.stopped.swap(true, Ordering::AcqRel) {
             return Ok(());
@@ -381,7 +381,7 @@ impl NativeRaftNode {
 
     /// Proposes a command (JSON text). Resolves with its place once committed by a
     /// majority (JS then waits for its own state machine to apply it).
-    #[napi]
+    #[napi(catch_unwind)]
     pub async fn propose(&self, command: String) -> Result<String> {
         let engine = match self.engine() {
             Ok(e) => e,
@@ -422,7 +422,7 @@ impl NativeRaftNode {
     }
 
     /// A peer's RequestVote (JSON); resolves `{ ok, response }`.
-    #[napi]
+    #[napi(catch_unwind)]
     pub async fn handle_request_vote(&self, request: String) -> Result<String> {
         let (engine, v, req) = match self.incoming(
             &request,
@@ -446,7 +446,7 @@ impl NativeRaftNode {
     }
 
     /// A peer's AppendEntries (JSON); resolves `{ ok, response }`.
-    #[napi]
+    #[napi(catch_unwind)]
     pub async fn handle_append_entries(&self, request: String) -> Result<String> {
         let (engine, v, req) = match self.incoming(
             &request,
@@ -476,13 +476,13 @@ impl NativeRaftNode {
     }
 
     /// Events and committed proposals since the last poll, as a JSON array text.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn poll(&self) -> String {
         self.out.take()
     }
 
     /// Where this node stands (read by the JS getters: an object, no JSON).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn status(&self) -> NodeStatus {
         let Ok(engine) = self.engine() else {
             return NodeStatus {
@@ -502,7 +502,7 @@ impl NativeRaftNode {
     }
 
     /// The persistent state `{ currentTerm, votedFor, log }` as JSON text.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn get_state(&self) -> String {
         let (vote, log) = match self.engine.lock().as_ref() {
             Some(e) => e.persistent(),
@@ -517,7 +517,7 @@ impl NativeRaftNode {
     }
 
     /// Takes a state `getState()` gave (JSON text), before `start()`.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn load_state(&self, state: String) -> Result<(), Code> {
         if self.stopped.load(Ordering::Acquire) {
             return Err(thrown(fail(E::Closed, "the node is stopped")));

@@ -66,7 +66,7 @@ fn native(identity: String, r: impl Reducer + 'static) -> NativeReducer {
 #[napi]
 impl NativeReducer {
     /// A JSON document changed by RFC 6902 patches (`initial`: JSON text).
-    #[napi(factory)]
+    #[napi(factory, catch_unwind)]
     pub fn patch(initial: String) -> Result<Self, Code> {
         let doc = json(&initial, "the initial state")?;
         Ok(native(
@@ -77,7 +77,7 @@ impl NativeReducer {
 
     /// Redux Toolkit's entity adapter under `name` (action types `name/addOne`, ...),
     /// entities identified by their `idKey` field.
-    #[napi(factory)]
+    #[napi(factory, catch_unwind)]
     pub fn entities(initial: String, name: String, id_key: String) -> Result<Self, Code> {
         let doc = json(&initial, "the initial state")?;
         let identity = format!("redux-cluster-rs/entities:{name}:{id_key}");
@@ -92,7 +92,7 @@ impl NativeReducer {
 
     /// A reducer from a shared library built with the `redux-cluster-reducer` crate;
     /// `config` (JSON text) goes to its `new`.
-    #[napi(factory)]
+    #[napi(factory, catch_unwind)]
     pub fn load(path: String, config: String) -> Result<Self, Code> {
         let lib = ReducerLibrary::open(Path::new(&path))
             .map_err(|e| js_error(ErrorCode::ReducerLoad.as_str(), e.to_string()))?;
@@ -103,7 +103,7 @@ impl NativeReducer {
     }
 
     /// What stores of this reducer sync by (clients of another reducer are refused).
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn identity(&self) -> String {
         self.state.identity().to_string()
     }
@@ -111,7 +111,7 @@ impl NativeReducer {
     /// Applies an action (JSON text) dispatched on a store that is neither a server nor
     /// a client; returns its sequence number. Throws `ERR_REDUCER` when the reducer
     /// refused it (the state is unchanged).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn apply(&self, action: String) -> Result<f64, Code> {
         let (seq, r) = self.state.apply_own(action.as_bytes());
         r.map_err(refused)?;
@@ -119,19 +119,19 @@ impl NativeReducer {
     }
 
     /// The state's version: it changes when the state does.
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn version(&self) -> f64 {
         self.state.version() as f64
     }
 
     /// The last sequence number applied.
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn seq(&self) -> f64 {
         self.state.seq() as f64
     }
 
     /// The state as JSON text, unless its version is still `known`.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn state_since(&self, known: f64) -> Result<Option<StateText>, Code> {
         Ok(self
             .state
@@ -144,7 +144,7 @@ impl NativeReducer {
     }
 
     /// Refusals not yet collected (by a store that neither serves nor is a client).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn take_failures(&self) -> Option<Vec<JsFailure>> {
         failures(self.state.take_failures().0)
     }

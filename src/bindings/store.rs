@@ -522,7 +522,7 @@ fn ws_policy(o: WsOptions, cfg: &StoreConfig) -> Result<crate::transport::ws::Ws
 
 #[napi]
 impl NativeAuthority {
-    #[napi(constructor)]
+    #[napi(constructor, catch_unwind)]
     pub fn new(
         hash: String,
         mode: String,
@@ -550,7 +550,7 @@ impl NativeAuthority {
     /// A server of a replicated store: binds its port (which serves clients and the
     /// other servers alike), starts its Raft node on it, and joins the group through the
     /// seeds, in the background. The next `listen` serves on that port.
-    #[napi(factory)]
+    #[napi(factory, catch_unwind)]
     #[allow(clippy::too_many_arguments)]
     pub fn clustered(
         hash: String,
@@ -621,7 +621,7 @@ impl NativeAuthority {
     /// group. Resolves JSON: `{ ok: true, run: [firstCounter, firstSeq, count] }` (count 0
     /// when none were new) or `{ ok: false, code, message }`. The actions are applied
     /// here when `poll` brings them.
-    #[napi]
+    #[napi(catch_unwind)]
     pub async fn submit_own(&self, actions: String) -> Result<String> {
         let Some(raft) = self.raft.clone() else {
             return Ok(refusal(
@@ -654,7 +654,7 @@ impl NativeAuthority {
     }
 
     /// A replicated server's view of its group, as JSON text (null on a single server).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn status(&self) -> Option<String> {
         let raft = self.raft.as_ref()?;
         let st = raft.engine().state();
@@ -691,7 +691,7 @@ impl NativeAuthority {
 
     /// Removes a server from a replicated store's group (callable on any server; run by
     /// the leader). Resolves JSON `{ ok: true }` or `{ ok: false, code, message }`.
-    #[napi]
+    #[napi(catch_unwind)]
     pub async fn remove_member(&self, node_name: String) -> Result<String> {
         let Some(raft) = self.raft.clone() else {
             return Ok(refusal(
@@ -708,7 +708,7 @@ impl NativeAuthority {
     }
 
     /// Stops a replicated server's Raft node (bounded); nothing on a single server.
-    #[napi]
+    #[napi(catch_unwind)]
     pub async fn shutdown(&self) -> Result<()> {
         if let Some(raft) = self.raft.clone() {
             on_engine(async move { raft.shutdown().await }).await?;
@@ -719,7 +719,7 @@ impl NativeAuthority {
     /// Orders an action dispatched on this store; returns its sequence number. With a
     /// native reducer, throws `ERR_REDUCER` when it refused the action (which is ordered
     /// all the same: every replica refuses it alike).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn submit(&self, action: String) -> Result<f64, Code> {
         let (seq, applied) = self.inner.submit_checked(Bytes::from(action));
         applied.map_err(|e| js_error(ErrorCode::Reducer.as_str(), e))?;
@@ -727,19 +727,19 @@ impl NativeAuthority {
     }
 
     /// The last sequence number ordered.
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn head(&self) -> f64 {
         self.inner.head() as f64
     }
 
     /// Wakes the connections for actions submitted since the last flush.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn flush(&self) {
         self.inner.flush();
     }
 
     /// Ordered actions from `from` up to `upto`, at most `max`.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn poll(&self, from: f64, upto: f64, max: u32) -> AuthorityPoll {
         let p = self
             .inner
@@ -762,14 +762,14 @@ impl NativeAuthority {
     }
 
     /// The JS state (JSON) as of sequence number `seq`.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn set_snapshot(&self, seq: f64, state: String) {
         self.inner.set_snapshot(seq as u64, Bytes::from(state));
     }
 
     /// Binds a TCP (`host`, `port`) or Unix (`path`) endpoint and serves this store on
     /// it; with `ws`, a WebSocket endpoint (on TCP).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn listen(
         &self,
         host: Option<String>,
@@ -812,7 +812,7 @@ impl NativeAuthority {
     }
 
     /// Releases the JS callback so that this store no longer keeps the process alive.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn detach(&self) {
         self.inner.outbox.detach();
     }
@@ -827,14 +827,14 @@ pub struct NativeListener {
 #[napi]
 impl NativeListener {
     /// The bound TCP port (null for a Unix socket).
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn port(&self) -> Option<u32> {
         self.handle.port().map(u32::from)
     }
 
     /// The clients connected through this endpoint, as JSON text: `[{ clientId,
     /// address, login, transport, position, bytesIn, bytesOut, dispatched }]`.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn connections(&self) -> String {
         let list: Vec<serde_json::Value> = self
             .handle
@@ -857,7 +857,7 @@ impl NativeListener {
     }
 
     /// Stops listening and closes every connection of this endpoint.
-    #[napi]
+    #[napi(catch_unwind)]
     pub async fn close(&self) -> Result<()> {
         let h = self.handle.clone();
         on_engine(async move { h.close().await }).await
@@ -911,7 +911,7 @@ pub struct NativeClient {
 #[napi]
 impl NativeClient {
     /// Connects to the first of `servers` that answers, and to the next when it goes.
-    #[napi(constructor)]
+    #[napi(constructor, catch_unwind)]
     pub fn new(
         hash: String,
         servers: Vec<ServerAddress>,
@@ -954,7 +954,7 @@ impl NativeClient {
 
     /// Queues actions, given as one JSON array text, for the server. All or none are
     /// queued.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn dispatch_batch(&self, actions: String) -> Result<Queued, Code> {
         let ranges = {
             let list: Vec<&serde_json::value::RawValue> =
@@ -985,12 +985,12 @@ impl NativeClient {
     }
 
     /// Keeps (or stops keeping) where the server ordered dispatches, for `poll`.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn track_ordered(&self, on: bool) {
         self.inner.track_ordered(on);
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn poll(&self, max: u32) -> ClientPollJs {
         let mut p = self.inner.poll(max.max(1) as usize);
         let mut applied = 0.0;
@@ -1033,14 +1033,14 @@ impl NativeClient {
         }
     }
 
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn connected(&self) -> bool {
         self.inner.is_connected()
     }
 
     /// The server of the latest session, or the one being tried: `{ host, port }` or
     /// `{ path }`.
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn server(&self) -> ServerAddress {
         match self.inner.server() {
             Endpoint::Tcp { host, port } => ServerAddress {
@@ -1063,14 +1063,14 @@ impl NativeClient {
     }
 
     /// Dispatched actions not yet acknowledged by the server.
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn pending(&self) -> u32 {
         self.inner.pending() as u32
     }
 
     /// Stops the client, first waiting up to `flushMs` for queued actions to be
     /// acknowledged. The JS callback is released at once.
-    #[napi]
+    #[napi(catch_unwind)]
     pub async fn close(&self, flush_ms: Option<u32>) -> Result<()> {
         self.closed.store(true, Ordering::Relaxed);
         let c = self.inner.clone();
@@ -1079,7 +1079,7 @@ impl NativeClient {
     }
 
     /// Stops at once; queued actions are dropped.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn shutdown(&self) {
         self.closed.store(true, Ordering::Relaxed);
         self.inner.shutdown();

@@ -4,7 +4,7 @@
 // and cluster/cluster.ts); every error also carries a stable `code`. Deliberate
 // differences are listed in the README (Cluster membership).
 
-const native = require('../../index.js');
+const native = require('./native.js');
 
 class InvalidClusterConfigError extends Error {
   constructor(reason) {

@@ -4,7 +4,7 @@
 // the key-value state; this file keeps the seed's names, options, defaults and events.
 
 const { EventEmitter } = require('node:events');
-const native = require('../../index.js');
+const native = require('./native.js');
 
 class RaftError extends Error {
   constructor(code, message, extra = {}) {

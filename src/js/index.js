@@ -16,7 +16,7 @@ const { ReduxClusterError } = require('./errors.js');
 const { reducers, loadReducer, NativeReducerSpec } = require('./reducers.js');
 const metrics = require('./metrics.js');
 const pkg = require('../../package.json');
-const native = require('../../index.js');
+const native = require('./native.js');
 
 // redux-cluster 2.0's enums (TypeScript string enums are plain objects at run time).
 const SerializationMode = Object.freeze({ JSON: 'json', PROTOOBJECT: 'protoobject' });

@@ -5,7 +5,7 @@
 // resolves only once a majority committed it and this node's state machine applied it.
 
 const { EventEmitter } = require('node:events');
-const native = require('../../index.js');
+const native = require('./native.js');
 
 const NodeState = Object.freeze({ Follower: 'follower', Candidate: 'candidate', Leader: 'leader' });
 

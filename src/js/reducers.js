@@ -3,7 +3,7 @@
 // (`reducers.patch`, `reducers.entities`) and the user's own Rust reducer, compiled to a
 // shared library (`loadReducer`). `createStore` takes one in place of a reducer function.
 
-const native = require('../../index.js');
+const native = require('./native.js');
 const { ReduxClusterError } = require('./errors.js');
 
 const ENTITY_OPERATIONS = Object.freeze([

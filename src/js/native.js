@@ -1,0 +1,67 @@
+'use strict';
+// The addon, as every JS module of this package uses it. Each entry point is compiled with
+// napi's `catch_unwind`, so a panic (a bug in the engine) becomes a thrown error or a
+// rejected promise instead of an abort of Node; napi gives that error the code
+// `GenericFailure`. Here it gets the stable code every caller can test for: `ERR_INTERNAL`.
+
+const addon = require('../../index.js');
+
+const NAPI_FAILURE = 'GenericFailure';
+
+function internal(err) {
+  if (err && err.code === NAPI_FAILURE) {
+    err.code = 'ERR_INTERNAL';
+    err.message = `redux-cluster-rs internal error (a bug, please report it): ${err.message}`;
+  }
+  return err;
+}
+
+function guarded(fn) {
+  return function (...args) {
+    let out;
+    try {
+      out = fn.apply(this, args);
+    } catch (err) {
+      throw internal(err);
+    }
+    return out instanceof Promise
+      ? out.catch((err) => {
+          throw internal(err);
+        })
+      : out;
+  };
+}
+
+function guardClass(cls) {
+  for (const target of [cls, cls.prototype]) {
+    for (const name of Object.getOwnPropertyNames(target)) {
+      if (name === 'constructor' || name === 'prototype') continue;
+      const d = Object.getOwnPropertyDescriptor(target, name);
+      if (!d.configurable) continue;
+      if (typeof d.value === 'function') d.value = guarded(d.value);
+      if (d.get) d.get = guarded(d.get);
+      if (d.set) d.set = guarded(d.set);
+      Object.defineProperty(target, name, d);
+    }
+  }
+  // A constructor is guarded by a proxy, which keeps statics, `instanceof` and the
+  // prototype as they are.
+  return new Proxy(cls, {
+    construct(target, args) {
+      try {
+        return Reflect.construct(target, args);
+      } catch (err) {
+        throw internal(err);
+      }
+    },
+  });
+}
+
+const native = {};
+for (const [name, value] of Object.entries(addon)) {
+  if (typeof value !== 'function') native[name] = value;
+  else if (/^[A-Z]/.test(name)) native[name] = guardClass(value);
+  else native[name] = guarded(value);
+}
+
+module.exports = native;
