@@ -40,11 +40,14 @@ pub fn from_io(e: std::io::Error, what: &str) -> napi::Error<Code> {
 
 /// Panics on purpose, synchronously or in an async call, so the tests can check that a
 /// bug in the engine reaches JS as an `ERR_INTERNAL` error instead of aborting Node.
+// napi registers the exported functions only outside `cfg(test)`.
+#[cfg_attr(test, allow(dead_code))]
 #[napi_derive::napi(js_name = "__panicForTest", catch_unwind)]
 pub fn panic_for_test(message: String) -> napi::Result<()> {
     panic!("{message}")
 }
 
+#[cfg_attr(test, allow(dead_code))]
 #[napi_derive::napi(js_name = "__panicForTestAsync", catch_unwind)]
 pub async fn panic_for_test_async(message: String) -> napi::Result<()> {
     panic!("{message}")
