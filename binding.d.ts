@@ -141,6 +141,8 @@ export declare class NativeRaft {
   workflows(): string
   /** Applied commands, and the number of commands ever applied. */
   commands(): number
+  /** Whether JS listens for `command_applied` (until it does, none is built or queued). */
+  setEntryEvents(on: boolean): void
   setSnapshotInterval(n: number): void
   /**
    * Stops the node, then releases the event callback (so the process can exit). The
@@ -167,8 +169,15 @@ export declare class NativeRaftNode {
   handleRequestVote(request: string): Promise<string>
   /** A peer's AppendEntries (JSON); resolves `{ ok, response }`. */
   handleAppendEntries(request: string): Promise<string>
-  /** Events and committed proposals since the last poll, as a JSON array text. */
+  /** Events since the last poll, as a JSON array text. */
   poll(): string
+  /** Whether JS listens for `logAppended` (until it does, none is built or queued). */
+  setEntryEvents(on: boolean): void
+  /**
+   * Up to `max` applied log positions after `after`, as `{ upTo, entries }` JSON: the
+   * committed proposals among them, in order, and the position to continue from.
+   */
+  committed(after: number, max: number): string
   /** Where this node stands (read by the JS getters: an object, no JSON). */
   status(): NodeStatus
   /** The persistent state `{ currentTerm, votedFor, log }` as JSON text. */

@@ -235,6 +235,36 @@ test('malformed requests reject with a clear error and change nothing; a transpo
   }
 });
 
+test('a slow state machine holds back only its own node: JS keeps one batch of committed entries, the rest waits in the log', { timeout: 60000 }, async () => {
+  const n = new RaftNode({ nodeId: 'solo', peers: [], electionTimeout: [150, 300], heartbeatInterval: 50, proposeTimeout: 30000 });
+  n.setTransport({ requestVote: async () => { throw new Error('alone'); }, appendEntries: async () => { throw new Error('alone'); } });
+  let open;
+  const gate = new Promise((r) => (open = r));
+  const applied = [];
+  n.setStateMachine({ apply: async (c) => { await gate; applied.push(c.i); return c.i; } });
+  let committedEvents = 0;
+  n.on(RaftEvent.LogCommitted, () => committedEvents++);
+  n.start();
+  await waitFor(() => n.isLeader, { what: 'the lone node leads' });
+  const total = 3000;
+  const proposals = Array.from({ length: total }, (_, i) => n.propose({ i }));
+  await waitFor(() => n.commitIndex >= total, { timeoutMs: 30000, what: 'everything committed', show: () => n.commitIndex });
+  // Everything is committed while the state machine has applied nothing: JS holds at
+  // most one batch of entries, not all of them.
+  assert.equal(applied.length, 0);
+  assert.ok(n._queue.length <= 1024, `JS holds ${n._queue.length} entries`);
+  assert.ok(committedEvents <= 1024, `${committedEvents} logCommitted events before any apply`);
+  open();
+  const results = await Promise.all(proposals);
+  // Concurrent proposals commit in some order; the state machine sees the log's.
+  const inLog = [...results].sort((a, b) => a.index - b.index);
+  assert.deepEqual(applied, inLog.map((r) => r.command.i), 'applied in log order');
+  assert.deepEqual([...applied].sort((a, b) => a - b), Array.from({ length: total }, (_, i) => i), 'every proposal applied once');
+  assert.deepEqual(results.map((r) => r.result), results.map((r) => r.command.i));
+  assert.equal(committedEvents, total);
+  await n.stop();
+});
+
 test('config errors, a stopped node, and the top-level exports', async () => {
   assert.throws(() => new RaftNode({ nodeId: '', peers: [] }), (e) => e.code === RaftErrorCode.ConfigError);
   assert.throws(() => new RaftNode({ nodeId: 'a', peers: ['b'], electionTimeout: [300, 150] }), (e) => e.code === RaftErrorCode.ConfigError);

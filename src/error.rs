@@ -205,10 +205,12 @@ pub enum NodeErrorCode {
     Timeout,
     /// The node is stopped.
     Closed,
+    /// Events were dropped: the JS thread did not read them in time.
+    EventsDropped,
 }
 
 impl NodeErrorCode {
-    pub const ALL: [NodeErrorCode; 9] = [
+    pub const ALL: [NodeErrorCode; 10] = [
         NodeErrorCode::NotLeader,
         NodeErrorCode::NoLeader,
         NodeErrorCode::InvalidTerm,
@@ -218,6 +220,7 @@ impl NodeErrorCode {
         NodeErrorCode::Internal,
         NodeErrorCode::Timeout,
         NodeErrorCode::Closed,
+        NodeErrorCode::EventsDropped,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -231,6 +234,7 @@ impl NodeErrorCode {
             NodeErrorCode::Internal => "INTERNAL",
             NodeErrorCode::Timeout => "TIMEOUT",
             NodeErrorCode::Closed => "CLOSED",
+            NodeErrorCode::EventsDropped => "EVENTS_DROPPED",
         }
     }
 }

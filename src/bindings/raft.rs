@@ -178,11 +178,15 @@ impl NativeRaft {
         #[napi(ts_arg_type = "() => void")] wake: WakeFn,
     ) -> Result<Self, Code> {
         let cfg = config(options)?;
-        let events = Arc::new(JsQueue::new(wake));
+        let events = Arc::new(JsQueue::new(wake, ErrorCode::EventsDropped.as_str()));
         let ev = events.clone();
         let sink = Arc::new(move |e: RaftEvent| {
             if matches!(e, RaftEvent::Role { .. }) {
                 return; // @unrdf/consensus has no such event (its state changes are above)
+            }
+            // One per committed command: built only while JS listens for them.
+            if matches!(e, RaftEvent::State(SmEvent::Applied { .. })) && !ev.entry_events() {
+                return;
             }
             ev.push(event_js(e));
         });
@@ -341,6 +345,12 @@ impl NativeRaft {
     #[napi(catch_unwind)]
     pub fn commands(&self) -> f64 {
         self.engine.kv().read(|s| s.commands as f64)
+    }
+
+    /// Whether JS listens for `command_applied` (until it does, none is built or queued).
+    #[napi(catch_unwind)]
+    pub fn set_entry_events(&self, on: bool) {
+        self.events.set_entry_events(on);
     }
 
     #[napi(catch_unwind)]

@@ -180,13 +180,24 @@ pub struct NativeRaftNode {
     names: Names,
     transport: Arc<JsTransport>,
     out: Arc<JsQueue>,
+    committed: Arc<Committed>,
     engine: Mutex<Option<Arc<RaftEngine>>>,
     preload: Mutex<Option<LogStore>>,
     stopped: AtomicBool,
     propose_timeout: Duration,
 }
 
-fn sink(out: Arc<JsQueue>) -> crate::consensus::engine::EventSink {
+/// How far the engine has applied the log, for JS to pull committed entries from. The
+/// entries themselves are not queued: a slow JS state machine would let them pile up
+/// without bound, while the log holds them anyway (it is never compacted here).
+#[derive(Default)]
+struct Committed {
+    index: AtomicU64,
+    /// A `committed` wake-up is queued and JS has not pulled since.
+    signalled: AtomicBool,
+}
+
+fn sink(out: Arc<JsQueue>, committed: Arc<Committed>) -> crate::consensus::engine::EventSink {
     Arc::new(move |e| match e {
         RaftEvent::Role { role, term } => {
             out.push(json!({"type": "role", "role": role, "term": term}))
@@ -196,11 +207,14 @@ fn sink(out: Arc<JsQueue>) -> crate::consensus::engine::EventSink {
         }
         RaftEvent::State(SmEvent::Applied {
             index,
-            term,
-            command: Command::Node { command, timestamp },
+            command: Command::Node { .. },
             ..
-        }) => out.push(json!({"type": "committed", "entry": {
-            "term": term, "index": index, "command": command, "timestamp": timestamp}})),
+        }) => {
+            committed.index.fetch_max(index, Ordering::AcqRel);
+            if !committed.signalled.swap(true, Ordering::AcqRel) {
+                out.push(json!({"type": "committed"}));
+            }
+        }
         _ => {}
     })
 }
@@ -241,7 +255,7 @@ impl NativeRaftNode {
         }
         let names =
             Names::new(std::iter::once(o.node_id.as_str()).chain(all.iter().map(String::as_str)));
-        let out = Arc::new(JsQueue::new(wake));
+        let out = Arc::new(JsQueue::new(wake, E::EventsDropped.as_str()));
         let transport = Arc::new(JsTransport {
             send: Mutex::new(Some(Arc::new(send))),
             names: names.clone(),
@@ -273,6 +287,7 @@ impl NativeRaftNode {
             names,
             transport,
             out,
+            committed: Arc::default(),
             engine: Mutex::new(None),
             preload: Mutex::new(None),
             stopped: AtomicBool::new(false),
@@ -337,10 +352,10 @@ impl NativeRaftNode {
             })
             .collect();
         let cfg = self.cfg.clone();
-        let out = self.out.clone();
+        let events = sink(self.out.clone(), self.committed.clone());
         let engine = handle()
             .block_on(async move {
-                let e = RaftEngine::start_parts(cfg, sink(out), NodeMachine, parts).await?;
+                let e = RaftEngine::start_parts(cfg, events, NodeMachine, parts).await?;
                 // Every node founds the group with the same members: the first entry is
                 // the same everywhere, so it does not matter who does it first. A node
                 // with a log (dataDir, loadState) has it already.
@@ -475,10 +490,43 @@ impl NativeRaftNode {
         )))
     }
 
-    /// Events and committed proposals since the last poll, as a JSON array text.
+    /// Events since the last poll, as a JSON array text.
     #[napi(catch_unwind)]
     pub fn poll(&self) -> String {
         self.out.take()
+    }
+
+    /// Whether JS listens for `logAppended` (until it does, none is built or queued).
+    #[napi(catch_unwind)]
+    pub fn set_entry_events(&self, on: bool) {
+        self.out.set_entry_events(on);
+    }
+
+    /// Up to `max` applied log positions after `after`, as `{ upTo, entries }` JSON: the
+    /// committed proposals among them, in order, and the position to continue from.
+    #[napi(catch_unwind)]
+    pub fn committed(&self, after: f64, max: u32) -> String {
+        // Any entry applied from here on queues a new wake-up.
+        self.committed.signalled.store(false, Ordering::Release);
+        let applied = self.committed.index.load(Ordering::Acquire);
+        let after = after.max(0.0) as u64;
+        let up_to = applied.min(after.saturating_add(max.max(1) as u64));
+        let engine = self.engine.lock().clone();
+        let entries: Vec<Value> = match engine {
+            Some(engine) if up_to > after => engine
+                .entries(after + 1, up_to)
+                .into_iter()
+                .filter_map(|e| match e.payload {
+                    openraft::EntryPayload::Normal(Command::Node { command, timestamp }) => Some(
+                        json!({"term": e.log_id.leader_id.term, "index": e.log_id.index,
+                            "command": command, "timestamp": timestamp}),
+                    ),
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        json!({"upTo": up_to.max(after), "entries": entries}).to_string()
     }
 
     /// Where this node stands (read by the JS getters: an object, no JSON).
@@ -545,7 +593,7 @@ async fn watch_log(engine: Arc<RaftEngine>, out: Arc<JsQueue>, names: Names) {
             return;
         }
         let last = rx.borrow().last_log_index.unwrap_or(0);
-        if last > seen {
+        if last > seen && out.entry_events() {
             for e in engine.entries(seen + 1, last) {
                 if matches!(
                     e.payload,

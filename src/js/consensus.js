@@ -61,6 +61,15 @@ function int(v, name, dflt, min = 0) {
 class RaftCoordinator extends EventEmitter {
   constructor(options = {}) {
     super();
+    // The engine builds a `command_applied` event per committed command only while
+    // someone listens for it (a state machine does, through `_applied`).
+    const perEntry = (name) => name === 'command_applied' || name === '_applied';
+    this.on('newListener', (name) => {
+      if (perEntry(name)) this._native?.setEntryEvents(true);
+    });
+    this.on('removeListener', (name) => {
+      if (perEntry(name)) this._native?.setEntryEvents(this._wantsEntries());
+    });
     if (typeof options.nodeId !== 'string' || options.nodeId === '') {
       throw invalid('nodeId must be a non-empty string');
     }
@@ -110,9 +119,14 @@ class RaftCoordinator extends EventEmitter {
       },
       () => this._drain(),
     );
+    this._native.setEntryEvents(this._wantsEntries());
     this.address = this._native.address;
     this.config.port = Number(this.address.slice(this.address.lastIndexOf(':') + 1));
     this.emit('initialized', { nodeId: this.nodeId });
+  }
+
+  _wantsEntries() {
+    return this.listenerCount('command_applied') + this.listenerCount('_applied') > 0;
   }
 
   _need() {
@@ -134,6 +148,13 @@ class RaftCoordinator extends EventEmitter {
         if (this.listenerCount('error') > 0) deliver(this, (x) => thrown.push(x), 'error', { error, source, event: type });
         else thrown.push(error);
       };
+      if (type === 'error') {
+        // ERR_EVENTS_DROPPED: the JS thread did not read the engine's events in time.
+        const error = new RaftError(e.code, e.message);
+        if (this.listenerCount('error') > 0) deliver(this, (x) => thrown.push(x), 'error', { error, source: 'engine', event: type });
+        else process.emitWarning(e.message, { code: e.code });
+        continue;
+      }
       if (type === 'leader_elected') this._state = { leaderId: e.leaderId, term: e.term };
       if (type === 'snapshot_created' || type === 'snapshot_restored') this._lastSnapshot = rest;
       if (type === 'members' || type === 'snapshot_created' || type === 'snapshot_restored') {

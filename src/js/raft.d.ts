@@ -113,6 +113,10 @@ export declare enum RaftErrorCode {
   Timeout = 'TIMEOUT',
   /** Not in @ruvector/raft: the node is stopped. */
   Closed = 'CLOSED',
+  /** Not in @ruvector/raft: more than 65,536 events (`logAppended`, role changes) waited
+   *  for a JS thread that did not run; the newest were dropped (an `error` event says how
+   *  many). Committed entries are never dropped: they are pulled from the log. */
+  EventsDropped = 'EVENTS_DROPPED',
 }
 
 export declare class RaftError extends Error {

@@ -34,6 +34,8 @@ const RaftErrorCode = Object.freeze({
   // Not in @ruvector/raft: a proposal not committed in time, and a stopped node.
   Timeout: 'TIMEOUT',
   Closed: 'CLOSED',
+  // Not in @ruvector/raft: events the JS thread did not read in time were dropped.
+  EventsDropped: 'EVENTS_DROPPED',
 });
 
 /** @ruvector/raft's RaftError (its `code` is a RaftErrorCode; NOT_LEADER names the leader). */
@@ -105,6 +107,9 @@ function fromAnswer(text) {
   return r;
 }
 
+// Committed entries pulled from the log at once (bounds what waits in JS to be applied).
+const COMMITTED_BATCH = 1024;
+
 class RaftNode extends EventEmitter {
   constructor(config) {
     super();
@@ -113,7 +118,8 @@ class RaftNode extends EventEmitter {
     this._sm = null;
     this._role = NodeState.Follower;
     this._applied = 0; // the last index this node's state machine applied
-    this._queue = []; // committed entries, in order, waiting to be applied
+    this._queue = []; // committed entries, in order, waiting to be applied (one batch at most)
+    this._pulled = 0; // the log position committed entries were pulled up to
     this._applying = false;
     this._waiting = new Map(); // index -> { resolve, reject, timer } of this node's proposals
     this._results = new Map(); // index -> applied entry with its result, until its proposer collects it
@@ -122,6 +128,13 @@ class RaftNode extends EventEmitter {
       (message) => this._send(message),
       () => this._pump()
     );
+    // The engine builds a `logAppended` event per entry only while someone listens.
+    this.on('newListener', (name) => {
+      if (name === RaftEvent.LogAppended) this._native.setEntryEvents(true);
+    });
+    this.on('removeListener', (name) => {
+      if (name === RaftEvent.LogAppended) this._native.setEntryEvents(this.listenerCount(name) > 0);
+    });
   }
 
   get nodeId() {
@@ -283,9 +296,7 @@ class RaftNode extends EventEmitter {
           this.emit(RaftEvent.LogAppended, e.entry);
           break;
         case 'committed':
-          this.emit(RaftEvent.LogCommitted, { index: e.entry.index, term: e.entry.term });
-          this._queue.push(e.entry);
-          break;
+          break; // the entries are pulled from the log below, a batch at a time
         case 'voteRequested':
           this.emit(RaftEvent.VoteRequested, { term: e.term, candidateId: e.candidateId });
           break;
@@ -305,12 +316,18 @@ class RaftNode extends EventEmitter {
     this._applyQueued();
   }
 
-  // Committed entries go to the user's state machine one at a time, in log order.
+  // Committed entries go to the user's state machine one at a time, in log order. They
+  // are pulled from the engine's log a batch at a time, so however slow the state machine
+  // is, JS holds one batch, not everything committed meanwhile.
   async _applyQueued() {
     if (this._applying) return;
     this._applying = true;
     try {
-      while (this._queue.length > 0) {
+      for (;;) {
+        if (this._queue.length === 0) {
+          if (!this._pullCommitted()) break;
+          continue;
+        }
         const entry = this._queue.shift();
         if (entry.index <= this._applied) continue;
         let result;
@@ -338,6 +355,18 @@ class RaftNode extends EventEmitter {
     } finally {
       this._applying = false;
     }
+  }
+
+  /** Takes the next batch of committed entries; false once there is nothing new. */
+  _pullCommitted() {
+    const { upTo, entries } = JSON.parse(this._native.committed(this._pulled, COMMITTED_BATCH));
+    const progressed = upTo > this._pulled;
+    this._pulled = upTo;
+    for (const entry of entries) {
+      this.emit(RaftEvent.LogCommitted, { index: entry.index, term: entry.term });
+      this._queue.push(entry);
+    }
+    return progressed;
   }
 
   _emitError(e) {

@@ -43,11 +43,47 @@ impl Event {
 
 const MAX_EVENTS: usize = 256;
 
+/// A queue of events for JS with a bound: events only pile up while the JS thread does
+/// not run, and past the bound the newest are counted instead of kept, so a flood (or a
+/// JS thread stuck in a long task) costs a counter, not memory.
+pub struct Bounded<T> {
+    items: Mutex<VecDeque<T>>,
+    cap: usize,
+    dropped: AtomicU64,
+}
+
+impl<T> Bounded<T> {
+    pub fn new(cap: usize) -> Bounded<T> {
+        Bounded {
+            items: Mutex::new(VecDeque::new()),
+            cap,
+            dropped: AtomicU64::new(0),
+        }
+    }
+
+    /// Queues `item`, or counts it when the queue is full. True when it is the first
+    /// queued since the last `take` (the moment to wake JS).
+    pub fn push(&self, item: T) -> bool {
+        let mut q = self.items.lock();
+        if q.len() >= self.cap {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
+        q.push_back(item);
+        q.len() == 1
+    }
+
+    /// Everything queued, and how many were dropped since the last `take`.
+    pub fn take(&self) -> (Vec<T>, u64) {
+        let items = self.items.lock().drain(..).collect();
+        (items, self.dropped.swap(0, Ordering::Relaxed))
+    }
+}
+
 pub struct Outbox {
     waker: Mutex<Option<Box<dyn Wake>>>,
     scheduled: AtomicBool,
-    events: Mutex<VecDeque<Event>>,
-    dropped: AtomicU64,
+    events: Bounded<Event>,
 }
 
 impl Outbox {
@@ -55,8 +91,7 @@ impl Outbox {
         Outbox {
             waker: Mutex::new(Some(waker)),
             scheduled: AtomicBool::new(false),
-            events: Mutex::new(VecDeque::new()),
-            dropped: AtomicU64::new(0),
+            events: Bounded::new(MAX_EVENTS),
         }
     }
 
@@ -77,20 +112,12 @@ impl Outbox {
     /// Queues an event for JS. Under a flood (garbage on a port, say) the queue stays
     /// bounded and a count of what was dropped is reported instead.
     pub fn push(&self, e: Event) {
-        {
-            let mut q = self.events.lock();
-            if q.len() >= MAX_EVENTS {
-                self.dropped.fetch_add(1, Ordering::Relaxed);
-                return;
-            }
-            q.push_back(e);
-        }
+        self.events.push(e);
         self.wake();
     }
 
     pub fn take_events(&self) -> Vec<Event> {
-        let mut out: Vec<Event> = self.events.lock().drain(..).collect();
-        let dropped = self.dropped.swap(0, Ordering::Relaxed);
+        let (mut out, dropped) = self.events.take();
         if dropped > 0 {
             out.push(Event::error(
                 ErrorCode::EventsDropped.as_str(),
@@ -103,5 +130,23 @@ impl Outbox {
     /// Drops the waker (on close), so nothing keeps the JS event loop alive any more.
     pub fn detach(&self) {
         self.waker.lock().take();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bounded_queue_counts_what_it_cannot_hold_and_wakes_once_per_pull() {
+        let q = Bounded::new(3);
+        assert!(q.push(1), "the first event since a pull wakes JS");
+        assert!(!q.push(2));
+        assert!(!q.push(3));
+        assert!(!q.push(4), "past the bound: counted, not kept");
+        assert!(!q.push(5));
+        assert_eq!(q.take(), (vec![1, 2, 3], 2));
+        assert_eq!(q.take(), (vec![], 0), "the count starts again after a pull");
+        assert!(q.push(6), "an empty queue wakes JS again");
     }
 }
