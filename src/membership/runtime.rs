@@ -105,6 +105,13 @@ pub struct NodeView {
 type Sink = Arc<dyn Fn(ClusterEvent) + Send + Sync>;
 
 const GOSSIP_EVERY: u32 = 10;
+/// Messages waiting to be written to one peer. Only heartbeats and a last word travel
+/// this way, so a full queue means the peer reads nothing: further beats are dropped
+/// (the next one replaces them) instead of piling up while it is stopped.
+const LINK_QUEUE: usize = 16;
+/// Inputs waiting for the membership logic; past it, the links' readers wait (and so
+/// do the peers sending to them) instead of queueing.
+const MAX_INPUTS: usize = 1024;
 
 struct Link {
     generation: u64,
@@ -113,7 +120,7 @@ struct Link {
     /// Hash of the member list last gossiped on this link, and heartbeats since.
     gossiped: u64,
     beats: u32,
-    tx: mpsc::UnboundedSender<Wire>,
+    tx: mpsc::Sender<Wire>,
     cancel: CancellationToken,
 }
 
@@ -123,7 +130,7 @@ struct Shared {
     started: Instant,
     membership: Mutex<Membership>,
     links: Mutex<HashMap<NodeId, Link>>,
-    inputs: mpsc::UnboundedSender<Input>,
+    inputs: mpsc::Sender<Input>,
     sealer: Option<Sealer>,
     sink: Sink,
     generation: AtomicU64,
@@ -171,7 +178,7 @@ impl Cluster {
         let local = NodeId::create(&cfg.node_name, &advertised(&cfg), port as u32)
             .map_err(|e| e.to_string())?;
         sink(ClusterEvent::Status(ClusterStatus::Starting));
-        let (inputs, rx) = mpsc::unbounded_channel();
+        let (inputs, rx) = mpsc::channel(MAX_INPUTS);
         let sealer = cfg
             .cluster_secret
             .as_deref()
@@ -197,7 +204,9 @@ impl Cluster {
             .spawn(async move { accept_loop(s, listener).await });
         let s = shared.clone();
         shared.tracker.spawn(async move { drive(s, rx).await });
-        let _ = shared.inputs.send(Input::Seeds(shared.cfg.seeds.clone()));
+        let _ = shared
+            .inputs
+            .try_send(Input::Seeds(shared.cfg.seeds.clone()));
         sink(ClusterEvent::Status(ClusterStatus::Running));
         Ok(Cluster {
             shared,
@@ -244,15 +253,18 @@ impl Cluster {
             *st = ClusterStatus::Stopping;
         }
         (self.shared.sink)(ClusterEvent::Status(ClusterStatus::Stopping));
-        let links: Vec<(mpsc::UnboundedSender<Wire>, CancellationToken)> = self
+        let links: Vec<(mpsc::Sender<Wire>, CancellationToken)> = self
             .shared
             .links
             .lock()
             .values()
             .map(|l| (l.tx.clone(), l.cancel.clone()))
             .collect();
-        for (tx, _) in &links {
-            let _ = tx.send(Wire::Leave);
+        for (tx, cancel) in &links {
+            // A peer that reads nothing gets no goodbye; its link just closes.
+            if tx.try_send(Wire::Leave).is_err() {
+                cancel.cancel();
+            }
         }
         // Writers flush the goodbye, then the links close.
         let _ = tokio::time::timeout(Duration::from_millis(300), async {
@@ -297,7 +309,7 @@ async fn accept_loop(s: Arc<Shared>, listener: Listener) {
     }
 }
 
-async fn drive(s: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Input>) {
+async fn drive(s: Arc<Shared>, mut rx: mpsc::Receiver<Input>) {
     // Tick often enough to meet timeouts within a tenth of an interval.
     let tick = (s.cfg.membership.heartbeat_interval / 10).max(Duration::from_millis(5));
     let mut ticker = tokio::time::interval(tick);
@@ -335,7 +347,7 @@ fn act(s: &Arc<Shared>, o: Output) {
                 match r {
                     Ok(Ok(stream)) => link(s2, stream, Some(target)).await,
                     _ => {
-                        let _ = s2.inputs.send(Input::DialFailed(target));
+                        let _ = s2.inputs.send(Input::DialFailed(target)).await;
                     }
                 }
             });
@@ -363,11 +375,16 @@ fn act(s: &Arc<Shared>, o: Output) {
                 if send_list {
                     l.gossiped = hash;
                 }
-                let _ = l.tx.send(Wire::Heartbeat {
+                let beat = Wire::Heartbeat {
                     uptime_ms: s.started.elapsed().as_millis() as u64,
                     process_count: 0,
                     known: if send_list { known } else { Vec::new() },
-                });
+                };
+                // A peer that reads nothing (stopped, or hostile) has a full queue: the
+                // beat is dropped, the next one replaces it, and the list travels again.
+                if l.tx.try_send(beat).is_err() {
+                    l.gossiped = 0;
+                }
             }
         }
         Output::Hangup(id) => {
@@ -426,8 +443,12 @@ async fn link(s: Arc<Shared>, stream: Stream, expected: Option<Target>) {
     let (r, mut w) = stream.into_split();
     let mut frames = FramedRead::new(r, FrameCodec::new(s.cfg.limits));
     let fail = |s: &Shared| {
-        if let Some(id) = &expected {
-            let _ = s.inputs.send(Input::DialFailed(id.clone()));
+        let failed = expected.clone().map(Input::DialFailed);
+        let inputs = s.inputs.clone();
+        async move {
+            if let Some(i) = failed {
+                let _ = inputs.send(i).await;
+            }
         }
     };
     // Hello each way (id and a fresh nonce), then Ready each way, bound to the other
@@ -438,10 +459,10 @@ async fn link(s: Arc<Shared>, stream: Stream, expected: Option<Target>) {
         nonce,
     };
     let Some(buf) = encode(&s, &hello, None) else {
-        return fail(&s);
+        return fail(&s).await;
     };
     if w.write_all(&buf).await.is_err() {
-        return fail(&s);
+        return fail(&s).await;
     }
     let mut next_frame = async || {
         let f = tokio::select! {
@@ -454,7 +475,7 @@ async fn link(s: Arc<Shared>, stream: Stream, expected: Option<Target>) {
         }
     };
     let Some(frame) = next_frame().await else {
-        return fail(&s);
+        return fail(&s).await;
     };
     let claimed = match &s.sealer {
         Some(_) => Sealer::peek_hello_id(&frame),
@@ -472,14 +493,14 @@ async fn link(s: Arc<Shared>, stream: Stream, expected: Option<Target>) {
     });
     let Some((peer, peer_nonce)) = hello else {
         tracing::warn!("membership link refused: bad hello or cluster secret");
-        return fail(&s);
+        return fail(&s).await;
     };
     let peer_name = peer.to_string();
     let Some(buf) = encode(&s, &Wire::Ready, Some(&peer_nonce)) else {
-        return fail(&s);
+        return fail(&s).await;
     };
     if w.write_all(&buf).await.is_err() {
-        return fail(&s);
+        return fail(&s).await;
     }
     let mut last_seq = 0u64;
     let ready = match next_frame().await {
@@ -488,17 +509,20 @@ async fn link(s: Arc<Shared>, stream: Stream, expected: Option<Target>) {
     };
     if ready != Some(Wire::Ready) {
         tracing::warn!("membership link refused: {peer_name} did not prove the cluster secret");
-        return fail(&s);
+        return fail(&s).await;
     }
     // The hello, not the address, says who this is: a seed learns its node's id here.
     match &expected {
         Some(Target::Seed(seed)) => {
-            let _ = s.inputs.send(Input::SeedAnswered {
-                seed: seed.clone(),
-                id: peer.clone(),
-            });
+            let _ = s
+                .inputs
+                .send(Input::SeedAnswered {
+                    seed: seed.clone(),
+                    id: peer.clone(),
+                })
+                .await;
         }
-        Some(Target::Member(m)) if m != &peer => return fail(&s),
+        Some(Target::Member(m)) if m != &peer => return fail(&s).await,
         _ => {}
     }
     if peer == s.local {
@@ -515,7 +539,7 @@ async fn link(s: Arc<Shared>, stream: Stream, expected: Option<Target>) {
     };
     let rank = (dialer == std::cmp::min(&s.local, &peer), dialer_nonce);
     let generation = s.generation.fetch_add(1, Ordering::Relaxed);
-    let (tx, mut rx) = mpsc::unbounded_channel::<Wire>();
+    let (tx, mut rx) = mpsc::channel::<Wire>(LINK_QUEUE);
     let cancel = s.cancel.child_token();
     let kept = {
         let mut links = s.links.lock();
@@ -526,7 +550,9 @@ async fn link(s: Arc<Shared>, stream: Stream, expected: Option<Target>) {
                 // it is told, so it waits for this link instead of reporting a nodeDown.
                 // The old link's writer ends after sending it.
                 if let Some(old) = old {
-                    let _ = old.tx.send(Wire::Superseded);
+                    if old.tx.try_send(Wire::Superseded).is_err() {
+                        old.cancel.cancel();
+                    }
                 }
                 links.insert(
                     peer.clone(),
@@ -553,7 +579,7 @@ async fn link(s: Arc<Shared>, stream: Stream, expected: Option<Target>) {
         }
         return;
     }
-    let _ = s.inputs.send(Input::LinkUp(peer.clone()));
+    let _ = s.inputs.send(Input::LinkUp(peer.clone())).await;
     let mut superseded = false;
     let reader = async {
         while let Some(Ok(frame)) = frames.next().await {
@@ -564,15 +590,20 @@ async fn link(s: Arc<Shared>, stream: Stream, expected: Option<Target>) {
                     known,
                 }) => {
                     let known = known.iter().filter_map(|k| NodeId::parse(k).ok()).collect();
-                    let _ = s.inputs.send(Input::Heartbeat {
-                        from: peer.clone(),
-                        uptime_ms,
-                        process_count,
-                        known,
-                    });
+                    // Awaited: a peer that floods heartbeats waits for this node to
+                    // take them (backpressure on its socket), it does not queue them.
+                    let _ = s
+                        .inputs
+                        .send(Input::Heartbeat {
+                            from: peer.clone(),
+                            uptime_ms,
+                            process_count,
+                            known,
+                        })
+                        .await;
                 }
                 Some(Wire::Leave) => {
-                    let _ = s.inputs.send(Input::Leaving(peer.clone()));
+                    let _ = s.inputs.send(Input::Leaving(peer.clone())).await;
                     return;
                 }
                 Some(Wire::Superseded) => {
@@ -629,7 +660,7 @@ async fn link(s: Arc<Shared>, stream: Stream, expected: Option<Target>) {
         }
     };
     if current && !s.cancel.is_cancelled() {
-        let _ = s.inputs.send(Input::LinkClosed(peer));
+        let _ = s.inputs.send(Input::LinkClosed(peer)).await;
     }
 }
 
