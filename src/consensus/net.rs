@@ -159,11 +159,17 @@ impl Session {
     /// Connects to `addr` (`host:port`) as the dialer's node.
     pub async fn connect(addr: &str, d: &Dialer) -> io::Result<Session> {
         let (host, port) = split_addr(addr)?;
-        let mut stream = Stream::connect(&Endpoint::Tcp {
+        let stream = Stream::connect(&Endpoint::Tcp {
             host: host.clone(),
             port,
         })
         .await?;
+        Session::connect_over(stream, addr, d).await
+    }
+
+    /// The handshake of [`Session::connect`] over a connection already made to `addr`.
+    pub async fn connect_over(mut stream: Stream, addr: &str, d: &Dialer) -> io::Result<Session> {
+        let (host, _) = split_addr(addr)?;
         if let Some(tls) = &d.tls {
             stream = stream.tls_connect(tls.clone(), &host).await?;
         }

@@ -3,13 +3,14 @@
 //! joins, pings).
 
 use super::engine::{api, RaftEngine};
-use super::net::{Committed, PeerHello, Reply, Request, Session};
+use super::net::{ApiError, Committed, PeerHello, Reply, Request, Session};
 use super::types::Response;
 use crate::error::ErrorCode;
 use crate::protocol::FrameCodec;
 use crate::transport::Listener;
 use crate::transport::{ReadHalf, WriteHalf};
 use std::io;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::codec::FramedRead;
@@ -44,7 +45,7 @@ pub(super) async fn accept_loop(engine: Arc<RaftEngine>, listener: Listener) {
             let h = e.clone();
             tokio::select! {
                 _ = stop.cancelled() => {}
-                e = super::net::serve_session(session, move |req| h.clone().handle(req)) => {
+                e = super::net::serve_session(session, move |req| h.clone().handle(req, peer.ip)) => {
                     if let Some(e) = e {
                         tracing::warn!(peer = %peer.name, "raft connection closed: {e}");
                     }
@@ -64,6 +65,7 @@ impl RaftEngine {
         reader: FramedRead<ReadHalf, FrameCodec>,
         writer: WriteHalf,
         hello: PeerHello,
+        ip: Option<IpAddr>,
     ) -> io::Result<()> {
         let s = &self.shared;
         let from = hello.from.clone();
@@ -85,7 +87,7 @@ impl RaftEngine {
         let h = self.clone();
         tokio::select! {
             _ = self.stop.cancelled() => Ok(()),
-            e = super::net::serve_session(session, move |req| h.clone().handle(req)) => match e {
+            e = super::net::serve_session(session, move |req| h.clone().handle(req, ip)) => match e {
                 Some(e) => Err(e),
                 None => Ok(()),
             },
@@ -94,7 +96,16 @@ impl RaftEngine {
 }
 
 impl RaftEngine {
-    pub(super) async fn handle(self: Arc<Self>, req: Request) -> Reply {
+    /// Serves one request of a peer connected from `from` (`None`: a Unix socket).
+    pub(super) async fn handle(self: Arc<Self>, req: Request, from: Option<IpAddr>) -> Reply {
+        if matches!(
+            req,
+            Request::AddNode(_) | Request::RemoveNode(_) | Request::Join(_)
+        ) {
+            if let Err(e) = self.may_change_members(from).await {
+                return Reply::Done(Err(e));
+            }
+        }
         match req {
             Request::Append(r) => Reply::Append(self.raft.append_entries(r).await),
             Request::Vote(r) => Reply::Vote(self.raft.vote(r).await),
@@ -151,5 +162,39 @@ impl RaftEngine {
             }
             Request::Ping => Reply::Status(self.status()),
         }
+    }
+}
+
+impl RaftEngine {
+    /// Whether a peer connected from `from` may join, add or remove nodes. With a
+    /// clusterSecret the handshake proved it knows the secret. Without one, anybody who
+    /// can reach the port could otherwise take over the group, so only the addresses of
+    /// current members and configured peers (and a Unix socket: this host) may; an
+    /// address matches when the peer connects from the IP a member's host resolves to.
+    async fn may_change_members(&self, from: Option<IpAddr>) -> Result<(), ApiError> {
+        let Some(ip) = from else { return Ok(()) };
+        if self.shared.cfg.secret.is_some() {
+            return Ok(());
+        }
+        let mut hosts: Vec<String> = self.peers().into_values().collect();
+        hosts.push(self.shared.me.addr.clone());
+        for addr in hosts {
+            // An IP address resolves at once; a host name through the system's resolver.
+            let resolved =
+                tokio::time::timeout(Duration::from_secs(2), tokio::net::lookup_host(addr)).await;
+            if let Ok(Ok(mut ips)) = resolved {
+                if ips.any(|a| a.ip() == ip) {
+                    return Ok(());
+                }
+            }
+        }
+        Err(api(
+            ErrorCode::Auth.as_str(),
+            format!(
+                "{ip} is not the host of a member or a configured peer: without a \
+                 clusterSecret, only those may join, add or remove nodes (set clusterSecret \
+                 on every node to admit new hosts)"
+            ),
+        ))
     }
 }

@@ -536,3 +536,89 @@ async fn a_flood_of_writes_past_the_proposer_bound_is_refused_with_queue_full() 
         .expect("writes are taken again");
     e.shutdown().await;
 }
+
+/// Sends one request from a connection bound to `source` (another loopback address
+/// stands for another host), with or without the cluster secret.
+async fn call_from(
+    source: &str,
+    to: &Arc<RaftEngine>,
+    secret: Option<&str>,
+    req: super::net::Request,
+) -> Result<(), ApiError> {
+    use super::net::{Dialer, Reply, Session};
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.bind(format!("{source}:0").parse().unwrap()).unwrap();
+    let addr = to.member().addr.clone();
+    let tcp = sock.connect(addr.parse().unwrap()).await.unwrap();
+    let d = Dialer {
+        local: "outsider".into(),
+        secret: secret.map(String::from),
+        limits: crate::protocol::FrameLimits::default(),
+        tls: None,
+    };
+    let mut s = Session::connect_over(crate::transport::Stream::Tcp(tcp), &addr, &d)
+        .await
+        .unwrap();
+    match s
+        .call(&req, Duration::from_secs(5))
+        .await
+        .unwrap_or_else(|e| panic!("{req:?} from {source}: {e}"))
+    {
+        Reply::Done(r) => r,
+        other => panic!("unexpected reply {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_secret_only_members_hosts_may_join_add_or_remove() {
+    use super::net::Request;
+    let a = start(founder("a")).await;
+    a.write(set("k", json!(1))).await.unwrap();
+    let evil = Member {
+        name: "evil".into(),
+        addr: "127.0.0.3:9".into(),
+    };
+    // 127.0.0.3 hosts no member: every membership change from there is refused.
+    for req in [
+        Request::Join(evil.clone()),
+        Request::AddNode(evil.clone()),
+        Request::RemoveNode("a".into()),
+    ] {
+        let e = call_from("127.0.0.3", &a, None, req).await.unwrap_err();
+        assert_eq!(e.code, ErrorCode::Auth.as_str(), "{}", e.message);
+        assert!(e.message.contains("clusterSecret"), "{}", e.message);
+    }
+    assert_eq!(a.state().voters.len(), 1, "nothing changed");
+    // A member on 127.0.0.2: from its host, changes are taken.
+    let b = start(RaftConfig {
+        host: "127.0.0.2".into(),
+        ..RaftConfig::local("b")
+    })
+    .await;
+    a.add_node(b.member().clone()).await.unwrap();
+    let r = call_from("127.0.0.2", &a, None, Request::RemoveNode("b".into())).await;
+    assert!(r.is_ok(), "{r:?}");
+    until("b removed", || a.state().voters.len() == 1).await;
+    for n in [a, b] {
+        n.shutdown().await;
+    }
+
+    // With a secret, the handshake is the proof, from any host.
+    let s = start(RaftConfig {
+        secret: Some("s3cret".into()),
+        ..founder("s")
+    })
+    .await;
+    s.write(set("k", json!(1))).await.unwrap();
+    let r = call_from(
+        "127.0.0.3",
+        &s,
+        Some("s3cret"),
+        Request::RemoveNode("nobody".into()),
+    )
+    .await;
+    if let Err(e) = &r {
+        assert_ne!(e.code, ErrorCode::Auth.as_str(), "{}", e.message);
+    }
+    s.shutdown().await;
+}

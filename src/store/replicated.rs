@@ -200,7 +200,9 @@ impl RaftAuthority {
         self.engine.know(&seeds);
         for m in seeds {
             let (engine, cancel) = (self.engine.clone(), self.cancel.clone());
+            let local = self.local.clone();
             self.tracker.spawn(async move {
+                let mut told = false;
                 loop {
                     let r = tokio::select! {
                         _ = cancel.cancelled() => return,
@@ -209,10 +211,28 @@ impl RaftAuthority {
                     match r {
                         Ok(()) => return,
                         Err(e) if e.code == ErrorCode::Closed.as_str() => return,
-                        Err(_) => tokio::select! {
-                            _ = cancel.cancelled() => return,
-                            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
-                        },
+                        Err(e) => {
+                            // Refusals that retrying alone will not mend (another group, a
+                            // host that may not join without the secret) are said once;
+                            // the server keeps asking, in case the seed's side changes.
+                            let lasting = [ErrorCode::Auth, ErrorCode::OtherCluster]
+                                .iter()
+                                .any(|c| e.code == c.as_str());
+                            if lasting && !told {
+                                told = true;
+                                local.report(Event::error(
+                                    &e.code,
+                                    format!(
+                                        "ReduxCluster.createServer: seed {} refused to add this server: {}",
+                                        m.name, e.message
+                                    ),
+                                ));
+                            }
+                            tokio::select! {
+                                _ = cancel.cancelled() => return,
+                                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                            }
+                        }
                     }
                 }
             });

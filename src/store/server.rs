@@ -352,7 +352,7 @@ async fn serve<A: OrderingAuthority>(
                     nonce,
                     auth: a,
                 };
-                return serve_peer(&*auth, frames, w, hello, &peer, &cancel, &access).await;
+                return serve_peer(&*auth, frames, w, hello, (&peer, ip), &cancel, &access).await;
             }
             Ok(Message::PeerHello { .. }) => Err((
                 ErrorCode::Protocol.as_str(),
@@ -491,7 +491,7 @@ async fn serve_peer<A: OrderingAuthority + ?Sized>(
     frames: FramedRead<ReadHalf, FrameCodec>,
     w: WriteHalf,
     hello: PeerHello,
-    peer: &str,
+    (peer, ip): (&str, Option<std::net::IpAddr>),
     cancel: &CancellationToken,
     access: &Access,
 ) {
@@ -499,7 +499,7 @@ async fn serve_peer<A: OrderingAuthority + ?Sized>(
     let from = hello.from.clone();
     let r = tokio::select! {
         _ = cancel.cancelled() => return,
-        r = engine.serve_peer(frames, w, hello) => r,
+        r = engine.serve_peer(frames, w, hello, ip) => r,
     };
     if let Err(e) = r {
         if !access.first_report(&from) {
