@@ -422,6 +422,9 @@ export interface EngineOptions {
   handshakeTimeoutMs?: number
 }
 
+/** Every error code a user can meet, as `err.code` spells it (the JS `ErrorCode` object). */
+export declare function errorCodes(): Array<string>
+
 export interface JsEvent {
   /** 'connected' | 'disconnected' | 'error' */
   kind: string

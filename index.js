@@ -844,5 +844,6 @@ module.exports.NativeRaftNode = nativeBinding.NativeRaftNode
 module.exports.NativeReducer = nativeBinding.NativeReducer
 module.exports.__panicForTest = nativeBinding.__panicForTest
 module.exports.__panicForTestAsync = nativeBinding.__panicForTestAsync
+module.exports.errorCodes = nativeBinding.errorCodes
 module.exports.nodeIdCreate = nativeBinding.nodeIdCreate
 module.exports.nodeIdParse = nativeBinding.nodeIdParse

@@ -33,15 +33,13 @@ pub enum ErrorCode {
     Tls,
     /// The client's store is not the server's (another reducer).
     StoreMismatch,
-    /// openraft refused the request (its message says why).
-    Raft,
     /// The node belongs to another cluster.
     OtherCluster,
     /// An action is not a plain object with a string type.
     InvalidAction,
-    /// A command of another state machine's kind; nothing changed.
+    /// A command of another state machine's kind; nothing changed (between nodes only).
     Invalid,
-    /// Between fresh nodes: not in a cluster yet (formation).
+    /// Between fresh nodes: not in a cluster yet (formation; between nodes only).
     Fresh,
     /// A message exceeds the maximum frame size.
     FrameTooLarge,
@@ -69,10 +67,20 @@ pub enum ErrorCode {
     Reducer,
     /// A reducer library could not be loaded (not found, missing symbol, another ABI).
     ReducerLoad,
+    /// The store already has a client connection (`createClient` twice).
+    AlreadyConnected,
+    /// A backup file with a wrong key, altered or truncated (nothing is loaded).
+    BackupCorrupt,
+    /// A Raft coordinator, cluster manager or state machine used before `initialize()`.
+    NotInitialized,
+    /// `Cluster.start()` while the node is running, starting or stopping.
+    ClusterRunning,
+    /// A `Cluster` query before `Cluster.start()`.
+    ClusterNotStarted,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 31] = [
+    pub const ALL: [ErrorCode; 35] = [
         ErrorCode::InvalidConfig,
         ErrorCode::Protocol,
         ErrorCode::Io,
@@ -86,7 +94,6 @@ impl ErrorCode {
         ErrorCode::Conflict,
         ErrorCode::Tls,
         ErrorCode::StoreMismatch,
-        ErrorCode::Raft,
         ErrorCode::OtherCluster,
         ErrorCode::InvalidAction,
         ErrorCode::Invalid,
@@ -104,7 +111,23 @@ impl ErrorCode {
         ErrorCode::EventsDropped,
         ErrorCode::Reducer,
         ErrorCode::ReducerLoad,
+        ErrorCode::AlreadyConnected,
+        ErrorCode::BackupCorrupt,
+        ErrorCode::NotInitialized,
+        ErrorCode::ClusterRunning,
+        ErrorCode::ClusterNotStarted,
     ];
+
+    /// Whether a user can meet this code (the others pass only between nodes, and are
+    /// turned into one of these before they reach anybody).
+    pub const fn is_public(self) -> bool {
+        !matches!(self, ErrorCode::Fresh | ErrorCode::Invalid)
+    }
+
+    /// The code spelled `s`, if it is one.
+    pub fn parse(s: &str) -> Option<ErrorCode> {
+        ErrorCode::ALL.into_iter().find(|c| c.as_str() == s)
+    }
 
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -121,7 +144,6 @@ impl ErrorCode {
             ErrorCode::Conflict => "ERR_CONFLICT",
             ErrorCode::Tls => "ERR_TLS",
             ErrorCode::StoreMismatch => "ERR_STORE_MISMATCH",
-            ErrorCode::Raft => "ERR_RAFT",
             ErrorCode::OtherCluster => "ERR_OTHER_CLUSTER",
             ErrorCode::InvalidAction => "ERR_INVALID_ACTION",
             ErrorCode::Invalid => "ERR_INVALID",
@@ -139,6 +161,11 @@ impl ErrorCode {
             ErrorCode::QueueFull => "ERR_QUEUE_FULL",
             ErrorCode::Permission => "ERR_PERMISSION",
             ErrorCode::EventsDropped => "ERR_EVENTS_DROPPED",
+            ErrorCode::AlreadyConnected => "ERR_ALREADY_CONNECTED",
+            ErrorCode::BackupCorrupt => "ERR_BACKUP_CORRUPT",
+            ErrorCode::NotInitialized => "ERR_NOT_INITIALIZED",
+            ErrorCode::ClusterRunning => "ERR_CLUSTER_RUNNING",
+            ErrorCode::ClusterNotStarted => "ERR_CLUSTER_NOT_STARTED",
         }
     }
 }

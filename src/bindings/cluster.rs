@@ -2,7 +2,7 @@
 //! `NodeId` helpers. The JS layer (`src/js/cluster.js`) adds the singleton API, events
 //! and error classes.
 
-use super::error::{js_error, Code};
+use super::error::{from_io, js_error, Code};
 use super::runtime::{handle, on_engine};
 use crate::error::ErrorCode;
 use crate::membership::runtime::{Cluster, ClusterConfig, ClusterEvent};
@@ -184,7 +184,7 @@ impl NativeCluster {
             }
         });
         let _guard = handle().enter();
-        let inner = Cluster::start(cfg, sink).map_err(|e| js_error(ErrorCode::Io.as_str(), e))?;
+        let inner = Cluster::start(cfg, sink).map_err(|e| from_io(e, "Cluster.start"))?;
         Ok(NativeCluster {
             inner: Arc::new(inner),
             events,

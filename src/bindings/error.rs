@@ -33,9 +33,21 @@ pub fn from_io(e: std::io::Error, what: &str) -> napi::Error<Code> {
     let code = match e.kind() {
         std::io::ErrorKind::AddrInUse => ErrorCode::AddrInUse.as_str(),
         std::io::ErrorKind::PermissionDenied => ErrorCode::Permission.as_str(),
+        std::io::ErrorKind::InvalidInput => ErrorCode::InvalidConfig.as_str(),
         _ => ErrorCode::Io.as_str(),
     };
     js_error(code, format!("{what}: {e}"))
+}
+
+/// Every error code a user can meet, as `err.code` spells it (the JS `ErrorCode` object).
+#[cfg_attr(test, allow(dead_code))]
+#[napi_derive::napi(catch_unwind)]
+pub fn error_codes() -> Vec<String> {
+    ErrorCode::ALL
+        .into_iter()
+        .filter(|c| c.is_public())
+        .map(|c| c.as_str().to_string())
+        .collect()
 }
 
 /// Panics on purpose, synchronously or in an async call, so the tests can check that a

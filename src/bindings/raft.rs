@@ -4,7 +4,7 @@
 //! Results cross as JSON `{ ok, ... }` objects; the JS layer turns failures into errors
 //! with the `code` the engine chose.
 
-use super::error::{js_error, Code};
+use super::error::{from_io, js_error, Code};
 use super::js::{refusal, JsQueue, WakeFn};
 use super::runtime::{handle, on_engine};
 use crate::consensus::engine::{RaftConfig, RaftEngine, RaftEvent};
@@ -193,14 +193,7 @@ impl NativeRaft {
         let addr = format!("{}:{}", cfg.host, cfg.port);
         let engine = handle()
             .block_on(RaftEngine::start(cfg, sink))
-            .map_err(|e| {
-                let code = match e.kind() {
-                    std::io::ErrorKind::AddrInUse => ErrorCode::AddrInUse.as_str(),
-                    std::io::ErrorKind::InvalidInput => ErrorCode::InvalidConfig.as_str(),
-                    _ => ErrorCode::Io.as_str(),
-                };
-                js_error(code, format!("cannot start the Raft node on {addr}: {e}"))
-            })?;
+            .map_err(|e| from_io(e, &format!("cannot start the Raft node on {addr}")))?;
         Ok(NativeRaft { engine, events })
     }
 

@@ -93,6 +93,21 @@ pub(super) fn api(code: &str, msg: impl Into<String>) -> ApiError {
     ApiError::new(code, msg)
 }
 
+/// openraft's other refusals, each as the code that says what a caller can do about it:
+/// its API refused (`api_code`: another membership change running, no quorum), the log's
+/// storage failed (`ERR_IO`), the node stopped (`ERR_CLOSED`), or openraft itself panicked
+/// (a bug).
+pub(super) fn refused<E: std::fmt::Display>(e: RaftError<u64, E>, api_code: ErrorCode) -> ApiError {
+    use openraft::error::Fatal;
+    let code = match &e {
+        RaftError::APIError(_) => api_code,
+        RaftError::Fatal(Fatal::StorageError(_)) => ErrorCode::Io,
+        RaftError::Fatal(Fatal::Stopped) => ErrorCode::Closed,
+        RaftError::Fatal(Fatal::Panicked) => ErrorCode::Internal,
+    };
+    api(code.as_str(), e.to_string())
+}
+
 pub(super) fn name_of(m: &RaftMetrics<u64, Member>, id: u64) -> Option<String> {
     m.membership_config
         .membership()
@@ -477,7 +492,8 @@ impl RaftEngine {
             Ok(Err(Rejected::Raft(ClientWriteError::ForwardToLeader(f)))) => {
                 Err(self.not_leader(f.leader_node))
             }
-            Ok(Err(Rejected::Raft(e))) => Err(api(ErrorCode::Raft.as_str(), e.to_string())),
+            // The proposer writes only normal entries: a membership change in progress.
+            Ok(Err(Rejected::Raft(e))) => Err(api(ErrorCode::Busy.as_str(), e.to_string())),
             Ok(Err(Rejected::Stopped)) => Err(closed()),
             Ok(Err(Rejected::Full)) => Err(api(
                 ErrorCode::QueueFull.as_str(),
@@ -538,7 +554,7 @@ impl RaftEngine {
             Ok(Err(RaftError::APIError(openraft::error::CheckIsLeaderError::ForwardToLeader(
                 f,
             )))) => Err(self.not_leader(f.leader_node)),
-            Ok(Err(e)) => Err(api(ErrorCode::Raft.as_str(), e.to_string())),
+            Ok(Err(e)) => Err(refused(e, ErrorCode::Unavailable)),
         }
     }
 

@@ -9,7 +9,7 @@
 //! found two clusters, which then refuse to merge. A fresh node that is asked to
 //! write while it knows no peer founds a one-node cluster (a lone node just works).
 
-use super::engine::{api, RaftEngine};
+use super::engine::{api, refused, RaftEngine};
 use super::net::{split_addr, ApiError, Reply, Request, Status};
 use super::types::{node_id, Command, Member};
 use crate::error::ErrorCode;
@@ -234,10 +234,7 @@ impl RaftEngine {
             RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => {
                 self.not_leader(f.leader_node)
             }
-            RaftError::APIError(ClientWriteError::ChangeMembershipError(c)) => {
-                api(ErrorCode::Busy.as_str(), c.to_string())
-            }
-            e => api(ErrorCode::Raft.as_str(), e.to_string()),
+            e => refused(e, ErrorCode::Busy),
         };
         let timeout = self.shared.cfg.commit_timeout * 2;
         async fn within<F: std::future::Future>(t: Duration, f: F) -> Result<F::Output, ApiError> {

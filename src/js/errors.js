@@ -1,6 +1,18 @@
 'use strict';
-// The error every part of the store layer throws: `err.code` is one of the stable codes
-// listed in index.d.ts (ErrorCode).
+// The error every part of the store layer throws, and the one list of codes every layer
+// uses: the engine's `ErrorCode` enum (src/error.rs), as `ErrorCode.QueueFull ===
+// 'ERR_QUEUE_FULL'` and so on. index.d.ts and the README document each code.
+
+const native = require('./native.js');
+
+/** `ERR_QUEUE_FULL` → `QueueFull`. */
+const nameOf = (code) =>
+  code
+    .slice('ERR_'.length)
+    .toLowerCase()
+    .replace(/(^|_)([a-z])/g, (_, __, c) => c.toUpperCase());
+
+const ErrorCode = Object.freeze(Object.fromEntries(native.errorCodes().map((c) => [nameOf(c), c])));
 
 class ReduxClusterError extends Error {
   constructor(code, message) {
@@ -10,4 +22,4 @@ class ReduxClusterError extends Error {
   }
 }
 
-module.exports = { ReduxClusterError };
+module.exports = { ReduxClusterError, ErrorCode };

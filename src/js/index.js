@@ -12,7 +12,7 @@ const ipc = require('./ipc.js');
 const { backup } = require('./backup.js');
 const { ClassCodec } = require('./protoobject.js');
 const { Waiters, waiter } = require('./waiters.js');
-const { ReduxClusterError } = require('./errors.js');
+const { ReduxClusterError, ErrorCode } = require('./errors.js');
 const { reducers, loadReducer, NativeReducerSpec } = require('./reducers.js');
 const metrics = require('./metrics.js');
 const pkg = require('../../package.json');
@@ -1054,10 +1054,11 @@ class ReduxCluster {
     }
   }
 
-  _error(message) {
+  /** Reports on `stderr`; a message with a stable code ends with it: `... [ERR_AUTH]`. */
+  _error(message, code) {
     this._errorCount = (this._errorCount || 0) + 1;
     try {
-      this.stderr(message);
+      this.stderr(code ? `${message} [${code}]` : message);
     } catch {
       // A throwing error sink must not break the store.
     }
@@ -1281,6 +1282,7 @@ module.exports = {
   reducers,
   loadReducer,
   ReduxClusterError,
+  ErrorCode,
   SerializationMode,
   MessageType,
   functions,

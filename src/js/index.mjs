@@ -15,6 +15,7 @@ export const {
   isPlainObject,
   legacy_createStore,
   ReduxClusterError,
+  ErrorCode,
   SerializationMode,
   MessageType,
   functions,

@@ -167,16 +167,21 @@ fn advertised(cfg: &ClusterConfig) -> String {
 
 impl Cluster {
     /// Binds, then starts dialing the seeds. Must run inside a tokio runtime.
-    pub fn start(cfg: ClusterConfig, sink: Sink) -> Result<Cluster, String> {
+    pub fn start(cfg: ClusterConfig, sink: Sink) -> std::io::Result<Cluster> {
         let listener = Listener::bind(&Endpoint::Tcp {
             host: cfg.host.clone(),
             port: cfg.port,
         })
-        .map_err(|e| format!("cannot listen on {}:{}: {e}", cfg.host, cfg.port))?;
+        .map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("cannot listen on {}:{}: {e}", cfg.host, cfg.port),
+            )
+        })?;
         // Port 0 binds a free port; the id carries the real one.
         let port = listener.port().unwrap_or(cfg.port);
         let local = NodeId::create(&cfg.node_name, &advertised(&cfg), port as u32)
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
         sink(ClusterEvent::Status(ClusterStatus::Starting));
         let (inputs, rx) = mpsc::channel(MAX_INPUTS);
         let sealer = cfg

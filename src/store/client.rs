@@ -592,7 +592,7 @@ async fn session(shared: &Arc<Shared>) -> SessionEnd {
     });
     let end = tokio::select! {
         e = read_loop(shared, &mut frames) => e,
-        e = write_loop(shared, &mut w) => e,
+        e = write_loop(shared, &mut w) => e.map_err(ReadEnd::Frame),
     };
     match end {
         Ok(()) => retry(
@@ -600,12 +600,20 @@ async fn session(shared: &Arc<Shared>) -> SessionEnd {
             ErrorCode::Disconnected.as_str(),
             true,
         ),
-        Err(FrameError::Io(e)) => retry(
+        Err(ReadEnd::Server { code, message }) => retry(
+            format!(
+                "the server at {} ended the session: {message}",
+                shared.endpoint()
+            ),
+            code,
+            true,
+        ),
+        Err(ReadEnd::Frame(FrameError::Io(e))) => retry(
             format!("connection to {} lost: {e}", shared.endpoint()),
             ErrorCode::Disconnected.as_str(),
             true,
         ),
-        Err(e) => retry(
+        Err(ReadEnd::Frame(e)) => retry(
             format!("connection to {} closed: {e}", shared.endpoint()),
             e.code(),
             true,
@@ -654,10 +662,26 @@ fn check_json(raw: &[u8]) -> Result<(), FrameError> {
         .map_err(|_| FrameError::Malformed("invalid JSON from the server"))
 }
 
+/// Why a connected session ended badly.
+enum ReadEnd {
+    Frame(FrameError),
+    /// The server said why it ends the session (cut off from its group, say).
+    Server {
+        code: &'static str,
+        message: String,
+    },
+}
+
+impl<E: Into<FrameError>> From<E> for ReadEnd {
+    fn from(e: E) -> ReadEnd {
+        ReadEnd::Frame(e.into())
+    }
+}
+
 async fn read_loop(
     shared: &Shared,
     frames: &mut FramedRead<ReadHalf, FrameCodec>,
-) -> Result<(), FrameError> {
+) -> Result<(), ReadEnd> {
     while let Some(frame) = frames.next().await {
         let item = match Message::decode(frame?)? {
             Message::Actions { first_seq, actions } => {
@@ -696,10 +720,13 @@ async fn read_loop(
                 continue;
             }
             Message::Error { code, message } => {
-                let e = format!("server closed the connection: {message} ({code})");
-                return Err(FrameError::Io(std::io::Error::other(e)));
+                // The server's own code, when it is one of ours (a peer's text is not
+                // trusted to invent codes).
+                let code =
+                    ErrorCode::parse(&code).map_or(ErrorCode::Protocol.as_str(), ErrorCode::as_str);
+                return Err(ReadEnd::Server { code, message });
             }
-            _ => return Err(FrameError::Malformed("unexpected message from the server")),
+            _ => return Err(FrameError::Malformed("unexpected message from the server").into()),
         };
         let size = item.bytes();
         {
@@ -709,7 +736,7 @@ async fn read_loop(
                     let last = first_seq + actions.len() as u64 - 1;
                     if *first_seq != st.delivered + 1 {
                         // Out of order: reconnect and ask again from what we hold.
-                        return Err(FrameError::Malformed("gap in the action sequence"));
+                        return Err(FrameError::Malformed("gap in the action sequence").into());
                     }
                     st.delivered = last;
                 }
