@@ -119,7 +119,8 @@ export interface StoreConfig extends EngineConfig {
    */
   resync?: number;
   /**
-   * Where errors go (refused connections, protocol errors, reducer errors).
+   * Where errors go (refused connections, protocol errors, reducer errors). A message
+   * with a stable code ends with it in brackets: `... [ERR_AUTH]`.
    * @default console.error
    */
   stderr?: (message: string) => void;
@@ -392,7 +393,10 @@ export interface ClusterServer {
   status(): ReplicationStatus | null;
   /**
    * Removes a server from the group (callable on any server of it); resolves once the
-   * change is committed. Close the removed server afterwards.
+   * change is committed. Close the removed server afterwards. Rejects with
+   * `ERR_INVALID_CONFIG` (not a replicated server), `ERR_CLOSED`, `ERR_NOT_LEADER` (no
+   * leader reached), `ERR_TIMEOUT`, `ERR_BUSY` (another change in progress) or
+   * `ERR_UNAVAILABLE`.
    */
   removeMember(nodeName: string): Promise<void>;
   /** A replicated server learned of a (new) leader. */
@@ -432,50 +436,93 @@ export interface ClusterClient {
 }
 
 /**
- * Error codes thrown or reported by this package:
- * - `ERR_INVALID_CONFIG`: a bad option (the message names it).
- * - `ERR_INVALID_ACTION`: not a plain object with a string `type`, or REDUX_CLUSTER_SYNC.
- * - `ERR_ALREADY_CONNECTED`: a second `createClient` on one store.
- * - `ERR_QUEUE_FULL`: `queueLimit` actions are waiting for the server.
- * - `ERR_FRAME_TOO_LARGE`: an action or state larger than `maxFrameSize`.
- * - `ERR_ADDR_IN_USE`, `ERR_PERMISSION`, `ERR_IO`: `createServer` could not listen.
- * - `ERR_CLOSED`: dispatch on a client that is being closed; a `dispatchAsync` still
- *   waiting when its client is disconnected.
- * - `ERR_TIMEOUT`: a `dispatchAsync` not acknowledged and applied within its `timeout`
- *   (the action may still be applied later: a timeout takes nothing back).
- * - `ERR_INVALID_ARGUMENT`: bad `dispatchAsync` options.
- * - `ERR_REDUCER`: a native reducer (`reducers.*`, `loadReducer`) refused the action or
- *   panicked on it; the state is unchanged, on every replica alike.
- * - `ERR_REDUCER_LOAD`: `loadReducer` could not load the library (not found, not a
- *   reducer library, built for another ABI version, config refused).
- * `ERR_BACKUP_CORRUPT`: a backup file with a wrong key, altered or truncated.
- * On `client.error` and `stderr`: `ERR_TLS` (untrusted certificate, retried),
- * `ERR_AUTH` (wrong or missing login), `ERR_BANNED`
- * (address locked out), `ERR_STORE_MISMATCH` (a server of another reducer), which stop
- * the client; `ERR_CONNECT`, `ERR_DISCONNECTED`, `ERR_PROTOCOL`, which are retried.
+ * Every error code this package hands out, in one enum shared by all its layers (the
+ * store, WebSocket, Cluster, the Raft coordinator; RaftNode keeps @ruvector/raft's own
+ * codes, see `RaftNodeErrorCode`). `err.code` is always one of these; the README's
+ * "Error codes" table says where each one arises. A message on `stderr` that has a code
+ * ends with it in brackets: `... [ERR_AUTH]`.
  */
-export type ErrorCode =
-  | 'ERR_INVALID_CONFIG'
-  | 'ERR_INVALID_ACTION'
-  | 'ERR_ALREADY_CONNECTED'
-  | 'ERR_QUEUE_FULL'
-  | 'ERR_FRAME_TOO_LARGE'
-  | 'ERR_ADDR_IN_USE'
-  | 'ERR_PERMISSION'
-  | 'ERR_IO'
-  | 'ERR_CLOSED'
-  | 'ERR_TIMEOUT'
-  | 'ERR_INVALID_ARGUMENT'
-  | 'ERR_AUTH'
-  | 'ERR_BANNED'
-  | 'ERR_STORE_MISMATCH'
-  | 'ERR_CONNECT'
-  | 'ERR_DISCONNECTED'
-  | 'ERR_PROTOCOL'
-  | 'ERR_TLS'
-  | 'ERR_BACKUP_CORRUPT'
-  | 'ERR_REDUCER'
-  | 'ERR_REDUCER_LOAD';
+export declare const ErrorCode: {
+  /** A bad option or setting (the message names it); thrown where it is given. */
+  readonly InvalidConfig: 'ERR_INVALID_CONFIG';
+  /** A peer or server sent something the protocol does not allow (or no handshake in
+   *  `handshakeTimeoutMs`); that connection closes and a client retries. */
+  readonly Protocol: 'ERR_PROTOCOL';
+  /** An I/O error: a socket that cannot listen, a backup file that cannot be written, a
+   *  connection reset during a handshake, the Raft log's storage failing. */
+  readonly Io: 'ERR_IO';
+  /** The store's client, a replicated server, a Raft coordinator or Cluster node is
+   *  closed (or closing) and cannot take the call. */
+  readonly Closed: 'ERR_CLOSED';
+  /** Nobody can answer now: no leader, a server cut off from its group (its clients move
+   *  on), a peer unreachable. Retried, or tried elsewhere. */
+  readonly Unavailable: 'ERR_UNAVAILABLE';
+  /** Wrong or missing login; without a clusterSecret, a membership change asked from a
+   *  host that is no member. Stops a client. */
+  readonly Auth: 'ERR_AUTH';
+  /** Not done within its time (`dispatchAsync`'s `timeout`, `commitTimeout`); it may
+   *  still happen later: a timeout takes nothing back. */
+  readonly Timeout: 'ERR_TIMEOUT';
+  /** Only the leader can do this (`forwardToLeader: false`); `leaderId` names it. */
+  readonly NotLeader: 'ERR_NOT_LEADER';
+  /** Too many failed logins from this address: locked out for a while. Stops a client. */
+  readonly Banned: 'ERR_BANNED';
+  /** The replicated key-value state is at its key limit; the write changed nothing. */
+  readonly StateFull: 'ERR_STATE_FULL';
+  /** A compare-and-set (`update`) found another version, past its retries. */
+  readonly Conflict: 'ERR_CONFLICT';
+  /** The TLS handshake failed (an untrusted certificate, a plain peer); retried. */
+  readonly Tls: 'ERR_TLS';
+  /** The server runs another reducer than this client's store. Stops a client. */
+  readonly StoreMismatch: 'ERR_STORE_MISMATCH';
+  /** The node asked to join already belongs to another Raft cluster. */
+  readonly OtherCluster: 'ERR_OTHER_CLUSTER';
+  /** Not a plain object with a string `type` (or a bare REDUX_CLUSTER_SYNC). */
+  readonly InvalidAction: 'ERR_INVALID_ACTION';
+  /** An action or state larger than `maxFrameSize`. */
+  readonly FrameTooLarge: 'ERR_FRAME_TOO_LARGE';
+  /** Connecting to the server failed; retried with backoff. */
+  readonly Connect: 'ERR_CONNECT';
+  /** Not a valid `name@host:port` node id. */
+  readonly InvalidNodeId: 'ERR_INVALID_NODE_ID';
+  /** A bad argument to a call (`dispatchAsync` options, a key, a non-function). */
+  readonly InvalidArgument: 'ERR_INVALID_ARGUMENT';
+  /** A bug in this package (a panic in the engine is caught and reported as this instead
+   *  of aborting Node); please report it with the message. */
+  readonly Internal: 'ERR_INTERNAL';
+  /** The connection to the server was lost; the client reconnects and resumes. */
+  readonly Disconnected: 'ERR_DISCONNECTED';
+  /** Full up for now: past a server's `limit` / `limitPerAddress`, or another Raft
+   *  membership change in progress. Retried. */
+  readonly Busy: 'ERR_BUSY';
+  /** The address is in use (`createServer`, a Raft node, `Cluster.start`). */
+  readonly AddrInUse: 'ERR_ADDR_IN_USE';
+  /** A queue is full: `queueLimit` actions wait for the server, or 65,536 writes wait
+   *  on a Raft node. Nothing was queued; try again later. */
+  readonly QueueFull: 'ERR_QUEUE_FULL';
+  /** The operating system refused (a privileged port, a socket path's directory). */
+  readonly Permission: 'ERR_PERMISSION';
+  /** Events for JS were dropped because the JS thread did not read them in time (a long
+   *  synchronous task); said on `stderr` or as an `error` event, with how many. */
+  readonly EventsDropped: 'ERR_EVENTS_DROPPED';
+  /** A native reducer refused the action (or panicked on it); the state is unchanged,
+   *  on every replica alike. */
+  readonly Reducer: 'ERR_REDUCER';
+  /** `loadReducer` could not load the library (not found, not a reducer library, another
+   *  ABI version, config refused). */
+  readonly ReducerLoad: 'ERR_REDUCER_LOAD';
+  /** A second `createClient` / `createWSClient` on one store. */
+  readonly AlreadyConnected: 'ERR_ALREADY_CONNECTED';
+  /** A backup file with a wrong key, altered or truncated; nothing is loaded. */
+  readonly BackupCorrupt: 'ERR_BACKUP_CORRUPT';
+  /** A Raft coordinator, cluster manager or state machine used before `initialize()`. */
+  readonly NotInitialized: 'ERR_NOT_INITIALIZED';
+  /** `Cluster.start()` while the node is running, starting or stopping. */
+  readonly ClusterRunning: 'ERR_CLUSTER_RUNNING';
+  /** A `Cluster` query before `Cluster.start()`. */
+  readonly ClusterNotStarted: 'ERR_CLUSTER_NOT_STARTED';
+};
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
 export declare class ReduxClusterError extends Error {
   readonly code: ErrorCode;
@@ -924,14 +971,14 @@ export declare class InvalidNodeIdError extends Error {
 
 import { EventEmitter } from 'node:events';
 
-export type RaftErrorCode =
+/** The codes of the Raft coordinator's errors (members of {@link ErrorCode}). */
+export type RaftErrorCode = Extract<
+  ErrorCode,
   | 'ERR_NOT_LEADER' | 'ERR_TIMEOUT' | 'ERR_UNAVAILABLE' | 'ERR_BUSY' | 'ERR_CONFLICT'
   | 'ERR_STATE_FULL' | 'ERR_INVALID_CONFIG' | 'ERR_INVALID_ARGUMENT' | 'ERR_NOT_INITIALIZED'
-  | 'ERR_ADDR_IN_USE' | 'ERR_IO' | 'ERR_RAFT' | 'ERR_PROTOCOL' | 'ERR_OTHER_CLUSTER'
-  /** A call the engine received after (or while) the node was shut down. */
-  | 'ERR_CLOSED'
-  /** 65,536 writes already wait on this node to be proposed: try again later. */
-  | 'ERR_QUEUE_FULL';
+  | 'ERR_ADDR_IN_USE' | 'ERR_PERMISSION' | 'ERR_IO' | 'ERR_PROTOCOL' | 'ERR_OTHER_CLUSTER'
+  | 'ERR_AUTH' | 'ERR_CLOSED' | 'ERR_QUEUE_FULL' | 'ERR_EVENTS_DROPPED' | 'ERR_INTERNAL'
+>;
 
 export declare class RaftError extends Error {
   readonly code: RaftErrorCode;
@@ -1010,7 +1057,10 @@ export interface RaftCoordinatorEvents {
   /** On the node removePeer() was called on, once the removal committed. */
   peer_removed: [{ nodeId: string }];
   /** A listener of another event threw (`apply_command`: a `command_applied` or state machine listener). */
-  error: [{ error: unknown; source: 'apply_command' | 'event_listener'; event: string }];
+  /** A listener threw (`apply_command`, `event_listener`), or the engine dropped events
+   *  nobody read in time (`engine`, a RaftError with `ERR_EVENTS_DROPPED`; without an
+   *  `error` listener that one is a process warning instead). */
+  error: [{ error: unknown; source: 'apply_command' | 'event_listener' | 'engine'; event: string }];
   /** Once, when shutdown() has stopped the node. */
   shutdown: [];
 }

@@ -1,11 +1,295 @@
-// Errors as a user meets them: every failure carries a stable `code`, and a bug in the
-// engine surfaces as an `ERR_INTERNAL` error instead of an abort of Node.
+// Errors as a user meets them: one list of codes (ErrorCode), each documented in
+// index.d.ts and the README, each provoked here the way a user would meet it; and a bug
+// in the engine surfaces as an `ERR_INTERNAL` error instead of an abort of Node.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
-import { createStore } from 'redux-cluster-rs';
+import {
+  createStore, reducers, loadReducer, ErrorCode, NodeId, Cluster,
+  createRaftCoordinator, createDistributedStateMachine,
+} from 'redux-cluster-rs';
+import { server as wsServer } from 'redux-cluster-rs/ws';
 import { counter, waitFor, sink, freePort, ROOT } from './helpers.mjs';
+
+const codes = Object.values(ErrorCode);
+
+/** The error `f` throws or rejects with (fails if it does neither). */
+async function thrown(f) {
+  try {
+    await f();
+  } catch (e) {
+    return e;
+  }
+  assert.fail('expected an error');
+}
+
+/** A client of `port` until its `client.error` has `code`; returns that error. */
+async function clientError(port, code, storeOptions = {}, clientOptions = {}, reducer = counter) {
+  const store = createStore(reducer, { stderr: () => {}, reconnectInitialMs: 50, reconnectMaxMs: 200, ...storeOptions });
+  const c = store.createClient({ host: '127.0.0.1', port, ...clientOptions });
+  try {
+    await waitFor(() => c.error?.code === code, { what: `client.error ${code}`, show: () => c.error?.message });
+    return c.error;
+  } finally {
+    await c.disconnect(0);
+  }
+}
+
+async function coordinator(nodeId, options = {}) {
+  const c = createRaftCoordinator({ nodeId, host: '127.0.0.1', port: 0, commitTimeout: 1000, ...options });
+  await c.initialize();
+  return c;
+}
+
+async function withServer(options, f) {
+  const store = createStore(counter, { stderr: () => {} });
+  const srv = store.createServer({ host: '127.0.0.1', port: 0, ...options });
+  try {
+    return await f(srv, store);
+  } finally {
+    await srv.close();
+  }
+}
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rcrs-errors-'));
+
+/** One way a user meets each code. */
+const provoke = {
+  [ErrorCode.InvalidConfig]: () => thrown(() => createStore(counter).createServer({ port: -1 })),
+  [ErrorCode.Protocol]: async () => {
+    // A server that never answers the handshake.
+    const silent = net.createServer(() => {});
+    await new Promise((r) => silent.listen(0, '127.0.0.1', r));
+    try {
+      return await clientError(silent.address().port, ErrorCode.Protocol, { handshakeTimeoutMs: 200 });
+    } finally {
+      silent.close();
+    }
+  },
+  [ErrorCode.Io]: () => thrown(() => createStore(counter).backup({ path: tmp })), // a directory
+  [ErrorCode.Closed]: async () => {
+    const c = await coordinator('closed', { bootstrap: true });
+    await c.shutdown();
+    return thrown(() => c.replicateCommand({ x: 1 }));
+  },
+  [ErrorCode.Unavailable]: async () => {
+    // A replicated server whose only seed never answers is cut off from its group.
+    const store = createStore(counter, { stderr: () => {} });
+    const srv = store.createServer({ host: '127.0.0.1', port: 0, cluster: { nodeName: 'lone', seeds: [`x@127.0.0.1:${await freePort()}`] } });
+    try {
+      return await clientError(srv.port, ErrorCode.Unavailable);
+    } finally {
+      await srv.close();
+    }
+  },
+  [ErrorCode.Auth]: () => withServer({ logins: { alice: 's3cret' } }, (srv) => clientError(srv.port, ErrorCode.Auth, {}, { login: 'alice', password: 'guess' })),
+  [ErrorCode.Timeout]: async () => {
+    const store = createStore(counter, { stderr: () => {} });
+    const c = store.createClient({ host: '127.0.0.1', port: await freePort() });
+    try {
+      return await thrown(() => store.dispatchAsync({ type: 'INC' }, { timeout: 100 }));
+    } finally {
+      await c.disconnect(0);
+    }
+  },
+  [ErrorCode.NotLeader]: async () => {
+    const a = await coordinator('leader', { bootstrap: true });
+    const b = await coordinator('follower', { forwardToLeader: false });
+    try {
+      await a.addPeer('follower', '127.0.0.1', b.config.port);
+      await waitFor(() => b.leaderId === 'leader', { what: 'the follower knows the leader' });
+      return await thrown(() => b.replicateCommand({ x: 1 }));
+    } finally {
+      await b.shutdown();
+      await a.shutdown();
+    }
+  },
+  [ErrorCode.Banned]: () =>
+    // The failure that reaches `attempts` locks the address at once; then even the
+    // right password is refused.
+    withServer({ logins: { alice: 's3cret' }, ban: { attempts: 1, durationMs: 60000 } }, async (srv) => {
+      await clientError(srv.port, ErrorCode.Banned, {}, { login: 'alice', password: 'guess' });
+      return clientError(srv.port, ErrorCode.Banned, {}, { login: 'alice', password: 's3cret' });
+    }),
+  [ErrorCode.StateFull]: async () => {
+    const c = await coordinator('full', { bootstrap: true });
+    const state = createDistributedStateMachine({ nodeId: 'full', maxStateSize: 1 });
+    await state.initialize(c);
+    try {
+      await state.set('a', 1);
+      return await thrown(() => state.set('b', 2));
+    } finally {
+      await c.shutdown();
+    }
+  },
+  [ErrorCode.Conflict]: async () => {
+    const c = await coordinator('cas', { bootstrap: true });
+    const state = createDistributedStateMachine({ nodeId: 'cas' });
+    await state.initialize(c);
+    try {
+      await state.set('k', 0);
+      // Someone else writes between the read and the compare-and-set.
+      return await thrown(() => state.update('k', async (v) => { await state.set('k', 99); return v + 1; }, { maxRetries: 0 }));
+    } finally {
+      await c.shutdown();
+    }
+  },
+  [ErrorCode.Tls]: () => withServer({}, (srv) => clientError(srv.port, ErrorCode.Tls, {}, { tls: {} })), // a plain server
+  [ErrorCode.StoreMismatch]: () => withServer({}, (srv) => clientError(srv.port, ErrorCode.StoreMismatch, {}, {}, reducers.entities())),
+  [ErrorCode.OtherCluster]: async () => {
+    const a = await coordinator('one', { bootstrap: true });
+    const x = await coordinator('other', { bootstrap: true });
+    try {
+      await a.replicateCommand({ x: 1 });
+      await x.replicateCommand({ x: 2 });
+      return await thrown(() => a.addPeer('other', '127.0.0.1', x.config.port));
+    } finally {
+      await x.shutdown();
+      await a.shutdown();
+    }
+  },
+  [ErrorCode.InvalidAction]: () => thrown(() => createStore(counter).dispatch({ no: 'type' })),
+  [ErrorCode.FrameTooLarge]: async () => {
+    const store = createStore(counter, { maxFrameSize: 4096, stderr: () => {} });
+    const c = store.createClient({ host: '127.0.0.1', port: await freePort() });
+    try {
+      return await thrown(() => store.dispatchAsync({ type: 'INC', pad: 'x'.repeat(5000) }));
+    } finally {
+      await c.disconnect(0);
+    }
+  },
+  [ErrorCode.Connect]: async () => clientError(await freePort(), ErrorCode.Connect),
+  [ErrorCode.InvalidNodeId]: () => thrown(() => NodeId.parse('not a node id')),
+  [ErrorCode.InvalidArgument]: () => thrown(() => wsServer({})),
+  [ErrorCode.Internal]: () => {
+    const script = `require(${JSON.stringify(path.join(ROOT, 'src/js/native.js'))}).__panicForTestAsync('bug').catch((e) => console.log(e.code));`;
+    const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 20000, env: { ...process.env, RUST_BACKTRACE: '0' } });
+    return { code: r.stdout.trim() };
+  },
+  [ErrorCode.Disconnected]: () =>
+    withServer({}, async (srv) => {
+      const store = createStore(counter, { stderr: () => {}, reconnectInitialMs: 5000, reconnectMaxMs: 5000 });
+      const c = store.createClient({ host: '127.0.0.1', port: srv.port });
+      try {
+        await store.dispatchAsync({ type: 'INC' });
+        await srv.close();
+        await waitFor(() => c.error?.code === ErrorCode.Disconnected, { what: 'the connection lost', show: () => c.error?.message });
+        return c.error;
+      } finally {
+        await c.disconnect(0);
+      }
+    }),
+  [ErrorCode.Busy]: () =>
+    withServer({ limit: 1 }, async (srv) => {
+      const first = createStore(counter);
+      const held = first.createClient({ host: '127.0.0.1', port: srv.port });
+      await waitFor(() => first.connected, { what: 'the first client in' });
+      try {
+        return await clientError(srv.port, ErrorCode.Busy);
+      } finally {
+        await held.disconnect(0);
+      }
+    }),
+  [ErrorCode.AddrInUse]: () => withServer({}, (srv) => thrown(() => createStore(counter).createServer({ host: '127.0.0.1', port: srv.port }))),
+  [ErrorCode.QueueFull]: async () => {
+    const store = createStore(counter, { queueLimit: 2, stderr: () => {} });
+    const c = store.createClient({ host: '127.0.0.1', port: await freePort() });
+    try {
+      return await thrown(() => { for (let i = 0; i < 3; i++) store.dispatch({ type: 'INC' }); });
+    } finally {
+      await c.disconnect(0);
+    }
+  },
+  [ErrorCode.Permission]: () => {
+    // As root only a kernel filesystem refuses a socket file; otherwise a directory
+    // this user may not write to.
+    let where = '/sys/redux-cluster-rs.sock';
+    if (process.getuid?.() !== 0) {
+      const d = fs.mkdtempSync(path.join(tmp, 'ro-'));
+      fs.chmodSync(d, 0o500);
+      where = path.join(d, 's.sock');
+    }
+    return thrown(() => createStore(counter).createServer({ path: where }));
+  },
+  [ErrorCode.EventsDropped]: async () => {
+    // 400 connections of garbage while the JS thread is blocked: more events than the
+    // store keeps for a JS thread that does not run.
+    const said = sink();
+    const store = createStore(counter, { stderr: said });
+    const srv = store.createServer({ host: '127.0.0.1', port: 0 });
+    const flood = `const n = require('net');
+      for (let i = 0; i < 400; i++) { const c = n.connect(${srv.port}, '127.0.0.1', () => c.end(Buffer.from([0, 0, 0, 10, 9, 0, 1, 2]))); c.on('error', () => {}); }`;
+    const child = spawn(process.execPath, ['-e', flood], { stdio: 'ignore' });
+    try {
+      // This thread sleeps while the flood is refused, so the refusals wait for it.
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1500);
+      await waitFor(() => said.lines.some((l) => l.endsWith(`[${ErrorCode.EventsDropped}]`)), { what: 'the dropped events reported', show: () => said.lines.slice(-3) });
+      return { code: ErrorCode.EventsDropped };
+    } finally {
+      child.kill();
+      await srv.close();
+    }
+  },
+  [ErrorCode.Reducer]: () => thrown(() => createStore(reducers.patch({ n: 0 })).dispatchAsync({ type: 'PATCH', ops: [{ op: 'remove', path: '/absent' }] })),
+  [ErrorCode.ReducerLoad]: () => thrown(() => loadReducer(path.join(tmp, 'no-such-reducer.so'))),
+  [ErrorCode.AlreadyConnected]: async () => {
+    const store = createStore(counter, { stderr: () => {} });
+    const c = store.createClient({ host: '127.0.0.1', port: await freePort() });
+    try {
+      return await thrown(() => store.createClient({ host: '127.0.0.1', port: 1 }));
+    } finally {
+      await c.disconnect(0);
+    }
+  },
+  [ErrorCode.BackupCorrupt]: () => {
+    const f = path.join(tmp, 'garbage.json');
+    fs.writeFileSync(f, '{"counter": 1');
+    return thrown(() => createStore(counter).backup({ path: f }));
+  },
+  [ErrorCode.NotInitialized]: () => thrown(() => createRaftCoordinator({ nodeId: 'early' }).replicateCommand({ x: 1 })),
+  [ErrorCode.ClusterRunning]: async () => {
+    await Cluster.start({ nodeName: 'twice', host: '127.0.0.1', port: await freePort() });
+    try {
+      return await thrown(() => Cluster.start({ nodeName: 'twice', host: '127.0.0.1', port: 1 }));
+    } finally {
+      await Cluster.stop();
+    }
+  },
+  [ErrorCode.ClusterNotStarted]: () => thrown(() => Cluster.getNodes()),
+};
+
+test('every code of ErrorCode can occur: each is provoked the way a user meets it', { timeout: 120000 }, async (t) => {
+  assert.deepEqual(Object.keys(provoke).sort(), [...codes].sort(), 'one way to meet each code, and no other codes');
+  for (const code of codes) {
+    await t.test(code, async () => {
+      const e = await provoke[code]();
+      assert.equal(e.code, code, e.message);
+    });
+  }
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+test('one list of codes: index.d.ts and the README document exactly ErrorCode, and the JS layer uses no other', () => {
+  const dts = fs.readFileSync(path.join(ROOT, 'index.d.ts'), 'utf8');
+  const declared = dts.slice(dts.indexOf('export declare const ErrorCode'), dts.indexOf('export type ErrorCode'));
+  assert.deepEqual([...declared.matchAll(/'(ERR_[A-Z_]+)'/g)].map((m) => m[1]).sort(), [...codes].sort(), 'index.d.ts');
+  const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+  const table = readme.slice(readme.indexOf('## Error codes'));
+  const rows = [...table.slice(0, table.indexOf('\n## ', 5)).matchAll(/^\| `(ERR_[A-Z_]+)` \|/gm)].map((m) => m[1]);
+  assert.deepEqual(rows.sort(), [...codes].sort(), "the README's table");
+  // Every code the JS layer spells out is one of them (Node's own ERR_REQUIRE_ESM aside).
+  const jsDir = path.join(ROOT, 'src/js');
+  for (const f of fs.readdirSync(jsDir, { recursive: true }).filter((f) => /\.(m?js)$/.test(f) && !f.includes('.browser.'))) {
+    for (const [, c] of fs.readFileSync(path.join(jsDir, f), 'utf8').matchAll(/'(ERR_[A-Z_]+)'/g)) {
+      if (c !== 'ERR_REQUIRE_ESM') assert.ok(codes.includes(c), `${f}: ${c} is not in ErrorCode`);
+    }
+  }
+});
+
 
 
 test('a panic in the engine is an ERR_INTERNAL error, sync or async, and Node goes on', () => {

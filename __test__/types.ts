@@ -1,6 +1,6 @@
 // A typed usage sample, compiled with `tsc --strict` in CI. Each line marked with an
 // expect-error directive must fail to type-check, or the build fails.
-import { createStore, combineReducers, functions, reducers, loadReducer, type ReduxClusterStore, type ServerAddress, type EntityState } from 'redux-cluster-rs';
+import { createStore, combineReducers, functions, reducers, loadReducer, ErrorCode, ReduxClusterError, type ReduxClusterStore, type ServerAddress, type EntityState } from 'redux-cluster-rs';
 
 interface CounterState {
   counter: number;
@@ -218,3 +218,13 @@ const metricsServer = createStore(counter).createServer({ port: 0, http: { port:
 const lag: number | undefined = metricsServer.metrics().clients[0]?.lag;
 const metricsRole: string | undefined = metricsServer.metrics().raft?.role;
 void lag, metricsRole;
+
+// One enum of error codes: a value and a type.
+function retryable(e: ReduxClusterError): boolean {
+  const code: ErrorCode = e.code;
+  return code === ErrorCode.Connect || code === ErrorCode.Disconnected || code === ErrorCode.Busy;
+}
+void retryable;
+// @ts-expect-error: not a code of this package
+const notACode: ErrorCode = 'ERR_NOPE';
+void notACode;

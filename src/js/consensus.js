@@ -58,6 +58,14 @@ function int(v, name, dflt, min = 0) {
   return v;
 }
 
+function typed(v, name, type, dflt) {
+  if (v === undefined) return dflt;
+  if (typeof v !== type || (type === 'string' && v === '')) {
+    throw invalid(`${name} must be a ${type === 'string' ? 'non-empty string' : type}, got ${JSON.stringify(v) ?? typeof v}`);
+  }
+  return v;
+}
+
 class RaftCoordinator extends EventEmitter {
   constructor(options = {}) {
     super();
@@ -76,17 +84,17 @@ class RaftCoordinator extends EventEmitter {
     this.config = {
       nodeId: options.nodeId,
       port: int(options.port, 'port', 8080),
-      host: options.host ?? 'localhost',
+      host: typed(options.host, 'host', 'string', 'localhost'),
       electionTimeoutMin: int(options.electionTimeoutMin, 'electionTimeoutMin', 150, 1),
       electionTimeoutMax: int(options.electionTimeoutMax, 'electionTimeoutMax', 300, 1),
       heartbeatInterval: int(options.heartbeatInterval, 'heartbeatInterval', 50, 1),
       snapshotThreshold: int(options.snapshotThreshold, 'snapshotThreshold', 1000, 1),
-      dataDir: options.dataDir,
-      clusterSecret: options.clusterSecret,
-      forwardToLeader: options.forwardToLeader ?? true,
+      dataDir: typed(options.dataDir, 'dataDir', 'string'),
+      clusterSecret: typed(options.clusterSecret, 'clusterSecret', 'string'),
+      forwardToLeader: typed(options.forwardToLeader, 'forwardToLeader', 'boolean', true),
       commitTimeout: int(options.commitTimeout, 'commitTimeout', 5000, 1),
-      bootstrap: options.bootstrap ?? false,
-      advertiseHost: options.advertiseHost,
+      bootstrap: typed(options.bootstrap, 'bootstrap', 'boolean', false),
+      advertiseHost: typed(options.advertiseHost, 'advertiseHost', 'string'),
     };
     this.nodeId = options.nodeId;
     this._native = null;
