@@ -92,7 +92,7 @@ export async function runSoak({ seconds = 1800, rate = 2000, clients: nClients =
     await oneLeader(servers);
     for (let i = 0; i < nClients; i++) clients.push(startClient());
     log(`soak: 3 servers, ${nClients} clients, ${rate} actions/s, ${seconds} s, a client replaced every ${reconnect} s; samples every ${every} s`);
-    log('  t (s) | server RSS MB (each)   | fds (each)   | clients RSS MB, fds | acked/s | p99 ms | errors');
+    log('  t (s) | server RSS MB (each)   | of it JS heap MB       | fds (each)   | clients RSS MB, fds | acked/s | p99 ms | errors');
     const t0 = Date.now();
     let nextSwap = t0 + reconnect * 1000;
     let nextSample = t0 + every * 1000;
@@ -108,9 +108,11 @@ export async function runSoak({ seconds = 1800, rate = 2000, clients: nClients =
         nextSample += every * 1000;
         const w = window;
         window = { acked: 0, latencies: [], errors: {} };
+        // The JS heap beside the whole: what is left is the engine (and Node's own).
+        const heaps = await Promise.all(servers.map((k) => ask(k, { cmd: 'memory' }, 5000).then((m) => m.memory.heapTotal, () => NaN)));
         const s = {
           t: Math.round((Date.now() - t0) / 1000),
-          servers: servers.map((k) => usage(k.proc.pid)),
+          servers: servers.map((k, i) => ({ ...usage(k.proc.pid), heap: heaps[i] })),
           self: usage(process.pid),
           ackedPerSec: Math.round(w.acked / every),
           p99Ms: Number(p99(w.latencies).toFixed(1)),
@@ -118,7 +120,7 @@ export async function runSoak({ seconds = 1800, rate = 2000, clients: nClients =
         };
         samples.push(s);
         log(
-          `${String(s.t).padStart(7)} | ${s.servers.map((x) => mb(x.rss).padStart(6)).join(' ')} | ${s.servers.map((x) => String(x.fds).padStart(3)).join(' ')}  | ${mb(s.self.rss).padStart(6)}, ${String(s.self.fds).padStart(3)}     | ${String(s.ackedPerSec).padStart(7)} | ${String(s.p99Ms).padStart(6)} | ${JSON.stringify(s.errors)}`
+          `${String(s.t).padStart(7)} | ${s.servers.map((x) => mb(x.rss).padStart(6)).join(' ')} | ${s.servers.map((x) => mb(x.heap).padStart(6)).join(' ')} | ${s.servers.map((x) => String(x.fds).padStart(3)).join(' ')}  | ${mb(s.self.rss).padStart(6)}, ${String(s.self.fds).padStart(3)}     | ${String(s.ackedPerSec).padStart(7)} | ${String(s.p99Ms).padStart(6)} | ${JSON.stringify(s.errors)}`
         );
       }
     }

@@ -94,15 +94,23 @@ impl std::fmt::Debug for Disk {
     }
 }
 
+/// redb's page cache, in bytes.
+const DISK_CACHE: usize = 4 << 20;
+
 impl Disk {
     pub fn open(dir: &Path) -> io::Result<Disk> {
         std::fs::create_dir_all(dir)?;
-        let db = Database::create(dir.join("raft.redb")).map_err(|e| {
-            io::Error::other(format!(
-                "cannot open {}: {e}",
-                dir.join("raft.redb").display()
-            ))
-        })?;
+        // The log is served from memory (`LogStore`); the file is read only at start, so
+        // redb's page cache (1 GiB by default) would only hold copies.
+        let db = Database::builder()
+            .set_cache_size(DISK_CACHE)
+            .create(dir.join("raft.redb"))
+            .map_err(|e| {
+                io::Error::other(format!(
+                    "cannot open {}: {e}",
+                    dir.join("raft.redb").display()
+                ))
+            })?;
         // Create the table so that readers never meet a missing one, and take this
         // open's log epoch: durable before the log is written, larger than every
         // earlier one (see `wal`).
