@@ -949,11 +949,13 @@ export declare class InvalidClusterConfigError extends Error {
   readonly code: 'ERR_INVALID_CONFIG';
 }
 
-/** `Cluster has not been started. Call Cluster.start() first.` */
+/** `Cluster has not been started. Call Cluster.start() first.` Its code is
+ *  `ERR_CLUSTER_NOT_STARTED` before the first start, and `ERR_CLOSED` once a node has run
+ *  and stopped (or is stopping). */
 export declare class ClusterNotStartedError extends Error {
   constructor();
   readonly name: 'ClusterNotStartedError';
-  readonly code: 'ERR_CLUSTER_NOT_STARTED';
+  readonly code: 'ERR_CLUSTER_NOT_STARTED' | 'ERR_CLOSED';
 }
 
 /** `Invalid NodeId '<value>': <reason>`, with noex's reasons. */

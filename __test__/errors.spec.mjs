@@ -257,9 +257,15 @@ const provoke = {
       return await thrown(() => Cluster.start({ nodeName: 'twice', host: '127.0.0.1', port: 1 }));
     } finally {
       await Cluster.stop();
+      // A node that has stopped answers ERR_CLOSED (with noex's error class and message).
+      assert.equal((await thrown(() => Cluster.getNodes())).code, ErrorCode.Closed);
     }
   },
-  [ErrorCode.ClusterNotStarted]: () => thrown(() => Cluster.getNodes()),
+  // Before any start in the process: in a fresh one.
+  [ErrorCode.ClusterNotStarted]: () => {
+    const script = `try { require(${JSON.stringify(ROOT)}).Cluster.getNodes(); } catch (e) { console.log(e.code); }`;
+    return { code: spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 20000 }).stdout.trim() };
+  },
 };
 
 test('every code of ErrorCode can occur: each is provoked the way a user meets it', { timeout: 120000 }, async (t) => {

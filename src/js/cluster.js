@@ -15,11 +15,14 @@ class InvalidClusterConfigError extends Error {
   }
 }
 
+/** noex's error (and message) for a query on a node that is not running. Its code is
+ *  ERR_CLUSTER_NOT_STARTED before the first start; once a node has run and stopped (or is
+ *  stopping), ERR_CLOSED, like every other handle of this package that has stopped. */
 class ClusterNotStartedError extends Error {
-  constructor() {
+  constructor(stopped = false) {
     super('Cluster has not been started. Call Cluster.start() first.');
     this.name = 'ClusterNotStartedError';
-    this.code = 'ERR_CLUSTER_NOT_STARTED';
+    this.code = stopped ? 'ERR_CLOSED' : 'ERR_CLUSTER_NOT_STARTED';
   }
 }
 
@@ -163,6 +166,7 @@ function isNodeId(value) {
 // ---- Cluster -----------------------------------------------------------------------------
 
 let node = null; // the running NativeCluster
+let everStarted = false; // whether a node ran in this process (then a query answers ERR_CLOSED)
 let status = 'stopped';
 let startedAt = null;
 let stopping = null; // the promise of a stop() under way
@@ -201,7 +205,7 @@ function onEvent(e) {
 
 // As noex: the queries answer only while 'running' (not while starting or stopping).
 function running() {
-  if (status !== 'running' || !node) throw new ClusterNotStartedError();
+  if (status !== 'running' || !node) throw new ClusterNotStartedError(everStarted);
   return node;
 }
 
@@ -294,6 +298,7 @@ const Cluster = {
       throw e;
     }
     startedAt = Date.now();
+    everStarted = true;
     setStatus('running');
   },
 
