@@ -66,6 +66,15 @@ export async function runChaos({ servers: n = 3, clients: nClients = 2, seconds 
   let running = true;
   let lastAck = Date.now();
   let longestGap = 0;
+  // Failover: from a fault that hits the leader to the first acknowledgement of an action
+  // dispatched after it.
+  const failovers = [];
+  let pendingFailover = null;
+  const leaderNow = () => {
+    let best = null;
+    for (const k of all) for (const m of k.messages) if (m.leader !== undefined && (!best || m.term > best.term)) best = m;
+    return best && best.leader;
+  };
 
   const clients = [];
   const startClient = (name) => {
@@ -77,10 +86,15 @@ export async function runChaos({ servers: n = 3, clients: nClients = 2, seconds 
       while (running && c.alive) {
         const id = `${name}.${c.n++}`;
         attempted.add(id);
+        const sent = Date.now();
         try {
           await store.dispatchAsync(append(id), { timeout: 10000 });
           acked.add(id);
           const now = Date.now();
+          if (pendingFailover && sent >= pendingFailover.t0) {
+            failovers.push({ fault: pendingFailover.fault, ms: now - pendingFailover.t0 });
+            pendingFailover = null;
+          }
           longestGap = Math.max(longestGap, now - lastAck);
           lastAck = now;
         } catch (e) {
@@ -124,6 +138,7 @@ export async function runChaos({ servers: n = 3, clients: nClients = 2, seconds 
         continue;
       }
       const s = pick(up);
+      if (!pendingFailover && leaderNow() === `x${s.i}`) pendingFailover = { fault, t0: Date.now() };
       if (fault === 'kill') {
         s.state = 'killed';
         s.k.kill('SIGKILL');
@@ -200,11 +215,15 @@ export async function runChaos({ servers: n = 3, clients: nClients = 2, seconds 
       faults: counts,
       refusals,
       longestGapMs: longestGap,
+      failovers,
     };
+    const ms = failovers.map((f) => f.ms).sort((a, b) => a - b);
     log(
       `chaos: seed ${seed}: ${acked.size} acknowledged of ${attempted.size} dispatched, ${seq.length} applied everywhere; ` +
         `lost ${lost}, duplicated ${duplicated}, invented ${invented}; ${byTerm.size} terms (${splitTerms.length} with a second leader${splitTerms.length ? `: ${splitTerms.join('; ')}` : ''}); ` +
-        `faults ${JSON.stringify(counts)}; refusals ${JSON.stringify(refusals)}; longest time without an acknowledgement ${longestGap} ms`
+        `faults ${JSON.stringify(counts)}; refusals ${JSON.stringify(refusals)}; ` +
+        `failovers (a fault on the leader to the next acknowledged action) ${ms.length ? `${ms.length}, median ${ms[Math.floor(ms.length / 2)]} ms, max ${ms.at(-1)} ms` : 'none'}; ` +
+        `longest time without an acknowledgement ${longestGap} ms`
     );
     return result;
   } finally {
