@@ -2,12 +2,13 @@
 // dispatchAsync for a long time, while clients come and go (one is replaced every
 // `--reconnect` seconds). Every `--every` seconds it samples each server's resident
 // memory and open file descriptors (from /proc), this process's (the clients'), the
-// acknowledged actions per second and their p99 latency, and any error by code. At the
-// end: every server holds the same state, every acknowledged action was applied exactly
-// once (the store counts them), and memory and descriptors are flat: the last third of
-// the run's average RSS within 20 % of the first third's (after a warm-up sample), and
-// no more descriptors at the end than after the warm-up (+ 8). It writes the samples as
-// JSON and as an SVG chart, and exits 1 when a check fails.
+// acknowledged actions per second and their p99 latency, each server's dataDir size, and
+// any error by code. At the end: every server holds the same state, every acknowledged
+// action was applied exactly once (the store counts them), and memory, descriptors and
+// disk are flat: the last third of the run's average RSS within 20 % of the first
+// third's (after a warm-up sample), no more descriptors at the end than after the
+// warm-up (+ 8), and the dataDirs' last-third average within 1.5 × the first's + 16 MB.
+// It writes the samples as JSON and as an SVG chart, and exits 1 when a check fails.
 //
 //   npm run bench:soak -- [--minutes 30] [--rate 2000] [--clients 4] [--every 10] [--reconnect 5] [--out DIR]
 //   node benches/soak.mjs --seconds 20 --every 2   (a short run; npm test runs one)
@@ -31,6 +32,15 @@ function usage(pid) {
   } catch {
     return { rss: NaN, fds: NaN };
   }
+}
+
+/** Bytes of the files under `dir` (a server's dataDir: its Raft log, metadata, snapshot). */
+function diskUse(dir) {
+  let n = 0;
+  for (const e of fs.readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (e.isFile()) n += fs.statSync(path.join(e.parentPath ?? e.path, e.name), { throwIfNoEntry: false })?.size ?? 0;
+  }
+  return n;
 }
 
 const mean = (xs) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
@@ -92,7 +102,7 @@ export async function runSoak({ seconds = 1800, rate = 2000, clients: nClients =
     await oneLeader(servers);
     for (let i = 0; i < nClients; i++) clients.push(startClient());
     log(`soak: 3 servers, ${nClients} clients, ${rate} actions/s, ${seconds} s, a client replaced every ${reconnect} s; samples every ${every} s`);
-    log('  t (s) | server RSS MB (each)   | of it JS heap MB       | fds (each)   | clients RSS MB, fds | acked/s | p99 ms | errors');
+    log('  t (s) | server RSS MB (each)   | of it JS heap MB       | dataDir MB (each)      | fds (each)   | clients RSS MB, fds | acked/s | p99 ms | errors');
     const t0 = Date.now();
     let nextSwap = t0 + reconnect * 1000;
     let nextSample = t0 + every * 1000;
@@ -112,7 +122,7 @@ export async function runSoak({ seconds = 1800, rate = 2000, clients: nClients =
         const heaps = await Promise.all(servers.map((k) => ask(k, { cmd: 'memory' }, 5000).then((m) => m.memory.heapTotal, () => NaN)));
         const s = {
           t: Math.round((Date.now() - t0) / 1000),
-          servers: servers.map((k, i) => ({ ...usage(k.proc.pid), heap: heaps[i] })),
+          servers: servers.map((k, i) => ({ ...usage(k.proc.pid), heap: heaps[i], disk: diskUse(path.join(dir, `s${i}`)) })),
           self: usage(process.pid),
           ackedPerSec: Math.round(w.acked / every),
           p99Ms: Number(p99(w.latencies).toFixed(1)),
@@ -120,7 +130,7 @@ export async function runSoak({ seconds = 1800, rate = 2000, clients: nClients =
         };
         samples.push(s);
         log(
-          `${String(s.t).padStart(7)} | ${s.servers.map((x) => mb(x.rss).padStart(6)).join(' ')} | ${s.servers.map((x) => mb(x.heap).padStart(6)).join(' ')} | ${s.servers.map((x) => String(x.fds).padStart(3)).join(' ')}  | ${mb(s.self.rss).padStart(6)}, ${String(s.self.fds).padStart(3)}     | ${String(s.ackedPerSec).padStart(7)} | ${String(s.p99Ms).padStart(6)} | ${JSON.stringify(s.errors)}`
+          `${String(s.t).padStart(7)} | ${s.servers.map((x) => mb(x.rss).padStart(6)).join(' ')} | ${s.servers.map((x) => mb(x.heap).padStart(6)).join(' ')} | ${s.servers.map((x) => mb(x.disk).padStart(6)).join(' ')} | ${s.servers.map((x) => String(x.fds).padStart(3)).join(' ')}  | ${mb(s.self.rss).padStart(6)}, ${String(s.self.fds).padStart(3)}     | ${String(s.ackedPerSec).padStart(7)} | ${String(s.p99Ms).padStart(6)} | ${JSON.stringify(s.errors)}`
         );
       }
     }
@@ -146,8 +156,13 @@ export async function runSoak({ seconds = 1800, rate = 2000, clients: nClients =
     const fdsStart = steady.length ? Math.max(...steady[0].servers.map((x) => x.fds)) : 0;
     const fdsEnd = steady.length ? Math.max(...steady.at(-1).servers.map((x) => x.fds)) : 0;
     const rssFlat = rssGrowth <= 0.2;
+    // The data directories: a log that is compacted, a snapshot, a small metadata file.
+    const diskOf = (xs) => mean(xs.flatMap((s) => s.servers.map((x) => x.disk)));
+    const diskFirst = steady.length >= 3 ? diskOf(steady.slice(0, third)) : 0;
+    const diskLast = steady.length >= 3 ? diskOf(steady.slice(-third)) : 0;
+    const diskFlat = diskLast <= diskFirst * 1.5 + (16 << 20);
     const fdsFlat = fdsEnd <= fdsStart + 8;
-    const flat = rssFlat && fdsFlat;
+    const flat = rssFlat && fdsFlat && diskFlat;
     const rates = steady.map((s) => s.ackedPerSec);
     const result = {
       seconds,
@@ -159,6 +174,7 @@ export async function runSoak({ seconds = 1800, rate = 2000, clients: nClients =
       rssGrowth: Number(rssGrowth.toFixed(3)),
       fdsStart,
       fdsEnd,
+      diskMb: { first: Number(mb(diskFirst)), last: Number(mb(diskLast)) },
       flat,
       throughput: { min: Math.min(...rates), mean: Math.round(mean(rates)), max: Math.max(...rates) },
       errors,
@@ -167,7 +183,8 @@ export async function runSoak({ seconds = 1800, rate = 2000, clients: nClients =
     log(
       `soak: ${acked} acknowledged of ${attempted} sent, ${applied} applied on every server (${consistent ? 'consistent' : 'INCONSISTENT'}); ` +
         `server RSS ${rssGrowth >= 0 ? '+' : ''}${(rssGrowth * 100).toFixed(1)} % (last third vs first: ${rssFlat ? 'flat' : 'GROWING'}), ` +
-        `fds ${fdsStart} -> ${fdsEnd} (${fdsFlat ? 'flat' : 'GROWING'}); ` +
+        `fds ${fdsStart} -> ${fdsEnd} (${fdsFlat ? 'flat' : 'GROWING'}), ` +
+        `dataDir ${mb(diskFirst)} -> ${mb(diskLast)} MB (${diskFlat ? 'flat' : 'GROWING'}); ` +
         `acked/s min ${result.throughput.min} mean ${result.throughput.mean} max ${result.throughput.max}; errors ${JSON.stringify(errors)}`
     );
     if (out) {
@@ -184,7 +201,7 @@ export async function runSoak({ seconds = 1800, rate = 2000, clients: nClients =
   }
 }
 
-/** Three small line charts (server RSS, descriptors, acknowledged/s) over time. */
+/** Small line charts (server RSS, descriptors, dataDir size, acknowledged/s) over time. */
 function chart(samples) {
   const W = 720;
   const H = 150;
@@ -211,8 +228,9 @@ function chart(samples) {
   const body =
     panel('server RSS, MB', per((x) => x.rss / 2 ** 20), 0) +
     panel('server open file descriptors', per((x) => x.fds), H) +
-    panel('acknowledged actions/s', [samples.map((s) => s.ackedPerSec)], 2 * H);
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${3 * H}" font-family="sans-serif">${body}</svg>\n`;
+    panel('server dataDir, MB', per((x) => x.disk / 2 ** 20), 2 * H) +
+    panel('acknowledged actions/s', [samples.map((s) => s.ackedPerSec)], 3 * H);
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${4 * H}" font-family="sans-serif">${body}</svg>\n`;
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
