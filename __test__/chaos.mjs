@@ -1,7 +1,7 @@
 // A small Jepsen of our own: a replicated store (3 or 5 server processes with dataDir,
 // reaching each other through link proxies) and clients dispatching with dispatchAsync,
 // while a seeded scheduler kill -9s and restarts servers, SIGSTOPs and continues them,
-// cuts a server's links, and restarts clients. After the run everything heals, and the
+// cuts a server's links (both ways), and restarts clients. After the run everything heals, and the
 // checks are:
 //   - every server and every client holds the same sequence of actions;
 //   - every acknowledged action is in it exactly once (lost = 0, duplicated = 0);
@@ -62,6 +62,9 @@ export async function runChaos({ servers: n = 3, clients: nClients = 2, seconds 
   const counts = { kill: 0, restart: 0, stop: 0, cut: 0, clientRestart: 0 };
   const attempted = new Set();
   const acked = new Set();
+  const t0 = Date.now();
+  const timeline = []; // [ms since start, what], for a failing run's report
+  const ackedAt = new Map();
   const refusals = {};
   let running = true;
   let lastAck = Date.now();
@@ -91,6 +94,7 @@ export async function runChaos({ servers: n = 3, clients: nClients = 2, seconds 
           await store.dispatchAsync(append(id), { timeout: 10000 });
           acked.add(id);
           const now = Date.now();
+          ackedAt.set(id, [sent - t0, now - t0]);
           if (pendingFailover && sent >= pendingFailover.t0) {
             failovers.push({ fault: pendingFailover.fault, ms: now - pendingFailover.t0 });
             pendingFailover = null;
@@ -138,6 +142,7 @@ export async function runChaos({ servers: n = 3, clients: nClients = 2, seconds 
         continue;
       }
       const s = pick(up);
+      timeline.push([Date.now() - t0, `${fault} x${s.i}${leaderNow() === `x${s.i}` ? ' (leader)' : ''}`]);
       if (!pendingFailover && leaderNow() === `x${s.i}`) pendingFailover = { fault, t0: Date.now() };
       if (fault === 'kill') {
         s.state = 'killed';
@@ -152,11 +157,14 @@ export async function runChaos({ servers: n = 3, clients: nClients = 2, seconds 
           s.state = 'up';
         }, between(200, 1500));
       } else {
+        // Both directions: nothing reaches it, and what it dials is refused.
         s.state = 'cut';
         proxies[s.i].isolate();
+        proxies.forEach((p, j) => j !== s.i && p.refuse(`x${s.i}`));
         counts.cut++;
         setTimeout(() => {
           proxies[s.i].heal();
+          proxies.forEach((p, j) => j !== s.i && p.allow(`x${s.i}`));
           s.state = 'up';
         }, between(300, 2000));
       }
@@ -189,7 +197,8 @@ export async function runChaos({ servers: n = 3, clients: nClients = 2, seconds 
     const seen = new Map();
     for (const id of seq) seen.set(id, (seen.get(id) || 0) + 1);
     const duplicated = [...seen.values()].filter((x) => x > 1).length;
-    const lost = [...acked].filter((id) => !seen.has(id)).length;
+    const lostIds = [...acked].filter((id) => !seen.has(id));
+    const lost = lostIds.length;
     const invented = seq.filter((id) => !attempted.has(id)).length;
     // One leader per term, over every process's 'leader' events.
     const byTerm = new Map();
@@ -217,6 +226,16 @@ export async function runChaos({ servers: n = 3, clients: nClients = 2, seconds 
       longestGapMs: longestGap,
       failovers,
     };
+    if (lost) {
+      // What a failing run needs for a diagnosis: when the lost actions were sent and
+      // acknowledged, and the faults around them.
+      const when = lostIds.map((id) => ackedAt.get(id));
+      const from = Math.min(...when.map((w) => w[0])) - 3000;
+      const to = Math.max(...when.map((w) => w[1])) + 3000;
+      result.lostSample = lostIds.slice(0, 10).map((id) => `${id} sent ${ackedAt.get(id)[0]} ms, acknowledged ${ackedAt.get(id)[1]} ms`);
+      result.faultsAround = timeline.filter(([t]) => t >= from && t <= to).map(([t, w]) => `${t} ms: ${w}`);
+      log(`chaos: LOST ${lost}: ${result.lostSample.join('; ')}; faults around them: ${result.faultsAround.join('; ')}`);
+    }
     const ms = failovers.map((f) => f.ms).sort((a, b) => a - b);
     log(
       `chaos: seed ${seed}: ${acked.size} acknowledged of ${attempted.size} dispatched, ${seq.length} applied everywhere; ` +

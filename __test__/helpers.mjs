@@ -261,6 +261,10 @@ export async function linkProxy(target) {
       refused.add(name);
       for (const c of [...conns]) if (c.from === name) c.a.destroy(), c.b.destroy();
     },
+    /** Takes back `refuse(name)` alone. */
+    allow(name) {
+      refused.delete(name);
+    },
     heal() {
       isolated = false;
       refused.clear();
