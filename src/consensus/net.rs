@@ -378,7 +378,40 @@ pub struct Dialer {
     pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
+/// One connection to a peer, reused call after call, and safe to cancel: the session is
+/// taken out for the length of a call and put back only once its reply has arrived.
+///
+/// Why: openraft wraps every append and snapshot chunk in a timeout of its own and drops
+/// the call's future when it fires. A session kept with a request in flight would hand
+/// that request's late reply to the next call, on a connection that answers in order.
+/// A leader then took an older append's `Success` as the answer to a longer one, counted
+/// entries as replicated that were not, and committed without a majority: the chaos
+/// run's lost and diverged actions, and followers stuck behind.
+#[derive(Default)]
+pub struct Link(Mutex<Option<Session>>);
+
+impl Link {
+    pub async fn call(
+        &mut self,
+        d: &Dialer,
+        addr: &str,
+        req: &Request,
+        ttl: Duration,
+    ) -> io::Result<Reply> {
+        let mut s = match self.0.get_mut().take() {
+            Some(s) => s,
+            None => tokio::time::timeout(ttl, Session::connect(addr, d))
+                .await
+                .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??,
+        };
+        let r = s.call(req, ttl).await?;
+        *self.0.get_mut() = Some(s);
+        Ok(r)
+    }
+}
+
 /// Idle connections per address, so concurrent calls (forwarded writes) each get one.
+/// Cancellation-safe as [`Link`] is: a call owns its session until the reply.
 #[derive(Default)]
 pub struct Pool {
     idle: Mutex<HashMap<String, Vec<Session>>>,
@@ -460,6 +493,66 @@ mod tests {
         };
         let c = Session::connect(&addr, &d).await;
         (c, server.await.unwrap())
+    }
+
+    /// openraft drops a call's future when its own timeout fires. The reply to that
+    /// call, arriving later, must never be taken as the answer to the next one.
+    #[tokio::test]
+    async fn a_cancelled_call_never_hands_its_reply_to_the_next() {
+        let l = Listener::bind(&Endpoint::Tcp {
+            host: "127.0.0.1".into(),
+            port: 0,
+        })
+        .unwrap();
+        let addr = format!("127.0.0.1:{}", l.port().unwrap());
+        // The peer answers each request with its name; "first" only once released.
+        let release = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
+        let gate = release.clone();
+        tokio::spawn(async move {
+            while let Ok((st, _)) = l.accept().await {
+                let gate = gate.clone();
+                tokio::spawn(async move {
+                    let s = Session::accept(st, "b", None, FrameLimits::default()).await?;
+                    serve_session(s, |req| {
+                        let gate = gate.clone();
+                        async move {
+                            let Request::RemoveNode(name) = req else {
+                                return Reply::Done(Ok(()));
+                            };
+                            if name == "first" {
+                                gate.acquire().await.expect("open").forget();
+                            }
+                            Reply::Status(Status {
+                                name,
+                                ..Status::default()
+                            })
+                        }
+                    })
+                    .await;
+                    io::Result::Ok(())
+                });
+            }
+        });
+        let d = Dialer {
+            local: "a".into(),
+            secret: None,
+            limits: FrameLimits::default(),
+            tls: None,
+        };
+        let ttl = Duration::from_secs(10);
+        let mut link = Link::default();
+        let ask = |name: &str| Request::RemoveNode(name.into());
+        let abandoned = tokio::time::timeout(
+            Duration::from_millis(100),
+            link.call(&d, &addr, &ask("first"), ttl),
+        )
+        .await;
+        assert!(abandoned.is_err(), "the first call waits at the peer");
+        release.add_permits(1);
+        match link.call(&d, &addr, &ask("second"), ttl).await.unwrap() {
+            Reply::Status(s) => assert_eq!(s.name, "second", "the answer to another call"),
+            other => panic!("unexpected reply {other:?}"),
+        }
     }
 
     #[tokio::test]

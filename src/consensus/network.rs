@@ -2,7 +2,7 @@
 //! replication stream, reconnected on failure.
 
 use super::engine::Shared;
-use super::net::{Reply, Request, Session};
+use super::net::{Link, Reply, Request};
 use super::types::{node_id, Member, TypeConfig};
 use openraft::error::{
     InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
@@ -36,8 +36,9 @@ pub(super) struct NetFactory {
 pub(super) struct NetConn {
     shared: Arc<Shared>,
     target: Member,
-    // openraft wants the network Sync; the lock is never contended (calls take &mut self).
-    session: tokio::sync::Mutex<Option<Session>>,
+    /// The connection between calls (see [`Link`]: openraft cancels calls that outlast
+    /// its timeouts).
+    link: Link,
 }
 
 impl RaftNetworkFactory<TypeConfig> for NetFactory {
@@ -47,7 +48,7 @@ impl RaftNetworkFactory<TypeConfig> for NetFactory {
         NetConn {
             shared: self.shared.clone(),
             target: node.clone(),
-            session: tokio::sync::Mutex::new(None),
+            link: Link::default(),
         }
     }
 }
@@ -55,6 +56,9 @@ impl RaftNetworkFactory<TypeConfig> for NetFactory {
 type RpcErr<E = openraft::error::Infallible> = RPCError<u64, Member, RaftError<u64, E>>;
 
 impl NetConn {
+    /// `ttl` is the option's soft TTL: within openraft's own timeout (the hard TTL), so
+    /// that a call that runs out of time ends here, as an unreachable peer, rather than
+    /// by being dropped.
     async fn call(&mut self, req: Request, ttl: Duration) -> Result<Reply, io::Error> {
         if let Some(ext) = &self.shared.external {
             // A transport that throws or never answers is an unreachable peer, bounded.
@@ -67,22 +71,8 @@ impl NetConn {
                     )
                 })?;
         }
-        let mut slot = self.session.lock().await;
-        if slot.is_none() {
-            let c = tokio::time::timeout(
-                ttl,
-                Session::connect(&self.target.addr, &self.shared.dialer),
-            )
-            .await
-            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??;
-            *slot = Some(c);
-        }
-        let s = slot.as_mut().expect("connected");
-        let r = s.call(&req, ttl).await;
-        if r.is_err() {
-            *slot = None;
-        }
-        r
+        let addr = self.target.addr.clone();
+        self.link.call(&self.shared.dialer, &addr, &req, ttl).await
     }
 
     fn io_err<E: std::error::Error>(&self, e: io::Error) -> RPCError<u64, Member, E> {
@@ -116,7 +106,7 @@ impl RaftNetwork<TypeConfig> for NetConn {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<u64>, RpcErr> {
-        match self.call(Request::Append(rpc), option.hard_ttl()).await {
+        match self.call(Request::Append(rpc), option.soft_ttl()).await {
             Ok(Reply::Append(r)) => r.map_err(|e| self.remote(e)),
             Ok(_) => Err(unexpected()),
             Err(e) => Err(self.io_err(e)),
@@ -128,7 +118,7 @@ impl RaftNetwork<TypeConfig> for NetConn {
         rpc: InstallSnapshotRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<InstallSnapshotResponse<u64>, RpcErr<InstallSnapshotError>> {
-        match self.call(Request::Snapshot(rpc), option.hard_ttl()).await {
+        match self.call(Request::Snapshot(rpc), option.soft_ttl()).await {
             Ok(Reply::Snapshot(r)) => r.map_err(|e| self.remote(e)),
             Ok(_) => Err(unexpected()),
             Err(e) => Err(self.io_err(e)),
@@ -140,7 +130,7 @@ impl RaftNetwork<TypeConfig> for NetConn {
         rpc: VoteRequest<u64>,
         option: RPCOption,
     ) -> Result<VoteResponse<u64>, RpcErr> {
-        match self.call(Request::Vote(rpc), option.hard_ttl()).await {
+        match self.call(Request::Vote(rpc), option.soft_ttl()).await {
             Ok(Reply::Vote(r)) => r.map_err(|e| self.remote(e)),
             Ok(_) => Err(unexpected()),
             Err(e) => Err(self.io_err(e)),
