@@ -192,7 +192,15 @@ export async function runChaos({ servers: n = 3, clients: nClients = 2, seconds 
         return logs.every((l) => l.length === logs[0].length && l.every((x, i) => x === logs[0][i]));
       },
       { timeoutMs: 60000, what: 'every server and client holding the same log', show: () => logs && logs.map((l) => l.length) }
-    );
+    ).catch(async (e) => {
+      // What a diagnosis needs: each server's view of the group, and what it said.
+      for (const s of servers) {
+        const st = await ask(s.k, { cmd: 'status' }).catch((err) => ({ status: String(err) }));
+        const said = s.k.messages.filter((m) => m.stderr).slice(-5).map((m) => m.stderr);
+        log(`chaos: x${s.i}: ${JSON.stringify(st.status)}; last stderr: ${JSON.stringify(said)}`);
+      }
+      throw e;
+    });
     const seq = logs[0];
     const seen = new Map();
     for (const id of seq) seen.set(id, (seen.get(id) || 0) + 1);

@@ -3,12 +3,11 @@
 //! them.
 
 use super::engine::{name_of, RaftEngine};
-use super::net::{Reply, Request, Session};
+use super::net::{Link, Reply, Request};
 use super::state_machine::SmEvent;
 use super::types::Member;
 use openraft::ServerState;
 use std::collections::{BTreeSet, HashMap};
-use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -111,7 +110,7 @@ pub(super) async fn watch_metrics(engine: Arc<RaftEngine>) {
 pub(super) async fn probe_peers(engine: Arc<RaftEngine>) {
     let every = Duration::from_millis((engine.shared.cfg.heartbeat_interval * 2).max(100));
     let ttl = Duration::from_millis(engine.shared.cfg.election_timeout_max.max(200));
-    let mut sessions: HashMap<String, Session> = HashMap::new();
+    let mut links: HashMap<String, Link> = HashMap::new();
     let mut up: BTreeSet<String> = BTreeSet::new();
     loop {
         tokio::select! {
@@ -121,23 +120,13 @@ pub(super) async fn probe_peers(engine: Arc<RaftEngine>) {
         let peers = engine.peers();
         for (name, addr) in &peers {
             let s = &engine.shared;
-            let ok = async {
-                if !sessions.contains_key(name) {
-                    let c = tokio::time::timeout(ttl, Session::connect(addr, &s.dialer))
-                        .await
-                        .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
-                    sessions.insert(name.clone(), c);
-                }
-                let sess = sessions.get_mut(name).expect("inserted");
-                match sess.call(&Request::Ping, ttl).await? {
-                    Reply::Status(st) if &st.name == name => Ok(()),
-                    _ => Err(io::Error::other("unexpected ping reply")),
-                }
-            }
-            .await
-            .is_ok();
+            let link = links.entry(name.clone()).or_default();
+            let ok = matches!(
+                link.call(&s.dialer, addr, &Request::Ping, ttl).await,
+                Ok(Reply::Status(st)) if &st.name == name
+            );
             if !ok {
-                sessions.remove(name);
+                links.remove(name);
             }
             if ok && up.insert(name.clone()) {
                 (s.sink)(RaftEvent::PeerConnected(name.clone()));
@@ -153,6 +142,6 @@ pub(super) async fn probe_peers(engine: Arc<RaftEngine>) {
             }
             keep
         });
-        sessions.retain(|n, _| peers.contains_key(n));
+        links.retain(|n, _| peers.contains_key(n));
     }
 }

@@ -378,17 +378,33 @@ pub struct Dialer {
     pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
-/// One connection to a peer, reused call after call, and safe to cancel: the session is
-/// taken out for the length of a call and put back only once its reply has arrived.
+/// One connection to a peer, reused call after call, and safe to cancel: a call given
+/// up on (its future dropped) leaves its reply owed, and the next call reads and drops
+/// the owed replies before its own.
 ///
 /// Why: openraft wraps every append and snapshot chunk in a timeout of its own and drops
-/// the call's future when it fires. A session kept with a request in flight would hand
-/// that request's late reply to the next call, on a connection that answers in order.
-/// A leader then took an older append's `Success` as the answer to a longer one, counted
-/// entries as replicated that were not, and committed without a majority: the chaos
-/// run's lost and diverged actions, and followers stuck behind.
+/// the call's future when it fires. The connection answers in order, so a kept session
+/// handed the late reply of the abandoned call to the next one. A leader then took an
+/// older append's `Success` as the answer to a longer one, counted entries as replicated
+/// that were not, and committed without a majority: the chaos run's lost and diverged
+/// actions. Dropping the connection instead would also be correct, but a follower whose
+/// appends take longer than the heartbeat interval (one far behind, a slow disk) would
+/// then never answer in time on a fresh connection, and openraft backs off from peers
+/// that look unreachable.
 #[derive(Default)]
-pub struct Link(Mutex<Option<Session>>);
+pub struct Link(Mutex<Option<Kept>>);
+
+struct Kept {
+    session: Session,
+    /// Replies to calls given up on, still to come, in order, before the next call's.
+    owed: u32,
+    /// A call was dropped while writing its request: the stream may hold half a frame.
+    torn: bool,
+}
+
+/// Calls given up on in a row after which the connection is presumed dead (a peer that
+/// is stopped, or cut off without the connection closing) and made again.
+const MAX_OWED: u32 = 4;
 
 impl Link {
     pub async fn call(
@@ -398,20 +414,45 @@ impl Link {
         req: &Request,
         ttl: Duration,
     ) -> io::Result<Reply> {
-        let mut s = match self.0.get_mut().take() {
-            Some(s) => s,
-            None => tokio::time::timeout(ttl, Session::connect(addr, d))
-                .await
-                .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??,
-        };
-        let r = s.call(req, ttl).await?;
-        *self.0.get_mut() = Some(s);
-        Ok(r)
+        let slot = self.0.get_mut();
+        if slot.as_ref().is_some_and(|k| k.torn || k.owed >= MAX_OWED) {
+            *slot = None;
+        }
+        let r = tokio::time::timeout(ttl, async {
+            if slot.is_none() {
+                let session = Session::connect(addr, d).await?;
+                *slot = Some(Kept {
+                    session,
+                    owed: 0,
+                    torn: false,
+                });
+            }
+            let k = slot.as_mut().expect("connected");
+            // Reading a frame is cancel-safe (a partial one stays buffered); `owed` goes
+            // down only once a whole reply has been read.
+            while k.owed > 0 {
+                k.session.recv::<Reply>().await?;
+                k.owed -= 1;
+            }
+            k.torn = true;
+            k.session.send(req).await?;
+            (k.torn, k.owed) = (false, 1);
+            let reply = k.session.recv::<Reply>().await?;
+            k.owed = 0;
+            Ok(reply)
+        })
+        .await
+        .unwrap_or_else(|_| Err(io::Error::new(io::ErrorKind::TimedOut, "no reply in time")));
+        if r.is_err() {
+            *self.0.get_mut() = None;
+        }
+        r
     }
 }
 
 /// Idle connections per address, so concurrent calls (forwarded writes) each get one.
-/// Cancellation-safe as [`Link`] is: a call owns its session until the reply.
+/// Cancellation-safe: a call owns its session until the reply (a call given up on
+/// takes its connection with it).
 #[derive(Default)]
 pub struct Pool {
     idle: Mutex<HashMap<String, Vec<Session>>>,
@@ -508,8 +549,11 @@ mod tests {
         // The peer answers each request with its name; "first" only once released.
         let release = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
         let gate = release.clone();
+        let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = accepted.clone();
         tokio::spawn(async move {
             while let Ok((st, _)) = l.accept().await {
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let gate = gate.clone();
                 tokio::spawn(async move {
                     let s = Session::accept(st, "b", None, FrameLimits::default()).await?;
@@ -553,6 +597,8 @@ mod tests {
             Reply::Status(s) => assert_eq!(s.name, "second", "the answer to another call"),
             other => panic!("unexpected reply {other:?}"),
         }
+        // On the same connection: a slow peer is not a dead one.
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 
     #[tokio::test]

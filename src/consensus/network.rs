@@ -56,9 +56,9 @@ impl RaftNetworkFactory<TypeConfig> for NetFactory {
 type RpcErr<E = openraft::error::Infallible> = RPCError<u64, Member, RaftError<u64, E>>;
 
 impl NetConn {
-    /// `ttl` is the option's soft TTL: within openraft's own timeout (the hard TTL), so
-    /// that a call that runs out of time ends here, as an unreachable peer, rather than
-    /// by being dropped.
+    /// `ttl` is openraft's own timeout for the call, which usually fires first and drops
+    /// the call (see [`Link`]: a timeout is not an unreachable peer, which openraft would
+    /// back off from).
     async fn call(&mut self, req: Request, ttl: Duration) -> Result<Reply, io::Error> {
         if let Some(ext) = &self.shared.external {
             // A transport that throws or never answers is an unreachable peer, bounded.
@@ -106,7 +106,7 @@ impl RaftNetwork<TypeConfig> for NetConn {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<u64>, RpcErr> {
-        match self.call(Request::Append(rpc), option.soft_ttl()).await {
+        match self.call(Request::Append(rpc), option.hard_ttl()).await {
             Ok(Reply::Append(r)) => r.map_err(|e| self.remote(e)),
             Ok(_) => Err(unexpected()),
             Err(e) => Err(self.io_err(e)),
@@ -118,7 +118,7 @@ impl RaftNetwork<TypeConfig> for NetConn {
         rpc: InstallSnapshotRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<InstallSnapshotResponse<u64>, RpcErr<InstallSnapshotError>> {
-        match self.call(Request::Snapshot(rpc), option.soft_ttl()).await {
+        match self.call(Request::Snapshot(rpc), option.hard_ttl()).await {
             Ok(Reply::Snapshot(r)) => r.map_err(|e| self.remote(e)),
             Ok(_) => Err(unexpected()),
             Err(e) => Err(self.io_err(e)),
@@ -130,7 +130,7 @@ impl RaftNetwork<TypeConfig> for NetConn {
         rpc: VoteRequest<u64>,
         option: RPCOption,
     ) -> Result<VoteResponse<u64>, RpcErr> {
-        match self.call(Request::Vote(rpc), option.soft_ttl()).await {
+        match self.call(Request::Vote(rpc), option.hard_ttl()).await {
             Ok(Reply::Vote(r)) => r.map_err(|e| self.remote(e)),
             Ok(_) => Err(unexpected()),
             Err(e) => Err(self.io_err(e)),
