@@ -197,7 +197,13 @@ export async function runChaos({ servers: n = 3, clients: nClients = 2, seconds 
       for (const s of servers) {
         const st = await ask(s.k, { cmd: 'status' }).catch((err) => ({ status: String(err) }));
         const said = s.k.messages.filter((m) => m.stderr).slice(-5).map((m) => m.stderr);
-        log(`chaos: x${s.i}: ${JSON.stringify(st.status)}; last stderr: ${JSON.stringify(said)}`);
+        log(`chaos: x${s.i} (pid ${s.k.proc.pid}): ${JSON.stringify(st.status)}; last stderr: ${JSON.stringify(said)}`);
+      }
+      // CHAOS_HOLD=seconds keeps the processes as they are, to look at them (gdb -p pid).
+      const hold = Number(process.env.CHAOS_HOLD || 0);
+      if (hold > 0) {
+        log(`chaos: holding the processes for ${hold} s`);
+        await sleep(hold * 1000);
       }
       throw e;
     });

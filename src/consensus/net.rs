@@ -441,12 +441,16 @@ impl Link {
             k.owed = 0;
             Ok(reply)
         })
-        .await
-        .unwrap_or_else(|_| Err(io::Error::new(io::ErrorKind::TimedOut, "no reply in time")));
-        if r.is_err() {
-            *self.0.get_mut() = None;
+        .await;
+        match r {
+            Ok(Ok(reply)) => Ok(reply),
+            Ok(Err(e)) => {
+                *self.0.get_mut() = None;
+                Err(e)
+            }
+            // As when openraft gives up on a call: its reply stays owed, the connection kept.
+            Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "no reply in time")),
         }
-        r
     }
 }
 

@@ -5,9 +5,9 @@ use super::engine::Shared;
 use super::net::{Link, Reply, Request};
 use super::types::{node_id, Member, TypeConfig};
 use openraft::error::{
-    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
+    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Timeout, Unreachable,
 };
-use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::network::{RPCOption, RPCTypes, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
     VoteRequest, VoteResponse,
@@ -75,11 +75,24 @@ impl NetConn {
         self.link.call(&self.shared.dialer, &addr, &req, ttl).await
     }
 
-    fn io_err<E: std::error::Error>(&self, e: io::Error) -> RPCError<u64, Member, E> {
+    /// A call that ran out of time is a timeout, which openraft retries at once; refused
+    /// or broken connections make the peer unreachable, which it backs off from.
+    fn io_err<E: std::error::Error>(
+        &self,
+        e: io::Error,
+        action: RPCTypes,
+        ttl: Duration,
+    ) -> RPCError<u64, Member, E> {
         match e.kind() {
-            io::ErrorKind::ConnectionRefused
-            | io::ErrorKind::TimedOut
-            | io::ErrorKind::NotConnected => RPCError::Unreachable(Unreachable::new(&e)),
+            io::ErrorKind::TimedOut => RPCError::Timeout(Timeout {
+                action,
+                id: node_id(&self.shared.me.name),
+                target: node_id(&self.target.name),
+                timeout: ttl,
+            }),
+            io::ErrorKind::ConnectionRefused | io::ErrorKind::NotConnected => {
+                RPCError::Unreachable(Unreachable::new(&e))
+            }
             _ => RPCError::Network(NetworkError::new(&e)),
         }
     }
@@ -106,10 +119,11 @@ impl RaftNetwork<TypeConfig> for NetConn {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<u64>, RpcErr> {
-        match self.call(Request::Append(rpc), option.hard_ttl()).await {
+        let ttl = option.hard_ttl();
+        match self.call(Request::Append(rpc), ttl).await {
             Ok(Reply::Append(r)) => r.map_err(|e| self.remote(e)),
             Ok(_) => Err(unexpected()),
-            Err(e) => Err(self.io_err(e)),
+            Err(e) => Err(self.io_err(e, RPCTypes::AppendEntries, ttl)),
         }
     }
 
@@ -118,10 +132,11 @@ impl RaftNetwork<TypeConfig> for NetConn {
         rpc: InstallSnapshotRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<InstallSnapshotResponse<u64>, RpcErr<InstallSnapshotError>> {
-        match self.call(Request::Snapshot(rpc), option.hard_ttl()).await {
+        let ttl = option.hard_ttl();
+        match self.call(Request::Snapshot(rpc), ttl).await {
             Ok(Reply::Snapshot(r)) => r.map_err(|e| self.remote(e)),
             Ok(_) => Err(unexpected()),
-            Err(e) => Err(self.io_err(e)),
+            Err(e) => Err(self.io_err(e, RPCTypes::InstallSnapshot, ttl)),
         }
     }
 
@@ -130,10 +145,11 @@ impl RaftNetwork<TypeConfig> for NetConn {
         rpc: VoteRequest<u64>,
         option: RPCOption,
     ) -> Result<VoteResponse<u64>, RpcErr> {
-        match self.call(Request::Vote(rpc), option.hard_ttl()).await {
+        let ttl = option.hard_ttl();
+        match self.call(Request::Vote(rpc), ttl).await {
             Ok(Reply::Vote(r)) => r.map_err(|e| self.remote(e)),
             Ok(_) => Err(unexpected()),
-            Err(e) => Err(self.io_err(e)),
+            Err(e) => Err(self.io_err(e, RPCTypes::Vote, ttl)),
         }
     }
 }

@@ -91,6 +91,43 @@ pub enum Command {
     },
 }
 
+/// About how many bytes a JSON value takes on the wire (walks it; no encoding).
+fn value_bytes(v: &Value) -> usize {
+    match v {
+        Value::String(s) => s.len() + 2,
+        Value::Array(a) => 2 + a.iter().map(|x| value_bytes(x) + 1).sum::<usize>(),
+        Value::Object(o) => {
+            2 + o
+                .iter()
+                .map(|(k, x)| k.len() + 4 + value_bytes(x))
+                .sum::<usize>()
+        }
+        _ => 8,
+    }
+}
+
+impl Command {
+    /// About how many bytes the command takes in an append, without encoding it: what
+    /// bounds the size of one append (see `LogStore::limited_get_log_entries`).
+    pub fn approx_bytes(&self) -> usize {
+        const HEAD: usize = 32;
+        HEAD + match self {
+            Command::Set { key, value, .. } => key.len() + value_bytes(value),
+            Command::Delete { key } => key.len(),
+            Command::Cas { key, value, .. } => key.len() + value.as_ref().map_or(0, value_bytes),
+            Command::Batch { ops, .. } => ops
+                .iter()
+                .map(|o| HEAD + o.key.len() + o.value.as_ref().map_or(0, value_bytes))
+                .sum(),
+            Command::Custom(v) | Command::Node { command: v, .. } => value_bytes(v),
+            Command::Multi(cmds) => cmds.iter().map(Command::approx_bytes).sum(),
+            Command::Genesis { cluster } => cluster.len(),
+            // Each action is JSON text inside a JSON string: escaped quotes grow it.
+            Command::Store { actions, .. } => actions.iter().map(|a| a.len() * 5 / 4 + 3).sum(),
+        }
+    }
+}
+
 /// What applying a command returns to whoever submitted it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Response {
