@@ -289,6 +289,42 @@ async fn a_laggard_behind_a_purged_log_catches_up_from_a_snapshot() {
     }
 }
 
+/// A follower that missed megabytes of entries catches up, though each append must be
+/// answered within the heartbeat interval (50 ms): appends are bounded in bytes. With a
+/// new leader's first probe of up to 4,096 entries, every attempt timed out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_megabytes_behind_catches_up_in_appends_that_fit_the_heartbeat() {
+    let dir = tempdir::Dir::new("behind");
+    let cfg = |n: &str| RaftConfig {
+        data_dir: Some(dir.0.join(n)),
+        snapshot_threshold: 100_000,
+        bootstrap: n == "a",
+        ..RaftConfig::local(n)
+    };
+    let a = start(cfg("a")).await;
+    let b = start(cfg("b")).await;
+    let c = start(cfg("c")).await;
+    a.add_node(b.member().clone()).await.unwrap();
+    a.add_node(c.member().clone()).await.unwrap();
+    let c_addr = c.member().addr.clone();
+    c.shutdown().await;
+    drop(c);
+    // 400 entries of 32 KB each: 13 MB that c misses.
+    let big = "x".repeat(32 << 10);
+    for i in 0..400 {
+        a.write(set(&format!("k{i}"), json!(big))).await.unwrap();
+    }
+    let c = restart(cfg("c"), &c_addr, quiet()).await;
+    until("c caught up", || c.kv().get("k399").is_some()).await;
+    assert_eq!(
+        a.kv().read(|st| st.data.len()),
+        c.kv().read(|st| st.data.len())
+    );
+    for n in [a, b, c] {
+        n.shutdown().await;
+    }
+}
+
 /// A node of another cluster is refused, whichever side is asked, and keeps its data;
 /// a name that does not match the node at the address is refused too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
