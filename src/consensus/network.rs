@@ -61,7 +61,7 @@ impl NetConn {
     /// back off from).
     async fn call(&mut self, req: Request, ttl: Duration) -> Result<Reply, io::Error> {
         if let Some(ext) = &self.shared.external {
-            // A transport that throws or never answers is an unreachable peer, bounded.
+            // Bounded: a transport that never answers times out, as a socket would.
             return tokio::time::timeout(ttl, ext.call(&self.target, req))
                 .await
                 .map_err(|_| {
