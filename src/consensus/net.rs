@@ -555,11 +555,14 @@ mod tests {
         let gate = release.clone();
         let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let count = accepted.clone();
-        tokio::spawn(async move {
+        // Owned by the test: dropping the set at its end stops the peer and its sessions.
+        let mut peer = tokio::task::JoinSet::new();
+        peer.spawn(async move {
+            let mut sessions = tokio::task::JoinSet::new();
             while let Ok((st, _)) = l.accept().await {
                 count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let gate = gate.clone();
-                tokio::spawn(async move {
+                sessions.spawn(async move {
                     let s = Session::accept(st, "b", None, FrameLimits::default()).await?;
                     serve_session(s, |req| {
                         let gate = gate.clone();

@@ -14,7 +14,6 @@ use openraft::raft::{
 };
 use std::io;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// How a node reaches its peers when the embedder carries the messages (the RaftNode
 /// API's JS transport) instead of the engine's TCP sessions. `call` answers a peer's
@@ -56,34 +55,33 @@ impl RaftNetworkFactory<TypeConfig> for NetFactory {
 type RpcErr<E = openraft::error::Infallible> = RPCError<u64, Member, RaftError<u64, E>>;
 
 impl NetConn {
-    /// `ttl` is openraft's own timeout for the call, which usually fires first and drops
-    /// the call (see [`Link`]: a timeout is not an unreachable peer, which openraft would
-    /// back off from).
-    async fn call(&mut self, req: Request, ttl: Duration) -> Result<Reply, io::Error> {
-        if let Some(ext) = &self.shared.external {
+    /// One call, bounded by openraft's own timeout for it (`option`'s hard TTL), which
+    /// usually fires first and drops the call (see [`Link`]). Running out of time is a
+    /// timeout, which openraft retries at once; a refused or broken connection makes the
+    /// peer unreachable, which it backs off from.
+    async fn call<E: std::error::Error>(
+        &mut self,
+        req: Request,
+        action: RPCTypes,
+        option: &RPCOption,
+    ) -> Result<Reply, RPCError<u64, Member, E>> {
+        let ttl = option.hard_ttl();
+        let r = match &self.shared.external {
             // Bounded: a transport that never answers times out, as a socket would.
-            return tokio::time::timeout(ttl, ext.call(&self.target, req))
+            Some(ext) => tokio::time::timeout(ttl, ext.call(&self.target, req))
                 .await
-                .map_err(|_| {
-                    io::Error::new(
+                .unwrap_or_else(|_| {
+                    Err(io::Error::new(
                         io::ErrorKind::TimedOut,
                         "the transport did not answer in time",
-                    )
-                })?;
-        }
-        let addr = self.target.addr.clone();
-        self.link.call(&self.shared.dialer, &addr, &req, ttl).await
-    }
-
-    /// A call that ran out of time is a timeout, which openraft retries at once; refused
-    /// or broken connections make the peer unreachable, which it backs off from.
-    fn io_err<E: std::error::Error>(
-        &self,
-        e: io::Error,
-        action: RPCTypes,
-        ttl: Duration,
-    ) -> RPCError<u64, Member, E> {
-        match e.kind() {
+                    ))
+                }),
+            None => {
+                let (d, addr) = (&self.shared.dialer, &self.target.addr);
+                self.link.call(d, addr, &req, ttl).await
+            }
+        };
+        r.map_err(|e| match e.kind() {
             io::ErrorKind::TimedOut => RPCError::Timeout(Timeout {
                 action,
                 id: node_id(&self.shared.me.name),
@@ -94,7 +92,7 @@ impl NetConn {
                 RPCError::Unreachable(Unreachable::new(&e))
             }
             _ => RPCError::Network(NetworkError::new(&e)),
-        }
+        })
     }
 
     fn remote<E: std::error::Error>(
@@ -119,11 +117,12 @@ impl RaftNetwork<TypeConfig> for NetConn {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<u64>, RpcErr> {
-        let ttl = option.hard_ttl();
-        match self.call(Request::Append(rpc), ttl).await {
-            Ok(Reply::Append(r)) => r.map_err(|e| self.remote(e)),
-            Ok(_) => Err(unexpected()),
-            Err(e) => Err(self.io_err(e, RPCTypes::AppendEntries, ttl)),
+        match self
+            .call(Request::Append(rpc), RPCTypes::AppendEntries, &option)
+            .await?
+        {
+            Reply::Append(r) => r.map_err(|e| self.remote(e)),
+            _ => Err(unexpected()),
         }
     }
 
@@ -132,11 +131,12 @@ impl RaftNetwork<TypeConfig> for NetConn {
         rpc: InstallSnapshotRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<InstallSnapshotResponse<u64>, RpcErr<InstallSnapshotError>> {
-        let ttl = option.hard_ttl();
-        match self.call(Request::Snapshot(rpc), ttl).await {
-            Ok(Reply::Snapshot(r)) => r.map_err(|e| self.remote(e)),
-            Ok(_) => Err(unexpected()),
-            Err(e) => Err(self.io_err(e, RPCTypes::InstallSnapshot, ttl)),
+        match self
+            .call(Request::Snapshot(rpc), RPCTypes::InstallSnapshot, &option)
+            .await?
+        {
+            Reply::Snapshot(r) => r.map_err(|e| self.remote(e)),
+            _ => Err(unexpected()),
         }
     }
 
@@ -145,11 +145,12 @@ impl RaftNetwork<TypeConfig> for NetConn {
         rpc: VoteRequest<u64>,
         option: RPCOption,
     ) -> Result<VoteResponse<u64>, RpcErr> {
-        let ttl = option.hard_ttl();
-        match self.call(Request::Vote(rpc), ttl).await {
-            Ok(Reply::Vote(r)) => r.map_err(|e| self.remote(e)),
-            Ok(_) => Err(unexpected()),
-            Err(e) => Err(self.io_err(e, RPCTypes::Vote, ttl)),
+        match self
+            .call(Request::Vote(rpc), RPCTypes::Vote, &option)
+            .await?
+        {
+            Reply::Vote(r) => r.map_err(|e| self.remote(e)),
+            _ => Err(unexpected()),
         }
     }
 }
