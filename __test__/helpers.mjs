@@ -194,7 +194,7 @@ export function ask(k, msg, timeoutMs = 30000) {
 }
 
 /**
- * Waits (30 s) until every server process (raft-store.mjs) names the same leader and
+ * Waits (30 s) until every server process (fixtures/raft-store.mjs) names the same leader and
  * counts `voters` voters; resolves the leader's name.
  */
 export async function oneLeader(servers, voters = servers.length) {

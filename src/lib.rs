@@ -27,7 +27,8 @@ mod props;
 #[cfg(feature = "napi")]
 mod bindings;
 
-// serde_json inside Node runs several times slower with glibc's allocator (DESIGN.md).
+// serde_json inside Node runs several times slower with glibc's allocator (ARCHITECTURE.md,
+// "Choices the code relies on").
 #[cfg(feature = "napi")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -1,6 +1,6 @@
 //! An in-process network for Raft nodes, with links that can be cut: the harness for
 //! testing the engine's consensus logic without sockets (openraft's `RaftRouter`
-//! pattern). The socket network comes with the transport integration.
+//! pattern). Over sockets the same engine uses `super::network` and `super::rpc`.
 
 use super::types::Member as BasicNode;
 use super::types::TypeConfig;

@@ -67,7 +67,7 @@ function isPlainObject(obj) {
   return proto === null || Object.getPrototypeOf(proto) === null;
 }
 
-// Errors after which a client stops (see client.rs's FATAL_CODES).
+// Errors after which a client stops (see FATAL_CODES in src/store/client.rs).
 const CLIENT_FATAL = new Set(['ERR_STORE_MISMATCH', 'ERR_AUTH', 'ERR_BANNED']);
 
 function readTimeout(options) {

@@ -1,5 +1,6 @@
-//! Layer 3: cluster membership (noex's `Cluster`). So far: node identities and the
-//! membership logic without IO, and its socket runtime; the JS API comes next.
+//! Layer 3: cluster membership (noex's `Cluster`): node identities, the membership logic
+//! without IO, and its socket runtime. Its JS API is `NativeCluster` in
+//! `src/bindings/cluster.rs` under the singleton and events of `src/js/cluster.js`.
 //!
 //! - [`node_id`]: `name@host:port` identities with noex's validation rules.
 //! - [`state`]: links, heartbeats, gossip, failure detection and reconnect timing.

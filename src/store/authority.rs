@@ -1,7 +1,8 @@
 //! The ordering authority: the one place that gives accepted actions their sequence
-//! numbers. Today that is the server process ([`LocalAuthority`]); when servers form a
-//! Raft group, the leader takes this role behind the same [`OrderingAuthority`] trait, so
-//! the network side of the server (`server.rs`) does not change.
+//! numbers. On a single server that is the server process ([`LocalAuthority`]); when
+//! servers form a Raft group, the group's log does (`super::replicated::RaftAuthority`)
+//! behind the same [`OrderingAuthority`] trait, so the network side of the server
+//! (`server.rs`) does not change.
 
 use super::action_log::ActionLog;
 use super::outbox::{Event, Outbox, Wake};
