@@ -309,10 +309,11 @@ export interface ClientSecurity {
 }
 
 export interface ClusterEventJs {
-  /** 'up' | 'down' | 'status' */
+  /** 'up' | 'down' | 'status' | 'warning' */
   kind: string
+  /** The node's id (for 'warning': the error code). */
   id: string
-  /** The down reason, or the new status. */
+  /** The down reason, the new status, or the warning's message. */
   reason: string
 }
 

@@ -914,6 +914,12 @@ export declare const Cluster: {
   onNodeUp(handler: (node: NodeInfo) => void): () => void;
   onNodeDown(handler: (nodeId: NodeIdString, reason: NodeDownReason) => void): () => void;
   onStatusChange(handler: (status: ClusterStatus) => void): () => void;
+  /**
+   * Not in noex: a membership link refused or broken for a reason the owner should hear
+   * of, such as a peer with a wrong cluster secret (`code` 'ERR_AUTH'). Without a
+   * handler these go to `process.emitWarning` with the same code.
+   */
+  onError(handler: (error: Error & { code: string }) => void): () => void;
 };
 
 /**

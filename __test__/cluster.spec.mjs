@@ -67,6 +67,10 @@ test('a wrong cluster secret never produces nodeUp on either side; an unanswered
   await a.next((m) => m.up === good.id);
   assert.ok(!saw(a, (m) => m.up === bad.id), 'a never saw the intruder');
   assert.ok(!saw(bad, (m) => m.up || m.down), 'the intruder saw nobody, and nobody went down (nobody came up)');
+  // The refusal reaches the owner of the node that refused (onError), with its code.
+  const refused = await a.next((m) => m.error);
+  assert.equal(refused.error, 'ERR_AUTH');
+  assert.match(refused.message, /cluster secret/);
 
   // noex's behaviour: a seed that never came up produces no nodeDown and no member; the
   // seed is retried quietly and found once it listens.

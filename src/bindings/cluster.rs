@@ -41,10 +41,11 @@ pub struct ClusterOptions {
 
 #[napi(object)]
 pub struct ClusterEventJs {
-    /// 'up' | 'down' | 'status'
+    /// 'up' | 'down' | 'status' | 'warning'
     pub kind: String,
+    /// The node's id (for 'warning': the error code).
     pub id: String,
-    /// The down reason, or the new status.
+    /// The down reason, the new status, or the warning's message.
     pub reason: String,
 }
 
@@ -177,6 +178,12 @@ impl NativeCluster {
                     kind: "status".into(),
                     id: String::new(),
                     reason: s.as_str().into(),
+                },
+                // `id` carries the code, `reason` the message.
+                ClusterEvent::Warning { code, message } => ClusterEventJs {
+                    kind: "warning".into(),
+                    id: code.into(),
+                    reason: message,
                 },
             };
             if let Some(f) = ev.lock().as_ref() {

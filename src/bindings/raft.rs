@@ -156,6 +156,9 @@ fn event_js(e: RaftEvent) -> Value {
         RaftEvent::State(SmEvent::SnapshotRestored { id, index, size }) => json!({
             "type": "snapshot_restored", "snapshotId": id, "index": index, "stateSize": size
         }),
+        RaftEvent::Warning { code, message } => {
+            json!({"type": "error", "code": code, "message": message})
+        }
     }
 }
 

@@ -215,6 +215,9 @@ fn sink(out: Arc<JsQueue>, committed: Arc<Committed>) -> crate::consensus::engin
                 out.push(json!({"type": "committed"}));
             }
         }
+        RaftEvent::Warning { code, message } => {
+            out.push(json!({"type": "error", "code": code, "message": message}))
+        }
         _ => {}
     })
 }

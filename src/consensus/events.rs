@@ -33,6 +33,13 @@ pub enum RaftEvent {
         learners: Vec<Member>,
     },
     State(SmEvent),
+    /// Something the owner should hear of that is not an error of a call: a peer refused
+    /// at the handshake (a wrong secret, garbage), a peer's connection broken by a
+    /// malformed message. `code` is an `ErrorCode`'s string.
+    Warning {
+        code: &'static str,
+        message: String,
+    },
 }
 
 pub type EventSink = Arc<dyn Fn(RaftEvent) + Send + Sync>;

@@ -36,18 +36,19 @@ pub(super) async fn accept_loop(engine: Arc<RaftEngine>, listener: Listener) {
             let session = match handshake {
                 Ok(Ok(session)) => session,
                 Ok(Err(err)) => {
-                    tracing::warn!(peer = %peer.name, "raft connection refused: {err}");
+                    e.warn(&err, format!("Raft connection from {} refused: {err}", peer.name));
                     return;
                 }
                 Err(_) => return,
             };
             let stop = e.stop.clone();
             let h = e.clone();
+            let h2 = e.clone();
             tokio::select! {
                 _ = stop.cancelled() => {}
                 e = super::net::serve_session(session, move |req| h.clone().handle(req, peer.ip)) => {
-                    if let Some(e) = e {
-                        tracing::warn!(peer = %peer.name, "raft connection closed: {e}");
+                    if let Some(err) = e {
+                        h2.warn(&err, format!("Raft connection from {} closed: {err}", peer.name));
                     }
                 }
             }
@@ -96,6 +97,21 @@ impl RaftEngine {
 }
 
 impl RaftEngine {
+    /// Tells the owner (its `error` event or `stderr`) why a peer's connection was
+    /// refused or broken: nobody else would hear of a peer with a wrong secret.
+    pub(super) fn warn(&self, err: &io::Error, message: String) {
+        let code = match err.kind() {
+            io::ErrorKind::PermissionDenied => ErrorCode::Auth,
+            io::ErrorKind::InvalidData => ErrorCode::Protocol,
+            io::ErrorKind::TimedOut => ErrorCode::Timeout,
+            _ => ErrorCode::Io,
+        };
+        (self.shared.sink)(super::events::RaftEvent::Warning {
+            code: code.as_str(),
+            message,
+        });
+    }
+
     /// Serves one request of a peer connected from `from` (`None`: a Unix socket).
     pub(super) async fn handle(self: Arc<Self>, req: Request, from: Option<IpAddr>) -> Reply {
         if matches!(

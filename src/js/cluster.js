@@ -170,7 +170,7 @@ let everStarted = false; // whether a node ran in this process (then a query ans
 let status = 'stopped';
 let startedAt = null;
 let stopping = null; // the promise of a stop() under way
-const handlers = { up: new Set(), down: new Set(), status: new Set() };
+const handlers = { up: new Set(), down: new Set(), status: new Set(), error: new Set() };
 
 function emit(set, ...args) {
   for (const h of [...set]) {
@@ -200,6 +200,12 @@ function onEvent(e) {
     emit(handlers.up, info || { id: e.id, status: 'connected' });
   } else if (e.kind === 'down') {
     emit(handlers.down, e.id, e.reason);
+  } else if (e.kind === 'warning') {
+    // A link refused for a wrong secret or garbage: to onError's handlers, else to
+    // process warnings (noex has no error event; these must not go unheard).
+    const err = Object.assign(new Error(e.reason), { code: e.id });
+    if (handlers.error.size > 0) emit(handlers.error, err);
+    else process.emitWarning(e.reason, { code: e.id });
   }
 }
 
@@ -389,6 +395,13 @@ const Cluster = {
 
   onStatusChange(handler) {
     return subscribe(handlers.status, handler);
+  },
+
+  /** Links refused or broken for a reason the owner should hear of (a peer with a wrong
+   *  cluster secret: `code` 'ERR_AUTH'). Not in noex; without a handler these go to
+   *  `process.emitWarning`. Returns the unsubscribe function. */
+  onError(handler) {
+    return subscribe(handlers.error, handler);
   },
 };
 

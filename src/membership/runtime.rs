@@ -89,6 +89,12 @@ pub enum ClusterEvent {
     NodeUp(NodeId),
     NodeDown(NodeId, DownReason),
     Status(ClusterStatus),
+    /// A link refused or broken for a reason its owner should hear of (a peer with a
+    /// wrong cluster secret, garbage on the port). `code` is an `ErrorCode`'s string.
+    Warning {
+        code: &'static str,
+        message: String,
+    },
 }
 
 /// One node's view, as `getNodes()` reports it.
@@ -497,7 +503,10 @@ async fn link(s: Arc<Shared>, stream: Stream, expected: Option<Target>) {
         }
     });
     let Some((peer, peer_nonce)) = hello else {
-        tracing::warn!("membership link refused: bad hello or cluster secret");
+        (s.sink)(ClusterEvent::Warning {
+            code: crate::error::ErrorCode::Auth.as_str(),
+            message: "Cluster: a membership link was refused: a malformed hello or a wrong cluster secret".into(),
+        });
         return fail(&s).await;
     };
     let peer_name = peer.to_string();
@@ -513,7 +522,10 @@ async fn link(s: Arc<Shared>, stream: Stream, expected: Option<Target>) {
         None => None,
     };
     if ready != Some(Wire::Ready) {
-        tracing::warn!("membership link refused: {peer_name} did not prove the cluster secret");
+        (s.sink)(ClusterEvent::Warning {
+            code: crate::error::ErrorCode::Auth.as_str(),
+            message: format!("Cluster: the membership link with {peer_name} was refused: it did not prove the cluster secret"),
+        });
         return fail(&s).await;
     }
     // The hello, not the address, says who this is: a seed learns its node's id here.
@@ -683,6 +695,7 @@ mod tests {
                 ClusterEvent::NodeUp(id) => format!("up {}", id.name()),
                 ClusterEvent::NodeDown(id, r) => format!("down {} {}", id.name(), r.as_str()),
                 ClusterEvent::Status(s) => format!("status {}", s.as_str()),
+                ClusterEvent::Warning { code, .. } => format!("warning {code}"),
             };
             l2.lock().push((Instant::now(), line));
         });

@@ -176,6 +176,7 @@ impl RaftAuthority {
                 code: leader,
                 message: term.to_string(),
             }),
+            RaftEvent::Warning { code, message } => feed.report(Event::error(code, message)),
             _ => {}
         });
         let engine = RaftEngine::start_with(raft, sink, StoreMachine(local.clone())).await?;
