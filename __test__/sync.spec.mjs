@@ -3,6 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { createStore } from 'redux-cluster-rs';
 import { counter, waitFor, tmpSock, freePort, sink, child } from './helpers.mjs';
 
@@ -224,4 +226,37 @@ test('a 10 MB state reaches a fresh client', async () => {
   await waitFor(() => client.getState().counter === 1, { what: 'small action after the big state' });
   await cl.disconnect();
   await srv.close();
+});
+
+test('a client that resumes with nothing new to receive is in step (lag 0), not the whole log behind', async () => {
+  // A replicated server restarted from its dataDir: the client's position is valid there,
+  // so it resumes (as after a failover) instead of taking a snapshot.
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'rcrs-lag-'));
+  const port = await freePort();
+  const settings = { host: '127.0.0.1', port, cluster: { nodeName: 'lag', bootstrap: true, dataDir } };
+  let server = createStore(counter, { stderr: () => {} });
+  let srv = server.createServer(settings);
+  const client = createStore(counter, { reconnectInitialMs: 10, reconnectMaxMs: 100, stderr: () => {} });
+  const cl = client.createClient({ host: '127.0.0.1', port });
+  try {
+    await Promise.all(Array.from({ length: 100 }, () => client.dispatchAsync({ type: 'INC' }, { timeout: 20000 })));
+    await waitFor(() => client.getState().counter === 100, { what: 'caught up', show: state(client) });
+    await srv.close();
+    await waitFor(() => !client.connected, { what: 'disconnect noticed' });
+    server = createStore(counter, { stderr: () => {} });
+    srv = server.createServer(settings);
+    // Its position is where it resumed from (before: 0 until something new was sent, so
+    // the whole log showed as its lag, 100 here).
+    const c = await waitFor(() => client.connected && srv.metrics().clients.find((x) => x.position === 100), {
+      what: 'resumed at 100',
+      show: () => srv.metrics().clients,
+    });
+    assert.equal(srv.metrics().ordered, 100);
+    assert.equal(c.lag, 0);
+    assert.equal(client.getState().counter, 100);
+  } finally {
+    await cl.disconnect();
+    await srv.close();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
 });

@@ -725,6 +725,12 @@ async fn write_loop<A: OrderingAuthority + ?Sized>(
     let mut sent_ack = 0u64;
     // The next sequence number this client needs; `None` until it has had a snapshot.
     let mut next: Option<u64> = resume.map(|s| s + 1);
+    // A resuming client holds everything up to where it resumed from: that is its
+    // position until something new is sent (else a client that moved after a failover,
+    // with nothing new to receive, would show the whole log as its lag).
+    if let Some(s) = resume {
+        conn.stats.position.store(s, Ordering::Relaxed);
+    }
     let mut sent_snapshot: Option<u64> = None;
     loop {
         let cut_off = version.borrow_and_update().cut_off;
