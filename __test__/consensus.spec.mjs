@@ -117,8 +117,12 @@ test('errors: no forwarding names the leader, invalid options, persistSnapshots 
 test('a wrong clusterSecret never joins; snapshots persist and restore from dataDir', { timeout: 30000 }, async () => {
   const a = await node('s1', { clusterSecret: 'right', bootstrap: true, commitTimeout: 1000 });
   const m = await node('m1', { clusterSecret: 'wrong' });
+  const heard = [];
+  m.coordinator.on('error', (e) => heard.push(e));
   await assert.rejects(a.coordinator.addPeer('m1', '127.0.0.1', m.coordinator.config.port), (e) => typeof e.code === 'string');
   assert.equal(m.coordinator.getState().initialized, false, 'the node with the wrong secret took nothing');
+  // The node that refused the peer says so to its owner, with the code.
+  await until('the refusal reaches the error event', () => heard.some((e) => e.error.code === 'ERR_AUTH' && /s1/.test(e.error.message)));
 
   const d = path.join(dir, 'solo');
   let n = await node('solo', { dataDir: d, bootstrap: true }, { snapshotInterval: 10, persistSnapshots: true });
@@ -153,4 +157,21 @@ test('adding a node nobody answers at fails and leaves the cluster able to commi
   await assert.rejects(a.coordinator.addPeer('ghost', '127.0.0.1', dead), (e) => e.code === 'ERR_UNAVAILABLE' && /did not answer/.test(e.message));
   assert.deepEqual(a.coordinator.getState().voters.map((m) => m.nodeId), ['g1']);
   await a.state.set('after', 2);
+});
+
+test('a stopped state machine answers ERR_CLOSED; ERR_NOT_INITIALIZED only before the first start', async () => {
+  const fresh = createDistributedStateMachine({});
+  await assert.rejects(fresh.set('k', 1), { code: 'ERR_NOT_INITIALIZED' });
+  const a = await node('closed-sm', { bootstrap: true });
+  await until('closed-sm leads', () => a.coordinator.leaderId === 'closed-sm');
+  await a.state.set('k', 1);
+  await a.state.shutdown();
+  await assert.rejects(a.state.set('k', 2), { code: 'ERR_CLOSED' });
+  assert.throws(() => a.state.get('k'), { code: 'ERR_CLOSED' });
+  // Attached again, it works; its coordinator stopped under it, it answers ERR_CLOSED too.
+  await a.state.initialize(a.coordinator);
+  await a.state.set('k', 3);
+  assert.equal(a.state.get('k'), 3);
+  await a.coordinator.shutdown();
+  await assert.rejects(a.state.set('k', 4), { code: 'ERR_CLOSED' });
 });

@@ -307,6 +307,7 @@ class ClusterManager extends EventEmitter {
     if (!(coordinator instanceof RaftCoordinator)) throw invalid('initialize() needs a RaftCoordinator');
     await coordinator.initialize();
     this.raftCoordinator = coordinator;
+    this._stopped = false;
     this._onMembers = (m) => this._members(m);
     coordinator.on('_members', this._onMembers);
     const s = coordinator.getState();
@@ -472,6 +473,7 @@ class DistributedStateMachine extends EventEmitter {
     }
     await coordinator.initialize();
     this.raftCoordinator = coordinator;
+    this._stopped = false;
     coordinator._native.setSnapshotInterval(this.config.enableSnapshots ? this.config.snapshotInterval : 0);
     this._listeners = {
       _applied: (e) => this._applied(e),
@@ -518,8 +520,12 @@ class DistributedStateMachine extends EventEmitter {
   }
 
   _n() {
-    if (!this.raftCoordinator?._native) throw new RaftError('ERR_NOT_INITIALIZED', 'call initialize() first');
-    return this.coordinator._native;
+    // A handle that was started and stopped answers ERR_CLOSED, as every stopped handle
+    // does; ERR_NOT_INITIALIZED is only for one never started.
+    if (this._stopped) throw new RaftError('ERR_CLOSED', 'this state machine was shut down');
+    const c = this.raftCoordinator;
+    if (!c) throw new RaftError('ERR_NOT_INITIALIZED', 'call initialize() first');
+    return c._need();
   }
 
   async _write(cmd) {
@@ -646,6 +652,7 @@ class DistributedStateMachine extends EventEmitter {
       for (const [k, f] of Object.entries(this._listeners)) c.off(k, f);
     }
     this.raftCoordinator = null;
+    this._stopped = true;
     this.emit('shutdown');
   }
 }
