@@ -3,9 +3,11 @@
 // once a majority has it), and half-way through the leader is killed with SIGKILL. A new
 // leader is elected, the clients move to the servers still up, the killed server comes
 // back from its dataDir and catches up; at the end every process holds the same state
-// and every acknowledged action is there exactly once.
+// and every acknowledged action is there exactly once. The clients are paced (--rate
+// actions per second each), so the kill comes while they are dispatching, whatever the
+// machine's speed: it is triggered when half of all actions have been acknowledged.
 //
-//   node examples/replicated.mjs [--clients 3] [--actions 4000] [--hold]
+//   node examples/replicated.mjs [--clients 3] [--actions 4000] [--rate 1000] [--hold]
 //
 // Each server also serves its dashboard (metrics drawn live); the addresses are printed
 // at the start. With --hold the demo keeps running at the end until Ctrl-C, to look.
@@ -56,22 +58,28 @@ function runChild(role, spec) {
   }
   process.on('message', async (m) => {
     if (m.cmd === 'go') {
-      // Keep up to 256 actions in flight; count those acknowledged.
+      // At most m.rate actions a second and 256 in flight; count those acknowledged.
+      const t0 = Date.now();
       let sent = 0;
       let acked = 0;
-      const one = () => {
-        if (sent >= m.actions) return;
-        const n = sent++;
-        store.dispatchAsync({ type: 'ADD', from: role, amount: 1 + (n % 3) }, { timeout: 60000 }).then(
-          () => {
-            acked++;
-            if (acked % 100 === 0 || acked === m.actions) process.send({ kind: 'acked', acked });
-            one();
-          },
-          (e) => process.send({ kind: 'error', message: `${e.code}: ${e.message}` })
-        );
+      let inflight = 0;
+      const pump = () => {
+        const allowed = Math.min(m.actions, Math.floor(((Date.now() - t0) / 1000) * m.rate) + 1);
+        while (sent < allowed && inflight < 256) {
+          const n = sent++;
+          inflight++;
+          store.dispatchAsync({ type: 'ADD', from: role, amount: 1 + (n % 3) }, { timeout: 60000 }).then(
+            () => {
+              inflight--;
+              acked++;
+              if (acked % 50 === 0 || acked === m.actions) process.send({ kind: 'acked', acked });
+            },
+            (e) => process.send({ kind: 'error', message: `${e.code}: ${e.message}` })
+          );
+        }
+        if (sent >= m.actions) clearInterval(timer);
       };
-      for (let i = 0; i < 256; i++) one();
+      const timer = setInterval(pump, 5);
     } else if (m.cmd === 'report') {
       report();
     } else if (m.cmd === 'stop') {
@@ -93,6 +101,7 @@ function freePort() {
 async function runMain() {
   const clients = Number(opt('clients', 3));
   const perClient = Number(opt('actions', 4000));
+  const rate = Number(opt('rate', 1000));
   const expected = clients * perClient;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'redux-cluster-rs-demo-'));
   const storePorts = await Promise.all([0, 1, 2].map(freePort));
@@ -105,6 +114,20 @@ async function runMain() {
   });
   const procs = new Map();
   let leader = null;
+  let killed = null;
+  let kids = [];
+  const ackedNow = () => kids.reduce((a, k) => a + k.acked, 0);
+  // kill -9 of the leader the moment half of all actions are acknowledged (from the
+  // clients' own progress reports, not a polling tick, so it lands mid-load).
+  const maybeKill = () => {
+    const acked = ackedNow();
+    if (killed || !leader || acked < expected / 2) return;
+    const victim = procs.get(`server-${leader}`);
+    victim.p.kill('SIGKILL');
+    victim.alive = false;
+    killed = { name: leader, at: Date.now(), acked };
+    console.log(`\n*** kill -9 of the leader ${leader} at ${acked.toLocaleString()} of ${expected.toLocaleString()} acknowledged actions ***\n`);
+  };
   const leaderChanges = [];
   const spawn = (role, spec) => {
     const p = fork(SELF, [], { env: { ...process.env, DEMO_ROLE: role, DEMO_SPEC: JSON.stringify(spec) } });
@@ -112,7 +135,10 @@ async function runMain() {
     Object.assign(e, { p, last: e.last ?? null, alive: true });
     p.on('message', (m) => {
       if (m.kind === 'state') e.last = m;
-      else if (m.kind === 'acked') e.acked = m.acked;
+      else if (m.kind === 'acked') {
+        e.acked = m.acked;
+        maybeKill();
+      }
       else if (m.kind === 'leader' && m.leaderId !== leader) {
         leader = m.leaderId;
         leaderChanges.push({ at: Date.now(), leader, term: m.term });
@@ -132,10 +158,10 @@ async function runMain() {
   console.log(`group formed: leader ${leader} (elected in ${Date.now() - t0} ms)`);
   console.log(`dashboards: ${httpPorts.map((p, i) => `s${i} http://127.0.0.1:${p}/`).join('  ')}`);
   const serverList = storePorts.map((port) => ({ host: '127.0.0.1', port }));
-  const kids = [];
   for (let i = 1; i <= clients; i++) kids.push(spawn(`client-${i}`, { servers: serverList }));
   await new Promise((r) => setTimeout(r, 300));
-  for (const k of kids) k.p.send({ cmd: 'go', actions: perClient });
+  console.log(`${clients} clients dispatching at ${rate.toLocaleString()} actions/s each\n`);
+  for (const k of kids) k.p.send({ cmd: 'go', actions: perClient, rate });
 
   const width = 32;
   const bar = (n) => {
@@ -143,20 +169,12 @@ async function runMain() {
     return '█'.repeat(f) + '░'.repeat(width - f);
   };
   const tStart = Date.now();
-  let killed = null;
   let restarted = false;
   const deadline = Date.now() + 120000;
   let done = false;
   while (!done && Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 250));
-    const acked = kids.reduce((a, k) => a + k.acked, 0);
-    if (!killed && acked >= expected / 2 && leader) {
-      const victim = procs.get(`server-${leader}`);
-      victim.p.kill('SIGKILL');
-      victim.alive = false;
-      killed = { name: leader, at: Date.now() };
-      console.log(`\n*** kill -9 of the leader ${leader} at ${acked.toLocaleString()} acknowledged actions ***\n`);
-    }
+    const acked = ackedNow();
     if (killed && !restarted && Date.now() - killed.at > 1500) {
       restarted = true;
       const i = Number(killed.name.slice(1));
@@ -169,7 +187,8 @@ async function runMain() {
       const applied = e.last?.applied ?? 0;
       if (applied !== expected) done = false;
       const tag = e.role === `server-${leader}` ? ' (leader)' : e.alive === false ? ' (killed)' : '';
-      lines.push(`  ${(e.role + tag).padEnd(20)} ${bar(applied)} ${String(applied).padStart(7)} / ${expected}`);
+      const own = e.role.startsWith('client') ? `  acknowledged ${String(e.acked).padStart(5)} / ${perClient}` : '';
+      lines.push(`  ${(e.role + tag).padEnd(20)} ${bar(applied)} ${String(applied).padStart(7)} / ${expected}${own}`);
     }
     const secs = (Date.now() - tStart) / 1000;
     console.log(`t=${secs.toFixed(2)}s  acknowledged ${acked.toLocaleString()} / ${expected.toLocaleString()}  leader ${leader}\n${lines.join('\n')}`);
@@ -178,12 +197,13 @@ async function runMain() {
   await new Promise((r) => setTimeout(r, 300));
   const live = [...procs.values()].filter((e) => e.alive !== false);
   const digests = new Set(live.map((e) => e.last?.digest));
-  const acked = kids.reduce((a, k) => a + k.acked, 0);
+  const acked = ackedNow();
   const after = killed && leaderChanges.find((c) => c.at > killed.at);
   console.log('');
   if (done && digests.size === 1 && live.every((e) => e.last?.applied === acked)) {
     console.log(`converged: all ${live.length} processes hold the same state (${[...digests][0]}): ${acked.toLocaleString()} acknowledged actions, each applied once, 0 lost`);
     if (after) console.log(`failover: ${after.leader} led ${after.at - killed.at} ms after kill -9 of ${killed.name} (term ${after.term})`);
+    if (killed) console.log(`under load: ${killed.acked.toLocaleString()} actions were acknowledged at the kill, ${(acked - killed.acked).toLocaleString()} more after it`);
   } else {
     console.log(`NOT converged: digests ${[...digests].join(', ')}; acknowledged ${acked}`);
     process.exitCode = 1;
