@@ -12,8 +12,9 @@ import path from 'node:path';
 import puppeteer from 'puppeteer-core';
 import { createStore } from 'redux-cluster-rs';
 import { ROOT, freePort, sink, waitFor } from './helpers.mjs';
+import { HOWTO, findChromium } from './chromium.mjs';
 
-const CHROMIUM = ['/usr/lib/chromium/chromium', '/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => fs.existsSync(p));
+const CHROMIUM = findChromium();
 const BUNDLE = path.join(ROOT, 'src', 'js', 'browser', 'redux-cluster-rs.browser.js');
 export const ARTIFACTS = path.join(os.tmpdir(), 'redux-cluster-rs-artifacts');
 
@@ -41,7 +42,7 @@ const PAGE = (wsPort) => `<!doctype html>
 </script></body></html>`;
 
 test('headless Chromium: the bundle logs in, dispatches, sees others and delivers what it queued while the server was down, once', { timeout: 90000 }, async () => {
-  assert.ok(CHROMIUM, 'Chromium is needed: apt-get install chromium (.ci/run installs it)');
+  assert.ok(CHROMIUM, HOWTO);
   assert.ok(fs.existsSync(BUNDLE), 'the bundle is built (npm run build:browser)');
   const wsPort = await freePort();
   const web = http.createServer((req, res) => {
@@ -108,7 +109,7 @@ test('headless Chromium: the bundle logs in, dispatches, sees others and deliver
 });
 
 test('the dashboard in headless Chromium shows the leader and the clients of a replicated server; /metrics speaks Prometheus', { timeout: 90000 }, async () => {
-  assert.ok(CHROMIUM, 'Chromium is needed: apt-get install chromium (.ci/run installs it)');
+  assert.ok(CHROMIUM, HOWTO);
   const [port, httpPort] = await Promise.all([freePort(), freePort()]);
   const server = createStore(counter, { stderr: sink() });
   const srv = server.createServer({ host: '127.0.0.1', port, cluster: { nodeName: 'dash-1', bootstrap: true }, http: { port: httpPort } });
