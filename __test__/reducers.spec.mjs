@@ -139,10 +139,19 @@ test('reducers.patch over TCP: 100,000 actions from two clients converge on the 
     // The server reported the refusals (each of 100) on stderr.
     await waitFor(() => quiet.lines.filter((l) => /refused action/.test(l)).length === 100, { what: '100 refusals reported by the server' });
 
-    // A client that connects now is far behind the log's retention: it gets a snapshot.
+    // A client that connects now is far behind the log's retention: it gets a snapshot,
+    // then the actions after it. The snapshot is the server's last (made once its log is
+    // 1,000 actions, logRetention, past the one before), and the two clients' streams
+    // interleave, so it can hold `done` without the last few hundred of client 1's
+    // actions, ordered after `done`: seeing `done` is not the end (asserting then failed
+    // once, b 483 short). Wait until it holds as many as the server.
     const late = createStore(reducers.patch());
     const lc = late.createClient({ host: '127.0.0.1', port: srv.port });
-    await waitFor(() => late.getState().done === true, { what: 'the late client took the snapshot' });
+    const lengths = () => ((s) => ({ a: s.a?.length, b: s.b?.length, done: s.done }))(late.getState());
+    await waitFor(() => ((l) => l.done === true && l.a === expected.a.length && l.b === expected.b.length)(lengths()), {
+      what: 'the late client took the snapshot and the actions after it',
+      show: lengths,
+    });
     assert.deepEqual(late.getState(), expected);
     await lc.disconnect();
   } finally {
