@@ -421,6 +421,16 @@ export interface EngineOptions {
    * @default 10000
    */
   handshakeTimeoutMs?: number
+  /**
+   * A server or client silent this long (no byte, no heartbeat) is gone, in ms.
+   * @default 500
+   */
+  livenessTimeoutMs?: number
+  /**
+   * An idle link carries a heartbeat this often, in ms.
+   * @default 150 (at most 3/10 of livenessTimeoutMs)
+   */
+  heartbeatIntervalMs?: number
 }
 
 /** Every error code a user can meet, as `err.code` spells it (the JS `ErrorCode` object). */

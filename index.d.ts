@@ -80,6 +80,22 @@ export interface EngineConfig {
    * @default 10000
    */
   handshakeTimeoutMs?: number;
+  /**
+   * A server or client that sends nothing (no data, no heartbeat) for this long is
+   * gone, in ms: a client moves to the next server in its list (a resume, as after a
+   * closed connection), a server drops the client and frees what it held. Catches a
+   * peer that stops without closing its socket (SIGSTOP, a GC or VM pause, a network
+   * path that drops packets). Time this side spends not reading (backpressure) or
+   * frozen itself does not count.
+   * @default 500
+   */
+  livenessTimeoutMs?: number;
+  /**
+   * An idle link carries a small heartbeat this often, in ms; at most half of
+   * livenessTimeoutMs.
+   * @default 150 (or 3/10 of livenessTimeoutMs, if less)
+   */
+  heartbeatIntervalMs?: number;
 }
 
 export interface StoreConfig extends EngineConfig {

@@ -103,3 +103,45 @@ test('the browser client follows a replicated store: kill -9 of the leader it us
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('the browser client leaves a leader that stopped answering (SIGSTOP) and resumes; an idle page is not dropped', { timeout: 120000 }, async () => {
+  const ports = await Promise.all([0, 1, 2].map(() => freePort()));
+  const wsPorts = await Promise.all([0, 1, 2].map(() => freePort()));
+  const seeds = ports.map((p, i) => `w${i}@127.0.0.1:${p}`);
+  const servers = [0, 1, 2].map((i) => child('raft-store.mjs', [JSON.stringify({ port: ports[i], wsPort: wsPorts[i], cluster: { nodeName: `w${i}`, seeds } })]));
+  const page = child('browser-client.mjs', [], { env });
+  let li = -1;
+  try {
+    await Promise.all(servers.map((k) => k.next((m) => m.listening)));
+    li = Number((await oneLeader(servers)).slice(1));
+    const order = [li, ...[0, 1, 2].filter((i) => i !== li)];
+    await page.next((m) => m.ready);
+    page.send({ cmd: 'connect', ports: order.map((i) => wsPorts[i]) });
+    const before = await ask(page, { cmd: 'dispatch', n: 20 });
+    // Idle for four liveness timeouts: the page answers the server's heartbeats, so it
+    // keeps its connection (a page's own timers may be throttled; its message events not).
+    const t0 = Date.now();
+    await new Promise((r) => setTimeout(r, 2000));
+    const idle = await ask(page, { cmd: 'state' });
+    assert.equal(idle.server, `ws://127.0.0.1:${wsPorts[li]}/`, `the idle page stayed (${Date.now() - t0} ms)`);
+    assert.equal(idle.error, null, 'no error while idle');
+
+    servers[li].proc.kill('SIGSTOP');
+    const after = await ask(page, { cmd: 'dispatch', n: 20 });
+    assert.deepEqual([before.codes, after.codes], [[], []], JSON.stringify(await ask(page, { cmd: 'state' })));
+    assert.equal(new Set([...before.seqs, ...after.seqs]).size, 40);
+    const st = await ask(page, { cmd: 'state' });
+    assert.notEqual(st.server, `ws://127.0.0.1:${wsPorts[li]}/`, 'the page moved to another server');
+    assert.ok(st.errors.some((e) => /stopped answering/.test(e)), 'the page said why it moved');
+    servers[li].proc.kill('SIGCONT');
+    li = -1;
+    for (const k of servers) {
+      await waitFor(async () => (await ask(k, { cmd: 'state' })).state.counter === 40, { timeoutMs: 20000, what: 'every server holds all 40, once' });
+    }
+  } finally {
+    if (li >= 0) servers[li].proc.kill('SIGCONT');
+    page.send({ cmd: 'close' });
+    await page.exited;
+    await Promise.all(servers.map((k) => k.kill()));
+  }
+});

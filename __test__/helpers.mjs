@@ -221,12 +221,15 @@ function peerName(head) {
 /**
  * A TCP proxy in front of one server that knows who is calling (from the PeerHello) and
  * can cut a node off: `isolate()` refuses every connection to this server, `refuse(name)`
- * those from `name`; existing connections of either kind are closed at once.
+ * those from `name`; existing connections of either kind are closed at once. `mute()`
+ * makes every link through it go silent both ways while staying open (a path that drops
+ * packets, with no reset): bytes are read and dropped; `unmute()` forwards again.
  */
 export async function linkProxy(target) {
   const conns = new Set();
   const refused = new Set();
   let isolated = false;
+  let muted = false;
   const srv = net.createServer((a) => {
     const c = { a, b: net.connect(target, '127.0.0.1'), from: null, head: Buffer.alloc(0) };
     const drop = () => {
@@ -242,9 +245,11 @@ export async function linkProxy(target) {
         c.from = peerName(c.head);
         if (c.from !== null && refused.has(c.from)) return drop();
       }
-      c.b.write(d);
+      if (!muted) c.b.write(d);
     });
-    c.b.on('data', (d) => c.a.write(d));
+    c.b.on('data', (d) => {
+      if (!muted) c.a.write(d);
+    });
     for (const s of [c.a, c.b]) {
       s.on('error', drop);
       s.on('close', drop);
@@ -268,6 +273,12 @@ export async function linkProxy(target) {
     heal() {
       isolated = false;
       refused.clear();
+    },
+    mute() {
+      muted = true;
+    },
+    unmute() {
+      muted = false;
     },
     close: () => new Promise((r) => srv.close(r)),
   };

@@ -2,6 +2,7 @@
 
 use crate::error::Error;
 use crate::protocol::FrameLimits;
+use crate::transport::LivenessConfig;
 use std::time::Duration;
 
 /// Settings shared by a store's server and client sides.
@@ -26,6 +27,8 @@ pub struct StoreConfig {
     pub reconnect_max: Duration,
     /// Time a peer has to complete the handshake before it is dropped.
     pub handshake_timeout: Duration,
+    /// Heartbeats on idle links and how long a silent peer is waited for.
+    pub liveness: LivenessConfig,
 }
 
 impl Default for StoreConfig {
@@ -40,6 +43,7 @@ impl Default for StoreConfig {
             reconnect_initial: Duration::from_millis(100),
             reconnect_max: Duration::from_secs(5),
             handshake_timeout: Duration::from_secs(10),
+            liveness: LivenessConfig::default(),
         }
     }
 }
@@ -74,6 +78,9 @@ impl StoreConfig {
         }
         if self.batch_bytes == 0 || self.batch_bytes >= self.limits.max_frame {
             return bad("batch size must be positive and below maxFrameSize");
+        }
+        if let Err(m) = self.liveness.validate() {
+            return bad(&m);
         }
         Ok(())
     }

@@ -65,6 +65,12 @@ pub struct EngineOptions {
     /// Time a peer has to complete the handshake, in ms.
     /// @default 10000
     pub handshake_timeout_ms: Option<f64>,
+    /// A server or client silent this long (no byte, no heartbeat) is gone, in ms.
+    /// @default 500
+    pub liveness_timeout_ms: Option<f64>,
+    /// An idle link carries a heartbeat this often, in ms.
+    /// @default 150 (at most 3/10 of livenessTimeoutMs)
+    pub heartbeat_interval_ms: Option<f64>,
 }
 
 fn count(v: Option<f64>, name: &str, default: usize) -> Result<usize, Code> {
@@ -106,6 +112,14 @@ fn config(o: Option<EngineOptions>) -> Result<StoreConfig, Code> {
         "handshakeTimeoutMs",
         d.handshake_timeout,
     )?;
+    c.liveness.timeout = ms(
+        o.liveness_timeout_ms,
+        "livenessTimeoutMs",
+        d.liveness.timeout,
+    )?;
+    // Given only a timeout, the heartbeat scales with it (three fit inside it).
+    let heartbeat = d.liveness.heartbeat.min(c.liveness.timeout * 3 / 10);
+    c.liveness.heartbeat = ms(o.heartbeat_interval_ms, "heartbeatIntervalMs", heartbeat)?;
     c.batch_bytes = c.batch_bytes.min(c.limits.max_frame / 2);
     c.validate().map_err(from_core)?;
     Ok(c)

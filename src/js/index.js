@@ -46,6 +46,8 @@ const ENGINE_KEYS = [
   'reconnectInitialMs',
   'reconnectMaxMs',
   'handshakeTimeoutMs',
+  'livenessTimeoutMs',
+  'heartbeatIntervalMs',
 ];
 
 

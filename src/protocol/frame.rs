@@ -50,6 +50,9 @@ pub enum FrameError {
     Malformed(&'static str),
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// The link's liveness watch: nothing came from the peer for this long.
+    #[error("no sign of life from the peer for {} ms", .0.as_millis())]
+    Silent(std::time::Duration),
 }
 
 impl FrameError {
@@ -58,6 +61,7 @@ impl FrameError {
         match self {
             FrameError::TooLarge { .. } => ErrorCode::FrameTooLarge.as_str(),
             FrameError::Io(_) => ErrorCode::Io.as_str(),
+            FrameError::Silent(_) => ErrorCode::Timeout.as_str(),
             _ => ErrorCode::Protocol.as_str(),
         }
     }

@@ -48,6 +48,7 @@ const CHALLENGE: u8 = 8;
 const AUTH: u8 = 9;
 const PEER_HELLO: u8 = 10;
 const PEER_WELCOME: u8 = 11;
+const HEARTBEAT: u8 = 12;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Message {
@@ -101,6 +102,10 @@ pub enum Message {
         nonce: String,
         auth: bool,
     },
+    /// Either way, on a link idle for the heartbeat interval: I am alive. A browser
+    /// client answers each with one of its own (its timers may be throttled, its message
+    /// events are not); the engine's own ends need not, they send their own when idle.
+    Heartbeat,
 }
 
 /// `count` consecutive dispatches of one client, from `first_counter`, ordered as the
@@ -224,6 +229,7 @@ impl Message {
                 put_bytes(dst, nonce.as_bytes());
                 dst.put_u8(*auth as u8);
             }
+            Message::Heartbeat => dst.put_u8(HEARTBEAT),
         }
     }
 
@@ -297,6 +303,7 @@ impl Message {
                 code: get_string(&mut src)?,
                 message: get_string(&mut src)?,
             },
+            HEARTBEAT => Message::Heartbeat,
             _ => return Err(FrameError::Malformed("unknown message type")),
         };
         if src.has_remaining() {
@@ -431,6 +438,7 @@ mod tests {
                 code: "ERR_X".into(),
                 message: "why".into(),
             },
+            Message::Heartbeat,
         ]
     }
 

@@ -14,7 +14,7 @@ use crate::error::ErrorCode;
 use crate::protocol::frame::write_frame;
 use crate::protocol::message::encode_dispatch;
 use crate::protocol::{FrameCodec, FrameError, Message, Ordered};
-use crate::transport::{Backoff, Endpoint, ReadHalf, Stream, WriteHalf};
+use crate::transport::{Backoff, Endpoint, Liveness, ReadHalf, Stream, WriteHalf};
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use parking_lot::Mutex;
@@ -517,7 +517,8 @@ async fn session(shared: &Arc<Shared>) -> SessionEnd {
         _ => stream,
     };
     let (r, mut w) = stream.into_split();
-    let mut frames = FramedRead::new(r, FrameCodec::new(cfg.limits));
+    let live = Liveness::new();
+    let mut frames = FramedRead::new(live.watch(r), FrameCodec::new(cfg.limits));
     let hello = {
         let st = shared.state.lock();
         Message::Hello {
@@ -591,8 +592,11 @@ async fn session(shared: &Arc<Shared>) -> SessionEnd {
         message: format!("connected to {}", shared.endpoint()),
     });
     let end = tokio::select! {
-        e = read_loop(shared, &mut frames) => e,
+        e = read_loop(shared, &mut frames, &live) => e,
         e = write_loop(shared, &mut w) => e.map_err(ReadEnd::Frame),
+        // A server that stopped without closing (SIGSTOP, a GC or VM pause, a path that
+        // drops packets): leave it for the next server, as after a close.
+        quiet = live.silent_for(cfg.liveness.timeout) => Err(ReadEnd::Frame(FrameError::Silent(quiet))),
     };
     match end {
         Ok(()) => retry(
@@ -606,6 +610,14 @@ async fn session(shared: &Arc<Shared>) -> SessionEnd {
                 shared.endpoint()
             ),
             code,
+            true,
+        ),
+        Err(ReadEnd::Frame(e @ FrameError::Silent(_))) => retry(
+            format!(
+                "the server at {} stopped answering ({e}); trying the next server",
+                shared.endpoint()
+            ),
+            e.code(),
             true,
         ),
         Err(ReadEnd::Frame(FrameError::Io(e))) => retry(
@@ -681,6 +693,7 @@ impl<E: Into<FrameError>> From<E> for ReadEnd {
 async fn read_loop(
     shared: &Shared,
     frames: &mut FramedRead<ReadHalf, FrameCodec>,
+    live: &Liveness,
 ) -> Result<(), ReadEnd> {
     while let Some(frame) = frames.next().await {
         let item = match Message::decode(frame?)? {
@@ -719,6 +732,7 @@ async fn read_loop(
                 }
                 continue;
             }
+            Message::Heartbeat => continue,
             Message::Error { code, message } => {
                 // The server's own code, when it is one of ours (a peer's text is not
                 // trusted to invent codes).
@@ -751,7 +765,9 @@ async fn read_loop(
             st.inbox_bytes += size;
         }
         shared.outbox.wake();
-        // Backpressure: stop reading while JS has a lot left to apply.
+        // Backpressure: stop reading while JS has a lot left to apply. The server's
+        // silence meanwhile is ours, not a sign that it stopped.
+        live.pause();
         loop {
             let drained = shared.drained.notified();
             if shared.state.lock().inbox_bytes <= shared.cfg.inbox_bytes {
@@ -759,6 +775,7 @@ async fn read_loop(
             }
             drained.await;
         }
+        live.resume();
     }
     Ok(())
 }
@@ -783,7 +800,17 @@ async fn write_loop(shared: &Shared, w: &mut WriteHalf) -> Result<(), FrameError
             (!batch.is_empty()).then(|| (st.sent_through + 1, batch))
         };
         let Some((first, batch)) = batch else {
-            notified.await;
+            // Idle: a heartbeat, so the server can tell a quiet client from a stopped one.
+            if tokio::time::timeout(shared.cfg.liveness.heartbeat, notified)
+                .await
+                .is_err()
+            {
+                buf.clear();
+                write_frame(&mut buf, &shared.cfg.limits, |d| {
+                    Message::Heartbeat.encode(d)
+                })?;
+                w.write_all(&buf).await?;
+            }
             continue;
         };
         buf.clear();

@@ -15,7 +15,7 @@ use crate::protocol::message::encode_actions;
 use crate::protocol::message::MAX_ORDERED;
 use crate::protocol::{FrameCodec, FrameError, Message, Mode, Ordered};
 use crate::transport::caps::Caps;
-use crate::transport::{Endpoint, Listener, Peer, ReadHalf, Stream, WriteHalf};
+use crate::transport::{Endpoint, Listener, Liveness, Peer, ReadHalf, Stream, WriteHalf};
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use parking_lot::Mutex;
@@ -321,7 +321,8 @@ async fn serve<A: OrderingAuthority>(
         }
     };
     let (r, mut w) = stream.into_split();
-    let mut frames = FramedRead::new(r, FrameCodec::new(cfg.limits));
+    let live = Liveness::new();
+    let mut frames = FramedRead::new(live.watch(r), FrameCodec::new(cfg.limits));
     let hello = tokio::select! {
         _ = cancel.cancelled() => return,
         h = tokio::time::timeout(cfg.handshake_timeout, frames.next()) => h,
@@ -457,11 +458,14 @@ async fn serve<A: OrderingAuthority>(
         wake: Notify::new(),
         fatal: Mutex::new(None),
     };
-    let reader = read_loop(&*auth, &mut frames, &conn, client_id);
+    let reader = read_loop(&*auth, &mut frames, &conn, client_id, &live);
     let writer = write_loop(&*auth, &mut w, &conn, &cfg, resume);
     tokio::pin!(reader, writer);
     let result = tokio::select! {
         _ = cancel.cancelled() => Ok(()),
+        // A client that stopped (SIGSTOP, a frozen VM, a dead path) without closing: it
+        // is dropped and what it held is freed; it resumes elsewhere or here later.
+        quiet = live.silent_for(cfg.liveness.timeout) => Err(FrameError::Silent(quiet)),
         r = &mut writer => r,
         r = &mut reader => {
             if let Err(e) = &r {
@@ -641,6 +645,7 @@ async fn read_loop<A: OrderingAuthority + ?Sized>(
     frames: &mut FramedRead<ReadHalf, FrameCodec>,
     conn: &Conn,
     client_id: u64,
+    live: &Liveness,
 ) -> Result<(), FrameError> {
     // One batch of this connection is being ordered at a time (so the client's order is
     // kept); what arrives meanwhile is queued and goes as the next batch. On a single
@@ -662,6 +667,13 @@ async fn read_loop<A: OrderingAuthority + ?Sized>(
             }
         }
         let room = queued.as_ref().map_or(0, |(_, a)| a.len()) < MAX_QUEUED;
+        // Not reading (backpressure) is this side's choice: the client's silence
+        // meanwhile does not count against it.
+        if room {
+            live.resume();
+        } else {
+            live.pause();
+        }
         tokio::select! {
             biased;
             r = async { inflight.as_mut().expect("guarded").await }, if inflight.is_some() => {
@@ -685,8 +697,10 @@ async fn read_loop<A: OrderingAuthority + ?Sized>(
                 };
                 let frame = frame?;
                 conn.stats.bytes_in.fetch_add(frame.len() as u64, Ordering::Relaxed);
-                let Message::Dispatch { first_counter, actions } = Message::decode(frame)? else {
-                    return Err(FrameError::Malformed("unexpected message from a client"));
+                let (first_counter, actions) = match Message::decode(frame)? {
+                    Message::Dispatch { first_counter, actions } => (first_counter, actions),
+                    Message::Heartbeat => continue,
+                    _ => return Err(FrameError::Malformed("unexpected message from a client")),
                 };
                 conn.stats.dispatched.fetch_add(actions.len() as u64, Ordering::Relaxed);
                 for a in &actions {
@@ -830,6 +844,11 @@ async fn write_loop<A: OrderingAuthority + ?Sized>(
         tokio::select! {
             r = version.changed() => if r.is_err() { return Ok(()) },
             _ = conn.wake.notified() => {}
+            // Idle: a heartbeat, so the client can tell a quiet server from a stopped one.
+            _ = tokio::time::sleep(cfg.liveness.heartbeat) => {
+                write_frame(&mut buf, &cfg.limits, |d| Message::Heartbeat.encode(d))?;
+                w.write_all(&buf).await?;
+            }
         }
     }
 }

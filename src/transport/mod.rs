@@ -5,6 +5,7 @@
 
 pub mod backoff;
 pub mod caps;
+pub mod liveness;
 pub mod tls;
 pub mod ws;
 
@@ -15,6 +16,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 
 pub use backoff::Backoff;
+pub use liveness::{Liveness, LivenessConfig};
 
 /// Where to listen or connect.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -19,6 +19,13 @@ export interface BrowserEndpoint {
 export type BrowserClientSettings = (BrowserEndpoint | { host?: undefined; servers: Array<string | BrowserEndpoint> }) & {
   login?: string;
   password?: string;
+  /**
+   * A server that sends nothing (no data, no heartbeat) for this long has stopped, in
+   * ms: the client moves to the next server (a resume). The server's own setting decides
+   * how soon it drops a silent browser.
+   * @default 500
+   */
+  livenessTimeoutMs?: number;
 };
 
 export interface BrowserClient {

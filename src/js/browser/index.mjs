@@ -12,7 +12,7 @@ import { md5 } from './md5.mjs';
 const SYNC = 'REDUX_CLUSTER_SYNC';
 const VERSION = 1;
 const FLAG_DEFLATE = 1;
-const T = { HELLO: 1, WELCOME: 2, DISPATCH: 3, ACK: 4, ACTIONS: 5, SNAPSHOT: 6, ERROR: 7, CHALLENGE: 8, AUTH: 9 };
+const T = { HELLO: 1, WELCOME: 2, DISPATCH: 3, ACK: 4, ACTIONS: 5, SNAPSHOT: 6, ERROR: 7, CHALLENGE: 8, AUTH: 9, HEARTBEAT: 12 };
 // Errors after which the client stops (as the native client does).
 const FATAL = new Set(['ERR_STORE_MISMATCH', 'ERR_AUTH', 'ERR_BANNED']);
 const enc = new TextEncoder();
@@ -143,6 +143,8 @@ function decode(payload) {
       return { tag, seq: r.num(), state: r.text() };
     case T.ERROR:
       return { tag, code: r.text(), message: r.text() };
+    case T.HEARTBEAT:
+      return { tag };
     default:
       throw new ReduxClusterError('ERR_PROTOCOL', `unexpected message ${tag}`);
   }
@@ -256,15 +258,18 @@ class BrowserStore {
       return `${u.protocol}//${u.hostname}:${u.port || e.port || 10002}${u.pathname !== '/' ? u.pathname : e.path || '/'}`;
     });
     if ((s.login === undefined) !== (s.password === undefined)) throw new ReduxClusterError('ERR_INVALID_CONFIG', 'login and password go together');
-    this._client = new WsClient(this, urls, s.login ?? '', s.password ?? '');
+    const liveness = s.livenessTimeoutMs ?? 500;
+    if (!Number.isInteger(liveness) || liveness < 20) throw new ReduxClusterError('ERR_INVALID_CONFIG', `livenessTimeoutMs must be an integer of at least 20, got ${liveness}`);
+    this._client = new WsClient(this, urls, s.login ?? '', s.password ?? '', liveness);
     this.role.push('client');
     return this._client.handle();
   }
 }
 
 class WsClient {
-  constructor(store, urls, login, password) {
+  constructor(store, urls, login, password, livenessTimeoutMs) {
     this.store = store;
+    this.livenessTimeoutMs = livenessTimeoutMs;
     this.urls = urls;
     this.at = 0; // the server in use (an index in urls)
     this.tried = 0; // servers tried in vain since the last one that welcomed us
@@ -363,6 +368,28 @@ class WsClient {
     ws.binaryType = 'arraybuffer';
     this.ws = ws;
     this.buf = new Uint8Array(0);
+    // Liveness: the server sends a heartbeat on an idle link; silent past the timeout, it
+    // stopped without closing (paused, or a dead path) and the next server is tried.
+    // Every heartbeat is answered at once, from the message event (not a timer, which a
+    // background tab throttles), so the server sees this tab alive.
+    let lastRx = Date.now();
+    let lastTick = Date.now();
+    const tick = Math.max(10, Math.floor(this.livenessTimeoutMs / 5));
+    const watch = setInterval(() => {
+      const now = Date.now();
+      // A tick far too late: this tab was frozen, not the server silent.
+      if (now - lastTick > tick + this.livenessTimeoutMs / 2) lastRx = now;
+      lastTick = now;
+      if (ws.readyState === 1 && now - lastRx >= this.livenessTimeoutMs) {
+        this.fail('ERR_TIMEOUT', `the server at ${url} stopped answering (no sign of life for ${now - lastRx} ms); trying the next server`);
+        lost();
+        try {
+          ws.close();
+        } catch {
+          /* already closing */
+        }
+      }
+    }, tick);
     ws.onopen = () => {
       const w = new Writer();
       w.u8(T.HELLO);
@@ -374,6 +401,7 @@ class WsClient {
       this.send(w.frame());
     };
     ws.onmessage = (ev) => {
+      lastRx = Date.now();
       if (typeof ev.data === 'string') return;
       const chunk = new Uint8Array(ev.data);
       const b = new Uint8Array(this.buf.length + chunk.length);
@@ -394,6 +422,7 @@ class WsClient {
     };
     let gone = false;
     const lost = () => {
+      clearInterval(watch);
       if (gone || this.ws !== ws) return;
       gone = true;
       this.store.connected = false;
@@ -481,6 +510,12 @@ class WsClient {
         }
         this.delivered = Math.max(this.delivered, m.firstSeq + m.actions.length - 1);
         this.settle();
+        break;
+      }
+      case T.HEARTBEAT: {
+        const w = new Writer();
+        w.u8(T.HEARTBEAT);
+        this.send(w.frame());
         break;
       }
       case T.ERROR:

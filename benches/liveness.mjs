@@ -1,0 +1,89 @@
+// A server that stops answering without closing its sockets, measured: three server
+// processes form a Raft group; each round a client attaches to the leader (first in its
+// list) and writes with dispatchAsync, 16 in flight; then either the leader is stopped
+// (SIGSTOP: a GC or VM pause) or the client's link to it goes silent both ways while
+// staying open (a proxy that stops forwarding). Taken: the time from the fault to the
+// first acknowledgement of a write issued after it. The fault is then undone (SIGCONT,
+// or the proxy forwards again) and every server must hold every acknowledged write once.
+//
+//   npm run bench:liveness                 (5 rounds of each fault)
+//   node benches/liveness.mjs --rounds 10 [--fault stop|silent]
+import { createStore } from 'redux-cluster-rs';
+import { ask, child, counter, freePort, linkProxy, oneLeader, waitFor } from '../__test__/helpers.mjs';
+
+const args = process.argv.slice(2);
+const opt = (name, dflt) => (args.includes(`--${name}`) ? args[args.indexOf(`--${name}`) + 1] : dflt);
+const rounds = Number(opt('rounds', 5));
+const faults = opt('fault', 'stop,silent').split(',');
+
+const ports = await Promise.all([0, 1, 2].map(() => freePort()));
+const seeds = ports.map((p, i) => `v${i}@127.0.0.1:${p}`);
+const servers = [0, 1, 2].map((i) => child('raft-store.mjs', [JSON.stringify({ port: ports[i], cluster: { nodeName: `v${i}`, seeds } })]));
+// Clients reach the servers through proxies (so a link can be silenced); the servers
+// reach each other directly.
+const proxies = await Promise.all(ports.map((p) => linkProxy(p)));
+await Promise.all(servers.map((k) => k.next((m) => m.listening)));
+
+let total = 0; // acknowledged writes, all rounds
+const results = {};
+for (const fault of faults) {
+  results[fault] = [];
+  for (let r = 0; r < rounds; r++) {
+    const leader = await oneLeader(servers);
+    const li = Number(leader.slice(1));
+    const order = [li, ...[0, 1, 2].filter((i) => i !== li)];
+    const store = createStore(counter, { stderr: () => {} });
+    const client = store.createClient({ servers: order.map((i) => ({ host: '127.0.0.1', port: proxies[i].port })) });
+    const done = [];
+    const failed = [];
+    let running = true;
+    let sent = 0;
+    const one = () => {
+      if (!running) return;
+      const at = performance.now();
+      sent++;
+      store.dispatchAsync({ type: 'INC' }, { timeout: 30000 }).then(
+        () => {
+          done.push([at, performance.now()]);
+          one();
+        },
+        (e) => failed.push(e.code)
+      );
+    };
+    for (let i = 0; i < 16; i++) one();
+    await waitFor(() => done.length >= 100, { timeoutMs: 30000, what: 'writes before the fault' });
+    const t0 = performance.now();
+    if (fault === 'stop') servers[li].proc.kill('SIGSTOP');
+    else proxies[li].mute();
+    let first;
+    await waitFor(() => (first = done.find(([at]) => at > t0)), { timeoutMs: 40000, what: `a write acknowledged after the ${fault}` });
+    const ms = first[1] - t0;
+    results[fault].push(ms);
+    await waitFor(() => done.filter(([at]) => at > t0).length >= 100, { timeoutMs: 30000, what: 'writes after the fault' });
+    running = false;
+    await waitFor(() => done.length + failed.length === sent, { timeoutMs: 40000, what: 'every write settled' });
+    if (fault === 'stop') servers[li].proc.kill('SIGCONT');
+    else proxies[li].unmute();
+    await client.disconnect();
+    total += done.length;
+    let counts;
+    await waitFor(
+      async () => {
+        counts = await Promise.all(servers.map(async (k) => (await ask(k, { cmd: 'state' })).state.counter));
+        return counts.every((c) => c === total);
+      },
+      { timeoutMs: 30000, what: `every server holds ${total}`, show: () => counts }
+    );
+    const next = await oneLeader(servers);
+    console.log(`${fault} ${r + 1}/${rounds}: leader ${leader}; writes resumed after ${ms.toFixed(0)} ms; new leader ${next}; ${failed.length} failed; all 3 servers hold ${total}`);
+    if (failed.length) process.exitCode = 1;
+  }
+}
+console.log('');
+for (const [fault, t] of Object.entries(results)) {
+  const s = [...t].sort((a, b) => a - b);
+  const what = fault === 'stop' ? 'SIGSTOP of the leader the client is attached to' : "the client's link to the leader silent both ways";
+  console.log(`${what}: median ${s[Math.floor(s.length / 2)].toFixed(0)} ms, best ${s[0].toFixed(0)} ms, worst ${s.at(-1).toFixed(0)} ms over ${s.length} rounds`);
+}
+await Promise.all(servers.map((k) => k.kill()));
+await Promise.all(proxies.map((p) => p.close()));

@@ -1,0 +1,202 @@
+//! Liveness of a link: when it last showed a sign of life, and a watch that says when it
+//! has been silent for too long.
+//!
+//! Any byte read is a sign of life (a large frame still arriving counts, not only whole
+//! frames), and both ends send a small heartbeat after an idle interval, so a silent link
+//! is a peer that stopped (SIGSTOP, a VM or GC pause, a path that drops packets), not a
+//! quiet one. Two things are not the peer's silence and are not counted: a time when this
+//! side chose not to read (backpressure: [`Liveness::pause`]), and a time when this
+//! process itself was frozen (the watch's own tick came late: everything else's did too).
+
+use super::ReadHalf;
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::io::{AsyncRead, ReadBuf};
+use tokio::time::Instant;
+
+/// How a link is watched. The defaults let a client leave a silent server within about
+/// half a second, with heartbeats only on links idle for a sixth of a second.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LivenessConfig {
+    /// An idle sender sends a heartbeat after this long.
+    pub heartbeat: Duration,
+    /// A peer silent for this long is gone.
+    pub timeout: Duration,
+}
+
+impl Default for LivenessConfig {
+    fn default() -> Self {
+        LivenessConfig {
+            heartbeat: Duration::from_millis(150),
+            timeout: Duration::from_millis(500),
+        }
+    }
+}
+
+impl LivenessConfig {
+    /// The heartbeat must come well inside the timeout, or a healthy idle link would look
+    /// dead between two heartbeats.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.timeout < Duration::from_millis(20) {
+            return Err("livenessTimeoutMs must be at least 20".into());
+        }
+        if self.heartbeat.is_zero() || self.heartbeat * 2 > self.timeout {
+            return Err(
+                "heartbeatIntervalMs must be positive and at most half of livenessTimeoutMs".into(),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// One link's record of life. Shared by its reader (which touches it) and its watch.
+#[derive(Debug)]
+pub struct Liveness {
+    origin: Instant,
+    /// Milliseconds since `origin` of the last sign of life.
+    last: AtomicU64,
+    paused: AtomicBool,
+}
+
+impl Liveness {
+    pub fn new() -> Arc<Liveness> {
+        Arc::new(Liveness {
+            origin: Instant::now(),
+            last: AtomicU64::new(0),
+            paused: AtomicBool::new(false),
+        })
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.origin.elapsed().as_millis() as u64
+    }
+
+    /// A sign of life now.
+    pub fn touch(&self) {
+        self.last.store(self.now_ms(), Ordering::Relaxed);
+    }
+
+    /// This side stops reading on purpose (backpressure): the peer's silence meanwhile is
+    /// ours, not its own.
+    pub fn pause(&self) {
+        self.paused.store(true, Ordering::Relaxed);
+    }
+
+    /// Reading again: the peer's time starts now.
+    pub fn resume(&self) {
+        self.touch();
+        self.paused.store(false, Ordering::Relaxed);
+    }
+
+    /// How long the peer has been silent (zero while paused).
+    pub fn silence(&self) -> Duration {
+        if self.paused.load(Ordering::Relaxed) {
+            return Duration::ZERO;
+        }
+        Duration::from_millis(
+            self.now_ms()
+                .saturating_sub(self.last.load(Ordering::Relaxed)),
+        )
+    }
+
+    /// The read half, touching this record on every byte it reads.
+    pub fn watch(self: &Arc<Self>, inner: ReadHalf) -> ReadHalf {
+        self.touch();
+        Box::new(Watched {
+            inner,
+            live: self.clone(),
+        })
+    }
+
+    /// Resolves once the peer has been silent for `timeout`, with how long it was.
+    pub async fn silent_for(&self, timeout: Duration) -> Duration {
+        let tick = (timeout / 5).max(Duration::from_millis(5));
+        let mut last_tick = Instant::now();
+        loop {
+            tokio::time::sleep(tick).await;
+            let now = Instant::now();
+            let late = now.duration_since(last_tick).saturating_sub(tick);
+            last_tick = now;
+            if late > timeout / 2 {
+                // This process (or its runtime) was frozen: the peer's bytes may be
+                // waiting in the socket, unread. Give the reader its turn first.
+                self.touch();
+                continue;
+            }
+            let quiet = self.silence();
+            if quiet >= timeout {
+                return quiet;
+            }
+        }
+    }
+}
+
+struct Watched {
+    inner: ReadHalf,
+    live: Arc<Liveness>,
+}
+
+impl AsyncRead for Watched {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if matches!(r, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            self.live.touch();
+        }
+        r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn silence_is_noticed_bytes_and_pauses_are_not_silence() {
+        let live = Liveness::new();
+        let timeout = Duration::from_millis(500);
+        // Touched every 100 ms: never silent.
+        let l = live.clone();
+        let toucher = tokio::spawn(async move {
+            for _ in 0..20 {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                l.touch();
+            }
+        });
+        let watch = live.silent_for(timeout);
+        tokio::pin!(watch);
+        tokio::select! {
+            _ = &mut watch => panic!("a link touched every 100 ms is alive"),
+            _ = toucher => {}
+        }
+        // Then silent: noticed after the timeout, within one tick.
+        let t0 = Instant::now();
+        let quiet = watch.await;
+        assert!(quiet >= timeout);
+        assert!(t0.elapsed() <= timeout + timeout / 5, "{:?}", t0.elapsed());
+        // Paused, the peer's silence does not count.
+        live.pause();
+        let paused = tokio::time::timeout(Duration::from_secs(5), live.silent_for(timeout)).await;
+        assert!(paused.is_err(), "silence while paused is ours");
+        live.resume();
+        assert!(live.silence() < Duration::from_millis(10));
+    }
+
+    #[test]
+    fn heartbeat_must_fit_inside_the_timeout() {
+        LivenessConfig::default().validate().unwrap();
+        let c = LivenessConfig {
+            heartbeat: Duration::from_millis(300),
+            timeout: Duration::from_millis(500),
+        };
+        assert!(c.validate().unwrap_err().contains("heartbeatIntervalMs"));
+    }
+}
