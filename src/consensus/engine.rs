@@ -52,6 +52,16 @@ pub struct Parts {
     pub log: Option<LogStore>,
 }
 
+/// Whether a command may be proposed again after an attempt whose outcome is unknown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resend {
+    /// The application recognises a second copy and drops it (the store's client
+    /// counters).
+    Safe,
+    /// A second copy would apply twice.
+    Unsafe,
+}
+
 pub struct RaftEngine {
     pub(super) shared: Arc<Shared>,
     pub raft: Raft<TypeConfig>,
@@ -443,6 +453,29 @@ impl RaftEngine {
 
     /// Commits `cmd` (here if leader, else through the leader) and returns its result.
     pub async fn write(&self, cmd: Command) -> Result<Committed, ApiError> {
+        self.write_as(cmd, Resend::Unsafe).await
+    }
+
+    /// Resolves once a leader other than `name` is known: the one a write was forwarded
+    /// to was replaced (it may have stopped without closing its connections).
+    async fn leader_moved_from(&self, name: &str) {
+        let mut rx = self.raft.metrics();
+        loop {
+            if self.leader_member().is_some_and(|l| l.name != name) {
+                return;
+            }
+            if rx.changed().await.is_err() {
+                return std::future::pending().await;
+            }
+        }
+    }
+
+    /// [`RaftEngine::write`], told whether the command may be proposed twice. A write
+    /// forwarded to a leader that is replaced meanwhile (stopped without closing, so its
+    /// answer would only come at the timeout) is abandoned: a resendable one goes to the
+    /// new leader at once (the application drops the duplicate if both commit), another
+    /// fails at once with `ERR_TIMEOUT` (it may still commit, as after any timeout).
+    pub async fn write_as(&self, cmd: Command, resend: Resend) -> Result<Committed, ApiError> {
         self.open()?;
         if !self.initialized().await && self.shared.known.lock().is_empty() {
             self.found_cluster()
@@ -464,7 +497,18 @@ impl RaftEngine {
                     if !self.shared.cfg.forward {
                         return Err(self.not_leader(Some(leader)));
                     }
-                    return match self.forward(&leader, &Request::Write(cmd)).await? {
+                    let req = Request::Write(cmd.clone());
+                    let reply = tokio::select! {
+                        r = self.forward(&leader, &req) => r?,
+                        _ = self.leader_moved_from(&leader.name) => match resend {
+                            Resend::Safe => continue,
+                            Resend::Unsafe => return Err(api(
+                                ErrorCode::Timeout.as_str(),
+                                format!("the leader {} was replaced while this write was forwarded to it; it may still commit", leader.name),
+                            )),
+                        },
+                    };
+                    return match reply {
                         Reply::Written(r) => r,
                         _ => Err(api(
                             ErrorCode::Protocol.as_str(),

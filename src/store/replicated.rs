@@ -17,7 +17,7 @@ use super::outbox::{Event, EventKind, Wake};
 use super::sequencer::Admitted;
 use super::sequencer::Sequencer;
 use crate::config::StoreConfig;
-use crate::consensus::engine::{EventSink, RaftConfig, RaftEngine, RaftEvent};
+use crate::consensus::engine::{EventSink, RaftConfig, RaftEngine, RaftEvent, Resend};
 use crate::consensus::net::ApiError;
 use crate::consensus::state_machine::{refused, Machine, SmEvent, StateMachine};
 use crate::consensus::{Command, Member};
@@ -352,7 +352,7 @@ async fn propose_own(
             actions,
         };
         let result = loop {
-            match engine.write(cmd.clone()).await {
+            match engine.write_as(cmd.clone(), Resend::Safe).await {
                 Ok(c) => match c.response.store {
                     // All dropped as resends: an earlier attempt committed after all.
                     // Where it went is in the replicated table.
@@ -426,7 +426,7 @@ impl OrderingAuthority for RaftAuthority {
                 first_counter,
                 actions,
             };
-            match engine.write(cmd).await {
+            match engine.write_as(cmd, Resend::Safe).await {
                 Ok(c) => match c.response.store {
                     Some(a) => Ok((a.acked, a.runs())),
                     None => Err(FrameError::Malformed(
