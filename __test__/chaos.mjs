@@ -73,6 +73,13 @@ export async function runChaos({ servers: n = 3, clients: nClients = 2, seconds 
   // dispatched after it.
   const failovers = [];
   let pendingFailover = null;
+  // A move within 2 s of its server's SIGCONT is explained by the stop (the watch needs
+  // the timeout to pass; a loaded host adds its delays).
+  const livenessReport = () => {
+    const explained = (m) => stops.some((s) => s.i === m.i && m.t >= s.from && m.t <= s.to + 2000);
+    const drops = all.reduce((sum, k) => sum + k.messages.filter((x) => x.stderr && /no sign of life/.test(x.stderr)).length, 0);
+    return { moves: moves.length, falseMoves: moves.filter((m) => !explained(m)).length, drops };
+  };
   const leaderNow = () => {
     let best = null;
     for (const k of all) for (const m of k.messages) if (m.leader !== undefined && (!best || m.term > best.term)) best = m;
@@ -80,8 +87,17 @@ export async function runChaos({ servers: n = 3, clients: nClients = 2, seconds 
   };
 
   const clients = [];
+  // Liveness: each client's move away from a server it found silent, with when and which;
+  // one that no SIGSTOP of that server explains is a false alarm.
+  const moves = [];
+  const stops = []; // { i, from, to }
   const startClient = (name) => {
-    const store = createStore(reducers.patch({ log: [] }), { stderr: () => {} });
+    const store = createStore(reducers.patch({ log: [] }), {
+      stderr: (m) => {
+        const port = /server at 127\.0\.0\.1:(\d+) stopped answering/.exec(m)?.[1];
+        if (port) moves.push({ t: Date.now(), i: ports.indexOf(Number(port)) });
+      },
+    });
     const conn = store.createClient({ servers: endpoints, reconnectInitialMs: 20, reconnectMaxMs: 500 });
     const c = { name, store, conn, n: 0, alive: true };
     // Four dispatches in flight per client, each id unique across the run.
@@ -152,8 +168,11 @@ export async function runChaos({ servers: n = 3, clients: nClients = 2, seconds 
         s.state = 'stopped';
         s.k.kill('SIGSTOP');
         counts.stop++;
+        const stop = { i: s.i, from: Date.now(), to: Infinity };
+        stops.push(stop);
         setTimeout(() => {
           s.k.kill('SIGCONT');
+          stop.to = Date.now();
           s.state = 'up';
         }, between(200, 1500));
       } else {
@@ -239,6 +258,7 @@ export async function runChaos({ servers: n = 3, clients: nClients = 2, seconds 
       refusals,
       longestGapMs: longestGap,
       failovers,
+      liveness: livenessReport(),
     };
     if (lost) {
       // What a failing run needs for a diagnosis: when the lost actions were sent and
@@ -251,6 +271,11 @@ export async function runChaos({ servers: n = 3, clients: nClients = 2, seconds 
       log(`chaos: LOST ${lost}: ${result.lostSample.join('; ')}; faults around them: ${result.faultsAround.join('; ')}`);
     }
     const ms = failovers.map((f) => f.ms).sort((a, b) => a - b);
+    const live = result.liveness;
+    log(
+      `chaos: liveness: ${live.moves} client moves from a silent server (${live.falseMoves} that no SIGSTOP explains), ` +
+        `${live.drops} clients dropped by a server for silence (none was stopped: each is a false alarm)`
+    );
     log(
       `chaos: seed ${seed}: ${acked.size} acknowledged of ${attempted.size} dispatched, ${seq.length} applied everywhere; ` +
         `lost ${lost}, duplicated ${duplicated}, invented ${invented}; ${byTerm.size} terms (${splitTerms.length} with a second leader${splitTerms.length ? `: ${splitTerms.join('; ')}` : ''}); ` +

@@ -6,19 +6,30 @@
 // first acknowledgement of a write issued after it. The fault is then undone (SIGCONT,
 // or the proxy forwards again) and every server must hold every acknowledged write once.
 //
+// With --clients N (scale mode) N clients attach to the leader instead, each idle after
+// one write; after the fault (kill -9 or SIGSTOP of the leader) each writes once more,
+// and the time until every one of them has that write acknowledged is taken.
+//
 //   npm run bench:liveness                 (5 rounds of each fault)
 //   node benches/liveness.mjs --rounds 10 [--fault stop|silent]
+//   node benches/liveness.mjs --clients 1000 [--fault kill,stop] [--rounds 1]
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { createStore } from 'redux-cluster-rs';
 import { ask, child, counter, freePort, linkProxy, oneLeader, waitFor } from '../__test__/helpers.mjs';
 
 const args = process.argv.slice(2);
 const opt = (name, dflt) => (args.includes(`--${name}`) ? args[args.indexOf(`--${name}`) + 1] : dflt);
-const rounds = Number(opt('rounds', 5));
-const faults = opt('fault', 'stop,silent').split(',');
+const scale = Number(opt('clients', 0));
+const rounds = Number(opt('rounds', scale ? 1 : 5));
+const faults = opt('fault', scale ? 'kill,stop' : 'stop,silent').split(',');
 
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rcrs-liveness-'));
 const ports = await Promise.all([0, 1, 2].map(() => freePort()));
 const seeds = ports.map((p, i) => `v${i}@127.0.0.1:${p}`);
-const servers = [0, 1, 2].map((i) => child('raft-store.mjs', [JSON.stringify({ port: ports[i], cluster: { nodeName: `v${i}`, seeds } })]));
+const spec = (i) => JSON.stringify({ port: ports[i], cluster: { nodeName: `v${i}`, seeds, dataDir: path.join(dir, `v${i}`) } });
+const servers = [0, 1, 2].map((i) => child('raft-store.mjs', [spec(i)]));
 // Clients reach the servers through proxies (so a link can be silenced); the servers
 // reach each other directly.
 const proxies = await Promise.all(ports.map((p) => linkProxy(p)));
@@ -26,7 +37,8 @@ await Promise.all(servers.map((k) => k.next((m) => m.listening)));
 
 let total = 0; // acknowledged writes, all rounds
 const results = {};
-for (const fault of faults) {
+if (scale) await scaleRounds();
+for (const fault of scale ? [] : faults) {
   results[fault] = [];
   for (let r = 0; r < rounds; r++) {
     const leader = await oneLeader(servers);
@@ -82,8 +94,60 @@ for (const fault of faults) {
 console.log('');
 for (const [fault, t] of Object.entries(results)) {
   const s = [...t].sort((a, b) => a - b);
-  const what = fault === 'stop' ? 'SIGSTOP of the leader the client is attached to' : "the client's link to the leader silent both ways";
+  const what = { stop: 'SIGSTOP of the leader the client is attached to', silent: "the client's link to the leader silent both ways" }[fault] ?? `${fault}: the last of the clients`;
   console.log(`${what}: median ${s[Math.floor(s.length / 2)].toFixed(0)} ms, best ${s[0].toFixed(0)} ms, worst ${s.at(-1).toFixed(0)} ms over ${s.length} rounds`);
 }
 await Promise.all(servers.map((k) => k.kill()));
 await Promise.all(proxies.map((p) => p.close()));
+fs.rmSync(dir, { recursive: true, force: true });
+
+async function converge() {
+  let counts;
+  await waitFor(
+    async () => {
+      counts = await Promise.all(servers.map(async (k) => (await ask(k, { cmd: 'state' })).state.counter));
+      return counts.every((c) => c === total);
+    },
+    { timeoutMs: 60000, what: `every server holds ${total}`, show: () => counts }
+  );
+}
+
+async function scaleRounds() {
+  for (const fault of faults) {
+    results[`${fault} x${scale}`] = [];
+    for (let r = 0; r < rounds; r++) {
+      const leader = await oneLeader(servers);
+      const li = Number(leader.slice(1));
+      const others = [0, 1, 2].filter((i) => i !== li);
+      const clients = Array.from({ length: scale }, (_, j) => {
+        const store = createStore(counter, { stderr: () => {} });
+        // Leader first, the others in either order (a herd split over both).
+        const order = [li, ...(j % 2 ? others : [...others].reverse())];
+        const conn = store.createClient({ servers: order.map((i) => ({ host: '127.0.0.1', port: ports[i] })) });
+        return { store, conn };
+      });
+      await Promise.all(clients.map((c) => c.store.dispatchAsync({ type: 'INC' }, { timeout: 60000 })));
+      await waitFor(async () => (await ask(servers[li], { cmd: 'clients' })).clients.length === scale, { timeoutMs: 60000, what: `${scale} clients on the leader` });
+      const t0 = performance.now();
+      servers[li].proc.kill(fault === 'kill' ? 'SIGKILL' : 'SIGSTOP');
+      const times = await Promise.all(
+        clients.map((c) => c.store.dispatchAsync({ type: 'INC' }, { timeout: 60000 }).then(() => performance.now() - t0, () => Infinity))
+      );
+      times.sort((a, b) => a - b);
+      const failed = times.filter((t) => t === Infinity).length;
+      results[`${fault} x${scale}`].push(times.at(-1));
+      if (fault === 'kill') {
+        servers[li] = child('raft-store.mjs', [spec(li)]);
+        await servers[li].next((m) => m.listening);
+      } else servers[li].proc.kill('SIGCONT');
+      total += 2 * scale - failed;
+      await Promise.all(clients.map((c) => c.conn.disconnect()));
+      await converge();
+      console.log(
+        `${fault === 'kill' ? 'kill -9' : 'SIGSTOP'} of the leader with ${scale} clients on it: every client had a write acknowledged after ${times.at(-1).toFixed(0)} ms ` +
+          `(median ${times[Math.floor(times.length / 2)].toFixed(0)} ms); ${failed} failed; all 3 servers hold ${total}`
+      );
+      if (failed) process.exitCode = 1;
+    }
+  }
+}

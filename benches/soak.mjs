@@ -61,9 +61,12 @@ export async function runSoak({ seconds = 1800, rate = 2000, clients: nClients =
   let attempted = 0;
   let window = { acked: 0, latencies: [], errors: {} };
   const errors = {};
+  // Liveness false alarms: with no fault in a soak, every client that left a server for
+  // its silence, and every client a server dropped for its silence, is one.
+  let livenessMoves = 0;
   const clients = [];
   const startClient = () => {
-    const store = createStore(counter, { stderr: () => {} });
+    const store = createStore(counter, { stderr: (m) => /stopped answering/.test(m) && livenessMoves++ });
     const conn = store.createClient({ servers: endpoints, reconnectInitialMs: 20, reconnectMaxMs: 500 });
     const c = { store, conn, alive: true, inFlight: 0 };
     // A steady share of the rate, paced every 10 ms; at most 200 waiting per client, so a
@@ -169,6 +172,7 @@ export async function runSoak({ seconds = 1800, rate = 2000, clients: nClients =
     const fdsFlat = fdsEnd <= fdsStart + 8;
     const flat = rssFlat && fdsFlat && diskFlat;
     const rates = steady.map((s) => s.ackedPerSec);
+    const livenessDrops = servers.reduce((n, k) => n + k.messages.filter((m) => m.stderr && /no sign of life/.test(m.stderr)).length, 0);
     const result = {
       seconds,
       rate,
@@ -183,6 +187,8 @@ export async function runSoak({ seconds = 1800, rate = 2000, clients: nClients =
       flat,
       throughput: { min: Math.min(...rates), mean: Math.round(mean(rates)), max: Math.max(...rates) },
       errors,
+      livenessMoves,
+      livenessDrops,
       samples,
     };
     log(
@@ -190,7 +196,8 @@ export async function runSoak({ seconds = 1800, rate = 2000, clients: nClients =
         `server RSS ${rssGrowth >= 0 ? '+' : ''}${(rssGrowth * 100).toFixed(1)} % (last third vs first: ${rssFlat ? 'flat' : 'GROWING'}), ` +
         `fds ${fdsStart} -> ${fdsEnd} (${fdsFlat ? 'flat' : 'GROWING'}), ` +
         `dataDir at most ${mb(diskFirst)} MB in the first half, ${mb(diskLast)} MB in the second (${diskFlat ? 'flat' : 'GROWING'}); ` +
-        `acked/s min ${result.throughput.min} mean ${result.throughput.mean} max ${result.throughput.max}; errors ${JSON.stringify(errors)}`
+        `acked/s min ${result.throughput.min} mean ${result.throughput.mean} max ${result.throughput.max}; errors ${JSON.stringify(errors)}; ` +
+        `liveness false alarms: ${livenessMoves} client moves, ${livenessDrops} server drops`
     );
     if (out) {
       fs.mkdirSync(out, { recursive: true });
