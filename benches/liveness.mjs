@@ -78,14 +78,7 @@ for (const fault of scale ? [] : faults) {
     else proxies[li].unmute();
     await client.disconnect();
     total += done.length;
-    let counts;
-    await waitFor(
-      async () => {
-        counts = await Promise.all(servers.map(async (k) => (await ask(k, { cmd: 'state' })).state.counter));
-        return counts.every((c) => c === total);
-      },
-      { timeoutMs: 30000, what: `every server holds ${total}`, show: () => counts }
-    );
+    await converge();
     const next = await oneLeader(servers);
     console.log(`${fault} ${r + 1}/${rounds}: leader ${leader}; writes resumed after ${ms.toFixed(0)} ms; new leader ${next}; ${failed.length} failed; all 3 servers hold ${total}`);
     if (failed.length) process.exitCode = 1;
