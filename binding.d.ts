@@ -422,12 +422,14 @@ export interface EngineOptions {
    */
   handshakeTimeoutMs?: number
   /**
-   * A server or client silent this long (no byte, no heartbeat) is gone, in ms.
+   * A server silent this long (no byte, no heartbeat) is left by its client, in ms; a
+   * server drops a client silent for four times this.
    * @default 500
    */
   livenessTimeoutMs?: number
   /**
-   * An idle link carries a heartbeat this often, in ms.
+   * An idle server sends its clients a heartbeat this often, in ms (an idle client,
+   * every three intervals).
    * @default 150 (at most 3/10 of livenessTimeoutMs)
    */
   heartbeatIntervalMs?: number

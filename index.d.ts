@@ -81,9 +81,10 @@ export interface EngineConfig {
    */
   handshakeTimeoutMs?: number;
   /**
-   * A server or client that sends nothing (no data, no heartbeat) for this long is
-   * gone, in ms: a client moves to the next server in its list (a resume, as after a
-   * closed connection), a server drops the client and frees what it held. Catches a
+   * A server that sends nothing (no data, no heartbeat) for this long is gone, in ms:
+   * its client moves to the next server in its list (a resume, as after a closed
+   * connection). A server drops a client silent for four times this (2 s by default:
+   * a drop only frees a socket sooner, so a busy client process gets room). Catches a
    * peer that stops without closing its socket (SIGSTOP, a GC or VM pause, a network
    * path that drops packets). Time this side spends not reading (backpressure) or
    * frozen itself does not count.
@@ -91,7 +92,8 @@ export interface EngineConfig {
    */
   livenessTimeoutMs?: number;
   /**
-   * An idle link carries a small heartbeat this often, in ms; at most half of
+   * An idle server sends each client a small heartbeat this often, in ms (an idle
+   * client sends its server one every three intervals); at most half of
    * livenessTimeoutMs.
    * @default 150 (or 3/10 of livenessTimeoutMs, if less)
    */

@@ -65,10 +65,12 @@ pub struct EngineOptions {
     /// Time a peer has to complete the handshake, in ms.
     /// @default 10000
     pub handshake_timeout_ms: Option<f64>,
-    /// A server or client silent this long (no byte, no heartbeat) is gone, in ms.
+    /// A server silent this long (no byte, no heartbeat) is left by its client, in ms; a
+    /// server drops a client silent for four times this.
     /// @default 500
     pub liveness_timeout_ms: Option<f64>,
-    /// An idle link carries a heartbeat this often, in ms.
+    /// An idle server sends its clients a heartbeat this often, in ms (an idle client,
+    /// every three intervals).
     /// @default 150 (at most 3/10 of livenessTimeoutMs)
     pub heartbeat_interval_ms: Option<f64>,
 }

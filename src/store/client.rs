@@ -592,6 +592,9 @@ async fn session(shared: &Arc<Shared>) -> SessionEnd {
         message: format!("connected to {}", shared.endpoint()),
     });
     let end = tokio::select! {
+        // The reader first, so that bytes already in the socket count as a sign of life
+        // before the watch looks.
+        biased;
         e = read_loop(shared, &mut frames, &live) => e,
         e = write_loop(shared, &mut w) => e.map_err(ReadEnd::Frame),
         // A server that stopped without closing (SIGSTOP, a GC or VM pause, a path that
@@ -801,7 +804,7 @@ async fn write_loop(shared: &Shared, w: &mut WriteHalf) -> Result<(), FrameError
         };
         let Some((first, batch)) = batch else {
             // Idle: a heartbeat, so the server can tell a quiet client from a stopped one.
-            if tokio::time::timeout(shared.cfg.liveness.heartbeat, notified)
+            if tokio::time::timeout(shared.cfg.liveness.client_heartbeat(), notified)
                 .await
                 .is_err()
             {

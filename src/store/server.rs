@@ -462,11 +462,10 @@ async fn serve<A: OrderingAuthority>(
     let writer = write_loop(&*auth, &mut w, &conn, &cfg, resume);
     tokio::pin!(reader, writer);
     let result = tokio::select! {
+        // The reader first, so that bytes already in the socket count as a sign of life
+        // before the watch looks.
+        biased;
         _ = cancel.cancelled() => Ok(()),
-        // A client that stopped (SIGSTOP, a frozen VM, a dead path) without closing: it
-        // is dropped and what it held is freed; it resumes elsewhere or here later.
-        quiet = live.silent_for(cfg.liveness.timeout) => Err(FrameError::Silent(quiet)),
-        r = &mut writer => r,
         r = &mut reader => {
             if let Err(e) = &r {
                 // Tell the peer why before closing; bounded, as the peer may not read.
@@ -476,6 +475,10 @@ async fn serve<A: OrderingAuthority>(
             }
             r
         }
+        r = &mut writer => r,
+        // A client that stopped (SIGSTOP, a frozen VM, a dead path) without closing: it
+        // is dropped and what it held is freed; it resumes elsewhere or here later.
+        quiet = live.silent_for(cfg.liveness.drop_after()) => Err(FrameError::Silent(quiet)),
     };
     tracing::debug!(%peer, ?result, "connection closed");
     if let Err(e) = result {

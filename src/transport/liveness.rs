@@ -38,6 +38,22 @@ impl Default for LivenessConfig {
 }
 
 impl LivenessConfig {
+    /// How long a server waits for a silent client before it drops it: four timeouts.
+    /// A client's move is what a user waits for, so the client watches its server
+    /// closely; a server's drop only frees a socket sooner, and a false drop costs a live
+    /// client its session, so the server gives a busy client process (thousands of
+    /// clients on a few cores) room.
+    pub fn drop_after(&self) -> Duration {
+        self.timeout * 4
+    }
+
+    /// How often an idle client sends its heartbeat: three intervals (the server waits
+    /// four timeouts for it), so that thousands of idle clients cost their server a
+    /// third of the messages.
+    pub fn client_heartbeat(&self) -> Duration {
+        self.heartbeat * 3
+    }
+
     /// The heartbeat must come well inside the timeout, or a healthy idle link would look
     /// dead between two heartbeats.
     pub fn validate(&self) -> Result<(), String> {
@@ -113,21 +129,32 @@ impl Liveness {
     }
 
     /// Resolves once the peer has been silent for `timeout`, with how long it was.
+    ///
+    /// Silence is counted in this watch's ticks, each worth at most 1.5 ticks however
+    /// late it comes: when this process is busy (its runtime runs the ticks late, and its
+    /// readers may not yet have read what waits in their sockets) or was frozen, the
+    /// timeout stretches instead of raising an alarm; on a responsive host it is exact.
+    /// Poll the reader before this (a `biased` select), so bytes already there count.
     pub async fn silent_for(&self, timeout: Duration) -> Duration {
         let tick = (timeout / 5).max(Duration::from_millis(5));
         let mut last_tick = Instant::now();
+        let mut seen = self.last.load(Ordering::Relaxed);
+        let mut quiet = Duration::ZERO;
         loop {
             tokio::time::sleep(tick).await;
             let now = Instant::now();
-            let late = now.duration_since(last_tick).saturating_sub(tick);
+            let step = now.duration_since(last_tick).min(tick * 3 / 2);
             last_tick = now;
-            if late > timeout / 2 {
-                // This process (or its runtime) was frozen: the peer's bytes may be
-                // waiting in the socket, unread. Give the reader its turn first.
-                self.touch();
-                continue;
+            let last = self.last.load(Ordering::Relaxed);
+            if self.paused.load(Ordering::Relaxed) {
+                quiet = Duration::ZERO;
+            } else if last != seen {
+                // A sign of life since the last tick: silent only since then.
+                quiet = self.silence().min(step);
+            } else {
+                quiet += step;
             }
-            let quiet = self.silence();
+            seen = last;
             if quiet >= timeout {
                 return quiet;
             }
