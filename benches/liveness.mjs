@@ -120,7 +120,10 @@ async function scaleRounds() {
         return { store, conn };
       });
       await Promise.all(clients.map((c) => c.store.dispatchAsync({ type: 'INC' }, { timeout: 60000 })));
-      await waitFor(async () => (await ask(servers[li], { cmd: 'clients' })).clients.length === scale, { timeoutMs: 60000, what: `${scale} clients on the leader` });
+      // A connect storm of thousands on a small host may move a few clients to another
+      // server (they stay there): most must be on the leader.
+      let onLeader = 0;
+      await waitFor(async () => (onLeader = (await ask(servers[li], { cmd: 'clients' })).clients.length) >= scale * 0.95, { timeoutMs: 60000, what: `most of ${scale} clients on the leader`, show: () => onLeader });
       const t0 = performance.now();
       servers[li].proc.kill(fault === 'kill' ? 'SIGKILL' : 'SIGSTOP');
       const times = await Promise.all(
@@ -137,7 +140,7 @@ async function scaleRounds() {
       await Promise.all(clients.map((c) => c.conn.disconnect()));
       await converge();
       console.log(
-        `${fault === 'kill' ? 'kill -9' : 'SIGSTOP'} of the leader with ${scale} clients on it: every client had a write acknowledged after ${times.at(-1).toFixed(0)} ms ` +
+        `${fault === 'kill' ? 'kill -9' : 'SIGSTOP'} of the leader with ${onLeader} of ${scale} clients on it: every client had a write acknowledged after ${times.at(-1).toFixed(0)} ms ` +
           `(median ${times[Math.floor(times.length / 2)].toFixed(0)} ms); ${failed} failed; all 3 servers hold ${total}`
       );
       if (failed) process.exitCode = 1;
