@@ -191,13 +191,12 @@ mod tests {
         let live = Liveness::new();
         let timeout = Duration::from_millis(500);
         // Touched every 100 ms: never silent.
-        let l = live.clone();
-        let toucher = tokio::spawn(async move {
+        let toucher = async {
             for _ in 0..20 {
                 tokio::time::sleep(Duration::from_millis(100)).await;
-                l.touch();
+                live.touch();
             }
-        });
+        };
         let watch = live.silent_for(timeout);
         tokio::pin!(watch);
         tokio::select! {
