@@ -43,12 +43,11 @@ pub(super) async fn accept_loop(engine: Arc<RaftEngine>, listener: Listener) {
             };
             let stop = e.stop.clone();
             let h = e.clone();
-            let h2 = e.clone();
             tokio::select! {
                 _ = stop.cancelled() => {}
-                e = super::net::serve_session(session, move |req| h.clone().handle(req, peer.ip)) => {
-                    if let Some(err) = e {
-                        h2.warn(&err, format!("Raft connection from {} closed: {err}", peer.name));
+                end = super::net::serve_session(session, move |req| h.clone().handle(req, peer.ip)) => {
+                    if let Some(err) = end {
+                        e.warn(&err, format!("Raft connection from {} closed: {err}", peer.name));
                     }
                 }
             }

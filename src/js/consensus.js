@@ -5,6 +5,7 @@
 
 const { EventEmitter } = require('node:events');
 const native = require('./native.js');
+const { ErrorCode } = require('./errors.js');
 
 class RaftError extends Error {
   constructor(code, message, extra = {}) {
@@ -307,7 +308,6 @@ class ClusterManager extends EventEmitter {
     if (!(coordinator instanceof RaftCoordinator)) throw invalid('initialize() needs a RaftCoordinator');
     await coordinator.initialize();
     this.raftCoordinator = coordinator;
-    this._stopped = false;
     this._onMembers = (m) => this._members(m);
     coordinator.on('_members', this._onMembers);
     const s = coordinator.getState();
@@ -522,9 +522,9 @@ class DistributedStateMachine extends EventEmitter {
   _n() {
     // A handle that was started and stopped answers ERR_CLOSED, as every stopped handle
     // does; ERR_NOT_INITIALIZED is only for one never started.
-    if (this._stopped) throw new RaftError('ERR_CLOSED', 'this state machine was shut down');
+    if (this._stopped) throw new RaftError(ErrorCode.Closed, 'this state machine was shut down');
     const c = this.raftCoordinator;
-    if (!c) throw new RaftError('ERR_NOT_INITIALIZED', 'call initialize() first');
+    if (!c) throw new RaftError(ErrorCode.NotInitialized, 'call initialize() first');
     return c._need();
   }
 

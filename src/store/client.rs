@@ -770,12 +770,12 @@ async fn read_loop(
         shared.outbox.wake();
         // Backpressure: stop reading while JS has a lot left to apply. The server's
         // silence meanwhile is ours, not a sign that it stopped.
-        live.pause();
         loop {
             let drained = shared.drained.notified();
             if shared.state.lock().inbox_bytes <= shared.cfg.inbox_bytes {
                 break;
             }
+            live.pause();
             drained.await;
         }
         live.resume();

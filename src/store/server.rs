@@ -851,6 +851,7 @@ async fn write_loop<A: OrderingAuthority + ?Sized>(
             _ = tokio::time::sleep(cfg.liveness.heartbeat) => {
                 write_frame(&mut buf, &cfg.limits, |d| Message::Heartbeat.encode(d))?;
                 w.write_all(&buf).await?;
+                conn.stats.bytes_out.fetch_add(buf.len() as u64, Ordering::Relaxed);
             }
         }
     }

@@ -102,10 +102,13 @@ impl Liveness {
         self.paused.store(true, Ordering::Relaxed);
     }
 
-    /// Reading again: the peer's time starts now.
+    /// Reading again: the peer's time starts now. Cheap when not paused (the read loops
+    /// call it per frame).
     pub fn resume(&self) {
-        self.touch();
-        self.paused.store(false, Ordering::Relaxed);
+        if self.paused.load(Ordering::Relaxed) {
+            self.touch();
+            self.paused.store(false, Ordering::Relaxed);
+        }
     }
 
     /// How long the peer has been silent (zero while paused).

@@ -372,16 +372,21 @@ class WsClient {
     // stopped without closing (paused, or a dead path) and the next server is tried.
     // Every heartbeat is answered at once, from the message event (not a timer, which a
     // background tab throttles), so the server sees this tab alive.
-    let lastRx = Date.now();
+    // Silence is counted in this watch's ticks, each worth at most 1.5 ticks however late
+    // it comes (as the engine's own watch does): a throttled or frozen tab stretches the
+    // timeout instead of leaving a live server.
+    let heard = true;
+    let quiet = 0;
     let lastTick = Date.now();
     const tick = Math.max(10, Math.floor(this.livenessTimeoutMs / 5));
     const watch = setInterval(() => {
       const now = Date.now();
-      // A tick far too late: this tab was frozen, not the server silent.
-      if (now - lastTick > tick + this.livenessTimeoutMs / 2) lastRx = now;
+      const step = Math.min(now - lastTick, tick * 1.5);
       lastTick = now;
-      if (ws.readyState === 1 && now - lastRx >= this.livenessTimeoutMs) {
-        this.fail('ERR_TIMEOUT', `the server at ${url} stopped answering (no sign of life for ${now - lastRx} ms); trying the next server`);
+      quiet = heard || ws.readyState !== 1 ? 0 : quiet + step;
+      heard = false;
+      if (ws.readyState === 1 && quiet >= this.livenessTimeoutMs) {
+        this.fail('ERR_TIMEOUT', `the server at ${url} stopped answering (no sign of life for ${Math.round(quiet)} ms); trying the next server`);
         lost();
         try {
           ws.close();
@@ -401,7 +406,7 @@ class WsClient {
       this.send(w.frame());
     };
     ws.onmessage = (ev) => {
-      lastRx = Date.now();
+      heard = true;
       if (typeof ev.data === 'string') return;
       const chunk = new Uint8Array(ev.data);
       const b = new Uint8Array(this.buf.length + chunk.length);
