@@ -6,12 +6,13 @@
 //! is a peer that stopped (SIGSTOP, a VM or GC pause, a path that drops packets), not a
 //! quiet one. Two things are not the peer's silence and are not counted: a time when this
 //! side chose not to read (backpressure: [`Liveness::pause`]), and a time when this
-//! process itself was frozen (the watch's own tick came late: everything else's did too).
+//! process itself was busy or frozen (silence is counted in the watch's own ticks, which
+//! run late then too).
 
 use super::ReadHalf;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -69,31 +70,22 @@ impl LivenessConfig {
     }
 }
 
-/// One link's record of life. Shared by its reader (which touches it) and its watch.
-#[derive(Debug)]
+/// One link's record of life. Shared by its reader (which marks it) and its watch.
+#[derive(Debug, Default)]
 pub struct Liveness {
-    origin: Instant,
-    /// Milliseconds since `origin` of the last sign of life.
-    last: AtomicU64,
+    /// Something was read since the watch's last tick.
+    heard: AtomicBool,
     paused: AtomicBool,
 }
 
 impl Liveness {
     pub fn new() -> Arc<Liveness> {
-        Arc::new(Liveness {
-            origin: Instant::now(),
-            last: AtomicU64::new(0),
-            paused: AtomicBool::new(false),
-        })
-    }
-
-    fn now_ms(&self) -> u64 {
-        self.origin.elapsed().as_millis() as u64
+        Arc::default()
     }
 
     /// A sign of life now.
     pub fn touch(&self) {
-        self.last.store(self.now_ms(), Ordering::Relaxed);
+        self.heard.store(true, Ordering::Relaxed);
     }
 
     /// This side stops reading on purpose (backpressure): the peer's silence meanwhile is
@@ -111,18 +103,7 @@ impl Liveness {
         }
     }
 
-    /// How long the peer has been silent (zero while paused).
-    pub fn silence(&self) -> Duration {
-        if self.paused.load(Ordering::Relaxed) {
-            return Duration::ZERO;
-        }
-        Duration::from_millis(
-            self.now_ms()
-                .saturating_sub(self.last.load(Ordering::Relaxed)),
-        )
-    }
-
-    /// The read half, touching this record on every byte it reads.
+    /// The read half, marking this record whenever it reads a byte.
     pub fn watch(self: &Arc<Self>, inner: ReadHalf) -> ReadHalf {
         self.touch();
         Box::new(Watched {
@@ -133,31 +114,28 @@ impl Liveness {
 
     /// Resolves once the peer has been silent for `timeout`, with how long it was.
     ///
-    /// Silence is counted in this watch's ticks, each worth at most 1.5 ticks however
-    /// late it comes: when this process is busy (its runtime runs the ticks late, and its
-    /// readers may not yet have read what waits in their sockets) or was frozen, the
-    /// timeout stretches instead of raising an alarm; on a responsive host it is exact.
-    /// Poll the reader before this (a `biased` select), so bytes already there count.
+    /// Silence is counted in this watch's ticks (a fifth of the timeout), each worth at
+    /// most 1.5 ticks however late it comes: when this process is busy (its runtime runs
+    /// the ticks late, and its readers may not yet have read what waits in their
+    /// sockets) or was frozen, the timeout stretches instead of raising an alarm; on a
+    /// responsive host the peer is gone between one timeout and one tick more after its
+    /// last byte. Poll the reader before this (a `biased` select), so bytes already
+    /// there count.
     pub async fn silent_for(&self, timeout: Duration) -> Duration {
         let tick = (timeout / 5).max(Duration::from_millis(5));
         let mut last_tick = Instant::now();
-        let mut seen = self.last.load(Ordering::Relaxed);
         let mut quiet = Duration::ZERO;
         loop {
             tokio::time::sleep(tick).await;
             let now = Instant::now();
             let step = now.duration_since(last_tick).min(tick * 3 / 2);
             last_tick = now;
-            let last = self.last.load(Ordering::Relaxed);
-            if self.paused.load(Ordering::Relaxed) {
+            let heard = self.heard.swap(false, Ordering::Relaxed);
+            if heard || self.paused.load(Ordering::Relaxed) {
                 quiet = Duration::ZERO;
-            } else if last != seen {
-                // A sign of life since the last tick: silent only since then.
-                quiet = self.silence().min(step);
             } else {
                 quiet += step;
             }
-            seen = last;
             if quiet >= timeout {
                 return quiet;
             }
@@ -215,8 +193,29 @@ mod tests {
         live.pause();
         let paused = tokio::time::timeout(Duration::from_secs(5), live.silent_for(timeout)).await;
         assert!(paused.is_err(), "silence while paused is ours");
+        // Resumed, the peer gets a whole timeout again.
         live.resume();
-        assert!(live.silence() < Duration::from_millis(10));
+        let t1 = Instant::now();
+        live.silent_for(timeout).await;
+        assert!(t1.elapsed() >= timeout, "{:?}", t1.elapsed());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_frozen_observer_raises_no_alarm() {
+        use futures_util::FutureExt;
+        let live = Liveness::new();
+        let timeout = Duration::from_millis(500);
+        let watch = live.silent_for(timeout);
+        tokio::pin!(watch);
+        assert!((&mut watch).now_or_never().is_none());
+        // This process frozen for 10 s (SIGSTOP, then SIGCONT): its watch's tick comes
+        // 10 s late and counts as 1.5 ticks, not as 10 s of the peer's silence.
+        tokio::time::advance(Duration::from_secs(10)).await;
+        let soon = tokio::time::timeout(Duration::from_millis(300), &mut watch).await;
+        assert!(soon.is_err(), "no alarm right after a freeze of our own");
+        // The peer still silent afterwards is noticed, a timeout's worth of ticks later.
+        let quiet = watch.await;
+        assert!(quiet >= timeout);
     }
 
     #[test]
