@@ -499,7 +499,21 @@ impl RaftEngine {
                     }
                     let req = Request::Write(cmd.clone());
                     let reply = tokio::select! {
-                        r = self.forward(&leader, &req) => r?,
+                        r = self.forward(&leader, &req) => match r {
+                            // The leader is unreachable (killed, its port closed): a
+                            // resendable write waits here for its successor, within the
+                            // deadline, instead of failing back to the client, which
+                            // would reconnect and resend anyway (thousands of clients
+                            // at once, each one backing off).
+                            Err(e) if resend == Resend::Safe && e.code == ErrorCode::Unavailable.as_str() => {
+                                let moved = tokio::time::timeout_at(deadline, self.leader_moved_from(&leader.name));
+                                if moved.await.is_err() {
+                                    return Err(e);
+                                }
+                                continue;
+                            }
+                            r => r?,
+                        },
                         _ = self.leader_moved_from(&leader.name) => match resend {
                             Resend::Safe => continue,
                             Resend::Unsafe => return Err(api(
