@@ -147,9 +147,10 @@ export function helloFrame(hash, clientId = 12345, login = '') {
   return frame(Buffer.concat([Buffer.from([1]), str(hash), u64(clientId), u64(0), u64(0), str(login)]));
 }
 
-/** A replicated store's server speaking to another: `PeerHello` (the first frame). */
-export function peerHelloFrame(from, nonce = '00', auth = false) {
-  return frame(Buffer.concat([Buffer.from([10]), str(from), str(nonce), Buffer.from([auth ? 1 : 0])]));
+/** What a Raft peer dialling a server sends first: the link label, then its hello. */
+export function peerHelloFrame(from, auth = false) {
+  const label = Buffer.from('RC\x01\x02', 'latin1');
+  return Buffer.concat([label, frame(Buffer.concat([Buffer.from([1, 2]), str(from), Buffer.alloc(16, 7), Buffer.from([auth ? 1 : 0])]))]);
 }
 
 export function dispatchFrame(firstCounter, actions) {
@@ -211,15 +212,15 @@ export async function oneLeader(servers, voters = servers.length) {
   return leader;
 }
 
-/** The name a peer gives in its first frame (a PeerHello), or null for anything else. */
+/** The name a Raft peer gives in its hello (after the link label), or null for anything else. */
 function peerName(head) {
-  if (head.length < 11 || head[6] !== 10) return null;
-  const n = head.readUInt32BE(7);
-  return head.length >= 11 + n ? head.subarray(11, 11 + n).toString() : null;
+  if (head.length < 16 || head.toString('latin1', 0, 2) !== 'RC' || head[3] !== 2 || head[10] !== 1) return null;
+  const n = head.readUInt32BE(12);
+  return head.length >= 16 + n ? head.subarray(16, 16 + n).toString() : null;
 }
 
 /**
- * A TCP proxy in front of one server that knows who is calling (from the PeerHello) and
+ * A TCP proxy in front of one server that knows who is calling (from a peer's hello) and
  * can cut a node off: `isolate()` refuses every connection to this server, `refuse(name)`
  * those from `name`; existing connections of either kind are closed at once. `mute()`
  * makes every link through it go silent both ways while staying open (a path that drops

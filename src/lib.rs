@@ -15,6 +15,7 @@
 pub mod config;
 pub mod consensus;
 pub mod error;
+pub mod link;
 pub mod membership;
 pub mod protocol;
 pub mod reducer;

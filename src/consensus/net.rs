@@ -1,20 +1,12 @@
-//! Raft traffic over the project's framed TCP transport.
-//!
-//! A connection starts with a hello (the caller's node name and a nonce) and a welcome
-//! (the callee's nonce). With a cluster secret, both ends then derive a session key
-//! `HMAC(secret, names and both nonces)` and every frame carries
-//! `HMAC(key, direction, counter, body)`: a frame from another connection, an earlier
-//! frame, or one from a node without the secret fails the check and ends the connection.
-//! Requests on one connection are answered in order; a caller that wants concurrency
+//! Raft traffic over the link layer: each connection is a `link::Session` of kind Raft
+//! (labelled, authenticated with the cluster secret, every frame tagged). Requests on one connection are answered in order; a caller that wants concurrency
 //! opens more connections (see [`Pool`]).
 
 use super::types::{Command, Member, Response, TypeConfig};
-use crate::protocol::frame::write_frame;
-use crate::protocol::{FrameCodec, FrameLimits, Message};
+use crate::link::{self, Kind, Local};
+use crate::protocol::{FrameCodec, FrameLimits};
 use crate::transport::{Endpoint, ReadHalf, Stream, WriteHalf};
-use bytes::{Bytes, BytesMut};
-use futures_util::StreamExt;
-use hmac::{Hmac, Mac};
+use bytes::BufMut;
 use openraft::error::{InstallSnapshotError, RaftError};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
@@ -22,15 +14,10 @@ use openraft::raft::{
 };
 use parking_lot::Mutex;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
-use sha2::Sha256;
 use std::collections::HashMap;
 use std::io;
 use std::time::Duration;
-use tokio::io::AsyncWriteExt;
 use tokio_util::codec::FramedRead;
-
-type HmacSha256 = Hmac<Sha256>;
-const TAG: usize = 32;
 
 /// Everything one node asks another.
 #[derive(Debug, Serialize, Deserialize)]
@@ -103,59 +90,18 @@ pub enum Reply {
     Status(Status),
 }
 
-fn nonce() -> String {
-    let b: [u8; 16] = rand::random();
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 fn proto(msg: impl Into<String>) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, msg.into())
 }
 
-/// One authenticated connection.
+/// A Raft peer's session (`link::Session`), its messages encoded as requests and replies.
 pub struct Session {
-    reader: FramedRead<ReadHalf, FrameCodec>,
-    writer: WriteHalf,
-    buf: BytesMut,
-    limits: FrameLimits,
-    key: Option<Vec<u8>>,
-    /// 0 on the side that connected, 1 on the side that accepted.
-    side: u8,
-    sent: u64,
-    received: u64,
+    inner: link::Session,
     /// The other end's node name.
     pub peer: String,
 }
 
-fn session_key(secret: &str, client: &str, nc: &str, server: &str, ns: &str) -> Vec<u8> {
-    let mut m = <HmacSha256 as Mac>::new_from_slice(secret.as_bytes()).expect("any key length");
-    for part in ["redux-cluster-rs raft v1", client, nc, server, ns] {
-        m.update(part.as_bytes());
-        m.update(&[0]);
-    }
-    m.finalize().into_bytes().to_vec()
-}
-
 impl Session {
-    fn new(
-        reader: FramedRead<ReadHalf, FrameCodec>,
-        writer: WriteHalf,
-        limits: FrameLimits,
-        side: u8,
-    ) -> Session {
-        Session {
-            reader,
-            writer,
-            buf: BytesMut::new(),
-            limits,
-            key: None,
-            side,
-            sent: 0,
-            received: 0,
-            peer: String::new(),
-        }
-    }
-
     /// Connects to `addr` (`host:port`) as the dialer's node.
     pub async fn connect(addr: &str, d: &Dialer) -> io::Result<Session> {
         let (host, port) = split_addr(addr)?;
@@ -173,170 +119,63 @@ impl Session {
         if let Some(tls) = &d.tls {
             stream = stream.tls_connect(tls.clone(), &host).await?;
         }
-        let (r, w) = stream.into_split();
-        let mut s = Session::new(
-            FramedRead::new(r, FrameCodec::new(d.limits)),
-            w,
-            d.limits,
-            0,
-        );
-        let nc = nonce();
-        let secret = d.secret.as_deref();
-        s.send_plain(&Message::PeerHello {
-            from: d.local.clone(),
-            nonce: nc.clone(),
-            auth: secret.is_some(),
-        })
-        .await?;
-        let (name, ns, auth) = match s.recv_plain().await? {
-            Message::PeerWelcome { name, nonce, auth } => (name, nonce, auth),
-            Message::Error { code, message } => {
-                return Err(proto(format!("{addr} refused: {message} ({code})")))
-            }
-            _ => return Err(proto(format!("{addr} did not answer as a Raft peer"))),
+        let local = Local {
+            name: &d.local,
+            secret: d.secret.as_deref(),
+            limits: d.limits,
         };
-        if auth != secret.is_some() {
-            return Err(proto(format!(
-                "{name} {} a clusterSecret and this node {}",
-                if auth { "uses" } else { "does not use" },
-                if secret.is_some() { "does" } else { "does not" }
-            )));
-        }
-        s.key = secret.map(|k| session_key(k, &d.local, &nc, &name, &ns));
-        s.peer = name;
-        Ok(s)
+        let inner = link::Session::connect(stream, Kind::Raft, local)
+            .await
+            .map_err(|e| io::Error::new(e.kind(), format!("{addr}: {e}")))?;
+        Ok(Session {
+            peer: inner.peer.clone(),
+            inner,
+        })
     }
 
-    /// The accepting side of [`Session::connect`], on a connection of its own.
+    /// Accepts a connection on a Raft port: its label must say it is a Raft peer.
+    pub async fn accept_stream(stream: Stream, local: Local<'_>) -> io::Result<Session> {
+        let (r, mut w) = stream.into_split();
+        match link::labelled(r, local.limits).await? {
+            (Some(Kind::Raft), frames) => Session::accept(frames, w, local).await,
+            (kind, _) => {
+                let why = format!(
+                    "this port serves Raft peers, not {}",
+                    kind.unwrap_or(Kind::Client).as_str()
+                );
+                let _ = link::Session::refuse(&mut w, &local.limits, "ERR_PROTOCOL", &why).await;
+                Err(proto(why))
+            }
+        }
+    }
+
+    /// Accepts a peer whose label the listener read (the store's port, or the Raft port).
     pub async fn accept(
-        stream: Stream,
-        local: &str,
-        secret: Option<&str>,
-        limits: FrameLimits,
-    ) -> io::Result<Session> {
-        let (r, w) = stream.into_split();
-        let mut reader = FramedRead::new(r, FrameCodec::new(limits));
-        let first = match reader.next().await {
-            Some(Ok(f)) => f,
-            Some(Err(e)) => return Err(proto(e.to_string())),
-            None => return Err(io::ErrorKind::UnexpectedEof.into()),
-        };
-        match Message::decode(first) {
-            Ok(Message::PeerHello { from, nonce, auth }) => {
-                let hello = PeerHello { from, nonce, auth };
-                Session::accept_hello(reader, w, hello, local, secret, limits).await
-            }
-            Ok(_) => Err(proto("expected a Raft peer's handshake")),
-            Err(e) => Err(proto(format!("bad handshake: {e}"))),
-        }
-    }
-
-    /// Answers a peer's hello, read by whoever accepted the connection (the store's
-    /// port reads the first frame to tell its clients from its peers).
-    pub async fn accept_hello(
-        reader: FramedRead<ReadHalf, FrameCodec>,
+        frames: FramedRead<ReadHalf, FrameCodec>,
         writer: WriteHalf,
-        h: PeerHello,
-        local: &str,
-        secret: Option<&str>,
-        limits: FrameLimits,
+        local: Local<'_>,
     ) -> io::Result<Session> {
-        let mut s = Session::new(reader, writer, limits, 1);
-        let ns = nonce();
-        s.send_plain(&Message::PeerWelcome {
-            name: local.into(),
-            nonce: ns.clone(),
-            auth: secret.is_some(),
+        let inner = link::Session::accept(frames, writer, Kind::Raft, local).await?;
+        Ok(Session {
+            peer: inner.peer.clone(),
+            inner,
         })
-        .await?;
-        if h.auth != secret.is_some() {
-            return Err(proto(format!(
-                "{} disagrees on using a clusterSecret",
-                h.from
-            )));
-        }
-        s.key = secret.map(|k| session_key(k, &h.from, &h.nonce, local, &ns));
-        s.peer = h.from;
-        Ok(s)
-    }
-
-    async fn send_plain(&mut self, msg: &Message) -> io::Result<()> {
-        self.buf.clear();
-        write_frame(&mut self.buf, &self.limits, |d| msg.encode(d)).map_err(io::Error::other)?;
-        self.writer.write_all(&self.buf).await
-    }
-
-    async fn recv_frame(&mut self) -> io::Result<Bytes> {
-        match self.reader.next().await {
-            Some(Ok(f)) => Ok(f),
-            Some(Err(e)) => Err(proto(e.to_string())),
-            None => Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                format!("{} closed the connection", self.peer_or("peer")),
-            )),
-        }
-    }
-
-    fn peer_or<'a>(&'a self, d: &'a str) -> &'a str {
-        if self.peer.is_empty() {
-            d
-        } else {
-            &self.peer
-        }
-    }
-
-    async fn recv_plain(&mut self) -> io::Result<Message> {
-        let f = self.recv_frame().await?;
-        Message::decode(f).map_err(|e| proto(format!("bad handshake: {e}")))
-    }
-
-    fn tag(&self, side: u8, n: u64, body: &[u8]) -> Option<HmacSha256> {
-        let key = self.key.as_ref()?;
-        let mut m = <HmacSha256 as Mac>::new_from_slice(key).expect("any key length");
-        m.update(&[side]);
-        m.update(&n.to_be_bytes());
-        m.update(body);
-        Some(m)
     }
 
     pub async fn send<T: Serialize>(&mut self, msg: &T) -> io::Result<()> {
-        let body = serde_json::to_vec(msg).map_err(io::Error::other)?;
-        let tag = self.tag(self.side, self.sent, &body);
-        self.sent += 1;
-        self.buf.clear();
-        write_frame(&mut self.buf, &self.limits, |d| {
-            if let Some(t) = tag {
-                d.extend_from_slice(&t.finalize().into_bytes());
-            }
-            d.extend_from_slice(&body);
-        })
-        .map_err(io::Error::other)?;
-        self.writer.write_all(&self.buf).await
+        let mut err = None;
+        self.inner
+            .writer
+            .send(|d| err = serde_json::to_writer(d.writer(), msg).err())
+            .await?;
+        match err {
+            Some(e) => Err(io::Error::other(e)),
+            None => Ok(()),
+        }
     }
 
     pub async fn recv<T: DeserializeOwned>(&mut self) -> io::Result<T> {
-        let mut f = self.recv_frame().await?;
-        let n = self.received;
-        self.received += 1;
-        if self.key.is_some() {
-            if f.len() < TAG {
-                return Err(proto("frame without an authentication tag"));
-            }
-            let tag = f.split_to(TAG);
-            let ok = self
-                .tag(1 - self.side, n, &f)
-                .map(|m| m.verify_slice(&tag).is_ok())
-                .unwrap_or(false);
-            if !ok {
-                return Err(io::Error::new(
-                    io::ErrorKind::PermissionDenied,
-                    format!(
-                        "message from {} failed authentication (wrong clusterSecret, or replayed)",
-                        self.peer_or("peer")
-                    ),
-                ));
-            }
-        }
+        let f = self.inner.reader.recv().await?;
         serde_json::from_slice(&f).map_err(|e| proto(format!("malformed message: {e}")))
     }
 
@@ -359,13 +198,6 @@ pub fn split_addr(addr: &str) -> io::Result<(String, u16)> {
         .parse()
         .map_err(|_| proto(format!("address {addr:?} has no valid port")))?;
     Ok((h.trim_matches(['[', ']']).to_string(), port))
-}
-
-/// A peer's first frame, as read by whoever accepted its connection.
-pub struct PeerHello {
-    pub from: String,
-    pub nonce: String,
-    pub auth: bool,
 }
 
 /// How this node reaches the others: as whom, with which secret, frame limits and TLS
@@ -516,6 +348,14 @@ mod tests {
     use super::*;
     use crate::transport::Listener;
 
+    fn local(name: &'static str, secret: Option<&'static str>) -> Local<'static> {
+        Local {
+            name,
+            secret,
+            limits: FrameLimits::default(),
+        }
+    }
+
     async fn pair(
         cs: Option<&'static str>,
         ss: Option<&'static str>,
@@ -528,7 +368,7 @@ mod tests {
         let addr = format!("127.0.0.1:{}", l.port().unwrap());
         let server = tokio::spawn(async move {
             let (st, _) = l.accept().await.unwrap();
-            Session::accept(st, "b", ss, FrameLimits::default()).await
+            Session::accept_stream(st, local("b", ss)).await
         });
         let d = Dialer {
             local: "a".into(),
@@ -563,7 +403,7 @@ mod tests {
                 count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let gate = gate.clone();
                 sessions.spawn(async move {
-                    let s = Session::accept(st, "b", None, FrameLimits::default()).await?;
+                    let s = Session::accept_stream(st, local("b", None)).await?;
                     serve_session(s, |req| {
                         let gate = gate.clone();
                         async move {
@@ -621,12 +461,10 @@ mod tests {
             Reply::Done(Ok(()))
         ));
 
-        // Wrong secret: the handshake passes (nothing secret in it), the first message fails.
+        // Wrong secret: refused in the handshake, on both sides, before any request.
         let (c, s) = pair(Some("guess"), Some("k")).await;
-        let (mut c, mut s) = (c.unwrap(), s.unwrap());
-        c.send(&Request::Ping).await.unwrap();
-        let e = s.recv::<Request>().await.unwrap_err();
-        assert_eq!(e.kind(), io::ErrorKind::PermissionDenied, "{e}");
+        assert_eq!(c.err().unwrap().kind(), io::ErrorKind::PermissionDenied);
+        assert_eq!(s.err().unwrap().kind(), io::ErrorKind::PermissionDenied);
 
         // One side without a secret: refused at the handshake, with the reason.
         let (c, _s) = pair(None, Some("k")).await;

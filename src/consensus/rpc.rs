@@ -3,7 +3,7 @@
 //! joins, pings).
 
 use super::engine::{api, RaftEngine};
-use super::net::{ApiError, Committed, PeerHello, Reply, Request, Session};
+use super::net::{ApiError, Committed, Reply, Request, Session};
 use super::types::Response;
 use crate::error::ErrorCode;
 use crate::protocol::FrameCodec;
@@ -27,10 +27,9 @@ pub(super) async fn accept_loop(engine: Arc<RaftEngine>, listener: Listener) {
         };
         let e = engine.clone();
         engine.tracker.spawn(async move {
-            let s = &e.shared;
             let handshake = tokio::time::timeout(
                 Duration::from_secs(5),
-                Session::accept(stream, &s.me.name, s.cfg.secret.as_deref(), s.limits),
+                Session::accept_stream(stream, e.local()),
             )
             .await;
             let session = match handshake {
@@ -56,7 +55,7 @@ pub(super) async fn accept_loop(engine: Arc<RaftEngine>, listener: Listener) {
 }
 
 impl RaftEngine {
-    /// Serves a peer whose connection another listener accepted and whose hello it read
+    /// Serves a peer whose connection another listener accepted and whose label it read
     /// (a replicated store's port takes clients and peers alike). Ends when the peer
     /// leaves or this node stops (`Ok`), or with why the connection was refused or
     /// broken (a wrong secret, a malformed message), for the caller to report.
@@ -64,24 +63,14 @@ impl RaftEngine {
         self: &Arc<Self>,
         reader: FramedRead<ReadHalf, FrameCodec>,
         writer: WriteHalf,
-        hello: PeerHello,
         ip: Option<IpAddr>,
     ) -> io::Result<()> {
-        let s = &self.shared;
-        let from = hello.from.clone();
-        let handshake = Session::accept_hello(
-            reader,
-            writer,
-            hello,
-            &s.me.name,
-            s.cfg.secret.as_deref(),
-            s.limits,
-        );
+        let handshake = Session::accept(reader, writer, self.local());
         let session = tokio::select! {
             _ = self.stop.cancelled() => return Ok(()),
             r = tokio::time::timeout(Duration::from_secs(5), handshake) => match r {
                 Ok(r) => r?,
-                Err(_) => return Err(io::Error::new(io::ErrorKind::TimedOut, format!("{from}: no handshake in time"))),
+                Err(_) => return Err(io::Error::new(io::ErrorKind::TimedOut, "no handshake in time")),
             },
         };
         let h = self.clone();
@@ -96,6 +85,16 @@ impl RaftEngine {
 }
 
 impl RaftEngine {
+    /// This node as the link layer presents it.
+    fn local(&self) -> crate::link::Local<'_> {
+        let s = &self.shared;
+        crate::link::Local {
+            name: &s.me.name,
+            secret: s.cfg.secret.as_deref(),
+            limits: s.limits,
+        }
+    }
+
     /// Tells the owner (its `error` event or `stderr`) why a peer's connection was
     /// refused or broken: nobody else would hear of a peer with a wrong secret.
     pub(super) fn warn(&self, err: &io::Error, message: String) {

@@ -4,7 +4,7 @@
 //!
 //! - [`node_id`]: `name@host:port` identities with noex's validation rules.
 //! - [`state`]: links, heartbeats, gossip, failure detection and reconnect timing.
-//! - [`wire`]: membership messages and their signed, replay-proof envelope.
+//! - [`wire`]: membership messages (the bodies; `link::Session` authenticates them).
 //! - [`runtime`]: the TCP listener, one link per peer, and the driver task.
 
 pub mod node_id;

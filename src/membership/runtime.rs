@@ -6,20 +6,16 @@ use super::node_id::NodeId;
 use super::state::{
     DownReason, Input, Membership, MembershipConfig, NodeStatus, Output, Peer, Target,
 };
-use super::wire::{Sealer, Wire};
-use crate::protocol::frame::write_frame;
-use crate::protocol::{FrameCodec, FrameLimits};
+use super::wire::Wire;
+use crate::link::{self, Kind, Local, Session, SessionReader};
+use crate::protocol::FrameLimits;
 use crate::transport::{Endpoint, Listener, Stream};
-use bytes::{Bytes, BytesMut};
-use futures_util::StreamExt;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
-use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -137,7 +133,6 @@ struct Shared {
     membership: Mutex<Membership>,
     links: Mutex<HashMap<NodeId, Link>>,
     inputs: mpsc::Sender<Input>,
-    sealer: Option<Sealer>,
     sink: Sink,
     generation: AtomicU64,
     frames_sent: AtomicU64,
@@ -190,17 +185,12 @@ impl Cluster {
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
         sink(ClusterEvent::Status(ClusterStatus::Starting));
         let (inputs, rx) = mpsc::channel(MAX_INPUTS);
-        let sealer = cfg
-            .cluster_secret
-            .as_deref()
-            .map(|s| Sealer::new(s, &local.to_string(), Duration::from_secs(30)));
         let shared = Arc::new(Shared {
             membership: Mutex::new(Membership::new(local.clone(), cfg.membership.clone())),
             local,
             started: Instant::now(),
             links: Mutex::new(HashMap::new()),
             inputs,
-            sealer,
             sink: sink.clone(),
             generation: AtomicU64::new(1),
             frames_sent: AtomicU64::new(0),
@@ -408,51 +398,77 @@ fn act(s: &Arc<Shared>, o: Output) {
     }
 }
 
-/// `peer_nonce`: the receiver's nonce on this link (known after its hello).
-fn encode(s: &Shared, w: &Wire, peer_nonce: Option<&[u8; 16]>) -> Option<BytesMut> {
-    let mut buf = BytesMut::new();
-    write_frame(&mut buf, &s.cfg.limits, |d| match &s.sealer {
-        Some(sealer) => sealer.seal(w, peer_nonce, d),
-        None => w.encode(d),
-    })
-    .ok()?;
-    s.frames_sent.fetch_add(1, Ordering::Relaxed);
-    s.bytes_sent.fetch_add(buf.len() as u64, Ordering::Relaxed);
-    Some(buf)
-}
-
-/// `our_nonce`: ours on this link (none for the hello); `last`: this link's last sequence.
-fn decode(
-    s: &Shared,
-    sender: &str,
-    our_nonce: Option<&[u8; 16]>,
-    frame: Bytes,
-    last: &mut u64,
-) -> Option<Wire> {
-    match &s.sealer {
-        Some(sealer) => sealer.open(sender, our_nonce, frame, last).ok(),
-        None => Wire::decode(frame).ok(),
+/// Sends one message; false when the link is gone.
+async fn send(s: &Shared, w: &mut link::SessionWriter, m: &Wire) -> bool {
+    match w.send(|d| m.encode(d)).await {
+        Ok(n) => {
+            s.frames_sent.fetch_add(1, Ordering::Relaxed);
+            s.bytes_sent.fetch_add(n as u64, Ordering::Relaxed);
+            true
+        }
+        Err(_) => false,
     }
 }
 
 /// After a last word and our half-close: reads (and drops) what the peer still sends until
 /// it closes too, bounded. Closing a socket with unread bytes in it sends a reset, and a
 /// reset makes the peer's kernel drop the unread last word.
-async fn linger<R>(s: &Shared, frames: &mut FramedRead<R, FrameCodec>)
-where
-    R: tokio::io::AsyncRead + Unpin,
-{
-    let drain = async { while let Some(Ok(_)) = frames.next().await {} };
+async fn linger(s: &Shared, reader: &mut SessionReader) {
     tokio::select! {
         _ = s.cancel.cancelled() => {}
-        _ = tokio::time::timeout(s.cfg.membership.failure_timeout(), drain) => {}
+        _ = tokio::time::timeout(s.cfg.membership.failure_timeout(), reader.drain()) => {}
+    }
+}
+
+/// The session of a link: dialed, or accepted once its label says it is a membership
+/// peer. Why it failed, for a warning, when the peer is not simply unreachable.
+async fn open(s: &Shared, stream: Stream, dialed: bool) -> Result<Session, Option<String>> {
+    let name = s.local.to_string();
+    let local = Local {
+        name: &name,
+        secret: s.cfg.cluster_secret.as_deref(),
+        limits: s.cfg.limits,
+    };
+    let handshake = async {
+        if dialed {
+            return Session::connect(stream, Kind::Membership, local).await;
+        }
+        let (r, mut w) = stream.into_split();
+        match link::labelled(r, local.limits).await? {
+            (Some(Kind::Membership), frames) => {
+                Session::accept(frames, w, Kind::Membership, local).await
+            }
+            (kind, _) => {
+                let why = format!(
+                    "this port serves membership peers, not {}",
+                    kind.unwrap_or(Kind::Client).as_str()
+                );
+                let code = crate::error::ErrorCode::Protocol.as_str();
+                let _ = Session::refuse(&mut w, &local.limits, code, &why).await;
+                Err(std::io::Error::new(std::io::ErrorKind::InvalidData, why))
+            }
+        }
+    };
+    let r = tokio::select! {
+        _ = s.cancel.cancelled() => return Err(None),
+        r = tokio::time::timeout(Duration::from_secs(5), handshake) => r,
+    };
+    match r {
+        Ok(Ok(session)) => Ok(session),
+        Ok(Err(e))
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::InvalidData
+            ) =>
+        {
+            Err(Some(e.to_string()))
+        }
+        _ => Err(None),
     }
 }
 
 /// One link, dialed (`expected` is whom we dialed) or accepted.
 async fn link(s: Arc<Shared>, stream: Stream, expected: Option<Target>) {
-    let (r, mut w) = stream.into_split();
-    let mut frames = FramedRead::new(r, FrameCodec::new(s.cfg.limits));
     let fail = |s: &Shared| {
         let failed = expected.clone().map(Input::DialFailed);
         let inputs = s.inputs.clone();
@@ -462,72 +478,30 @@ async fn link(s: Arc<Shared>, stream: Stream, expected: Option<Target>) {
             }
         }
     };
-    // Hello each way (id and a fresh nonce), then Ready each way, bound to the other
-    // side's nonce: with a secret, a replayed hello never gets a link up.
-    let nonce: [u8; 16] = rand::random();
-    let hello = Wire::Hello {
-        id: s.local.to_string(),
-        nonce,
-    };
-    let Some(buf) = encode(&s, &hello, None) else {
-        return fail(&s).await;
-    };
-    if w.write_all(&buf).await.is_err() {
-        return fail(&s).await;
-    }
-    let mut next_frame = async || {
-        let f = tokio::select! {
-            _ = s.cancel.cancelled() => return None,
-            f = tokio::time::timeout(Duration::from_secs(5), frames.next()) => f,
-        };
-        match f {
-            Ok(Some(Ok(frame))) => Some(frame),
-            _ => None,
+    let session = match open(&s, stream, expected.is_some()).await {
+        Ok(session) => session,
+        Err(why) => {
+            if let Some(why) = why {
+                (s.sink)(ClusterEvent::Warning {
+                    code: crate::error::ErrorCode::Auth.as_str(),
+                    message: format!("Cluster: a membership link was refused: {why}"),
+                });
+            }
+            return fail(&s).await;
         }
     };
-    let Some(frame) = next_frame().await else {
-        return fail(&s).await;
-    };
-    let claimed = match &s.sealer {
-        Some(_) => Sealer::peek_hello_id(&frame),
-        None => match Wire::decode(frame.clone()) {
-            Ok(Wire::Hello { id, .. }) => Some(id),
-            _ => None,
-        },
-    };
-    let hello = claimed.as_deref().map(NodeId::parse).and_then(|id| {
-        let id = id.ok()?;
-        match decode(&s, &id.to_string(), None, frame, &mut 0)? {
-            Wire::Hello { nonce, .. } => Some((id, nonce)),
-            _ => None,
-        }
-    });
-    let Some((peer, peer_nonce)) = hello else {
+    let Ok(peer) = NodeId::parse(&session.peer) else {
         (s.sink)(ClusterEvent::Warning {
-            code: crate::error::ErrorCode::Auth.as_str(),
-            message: "Cluster: a membership link was refused: a malformed hello or a wrong cluster secret".into(),
+            code: crate::error::ErrorCode::Protocol.as_str(),
+            message: format!(
+                "Cluster: a membership peer named itself {:?}, not a node id",
+                session.peer
+            ),
         });
         return fail(&s).await;
     };
-    let peer_name = peer.to_string();
-    let Some(buf) = encode(&s, &Wire::Ready, Some(&peer_nonce)) else {
-        return fail(&s).await;
-    };
-    if w.write_all(&buf).await.is_err() {
-        return fail(&s).await;
-    }
-    let mut last_seq = 0u64;
-    let ready = match next_frame().await {
-        Some(frame) => decode(&s, &peer_name, Some(&nonce), frame, &mut last_seq),
-        None => None,
-    };
-    if ready != Some(Wire::Ready) {
-        (s.sink)(ClusterEvent::Warning {
-            code: crate::error::ErrorCode::Auth.as_str(),
-            message: format!("Cluster: the membership link with {peer_name} was refused: it did not prove the cluster secret"),
-        });
-        return fail(&s).await;
-    }
+    let dialer_nonce = session.dialer_nonce;
+    let (mut reader, mut writer) = session.split();
     // The hello, not the address, says who this is: a seed learns its node's id here.
     match &expected {
         Some(Target::Seed(seed)) => {
@@ -549,11 +523,7 @@ async fn link(s: Arc<Shared>, stream: Stream, expected: Option<Target>) {
     // twice: a seed and then the member), both sides must keep the same one whatever
     // order they saw them in: the link dialed by the smaller id, and between two dialed
     // by the same node, the one whose dialer's nonce is larger.
-    let (dialer, dialer_nonce) = if expected.is_some() {
-        (&s.local, nonce)
-    } else {
-        (&peer, peer_nonce)
-    };
+    let dialer = if expected.is_some() { &s.local } else { &peer };
     let rank = (dialer == std::cmp::min(&s.local, &peer), dialer_nonce);
     let generation = s.generation.fetch_add(1, Ordering::Relaxed);
     let (tx, mut rx) = mpsc::channel::<Wire>(LINK_QUEUE);
@@ -588,19 +558,17 @@ async fn link(s: Arc<Shared>, stream: Stream, expected: Option<Target>) {
     };
     if !kept {
         // Keep the existing link; this one closes, and the other side is told why.
-        if let Some(buf) = encode(&s, &Wire::Superseded, Some(&peer_nonce)) {
-            if w.write_all(&buf).await.is_ok() {
-                let _ = w.shutdown().await;
-                linger(&s, &mut frames).await;
-            }
+        if send(&s, &mut writer, &Wire::Superseded).await {
+            writer.shutdown().await;
+            linger(&s, &mut reader).await;
         }
         return;
     }
     let _ = s.inputs.send(Input::LinkUp(peer.clone())).await;
     let mut superseded = false;
-    let reader = async {
-        while let Some(Ok(frame)) = frames.next().await {
-            match decode(&s, &peer_name, Some(&nonce), frame, &mut last_seq) {
+    let reading = async {
+        while let Ok(body) = reader.recv().await {
+            match Wire::decode(body).ok() {
                 Some(Wire::Heartbeat {
                     uptime_ms,
                     process_count,
@@ -633,17 +601,14 @@ async fn link(s: Arc<Shared>, stream: Stream, expected: Option<Target>) {
         }
     };
     // Returns whether it said a last word (Leave or Superseded) that must be read.
-    let writer = async {
+    let writing = async {
         while let Some(m) = rx.recv().await {
             let last_word = m == Wire::Leave || m == Wire::Superseded;
-            let Some(buf) = encode(&s, &m, Some(&peer_nonce)) else {
-                return false;
-            };
-            if w.write_all(&buf).await.is_err() {
+            if !send(&s, &mut writer, &m).await {
                 return false;
             }
             if last_word {
-                let _ = w.shutdown().await;
+                writer.shutdown().await;
                 return true;
             }
         }
@@ -651,11 +616,11 @@ async fn link(s: Arc<Shared>, stream: Stream, expected: Option<Target>) {
     };
     let said_last_word = tokio::select! {
         _ = cancel.cancelled() => false,
-        _ = reader => false,
-        said = writer => said,
+        _ = reading => false,
+        said = writing => said,
     };
     if said_last_word {
-        linger(&s, &mut frames).await;
+        linger(&s, &mut reader).await;
     }
     if superseded {
         // The peer keeps the other link, which is on its way; report the node down only
@@ -801,65 +766,5 @@ mod tests {
             ..c
         };
         assert_eq!(advertised(&specific), "127.0.0.1");
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_captured_handshake_replayed_on_a_new_connection_is_refused() {
-        let (a, la) = node("a", vec![], Some("s"));
-        let ep = Endpoint::Tcp {
-            host: "127.0.0.1".into(),
-            port: a.local().port(),
-        };
-        // A genuine member b handshakes by hand: its hello, then a Ready bound to the
-        // nonce in a's hello. Returns every byte b sent, as a recording would hold them.
-        let b = Sealer::new("s", "b@127.0.0.1:9", Duration::from_secs(30));
-        let frame = |m: &Wire, nonce: Option<&[u8; 16]>| {
-            let mut buf = BytesMut::new();
-            write_frame(&mut buf, &FrameLimits::default(), |d| b.seal(m, nonce, d)).unwrap();
-            buf
-        };
-        // Sends `replay` if given, else a fresh handshake; keeps the link open a moment.
-        let session = |replay: Option<BytesMut>| {
-            let ep = ep.clone();
-            let frame = &frame;
-            async move {
-                let (r, mut w) = Stream::connect(&ep).await.unwrap().into_split();
-                let mut frames = FramedRead::new(r, FrameCodec::new(FrameLimits::default()));
-                let hello = frames.next().await.unwrap().unwrap();
-                let Ok(Wire::Hello { nonce, .. }) = Wire::decode(hello.slice(48..)) else {
-                    panic!("a's hello");
-                };
-                let sent = match replay {
-                    Some(bytes) => bytes,
-                    None => {
-                        let hello = Wire::Hello {
-                            id: "b@127.0.0.1:9".into(),
-                            nonce: [3; 16],
-                        };
-                        let mut bytes = frame(&hello, None);
-                        bytes.extend_from_slice(&frame(&Wire::Ready, Some(&nonce)));
-                        bytes
-                    }
-                };
-                w.write_all(&sent).await.unwrap();
-                let _ = tokio::time::timeout(Duration::from_millis(150), frames.next()).await;
-                sent
-            }
-        };
-        let ups = || la.lock().iter().filter(|(_, l)| l == "up b").count();
-        let captured = session(None).await;
-        until("the genuine handshake", &la, "up b").await;
-        until("b hung up", &la, "down b connection_closed").await;
-        // The same bytes on a new connection: a's new nonce is not the one b's Ready
-        // covers, so the link never comes up. A genuine handshake after it does, and is
-        // the second nodeUp, not the third.
-        session(Some(captured)).await;
-        session(None).await;
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while ups() < 2 && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        assert_eq!(ups(), 2, "{:?}", la.lock());
-        a.stop().await;
     }
 }

@@ -46,8 +46,8 @@ const SNAPSHOT: u8 = 6;
 const ERROR: u8 = 7;
 const CHALLENGE: u8 = 8;
 const AUTH: u8 = 9;
-const PEER_HELLO: u8 = 10;
-const PEER_WELCOME: u8 = 11;
+// 10 and 11 were a Raft peer's hello and welcome: a connection's kind is now its label
+// (`link::label`), read before any message.
 const HEARTBEAT: u8 = 12;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -87,21 +87,6 @@ pub enum Message {
     Snapshot { seq: u64, state: Bytes },
     /// Either way: why the sender is closing the connection.
     Error { code: String, message: String },
-    /// A server of a replicated store (a Raft peer) → another, first frame: the same
-    /// port serves clients and peers, and the first frame says which is speaking.
-    /// `auth`: the sender has a cluster secret (see `consensus::net` for the session key
-    /// both ends then derive from it and the nonces).
-    PeerHello {
-        from: String,
-        nonce: String,
-        auth: bool,
-    },
-    /// The answer to `PeerHello`.
-    PeerWelcome {
-        name: String,
-        nonce: String,
-        auth: bool,
-    },
     /// Either way, on a link idle for the heartbeat interval: I am alive. A browser
     /// client answers each with one of its own (its timers may be throttled, its message
     /// events are not); the engine's own ends need not, they send their own when idle.
@@ -217,18 +202,6 @@ impl Message {
                 put_bytes(dst, code.as_bytes());
                 put_bytes(dst, message.as_bytes());
             }
-            Message::PeerHello { from, nonce, auth } => {
-                dst.put_u8(PEER_HELLO);
-                put_bytes(dst, from.as_bytes());
-                put_bytes(dst, nonce.as_bytes());
-                dst.put_u8(*auth as u8);
-            }
-            Message::PeerWelcome { name, nonce, auth } => {
-                dst.put_u8(PEER_WELCOME);
-                put_bytes(dst, name.as_bytes());
-                put_bytes(dst, nonce.as_bytes());
-                dst.put_u8(*auth as u8);
-            }
             Message::Heartbeat => dst.put_u8(HEARTBEAT),
         }
     }
@@ -249,16 +222,6 @@ impl Message {
             },
             AUTH => Message::Auth {
                 proof: get_bytes(&mut src)?,
-            },
-            PEER_HELLO => Message::PeerHello {
-                from: get_string(&mut src)?,
-                nonce: get_string(&mut src)?,
-                auth: get_u8(&mut src)? != 0,
-            },
-            PEER_WELCOME => Message::PeerWelcome {
-                name: get_string(&mut src)?,
-                nonce: get_string(&mut src)?,
-                auth: get_u8(&mut src)? != 0,
             },
             WELCOME => Message::Welcome {
                 epoch: get_u64(&mut src)?,
@@ -423,16 +386,6 @@ mod tests {
             Message::Snapshot {
                 seq: 6,
                 state: Bytes::from_static(b"{\"counter\":1}"),
-            },
-            Message::PeerHello {
-                from: "s1".into(),
-                nonce: "00ff".into(),
-                auth: true,
-            },
-            Message::PeerWelcome {
-                name: "s2".into(),
-                nonce: "ff00".into(),
-                auth: false,
             },
             Message::Error {
                 code: "ERR_X".into(),

@@ -3,11 +3,9 @@
 //! the nonce and the connection's identity. The password never crosses the wire, and a
 //! captured answer is worthless on any other connection, whose nonce differs.
 
-use hmac::{Hmac, Mac};
+use crate::link::session::{mac, verify};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
-
-type HmacSha256 = Hmac<Sha256>;
 
 pub const NONCE_LEN: usize = 32;
 
@@ -19,22 +17,16 @@ pub fn derive_key(password: &str) -> [u8; 32] {
     h.finalize().into()
 }
 
-fn mac(key: &[u8; 32], nonce: &[u8], client_id: u64, store: &str, login: &str) -> HmacSha256 {
-    let mut m = <HmacSha256 as Mac>::new_from_slice(key).expect("HMAC takes any key length");
-    m.update(nonce);
-    m.update(&client_id.to_be_bytes());
-    m.update(store.as_bytes());
-    m.update(&[0]);
-    m.update(login.as_bytes());
-    m
+/// What a proof covers: the connection's nonce and identity. (The browser client computes
+/// the same bytes with Web Crypto.)
+fn covered<'a>(nonce: &'a [u8], id: &'a [u8; 8], store: &'a str, login: &'a str) -> [&'a [u8]; 5] {
+    [nonce, id, store.as_bytes(), &[0], login.as_bytes()]
 }
 
 /// The client's answer to a challenge.
 pub fn prove(key: &[u8; 32], nonce: &[u8], client_id: u64, store: &str, login: &str) -> Vec<u8> {
-    mac(key, nonce, client_id, store, login)
-        .finalize()
-        .into_bytes()
-        .to_vec()
+    let id = client_id.to_be_bytes();
+    mac(key, &covered(nonce, &id, store, login)).to_vec()
 }
 
 pub fn nonce() -> [u8; NONCE_LEN] {
@@ -73,10 +65,8 @@ impl Logins {
             Some(k) => (*k, true),
             None => (derive_key("\0unknown"), false),
         };
-        mac(&key, nonce, client_id, store, login)
-            .verify_slice(proof)
-            .is_ok()
-            && known
+        let id = client_id.to_be_bytes();
+        verify(&key, &covered(nonce, &id, store, login), proof) && known
     }
 }
 

@@ -11,6 +11,7 @@ use super::outbox::{Event, EventKind, Outbox, Wake};
 use crate::config::StoreConfig;
 use crate::error::Error;
 use crate::error::ErrorCode;
+use crate::link::Kind;
 use crate::protocol::frame::write_frame;
 use crate::protocol::message::encode_dispatch;
 use crate::protocol::{FrameCodec, FrameError, Message, Ordered};
@@ -529,7 +530,8 @@ async fn session(shared: &Arc<Shared>) -> SessionEnd {
             login: shared.credentials.login.clone(),
         }
     };
-    if let Err(end) = send(shared, &mut w, &hello).await {
+    // The label first: a server's port also serves the other servers of its group.
+    if let Err(end) = send_after(shared, &mut w, &Kind::Client.label(), &hello).await {
         return end;
     }
     let mut answer = match next_handshake_frame(shared, &mut frames).await {
@@ -638,7 +640,17 @@ async fn session(shared: &Arc<Shared>) -> SessionEnd {
 
 /// Writes one handshake message, or says how the session ends.
 async fn send(shared: &Shared, w: &mut WriteHalf, msg: &Message) -> Result<(), SessionEnd> {
-    let mut buf = BytesMut::new();
+    send_after(shared, w, &[], msg).await
+}
+
+/// Sends `prefix` (the connection's label) and then a message, in one write.
+async fn send_after(
+    shared: &Shared,
+    w: &mut WriteHalf,
+    prefix: &[u8],
+    msg: &Message,
+) -> Result<(), SessionEnd> {
+    let mut buf = BytesMut::from(prefix);
     write_frame(&mut buf, &shared.cfg.limits, |d| msg.encode(d))
         .map_err(|e| retry(e, ErrorCode::Protocol.as_str(), false))?;
     w.write_all(&buf).await.map_err(|e| {

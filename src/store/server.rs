@@ -8,8 +8,8 @@ use super::authority::{validate_action, OrderingAuthority, Read};
 use super::ban::{human, BanPolicy, Bans};
 use super::outbox::Event;
 use crate::config::StoreConfig;
-use crate::consensus::net::PeerHello;
 use crate::error::ErrorCode;
+use crate::link::{self, labelled, Kind};
 use crate::protocol::frame::write_frame;
 use crate::protocol::message::encode_actions;
 use crate::protocol::message::MAX_ORDERED;
@@ -322,44 +322,61 @@ async fn serve<A: OrderingAuthority>(
     };
     let (r, mut w) = stream.into_split();
     let live = Liveness::new();
-    let mut frames = FramedRead::new(live.watch(r), FrameCodec::new(cfg.limits));
-    let hello = tokio::select! {
-        _ = cancel.cancelled() => return,
-        h = tokio::time::timeout(cfg.handshake_timeout, frames.next()) => h,
+    // The label says what the connection is (none: a client of an earlier build or a
+    // browser); one port serves clients and, in a replicated store, the other servers.
+    let opening = async {
+        let (kind, mut frames) = labelled(live.watch(r), cfg.limits).await?;
+        let first = match kind {
+            Some(Kind::Client) | None => frames.next().await,
+            Some(_) => None,
+        };
+        Ok::<_, std::io::Error>((kind, frames, first))
     };
-    let hello = match hello {
-        Ok(None) => return, // connected and left (a port probe)
+    let opened = tokio::select! {
+        _ = cancel.cancelled() => return,
+        h = tokio::time::timeout(cfg.handshake_timeout, opening) => h,
+    };
+    let hello = match opened {
         Err(_) => Err((
             ErrorCode::Protocol.as_str(),
             "no handshake within the timeout".to_string(),
         )),
-        Ok(Some(Err(e))) => Err((e.code(), e.to_string())),
-        Ok(Some(Ok(payload))) => match Message::decode(payload) {
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => return, // a port probe
+        Ok(Err(e)) => Err((ErrorCode::Protocol.as_str(), e.to_string())),
+        // Another server of a replicated store.
+        Ok(Ok((Some(Kind::Raft), frames, _))) if auth.raft().is_some() => {
+            return serve_peer(&*auth, frames, w, (&peer, ip), &cancel, &access).await;
+        }
+        Ok(Ok((Some(kind @ (Kind::Raft | Kind::Membership)), _, _))) => {
+            let why = format!(
+                "{} connected, but this port serves store clients{}",
+                kind.as_str(),
+                if auth.raft().is_some() {
+                    " and Raft peers"
+                } else {
+                    ""
+                }
+            );
+            let _ = link::Session::refuse(&mut w, &cfg.limits, ErrorCode::Protocol.as_str(), &why)
+                .await;
+            if access.first_report("wrong kind") {
+                auth.report(Event::error(
+                    ErrorCode::Protocol.as_str(),
+                    format!("ReduxCluster.createServer: connection from {peer} refused: {why}"),
+                ));
+            }
+            return;
+        }
+        Ok(Ok((_, _, None))) => return, // connected and left (a port probe)
+        Ok(Ok((_, _, Some(Err(e))))) => Err((e.code(), e.to_string())),
+        Ok(Ok((_, frames, Some(Ok(payload))))) => match Message::decode(payload) {
             Ok(Message::Hello {
                 hash,
                 client_id,
                 epoch,
                 seq,
                 login,
-            }) => Ok((hash, client_id, epoch, seq, login)),
-            // Another server of a replicated store: one port serves clients and peers.
-            Ok(Message::PeerHello {
-                from,
-                nonce,
-                auth: a,
-            }) if auth.raft().is_some() => {
-                let hello = PeerHello {
-                    from,
-                    nonce,
-                    auth: a,
-                };
-                return serve_peer(&*auth, frames, w, hello, (&peer, ip), &cancel, &access).await;
-            }
-            Ok(Message::PeerHello { .. }) => Err((
-                ErrorCode::Protocol.as_str(),
-                "a Raft peer's handshake, but this server is not a member of a replicated store"
-                    .to_string(),
-            )),
+            }) => Ok((frames, (hash, client_id, epoch, seq, login))),
             Ok(_) => Err((
                 ErrorCode::Protocol.as_str(),
                 "expected a handshake".to_string(),
@@ -367,7 +384,7 @@ async fn serve<A: OrderingAuthority>(
             Err(e) => Err((e.code(), e.to_string())),
         },
     };
-    let (hash, client_id, epoch, seq, login) = match hello {
+    let (mut frames, (hash, client_id, epoch, seq, login)) = match hello {
         Ok(h) => h,
         Err((code, message)) => return refuse(&*auth, &mut w, &cfg, &peer, code, message).await,
     };
@@ -497,19 +514,17 @@ async fn serve_peer<A: OrderingAuthority + ?Sized>(
     auth: &A,
     frames: FramedRead<ReadHalf, FrameCodec>,
     w: WriteHalf,
-    hello: PeerHello,
     (peer, ip): (&str, Option<std::net::IpAddr>),
     cancel: &CancellationToken,
     access: &Access,
 ) {
     let Some(engine) = auth.raft() else { return };
-    let from = hello.from.clone();
     let r = tokio::select! {
         _ = cancel.cancelled() => return,
-        r = engine.serve_peer(frames, w, hello, ip) => r,
+        r = engine.serve_peer(frames, w, ip) => r,
     };
     if let Err(e) = r {
-        if !access.first_report(&from) {
+        if !access.first_report(peer) {
             return; // a misconfigured server retries several times a second: say it once
         }
         let code = match e.kind() {
@@ -520,7 +535,7 @@ async fn serve_peer<A: OrderingAuthority + ?Sized>(
         };
         auth.report(Event::error(
             code,
-            format!("ReduxCluster.createServer: Raft peer {from:?} from {peer}: {e}"),
+            format!("ReduxCluster.createServer: Raft peer at {peer}: {e}"),
         ));
     }
 }
