@@ -127,6 +127,11 @@ export declare class NativeRaft {
   readBarrier(): Promise<string>
   addNode(nodeId: string, address: string): Promise<string>
   removeNode(nodeId: string): Promise<string>
+  /**
+   * Every peer's last probe by the engine, as JSON: `{ [name]: { up, failures,
+   * latencyMs, checkedAt } }`.
+   */
+  peerHealth(): string
   /** Pings a node by address; `{ ok, latencyMs }` or `{ ok: false, message }`. */
   ping(address: string, timeoutMs: number): Promise<string>
   get(key: string): string | null

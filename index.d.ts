@@ -1115,9 +1115,10 @@ export declare class RaftCoordinator extends EventEmitter<RaftCoordinatorEvents 
 
 export interface ClusterManagerOptions {
   nodeId?: string;
-  /** @default 5000 */
+  /** How often the manager reads the engine's probes of its peers. @default 5000 */
   healthCheckInterval?: number;
-  /** @default 2000 */
+  /** Accepted for compatibility and unused: a check reads the engine's own probe of the
+   *  peer, answered within the election timeout. @default 2000 */
   healthCheckTimeout?: number;
   /** @default 3 */
   maxFailedHealthChecks?: number;

@@ -275,6 +275,13 @@ impl NativeRaft {
         })
     }
 
+    /// Every peer's last probe by the engine, as JSON: `{ [name]: { up, failures,
+    /// latencyMs, checkedAt } }`.
+    #[napi(catch_unwind)]
+    pub fn peer_health(&self) -> String {
+        serde_json::to_string(&self.engine.peer_health()).unwrap_or_else(|_| "{}".into())
+    }
+
     /// Pings a node by address; `{ ok, latencyMs }` or `{ ok: false, message }`.
     #[napi(catch_unwind)]
     pub async fn ping(&self, address: String, timeout_ms: u32) -> Result<String> {

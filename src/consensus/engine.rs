@@ -37,6 +37,9 @@ pub(super) struct Shared {
     /// Addresses learned from `add_node` before the membership has them.
     pub(super) known: Mutex<BTreeMap<String, String>>,
     pub(super) pool: Pool,
+    /// What the peer probe last found of each peer: the one liveness view of the group
+    /// (events, and the JS cluster manager's health, read it; nobody pings again).
+    pub(super) health: Mutex<BTreeMap<String, super::events::PeerHealth>>,
     pub(super) dialer: Dialer,
     pub(super) sink: EventSink,
     /// The embedder's transport to peers, instead of the engine's TCP sessions.
@@ -233,6 +236,7 @@ impl RaftEngine {
             me,
             known: Mutex::new(BTreeMap::new()),
             pool: Pool::default(),
+            health: Mutex::new(BTreeMap::new()),
             sink,
             external: parts.transport,
         });
@@ -377,7 +381,12 @@ impl RaftEngine {
             matched,
             name: self.shared.me.name.clone(),
             addr: self.shared.me.addr.clone(),
-            role: role_name(m.state),
+            // openraft's first metrics say Follower before its core has looked at the
+            // membership; a node that is no voter is a learner.
+            role: match m.state {
+                openraft::ServerState::Follower if !voters.contains(&m.id) => "learner",
+                st => role_name(st),
+            },
             term: m.current_term,
             leader: m.current_leader.and_then(|l| name_of(&m, l)),
             voted_for: Some(m.vote.leader_id().voted_for())

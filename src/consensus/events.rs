@@ -113,7 +113,29 @@ pub(super) async fn watch_metrics(engine: Arc<RaftEngine>) {
     }
 }
 
-/// Pings every known peer on its own connection; reports when one comes and goes.
+/// The last probe of one peer.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PeerHealth {
+    pub up: bool,
+    /// Probes failed in a row (0 while it answers).
+    pub failures: u32,
+    /// The last answer's round trip.
+    pub latency_ms: Option<f64>,
+    /// When it was probed last (ms since the epoch): a new value is a new probe.
+    pub checked_at: u64,
+}
+
+impl RaftEngine {
+    /// Every peer's last probe, by name.
+    pub fn peer_health(&self) -> std::collections::BTreeMap<String, PeerHealth> {
+        self.shared.health.lock().clone()
+    }
+}
+
+/// Probes every known peer, all at once, each on its own connection; records what it
+/// found (`peer_health`) and reports when a peer comes and goes. The one detector of a
+/// Raft group's peers besides openraft's own replication.
 pub(super) async fn probe_peers(engine: Arc<RaftEngine>) {
     let every = Duration::from_millis((engine.shared.cfg.heartbeat_interval * 2).max(100));
     let ttl = Duration::from_millis(engine.shared.cfg.election_timeout_max.max(200));
@@ -125,15 +147,42 @@ pub(super) async fn probe_peers(engine: Arc<RaftEngine>) {
             _ = tokio::time::sleep(every) => {}
         }
         let peers = engine.peers();
-        for (name, addr) in &peers {
-            let s = &engine.shared;
-            let link = links.entry(name.clone()).or_default();
-            let ok = matches!(
-                link.call(&s.dialer, addr, &Request::Ping, ttl).await,
-                Ok(Reply::Status(st)) if &st.name == name
-            );
-            if !ok {
-                links.remove(name);
+        let s = &engine.shared;
+        // A peer that does not answer holds up nobody else's probe.
+        let probes = peers.iter().map(|(name, addr)| {
+            let mut link = links.remove(name).unwrap_or_default();
+            async move {
+                let start = std::time::Instant::now();
+                let ok = matches!(
+                    link.call(&s.dialer, addr, &Request::Ping, ttl).await,
+                    Ok(Reply::Status(st)) if &st.name == name
+                );
+                (name, ok.then_some(link), start.elapsed())
+            }
+        });
+        let results = futures_util::future::join_all(probes).await;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let mut health = s.health.lock();
+        for (name, link, took) in results {
+            let ok = link.is_some();
+            if let Some(link) = link {
+                links.insert(name.clone(), link);
+            }
+            let h = health.entry(name.clone()).or_insert(PeerHealth {
+                up: false,
+                failures: 0,
+                latency_ms: None,
+                checked_at: 0,
+            });
+            h.up = ok;
+            h.checked_at = now;
+            if ok {
+                h.failures = 0;
+                h.latency_ms = Some(took.as_secs_f64() * 1000.0);
+            } else {
+                h.failures = h.failures.saturating_add(1);
             }
             if ok && up.insert(name.clone()) {
                 (s.sink)(RaftEvent::PeerConnected(name.clone()));
@@ -142,6 +191,8 @@ pub(super) async fn probe_peers(engine: Arc<RaftEngine>) {
             }
         }
         // Peers removed from the cluster are no longer watched.
+        health.retain(|n, _| peers.contains_key(n));
+        drop(health);
         up.retain(|n| {
             let keep = peers.contains_key(n);
             if !keep {

@@ -365,25 +365,27 @@ class ClusterManager extends EventEmitter {
     if (health === 'unhealthy') this.emit('node_unhealthy', { nodeId: node.nodeId });
   }
 
-  async _check() {
+  /**
+   * Reads the engine's probes of its peers (the one detector of the group, run in the
+   * engine, off this thread): a failed probe not seen before counts as a failed check.
+   */
+  _check() {
     const n = this.coordinator?._native;
     if (!n) return;
-    await Promise.all(
-      [...this.nodes.values()]
-        .filter((node) => node.nodeId !== this.coordinator.nodeId)
-        .map(async (node) => {
-          const r = JSON.parse(await n.ping(`${node.host}:${node.port}`, this.config.healthCheckTimeout));
-          node.lastHealthCheck = Date.now();
-          if (r.ok) {
-            node.failedChecks = 0;
-            node.latencyMs = r.latencyMs;
-            this._setHealth(node, 'healthy');
-          } else {
-            node.failedChecks += 1;
-            this._setHealth(node, node.failedChecks >= this.config.maxFailedHealthChecks ? 'unhealthy' : 'degraded');
-          }
-        }),
-    );
+    const probes = JSON.parse(n.peerHealth());
+    for (const node of this.nodes.values()) {
+      const p = probes[node.nodeId];
+      if (node.nodeId === this.coordinator.nodeId || !p || p.checkedAt === node.lastHealthCheck) continue;
+      node.lastHealthCheck = p.checkedAt;
+      if (p.up) {
+        node.failedChecks = 0;
+        node.latencyMs = p.latencyMs;
+        this._setHealth(node, 'healthy');
+      } else {
+        node.failedChecks += 1;
+        this._setHealth(node, node.failedChecks >= this.config.maxFailedHealthChecks ? 'unhealthy' : 'degraded');
+      }
+    }
   }
 
   /** Adds a node as a voter through a learner phase; callable on any member. */
