@@ -335,6 +335,8 @@ export interface ClusterOptions {
   advertiseHost?: string
   seeds?: Array<string>
   clusterSecret?: string
+  /** TLS under every membership link, accepted and dialed. */
+  tls?: ClusterTls
   /** @default 5000 */
   heartbeatIntervalMs?: number
   /** @default 3 */
@@ -387,6 +389,22 @@ export interface ClusterStoreOptions {
    * told about each other founds it). @default false
    */
   bootstrap?: boolean
+}
+
+/**
+ * One certificate per node, presented either way (it needs both the serverAuth and the
+ * clientAuth usage when `ca` is given).
+ */
+export interface ClusterTls {
+  /** The node's certificate chain (PEM). */
+  cert: string
+  /** Its private key (PEM). */
+  key: string
+  /**
+   * The CA peers' certificates must be signed by; with it, TLS is mutual.
+   * @default the system's roots, and no client certificates asked for
+   */
+  ca?: string
 }
 
 /** Engine tuning shared by servers and clients. Every field is optional. */

@@ -892,6 +892,12 @@ export interface ClusterConfig {
   seeds?: readonly string[];
   /** Every message is HMAC-SHA256-signed and replay-protected; all nodes share it. */
   clusterSecret?: string;
+  /**
+   * TLS under every membership link. One certificate per node, presented either way;
+   * with `ca`, a peer must present a certificate signed by it (mutual TLS), and it
+   * then needs both the serverAuth and clientAuth usages.
+   */
+  tls?: { cert: string; key: string; ca?: string };
   /** An integer >= 100. @default 5000 */
   heartbeatIntervalMs?: number;
   /** A node silent for interval × threshold is down; an integer >= 1. @default 3 */

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createStore } from 'redux-cluster-rs';
-import { counter, waitFor, sink } from './helpers.mjs';
+import { child, counter, waitFor, sink } from './helpers.mjs';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rcrs-tls-'));
 const pem = {};
@@ -32,6 +32,11 @@ before(() => {
   leaf('server', 'ca', 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n');
   leaf('client', 'ca', 'extendedKeyUsage=clientAuth\n');
   leaf('intruder', 'rogue', 'extendedKeyUsage=clientAuth\n');
+  // Membership nodes dial and accept: one certificate, both usages.
+  const peer = 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n';
+  leaf('node1', 'ca', peer);
+  leaf('node2', 'ca', peer);
+  leaf('stranger', 'rogue', peer);
   for (const f of fs.readdirSync(dir)) if (/\.(crt|key)$/.test(f)) pem[f] = fs.readFileSync(path.join(dir, f), 'utf8');
 });
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -98,4 +103,35 @@ test('TLS settings are checked', () => {
   assert.throws(() => s.createServer({ port: 0, tls: { cert: pem['server.crt'] } }), { code: 'ERR_INVALID_CONFIG' });
   assert.throws(() => s.createServer({ port: 0, tls: { cert: 'junk', key: 'junk' } }), { code: 'ERR_INVALID_CONFIG', message: /TLS/ });
   assert.throws(() => createStore(counter).createClient({ port: 1, tls: { ca: 'junk' } }), { code: 'ERR_INVALID_CONFIG' });
+});
+
+test('membership links over mutual TLS: members meet; a certificate from another CA, or no TLS, never comes up', { timeout: 30000 }, async () => {
+  const FAST = { host: '127.0.0.1', port: 0, heartbeatIntervalMs: 100, reconnectBaseDelayMs: 50, reconnectMaxDelayMs: 300 };
+  const tls = (name, caName = 'ca') => ({ cert: pem[`${name}.crt`], key: pem[`${name}.key`], ca: pem[`${caName}.crt`] });
+  const start = async (name, extra) => {
+    const k = child('cluster-node.mjs', [JSON.stringify({ nodeName: name, ...FAST, ...extra })]);
+    k.id = (await k.next((m) => m.id)).id;
+    return k;
+  };
+  const a = await start('a', { tls: tls('node1') });
+  const nodes = [a];
+  try {
+    const stranger = await start('s', { seeds: [a.id], tls: tls('stranger', 'rogue') });
+    const plain = await start('p', { seeds: [a.id] });
+    nodes.push(stranger, plain);
+    // Both intruders are refused at a's TLS handshake, and each hears why on its side.
+    await waitFor(() => a.messages.filter((m) => m.error).length >= 2, { what: 'two refusals at a', timeoutMs: 10000 });
+    await stranger.next((m) => m.error && /certificate|TLS|tls/i.test(m.message));
+    const b = await start('b', { seeds: [a.id], tls: tls('node2') });
+    nodes.push(b);
+    await b.next((m) => m.up === a.id);
+    await a.next((m) => m.up === b.id);
+    for (const k of [stranger, plain]) {
+      assert.ok(!a.messages.some((m) => m.up === k.id), `a never saw ${k.id}`);
+      assert.ok(!k.messages.some((m) => m.up), `${k.id} saw nobody`);
+    }
+    assert.ok(a.messages.filter((m) => m.error).every((m) => m.error === 'ERR_AUTH'), JSON.stringify(a.messages.filter((m) => m.error)));
+  } finally {
+    await Promise.all(nodes.map((k) => k.kill()));
+  }
 });

@@ -69,7 +69,7 @@ void [n, connected, hash, h, m, code];
 
 import { Cluster, NodeId, isNodeId, InvalidClusterConfigError, InvalidNodeIdError, type NodeInfo, type NodeIdType, type NodeIdComponents } from 'redux-cluster-rs';
 async function membership(): Promise<void> {
-  await Cluster.start({ nodeName: 'app1', port: 0, seeds: [NodeId.create('seed', '127.0.0.1', 4369)] });
+  await Cluster.start({ nodeName: 'app1', port: 0, seeds: [NodeId.create('seed', '127.0.0.1', 4369)], tls: { cert: 'PEM', key: 'PEM', ca: 'PEM' } });
   const off = Cluster.onNodeDown((id, reason) => void [id, reason === 'heartbeat_timeout']);
   const nodes: NodeInfo[] = Cluster.getConnectedNodes();
   off();

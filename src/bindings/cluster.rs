@@ -29,6 +29,8 @@ pub struct ClusterOptions {
     pub advertise_host: Option<String>,
     pub seeds: Option<Vec<String>>,
     pub cluster_secret: Option<String>,
+    /// TLS under every membership link, accepted and dialed.
+    pub tls: Option<ClusterTls>,
     /// @default 5000
     pub heartbeat_interval_ms: Option<f64>,
     /// @default 3
@@ -37,6 +39,19 @@ pub struct ClusterOptions {
     pub reconnect_base_delay_ms: Option<f64>,
     /// @default 30000
     pub reconnect_max_delay_ms: Option<f64>,
+}
+
+/// One certificate per node, presented either way (it needs both the serverAuth and the
+/// clientAuth usage when `ca` is given).
+#[napi(object)]
+pub struct ClusterTls {
+    /// The node's certificate chain (PEM).
+    pub cert: String,
+    /// Its private key (PEM).
+    pub key: String,
+    /// The CA peers' certificates must be signed by; with it, TLS is mutual.
+    /// @default the system's roots, and no client certificates asked for
+    pub ca: Option<String>,
 }
 
 #[napi(object)]
@@ -124,7 +139,15 @@ fn config(o: ClusterOptions) -> std::result::Result<ClusterConfig, napi::Error<C
     if o.cluster_secret.as_deref() == Some("") {
         return Err(invalid("clusterSecret must not be empty"));
     }
+    let tls = match &o.tls {
+        Some(t) => Some(
+            crate::transport::tls::PeerTls::new(&t.cert, &t.key, t.ca.as_deref())
+                .map_err(|e| invalid(e.to_string()))?,
+        ),
+        None => None,
+    };
     Ok(ClusterConfig {
+        tls,
         node_name: o.node_name,
         host,
         port: port as u16,

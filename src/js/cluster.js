@@ -228,6 +228,7 @@ const OPTION_KEYS = new Set([
   'advertiseHost',
   'seeds',
   'clusterSecret',
+  'tls',
   'heartbeatIntervalMs',
   'heartbeatMissThreshold',
   'reconnectBaseDelayMs',
@@ -272,6 +273,12 @@ function validateConfig(config) {
   for (const k of Object.keys(config)) if (!OPTION_KEYS.has(k)) throw new InvalidClusterConfigError(`unknown option ${k}`);
   for (const k of ['host', 'advertiseHost', 'clusterSecret']) {
     if (config[k] !== undefined && typeof config[k] !== 'string') throw new InvalidClusterConfigError(`${k} must be a string`);
+  }
+  if (config.tls !== undefined) {
+    const t = config.tls;
+    if (!t || typeof t !== 'object' || typeof t.cert !== 'string' || typeof t.key !== 'string' || (t.ca !== undefined && typeof t.ca !== 'string')) {
+      throw new InvalidClusterConfigError('tls must be { cert, key, ca? } with PEM strings');
+    }
   }
   for (const k of ['reconnectBaseDelayMs', 'reconnectMaxDelayMs']) {
     if (config[k] !== undefined && !(isInt(config[k]) && config[k] >= 1)) {

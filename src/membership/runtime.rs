@@ -30,6 +30,8 @@ pub struct ClusterConfig {
     pub advertise_host: Option<String>,
     pub seeds: Vec<NodeId>,
     pub cluster_secret: Option<String>,
+    /// TLS under every link, accepted and dialed.
+    pub tls: Option<crate::transport::tls::PeerTls>,
     pub membership: MembershipConfig,
     pub limits: FrameLimits,
 }
@@ -49,6 +51,7 @@ impl ClusterConfig {
             advertise_host: None,
             seeds,
             cluster_secret: cluster_secret.map(String::from),
+            tls: None,
             membership: MembershipConfig {
                 heartbeat_interval: Duration::from_millis(100),
                 miss_threshold: 3,
@@ -333,7 +336,10 @@ fn act(s: &Arc<Shared>, o: Output) {
         Output::Dial { target, host, port } => {
             let s2 = s.clone();
             s.tracker.spawn(async move {
-                let ep = Endpoint::Tcp { host, port };
+                let ep = Endpoint::Tcp {
+                    host: host.clone(),
+                    port,
+                };
                 let connect = tokio::time::timeout(
                     s2.cfg
                         .membership
@@ -346,7 +352,7 @@ fn act(s: &Arc<Shared>, o: Output) {
                     r = connect => r,
                 };
                 match r {
-                    Ok(Ok(stream)) => link(s2, stream, Some(target)).await,
+                    Ok(Ok(stream)) => link(s2, stream, Some((target, host))).await,
                     _ => {
                         let _ = s2.inputs.send(Input::DialFailed(target)).await;
                     }
@@ -422,7 +428,7 @@ async fn linger(s: &Shared, reader: &mut SessionReader) {
 
 /// The session of a link: dialed, or accepted once its label says it is a membership
 /// peer. Why it failed, for a warning, when the peer is not simply unreachable.
-async fn open(s: &Shared, stream: Stream, dialed: bool) -> Result<Session, Option<String>> {
+async fn open(s: &Shared, stream: Stream, dialed: Option<&str>) -> Result<Session, Option<String>> {
     let name = s.local.to_string();
     let local = Local {
         name: &name,
@@ -430,9 +436,18 @@ async fn open(s: &Shared, stream: Stream, dialed: bool) -> Result<Session, Optio
         limits: s.cfg.limits,
     };
     let handshake = async {
-        if dialed {
+        let tls = s.cfg.tls.as_ref();
+        if let Some(host) = dialed {
+            let stream = match tls {
+                Some(t) => stream.tls_connect(t.client.clone(), host).await?,
+                None => stream,
+            };
             return Session::connect(stream, Kind::Membership, local).await;
         }
+        let stream = match tls {
+            Some(t) => stream.tls_accept(t.server.clone()).await?,
+            None => stream,
+        };
         let (r, mut w) = stream.into_split();
         match link::labelled(r, local.limits).await? {
             (Some(Kind::Membership), frames) => {
@@ -455,11 +470,13 @@ async fn open(s: &Shared, stream: Stream, dialed: bool) -> Result<Session, Optio
     };
     match r {
         Ok(Ok(session)) => Ok(session),
+        // A refusal (a wrong secret or certificate, garbage) is worth a warning; a peer
+        // that is not there is not.
         Ok(Err(e))
             if matches!(
                 e.kind(),
                 std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::InvalidData
-            ) =>
+            ) || e.get_ref().is_some_and(|i| i.is::<rustls::Error>()) =>
         {
             Err(Some(e.to_string()))
         }
@@ -468,7 +485,11 @@ async fn open(s: &Shared, stream: Stream, dialed: bool) -> Result<Session, Optio
 }
 
 /// One link, dialed (`expected` is whom we dialed) or accepted.
-async fn link(s: Arc<Shared>, stream: Stream, expected: Option<Target>) {
+async fn link(s: Arc<Shared>, stream: Stream, dialed: Option<(Target, String)>) {
+    let (expected, host) = match dialed {
+        Some((t, h)) => (Some(t), Some(h)),
+        None => (None, None),
+    };
     let fail = |s: &Shared| {
         let failed = expected.clone().map(Input::DialFailed);
         let inputs = s.inputs.clone();
@@ -478,7 +499,7 @@ async fn link(s: Arc<Shared>, stream: Stream, expected: Option<Target>) {
             }
         }
     };
-    let session = match open(&s, stream, expected.is_some()).await {
+    let session = match open(&s, stream, host.as_deref()).await {
         Ok(session) => session,
         Err(why) => {
             if let Some(why) = why {
@@ -747,6 +768,7 @@ mod tests {
             advertise_host: None,
             seeds: vec![],
             cluster_secret: None,
+            tls: None,
             membership: MembershipConfig::default(),
             limits: FrameLimits::default(),
         };

@@ -99,6 +99,30 @@ pub fn client_config(
     Ok(Arc::new(cfg))
 }
 
+/// TLS for a node that both accepts and dials (a membership node): one certificate,
+/// presented either way; with `ca`, peers must present one signed by it (mutual TLS) and
+/// are trusted only if signed by it.
+#[derive(Clone)]
+pub struct PeerTls {
+    pub server: Arc<ServerConfig>,
+    pub client: Arc<ClientConfig>,
+}
+
+impl std::fmt::Debug for PeerTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PeerTls")
+    }
+}
+
+impl PeerTls {
+    pub fn new(cert: &str, key_pem: &str, ca: Option<&str>) -> Result<PeerTls, TlsConfigError> {
+        Ok(PeerTls {
+            server: server_config(cert, key_pem, ca)?,
+            client: client_config(ca, Some((cert, key_pem)))?,
+        })
+    }
+}
+
 /// The name a client checks the server's certificate against.
 pub fn server_name(host: &str) -> Result<ServerName<'static>, TlsConfigError> {
     ServerName::try_from(host.to_string()).map_err(|e| bad(format!("server name {host:?}: {e}")))
