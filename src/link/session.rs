@@ -239,6 +239,37 @@ fn plain_frame(
 }
 
 impl Session {
+    /// `side`: this end's direction byte (0: the dialer).
+    fn new(
+        frames: FramedRead<ReadHalf, FrameCodec>,
+        writer: WriteHalf,
+        limits: FrameLimits,
+        key: Option<[u8; 32]>,
+        side: u8,
+        peer: String,
+        dialer_nonce: [u8; NONCE],
+    ) -> Session {
+        Session {
+            reader: SessionReader {
+                frames,
+                key,
+                side: 1 - side,
+                seq: 0,
+                peer: peer.clone(),
+            },
+            writer: SessionWriter {
+                writer,
+                buf: BytesMut::new(),
+                limits,
+                key,
+                side,
+                seq: 0,
+            },
+            peer,
+            dialer_nonce,
+        }
+    }
+
     /// Dials: writes the label and the hello, reads the welcome, proves the key (with a
     /// secret) and checks the acceptor's proof.
     pub async fn connect(stream: Stream, kind: Kind, local: Local<'_>) -> io::Result<Session> {
@@ -294,25 +325,7 @@ impl Session {
         let key = local
             .secret
             .map(|s| session_key(s, kind, (local.name, &nonce), (&name, &theirs)));
-        let mut s = Session {
-            reader: SessionReader {
-                frames,
-                key,
-                side: 1,
-                seq: 0,
-                peer: name.clone(),
-            },
-            writer: SessionWriter {
-                writer: w,
-                buf: BytesMut::new(),
-                limits: local.limits,
-                key,
-                side: 0,
-                seq: 0,
-            },
-            peer: name,
-            dialer_nonce: nonce,
-        };
+        let mut s = Session::new(frames, w, local.limits, key, 0, name, nonce);
         if key.is_some() {
             s.writer.send(|_| {}).await?;
             s.expect_proof().await?;
@@ -357,25 +370,7 @@ impl Session {
         let key = local
             .secret
             .map(|s| session_key(s, kind, (&name, &theirs), (local.name, &nonce)));
-        let mut s = Session {
-            reader: SessionReader {
-                frames,
-                key,
-                side: 0,
-                seq: 0,
-                peer: name.clone(),
-            },
-            writer: SessionWriter {
-                writer: w,
-                buf: BytesMut::new(),
-                limits: local.limits,
-                key: None,
-                side: 1,
-                seq: 0,
-            },
-            peer: name,
-            dialer_nonce: theirs,
-        };
+        let mut s = Session::new(frames, w, local.limits, key, 1, name, theirs);
         // The welcome goes out plain, the proof tagged, in one write.
         plain_frame(&local.limits, &mut s.writer.buf, |d| {
             d.put_u8(WELCOME);
@@ -383,7 +378,6 @@ impl Session {
             d.extend_from_slice(&nonce);
             d.put_u8(key.is_some() as u8);
         })?;
-        s.writer.key = key;
         if key.is_some() {
             s.writer.frame(|_| {})?;
         }
