@@ -18,6 +18,7 @@
 //! tag (the link is as trusted as the network; TLS underneath when configured).
 
 use super::label::Kind;
+use crate::protocol::codec;
 use crate::protocol::frame::write_frame;
 use crate::protocol::{FrameCodec, FrameLimits};
 use crate::transport::{ReadHalf, Stream, WriteHalf};
@@ -73,28 +74,15 @@ fn denied(msg: impl Into<String>) -> io::Error {
 }
 
 fn put_str(b: &mut BytesMut, s: &str) {
-    b.put_u32(s.len() as u32);
-    b.extend_from_slice(s.as_bytes());
+    codec::put_bytes(b, s.as_bytes());
 }
 
 fn get_str(b: &mut Bytes) -> io::Result<String> {
-    if b.remaining() < 4 {
-        return Err(invalid("truncated handshake"));
-    }
-    let n = b.get_u32() as usize;
-    if b.remaining() < n {
-        return Err(invalid("truncated handshake"));
-    }
-    String::from_utf8(b.split_to(n).to_vec()).map_err(|_| invalid("a name that is not UTF-8"))
+    codec::get_string(b).map_err(|e| invalid(format!("bad handshake: {e}")))
 }
 
 fn get_nonce(b: &mut Bytes) -> io::Result<[u8; NONCE]> {
-    if b.remaining() < NONCE {
-        return Err(invalid("truncated handshake"));
-    }
-    let mut n = [0u8; NONCE];
-    b.copy_to_slice(&mut n);
-    Ok(n)
+    codec::get_array(b).map_err(|e| invalid(format!("bad handshake: {e}")))
 }
 
 fn session_key(

@@ -4,7 +4,8 @@
 //!
 //! - [`node_id`]: `name@host:port` identities with noex's validation rules.
 //! - [`state`]: links, heartbeats, gossip, failure detection and reconnect timing.
-//! - [`wire`]: membership messages (the bodies; `link::Session` authenticates them).
+//! - [`wire`]: membership messages (the bodies, in `protocol::codec`'s layout;
+//!   `link::Session` authenticates them).
 //! - [`runtime`]: the TCP listener, one link per peer, and the driver task.
 
 pub mod node_id;

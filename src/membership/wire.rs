@@ -2,6 +2,8 @@
 //! hello names the node, and with a cluster secret it authenticates every message (a
 //! per-link key, a tag and a sequence number per frame), so these are the bodies only.
 
+use crate::protocol::codec::{get_list, get_u32, get_u64, get_u8, put_bytes};
+use crate::protocol::FrameError;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,32 +20,10 @@ pub enum Wire {
     Superseded,
 }
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum WireError {
-    #[error("malformed membership message")]
-    Malformed,
-}
-
 // 1 and 5 were the hello and the proof: the session's now.
 const HEARTBEAT: u8 = 2;
 const LEAVE: u8 = 3;
 const SUPERSEDED: u8 = 4;
-
-fn put_str(b: &mut BytesMut, s: &str) {
-    b.put_u32(s.len() as u32);
-    b.extend_from_slice(s.as_bytes());
-}
-
-fn get_str(b: &mut Bytes) -> Result<String, WireError> {
-    if b.remaining() < 4 {
-        return Err(WireError::Malformed);
-    }
-    let n = b.get_u32() as usize;
-    if b.remaining() < n {
-        return Err(WireError::Malformed);
-    }
-    String::from_utf8(b.split_to(n).to_vec()).map_err(|_| WireError::Malformed)
-}
 
 impl Wire {
     pub fn encode(&self, b: &mut BytesMut) {
@@ -58,7 +38,7 @@ impl Wire {
                 b.put_u32(*process_count);
                 b.put_u32(known.len() as u32);
                 for k in known {
-                    put_str(b, k);
+                    put_bytes(b, k.as_bytes());
                 }
             }
             Wire::Leave => b.put_u8(LEAVE),
@@ -66,34 +46,23 @@ impl Wire {
         }
     }
 
-    pub fn decode(mut b: Bytes) -> Result<Wire, WireError> {
-        if !b.has_remaining() {
-            return Err(WireError::Malformed);
-        }
-        let m = match b.get_u8() {
-            HEARTBEAT => {
-                if b.remaining() < 16 {
-                    return Err(WireError::Malformed);
-                }
-                let uptime_ms = b.get_u64();
-                let process_count = b.get_u32();
-                let n = b.get_u32() as usize;
-                if n > b.remaining() / 4 {
-                    return Err(WireError::Malformed);
-                }
-                let known = (0..n).map(|_| get_str(&mut b)).collect::<Result<_, _>>()?;
-                Wire::Heartbeat {
-                    uptime_ms,
-                    process_count,
-                    known,
-                }
-            }
+    pub fn decode(mut b: Bytes) -> Result<Wire, FrameError> {
+        let m = match get_u8(&mut b)? {
+            HEARTBEAT => Wire::Heartbeat {
+                uptime_ms: get_u64(&mut b)?,
+                process_count: get_u32(&mut b)?,
+                known: get_list(&mut b)?
+                    .into_iter()
+                    .map(|k| String::from_utf8(k.to_vec()))
+                    .collect::<Result<_, _>>()
+                    .map_err(|_| FrameError::Malformed("invalid UTF-8"))?,
+            },
             LEAVE => Wire::Leave,
             SUPERSEDED => Wire::Superseded,
-            _ => return Err(WireError::Malformed),
+            _ => return Err(FrameError::Malformed("unknown membership message")),
         };
         if b.has_remaining() {
-            return Err(WireError::Malformed);
+            return Err(FrameError::Malformed("trailing bytes"));
         }
         Ok(m)
     }

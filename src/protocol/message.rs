@@ -2,6 +2,7 @@
 //! `u32`-length-prefixed byte strings. Actions and states are JSON text carried as byte
 //! strings; decoding slices them out of the frame without copying.
 
+use super::codec::{get_bytes, get_list, get_string, get_u32, get_u64, get_u8, put_bytes};
 use super::frame::FrameError;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
@@ -105,11 +106,6 @@ pub struct Ordered {
 /// More runs than any Ack needs (a server keeps fewer per client); a peer claiming more is
 /// refused before anything is allocated for them.
 pub const MAX_ORDERED: usize = 4096;
-
-fn put_bytes(dst: &mut BytesMut, b: &[u8]) {
-    dst.put_u32(b.len() as u32);
-    dst.extend_from_slice(b);
-}
 
 /// Writes an `Actions` payload straight from borrowed entries (the server's hot path).
 pub fn encode_actions<'a>(
@@ -274,62 +270,6 @@ impl Message {
         }
         Ok(msg)
     }
-}
-
-fn get_u8(src: &mut Bytes) -> Result<u8, FrameError> {
-    if src.remaining() < 1 {
-        return Err(FrameError::Malformed("truncated message"));
-    }
-    Ok(src.get_u8())
-}
-
-fn get_u64(src: &mut Bytes) -> Result<u64, FrameError> {
-    if src.remaining() < 8 {
-        return Err(FrameError::Malformed("truncated message"));
-    }
-    Ok(src.get_u64())
-}
-
-fn get_u32(src: &mut Bytes) -> Result<u32, FrameError> {
-    if src.remaining() < 4 {
-        return Err(FrameError::Malformed("truncated message"));
-    }
-    Ok(src.get_u32())
-}
-
-fn get_bytes(src: &mut Bytes) -> Result<Bytes, FrameError> {
-    if src.remaining() < 4 {
-        return Err(FrameError::Malformed("truncated message"));
-    }
-    let n = src.get_u32() as usize;
-    if src.remaining() < n {
-        return Err(FrameError::Malformed(
-            "string runs past the end of the frame",
-        ));
-    }
-    Ok(src.split_to(n))
-}
-
-fn get_string(src: &mut Bytes) -> Result<String, FrameError> {
-    let b = get_bytes(src)?;
-    String::from_utf8(b.to_vec()).map_err(|_| FrameError::Malformed("invalid UTF-8"))
-}
-
-fn get_list(src: &mut Bytes) -> Result<Vec<Bytes>, FrameError> {
-    if src.remaining() < 4 {
-        return Err(FrameError::Malformed("truncated message"));
-    }
-    let n = src.get_u32() as usize;
-    // Each element needs at least its 4-byte length: refuse counts the frame cannot hold
-    // before allocating for them.
-    if n > src.remaining() / 4 {
-        return Err(FrameError::Malformed("list longer than its frame"));
-    }
-    let mut out = Vec::with_capacity(n);
-    for _ in 0..n {
-        out.push(get_bytes(src)?);
-    }
-    Ok(out)
 }
 
 #[cfg(test)]
