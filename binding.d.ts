@@ -446,7 +446,7 @@ export interface EngineOptions {
   handshakeTimeoutMs?: number
   /**
    * A server silent this long (no byte, no heartbeat) is left by its client, in ms; a
-   * server drops a client silent for four times this.
+   * server drops a client silent for twenty times this (10 s by default).
    * @default 500
    */
   livenessTimeoutMs?: number

@@ -83,8 +83,8 @@ export interface EngineConfig {
   /**
    * A server that sends nothing (no data, no heartbeat) for this long is gone, in ms:
    * its client moves to the next server in its list (a resume, as after a closed
-   * connection). A server drops a client silent for four times this (2 s by default:
-   * a drop only frees a socket sooner, so a busy client process gets room). Catches a
+   * connection). A server drops a client silent for twenty times this (10 s by
+   * default: a drop only frees a socket sooner, so a busy client process gets room). Catches a
    * peer that stops without closing its socket (SIGSTOP, a GC or VM pause, a network
    * path that drops packets). Time this side spends not reading (backpressure) or
    * frozen itself does not count.

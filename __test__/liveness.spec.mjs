@@ -131,7 +131,7 @@ test('a link that goes silent both ways while staying open: the client moves and
     const resumedMs = w.resumedAfter(t0);
     // The leader noticed its client went silent and dropped it (the proxy still holds
     // both sockets open).
-    await waitFor(async () => (await ask(servers[li], { cmd: 'clients' })).clients.length === 0, { timeoutMs: 10000, what: 'the leader dropped the silent client' });
+    await waitFor(async () => (await ask(servers[li], { cmd: 'clients' })).clients.length === 0, { timeoutMs: 20000, what: 'the leader dropped the silent client (after 10 s)' });
     await waitFor(() => w.done.length >= 400, { timeoutMs: 20000, what: '200 more acknowledged' });
     await w.stop();
     assert.deepEqual(w.failed, []);

@@ -66,7 +66,7 @@ pub struct EngineOptions {
     /// @default 10000
     pub handshake_timeout_ms: Option<f64>,
     /// A server silent this long (no byte, no heartbeat) is left by its client, in ms; a
-    /// server drops a client silent for four times this.
+    /// server drops a client silent for twenty times this (10 s by default).
     /// @default 500
     pub liveness_timeout_ms: Option<f64>,
     /// An idle server sends its clients a heartbeat this often, in ms (an idle client,

@@ -677,6 +677,8 @@ async fn read_loop<A: OrderingAuthority + ?Sized>(
         if inflight.is_none() {
             match queued.take() {
                 Some((first, actions)) => {
+                    // Waiting for this server's own reducer is not the client's silence.
+                    live.pause();
                     auth.ready().await;
                     inflight = Some(Box::pin(auth.submit_remote(client_id, first, actions)));
                 }

@@ -39,13 +39,14 @@ impl Default for LivenessConfig {
 }
 
 impl LivenessConfig {
-    /// How long a server waits for a silent client before it drops it: four timeouts.
-    /// A client's move is what a user waits for, so the client watches its server
-    /// closely; a server's drop only frees a socket sooner, and a false drop costs a live
-    /// client its session, so the server gives a busy client process (thousands of
-    /// clients on a few cores) room.
+    /// How long a server waits for a silent client before it drops it: twenty timeouts
+    /// (10 s by default). A client's move is what a user waits for, so the client
+    /// watches its server closely; a server's drop only frees a socket sooner, and a
+    /// false drop costs a live client its session and adds a reconnect to a herd, so the
+    /// server gives a busy client process room: with four timeouts (2 s), 4,000 clients
+    /// in one process on 2 cores, busy after a failover, had 2,427 of them dropped.
     pub fn drop_after(&self) -> Duration {
-        self.timeout * 4
+        self.timeout * 20
     }
 
     /// How often an idle client sends its heartbeat: three intervals (the server waits
