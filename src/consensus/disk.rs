@@ -209,7 +209,7 @@ impl Disk {
             ..Default::default()
         };
         for (i, bytes) in replay.entries {
-            let e: Entry<TypeConfig> = serde_json::from_slice(&bytes).map_err(io_err)?;
+            let e: Entry<TypeConfig> = super::types::from_bytes(&bytes).map_err(io_err)?;
             out.log.insert(i, e);
         }
         Ok(out)

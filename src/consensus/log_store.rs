@@ -197,8 +197,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             let mut inner = self.inner.lock();
             for e in entries {
                 if self.disk.is_some() {
-                    let b =
-                        serde_json::to_vec(&e).map_err(|err| StorageIOError::write_logs(&err))?;
+                    let b = super::types::to_bytes(&e)
+                        .map_err(|err| StorageIOError::write_logs(&err))?;
                     rows.push((e.log_id.index, b));
                 }
                 inner.log.insert(e.log_id.index, e);
@@ -239,7 +239,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::consensus::KvStateMachine;
+    use crate::consensus::machines::kv::KvStateMachine;
     use openraft::storage::RaftLogStorageExt;
     use openraft::testing::{StoreBuilder, Suite};
 
@@ -269,11 +269,9 @@ mod tests {
     async fn an_append_is_bounded_in_bytes_not_only_in_entries() {
         let entry = |i: u64, action_bytes: usize| Entry::<TypeConfig> {
             log_id: LogId::new(openraft::CommittedLeaderId::new(1, 1), i),
-            payload: openraft::EntryPayload::Normal(crate::consensus::Command::Store {
-                client: 1,
-                first_counter: i,
-                actions: vec!["x".repeat(action_bytes)],
-            }),
+            payload: openraft::EntryPayload::Normal(crate::consensus::Command::App(
+                vec![b'x'; action_bytes].into(),
+            )),
         };
         let mut log = LogStore::default();
         log.blocking_append((1..=100).map(|i| entry(i, 10_000)))

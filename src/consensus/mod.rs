@@ -4,15 +4,17 @@
 //!   and [`events`] its settings and what it reports; `formation`, `rpc` and `network`
 //!   its membership changes, its server side and openraft's client side.
 //! - [`net`]: the framed, authenticated request/response sessions between nodes.
-//! - [`types`]: the Raft type configuration: JSON commands, responses, members.
+//! - [`types`]: the Raft type configuration: opaque commands and answers, members.
 //! - [`log_store`]: the log, the vote and the committed id (memory, or durable).
 //! - [`disk`]: the durable store under `dataDir`: the log in [`wal`], the rest in redb.
 //! - [`wal`]: the append-only, segmented, checksummed log file.
 //! - [`proposer`]: concurrent writes batched into one entry.
-//! - [`state_machine`]: the state machine, generic over what it replicates (the
-//!   key-value machine here, a store's sequencer in `store::replicated`), with snapshots.
-//! - [`node`]: the RaftNode API's side of the engine (@ruvector/raft): its state
-//!   machine, and its messages as JSON in that package's shapes for a JS transport.
+//! - [`state_machine`]: the state machine, generic over what it replicates (a
+//!   [`state_machine::Machine`] declares its commands, answers and their encoding),
+//!   with snapshots.
+//! - [`machines`]: machines whose applications are only bindings (the @unrdf key-value
+//!   machine, RaftNode's); the core does not import them. A store's machine lives with
+//!   the store (`store::replicated`).
 //! - [`router`]: an in-process network with cuttable links, for tests.
 
 // openraft's storage traits return its (large) `StorageError`; our helpers return the
@@ -25,9 +27,9 @@ pub mod engine;
 pub mod events;
 mod formation;
 pub mod log_store;
+pub mod machines;
 pub mod net;
 mod network;
-pub mod node;
 pub mod proposer;
 pub mod router;
 mod rpc;
@@ -39,7 +41,6 @@ pub use disk::Disk;
 pub use engine::RaftEngine;
 pub use log_store::{LogStore, MemLogStore};
 pub use network::PeerTransport;
-pub use state_machine::KvStateMachine;
 pub use types::{node_id, Command, Member, Response, TypeConfig};
 
 #[cfg(test)]

@@ -8,8 +8,9 @@
 //! reproducible; the faults and their timing are.
 
 use super::log_store::LogStore;
+use super::machines::kv::{KvCommand, KvMachine, KvStateMachine};
 use super::router::{Router, RouterFactory};
-use super::state_machine::{KvStateMachine, SmEvent, SmSink};
+use super::state_machine::{command, SmEvent, SmSink};
 use super::types::{Command, Member, TypeConfig};
 use openraft::{Config, Raft, ServerState};
 use parking_lot::Mutex;
@@ -109,11 +110,11 @@ async fn run(seed: u64, steps: usize) {
                     let key = format!("s{step}");
                     let acked = acked.clone();
                     tokio::spawn(async move {
-                        let cmd = Command::Set {
+                        let cmd = command::<KvMachine>(&KvCommand::Set {
                             key: key.clone(),
                             value: json!(step),
                             limit: None,
-                        };
+                        });
                         if let Ok(Ok(w)) =
                             tokio::time::timeout(Duration::from_secs(2), r.client_write(cmd)).await
                         {
