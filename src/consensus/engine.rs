@@ -1,18 +1,19 @@
 //! A Raft node: openraft over the framed TCP transport, with the durable or in-memory
-//! store and the state machine it was opened with, and what applications need around it: writes
-//! forwarded to the leader (batched by the proposer), linearizable reads, state and
-//! status for JS. Its other concerns live beside it: [`super::formation`] (founding,
-//! joining, membership changes), [`super::rpc`] (serving peers), [`super::network`]
-//! (openraft's client side), [`super::events`] (what the node reports). Every task runs
+//! store and the state machine it was opened with, and what applications need around
+//! it: writes forwarded to the leader (batched by the proposer), linearizable reads,
+//! state and status for JS. Its other concerns live beside it: [`super::formation`]
+//! (founding, joining, membership changes), `network::rpc` (serving peers),
+//! `network::client` (openraft's client side), [`super::events`] (what the node
+//! reports). Every task runs
 //! on the node's tracker; after `shutdown` every call answers `ERR_CLOSED`.
 
 pub use super::config::RaftConfig;
-use super::disk::Disk;
 pub use super::events::{EventSink, NodeState, RaftEvent};
-use super::log_store::LogStore;
-use super::net::{ApiError, Committed, Dialer, Pool, Reply, Request, Status};
+use super::network::net::{ApiError, Committed, Dialer, Pool, Reply, Request, Status};
 use super::proposer::{Proposer, Rejected};
 use super::state_machine::{answer, command, Core, Machine, SmEvent, SmSink, StateMachine};
+use super::storage::disk::Disk;
+use super::storage::log_store::LogStore;
 use super::types::{node_id, Command, Member, TypeConfig};
 use crate::error::ErrorCode;
 use crate::protocol::FrameLimits;
@@ -38,14 +39,14 @@ pub(super) struct Shared {
     pub(super) dialer: Dialer,
     pub(super) sink: EventSink,
     /// The embedder's transport to peers, instead of the engine's TCP sessions.
-    pub(super) external: Option<Arc<dyn super::network::PeerTransport>>,
+    pub(super) external: Option<Arc<dyn super::network::client::PeerTransport>>,
 }
 
 /// What a node may be started with besides its config and state machine.
 #[derive(Default)]
 pub struct Parts {
     /// Reach peers through this instead of TCP (no listener, no probing).
-    pub transport: Option<Arc<dyn super::network::PeerTransport>>,
+    pub transport: Option<Arc<dyn super::network::client::PeerTransport>>,
     /// Start from this log and vote (memory only; a `dataDir` holds its own).
     pub log: Option<LogStore>,
 }
@@ -288,7 +289,7 @@ impl RaftEngine {
             sink,
             external: parts.transport,
         });
-        let net = super::network::NetFactory {
+        let net = super::network::client::NetFactory {
             shared: shared.clone(),
         };
         let raft = Raft::new(id, Arc::new(raft_cfg), net, log.clone(), sm.clone())
@@ -319,7 +320,7 @@ impl RaftEngine {
         });
         let t = &engine.tracker;
         if let Some(listener) = listener {
-            t.spawn(super::rpc::accept_loop(engine.clone(), listener));
+            t.spawn(super::network::rpc::accept_loop(engine.clone(), listener));
         }
         t.spawn(super::events::watch_metrics(engine.clone()));
         if engine.shared.external.is_none() {

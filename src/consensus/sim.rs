@@ -7,10 +7,10 @@
 //! draws its election timeouts from its own RNG, so the interleaving is not bit-for-bit
 //! reproducible; the faults and their timing are.
 
-use super::log_store::LogStore;
 use super::machines::kv::{KvCommand, KvMachine, KvStateMachine};
-use super::router::{Router, RouterFactory};
+use super::network::router::{Router, RouterFactory};
 use super::state_machine::{command, SmEvent, SmSink};
+use super::storage::log_store::LogStore;
 use super::types::{Command, Member, TypeConfig};
 use openraft::{Config, Raft, ServerState};
 use parking_lot::Mutex;
@@ -74,7 +74,7 @@ async fn boot(
 async fn run(seed: u64, steps: usize) {
     let mut rng = StdRng::seed_from_u64(seed);
     let router = Router::default();
-    let cfg = super::router::test_config();
+    let cfg = super::network::router::test_config();
     let applied: Applied = Arc::default();
     let mut nodes = BTreeMap::new();
     for id in 1..=5u64 {

@@ -9,7 +9,7 @@
 //! sequencer (`store::replicated`). All run on the same log, network, storage and
 //! formation code.
 
-use super::disk::Disk;
+use super::storage::disk::Disk;
 use super::types::{Blob, Command, Member, Response, TypeConfig};
 use bytes::Bytes;
 use openraft::storage::{RaftStateMachine, Snapshot, SnapshotMeta};

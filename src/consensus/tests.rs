@@ -2,9 +2,9 @@
 //! failover, and a restart from the durable store.
 
 use super::engine::{Handle, RaftConfig, RaftEvent};
-use super::log_store::tempdir;
 use super::machines::kv::{self, KvCommand, KvMachine};
-use super::net::ApiError;
+use super::network::net::ApiError;
+use super::storage::log_store::tempdir;
 use super::types::Member;
 use crate::error::ErrorCode;
 use parking_lot::Mutex;
@@ -468,9 +468,9 @@ async fn call_from(
     source: &str,
     to: &Node,
     secret: Option<&str>,
-    req: super::net::Request,
+    req: super::network::net::Request,
 ) -> Result<(), ApiError> {
-    use super::net::{Dialer, Reply, Session};
+    use super::network::net::{Dialer, Reply, Session};
     let sock = tokio::net::TcpSocket::new_v4().unwrap();
     sock.bind(format!("{source}:0").parse().unwrap()).unwrap();
     let addr = to.member().addr.clone();
@@ -496,7 +496,7 @@ async fn call_from(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_secret_only_members_hosts_may_join_add_or_remove() {
-    use super::net::Request;
+    use super::network::net::Request;
     let a = start(founder("a")).await;
     a.write(&set("k", json!(1))).await.unwrap();
     let evil = Member {

@@ -9,7 +9,7 @@
 //! the seed's Raft does not carry: the leader that wrote a log id (`...Leader`), whether
 //! a vote is committed, and an entry's kind. An absent log id has index -1.
 
-use crate::consensus::net::{Reply, Request};
+use crate::consensus::network::net::{Reply, Request};
 use crate::consensus::state_machine::{Codec, Machine};
 use crate::consensus::types::{node_id, Blob, Command, Member, TypeConfig};
 use bytes::{BufMut, Bytes, BytesMut};

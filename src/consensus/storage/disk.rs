@@ -420,7 +420,7 @@ fn write_batch(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::consensus::log_store::tempdir;
+    use crate::consensus::storage::log_store::tempdir;
 
     /// A directory an older version wrote (a database, JSON entries, no mark) is refused
     /// with its own error, and left as it was; a fresh one is marked and opens again.

@@ -1,6 +1,6 @@
 //! An in-process network for Raft nodes, with links that can be cut: the harness for
 //! testing the engine's consensus logic without sockets (openraft's `RaftRouter`
-//! pattern). Over sockets the same engine uses `super::network` and `super::rpc`.
+//! pattern). Over sockets the same engine uses `super::client` and `super::rpc`.
 
 use super::types::Member as BasicNode;
 use super::types::TypeConfig;

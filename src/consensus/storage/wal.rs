@@ -331,7 +331,7 @@ impl Wal {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::consensus::log_store::tempdir::Dir;
+    use crate::consensus::storage::log_store::tempdir::Dir;
 
     fn payload(i: u64) -> Vec<u8> {
         format!("{{\"entry\":{i}}}").into_bytes()
