@@ -185,4 +185,129 @@ mod tests {
             [0, 5, 7, 7, 7, 7, 7]
         );
     }
+
+    /// Every message between nodes can be binary: `net`'s JSON can become postcard
+    /// without touching a type (no `Value`, no skipped, untagged or flattened field).
+    #[test]
+    fn every_request_and_reply_round_trips_in_postcard() {
+        use crate::consensus::net::{ApiError, Committed, Reply, Request, Status};
+        use openraft::error::{Fatal, InstallSnapshotError, RaftError, SnapshotMismatch};
+        use openraft::raft::{
+            AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, VoteRequest,
+            VoteResponse,
+        };
+        use openraft::{
+            CommittedLeaderId, Entry, EntryPayload, LogId, Membership, SnapshotMeta,
+            SnapshotSegmentId, StorageError, StorageIOError, StoredMembership, Vote,
+        };
+        use std::collections::{BTreeMap, BTreeSet};
+
+        let m = |n: &str| Member {
+            name: n.into(),
+            addr: format!("{n}:1"),
+        };
+        let lid = |t, i| LogId::new(CommittedLeaderId::new(t, node_id("a")), i);
+        let members = Membership::new(
+            vec![BTreeSet::from([node_id("a"), node_id("b")])],
+            BTreeMap::from([(node_id("a"), m("a")), (node_id("b"), m("b"))]),
+        );
+        let vote = Vote::new_committed(2, node_id("a"));
+        let requests = vec![
+            Request::Append(AppendEntriesRequest {
+                vote,
+                prev_log_id: Some(lid(1, 3)),
+                entries: vec![
+                    Entry {
+                        log_id: lid(2, 4),
+                        payload: EntryPayload::Normal(Command::Batch(vec![
+                            Command::App(Blob::from(b"{\"a\":1}".to_vec())),
+                            Command::Genesis {
+                                cluster: "c".into(),
+                            },
+                        ])),
+                    },
+                    Entry {
+                        log_id: lid(2, 5),
+                        payload: EntryPayload::Membership(members.clone()),
+                    },
+                    Entry {
+                        log_id: lid(2, 6),
+                        payload: EntryPayload::Blank,
+                    },
+                ],
+                leader_commit: None,
+            }),
+            Request::Vote(VoteRequest::new(Vote::new(3, node_id("b")), None)),
+            Request::Snapshot(InstallSnapshotRequest {
+                vote,
+                meta: SnapshotMeta {
+                    last_log_id: Some(lid(2, 6)),
+                    last_membership: StoredMembership::new(Some(lid(2, 5)), members),
+                    snapshot_id: "s".into(),
+                },
+                offset: 7,
+                data: vec![0, 1, 255],
+                done: true,
+            }),
+            Request::Write(Command::App(Blob::default())),
+            Request::Read,
+            Request::AddNode(m("c")),
+            Request::RemoveNode("c".into()),
+            Request::Join(m("d")),
+            Request::Ping,
+        ];
+        let io = std::io::Error::other("disk full");
+        let replies = vec![
+            Reply::Append(Ok(AppendEntriesResponse::PartialSuccess(Some(lid(2, 5))))),
+            Reply::Append(Err(RaftError::Fatal(Fatal::StorageError(
+                StorageError::from(StorageIOError::write_logs(&io)),
+            )))),
+            Reply::Append(Ok(AppendEntriesResponse::HigherVote(vote))),
+            Reply::Vote(Ok(VoteResponse {
+                vote,
+                vote_granted: true,
+                last_log_id: None,
+            })),
+            Reply::Snapshot(Err(RaftError::APIError(
+                InstallSnapshotError::SnapshotMismatch(SnapshotMismatch {
+                    expect: SnapshotSegmentId {
+                        id: "s".into(),
+                        offset: 0,
+                    },
+                    got: SnapshotSegmentId {
+                        id: "t".into(),
+                        offset: 9,
+                    },
+                }),
+            ))),
+            Reply::Written(Ok(Committed {
+                index: 9,
+                response: Response::Batch(vec![
+                    Response::App(Blob::from(vec![1, 2])),
+                    Response::None,
+                ]),
+            })),
+            Reply::Written(Err(ApiError {
+                code: "ERR_NOT_LEADER".into(),
+                message: "no".into(),
+                leader: Some("b".into()),
+            })),
+            Reply::Done(Ok(())),
+            Reply::Status(Status {
+                name: "a".into(),
+                initialized: true,
+                leader: None,
+                term: 3,
+                cluster: Some("c".into()),
+            }),
+        ];
+        for r in requests {
+            let back: Request = from_bytes(&to_bytes(&r).unwrap()).unwrap();
+            assert_eq!(format!("{back:?}"), format!("{r:?}"));
+        }
+        for r in replies {
+            let back: Reply = from_bytes(&to_bytes(&r).unwrap()).unwrap();
+            assert_eq!(format!("{back:?}"), format!("{r:?}"));
+        }
+    }
 }
