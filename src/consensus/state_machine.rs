@@ -528,15 +528,21 @@ mod tests {
         }
     }
 
+    /// A struct, not a bare number: `Full` puts the machine's fields beside Raft's.
+    #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+    struct Total {
+        total: i64,
+    }
+
     impl Machine for Sum {
-        type State = i64;
+        type State = Total;
         type Extra = ();
         type Captured = ();
         type Command = N;
         type Response = N;
-        fn apply(&self, st: &mut i64, cmd: N, _index: u64) -> N {
-            *st += cmd.0;
-            N(*st)
+        fn apply(&self, st: &mut Total, cmd: N, _index: u64) -> N {
+            st.total += cmd.0;
+            N(st.total)
         }
         fn refuse(_why: &str) -> N {
             N(-1)
@@ -544,34 +550,10 @@ mod tests {
         fn encode(_: ()) {}
     }
 
-    /// `Full` flattens the machine's fields beside Raft's: a bare number needs a field.
-    #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-    struct Total {
-        total: i64,
-    }
-
-    #[derive(Default)]
-    struct SumIn;
-
-    impl Machine for SumIn {
-        type State = Total;
-        type Extra = ();
-        type Captured = ();
-        type Command = N;
-        type Response = N;
-        fn apply(&self, st: &mut Total, cmd: N, index: u64) -> N {
-            Sum.apply(&mut st.total, cmd, index)
-        }
-        fn refuse(why: &str) -> N {
-            Sum::refuse(why)
-        }
-        fn encode(_: ()) {}
-    }
-
     struct Builder;
 
-    impl StoreBuilder<TypeConfig, MemLogStore, StateMachine<SumIn>> for Builder {
-        async fn build(&self) -> Result<((), MemLogStore, StateMachine<SumIn>), StorageError<u64>> {
+    impl StoreBuilder<TypeConfig, MemLogStore, StateMachine<Sum>> for Builder {
+        async fn build(&self) -> Result<((), MemLogStore, StateMachine<Sum>), StorageError<u64>> {
             Ok(((), MemLogStore::default(), StateMachine::default()))
         }
     }
@@ -594,8 +576,8 @@ mod tests {
                 s.lock().push((index, sub));
             }
         });
-        let mut sm = StateMachine::open_with(SumIn, None, Some(sink)).unwrap();
-        let n = |v| command::<SumIn>(&N(v));
+        let mut sm = StateMachine::open_with(Sum, None, Some(sink)).unwrap();
+        let n = |v| command::<Sum>(&N(v));
         let batch = Command::Batch(vec![
             n(2),
             Command::Genesis {
@@ -613,7 +595,7 @@ mod tests {
         let Response::Batch(each) = &out[0] else {
             panic!("{out:?}")
         };
-        let got: Vec<i64> = each.iter().map(|r| answer::<SumIn>(r).0).collect();
+        let got: Vec<i64> = each.iter().map(|r| answer::<Sum>(r).0).collect();
         assert_eq!(got, [2, -1, -1, 5, -1]);
         assert_eq!(each[1], Response::None);
         assert_eq!(sm.read(|st| (st.total, st.commands)), (5, 4));
