@@ -295,6 +295,20 @@ impl RaftEngine {
         let raft = Raft::new(id, Arc::new(raft_cfg), net, log.clone(), sm.clone())
             .await
             .map_err(|e| io::Error::other(e.to_string()))?;
+        // openraft's metrics say "follower, term 0, no log" until its core first reports,
+        // so a `state()` right after start could show a fresh node (a learner) as a
+        // follower. Whatever the core reports differs from that, so wait for it (bounded).
+        let _ = raft
+            .wait(Some(Duration::from_secs(1)))
+            .metrics(
+                |m| {
+                    m.state != ServerState::Follower
+                        || m.current_term > 0
+                        || m.last_log_index.is_some()
+                },
+                "the first metrics report",
+            )
+            .await;
         *trigger.lock() = Some(raft.clone());
         let stop = CancellationToken::new();
         let proposer = Proposer::start(
