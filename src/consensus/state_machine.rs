@@ -504,19 +504,17 @@ impl<M: Machine> RaftStateMachine<TypeConfig> for StateMachine<M> {
     }
 }
 
+/// A machine for the core's tests, which need no application.
 #[cfg(test)]
-mod tests {
+pub(crate) mod testing {
     use super::*;
-    use crate::consensus::MemLogStore;
-    use openraft::testing::{StoreBuilder, Suite};
-    use openraft::CommittedLeaderId;
 
-    /// A machine that sums numbers: the core's tests need no application.
+    /// Sums numbers.
     #[derive(Default)]
-    struct Sum;
+    pub(crate) struct Sum;
 
     #[derive(Debug, PartialEq)]
-    struct N(i64);
+    pub(crate) struct N(pub(crate) i64);
 
     impl Codec for N {
         fn encode(&self) -> Bytes {
@@ -530,8 +528,8 @@ mod tests {
 
     /// A struct, not a bare number: `Full` puts the machine's fields beside Raft's.
     #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-    struct Total {
-        total: i64,
+    pub(crate) struct Total {
+        pub(crate) total: i64,
     }
 
     impl Machine for Sum {
@@ -549,6 +547,15 @@ mod tests {
         }
         fn encode(_: ()) {}
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::{Sum, N};
+    use super::*;
+    use crate::consensus::MemLogStore;
+    use openraft::testing::{StoreBuilder, Suite};
+    use openraft::CommittedLeaderId;
 
     struct Builder;
 

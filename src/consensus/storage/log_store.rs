@@ -239,21 +239,22 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::consensus::machines::kv::KvStateMachine;
+    use crate::consensus::state_machine::testing::Sum;
+    use crate::consensus::state_machine::StateMachine;
     use openraft::storage::RaftLogStorageExt;
     use openraft::testing::{StoreBuilder, Suite};
 
     /// The conformance suite against the durable store (each build a fresh directory).
     struct DiskBuilder;
 
-    impl StoreBuilder<TypeConfig, LogStore, KvStateMachine, tempdir::Dir> for DiskBuilder {
+    impl StoreBuilder<TypeConfig, LogStore, StateMachine<Sum>, tempdir::Dir> for DiskBuilder {
         async fn build(
             &self,
-        ) -> Result<(tempdir::Dir, LogStore, KvStateMachine), StorageError<u64>> {
+        ) -> Result<(tempdir::Dir, LogStore, StateMachine<Sum>), StorageError<u64>> {
             let dir = tempdir::Dir::new("suite");
             let disk = Disk::open(&dir.0).map_err(|e| StorageIOError::read(&e))?;
             let log = LogStore::open(disk.clone()).map_err(|e| StorageIOError::read(&e))?;
-            let sm = KvStateMachine::open(Some(disk), None)?;
+            let sm = StateMachine::open_with(Sum, Some(disk), None)?;
             Ok((dir, log, sm))
         }
     }
