@@ -533,6 +533,8 @@ export declare const ErrorCode: {
   readonly AlreadyConnected: 'ERR_ALREADY_CONNECTED';
   /** A backup file with a wrong key, altered or truncated; nothing is loaded. */
   readonly BackupCorrupt: 'ERR_BACKUP_CORRUPT';
+  /** A Raft `dataDir` an older version wrote, in a format this one does not read; nothing in it is changed. */
+  readonly DataFormat: 'ERR_DATA_FORMAT';
   /** A Raft coordinator, cluster manager or state machine used before `initialize()`. */
   readonly NotInitialized: 'ERR_NOT_INITIALIZED';
   /** `Cluster.start()` while the node is running, starting or stopping. */
@@ -1010,6 +1012,7 @@ export type RaftErrorCode = Extract<
   | 'ERR_STATE_FULL' | 'ERR_INVALID_CONFIG' | 'ERR_INVALID_ARGUMENT' | 'ERR_NOT_INITIALIZED'
   | 'ERR_ADDR_IN_USE' | 'ERR_PERMISSION' | 'ERR_IO' | 'ERR_PROTOCOL' | 'ERR_OTHER_CLUSTER'
   | 'ERR_AUTH' | 'ERR_CLOSED' | 'ERR_QUEUE_FULL' | 'ERR_EVENTS_DROPPED' | 'ERR_INTERNAL'
+  | 'ERR_DATA_FORMAT'
 >;
 
 export declare class RaftError extends Error {

@@ -250,6 +250,14 @@ const provoke = {
     fs.writeFileSync(f, '{"counter": 1');
     return thrown(() => createStore(counter).backup({ path: f }));
   },
+  [ErrorCode.DataFormat]: async () => {
+    // An older version's dataDir: a Raft log without the format mark.
+    const dir = fs.mkdtempSync(path.join(tmp, 'old-'));
+    const c = await coordinator('old', { dataDir: dir });
+    await c.shutdown();
+    fs.rmSync(path.join(dir, 'FORMAT'));
+    return await thrown(() => coordinator('old', { dataDir: dir }));
+  },
   [ErrorCode.NotInitialized]: () => thrown(() => createRaftCoordinator({ nodeId: 'early' }).replicateCommand({ x: 1 })),
   [ErrorCode.ClusterRunning]: async () => {
     await Cluster.start({ nodeName: 'twice', host: '127.0.0.1', port: await freePort() });

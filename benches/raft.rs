@@ -2,8 +2,8 @@
 //! and commit latency with 1 writer and with 64 concurrent writers, in memory and with
 //! `dataDir` (fsync before acknowledging). `cargo bench --bench raft`
 
-use redux_cluster_rs::consensus::engine::{EventSink, RaftConfig, RaftEngine, RaftEvent};
-use redux_cluster_rs::consensus::Command;
+use redux_cluster_rs::consensus::engine::{EventSink, Handle, RaftConfig, RaftEvent};
+use redux_cluster_rs::consensus::machines::kv::{self, KvCommand, KvMachine};
 use serde_json::json;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -19,7 +19,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// heartbeats (and the run's throughput includes the failover).
 static ELECTIONS: AtomicU64 = AtomicU64::new(0);
 
-async fn cluster(dir: Option<&std::path::Path>) -> Vec<Arc<RaftEngine>> {
+async fn cluster(dir: Option<&std::path::Path>) -> Vec<Handle<KvMachine>> {
     let mut nodes = Vec::new();
     for n in ["a", "b", "c"] {
         let cfg = RaftConfig {
@@ -36,7 +36,7 @@ async fn cluster(dir: Option<&std::path::Path>) -> Vec<Arc<RaftEngine>> {
         } else {
             Arc::new(|_| {})
         };
-        nodes.push(RaftEngine::start(cfg, sink).await.unwrap());
+        nodes.push(kv::start(cfg, sink).await.unwrap());
     }
     for n in &nodes[1..] {
         nodes[0].add_node(n.member().clone()).await.unwrap();
@@ -57,7 +57,7 @@ struct Figures {
     errors: usize,
 }
 
-async fn run(leader: &Arc<RaftEngine>, writers: usize, per: usize) -> Figures {
+async fn run(leader: &Handle<KvMachine>, writers: usize, per: usize) -> Figures {
     let start = Instant::now();
     let mut tasks = Vec::new();
     for w in 0..writers {
@@ -67,7 +67,7 @@ async fn run(leader: &Arc<RaftEngine>, writers: usize, per: usize) -> Figures {
             for i in 0..per {
                 let t = Instant::now();
                 let r = l
-                    .write(Command::Set {
+                    .write(&KvCommand::Set {
                         key: format!("w{w}-{}", i % 100),
                         value: json!({"i": i, "payload": "x".repeat(64)}),
                         limit: None,

@@ -71,6 +71,9 @@ pub enum ErrorCode {
     AlreadyConnected,
     /// A backup file with a wrong key, altered or truncated (nothing is loaded).
     BackupCorrupt,
+    /// A Raft `dataDir` written in a format this version does not read (an older
+    /// version's); nothing in it is changed.
+    DataFormat,
     /// A Raft coordinator, cluster manager or state machine used before `initialize()`.
     NotInitialized,
     /// `Cluster.start()` while the node is running, starting or stopping.
@@ -80,7 +83,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 35] = [
+    pub const ALL: [ErrorCode; 36] = [
         ErrorCode::InvalidConfig,
         ErrorCode::Protocol,
         ErrorCode::Io,
@@ -113,6 +116,7 @@ impl ErrorCode {
         ErrorCode::ReducerLoad,
         ErrorCode::AlreadyConnected,
         ErrorCode::BackupCorrupt,
+        ErrorCode::DataFormat,
         ErrorCode::NotInitialized,
         ErrorCode::ClusterRunning,
         ErrorCode::ClusterNotStarted,
@@ -163,6 +167,7 @@ impl ErrorCode {
             ErrorCode::EventsDropped => "ERR_EVENTS_DROPPED",
             ErrorCode::AlreadyConnected => "ERR_ALREADY_CONNECTED",
             ErrorCode::BackupCorrupt => "ERR_BACKUP_CORRUPT",
+            ErrorCode::DataFormat => "ERR_DATA_FORMAT",
             ErrorCode::NotInitialized => "ERR_NOT_INITIALIZED",
             ErrorCode::ClusterRunning => "ERR_CLUSTER_RUNNING",
             ErrorCode::ClusterNotStarted => "ERR_CLUSTER_NOT_STARTED",

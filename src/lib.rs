@@ -4,10 +4,13 @@
 //! - [`protocol`]: length-prefixed, versioned frames and the messages they carry.
 //! - [`transport`]: TCP and Unix domain sockets (and TLS) behind one stream type; backoff.
 //! - [`membership`]: cluster membership: node ids, logic without IO, signed wire, runtime.
-//! - [`consensus`]: Raft on openraft: durable storage, the TCP network, the engine.
+//! - [`consensus`]: Raft on openraft, carrying opaque commands: the engine, its
+//!   `storage/` and `network/`, and in `machines/` the state machines whose
+//!   applications are only bindings (the key-value and RaftNode machines).
 //! - [`reducer`]: reducers that run in the engine (JSON Patch, RTK entities, loaded
 //!   from a user's shared library), their state held in Rust.
-//! - [`store`]: the ordering authority, the server's connections, the client replica.
+//! - [`store`]: the ordering authority, the server's connections, the client replica,
+//!   and the store's own Raft state machine.
 //! - `bindings` (feature `napi`): the only module that imports napi; thin classes over
 //!   the core for the JS layer in `src/js/`.
 //! - [`config`], [`error`]: settings with `validate()`, errors with stable codes.

@@ -129,8 +129,8 @@ proptest! {
         let _ = Wire::decode(Bytes::from(body));
     }
 
-    /// Raft RPCs arrive as JSON: arbitrary bytes, and valid requests with a byte
-    /// changed, parse or are refused.
+    /// Raft RPCs arrive in postcard: arbitrary bytes, and valid requests (a write with an
+    /// application's bytes in it) with a byte changed, parse or are refused.
     #[test]
     fn raft_requests_never_panic(
         junk in proptest::collection::vec(any::<u8>(), 0..200),
@@ -138,12 +138,17 @@ proptest! {
         byte in any::<u8>(),
     ) {
         use crate::consensus::net::Request;
-        let _ = serde_json::from_slice::<Request>(&junk);
-        let valid = serde_json::to_vec(&Request::RemoveNode("n1".into())).unwrap();
-        let mut bent = valid.clone();
-        let i = at.index(bent.len());
-        bent[i] = byte;
-        let _ = serde_json::from_slice::<Request>(&bent);
+        use crate::consensus::types::Command;
+        let _ = postcard::from_bytes::<Request>(&junk);
+        for valid in [
+            Request::RemoveNode("n1".into()),
+            Request::Write(Command::App(bytes::Bytes::from_static(b"{\"type\":\"ADD\"}").into())),
+        ] {
+            let mut bent = postcard::to_stdvec(&valid).unwrap();
+            let i = at.index(bent.len());
+            bent[i] = byte;
+            let _ = postcard::from_bytes::<Request>(&bent);
+        }
     }
 
     /// Counters a client sends are checked, not trusted: any sequence of submissions,

@@ -30,7 +30,11 @@ pub fn from_core(e: CoreError) -> napi::Error<Code> {
 }
 
 pub fn from_io(e: std::io::Error, what: &str) -> napi::Error<Code> {
+    let old = e
+        .get_ref()
+        .is_some_and(|x| x.is::<crate::consensus::storage::disk::OldFormat>());
     let code = match e.kind() {
+        _ if old => ErrorCode::DataFormat.as_str(),
         std::io::ErrorKind::AddrInUse => ErrorCode::AddrInUse.as_str(),
         std::io::ErrorKind::PermissionDenied => ErrorCode::Permission.as_str(),
         std::io::ErrorKind::InvalidInput => ErrorCode::InvalidConfig.as_str(),

@@ -7,10 +7,11 @@
 use super::error::{from_io, js_error, Code};
 use super::js::{refusal, JsQueue, WakeFn};
 use super::runtime::{handle, on_engine};
-use crate::consensus::engine::{RaftConfig, RaftEngine, RaftEvent};
+use crate::consensus::engine::{Handle, RaftConfig, RaftEvent};
+use crate::consensus::machines::kv::{self, KvCommand, KvMachine};
 use crate::consensus::net::ApiError;
-use crate::consensus::state_machine::SmEvent;
-use crate::consensus::{Command, Member};
+use crate::consensus::state_machine::{applied, SmEvent};
+use crate::consensus::Member;
 use crate::error::ErrorCode;
 use napi::Result;
 use napi_derive::napi;
@@ -93,25 +94,16 @@ fn config(o: RaftOptions) -> std::result::Result<RaftConfig, napi::Error<Code>> 
 
 /// The JSON a JS listener sees for a command: the user's own object for
 /// `replicateCommand`, a `{ type, ... }` description for the state machine's writes.
-fn command_js(c: &Command) -> Value {
+fn command_js(c: KvCommand) -> Value {
     match c {
-        Command::Custom(v) => v.clone(),
-        Command::Node { command, .. } => command.clone(),
-        Command::Multi(cmds) => Value::Array(cmds.iter().map(command_js).collect()),
-        Command::Genesis { cluster } => json!({"type": "genesis", "cluster": cluster}),
-        Command::Store {
-            client,
-            first_counter,
-            actions,
-        } => json!({"type": "store", "client": client, "firstCounter": first_counter,
-            "actions": actions.len()}),
-        Command::Set { key, value, .. } => json!({"type": "set", "key": key, "value": value}),
-        Command::Delete { key } => json!({"type": "delete", "key": key}),
-        Command::Cas { key, value, .. } => match value {
+        KvCommand::Custom(v) => v,
+        KvCommand::Set { key, value, .. } => json!({"type": "set", "key": key, "value": value}),
+        KvCommand::Delete { key } => json!({"type": "delete", "key": key}),
+        KvCommand::Cas { key, value, .. } => match value {
             Some(v) => json!({"type": "update", "key": key, "value": v}),
             None => json!({"type": "delete", "key": key}),
         },
-        Command::Batch { ops, .. } => json!({"type": "batch", "changes": ops
+        KvCommand::Batch { ops, .. } => json!({"type": "batch", "changes": ops
             .iter()
             .map(|o| match &o.value {
                 Some(v) => json!({"key": o.key, "value": v}),
@@ -144,12 +136,21 @@ fn event_js(e: RaftEvent) -> Value {
             command,
             response,
             ..
-        }) => json!({
-            "type": "command_applied",
-            "command": command_js(&command),
-            "entry": {"index": index},
-            "error": response.error,
-        }),
+        }) => match applied::<KvMachine>(&command, &response) {
+            Some((command, response)) => json!({
+                "type": "command_applied",
+                "command": command_js(command),
+                "entry": {"index": index},
+                "error": response.error,
+            }),
+            // Not a key-value command (a peer's garbage): refused, said as such.
+            None => json!({
+                "type": "command_applied",
+                "command": null,
+                "entry": {"index": index},
+                "error": ErrorCode::Invalid.as_str(),
+            }),
+        },
         RaftEvent::State(SmEvent::SnapshotCreated { id, index, size }) => json!({
             "type": "snapshot_created", "snapshotId": id, "index": index, "stateSize": size
         }),
@@ -169,7 +170,7 @@ fn fail(e: ApiError) -> String {
 /// One Raft node.
 #[napi]
 pub struct NativeRaft {
-    engine: Arc<RaftEngine>,
+    engine: Handle<KvMachine>,
     events: Arc<JsQueue>,
 }
 
@@ -195,7 +196,7 @@ impl NativeRaft {
         });
         let addr = format!("{}:{}", cfg.host, cfg.port);
         let engine = handle()
-            .block_on(RaftEngine::start(cfg, sink))
+            .block_on(kv::start(cfg, sink))
             .map_err(|e| from_io(e, &format!("cannot start the Raft node on {addr}")))?;
         Ok(NativeRaft { engine, events })
     }
@@ -234,10 +235,10 @@ impl NativeRaft {
     /// Commits a command (JSON of the engine's `Command`); resolves to `{ ok, ... }`.
     #[napi(catch_unwind)]
     pub async fn write(&self, command: String) -> Result<String> {
-        let cmd: Command = serde_json::from_str(&command)
+        let cmd: KvCommand = serde_json::from_str(&command)
             .map_err(|e| napi::Error::from_reason(format!("bad command: {e}")))?;
         let e = self.engine.clone();
-        Ok(match e.write(cmd).await {
+        Ok(match e.write(&cmd).await {
             Ok(c) => json!({
                 "ok": true, "index": c.index, "previous": c.response.previous,
                 "version": c.response.version, "error": c.response.error,

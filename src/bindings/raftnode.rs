@@ -8,9 +8,9 @@ use super::error::{js_error, Code};
 use super::js::{refusal, JsQueue, WakeFn};
 use super::runtime::{handle, on_engine};
 use crate::consensus::engine::{Parts, RaftConfig, RaftEngine, RaftEvent};
+use crate::consensus::machines::node::{self, Names, NodeCommand, NodeMachine};
 use crate::consensus::net::{Reply, Request};
-use crate::consensus::node::{self, Names, NodeMachine};
-use crate::consensus::state_machine::SmEvent;
+use crate::consensus::state_machine::{self as sm, SmEvent};
 use crate::consensus::{node_id, Command, LogStore, Member, PeerTransport};
 use crate::error::NodeErrorCode as E;
 use napi::bindgen_prelude::Promise;
@@ -205,9 +205,10 @@ fn sink(out: Arc<JsQueue>, committed: Arc<Committed>) -> crate::consensus::engin
         RaftEvent::LeaderElected { leader, term } => {
             out.push(json!({"type": "leaderElected", "leaderId": leader, "term": term}))
         }
+        // The group runs RaftNode's machine only: its commands are all proposals.
         RaftEvent::State(SmEvent::Applied {
             index,
-            command: Command::Node { .. },
+            command: Command::App(_),
             ..
         }) => {
             committed.index.fetch_max(index, Ordering::AcqRel);
@@ -358,7 +359,10 @@ impl NativeRaftNode {
         let events = sink(self.out.clone(), self.committed.clone());
         let engine = handle()
             .block_on(async move {
-                let e = RaftEngine::start_parts(cfg, events, NodeMachine, parts).await?;
+                let e = RaftEngine::start_parts(cfg, events, NodeMachine, parts)
+                    .await?
+                    .engine()
+                    .clone();
                 // Every node founds the group with the same members: the first entry is
                 // the same everywhere, so it does not matter who does it first. A node
                 // with a log (dataDir, loadState) has it already.
@@ -420,7 +424,9 @@ impl NativeRaftNode {
         let timeout = self.propose_timeout;
         let names = self.names.clone();
         let r = on_engine(async move {
-            let w = engine.raft.client_write(Command::Node { command, timestamp });
+            let w = engine
+                .raft
+                .client_write(sm::command::<NodeMachine>(&NodeCommand { command, timestamp }));
             match tokio::time::timeout(timeout, w).await {
                 Err(_) => Err(fail(E::Timeout, format!("not committed within {} ms (no majority reachable?); it may still commit later", timeout.as_millis()))),
                 Ok(Ok(resp)) => Ok(json!({ "index": resp.log_id.index, "term": resp.log_id.leader_id.term })),
@@ -519,12 +525,12 @@ impl NativeRaftNode {
             Some(engine) if up_to > after => engine
                 .entries(after + 1, up_to)
                 .into_iter()
-                .filter_map(|e| match e.payload {
-                    openraft::EntryPayload::Normal(Command::Node { command, timestamp }) => Some(
+                .filter_map(|e| {
+                    let NodeCommand { command, timestamp } = NodeCommand::of(&e)?;
+                    Some(
                         json!({"term": e.log_id.leader_id.term, "index": e.log_id.index,
-                            "command": command, "timestamp": timestamp}),
-                    ),
-                    _ => None,
+                        "command": command, "timestamp": timestamp}),
+                    )
                 })
                 .collect(),
             _ => Vec::new(),
@@ -598,10 +604,7 @@ async fn watch_log(engine: Arc<RaftEngine>, out: Arc<JsQueue>, names: Names) {
         let last = rx.borrow().last_log_index.unwrap_or(0);
         if last > seen && out.entry_events() {
             for e in engine.entries(seen + 1, last) {
-                if matches!(
-                    e.payload,
-                    openraft::EntryPayload::Normal(Command::Node { .. })
-                ) {
+                if NodeCommand::of(&e).is_some() {
                     out.push(json!({"type": "logAppended", "entry": node::entry_json(&e, &names)}));
                 }
             }

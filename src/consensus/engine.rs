@@ -1,20 +1,19 @@
 //! A Raft node: openraft over the framed TCP transport, with the durable or in-memory
-//! store and the key-value state machine, and what applications need around it: writes
-//! forwarded to the leader (batched by the proposer), linearizable reads, state and
-//! status for JS. Its other concerns live beside it: [`super::formation`] (founding,
-//! joining, membership changes), [`super::rpc`] (serving peers), [`super::network`]
-//! (openraft's client side), [`super::events`] (what the node reports). Every task runs
+//! store and the state machine it was opened with, and what applications need around
+//! it: writes forwarded to the leader (batched by the proposer), linearizable reads,
+//! state and status for JS. Its other concerns live beside it: [`super::formation`]
+//! (founding, joining, membership changes), `network::rpc` (serving peers),
+//! `network::client` (openraft's client side), [`super::events`] (what the node
+//! reports). Every task runs
 //! on the node's tracker; after `shutdown` every call answers `ERR_CLOSED`.
 
 pub use super::config::RaftConfig;
-use super::disk::Disk;
 pub use super::events::{EventSink, NodeState, RaftEvent};
-use super::log_store::LogStore;
-use super::net::{ApiError, Committed, Dialer, Pool, Reply, Request, Status};
+use super::network::net::{ApiError, Committed, Dialer, Pool, Reply, Request, Status};
 use super::proposer::{Proposer, Rejected};
-use super::state_machine::{
-    Core, KvMachine, KvStateMachine, Machine, SmEvent, SmSink, StateMachine,
-};
+use super::state_machine::{answer, command, Core, Machine, SmEvent, SmSink, StateMachine};
+use super::storage::disk::Disk;
+use super::storage::log_store::LogStore;
 use super::types::{node_id, Command, Member, TypeConfig};
 use crate::error::ErrorCode;
 use crate::protocol::FrameLimits;
@@ -43,14 +42,14 @@ pub(super) struct Shared {
     pub(super) dialer: Dialer,
     pub(super) sink: EventSink,
     /// The embedder's transport to peers, instead of the engine's TCP sessions.
-    pub(super) external: Option<Arc<dyn super::network::PeerTransport>>,
+    pub(super) external: Option<Arc<dyn super::network::client::PeerTransport>>,
 }
 
 /// What a node may be started with besides its config and state machine.
 #[derive(Default)]
 pub struct Parts {
     /// Reach peers through this instead of TCP (no listener, no probing).
-    pub transport: Option<Arc<dyn super::network::PeerTransport>>,
+    pub transport: Option<Arc<dyn super::network::client::PeerTransport>>,
     /// Start from this log and vote (memory only; a `dataDir` holds its own).
     pub log: Option<LogStore>,
 }
@@ -68,8 +67,8 @@ pub enum Resend {
 pub struct RaftEngine {
     pub(super) shared: Arc<Shared>,
     pub raft: Raft<TypeConfig>,
-    /// The state machine, whatever it replicates (see [`RaftEngine::machine`]).
-    sm: Arc<dyn std::any::Any + Send + Sync>,
+    /// What the engine itself needs of its state machine, whatever it replicates (the
+    /// typed machine is its opener's, in the [`Handle`]).
     core: Arc<dyn Core>,
     pub(super) proposer: Proposer,
     pub(super) is_init: std::sync::atomic::AtomicBool,
@@ -128,18 +127,72 @@ pub(super) fn name_of(m: &RaftMetrics<u64, Member>, id: u64) -> Option<String> {
         .map(|n| n.name.clone())
 }
 
-impl RaftEngine {
-    pub async fn start(cfg: RaftConfig, sink: EventSink) -> io::Result<Arc<RaftEngine>> {
-        Self::start_with(cfg, sink, KvMachine).await
+/// A node and the state machine it was opened with: what its opener keeps, so that it
+/// proposes and reads `M`'s own types (the engine itself only carries their bytes).
+pub struct Handle<M: Machine> {
+    engine: Arc<RaftEngine>,
+    sm: StateMachine<M>,
+}
+
+impl<M: Machine> Clone for Handle<M> {
+    fn clone(&self) -> Self {
+        Handle {
+            engine: self.engine.clone(),
+            sm: self.sm.clone(),
+        }
+    }
+}
+
+impl<M: Machine> std::ops::Deref for Handle<M> {
+    type Target = RaftEngine;
+    fn deref(&self) -> &RaftEngine {
+        &self.engine
+    }
+}
+
+/// A command committed, and what applying it answered.
+#[derive(Debug, Clone)]
+pub struct Written<R> {
+    pub index: u64,
+    pub response: R,
+}
+
+impl<M: Machine> Handle<M> {
+    pub fn engine(&self) -> &Arc<RaftEngine> {
+        &self.engine
     }
 
-    /// Starts a node whose state machine replicates `machine`'s state (the key-value
-    /// machine's for `start`; a store's sequencer for a replicated store).
+    /// The state machine (local reads).
+    pub fn machine(&self) -> &StateMachine<M> {
+        &self.sm
+    }
+
+    /// Commits `cmd` (see [`RaftEngine::write`]) and returns the machine's answer.
+    pub async fn write(&self, cmd: &M::Command) -> Result<Written<M::Response>, ApiError> {
+        self.write_as(cmd, Resend::Unsafe).await
+    }
+
+    /// [`Handle::write`], told whether the command may be proposed twice.
+    pub async fn write_as(
+        &self,
+        cmd: &M::Command,
+        resend: Resend,
+    ) -> Result<Written<M::Response>, ApiError> {
+        let c = self.engine.write_as(command::<M>(cmd), resend).await?;
+        Ok(Written {
+            index: c.index,
+            response: answer::<M>(&c.response),
+        })
+    }
+}
+
+impl RaftEngine {
+    /// Starts a node whose state machine replicates `machine`'s state.
     pub async fn start_with<M: Machine>(
         cfg: RaftConfig,
         sink: EventSink,
         machine: M,
-    ) -> io::Result<Arc<RaftEngine>> {
+    ) -> io::Result<Handle<M>> {
         Self::start_parts(cfg, sink, machine, Parts::default()).await
     }
 
@@ -149,7 +202,7 @@ impl RaftEngine {
         sink: EventSink,
         machine: M,
         parts: Parts,
-    ) -> io::Result<Arc<RaftEngine>> {
+    ) -> io::Result<Handle<M>> {
         let listener = match cfg.listen && parts.transport.is_none() {
             true => Some(Listener::bind(&Endpoint::Tcp {
                 host: cfg.host.clone(),
@@ -240,12 +293,26 @@ impl RaftEngine {
             sink,
             external: parts.transport,
         });
-        let net = super::network::NetFactory {
+        let net = super::network::client::NetFactory {
             shared: shared.clone(),
         };
         let raft = Raft::new(id, Arc::new(raft_cfg), net, log.clone(), sm.clone())
             .await
             .map_err(|e| io::Error::other(e.to_string()))?;
+        // openraft's metrics say "follower, term 0, no log" until its core first reports,
+        // so a `state()` right after start could show a fresh node (a learner) as a
+        // follower. Whatever the core reports differs from that, so wait for it (bounded).
+        let _ = raft
+            .wait(Some(Duration::from_secs(1)))
+            .metrics(
+                |m| {
+                    m.state != ServerState::Follower
+                        || m.current_term > 0
+                        || m.last_log_index.is_some()
+                },
+                "the first metrics report",
+            )
+            .await;
         *trigger.lock() = Some(raft.clone());
         let stop = CancellationToken::new();
         let proposer = Proposer::start(
@@ -258,7 +325,6 @@ impl RaftEngine {
             shared,
             raft,
             core: Arc::new(sm.clone()),
-            sm: Arc::new(sm),
             proposer,
             is_init: Default::default(),
             id,
@@ -272,7 +338,7 @@ impl RaftEngine {
         });
         let t = &engine.tracker;
         if let Some(listener) = listener {
-            t.spawn(super::rpc::accept_loop(engine.clone(), listener));
+            t.spawn(super::network::rpc::accept_loop(engine.clone(), listener));
         }
         t.spawn(super::events::watch_metrics(engine.clone()));
         if engine.shared.external.is_none() {
@@ -281,7 +347,7 @@ impl RaftEngine {
         if engine.shared.cfg.bootstrap {
             engine.found_cluster().await?;
         }
-        Ok(engine)
+        Ok(Handle { engine, sm })
     }
 
     /// The vote and the log entries this node holds (a RaftNode's `getState`).
@@ -297,17 +363,6 @@ impl RaftEngine {
     /// The log entries this node holds from `from` through `to`.
     pub fn entries(&self, from: u64, to: u64) -> Vec<openraft::Entry<TypeConfig>> {
         self.log.range(from, to)
-    }
-
-    /// The state machine, when it replicates `M`.
-    pub fn machine<M: Machine>(&self) -> Option<&StateMachine<M>> {
-        self.sm.downcast_ref()
-    }
-
-    /// The key-value state machine (of a node started with `start`).
-    pub fn kv(&self) -> &KvStateMachine {
-        self.machine()
-            .expect("a key-value node (started with RaftEngine::start)")
     }
 
     /// The cluster's name, once named.

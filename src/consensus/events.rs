@@ -3,7 +3,7 @@
 //! them.
 
 use super::engine::{name_of, RaftEngine};
-use super::net::{Link, Reply, Request};
+use super::network::net::{Link, Reply, Request};
 use super::state_machine::SmEvent;
 use super::types::Member;
 use openraft::ServerState;

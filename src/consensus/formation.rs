@@ -10,7 +10,7 @@
 //! write while it knows no peer founds a one-node cluster (a lone node just works).
 
 use super::engine::{api, refused, RaftEngine};
-use super::net::{split_addr, ApiError, Reply, Request, Status};
+use super::network::net::{split_addr, ApiError, Reply, Request, Status};
 use super::types::{node_id, Command, Member};
 use crate::error::ErrorCode;
 use openraft::error::{ClientWriteError, RaftError};

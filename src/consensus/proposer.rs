@@ -4,7 +4,7 @@
 //! that append's fsync before it takes the next message, so 64 concurrent writers cost
 //! 64 fsyncs in a row on the leader (about 2,000 commits/s on this project's disks).
 //! The proposer keeps [`IN_FLIGHT`] entry in flight; writes arriving meanwhile queue,
-//! and everything queued goes into the next entry as one [`Command::Multi`]: one
+//! and everything queued goes into the next entry as one [`Command::Batch`]: one
 //! append, one fsync, one replication round for all of them. Each write still gets its
 //! own result, and the state machine applies the commands of an entry in queue order,
 //! as if they were consecutive entries.
@@ -154,7 +154,7 @@ async fn run(
         let cmd = if single {
             cmds.into_iter().next().expect("one command")
         } else {
-            Command::Multi(cmds)
+            Command::Batch(cmds)
         };
         // Submitted here, in queue order; only the wait for the commit is spawned.
         let mut reply = match raft.client_write_ff(cmd).await {
@@ -194,7 +194,11 @@ async fn run(
                             .expect("one waiter")
                             .send(Ok((index, r.data)));
                     } else {
-                        let mut each = r.data.each.into_iter();
+                        let each = match r.data {
+                            Response::Batch(each) => each,
+                            _ => Vec::new(),
+                        };
+                        let mut each = each.into_iter();
                         for w in waiters {
                             let _ = w.send(Ok((index, each.next().unwrap_or_default())));
                         }

@@ -7,9 +7,10 @@
 //! draws its election timeouts from its own RNG, so the interleaving is not bit-for-bit
 //! reproducible; the faults and their timing are.
 
-use super::log_store::LogStore;
-use super::router::{Router, RouterFactory};
-use super::state_machine::{KvStateMachine, SmEvent, SmSink};
+use super::machines::kv::{KvCommand, KvMachine, KvStateMachine};
+use super::network::router::{Router, RouterFactory};
+use super::state_machine::{command, SmEvent, SmSink};
+use super::storage::log_store::LogStore;
 use super::types::{Command, Member, TypeConfig};
 use openraft::{Config, Raft, ServerState};
 use parking_lot::Mutex;
@@ -73,7 +74,7 @@ async fn boot(
 async fn run(seed: u64, steps: usize) {
     let mut rng = StdRng::seed_from_u64(seed);
     let router = Router::default();
-    let cfg = super::router::test_config();
+    let cfg = super::network::router::test_config();
     let applied: Applied = Arc::default();
     let mut nodes = BTreeMap::new();
     for id in 1..=5u64 {
@@ -109,11 +110,11 @@ async fn run(seed: u64, steps: usize) {
                     let key = format!("s{step}");
                     let acked = acked.clone();
                     tokio::spawn(async move {
-                        let cmd = Command::Set {
+                        let cmd = command::<KvMachine>(&KvCommand::Set {
                             key: key.clone(),
                             value: json!(step),
                             limit: None,
-                        };
+                        });
                         if let Ok(Ok(w)) =
                             tokio::time::timeout(Duration::from_secs(2), r.client_write(cmd)).await
                         {

@@ -1,16 +1,17 @@
 //! The replicated state machine, generic over what it replicates.
 //!
 //! [`StateMachine`] does what every Raft state machine here needs: the applied log id and
-//! membership, the cluster's name (`Genesis`), `Multi` entries (see `proposer`), events
+//! membership, the cluster's name (`Genesis`), `Batch` entries (see `proposer`), events
 //! in apply order, and snapshots (JSON; with a [`Disk`], written durably before openraft
-//! may purge the log they replace). What the state *is* comes from a [`Machine`]: the
-//! @unrdf key-value machine ([`KvMachine`]: versioned keys, compare-and-set, atomic
-//! batches, a key limit, workflow states) or a replicated store's sequencer
-//! (`store::replicated`). Both run on the same log, network, storage and formation code.
+//! may purge the log they replace). What the state *is*, and what its commands are,
+//! comes from a [`Machine`], which the core knows only through this trait: the @unrdf
+//! key-value machine and RaftNode's (`consensus::machines`), a replicated store's
+//! sequencer (`store::replicated`). All run on the same log, network, storage and
+//! formation code.
 
-use super::disk::Disk;
-use super::types::{Command, Member, Op, Response, TypeConfig};
-use crate::error::ErrorCode;
+use super::storage::disk::Disk;
+use super::types::{Blob, Command, Member, Response, TypeConfig};
+use bytes::Bytes;
 use openraft::storage::{RaftStateMachine, Snapshot, SnapshotMeta};
 use openraft::{
     Entry, EntryPayload, LogId, OptionalSend, RaftSnapshotBuilder, StorageError, StorageIOError,
@@ -20,10 +21,39 @@ use parking_lot::Mutex;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::collections::BTreeMap;
 use std::io::Cursor;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+
+/// How a machine's commands and answers travel in the log: each machine picks its own
+/// encoding (the core never reads it).
+pub trait Codec: Sized {
+    fn encode(&self) -> Bytes;
+    /// `b` is the whole encoding (a decoder may keep slices of it: no copy).
+    fn decode(b: &Bytes) -> Result<Self, String>;
+}
+
+/// The log's command carrying a machine's `cmd`.
+pub fn command<M: Machine>(cmd: &M::Command) -> Command {
+    Command::App(Blob(cmd.encode()))
+}
+
+/// A machine's answer, from what applying its command returned.
+pub fn answer<M: Machine>(r: &Response) -> M::Response {
+    match r {
+        Response::App(b) => M::Response::decode(b).unwrap_or_else(|e| M::refuse(&e)),
+        _ => M::refuse("the entry carried no command of this machine"),
+    }
+}
+
+/// An applied command and its answer, as `M` declared them (for a sink of `M`'s node:
+/// `None` for the engine's own commands).
+pub fn applied<M: Machine>(cmd: &Command, r: &Response) -> Option<(M::Command, M::Response)> {
+    match cmd {
+        Command::App(b) => Some((M::Command::decode(b).ok()?, answer::<M>(r))),
+        _ => None,
+    }
+}
 
 /// What a Raft group replicates, beyond Raft's own bookkeeping.
 pub trait Machine: Send + Sync + 'static {
@@ -35,9 +65,16 @@ pub trait Machine: Send + Sync + 'static {
     /// `Extra` as copied under the lock (cheaply); encoded outside it.
     type Captured: Send + 'static;
 
-    /// Applies one command of this machine's kind (another kind is refused with
-    /// `ERR_INVALID`, changing nothing).
-    fn apply(&self, st: &mut Self::State, cmd: &Command, index: u64) -> Response;
+    /// What the machine's users propose, and what applying it answers.
+    type Command: Codec + Send;
+    type Response: Codec + Send;
+
+    /// Applies one command.
+    fn apply(&self, st: &mut Self::State, cmd: Self::Command, index: u64) -> Self::Response;
+
+    /// The answer to bytes that are not one of this machine's commands (changing
+    /// nothing): a bug or a peer's garbage, said as the machine says refusals.
+    fn refuse(why: &str) -> Self::Response;
 
     /// Called under the lock while a snapshot is built, so the owner's part is exactly
     /// at `st` (events are delivered under the lock too). `Err` is a bug.
@@ -139,46 +176,6 @@ impl<S, X> std::ops::DerefMut for Full<S, X> {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Versioned {
-    pub value: Value,
-    /// The log index of the write that set it.
-    pub version: u64,
-}
-
-/// The @unrdf key-value machine's state.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct KvData {
-    #[serde(default)]
-    pub data: BTreeMap<String, Versioned>,
-    #[serde(default)]
-    pub workflows: BTreeMap<String, Value>,
-}
-
-/// The shape of @unrdf/consensus's distributed state: versioned keys, compare-and-set,
-/// atomic batches, a key limit, and the workflow states `replicateCommand` records.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct KvMachine;
-
-impl Machine for KvMachine {
-    type State = KvData;
-    type Extra = ();
-    type Captured = ();
-
-    fn apply(&self, st: &mut KvData, cmd: &Command, index: u64) -> Response {
-        apply_kv(st, cmd, index)
-    }
-
-    fn encode(_: ()) {}
-
-    fn size(st: &KvData) -> usize {
-        st.data.len()
-    }
-}
-
-pub type KvState = Full<KvData, ()>;
-pub type KvStateMachine = StateMachine<KvMachine>;
-
 /// What the state machine tells its owner, in apply order.
 #[derive(Debug, Clone)]
 pub enum SmEvent {
@@ -186,7 +183,7 @@ pub enum SmEvent {
         index: u64,
         /// The term of the entry's leader.
         term: u64,
-        /// The command's position in its entry (0 unless the entry is a `Multi`).
+        /// The command's position in its entry (0 unless the entry is a `Batch`).
         sub: usize,
         command: Command,
         response: Response,
@@ -248,19 +245,6 @@ pub trait Core: Send + Sync {
 impl<M: Machine> Core for StateMachine<M> {
     fn cluster(&self) -> Option<String> {
         self.state.lock().cluster.clone()
-    }
-}
-
-impl KvStateMachine {
-    /// A key-value state machine that persists its snapshots to `disk` and starts from
-    /// the last one there (openraft then re-applies the committed log after it).
-    pub fn open(disk: Option<Disk>, sink: Option<SmSink>) -> Result<Self, StorageError<u64>> {
-        Self::open_with(KvMachine, disk, sink)
-    }
-
-    /// A key's value, read locally.
-    pub fn get(&self, key: &str) -> Option<Value> {
-        self.read(|s| s.data.get(key).map(|v| v.value.clone()))
     }
 }
 
@@ -334,133 +318,19 @@ impl<M: Machine> StateMachine<M> {
 
     /// One command: the cluster's name here, the rest by the machine.
     fn apply_one(&self, st: &mut Full<M::State, M::Extra>, cmd: &Command, index: u64) -> Response {
-        match cmd {
+        let r = match cmd {
             Command::Genesis { cluster } => {
                 st.cluster.get_or_insert_with(|| cluster.clone());
-                Response::default()
+                return Response::None;
             }
-            // Only the proposer builds these, one level deep.
-            Command::Multi(_) => {
-                st.commands += 1;
-                refused(ErrorCode::Invalid.as_str())
-            }
-            cmd => {
-                st.commands += 1;
-                self.machine.apply(&mut st.app, cmd, index)
-            }
-        }
-    }
-}
-
-pub(crate) fn refused(code: &str) -> Response {
-    Response {
-        error: Some(code.into()),
-        ..Default::default()
-    }
-}
-
-/// Would `ops` push the number of keys over `limit`?
-fn over_limit(data: &BTreeMap<String, Versioned>, ops: &[Op], limit: Option<u64>) -> bool {
-    let Some(limit) = limit else { return false };
-    let mut n = data.len() as i64;
-    let mut seen = std::collections::HashSet::new();
-    for op in ops {
-        if !seen.insert(op.key.as_str()) {
-            continue;
-        }
-        match (&op.value, data.contains_key(&op.key)) {
-            (Some(_), false) => n += 1,
-            (None, true) => n -= 1,
-            _ => {}
-        }
-    }
-    n > limit as i64
-}
-
-fn write(st: &mut KvData, key: String, value: Option<Value>, index: u64) -> Response {
-    let previous = match value {
-        Some(value) => st
-            .data
-            .insert(
-                key,
-                Versioned {
-                    value,
-                    version: index,
-                },
-            )
-            .map(|v| v.value),
-        None => st.data.remove(&key).map(|v| v.value),
-    };
-    Response {
-        previous,
-        version: index,
-        ..Default::default()
-    }
-}
-
-/// Applies a key-value command (the core has taken `Genesis` and `Multi`).
-fn apply_kv(st: &mut KvData, cmd: &Command, index: u64) -> Response {
-    match cmd.clone() {
-        Command::Set { key, value, limit } => {
-            let op = [Op {
-                key: key.clone(),
-                value: Some(Value::Null),
-            }];
-            if over_limit(&st.data, &op, limit) {
-                return refused(ErrorCode::StateFull.as_str());
-            }
-            write(st, key, Some(value), index)
-        }
-        Command::Delete { key } => write(st, key, None, index),
-        Command::Cas {
-            key,
-            version,
-            value,
-            limit,
-        } => {
-            let current = st.data.get(&key).map_or(0, |v| v.version);
-            if current != version {
-                let mut r = refused(ErrorCode::Conflict.as_str());
-                r.version = current;
-                r.previous = st.data.get(&key).map(|v| v.value.clone());
-                return r;
-            }
-            let op = [Op {
-                key: key.clone(),
-                value: value.as_ref().map(|_| Value::Null),
-            }];
-            if over_limit(&st.data, &op, limit) {
-                return refused(ErrorCode::StateFull.as_str());
-            }
-            write(st, key, value, index)
-        }
-        Command::Batch { ops, limit } => {
-            if over_limit(&st.data, &ops, limit) {
-                return refused(ErrorCode::StateFull.as_str());
-            }
-            for op in ops {
-                write(st, op.key, op.value, index);
-            }
-            Response {
-                version: index,
-                ..Default::default()
-            }
-        }
-        // Another machine's commands.
-        Command::Multi(_)
-        | Command::Genesis { .. }
-        | Command::Store { .. }
-        | Command::Node { .. } => refused(ErrorCode::Invalid.as_str()),
-        Command::Custom(v) => {
-            if let Some(id) = v.get("workflowId").and_then(Value::as_str) {
-                let state = v.get("state").cloned().unwrap_or_else(|| v.clone());
-                st.workflows.insert(id.to_string(), state);
-            }
-            Response {
-                version: index,
-                ..Default::default()
-            }
-        }
+            Command::Batch(_) => M::refuse("a batch inside a batch"),
+            Command::App(b) => match M::Command::decode(b) {
+                Ok(c) => self.machine.apply(&mut st.app, c, index),
+                Err(e) => M::refuse(&e),
+            },
+        };
+        st.commands += 1;
+        Response::App(Blob(r.encode()))
     }
 }
 
@@ -542,8 +412,8 @@ impl<M: Machine> RaftStateMachine<TypeConfig> for StateMachine<M> {
             st.last_applied = Some(e.log_id);
             let index = e.log_id.index;
             let r = match e.payload {
-                EntryPayload::Blank => Response::default(),
-                EntryPayload::Normal(Command::Multi(cmds)) => {
+                EntryPayload::Blank => Response::None,
+                EntryPayload::Normal(Command::Batch(cmds)) => {
                     let mut each = Vec::with_capacity(cmds.len());
                     for (sub, cmd) in cmds.into_iter().enumerate() {
                         let r = self.apply_one(&mut st, &cmd, index);
@@ -558,11 +428,7 @@ impl<M: Machine> RaftStateMachine<TypeConfig> for StateMachine<M> {
                         }
                         each.push(r);
                     }
-                    Response {
-                        version: index,
-                        each,
-                        ..Default::default()
-                    }
+                    Response::Batch(each)
                 }
                 EntryPayload::Normal(cmd) => {
                     let r = self.apply_one(&mut st, &cmd, index);
@@ -579,7 +445,7 @@ impl<M: Machine> RaftStateMachine<TypeConfig> for StateMachine<M> {
                 }
                 EntryPayload::Membership(m) => {
                     st.membership = StoredMembership::new(Some(e.log_id), m);
-                    Response::default()
+                    Response::None
                 }
             };
             out.push(r);
@@ -638,17 +504,64 @@ impl<M: Machine> RaftStateMachine<TypeConfig> for StateMachine<M> {
     }
 }
 
+/// A machine for the core's tests, which need no application.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+
+    /// Sums numbers.
+    #[derive(Default)]
+    pub(crate) struct Sum;
+
+    #[derive(Debug, PartialEq)]
+    pub(crate) struct N(pub(crate) i64);
+
+    impl Codec for N {
+        fn encode(&self) -> Bytes {
+            Bytes::copy_from_slice(&self.0.to_le_bytes())
+        }
+        fn decode(b: &Bytes) -> Result<N, String> {
+            let a: [u8; 8] = b[..].try_into().map_err(|_| "not 8 bytes".to_string())?;
+            Ok(N(i64::from_le_bytes(a)))
+        }
+    }
+
+    /// A struct, not a bare number: `Full` puts the machine's fields beside Raft's.
+    #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+    pub(crate) struct Total {
+        pub(crate) total: i64,
+    }
+
+    impl Machine for Sum {
+        type State = Total;
+        type Extra = ();
+        type Captured = ();
+        type Command = N;
+        type Response = N;
+        fn apply(&self, st: &mut Total, cmd: N, _index: u64) -> N {
+            st.total += cmd.0;
+            N(st.total)
+        }
+        fn refuse(_why: &str) -> N {
+            N(-1)
+        }
+        fn encode(_: ()) {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::testing::{Sum, N};
     use super::*;
     use crate::consensus::MemLogStore;
     use openraft::testing::{StoreBuilder, Suite};
+    use openraft::CommittedLeaderId;
 
     struct Builder;
 
-    impl StoreBuilder<TypeConfig, MemLogStore, KvStateMachine> for Builder {
-        async fn build(&self) -> Result<((), MemLogStore, KvStateMachine), StorageError<u64>> {
-            Ok(((), MemLogStore::default(), KvStateMachine::default()))
+    impl StoreBuilder<TypeConfig, MemLogStore, StateMachine<Sum>> for Builder {
+        async fn build(&self) -> Result<((), MemLogStore, StateMachine<Sum>), StorageError<u64>> {
+            Ok(((), MemLogStore::default(), StateMachine::default()))
         }
     }
 
@@ -657,71 +570,12 @@ mod tests {
         Suite::test_all(Builder).unwrap();
     }
 
-    /// Snapshots written before the state machine became generic still load.
-    #[test]
-    fn an_older_key_value_snapshot_loads() {
-        let old = r#"{"last_applied":null,"membership":{"log_id":null,"membership":{"configs":[],"nodes":{}}},
-            "data":{"k":{"value":1,"version":3}},"workflows":{"w":"done"},"cluster":"c1","commands":4,
-            "store":{"head":0}}"#;
-        let st: KvState = serde_json::from_str(old).unwrap();
-        assert_eq!((st.cluster.as_deref(), st.commands), (Some("c1"), 4));
-        assert_eq!(st.data["k"].version, 3);
-        assert_eq!(st.workflows["w"], Value::from("done"));
-    }
-
-    #[test]
-    fn cas_batch_and_limit() {
-        let mut st = KvData::default();
-        let apply_command = apply_kv;
-        let set = |k: &str, limit| Command::Set {
-            key: k.into(),
-            value: Value::from(1),
-            limit,
-        };
-        assert_eq!(apply_command(&mut st, &set("a", Some(2)), 1).version, 1);
-        assert_eq!(apply_command(&mut st, &set("b", Some(2)), 2).error, None);
-        let full = apply_command(&mut st, &set("c", Some(2)), 3);
-        assert_eq!(full.error.as_deref(), Some(ErrorCode::StateFull.as_str()));
-        // Overwriting an existing key is fine at the limit.
-        assert_eq!(apply_command(&mut st, &set("a", Some(2)), 4).error, None);
-        let cas = |version| Command::Cas {
-            key: "a".into(),
-            version,
-            value: Some(Value::from(9)),
-            limit: None,
-        };
-        let stale = apply_command(&mut st, &cas(1), 5);
-        assert_eq!(stale.error.as_deref(), Some(ErrorCode::Conflict.as_str()));
-        assert_eq!(stale.version, 4);
-        assert_eq!(apply_command(&mut st, &cas(4), 6).version, 6);
-        let batch = Command::Batch {
-            ops: vec![
-                Op {
-                    key: "x".into(),
-                    value: Some(Value::from(1)),
-                },
-                Op {
-                    key: "a".into(),
-                    value: None,
-                },
-            ],
-            limit: Some(2),
-        };
-        // 2 keys - a + x = 2: allowed, applied together.
-        assert_eq!(apply_command(&mut st, &batch, 7).error, None);
-        assert!(st.data.contains_key("x") && !st.data.contains_key("a"));
-    }
-}
-
-#[cfg(test)]
-mod multi_tests {
-    use super::*;
-    use openraft::CommittedLeaderId;
-
-    /// A `Multi` entry applies its commands in order, each with its own result and event,
-    /// exactly as consecutive entries would (the proposer relies on this).
+    /// A `Batch` entry applies its commands in order, each with its own answer and event,
+    /// exactly as consecutive entries would (the proposer relies on this); bytes that are
+    /// not the machine's command are refused by the machine, and `Genesis` names the
+    /// cluster without an event.
     #[tokio::test]
-    async fn a_multi_entry_applies_each_command_in_order() {
+    async fn a_batch_entry_applies_each_command_in_order() {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let s = seen.clone();
         let sink: SmSink = Arc::new(move |e| {
@@ -729,37 +583,30 @@ mod multi_tests {
                 s.lock().push((index, sub));
             }
         });
-        let mut sm = KvStateMachine::open(None, Some(sink)).unwrap();
-        let cas = |version| Command::Cas {
-            key: "k".into(),
-            version,
-            value: Some(Value::from("v")),
-            limit: None,
-        };
-        let multi = Command::Multi(vec![
-            cas(0),
-            cas(0),
-            Command::Set {
-                key: "j".into(),
-                value: Value::from(1),
-                limit: None,
+        let mut sm = StateMachine::open_with(Sum, None, Some(sink)).unwrap();
+        let n = |v| command::<Sum>(&N(v));
+        let batch = Command::Batch(vec![
+            n(2),
+            Command::Genesis {
+                cluster: "c1".into(),
             },
-            Command::Delete { key: "k".into() },
+            Command::App(Blob::from(b"garbage".to_vec())),
+            n(3),
+            Command::Batch(vec![n(100)]),
         ]);
         let entry = Entry {
             log_id: LogId::new(CommittedLeaderId::new(1, 0), 5),
-            payload: EntryPayload::Normal(multi),
+            payload: EntryPayload::Normal(batch),
         };
         let out = sm.apply([entry]).await.unwrap();
-        let each = &out[0].each;
-        assert_eq!(each.len(), 4);
-        assert_eq!((each[0].error.as_deref(), each[0].version), (None, 5));
-        assert_eq!(each[1].error.as_deref(), Some(ErrorCode::Conflict.as_str()));
-        assert_eq!(each[2].version, 5);
-        assert_eq!(each[3].previous, Some(Value::from("v")));
-        assert_eq!(sm.get("k"), None);
-        assert_eq!(sm.get("j"), Some(Value::from(1)));
-        assert_eq!(sm.read(|st| st.commands), 4);
-        assert_eq!(*seen.lock(), vec![(5, 0), (5, 1), (5, 2), (5, 3)]);
+        let Response::Batch(each) = &out[0] else {
+            panic!("{out:?}")
+        };
+        let got: Vec<i64> = each.iter().map(|r| answer::<Sum>(r).0).collect();
+        assert_eq!(got, [2, -1, -1, 5, -1]);
+        assert_eq!(each[1], Response::None);
+        assert_eq!(sm.read(|st| (st.total, st.commands)), (5, 4));
+        assert_eq!(sm.cluster().as_deref(), Some("c1"));
+        assert_eq!(*seen.lock(), vec![(5, 0), (5, 2), (5, 3), (5, 4)]);
     }
 }

@@ -1,10 +1,11 @@
 //! The engine over real loopback sockets: cluster formation, forwarding, reads,
 //! failover, and a restart from the durable store.
 
-use super::engine::{RaftConfig, RaftEngine, RaftEvent};
-use super::log_store::tempdir;
-use super::net::ApiError;
-use super::types::{Command, Member};
+use super::engine::{Handle, RaftConfig, RaftEvent};
+use super::machines::kv::{self, KvCommand, KvMachine};
+use super::network::net::ApiError;
+use super::storage::log_store::tempdir;
+use super::types::Member;
 use crate::error::ErrorCode;
 use parking_lot::Mutex;
 use serde_json::json;
@@ -23,8 +24,10 @@ async fn until<F: Fn() -> bool>(what: &str, f: F) {
     }
 }
 
-async fn start(cfg: RaftConfig) -> Arc<RaftEngine> {
-    RaftEngine::start(cfg, quiet()).await.unwrap()
+type Node = Handle<KvMachine>;
+
+async fn start(cfg: RaftConfig) -> Node {
+    kv::start(cfg, quiet()).await.unwrap()
 }
 
 /// A node that founds a one-node cluster at start.
@@ -37,10 +40,10 @@ fn founder(name: &str) -> RaftConfig {
 
 /// Starts a stopped node again on the address it had (`addr`), retrying while the old
 /// listener's port is still being released (bounded: 5 s).
-async fn restart(cfg: RaftConfig, addr: &str, sink: super::engine::EventSink) -> Arc<RaftEngine> {
+async fn restart(cfg: RaftConfig, addr: &str, sink: super::engine::EventSink) -> Node {
     let port = addr.rsplit_once(':').unwrap().1.parse().unwrap();
     for _ in 0..50 {
-        match RaftEngine::start(
+        match kv::start(
             RaftConfig {
                 port,
                 ..cfg.clone()
@@ -59,8 +62,8 @@ async fn restart(cfg: RaftConfig, addr: &str, sink: super::engine::EventSink) ->
     panic!("{} did not restart on {addr}", cfg.name);
 }
 
-fn set(k: &str, v: serde_json::Value) -> Command {
-    Command::Set {
+fn set(k: &str, v: serde_json::Value) -> KvCommand {
+    KvCommand::Set {
         key: k.into(),
         value: v,
         limit: None,
@@ -82,7 +85,7 @@ async fn three_nodes_form_forward_fail_over_and_restart_from_disk() {
             l2.lock().push((leader, term));
         }
     });
-    let a = RaftEngine::start(cfg("a"), sink).await.unwrap();
+    let a = kv::start(cfg("a"), sink).await.unwrap();
     let b = start(cfg("b")).await;
     let c = start(cfg("c")).await;
     // Fresh b asks fresh a: a (the smaller name) founds the cluster and adds b.
@@ -103,7 +106,7 @@ async fn three_nodes_form_forward_fail_over_and_restart_from_disk() {
         .find(|n| n.state().role == "follower")
         .unwrap()
         .clone();
-    let r = follower.write(set("k", json!({"v": 1}))).await.unwrap();
+    let r = follower.write(&set("k", json!({"v": 1}))).await.unwrap();
     assert!(r.index > 0);
     for n in [&a, &b, &c] {
         n.read_barrier().await.unwrap();
@@ -129,7 +132,7 @@ async fn three_nodes_form_forward_fail_over_and_restart_from_disk() {
     .await;
     for i in 0..20 {
         rest[i % 2]
-            .write(set(&format!("after{i}"), json!(i)))
+            .write(&set(&format!("after{i}"), json!(i)))
             .await
             .unwrap();
     }
@@ -156,12 +159,12 @@ async fn without_forwarding_a_follower_names_the_leader() {
     .await;
     a.add_node(b.member().clone()).await.unwrap();
     until("b follows a", || b.state().leader.as_deref() == Some("a")).await;
-    let e = b.write(set("x", json!(1))).await.unwrap_err();
+    let e = b.write(&set("x", json!(1))).await.unwrap_err();
     assert_eq!(e.code, ErrorCode::NotLeader.as_str());
     assert_eq!(e.leader.as_deref(), Some("a"));
     // A lone node with no peers founds its own cluster on the first write.
     let lone = start(RaftConfig::local("lone")).await;
-    lone.write(set("y", json!(2))).await.unwrap();
+    lone.write(&set("y", json!(2))).await.unwrap();
     assert_eq!(lone.kv().get("y"), Some(json!(2)));
     for n in [a, b, lone] {
         n.shutdown().await;
@@ -181,7 +184,7 @@ async fn concurrent_writes_share_entries_with_their_own_results() {
             tokio::spawn(async move {
                 let mut wins = 0;
                 for i in 0..20 {
-                    let r = a.write(set(&format!("w{w}"), json!(i))).await.unwrap();
+                    let r = a.write(&set(&format!("w{w}"), json!(i))).await.unwrap();
                     // Each writer sees its own key's previous value, not a neighbour's.
                     let prev = r.response.previous;
                     assert_eq!(prev, (i > 0).then(|| json!(i - 1)), "writer {w}");
@@ -189,13 +192,13 @@ async fn concurrent_writes_share_entries_with_their_own_results() {
                     let version = a
                         .kv()
                         .read(|st| st.data.get("counter").map_or(0, |v| v.version));
-                    let cas = Command::Cas {
+                    let cas = KvCommand::Cas {
                         key: "counter".into(),
                         version,
                         value: Some(json!(w)),
                         limit: None,
                     };
-                    let r = a.write(cas).await.unwrap();
+                    let r = a.write(&cas).await.unwrap();
                     if r.response.error.is_none() {
                         wins += 1;
                     } else {
@@ -259,7 +262,7 @@ async fn a_laggard_behind_a_purged_log_catches_up_from_a_snapshot() {
     let c = start(cfg("c")).await;
     a.add_node(b.member().clone()).await.unwrap();
     a.add_node(c.member().clone()).await.unwrap();
-    a.write(set("early", json!(0))).await.unwrap();
+    a.write(&set("early", json!(0))).await.unwrap();
     until("c has the early write", || c.kv().get("early").is_some()).await;
     let c_addr = c.member().addr.clone();
     let c_seen = c.state().last_log_index;
@@ -270,7 +273,7 @@ async fn a_laggard_behind_a_purged_log_catches_up_from_a_snapshot() {
 
     // One at a time, so that each write is its own entry and the log really grows.
     for i in 0..120 {
-        a.write(set(&format!("k{i}"), json!(i))).await.unwrap();
+        a.write(&set(&format!("k{i}"), json!(i))).await.unwrap();
     }
     until("the leader's log is purged past what c has", || {
         a.state().snapshot_index.is_some_and(|s| s > c_seen + 20)
@@ -312,7 +315,7 @@ async fn a_follower_megabytes_behind_catches_up_in_appends_that_fit_the_heartbea
     // 400 entries of 32 KB each: 13 MB that c misses.
     let big = "x".repeat(32 << 10);
     for i in 0..400 {
-        a.write(set(&format!("k{i}"), json!(big))).await.unwrap();
+        a.write(&set(&format!("k{i}"), json!(big))).await.unwrap();
     }
     let c = restart(cfg("c"), &c_addr, quiet()).await;
     until("c caught up", || c.kv().get("k399").is_some()).await;
@@ -332,10 +335,10 @@ async fn a_node_of_another_cluster_is_refused() {
     let a = start(founder("a")).await;
     let b = start(RaftConfig::local("b")).await;
     a.add_node(b.member().clone()).await.unwrap();
-    a.write(set("mine", json!("a"))).await.unwrap();
+    a.write(&set("mine", json!("a"))).await.unwrap();
     // x founds a cluster of its own and writes to it.
     let x = start(RaftConfig::local("x")).await;
-    x.write(set("mine", json!("x"))).await.unwrap();
+    x.write(&set("mine", json!("x"))).await.unwrap();
 
     let e = a.add_node(x.member().clone()).await.unwrap_err();
     assert_eq!(e.code, ErrorCode::OtherCluster.as_str(), "{}", e.message);
@@ -397,7 +400,7 @@ async fn three_fresh_nodes_told_about_each_other_form_one_cluster() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_shutdown_every_call_answers_closed_and_the_tasks_are_gone() {
     let a = start(founder("closing")).await;
-    a.write(set("k", serde_json::json!(1))).await.unwrap();
+    a.write(&set("k", serde_json::json!(1))).await.unwrap();
     let addr = a.member().addr.clone();
     a.shutdown().await;
     a.shutdown().await; // idempotent
@@ -409,7 +412,7 @@ async fn after_shutdown_every_call_answers_closed_and_the_tasks_are_gone() {
         r.map(|_| ()).unwrap_err().code
     }
     assert_eq!(
-        code(a.write(set("k", serde_json::json!(2))).await),
+        code(a.write(&set("k", serde_json::json!(2))).await),
         ErrorCode::Closed.as_str()
     );
     assert_eq!(code(a.read_barrier().await), ErrorCode::Closed.as_str());
@@ -427,120 +430,6 @@ async fn after_shutdown_every_call_answers_closed_and_the_tasks_are_gone() {
     again.shutdown().await;
 }
 
-/// One store action ordered on a node, as the node applied it.
-type Applied = Arc<Mutex<Vec<(u64, String)>>>;
-
-/// A sink that records the store actions a node applies, with their sequence numbers.
-fn store_recorder() -> (super::engine::EventSink, Applied) {
-    let applied: Applied = Arc::default();
-    let a2 = applied.clone();
-    let sink: super::engine::EventSink = Arc::new(move |e| {
-        if let RaftEvent::State(super::state_machine::SmEvent::Applied {
-            command: Command::Store { actions, .. },
-            response,
-            ..
-        }) = e
-        {
-            if let Some(adm) = response.store {
-                if let Some(run) = adm.run {
-                    let mut log = a2.lock();
-                    for (i, a) in actions.into_iter().skip(adm.skip).enumerate() {
-                        log.push((run.first_seq + i as u64, a));
-                    }
-                }
-            }
-        }
-    });
-    (sink, applied)
-}
-
-fn batch(client: u64, first: u64, n: u64) -> Command {
-    Command::Store {
-        client,
-        first_counter: first,
-        actions: (first..first + n)
-            .map(|c| format!("{{\"type\":\"A\",\"c\":{client},\"n\":{c}}}"))
-            .collect(),
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn store_batches_are_ordered_once_on_every_server_across_a_leader_failover() {
-    let (sa, la) = store_recorder();
-    let (sb, lb) = store_recorder();
-    let (sc, lc) = store_recorder();
-    use crate::store::replicated::StoreMachine;
-    let a = RaftEngine::start_with(founder("sa"), sa, StoreMachine::for_tests())
-        .await
-        .unwrap();
-    let b = RaftEngine::start_with(RaftConfig::local("sb"), sb, StoreMachine::for_tests())
-        .await
-        .unwrap();
-    let c = RaftEngine::start_with(RaftConfig::local("sc"), sc, StoreMachine::for_tests())
-        .await
-        .unwrap();
-    a.add_node(b.member().clone()).await.unwrap();
-    a.add_node(c.member().clone()).await.unwrap();
-    let nodes = [a.clone(), b.clone(), c.clone()];
-    let store = |r: Result<super::net::Committed, ApiError>| r.unwrap().response.store.unwrap();
-
-    // Client 1 through b, client 2 through c; then client 1 resends 2..=4 through a (its
-    // acknowledgement lost, say): only 4 is new.
-    let r = store(b.write(batch(1, 1, 3)).await);
-    assert_eq!((r.skip, r.acked), (0, 3));
-    store(c.write(batch(2, 1, 2)).await);
-    let r = store(a.write(batch(1, 2, 3)).await);
-    assert_eq!((r.skip, r.run.unwrap().count, r.acked), (2, 1, 4));
-    // A batch past a gap in the counters is refused, and changes nothing.
-    let gap = a.write(batch(1, 9, 1)).await.unwrap();
-    assert_eq!(
-        gap.response.error.as_deref(),
-        Some(ErrorCode::Protocol.as_str())
-    );
-
-    // The leader goes; client 1 resends through a survivor what it has not seen acked,
-    // plus new ones, and client 2 goes on.
-    let leader = a.state().leader.unwrap();
-    let (gone, rest): (Vec<_>, Vec<_>) = nodes
-        .iter()
-        .cloned()
-        .partition(|n| n.member().name == leader);
-    gone[0].shutdown().await;
-    until("a new leader", || {
-        rest.iter()
-            .all(|n| n.state().leader.is_some_and(|l| l != leader))
-    })
-    .await;
-    let r = store(rest[0].write(batch(1, 3, 4)).await);
-    assert_eq!((r.skip, r.acked), (2, 6));
-    store(rest[1].write(batch(2, 3, 1)).await);
-
-    // Every survivor applied the same sequence: dense, each action once, in one order.
-    let logs: Vec<Applied> = [&a, &b, &c]
-        .iter()
-        .zip([la, lb, lc])
-        .filter(|(n, _)| n.member().name != leader)
-        .map(|(_, l)| l)
-        .collect();
-    until("both survivors applied all nine", || {
-        logs.iter().all(|l| l.lock().len() == 9)
-    })
-    .await;
-    let first = logs[0].lock().clone();
-    assert_eq!(*logs[1].lock(), first, "the same order on every server");
-    assert_eq!(
-        first.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
-        (1..=9).collect::<Vec<_>>()
-    );
-    let mut actions: Vec<&String> = first.iter().map(|(_, a)| a).collect();
-    actions.sort();
-    actions.dedup();
-    assert_eq!(actions.len(), 9, "no action applied twice: {first:?}");
-    for n in rest {
-        n.shutdown().await;
-    }
-}
-
 /// A caller that floods a node with writes is refused past the proposer's bound with
 /// ERR_QUEUE_FULL, at once; everything admitted commits, and the node takes writes again.
 #[tokio::test(flavor = "current_thread")]
@@ -554,7 +443,7 @@ async fn a_flood_of_writes_past_the_proposer_bound_is_refused_with_queue_full() 
     for i in 0..super::proposer::MAX_QUEUED + extra {
         let e = e.clone();
         tasks.spawn(async move {
-            e.write(set(&format!("k{}", i % 100), serde_json::json!(i)))
+            e.write(&set(&format!("k{}", i % 100), serde_json::json!(i)))
                 .await
         });
     }
@@ -567,7 +456,7 @@ async fn a_flood_of_writes_past_the_proposer_bound_is_refused_with_queue_full() 
         }
     }
     assert_eq!((ok, full), (super::proposer::MAX_QUEUED, extra));
-    e.write(set("after", serde_json::json!(1)))
+    e.write(&set("after", serde_json::json!(1)))
         .await
         .expect("writes are taken again");
     e.shutdown().await;
@@ -577,11 +466,11 @@ async fn a_flood_of_writes_past_the_proposer_bound_is_refused_with_queue_full() 
 /// stands for another host), with or without the cluster secret.
 async fn call_from(
     source: &str,
-    to: &Arc<RaftEngine>,
+    to: &Node,
     secret: Option<&str>,
-    req: super::net::Request,
+    req: super::network::net::Request,
 ) -> Result<(), ApiError> {
-    use super::net::{Dialer, Reply, Session};
+    use super::network::net::{Dialer, Reply, Session};
     let sock = tokio::net::TcpSocket::new_v4().unwrap();
     sock.bind(format!("{source}:0").parse().unwrap()).unwrap();
     let addr = to.member().addr.clone();
@@ -607,9 +496,9 @@ async fn call_from(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_secret_only_members_hosts_may_join_add_or_remove() {
-    use super::net::Request;
+    use super::network::net::Request;
     let a = start(founder("a")).await;
-    a.write(set("k", json!(1))).await.unwrap();
+    a.write(&set("k", json!(1))).await.unwrap();
     let evil = Member {
         name: "evil".into(),
         addr: "127.0.0.3:9".into(),
@@ -645,7 +534,7 @@ async fn without_a_secret_only_members_hosts_may_join_add_or_remove() {
         ..founder("s")
     })
     .await;
-    s.write(set("k", json!(1))).await.unwrap();
+    s.write(&set("k", json!(1))).await.unwrap();
     let r = call_from(
         "127.0.0.3",
         &s,

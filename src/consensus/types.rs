@@ -1,8 +1,15 @@
 //! The Raft type configuration: what a log entry carries, what applying it returns, and
 //! how a member is addressed.
+//!
+//! The core carries commands blind (as etcd-io/raft's `[]byte` entries and openraft's
+//! multi-raft examples do): an application's command is bytes its own machine encodes
+//! and decodes (see `state_machine::Codec`), so the log, the network and the proposer
+//! need no change when an application adds a command, and no machine can be handed
+//! another's command as a typed value.
 
+use base64::Engine as _;
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 // The default snapshot type the macro names.
 use std::io::Cursor;
@@ -29,122 +36,113 @@ pub fn node_id(name: &str) -> u64 {
     u64::from_be_bytes(d[..8].try_into().expect("8 bytes"))
 }
 
-/// One write of a batch: a value to set, or `None` to delete.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Op {
-    pub key: String,
-    pub value: Option<Value>,
+/// Bytes only an application reads. In a binary format (the peers' messages, the log on
+/// disk: postcard) they are raw bytes behind a length; in a text one (an entry a RaftNode
+/// hands its JS transport as JSON), base64, which is smaller than an array of numbers.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Blob(pub Bytes);
+
+impl std::fmt::Debug for Blob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Blob({} bytes)", self.0.len())
+    }
 }
 
-/// A command replicated through the log. The key limit travels in the entry so that
-/// every replica enforces the same one (a node-local limit would let replicas diverge).
+impl From<Bytes> for Blob {
+    fn from(b: Bytes) -> Blob {
+        Blob(b)
+    }
+}
+
+impl From<Vec<u8>> for Blob {
+    fn from(b: Vec<u8>) -> Blob {
+        Blob(Bytes::from(b))
+    }
+}
+
+impl std::ops::Deref for Blob {
+    type Target = Bytes;
+    fn deref(&self) -> &Bytes {
+        &self.0
+    }
+}
+
+impl Serialize for Blob {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(&self.0))
+        } else {
+            s.serialize_bytes(&self.0)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Blob {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Blob, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Blob;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("bytes, or base64 text")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Blob, E> {
+                base64::engine::general_purpose::STANDARD
+                    .decode(v)
+                    .map(Blob::from)
+                    .map_err(E::custom)
+            }
+            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Blob, E> {
+                Ok(Blob(Bytes::copy_from_slice(v)))
+            }
+            fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Blob, E> {
+                Ok(Blob::from(v))
+            }
+        }
+        if d.is_human_readable() {
+            d.deserialize_str(V)
+        } else {
+            d.deserialize_bytes(V)
+        }
+    }
+}
+
+/// What a log entry carries.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Command {
-    Set {
-        key: String,
-        value: Value,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        limit: Option<u64>,
-    },
-    Delete {
-        key: String,
-    },
-    /// Applies only if the key's version is still `version` (0: the key is absent).
-    Cas {
-        key: String,
-        version: u64,
-        value: Option<Value>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        limit: Option<u64>,
-    },
-    /// All or nothing, as one entry.
-    Batch {
-        ops: Vec<Op>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        limit: Option<u64>,
-    },
-    /// Any JSON command (as `replicateCommand` takes). Not interpreted, except that a
-    /// `workflowId` string records the command as that workflow's state.
-    Custom(Value),
+    /// An application's command, as its machine encoded it.
+    App(Blob),
     /// Commands proposed together (see `proposer`): applied in order, each with its own
-    /// result, as if they were consecutive entries.
-    Multi(Vec<Command>),
+    /// result, as if they were consecutive entries. Only the proposer builds these, one
+    /// level deep.
+    Batch(Vec<Command>),
     /// Names the cluster (the first one applied wins), so that a node of another cluster
     /// can be told apart. Internal: not counted, no event.
-    Genesis {
-        cluster: String,
-    },
-    /// A store client's batch of actions (JSON texts), numbered from `first_counter`.
-    /// Applying it gives the new ones the store's next sequence numbers and drops the
-    /// resends, by a per-client table replicated with the state (`store::Sequencer`):
-    /// the same on every server, whichever one the client sent it through.
-    Store {
-        client: u64,
-        first_counter: u64,
-        actions: Vec<String>,
-    },
-    /// A RaftNode proposal (the @ruvector/raft API): the user's command, applied by the
-    /// user's state machine in JS, and when the leader took it (ms since the epoch).
-    Node {
-        command: Value,
-        timestamp: u64,
-    },
-}
-
-/// About how many bytes a JSON value takes on the wire (walks it; no encoding).
-fn value_bytes(v: &Value) -> usize {
-    match v {
-        Value::String(s) => s.len() + 2,
-        Value::Array(a) => 2 + a.iter().map(|x| value_bytes(x) + 1).sum::<usize>(),
-        Value::Object(o) => {
-            2 + o
-                .iter()
-                .map(|(k, x)| k.len() + 4 + value_bytes(x))
-                .sum::<usize>()
-        }
-        _ => 8,
-    }
+    Genesis { cluster: String },
 }
 
 impl Command {
     /// About how many bytes the command takes in an append, without encoding it: what
     /// bounds the size of one append (see `LogStore::limited_get_log_entries`).
     pub fn approx_bytes(&self) -> usize {
-        const HEAD: usize = 32;
+        const HEAD: usize = 8;
         HEAD + match self {
-            Command::Set { key, value, .. } => key.len() + value_bytes(value),
-            Command::Delete { key } => key.len(),
-            Command::Cas { key, value, .. } => key.len() + value.as_ref().map_or(0, value_bytes),
-            Command::Batch { ops, .. } => ops
-                .iter()
-                .map(|o| HEAD + o.key.len() + o.value.as_ref().map_or(0, value_bytes))
-                .sum(),
-            Command::Custom(v) | Command::Node { command: v, .. } => value_bytes(v),
-            Command::Multi(cmds) => cmds.iter().map(Command::approx_bytes).sum(),
+            Command::App(b) => b.len(),
+            Command::Batch(cmds) => cmds.iter().map(Command::approx_bytes).sum(),
             Command::Genesis { cluster } => cluster.len(),
-            // Each action is JSON text inside a JSON string: escaped quotes grow it.
-            Command::Store { actions, .. } => actions.iter().map(|a| a.len() * 5 / 4 + 3).sum(),
         }
     }
 }
 
-/// What applying a command returns to whoever submitted it.
+/// What applying an entry returns to whoever proposed it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Response {
-    /// The key's previous value, for `Set`, `Delete` and `Cas`.
-    pub previous: Option<Value>,
-    /// The key's version after the command (the log index that last wrote it).
-    pub version: u64,
-    /// Why the command changed nothing: `ERR_CONFLICT` (a stale `Cas`) or
-    /// `ERR_STATE_FULL` (the key limit).
-    pub error: Option<String>,
-    /// For a `Multi`, the result of each command, in order.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub each: Vec<Response>,
-    /// For a `Store` batch: how many were resends, where the rest went, the client's
-    /// last ordered counter.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub store: Option<Box<crate::store::sequencer::Admitted>>,
+pub enum Response {
+    /// A blank, membership or `Genesis` entry: nothing to say.
+    #[default]
+    None,
+    /// The machine's answer to an `App` command, as the machine encoded it.
+    App(Blob),
+    /// For a `Batch`, the answer to each command, in order.
+    Batch(Vec<Response>),
 }
 
 openraft::declare_raft_types!(
@@ -154,3 +152,162 @@ openraft::declare_raft_types!(
         R = Response,
         Node = Member,
 );
+
+/// The binary encoding of what Raft stores and sends: postcard (compact, maintained,
+/// not self-describing, hence the opaque commands).
+pub fn to_bytes<T: Serialize>(v: &T) -> Result<Vec<u8>, postcard::Error> {
+    postcard::to_stdvec(v)
+}
+
+pub fn from_bytes<'a, T: Deserialize<'a>>(b: &'a [u8]) -> Result<T, postcard::Error> {
+    postcard::from_bytes(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_command_round_trips_in_binary_and_in_json() {
+        let c = Command::Batch(vec![
+            Command::App(Blob::from(b"\x00\x01\"quoted\"\xff".to_vec())),
+            Command::Genesis {
+                cluster: "c1".into(),
+            },
+        ]);
+        let bin = to_bytes(&c).unwrap();
+        assert_eq!(from_bytes::<Command>(&bin).unwrap(), c);
+        let json = serde_json::to_string(&c).unwrap();
+        assert_eq!(serde_json::from_str::<Command>(&json).unwrap(), c);
+        // Raw behind a length: one tag byte per enum, one length byte here.
+        assert_eq!(
+            to_bytes(&Command::App(Blob::from(vec![7u8; 5]))).unwrap(),
+            [0, 5, 7, 7, 7, 7, 7]
+        );
+    }
+
+    /// Every message between nodes can be binary: `net`'s JSON can become postcard
+    /// without touching a type (no `Value`, no skipped, untagged or flattened field).
+    #[test]
+    fn every_request_and_reply_round_trips_in_postcard() {
+        use crate::consensus::net::{ApiError, Committed, Reply, Request, Status};
+        use openraft::error::{Fatal, InstallSnapshotError, RaftError, SnapshotMismatch};
+        use openraft::raft::{
+            AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, VoteRequest,
+            VoteResponse,
+        };
+        use openraft::{
+            CommittedLeaderId, Entry, EntryPayload, LogId, Membership, SnapshotMeta,
+            SnapshotSegmentId, StorageError, StorageIOError, StoredMembership, Vote,
+        };
+        use std::collections::{BTreeMap, BTreeSet};
+
+        let m = |n: &str| Member {
+            name: n.into(),
+            addr: format!("{n}:1"),
+        };
+        let lid = |t, i| LogId::new(CommittedLeaderId::new(t, node_id("a")), i);
+        let members = Membership::new(
+            vec![BTreeSet::from([node_id("a"), node_id("b")])],
+            BTreeMap::from([(node_id("a"), m("a")), (node_id("b"), m("b"))]),
+        );
+        let vote = Vote::new_committed(2, node_id("a"));
+        let requests = vec![
+            Request::Append(AppendEntriesRequest {
+                vote,
+                prev_log_id: Some(lid(1, 3)),
+                entries: vec![
+                    Entry {
+                        log_id: lid(2, 4),
+                        payload: EntryPayload::Normal(Command::Batch(vec![
+                            Command::App(Blob::from(b"{\"a\":1}".to_vec())),
+                            Command::Genesis {
+                                cluster: "c".into(),
+                            },
+                        ])),
+                    },
+                    Entry {
+                        log_id: lid(2, 5),
+                        payload: EntryPayload::Membership(members.clone()),
+                    },
+                    Entry {
+                        log_id: lid(2, 6),
+                        payload: EntryPayload::Blank,
+                    },
+                ],
+                leader_commit: None,
+            }),
+            Request::Vote(VoteRequest::new(Vote::new(3, node_id("b")), None)),
+            Request::Snapshot(InstallSnapshotRequest {
+                vote,
+                meta: SnapshotMeta {
+                    last_log_id: Some(lid(2, 6)),
+                    last_membership: StoredMembership::new(Some(lid(2, 5)), members),
+                    snapshot_id: "s".into(),
+                },
+                offset: 7,
+                data: vec![0, 1, 255],
+                done: true,
+            }),
+            Request::Write(Command::App(Blob::default())),
+            Request::Read,
+            Request::AddNode(m("c")),
+            Request::RemoveNode("c".into()),
+            Request::Join(m("d")),
+            Request::Ping,
+        ];
+        let io = std::io::Error::other("disk full");
+        let replies = vec![
+            Reply::Append(Ok(AppendEntriesResponse::PartialSuccess(Some(lid(2, 5))))),
+            Reply::Append(Err(RaftError::Fatal(Fatal::StorageError(
+                StorageError::from(StorageIOError::write_logs(&io)),
+            )))),
+            Reply::Append(Ok(AppendEntriesResponse::HigherVote(vote))),
+            Reply::Vote(Ok(VoteResponse {
+                vote,
+                vote_granted: true,
+                last_log_id: None,
+            })),
+            Reply::Snapshot(Err(RaftError::APIError(
+                InstallSnapshotError::SnapshotMismatch(SnapshotMismatch {
+                    expect: SnapshotSegmentId {
+                        id: "s".into(),
+                        offset: 0,
+                    },
+                    got: SnapshotSegmentId {
+                        id: "t".into(),
+                        offset: 9,
+                    },
+                }),
+            ))),
+            Reply::Written(Ok(Committed {
+                index: 9,
+                response: Response::Batch(vec![
+                    Response::App(Blob::from(vec![1, 2])),
+                    Response::None,
+                ]),
+            })),
+            Reply::Written(Err(ApiError {
+                code: "ERR_NOT_LEADER".into(),
+                message: "no".into(),
+                leader: Some("b".into()),
+            })),
+            Reply::Done(Ok(())),
+            Reply::Status(Status {
+                name: "a".into(),
+                initialized: true,
+                leader: None,
+                term: 3,
+                cluster: Some("c".into()),
+            }),
+        ];
+        for r in requests {
+            let back: Request = from_bytes(&to_bytes(&r).unwrap()).unwrap();
+            assert_eq!(format!("{back:?}"), format!("{r:?}"));
+        }
+        for r in replies {
+            let back: Reply = from_bytes(&to_bytes(&r).unwrap()).unwrap();
+            assert_eq!(format!("{back:?}"), format!("{r:?}"));
+        }
+    }
+}

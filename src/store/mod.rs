@@ -4,7 +4,8 @@
 //! - [`authority`]: the [`OrderingAuthority`] trait and the server-process authority.
 //! - [`action_log`]: the ordered log with trimming behind snapshots.
 //! - [`sequencer`]: sequence numbers and the bounded per-client table that drops resends.
-//! - [`replicated`]: the authority of servers that form a Raft group.
+//! - [`replicated`]: the authority of servers that form a Raft group, and its state
+//!   machine; [`entry`]: what that machine's commands and answers are in the Raft log.
 //! - [`server`]: listeners and per-connection reader/writer tasks.
 //! - [`client`]: the replica side, with its queue of unacknowledged dispatches.
 //! - [`outbox`]: the coalesced wake-up and event queue towards the JS thread.
@@ -15,6 +16,7 @@ pub mod auth;
 pub mod authority;
 pub mod ban;
 pub mod client;
+pub mod entry;
 pub mod outbox;
 pub mod replicated;
 pub mod sequencer;

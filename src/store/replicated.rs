@@ -1,7 +1,7 @@
 //! The ordering authority of a replicated store: the servers of one store form a Raft
 //! group, and the group orders actions instead of one process.
 //!
-//! A client's dispatches go into the Raft log as `Command::Store` batches (through
+//! A client's dispatches go into the Raft log as [`StoreBatch`]es (through
 //! whichever server the client is connected to; a follower forwards to the leader) and
 //! are acknowledged once committed. Applying a batch, on every server, runs it through
 //! the replicated `Sequencer`: the new actions get the next sequence numbers and resends
@@ -13,14 +13,15 @@
 
 use super::authority::{LocalAuthority, OrderingAuthority, Read, Snapshot, Version};
 use super::authority::{StoreCapture, StorePart};
+use super::entry::{StoreAnswer, StoreBatch};
 use super::outbox::{Event, EventKind, Wake};
 use super::sequencer::Admitted;
 use super::sequencer::Sequencer;
 use crate::config::StoreConfig;
-use crate::consensus::engine::{EventSink, RaftConfig, RaftEngine, RaftEvent, Resend};
+use crate::consensus::engine::{EventSink, Handle, RaftConfig, RaftEngine, RaftEvent, Resend};
 use crate::consensus::net::ApiError;
-use crate::consensus::state_machine::{refused, Machine, SmEvent, StateMachine};
-use crate::consensus::{Command, Member};
+use crate::consensus::state_machine::{applied, Machine, SmEvent, StateMachine};
+use crate::consensus::Member;
 use crate::error::ErrorCode;
 use crate::protocol::{FrameError, Mode, Ordered};
 use bytes::Bytes;
@@ -35,7 +36,7 @@ use tokio_util::task::TaskTracker;
 
 pub struct RaftAuthority {
     local: Arc<LocalAuthority>,
-    engine: Arc<RaftEngine>,
+    engine: Handle<StoreMachine>,
     /// This server's own dispatches, proposed in order by one task.
     own: mpsc::UnboundedSender<Own>,
     cancel: CancellationToken,
@@ -78,25 +79,19 @@ impl Machine for StoreMachine {
     type State = StoreData;
     type Extra = StorePart;
     type Captured = StoreCapture;
+    type Command = StoreBatch;
+    type Response = StoreAnswer;
 
-    fn apply(&self, st: &mut StoreData, cmd: &Command, index: u64) -> crate::consensus::Response {
-        let Command::Store {
-            client,
-            first_counter,
-            actions,
-        } = cmd
-        else {
-            return refused(ErrorCode::Invalid.as_str());
-        };
-        match st.store.submit(*client, *first_counter, actions.len()) {
-            Ok(admitted) => crate::consensus::Response {
-                version: index,
-                store: Some(Box::new(admitted)),
-                ..Default::default()
-            },
+    fn apply(&self, st: &mut StoreData, b: StoreBatch, _index: u64) -> StoreAnswer {
+        match st.store.submit(b.client, b.first_counter, b.actions.len()) {
+            Ok(admitted) => StoreAnswer::Admitted(admitted),
             // The batch does not follow what this client sent before: nothing applied.
-            Err(_) => refused(ErrorCode::Protocol.as_str()),
+            Err(_) => StoreAnswer::Refused(ErrorCode::Protocol.as_str().into()),
         }
+    }
+
+    fn refuse(_why: &str) -> StoreAnswer {
+        StoreAnswer::Refused(ErrorCode::Invalid.as_str().into())
     }
 
     fn capture(&self, st: &StoreData) -> Result<Option<StoreCapture>, String> {
@@ -156,14 +151,15 @@ impl RaftAuthority {
         // for the whole log when a server restarts from its dataDir).
         let sink: EventSink = Arc::new(move |e| match e {
             RaftEvent::State(SmEvent::Applied {
-                command: Command::Store { actions, .. },
-                response,
-                ..
+                command, response, ..
             }) => {
-                if let Some(run) = response.store.and_then(|a| a.run.map(|r| (a.skip, r))) {
-                    let (skip, run) = run;
-                    let new = actions.into_iter().skip(skip).map(Bytes::from).collect();
-                    feed.append_ordered(run.first_seq, new);
+                if let Some((b, StoreAnswer::Admitted(a))) =
+                    applied::<StoreMachine>(&command, &response)
+                {
+                    if let Some(run) = a.run {
+                        let new = b.actions.into_iter().skip(a.skip).collect();
+                        feed.append_ordered(run.first_seq, new);
+                    }
                 }
             }
             RaftEvent::Role { role, term } => feed.report(Event {
@@ -184,7 +180,11 @@ impl RaftAuthority {
         let cancel = CancellationToken::new();
         let tracker = TaskTracker::new();
         tracker.spawn(propose_own(engine.clone(), rx, cancel.clone()));
-        tracker.spawn(watch_group(engine.clone(), local.clone(), cancel.clone()));
+        tracker.spawn(watch_group(
+            engine.engine().clone(),
+            local.clone(),
+            cancel.clone(),
+        ));
         Ok(Arc::new(RaftAuthority {
             local,
             engine,
@@ -266,13 +266,11 @@ impl RaftAuthority {
     }
 
     fn sm(&self) -> &StateMachine<StoreMachine> {
-        self.engine
-            .machine()
-            .expect("a replicated store's node runs the store machine")
+        self.engine.machine()
     }
 
     pub fn engine(&self) -> &Arc<RaftEngine> {
-        &self.engine
+        self.engine.engine()
     }
 }
 
@@ -334,7 +332,7 @@ async fn watch_group(
 /// counters of its own client id; a batch that did not commit is proposed again with the
 /// same counters (the resend is dropped if it had committed after all).
 async fn propose_own(
-    engine: Arc<RaftEngine>,
+    engine: Handle<StoreMachine>,
     mut rx: mpsc::UnboundedReceiver<Own>,
     cancel: CancellationToken,
 ) {
@@ -346,23 +344,23 @@ async fn propose_own(
             m = rx.recv() => match m { Some(m) => m, None => return },
         };
         let n = actions.len() as u64;
-        let cmd = Command::Store {
+        let cmd = StoreBatch {
             client,
             first_counter: next,
-            actions,
+            actions: actions.into_iter().map(Bytes::from).collect(),
         };
         let result = loop {
-            match engine.write_as(cmd.clone(), Resend::Safe).await {
-                Ok(c) => match c.response.store {
+            match engine.write_as(&cmd, Resend::Safe).await {
+                Ok(c) => match c.response {
                     // All dropped as resends: an earlier attempt committed after all.
                     // Where it went is in the replicated table.
-                    Some(mut a) if a.run.is_none() => {
+                    StoreAnswer::Admitted(mut a) if a.run.is_none() => {
                         let first = next;
                         a.run = a.earlier.iter().copied().find(|r| r.first_counter == first);
                         break Ok(a);
                     }
-                    Some(a) => break Ok(a),
-                    None => {
+                    StoreAnswer::Admitted(a) => break Ok(a),
+                    StoreAnswer::Refused(_) => {
                         break Err(ApiError::new(
                             ErrorCode::Internal.as_str(),
                             "own batch refused",
@@ -377,7 +375,7 @@ async fn propose_own(
             }
         };
         next += n;
-        let _ = done.send(result.map(|a| *a));
+        let _ = done.send(result);
     }
 }
 
@@ -395,7 +393,7 @@ impl OrderingAuthority for RaftAuthority {
     }
 
     fn raft(&self) -> Option<Arc<RaftEngine>> {
-        Some(self.engine.clone())
+        Some(self.engine.engine().clone())
     }
 
     /// As far as this server has applied the log (a follower may lag: the client then
@@ -416,20 +414,15 @@ impl OrderingAuthority for RaftAuthority {
     ) -> impl Future<Output = Result<(u64, Vec<Ordered>), FrameError>> + Send {
         let engine = self.engine.clone();
         async move {
-            // Actions were checked as JSON objects by the connection: valid UTF-8.
-            let actions = actions
-                .iter()
-                .map(|a| String::from_utf8_lossy(a).into_owned())
-                .collect();
-            let cmd = Command::Store {
+            let cmd = StoreBatch {
                 client: client_id,
                 first_counter,
                 actions,
             };
-            match engine.write_as(cmd, Resend::Safe).await {
-                Ok(c) => match c.response.store {
-                    Some(a) => Ok((a.acked, a.runs())),
-                    None => Err(FrameError::Malformed(
+            match engine.write_as(&cmd, Resend::Safe).await {
+                Ok(c) => match c.response {
+                    StoreAnswer::Admitted(a) => Ok((a.acked, a.runs())),
+                    StoreAnswer::Refused(_) => Err(FrameError::Malformed(
                         "gap in the client's dispatch counters",
                     )),
                 },
@@ -491,5 +484,148 @@ mod snapshot_tests {
         assert_eq!(back_store.head(), 3);
         assert_eq!(back_store.acked(11_969_433_801_037_937_980), 3);
         assert_eq!((back.commands, back.extra), (7, st.extra));
+    }
+}
+
+/// The store's machine on the engine, over real loopback sockets.
+#[cfg(test)]
+mod raft_tests {
+    use super::*;
+    use crate::consensus::engine::Written;
+    use parking_lot::Mutex;
+
+    async fn until<F: Fn() -> bool>(what: &str, f: F) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !f() {
+            assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// A node that founds a one-node cluster at start.
+    fn founder(name: &str) -> RaftConfig {
+        RaftConfig {
+            bootstrap: true,
+            ..RaftConfig::local(name)
+        }
+    }
+
+    /// One store action ordered on a node, as the node applied it.
+    type Applied = Arc<Mutex<Vec<(u64, String)>>>;
+
+    /// A sink that records the store actions a node applies, with their sequence numbers.
+    fn store_recorder() -> (EventSink, Applied) {
+        let got: Applied = Arc::default();
+        let a2 = got.clone();
+        let sink: EventSink = Arc::new(move |e| {
+            if let RaftEvent::State(SmEvent::Applied {
+                command, response, ..
+            }) = e
+            {
+                if let Some((b, StoreAnswer::Admitted(adm))) =
+                    applied::<StoreMachine>(&command, &response)
+                {
+                    if let Some(run) = adm.run {
+                        let mut log = a2.lock();
+                        for (i, a) in b.actions.into_iter().skip(adm.skip).enumerate() {
+                            log.push((
+                                run.first_seq + i as u64,
+                                String::from_utf8_lossy(&a).into(),
+                            ));
+                        }
+                    }
+                }
+            }
+        });
+        (sink, got)
+    }
+
+    fn batch(client: u64, first: u64, n: u64) -> StoreBatch {
+        StoreBatch {
+            client,
+            first_counter: first,
+            actions: (first..first + n)
+                .map(|c| Bytes::from(format!("{{\"type\":\"A\",\"c\":{client},\"n\":{c}}}")))
+                .collect(),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn store_batches_are_ordered_once_on_every_server_across_a_leader_failover() {
+        let (sa, la) = store_recorder();
+        let (sb, lb) = store_recorder();
+        let (sc, lc) = store_recorder();
+        let a = RaftEngine::start_with(founder("sa"), sa, StoreMachine::for_tests())
+            .await
+            .unwrap();
+        let b = RaftEngine::start_with(RaftConfig::local("sb"), sb, StoreMachine::for_tests())
+            .await
+            .unwrap();
+        let c = RaftEngine::start_with(RaftConfig::local("sc"), sc, StoreMachine::for_tests())
+            .await
+            .unwrap();
+        a.add_node(b.member().clone()).await.unwrap();
+        a.add_node(c.member().clone()).await.unwrap();
+        let nodes = [a.clone(), b.clone(), c.clone()];
+        let store = |r: Result<Written<StoreAnswer>, ApiError>| match r.unwrap().response {
+            StoreAnswer::Admitted(a) => a,
+            other => panic!("{other:?}"),
+        };
+
+        // Client 1 through b, client 2 through c; then client 1 resends 2..=4 through a (its
+        // acknowledgement lost, say): only 4 is new.
+        let r = store(b.write(&batch(1, 1, 3)).await);
+        assert_eq!((r.skip, r.acked), (0, 3));
+        store(c.write(&batch(2, 1, 2)).await);
+        let r = store(a.write(&batch(1, 2, 3)).await);
+        assert_eq!((r.skip, r.run.unwrap().count, r.acked), (2, 1, 4));
+        // A batch past a gap in the counters is refused, and changes nothing.
+        let gap = a.write(&batch(1, 9, 1)).await.unwrap();
+        assert_eq!(
+            gap.response,
+            StoreAnswer::Refused(ErrorCode::Protocol.as_str().into())
+        );
+
+        // The leader goes; client 1 resends through a survivor what it has not seen acked,
+        // plus new ones, and client 2 goes on.
+        let leader = a.state().leader.unwrap();
+        let (gone, rest): (Vec<_>, Vec<_>) = nodes
+            .iter()
+            .cloned()
+            .partition(|n| n.member().name == leader);
+        gone[0].shutdown().await;
+        until("a new leader", || {
+            rest.iter()
+                .all(|n| n.state().leader.is_some_and(|l| l != leader))
+        })
+        .await;
+        let r = store(rest[0].write(&batch(1, 3, 4)).await);
+        assert_eq!((r.skip, r.acked), (2, 6));
+        store(rest[1].write(&batch(2, 3, 1)).await);
+
+        // Every survivor applied the same sequence: dense, each action once, in one order.
+        let logs: Vec<Applied> = [&a, &b, &c]
+            .iter()
+            .zip([la, lb, lc])
+            .filter(|(n, _)| n.member().name != leader)
+            .map(|(_, l)| l)
+            .collect();
+        until("both survivors applied all nine", || {
+            logs.iter().all(|l| l.lock().len() == 9)
+        })
+        .await;
+        let first = logs[0].lock().clone();
+        assert_eq!(*logs[1].lock(), first, "the same order on every server");
+        assert_eq!(
+            first.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+            (1..=9).collect::<Vec<_>>()
+        );
+        let mut actions: Vec<&String> = first.iter().map(|(_, a)| a).collect();
+        actions.sort();
+        actions.dedup();
+        assert_eq!(actions.len(), 9, "no action applied twice: {first:?}");
+        for n in rest {
+            n.shutdown().await;
+        }
     }
 }

@@ -48,7 +48,6 @@ pub struct Admitted {
     pub acked: u64,
     /// Where the resends went when they were first ordered (as far as the client's
     /// latest runs tell): a client that lost those acknowledgements learns them here.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub earlier: Vec<Ordered>,
 }
 

@@ -30,6 +30,53 @@ use tokio::sync::oneshot;
 
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 
+/// What `dataDir/FORMAT` holds: how the log's entries are encoded. Versions before it
+/// wrote JSON entries and no such file; reading those as postcard would give garbage
+/// (or worse, a plausible wrong entry), so a directory without it is refused.
+const FORMAT: &str = "redux-cluster-rs raft log: postcard 1\n";
+
+/// A `dataDir` this version cannot read (`ERR_DATA_FORMAT`).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct OldFormat(String);
+
+/// Checks (or, in a fresh directory, writes) the format mark. Written before the
+/// database is created, so a directory with a database and no mark is an older
+/// version's, never a crash in between.
+fn check_format(dir: &Path) -> io::Result<()> {
+    let mark = dir.join("FORMAT");
+    let old = |what: String| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            OldFormat(format!(
+                "{} {what}: it was written by an older version of redux-cluster-rs, \
+                 whose Raft log this version cannot read; start from an empty dataDir \
+                 (the group's other members send this node their state)",
+                dir.display()
+            )),
+        )
+    };
+    match std::fs::read(&mark) {
+        Ok(b) if b == FORMAT.as_bytes() => Ok(()),
+        Ok(b) => Err(old(format!(
+            "has a log of format {:?}",
+            String::from_utf8_lossy(&b).trim()
+        ))),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            if dir.join("raft.redb").exists() {
+                return Err(old("has no FORMAT mark".into()));
+            }
+            let tmp = dir.join("FORMAT.tmp");
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(FORMAT.as_bytes())?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, &mark)?;
+            std::fs::File::open(dir)?.sync_all()
+        }
+        Err(e) => Err(e),
+    }
+}
+
 fn io_err(e: impl std::fmt::Display) -> io::Error {
     io::Error::other(e.to_string())
 }
@@ -115,6 +162,7 @@ struct Durable {
 impl Disk {
     pub fn open(dir: &Path) -> io::Result<Disk> {
         std::fs::create_dir_all(dir)?;
+        check_format(dir)?;
         // The log is served from memory (`LogStore`); the file is read only at start, so
         // redb's page cache (1 GiB by default) would only hold copies.
         let db = Database::builder()
@@ -209,7 +257,7 @@ impl Disk {
             ..Default::default()
         };
         for (i, bytes) in replay.entries {
-            let e: Entry<TypeConfig> = serde_json::from_slice(&bytes).map_err(io_err)?;
+            let e: Entry<TypeConfig> = super::types::from_bytes(&bytes).map_err(io_err)?;
             out.log.insert(i, e);
         }
         Ok(out)
@@ -372,7 +420,30 @@ fn write_batch(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::consensus::log_store::tempdir;
+    use crate::consensus::storage::log_store::tempdir;
+
+    /// A directory an older version wrote (a database, JSON entries, no mark) is refused
+    /// with its own error, and left as it was; a fresh one is marked and opens again.
+    #[test]
+    fn an_older_data_directory_is_refused_not_misread() {
+        let dir = tempdir::Dir::new("disk-format");
+        Disk::open(&dir.0).unwrap().close();
+        assert!(dir.0.join("FORMAT").exists());
+        Disk::open(&dir.0).unwrap().close();
+
+        std::fs::remove_file(dir.0.join("FORMAT")).unwrap();
+        let e = Disk::open(&dir.0).unwrap_err();
+        assert!(e.get_ref().is_some_and(|x| x.is::<OldFormat>()), "{e}");
+        assert!(e.to_string().contains("older version"), "{e}");
+        assert!(
+            !dir.0.join("FORMAT").exists(),
+            "an old directory is not changed"
+        );
+
+        std::fs::write(dir.0.join("FORMAT"), "redux-cluster-rs raft log: json 0\n").unwrap();
+        let e = Disk::open(&dir.0).unwrap_err();
+        assert!(e.get_ref().is_some_and(|x| x.is::<OldFormat>()), "{e}");
+    }
 
     /// The committed id is written at every commit of the log, not durably; the database
     /// file must still stop growing (redb reuses freed pages only after durable commits).

@@ -9,10 +9,10 @@
 //! the seed's Raft does not carry: the leader that wrote a log id (`...Leader`), whether
 //! a vote is committed, and an entry's kind. An absent log id has index -1.
 
-use super::net::{Reply, Request};
-use super::state_machine::{refused, Machine};
-use super::types::{node_id, Command, Member, Response, TypeConfig};
-use crate::error::ErrorCode;
+use crate::consensus::network::net::{Reply, Request};
+use crate::consensus::state_machine::{Codec, Machine};
+use crate::consensus::types::{node_id, Blob, Command, Member, TypeConfig};
+use bytes::{BufMut, Bytes, BytesMut};
 use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, VoteRequest, VoteResponse};
 use openraft::{CommittedLeaderId, Entry, EntryPayload, LogId, Membership, Vote};
 use serde_json::{json, Map, Value};
@@ -23,19 +23,76 @@ use std::io;
 /// goes to the owner's event sink, and JS applies it.
 pub struct NodeMachine;
 
+/// A RaftNode proposal (the @ruvector/raft API): the user's command, applied by the
+/// user's state machine in JS, and when the leader took it (ms since the epoch).
+///
+/// In the log: `timestamp u64` (little endian), then the command's JSON text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeCommand {
+    pub command: Value,
+    pub timestamp: u64,
+}
+
+impl NodeCommand {
+    /// The proposal an entry carries, if it carries one.
+    pub fn of(e: &Entry<TypeConfig>) -> Option<NodeCommand> {
+        match &e.payload {
+            EntryPayload::Normal(Command::App(b)) => NodeCommand::decode(b).ok(),
+            _ => None,
+        }
+    }
+
+    fn entry(self) -> Command {
+        Command::App(Blob(self.encode()))
+    }
+}
+
+impl Codec for NodeCommand {
+    fn encode(&self) -> Bytes {
+        let mut b = BytesMut::with_capacity(64).writer();
+        b.get_mut().put_u64_le(self.timestamp);
+        serde_json::to_writer(&mut b, &self.command).expect("a JSON value always encodes");
+        b.into_inner().freeze()
+    }
+
+    fn decode(b: &Bytes) -> Result<NodeCommand, String> {
+        let (t, json) = b
+            .split_first_chunk::<8>()
+            .ok_or("a RaftNode command cut short")?;
+        Ok(NodeCommand {
+            timestamp: u64::from_le_bytes(*t),
+            command: serde_json::from_slice(json).map_err(|e| e.to_string())?,
+        })
+    }
+}
+
+/// The answer to a proposal: whether it was one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Accepted(pub bool);
+
+impl Codec for Accepted {
+    fn encode(&self) -> Bytes {
+        Bytes::from_static(if self.0 { &[1] } else { &[0] })
+    }
+
+    fn decode(b: &Bytes) -> Result<Accepted, String> {
+        Ok(Accepted(b.first() == Some(&1)))
+    }
+}
+
 impl Machine for NodeMachine {
     type State = ();
     type Extra = ();
     type Captured = ();
+    type Command = NodeCommand;
+    type Response = Accepted;
 
-    fn apply(&self, _st: &mut (), cmd: &Command, index: u64) -> Response {
-        match cmd {
-            Command::Node { .. } => Response {
-                version: index,
-                ..Default::default()
-            },
-            _ => refused(ErrorCode::Invalid.as_str()),
-        }
+    fn apply(&self, _st: &mut (), _cmd: NodeCommand, _index: u64) -> Accepted {
+        Accepted(true)
+    }
+
+    fn refuse(_why: &str) -> Accepted {
+        Accepted(false)
     }
 
     fn encode(_: ()) {}
@@ -141,12 +198,12 @@ pub fn entry_json(e: &Entry<TypeConfig>, names: &Names) -> Value {
     o.insert("term".into(), json!(e.log_id.leader_id.term));
     o.insert("index".into(), json!(e.log_id.index));
     o.insert("leader".into(), names.name(e.log_id.leader_id.node_id));
-    match &e.payload {
-        EntryPayload::Normal(Command::Node { command, timestamp }) => {
-            o.insert("command".into(), command.clone());
+    match (&e.payload, NodeCommand::of(e)) {
+        (_, Some(NodeCommand { command, timestamp })) => {
+            o.insert("command".into(), command);
             o.insert("timestamp".into(), json!(timestamp));
         }
-        EntryPayload::Normal(other) => {
+        (EntryPayload::Normal(other), None) => {
             o.insert("command".into(), Value::Null);
             o.insert("kind".into(), json!("engine"));
             o.insert(
@@ -154,11 +211,11 @@ pub fn entry_json(e: &Entry<TypeConfig>, names: &Names) -> Value {
                 serde_json::to_value(other).unwrap_or(Value::Null),
             );
         }
-        EntryPayload::Blank => {
+        (EntryPayload::Blank, None) => {
             o.insert("command".into(), Value::Null);
             o.insert("kind".into(), json!("blank"));
         }
-        EntryPayload::Membership(m) => {
+        (EntryPayload::Membership(m), None) => {
             o.insert("command".into(), Value::Null);
             o.insert("kind".into(), json!("membership"));
             o.insert("membership".into(), membership_json(m, names));
@@ -174,10 +231,13 @@ pub fn entry_from_json(v: &Value, names: &Names) -> Result<Entry<TypeConfig>, St
     let who = names.id(o.get("leader"), "leader")?;
     let log_id = LogId::new(CommittedLeaderId::new(term, who), index);
     let payload = match o.get("kind").and_then(Value::as_str) {
-        None | Some("normal") => EntryPayload::Normal(Command::Node {
-            command: o.get("command").cloned().unwrap_or(Value::Null),
-            timestamp: o.get("timestamp").and_then(Value::as_u64).unwrap_or(0),
-        }),
+        None | Some("normal") => EntryPayload::Normal(
+            NodeCommand {
+                command: o.get("command").cloned().unwrap_or(Value::Null),
+                timestamp: o.get("timestamp").and_then(Value::as_u64).unwrap_or(0),
+            }
+            .entry(),
+        ),
         Some("blank") => EntryPayload::Blank,
         Some("membership") => {
             let m = membership_from(o.get("membership").unwrap_or(&Value::Null))
@@ -533,10 +593,13 @@ mod tests {
         let entries = vec![
             Entry {
                 log_id: lid(2, "b", 8),
-                payload: EntryPayload::Normal(Command::Node {
-                    command: json!({"type":"SET","key":"k"}),
-                    timestamp: 5,
-                }),
+                payload: EntryPayload::Normal(
+                    NodeCommand {
+                        command: json!({"type":"SET","key":"k"}),
+                        timestamp: 5,
+                    }
+                    .entry(),
+                ),
             },
             Entry {
                 log_id: lid(3, "a", 9),
@@ -645,10 +708,13 @@ mod tests {
         let n = names();
         let log = vec![Entry {
             log_id: lid(1, "a", 1),
-            payload: EntryPayload::Normal(Command::Node {
-                command: json!("x"),
-                timestamp: 1,
-            }),
+            payload: EntryPayload::Normal(
+                NodeCommand {
+                    command: json!("x"),
+                    timestamp: 1,
+                }
+                .entry(),
+            ),
         }];
         let j = persistent_json(Some(Vote::new(4, node_id("b"))), &log, &n);
         assert_eq!(

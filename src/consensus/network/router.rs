@@ -1,6 +1,6 @@
 //! An in-process network for Raft nodes, with links that can be cut: the harness for
 //! testing the engine's consensus logic without sockets (openraft's `RaftRouter`
-//! pattern). Over sockets the same engine uses `super::network` and `super::rpc`.
+//! pattern). Over sockets the same engine uses `super::client` and `super::rpc`.
 
 use super::types::Member as BasicNode;
 use super::types::TypeConfig;
@@ -148,7 +148,9 @@ impl RaftNetwork<TypeConfig> for Conn {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::consensus::{Command, KvStateMachine, MemLogStore};
+    use crate::consensus::machines::kv::{KvCommand, KvMachine, KvStateMachine};
+    use crate::consensus::state_machine::command;
+    use crate::consensus::MemLogStore;
     use openraft::ServerState;
     use serde_json::json;
     use std::time::Duration;
@@ -202,11 +204,11 @@ mod tests {
         let leader = leader_of(&all, None).await;
         let l = &nodes[&leader].0;
         assert_eq!(l.metrics().borrow().state, ServerState::Leader);
-        l.client_write(Command::Set {
+        l.client_write(command::<KvMachine>(&KvCommand::Set {
             limit: None,
             key: "k".into(),
             value: json!(1),
-        })
+        }))
         .await
         .unwrap();
         // Committed means on a majority; give the third node a moment, then all agree.
@@ -220,11 +222,11 @@ mod tests {
         router.isolate(leader);
         let stuck = tokio::time::timeout(
             Duration::from_millis(800),
-            l.client_write(Command::Set {
+            l.client_write(command::<KvMachine>(&KvCommand::Set {
                 limit: None,
                 key: "k".into(),
                 value: json!(2),
-            }),
+            })),
         )
         .await;
         assert!(!matches!(stuck, Ok(Ok(_))), "an isolated leader committed");
@@ -237,11 +239,11 @@ mod tests {
         let new_leader = leader_of(&rest, Some(leader)).await;
         nodes[&new_leader]
             .0
-            .client_write(Command::Set {
+            .client_write(command::<KvMachine>(&KvCommand::Set {
                 limit: None,
                 key: "k".into(),
                 value: json!(3),
-            })
+            }))
             .await
             .unwrap();
         router.heal();

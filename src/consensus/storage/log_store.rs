@@ -197,8 +197,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             let mut inner = self.inner.lock();
             for e in entries {
                 if self.disk.is_some() {
-                    let b =
-                        serde_json::to_vec(&e).map_err(|err| StorageIOError::write_logs(&err))?;
+                    let b = super::types::to_bytes(&e)
+                        .map_err(|err| StorageIOError::write_logs(&err))?;
                     rows.push((e.log_id.index, b));
                 }
                 inner.log.insert(e.log_id.index, e);
@@ -239,21 +239,22 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::consensus::KvStateMachine;
+    use crate::consensus::state_machine::testing::Sum;
+    use crate::consensus::state_machine::StateMachine;
     use openraft::storage::RaftLogStorageExt;
     use openraft::testing::{StoreBuilder, Suite};
 
     /// The conformance suite against the durable store (each build a fresh directory).
     struct DiskBuilder;
 
-    impl StoreBuilder<TypeConfig, LogStore, KvStateMachine, tempdir::Dir> for DiskBuilder {
+    impl StoreBuilder<TypeConfig, LogStore, StateMachine<Sum>, tempdir::Dir> for DiskBuilder {
         async fn build(
             &self,
-        ) -> Result<(tempdir::Dir, LogStore, KvStateMachine), StorageError<u64>> {
+        ) -> Result<(tempdir::Dir, LogStore, StateMachine<Sum>), StorageError<u64>> {
             let dir = tempdir::Dir::new("suite");
             let disk = Disk::open(&dir.0).map_err(|e| StorageIOError::read(&e))?;
             let log = LogStore::open(disk.clone()).map_err(|e| StorageIOError::read(&e))?;
-            let sm = KvStateMachine::open(Some(disk), None)?;
+            let sm = StateMachine::open_with(Sum, Some(disk), None)?;
             Ok((dir, log, sm))
         }
     }
@@ -269,11 +270,9 @@ mod tests {
     async fn an_append_is_bounded_in_bytes_not_only_in_entries() {
         let entry = |i: u64, action_bytes: usize| Entry::<TypeConfig> {
             log_id: LogId::new(openraft::CommittedLeaderId::new(1, 1), i),
-            payload: openraft::EntryPayload::Normal(crate::consensus::Command::Store {
-                client: 1,
-                first_counter: i,
-                actions: vec!["x".repeat(action_bytes)],
-            }),
+            payload: openraft::EntryPayload::Normal(crate::consensus::Command::App(
+                vec![b'x'; action_bytes].into(),
+            )),
         };
         let mut log = LogStore::default();
         log.blocking_append((1..=100).map(|i| entry(i, 10_000)))

@@ -8,7 +8,7 @@
 //! Format. Segment files `NNNNNNNNNN.wal`, each a sequence of records:
 //! `len u32 | crc32 u32 | kind u32 | epoch u64 | seq u64 | payload[len]`, little endian,
 //! the CRC over everything after itself. `kind` is an entry (payload: index u64 + the
-//! entry's JSON), a truncation (payload: first removed index) or a purge (payload: the
+//! entry in postcard, see `types::to_bytes`), a truncation (payload: first removed index) or a purge (payload: the
 //! purged log id's JSON). Truncation and purge are records too, so a segment is never
 //! rewritten in place.
 //!
@@ -43,7 +43,7 @@ const PURGE: u32 = 3;
 /// write buffer).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Rec<'a> {
-    /// An entry at its index, as JSON.
+    /// An entry at its index, encoded (`types::to_bytes`).
     Entry(u64, &'a [u8]),
     /// Removes every entry at or after the index.
     Truncate(u64),
@@ -331,7 +331,7 @@ impl Wal {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::consensus::log_store::tempdir::Dir;
+    use crate::consensus::storage::log_store::tempdir::Dir;
 
     fn payload(i: u64) -> Vec<u8> {
         format!("{{\"entry\":{i}}}").into_bytes()

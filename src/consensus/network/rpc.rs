@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::codec::FramedRead;
 
-pub(super) async fn accept_loop(engine: Arc<RaftEngine>, listener: Listener) {
+pub(crate) async fn accept_loop(engine: Arc<RaftEngine>, listener: Listener) {
     loop {
         let accepted = tokio::select! {
             _ = engine.stop.cancelled() => return,

@@ -28,11 +28,11 @@ pub trait PeerTransport: Send + Sync + 'static {
 }
 
 /// openraft's view of the network: one connection per target per replication stream.
-pub(super) struct NetFactory {
-    pub(super) shared: Arc<Shared>,
+pub(crate) struct NetFactory {
+    pub(crate) shared: Arc<Shared>,
 }
 
-pub(super) struct NetConn {
+pub(crate) struct NetConn {
     shared: Arc<Shared>,
     target: Member,
     /// The connection between calls (see [`Link`]: openraft cancels calls that outlast

@@ -1,6 +1,8 @@
 //! Raft traffic over the link layer: each connection is a `link::Session` of kind Raft
-//! (labelled, authenticated with the cluster secret, every frame tagged). Requests on one connection are answered in order; a caller that wants concurrency
-//! opens more connections (see [`Pool`]).
+//! (labelled, authenticated with the cluster secret, every frame tagged), each message
+//! one frame in postcard (an application's command inside is raw bytes, not JSON inside
+//! JSON). Requests on one connection are answered in order; a caller that wants
+//! concurrency opens more connections (see [`Pool`]).
 
 use super::types::{Command, Member, Response, TypeConfig};
 use crate::link::{self, Kind, Local};
@@ -162,11 +164,13 @@ impl Session {
         })
     }
 
+    /// One message, postcard-encoded straight into the frame (openraft's messages are
+    /// serde types; an application's command inside them is raw bytes, not re-encoded).
     pub async fn send<T: Serialize>(&mut self, msg: &T) -> io::Result<()> {
         let mut err = None;
         self.inner
             .writer
-            .send(|d| err = serde_json::to_writer(d.writer(), msg).err())
+            .send(|d| err = postcard::to_io(msg, d.writer()).err())
             .await?;
         match err {
             Some(e) => Err(io::Error::other(e)),
@@ -176,7 +180,7 @@ impl Session {
 
     pub async fn recv<T: DeserializeOwned>(&mut self) -> io::Result<T> {
         let f = self.inner.reader.recv().await?;
-        serde_json::from_slice(&f).map_err(|e| proto(format!("malformed message: {e}")))
+        postcard::from_bytes(&f).map_err(|e| proto(format!("malformed message: {e}")))
     }
 
     /// Sends a request and waits for its reply, within `ttl`.
