@@ -11,7 +11,7 @@ use crate::consensus::engine::{Handle, RaftConfig, RaftEvent};
 use crate::consensus::machines::kv::{self, KvCommand, KvMachine};
 use crate::consensus::net::ApiError;
 use crate::consensus::state_machine::{applied, SmEvent};
-use crate::consensus::Member;
+use crate::consensus::NodeId;
 use crate::error::ErrorCode;
 use napi::Result;
 use napi_derive::napi;
@@ -113,9 +113,9 @@ fn command_js(c: KvCommand) -> Value {
     }
 }
 
-fn members_js(ms: &[Member]) -> Value {
+fn members_js(ms: &[NodeId]) -> Value {
     ms.iter()
-        .map(|m| json!({"nodeId": m.name, "address": m.addr}))
+        .map(|m| json!({"nodeId": m.name(), "address": m.addr()}))
         .collect()
 }
 
@@ -215,7 +215,7 @@ impl NativeRaft {
 
     #[napi(getter, catch_unwind)]
     pub fn address(&self) -> String {
-        self.engine.member().addr.clone()
+        self.engine.member().addr()
     }
 
     /// `getState()` as JSON.
@@ -258,9 +258,14 @@ impl NativeRaft {
 
     #[napi(catch_unwind)]
     pub async fn add_node(&self, node_id: String, address: String) -> Result<String> {
-        let m = Member {
-            name: node_id,
-            addr: address,
+        let m = match NodeId::at(&node_id, &address) {
+            Ok(m) => m,
+            Err(e) => {
+                return Ok(fail(ApiError::new(
+                    ErrorCode::InvalidConfig.as_str(),
+                    e.to_string(),
+                )))
+            }
         };
         Ok(match self.engine.add_node(m).await {
             Ok(()) => json!({"ok": true}).to_string(),

@@ -11,7 +11,7 @@ use crate::consensus::engine::{Parts, RaftConfig, RaftEngine, RaftEvent};
 use crate::consensus::machines::node::{self, Names, NodeCommand, NodeMachine};
 use crate::consensus::net::{Reply, Request};
 use crate::consensus::state_machine::{self as sm, SmEvent};
-use crate::consensus::{node_id, Command, LogStore, Member, PeerTransport};
+use crate::consensus::{raft_id, Command, LogStore, NodeId, PeerTransport};
 use crate::error::NodeErrorCode as E;
 use napi::bindgen_prelude::Promise;
 use napi::threadsafe_function::ThreadsafeFunction;
@@ -72,14 +72,14 @@ struct JsTransport {
 impl PeerTransport for JsTransport {
     fn call(
         &self,
-        target: &Member,
+        target: &NodeId,
         req: Request,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = io::Result<Reply>> + Send>> {
         let send = self.send.lock().clone();
         let prepared = node::outgoing(&req, &self.names);
         let names = self.names.clone();
         let out = self.out.clone();
-        let peer = target.name.clone();
+        let peer = target.name().to_string();
         if let Request::Vote(r) = &req {
             let term = r.vote.leader_id.term;
             if self.asked.swap(term, Ordering::AcqRel) != term {
@@ -343,17 +343,9 @@ impl NativeRaftNode {
             transport: Some(self.transport.clone()),
             log: self.preload.lock().take(),
         };
-        let members: BTreeMap<u64, Member> = std::iter::once(&self.cfg.name)
+        let members: BTreeMap<u64, NodeId> = std::iter::once(&self.cfg.name)
             .chain(&self.peers)
-            .map(|n| {
-                (
-                    node_id(n),
-                    Member {
-                        name: n.clone(),
-                        addr: String::new(),
-                    },
-                )
-            })
+            .map(|n| (raft_id(n), NodeId::named(n)))
             .collect();
         let cfg = self.cfg.clone();
         let events = sink(self.out.clone(), self.committed.clone());

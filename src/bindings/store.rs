@@ -11,9 +11,8 @@ use super::reducer::{failures, JsFailure, NativeReducer};
 use super::runtime::{handle, on_engine};
 use crate::config::StoreConfig;
 use crate::consensus::engine::RaftConfig;
-use crate::consensus::Member;
+use crate::consensus::NodeId;
 use crate::error::ErrorCode;
-use crate::membership::NodeId;
 use crate::protocol::Mode;
 use crate::store::auth::Logins;
 use crate::store::ban::BanPolicy;
@@ -472,23 +471,19 @@ fn raft_config(
     })
 }
 
-fn seeds(c: &ClusterStoreOptions) -> Result<Vec<Member>, Code> {
+fn seeds(c: &ClusterStoreOptions) -> Result<Vec<NodeId>, Code> {
     c.seeds
         .iter()
         .flatten()
         .map(|s| {
-            let id = NodeId::parse(s).map_err(|e| {
+            NodeId::parse(s).map_err(|e| {
                 js_error(
                     ErrorCode::InvalidConfig.as_str(),
                     format!("invalid configuration: cluster.seeds: {s:?}: {}", e.reason),
                 )
-            })?;
-            Ok(Member {
-                name: id.name().to_string(),
-                addr: format!("{}:{}", id.host(), id.port()),
             })
         })
-        .filter(|m: &Result<Member, Code>| m.as_ref().map_or(true, |m| m.name != c.node_name))
+        .filter(|m: &Result<NodeId, Code>| m.as_ref().map_or(true, |m| m.name() != c.node_name))
         .collect()
 }
 
@@ -675,12 +670,12 @@ impl NativeAuthority {
         let raft = self.raft.as_ref()?;
         let st = raft.engine().state();
         // On the leader each member also says how far its log matches the leader's.
-        let member = |m: &crate::consensus::Member, voter: bool| {
+        let member = |m: &crate::consensus::NodeId, voter: bool| {
             serde_json::json!({
-                "nodeId": m.name,
-                "address": m.addr,
+                "nodeId": m.name(),
+                "address": m.addr(),
                 "voter": voter,
-                "matchIndex": st.matched.get(&m.name),
+                "matchIndex": st.matched.get(m.name()),
             })
         };
         let members: Vec<serde_json::Value> = st

@@ -14,7 +14,7 @@ use super::proposer::{Proposer, Rejected};
 use super::state_machine::{answer, command, Core, Machine, SmEvent, SmSink, StateMachine};
 use super::storage::disk::Disk;
 use super::storage::log_store::LogStore;
-use super::types::{node_id, Command, Member, TypeConfig};
+use super::types::{raft_id, Command, NodeId, TypeConfig};
 use crate::error::ErrorCode;
 use crate::protocol::FrameLimits;
 use crate::transport::{Endpoint, Listener};
@@ -31,7 +31,7 @@ use tokio_util::task::TaskTracker;
 
 pub(super) struct Shared {
     pub(super) cfg: RaftConfig,
-    pub(super) me: Member,
+    pub(super) me: NodeId,
     pub(super) limits: FrameLimits,
     /// Addresses learned from `add_node` before the membership has them.
     pub(super) known: Mutex<BTreeMap<String, String>>,
@@ -120,11 +120,11 @@ pub(super) fn refused<E: std::fmt::Display>(e: RaftError<u64, E>, api_code: Erro
     api(code.as_str(), e.to_string())
 }
 
-pub(super) fn name_of(m: &RaftMetrics<u64, Member>, id: u64) -> Option<String> {
+pub(super) fn name_of(m: &RaftMetrics<u64, NodeId>, id: u64) -> Option<String> {
     m.membership_config
         .membership()
         .get_node(&id)
-        .map(|n| n.name.clone())
+        .map(|n| n.name().to_string())
 }
 
 /// A node and the state machine it was opened with: what its opener keeps, so that it
@@ -218,11 +218,13 @@ impl RaftEngine {
             .advertise_host
             .clone()
             .unwrap_or_else(|| cfg.host.clone());
-        let me = Member {
-            name: cfg.name.clone(),
-            addr: format!("{host}:{port}"),
+        // A node whose messages go through the embedder's transport has no address.
+        let me = match port {
+            0 => NodeId::named(&cfg.name),
+            _ => NodeId::at(&cfg.name, &format!("{host}:{port}"))
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?,
         };
-        let id = node_id(&cfg.name);
+        let id = raft_id(&cfg.name);
         let raft_cfg = Config {
             cluster_name: "redux-cluster-rs".into(),
             election_timeout_min: cfg.election_timeout_min,
@@ -280,7 +282,7 @@ impl RaftEngine {
         let shared = Arc::new(Shared {
             limits,
             dialer: Dialer {
-                local: me.name.clone(),
+                local: me.name().to_string(),
                 secret: cfg.secret.clone(),
                 limits,
                 tls: cfg.tls.clone(),
@@ -374,7 +376,7 @@ impl RaftEngine {
         &self.shared.cfg
     }
 
-    pub fn member(&self) -> &Member {
+    pub fn member(&self) -> &NodeId {
         &self.shared.me
     }
 
@@ -399,7 +401,7 @@ impl RaftEngine {
     pub fn status(&self) -> Status {
         let m = self.raft.metrics().borrow().clone();
         Status {
-            name: self.shared.me.name.clone(),
+            name: self.shared.me.name().to_string(),
             initialized: m
                 .membership_config
                 .membership()
@@ -429,13 +431,16 @@ impl RaftEngine {
             .iter()
             .flatten()
             .filter_map(|(id, log)| {
-                Some((mem.get_node(id)?.name.clone(), log.map_or(0, |l| l.index)))
+                Some((
+                    mem.get_node(id)?.name().to_string(),
+                    log.map_or(0, |l| l.index),
+                ))
             })
             .collect();
         NodeState {
             matched,
-            name: self.shared.me.name.clone(),
-            addr: self.shared.me.addr.clone(),
+            name: self.shared.me.name().to_string(),
+            addr: self.shared.me.addr(),
             // openraft's first metrics say Follower before its core has looked at the
             // membership; a node that is no voter is a learner.
             role: match m.state {
@@ -457,14 +462,14 @@ impl RaftEngine {
         }
     }
 
-    pub(super) fn leader_member(&self) -> Option<Member> {
+    pub(super) fn leader_member(&self) -> Option<NodeId> {
         let m = self.raft.metrics().borrow().clone();
         let l = m.current_leader?;
         m.membership_config.membership().get_node(&l).cloned()
     }
 
     /// Waits until some leader is known (or the timeout).
-    pub(super) async fn await_leader(&self, timeout: Duration) -> Option<Member> {
+    pub(super) async fn await_leader(&self, timeout: Duration) -> Option<NodeId> {
         let mut rx = self.raft.metrics();
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
@@ -480,28 +485,29 @@ impl RaftEngine {
         }
     }
 
-    pub(super) fn not_leader(&self, leader: Option<Member>) -> ApiError {
+    pub(super) fn not_leader(&self, leader: Option<NodeId>) -> ApiError {
         let mut e = api(
             ErrorCode::NotLeader.as_str(),
             match &leader {
                 Some(l) => format!(
                     "{} is not the leader; the leader is {}",
-                    self.shared.me.name, l.name
+                    self.shared.me.name(),
+                    l.name()
                 ),
                 None => format!(
                     "{} is not the leader and no leader is known yet",
-                    self.shared.me.name
+                    self.shared.me.name()
                 ),
             },
         );
-        e.leader = leader.map(|l| l.name);
+        e.leader = leader.map(|l| l.name().to_string());
         e
     }
 
-    pub(super) async fn forward(&self, to: &Member, req: &Request) -> Result<Reply, ApiError> {
+    pub(super) async fn forward(&self, to: &NodeId, req: &Request) -> Result<Reply, ApiError> {
         let s = &self.shared;
         s.pool
-            .call(&s.dialer, &to.addr, req, s.cfg.commit_timeout)
+            .call(&s.dialer, &to.addr(), req, s.cfg.commit_timeout)
             .await
             .map_err(|e| {
                 api(
@@ -510,7 +516,7 @@ impl RaftEngine {
                     } else {
                         ErrorCode::Unavailable.as_str()
                     },
-                    format!("forwarding to the leader {} failed: {e}", to.name),
+                    format!("forwarding to the leader {} failed: {e}", to.name()),
                 )
             })
     }
@@ -525,7 +531,7 @@ impl RaftEngine {
     async fn leader_moved_from(&self, name: &str) {
         let mut rx = self.raft.metrics();
         loop {
-            if self.leader_member().is_some_and(|l| l.name != name) {
+            if self.leader_member().is_some_and(|l| l.name() != name) {
                 return;
             }
             if rx.changed().await.is_err() {
@@ -555,7 +561,7 @@ impl RaftEngine {
                     let Some(leader) = self.await_leader(left).await else {
                         return Err(e);
                     };
-                    if leader.name == self.shared.me.name {
+                    if leader.name() == self.shared.me.name() {
                         continue;
                     }
                     if !self.shared.cfg.forward {
@@ -570,7 +576,7 @@ impl RaftEngine {
                             // would reconnect and resend anyway (thousands of clients
                             // at once, each one backing off).
                             Err(e) if resend == Resend::Safe && e.code == ErrorCode::Unavailable.as_str() => {
-                                let moved = tokio::time::timeout_at(deadline, self.leader_moved_from(&leader.name));
+                                let moved = tokio::time::timeout_at(deadline, self.leader_moved_from(leader.name()));
                                 if moved.await.is_err() {
                                     return Err(e);
                                 }
@@ -578,11 +584,11 @@ impl RaftEngine {
                             }
                             r => r?,
                         },
-                        _ = self.leader_moved_from(&leader.name) => match resend {
+                        _ = self.leader_moved_from(leader.name()) => match resend {
                             Resend::Safe => continue,
                             Resend::Unsafe => return Err(api(
                                 ErrorCode::Timeout.as_str(),
-                                format!("the leader {} was replaced while this write was forwarded to it; it may still commit", leader.name),
+                                format!("the leader {} was replaced while this write was forwarded to it; it may still commit", leader.name()),
                             )),
                         },
                     };
@@ -637,7 +643,7 @@ impl RaftEngine {
                 let Some(leader) = self.await_leader(timeout).await else {
                     return Err(e);
                 };
-                if leader.name == self.shared.me.name {
+                if leader.name() == self.shared.me.name() {
                     self.barrier_here(timeout).await?
                 } else {
                     match self.forward(&leader, &Request::Read).await? {
@@ -712,9 +718,9 @@ impl RaftEngine {
         let mut out = self.shared.known.lock().clone();
         let m = self.raft.metrics().borrow().clone();
         for (_, n) in m.membership_config.membership().nodes() {
-            out.insert(n.name.clone(), n.addr.clone());
+            out.insert(n.name().to_string(), n.addr());
         }
-        out.remove(&self.shared.me.name);
+        out.remove(self.shared.me.name());
         out
     }
 }

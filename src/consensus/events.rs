@@ -5,7 +5,7 @@
 use super::engine::{name_of, RaftEngine};
 use super::network::net::{Link, Reply, Request};
 use super::state_machine::SmEvent;
-use super::types::Member;
+use super::types::NodeId;
 use openraft::ServerState;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -29,8 +29,8 @@ pub enum RaftEvent {
     PeerDisconnected(String),
     /// The voters and learners after a membership change was applied.
     Members {
-        voters: Vec<Member>,
-        learners: Vec<Member>,
+        voters: Vec<NodeId>,
+        learners: Vec<NodeId>,
     },
     State(SmEvent),
     /// Something the owner should hear of that is not an error of a call: a peer refused
@@ -57,8 +57,8 @@ pub struct NodeState {
     pub commit_index: u64,
     pub last_applied: u64,
     pub snapshot_index: Option<u64>,
-    pub voters: Vec<Member>,
-    pub learners: Vec<Member>,
+    pub voters: Vec<NodeId>,
+    pub learners: Vec<NodeId>,
     pub initialized: bool,
     /// On the leader: how far each member's log is known to match its own (by name).
     pub matched: std::collections::BTreeMap<String, u64>,

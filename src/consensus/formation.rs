@@ -11,7 +11,7 @@
 
 use super::engine::{api, refused, RaftEngine};
 use super::network::net::{split_addr, ApiError, Reply, Request, Status};
-use super::types::{node_id, Command, Member};
+use super::types::{raft_id, Command, NodeId};
 use crate::error::ErrorCode;
 use openraft::error::{ClientWriteError, RaftError};
 use openraft::{ChangeMembers, ServerState};
@@ -24,10 +24,10 @@ impl RaftEngine {
     /// nodes decide who founds the cluster by the smallest name they know of, so each
     /// must know them all first (told one at a time, two could each think themselves
     /// the smallest and found two clusters).
-    pub fn know(&self, peers: &[Member]) {
+    pub fn know(&self, peers: &[NodeId]) {
         let mut known = self.shared.known.lock();
-        for m in peers.iter().filter(|m| m.name != self.shared.me.name) {
-            known.insert(m.name.clone(), m.addr.clone());
+        for m in peers.iter().filter(|m| m.name() != self.shared.me.name()) {
+            known.insert(m.name().to_string(), m.addr());
         }
     }
 
@@ -47,16 +47,16 @@ impl RaftEngine {
 
     /// Adds `m` as a voter (a learner first, so it catches up before it counts). Callable
     /// on any node.
-    pub async fn add_node(&self, m: Member) -> Result<(), ApiError> {
+    pub async fn add_node(&self, m: NodeId) -> Result<(), ApiError> {
         self.open()?;
-        if m.name == self.shared.me.name {
+        if m.name() == self.shared.me.name() {
             return Ok(());
         }
-        split_addr(&m.addr).map_err(|e| api(ErrorCode::InvalidConfig.as_str(), e.to_string()))?;
+        split_addr(&m.addr()).map_err(|e| api(ErrorCode::InvalidConfig.as_str(), e.to_string()))?;
         self.shared
             .known
             .lock()
-            .insert(m.name.clone(), m.addr.clone());
+            .insert(m.name().to_string(), m.addr());
         let deadline = tokio::time::Instant::now() + self.shared.cfg.commit_timeout * 2;
         loop {
             let r = if self.initialized().await {
@@ -86,8 +86,14 @@ impl RaftEngine {
     /// founds the cluster when all of them are fresh.
     pub(super) fn smallest_known(&self) -> String {
         let known = self.shared.known.lock();
-        let me = &self.shared.me.name;
-        known.keys().filter(|k| *k < me).min().unwrap_or(me).clone()
+        let me = self.shared.me.name();
+        known
+            .keys()
+            .map(String::as_str)
+            .filter(|k| *k < me)
+            .min()
+            .unwrap_or(me)
+            .to_string()
     }
 
     /// Retried by `add_node` until `first` has founded the cluster and added us.
@@ -99,7 +105,7 @@ impl RaftEngine {
     }
 
     /// A fresh node asks `peer` to add it; when all are fresh the smallest name founds.
-    pub(super) async fn join_via(&self, peer: &Member) -> Result<(), ApiError> {
+    pub(super) async fn join_via(&self, peer: &NodeId) -> Result<(), ApiError> {
         match self
             .forward(peer, &Request::Join(self.shared.me.clone()))
             .await
@@ -108,7 +114,7 @@ impl RaftEngine {
             Ok(Reply::Done(Err(e))) if e.code == ErrorCode::Fresh.as_str() => {
                 // The peer says we are the smallest it knows; we may know a smaller one.
                 let first = self.smallest_known();
-                if first != self.shared.me.name {
+                if first != self.shared.me.name() {
                     return Err(self.forming(&first));
                 }
                 // Peers are often added in a burst (addPeer for each, concurrently): give
@@ -119,7 +125,7 @@ impl RaftEngine {
                 ))
                 .await;
                 let first = self.smallest_known();
-                if first != self.shared.me.name {
+                if first != self.shared.me.name() {
                     return Err(self.forming(&first));
                 }
                 self.found_cluster()
@@ -167,7 +173,7 @@ impl RaftEngine {
                 let Some(leader) = self.await_leader(timeout).await else {
                     return Err(e);
                 };
-                if leader.name == self.shared.me.name {
+                if leader.name() == self.shared.me.name() {
                     return self.change_here(&req).await;
                 }
                 match self.forward(&leader, &req).await? {
@@ -187,20 +193,25 @@ impl RaftEngine {
     /// the cluster (a `Genesis` entry) before it adds its first node, so every member
     /// knows the name; a node that knows another name, or none but already has a
     /// cluster, is someone else's.
-    pub(super) async fn same_cluster(&self, n: &Member) -> Result<(), ApiError> {
+    pub(super) async fn same_cluster(&self, n: &NodeId) -> Result<(), ApiError> {
         if self.cluster().is_none() {
             let cluster = format!("{:016x}", rand::random::<u64>());
             self.write(Command::Genesis { cluster }).await?;
         }
         let ours = self.cluster();
         // Unreachable now: adding it as a learner waits for it (or times out).
-        let Ok(theirs) = self.ping(&n.addr, Duration::from_secs(1)).await else {
+        let Ok(theirs) = self.ping(&n.addr(), Duration::from_secs(1)).await else {
             return Ok(());
         };
-        if theirs.name != n.name {
+        if theirs.name != n.name() {
             return Err(api(
                 ErrorCode::InvalidArgument.as_str(),
-                format!("the node at {} is {}, not {}", n.addr, theirs.name, n.name),
+                format!(
+                    "the node at {} is {}, not {}",
+                    n.addr(),
+                    theirs.name,
+                    n.name()
+                ),
             ));
         }
         let other = match &theirs.cluster {
@@ -213,7 +224,8 @@ impl RaftEngine {
                 format!(
                     "{} at {} already belongs to another cluster; remove it there and \
                      start it with an empty dataDir to move it here",
-                    n.name, n.addr
+                    n.name(),
+                    n.addr()
                 ),
             ));
         }
@@ -230,7 +242,7 @@ impl RaftEngine {
             return Err(self.not_leader(leader));
         }
         let mem = m.membership_config.membership().clone();
-        let map = |e: RaftError<u64, ClientWriteError<u64, Member>>| match e {
+        let map = |e: RaftError<u64, ClientWriteError<u64, NodeId>>| match e {
             RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => {
                 self.not_leader(f.leader_node)
             }
@@ -247,7 +259,7 @@ impl RaftEngine {
         }
         match req {
             Request::AddNode(n) => {
-                let id = node_id(&n.name);
+                let id = raft_id(n.name());
                 if mem.voter_ids().any(|v| v == id) {
                     return Ok(());
                 }
@@ -286,8 +298,8 @@ impl RaftEngine {
                         ErrorCode::Unavailable.as_str(),
                         format!(
                             "{} at {} did not answer within {} ms; it was not added",
-                            n.name,
-                            n.addr,
+                            n.name(),
+                            n.addr(),
                             timeout.as_millis()
                         ),
                     ));
@@ -302,7 +314,7 @@ impl RaftEngine {
                 Ok(())
             }
             Request::RemoveNode(name) => {
-                let id = node_id(name);
+                let id = raft_id(name);
                 if mem.get_node(&id).is_none() {
                     return Ok(());
                 }

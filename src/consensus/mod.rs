@@ -39,7 +39,7 @@ pub use network::client::PeerTransport;
 pub use network::net;
 pub use storage::disk::Disk;
 pub use storage::log_store::{LogStore, MemLogStore};
-pub use types::{node_id, Command, Member, Response, TypeConfig};
+pub use types::{raft_id, Command, NodeId, Response, TypeConfig};
 
 #[cfg(test)]
 mod sim;

@@ -14,7 +14,7 @@
 //! until as many writes wait as the last entry carried. A lone writer, whose last entry
 //! carried one write, never waits.
 
-use super::types::{Command, Member, Response, TypeConfig};
+use super::types::{Command, NodeId, Response, TypeConfig};
 use openraft::error::ClientWriteError;
 use openraft::Raft;
 use std::collections::VecDeque;
@@ -45,7 +45,7 @@ const GATHER: Duration = Duration::from_micros(1000);
 #[derive(Debug, Clone)]
 pub enum Rejected {
     /// openraft refused it (not the leader, membership change in progress, ...).
-    Raft(ClientWriteError<u64, Member>),
+    Raft(ClientWriteError<u64, NodeId>),
     /// The Raft node stopped.
     Stopped,
     /// [`MAX_QUEUED`] writes were already waiting.

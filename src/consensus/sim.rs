@@ -11,7 +11,7 @@ use super::machines::kv::{KvCommand, KvMachine, KvStateMachine};
 use super::network::router::{Router, RouterFactory};
 use super::state_machine::{command, SmEvent, SmSink};
 use super::storage::log_store::LogStore;
-use super::types::{Command, Member, TypeConfig};
+use super::types::{Command, NodeId, TypeConfig};
 use openraft::{Config, Raft, ServerState};
 use parking_lot::Mutex;
 use rand::rngs::StdRng;
@@ -83,7 +83,7 @@ async fn run(seed: u64, steps: usize) {
             boot(id, &router, &cfg, LogStore::default(), &applied).await,
         );
     }
-    let members: BTreeMap<u64, Member> = (1..=5).map(|i| (i, Member::default())).collect();
+    let members: BTreeMap<u64, NodeId> = (1..=5).map(|i| (i, NodeId::default())).collect();
     nodes[&1]
         .raft
         .as_ref()

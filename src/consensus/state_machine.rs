@@ -10,7 +10,7 @@
 //! formation code.
 
 use super::storage::disk::Disk;
-use super::types::{Blob, Command, Member, Response, TypeConfig};
+use super::types::{Blob, Command, NodeId, Response, TypeConfig};
 use bytes::Bytes;
 use openraft::storage::{RaftStateMachine, Snapshot, SnapshotMeta};
 use openraft::{
@@ -105,7 +105,7 @@ pub trait Machine: Send + Sync + 'static {
 #[serde(bound(serialize = "S: Serialize, X: Serialize"))]
 pub struct Full<S, X> {
     pub last_applied: Option<LogId<u64>>,
-    pub membership: StoredMembership<u64, Member>,
+    pub membership: StoredMembership<u64, NodeId>,
     /// The cluster's name, from its first `Genesis` entry.
     #[serde(default)]
     pub cluster: Option<String>,
@@ -204,7 +204,7 @@ pub type SmSink = Arc<dyn Fn(SmEvent) + Send + Sync>;
 
 #[derive(Debug, Clone)]
 pub struct StoredSnapshot {
-    pub meta: SnapshotMeta<u64, Member>,
+    pub meta: SnapshotMeta<u64, NodeId>,
     pub data: Vec<u8>,
 }
 
@@ -295,7 +295,7 @@ impl<M: Machine> StateMachine<M> {
 
     /// A snapshot's state (its extra part still in it: see `adopt`).
     fn decode(
-        meta: &SnapshotMeta<u64, Member>,
+        meta: &SnapshotMeta<u64, NodeId>,
         data: &[u8],
     ) -> Result<Full<M::State, M::Extra>, StorageError<u64>> {
         let mut state: Full<M::State, M::Extra> = serde_json::from_slice(data)
@@ -395,7 +395,7 @@ impl<M: Machine> RaftStateMachine<TypeConfig> for StateMachine<M> {
 
     async fn applied_state(
         &mut self,
-    ) -> Result<(Option<LogId<u64>>, StoredMembership<u64, Member>), StorageError<u64>> {
+    ) -> Result<(Option<LogId<u64>>, StoredMembership<u64, NodeId>), StorageError<u64>> {
         let st = self.state.lock();
         Ok((st.last_applied, st.membership.clone()))
     }
@@ -471,7 +471,7 @@ impl<M: Machine> RaftStateMachine<TypeConfig> for StateMachine<M> {
 
     async fn install_snapshot(
         &mut self,
-        meta: &SnapshotMeta<u64, Member>,
+        meta: &SnapshotMeta<u64, NodeId>,
         snapshot: Box<Cursor<Vec<u8>>>,
     ) -> Result<(), StorageError<u64>> {
         let data = snapshot.into_inner();

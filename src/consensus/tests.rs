@@ -5,7 +5,7 @@ use super::engine::{Handle, RaftConfig, RaftEvent};
 use super::machines::kv::{self, KvCommand, KvMachine};
 use super::network::net::ApiError;
 use super::storage::log_store::tempdir;
-use super::types::Member;
+use super::types::NodeId;
 use crate::error::ErrorCode;
 use parking_lot::Mutex;
 use serde_json::json;
@@ -116,10 +116,10 @@ async fn three_nodes_form_forward_fail_over_and_restart_from_disk() {
     // Stop the leader: the other two elect a new one and keep committing.
     let (old, rest): (Vec<_>, Vec<_>) = [a.clone(), b.clone(), c.clone()]
         .into_iter()
-        .partition(|n| n.member().name == leader);
+        .partition(|n| n.member().name() == leader);
     let old = old.into_iter().next().unwrap();
-    let old_cfg = cfg(&old.member().name);
-    let old_addr = old.member().addr.clone();
+    let old_cfg = cfg(old.member().name());
+    let old_addr = old.member().addr();
     old.shutdown().await;
     drop(old);
     until("a new leader", || {
@@ -264,7 +264,7 @@ async fn a_laggard_behind_a_purged_log_catches_up_from_a_snapshot() {
     a.add_node(c.member().clone()).await.unwrap();
     a.write(&set("early", json!(0))).await.unwrap();
     until("c has the early write", || c.kv().get("early").is_some()).await;
-    let c_addr = c.member().addr.clone();
+    let c_addr = c.member().addr();
     let c_seen = c.state().last_log_index;
     // So the snapshot c reports below can only have come from the leader.
     assert_eq!(c.state().snapshot_index, None);
@@ -309,7 +309,7 @@ async fn a_follower_megabytes_behind_catches_up_in_appends_that_fit_the_heartbea
     let c = start(cfg("c")).await;
     a.add_node(b.member().clone()).await.unwrap();
     a.add_node(c.member().clone()).await.unwrap();
-    let c_addr = c.member().addr.clone();
+    let c_addr = c.member().addr();
     c.shutdown().await;
     drop(c);
     // 400 entries of 32 KB each: 13 MB that c misses.
@@ -344,10 +344,7 @@ async fn a_node_of_another_cluster_is_refused() {
     assert_eq!(e.code, ErrorCode::OtherCluster.as_str(), "{}", e.message);
     let e = x.add_node(b.member().clone()).await.unwrap_err();
     assert_eq!(e.code, ErrorCode::OtherCluster.as_str(), "{}", e.message);
-    let wrong = Member {
-        name: "y".into(),
-        addr: x.member().addr.clone(),
-    };
+    let wrong = NodeId::at("y", &x.member().addr()).unwrap();
     let e = a.add_node(wrong).await.unwrap_err();
     assert_eq!(e.code, ErrorCode::InvalidArgument.as_str(), "{}", e.message);
 
@@ -401,7 +398,7 @@ async fn three_fresh_nodes_told_about_each_other_form_one_cluster() {
 async fn after_shutdown_every_call_answers_closed_and_the_tasks_are_gone() {
     let a = start(founder("closing")).await;
     a.write(&set("k", serde_json::json!(1))).await.unwrap();
-    let addr = a.member().addr.clone();
+    let addr = a.member().addr();
     a.shutdown().await;
     a.shutdown().await; // idempotent
     assert!(
@@ -416,10 +413,7 @@ async fn after_shutdown_every_call_answers_closed_and_the_tasks_are_gone() {
         ErrorCode::Closed.as_str()
     );
     assert_eq!(code(a.read_barrier().await), ErrorCode::Closed.as_str());
-    let m = Member {
-        name: "other".into(),
-        addr: "127.0.0.1:1".into(),
-    };
+    let m = NodeId::at("other", "127.0.0.1:1").unwrap();
     assert_eq!(code(a.add_node(m).await), ErrorCode::Closed.as_str());
     assert_eq!(
         code(a.remove_node("other").await),
@@ -473,7 +467,7 @@ async fn call_from(
     use super::network::net::{Dialer, Reply, Session};
     let sock = tokio::net::TcpSocket::new_v4().unwrap();
     sock.bind(format!("{source}:0").parse().unwrap()).unwrap();
-    let addr = to.member().addr.clone();
+    let addr = to.member().addr();
     let tcp = sock.connect(addr.parse().unwrap()).await.unwrap();
     let d = Dialer {
         local: "outsider".into(),
@@ -499,10 +493,7 @@ async fn without_a_secret_only_members_hosts_may_join_add_or_remove() {
     use super::network::net::Request;
     let a = start(founder("a")).await;
     a.write(&set("k", json!(1))).await.unwrap();
-    let evil = Member {
-        name: "evil".into(),
-        addr: "127.0.0.3:9".into(),
-    };
+    let evil = NodeId::at("evil", "127.0.0.3:9").unwrap();
     // 127.0.0.3 hosts no member: every membership change from there is refused.
     for req in [
         Request::Join(evil.clone()),

@@ -1,5 +1,5 @@
 //! The Raft type configuration: what a log entry carries, what applying it returns, and
-//! how a member is addressed.
+//! the identity a member is recorded under (`link::identity`).
 //!
 //! The core carries commands blind (as etcd-io/raft's `[]byte` entries and openraft's
 //! multi-raft examples do): an application's command is bytes its own machine encodes
@@ -10,31 +10,12 @@
 use base64::Engine as _;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 // The default snapshot type the macro names.
 use std::io::Cursor;
 
-/// A member as the membership config records it: its name (the JS `nodeId`) and the
-/// `host:port` its Raft listener is reached at.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Member {
-    pub name: String,
-    pub addr: String,
-}
-
-impl std::fmt::Display for Member {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}@{}", self.name, self.addr)
-    }
-}
-
-/// openraft wants integer node ids; users name nodes with strings. The id is the first
-/// 8 bytes of the name's SHA-256, so every node derives the same id from the same name
-/// with no coordination (a collision needs ~2^32 names).
-pub fn node_id(name: &str) -> u64 {
-    let d = Sha256::digest(name.as_bytes());
-    u64::from_be_bytes(d[..8].try_into().expect("8 bytes"))
-}
+/// A member as the membership config records it: the one node identity (its name is
+/// the JS `nodeId`; the `host:port` its Raft listener is reached at).
+pub use crate::link::identity::{raft_id, NodeId};
 
 /// Bytes only an application reads. In a binary format (the peers' messages, the log on
 /// disk: postcard) they are raw bytes behind a length; in a text one (an entry a RaftNode
@@ -150,7 +131,7 @@ openraft::declare_raft_types!(
     pub TypeConfig:
         D = Command,
         R = Response,
-        Node = Member,
+        Node = NodeId,
 );
 
 /// The binary encoding of what Raft stores and sends: postcard (compact, maintained,
@@ -202,16 +183,13 @@ mod tests {
         };
         use std::collections::{BTreeMap, BTreeSet};
 
-        let m = |n: &str| Member {
-            name: n.into(),
-            addr: format!("{n}:1"),
-        };
-        let lid = |t, i| LogId::new(CommittedLeaderId::new(t, node_id("a")), i);
+        let m = |n: &str| NodeId::at(n, &format!("{n}:1")).unwrap();
+        let lid = |t, i| LogId::new(CommittedLeaderId::new(t, raft_id("a")), i);
         let members = Membership::new(
-            vec![BTreeSet::from([node_id("a"), node_id("b")])],
-            BTreeMap::from([(node_id("a"), m("a")), (node_id("b"), m("b"))]),
+            vec![BTreeSet::from([raft_id("a"), raft_id("b")])],
+            BTreeMap::from([(raft_id("a"), m("a")), (raft_id("b"), m("b"))]),
         );
-        let vote = Vote::new_committed(2, node_id("a"));
+        let vote = Vote::new_committed(2, raft_id("a"));
         let requests = vec![
             Request::Append(AppendEntriesRequest {
                 vote,
@@ -237,7 +215,7 @@ mod tests {
                 ],
                 leader_commit: None,
             }),
-            Request::Vote(VoteRequest::new(Vote::new(3, node_id("b")), None)),
+            Request::Vote(VoteRequest::new(Vote::new(3, raft_id("b")), None)),
             Request::Snapshot(InstallSnapshotRequest {
                 vote,
                 meta: SnapshotMeta {

@@ -11,12 +11,17 @@
 //!   on every frame. Raft and membership links are sessions; store clients log in with
 //!   a challenge–response keyed the same way (`store::auth`), on [`mac`].
 //!
+//! - [`identity`]: the one node identity, `name@host:port`, and the one function from it
+//!   to openraft's id.
+//!
 //! Frames are `protocol`'s; streams (TCP, Unix, TLS, WebSocket) are `transport`'s.
 //! Liveness (heartbeats on an idle link, a watch on silence) is
 //! `transport::liveness`, shared by every link that has no detector of its own.
 
+pub mod identity;
 pub mod label;
 pub mod session;
 
+pub use identity::{raft_id, InvalidNodeId, NodeId};
 pub use label::{labelled, read_label, Kind};
 pub use session::{mac, Local, Session, SessionReader, SessionWriter};

@@ -21,7 +21,7 @@ use crate::config::StoreConfig;
 use crate::consensus::engine::{EventSink, Handle, RaftConfig, RaftEngine, RaftEvent, Resend};
 use crate::consensus::net::ApiError;
 use crate::consensus::state_machine::{applied, Machine, SmEvent, StateMachine};
-use crate::consensus::Member;
+use crate::consensus::NodeId;
 use crate::error::ErrorCode;
 use crate::protocol::{FrameError, Mode, Ordered};
 use bytes::Bytes;
@@ -197,7 +197,7 @@ impl RaftAuthority {
     /// Joins the group through `seeds` (every one of them is asked, in the background,
     /// until it answers or this server stops): fresh servers told about each other form
     /// one group, and a server started later is added to the running one.
-    pub fn join(self: &Arc<Self>, seeds: Vec<Member>) {
+    pub fn join(self: &Arc<Self>, seeds: Vec<NodeId>) {
         self.engine.know(&seeds);
         for m in seeds {
             let (engine, cancel) = (self.engine.clone(), self.cancel.clone());
@@ -225,7 +225,7 @@ impl RaftAuthority {
                                     &e.code,
                                     format!(
                                         "ReduxCluster.createServer: seed {} refused to add this server: {}",
-                                        m.name, e.message
+                                        m.name(), e.message
                                     ),
                                 ));
                             }
@@ -592,7 +592,7 @@ mod raft_tests {
         let (gone, rest): (Vec<_>, Vec<_>) = nodes
             .iter()
             .cloned()
-            .partition(|n| n.member().name == leader);
+            .partition(|n| n.member().name() == leader);
         gone[0].shutdown().await;
         until("a new leader", || {
             rest.iter()
@@ -607,7 +607,7 @@ mod raft_tests {
         let logs: Vec<Applied> = [&a, &b, &c]
             .iter()
             .zip([la, lb, lc])
-            .filter(|(n, _)| n.member().name != leader)
+            .filter(|(n, _)| n.member().name() != leader)
             .map(|(_, l)| l)
             .collect();
         until("both survivors applied all nine", || {

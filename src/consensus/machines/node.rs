@@ -11,7 +11,7 @@
 
 use crate::consensus::network::net::{Reply, Request};
 use crate::consensus::state_machine::{Codec, Machine};
-use crate::consensus::types::{node_id, Blob, Command, Member, TypeConfig};
+use crate::consensus::types::{raft_id, Blob, Command, NodeId, TypeConfig};
 use bytes::{BufMut, Bytes, BytesMut};
 use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, VoteRequest, VoteResponse};
 use openraft::{CommittedLeaderId, Entry, EntryPayload, LogId, Membership, Vote};
@@ -107,7 +107,7 @@ impl Names {
         Names(
             names
                 .into_iter()
-                .map(|n| (node_id(n), n.to_string()))
+                .map(|n| (raft_id(n), n.to_string()))
                 .collect(),
         )
     }
@@ -128,7 +128,7 @@ impl Names {
     fn id(&self, v: Option<&Value>, what: &str) -> Result<u64, String> {
         match v {
             None | Some(Value::Null) => Ok(0),
-            Some(Value::String(n)) if self.0.contains_key(&node_id(n)) => Ok(node_id(n)),
+            Some(Value::String(n)) if self.0.contains_key(&raft_id(n)) => Ok(raft_id(n)),
             Some(Value::String(n)) => Err(format!("{what}: {n:?} is not a member of this group")),
             Some(other) => Err(format!("{what} must be a node id (string), got {other}")),
         }
@@ -257,17 +257,17 @@ pub fn entry_from_json(v: &Value, names: &Names) -> Result<Entry<TypeConfig>, St
 
 /// A membership by names (`{ configs: [[name, ...], ...], nodes: [name, ...] }`): JS
 /// numbers cannot hold the 64-bit ids, and the names give them back.
-fn membership_json(m: &Membership<u64, Member>, names: &Names) -> Value {
+fn membership_json(m: &Membership<u64, NodeId>, names: &Names) -> Value {
     let configs: Vec<Vec<Value>> = m
         .get_joint_config()
         .iter()
         .map(|c| c.iter().map(|id| names.name(*id)).collect())
         .collect();
-    let nodes: Vec<&str> = m.nodes().map(|(_, n)| n.name.as_str()).collect();
+    let nodes: Vec<&str> = m.nodes().map(|(_, n)| n.name()).collect();
     json!({ "configs": configs, "nodes": nodes })
 }
 
-fn membership_from(v: &Value) -> Result<Membership<u64, Member>, String> {
+fn membership_from(v: &Value) -> Result<Membership<u64, NodeId>, String> {
     let name_list = |v: &Value| -> Result<Vec<String>, String> {
         v.as_array()
             .ok_or("a list of node ids")?
@@ -285,19 +285,11 @@ fn membership_from(v: &Value) -> Result<Membership<u64, Member>, String> {
         .and_then(Value::as_array)
         .ok_or("configs must be an array")?
         .iter()
-        .map(|c| Ok(name_list(c)?.iter().map(|n| node_id(n)).collect()))
+        .map(|c| Ok(name_list(c)?.iter().map(|n| raft_id(n)).collect()))
         .collect::<Result<Vec<std::collections::BTreeSet<u64>>, String>>()?;
-    let nodes: BTreeMap<u64, Member> = name_list(o.get("nodes").unwrap_or(&Value::Null))?
+    let nodes: BTreeMap<u64, NodeId> = name_list(o.get("nodes").unwrap_or(&Value::Null))?
         .into_iter()
-        .map(|n| {
-            (
-                node_id(&n),
-                Member {
-                    name: n,
-                    addr: String::new(),
-                },
-            )
-        })
+        .map(|n| (raft_id(&n), NodeId::named(&n)))
         .collect();
     Ok(Membership::new(configs, nodes))
 }
@@ -560,14 +552,14 @@ mod tests {
     }
 
     fn lid(term: u64, who: &str, index: u64) -> LogId<u64> {
-        LogId::new(CommittedLeaderId::new(term, node_id(who)), index)
+        LogId::new(CommittedLeaderId::new(term, raft_id(who)), index)
     }
 
     #[test]
     fn messages_round_trip_through_the_seed_shapes() {
         let n = names();
         let vr = VoteRequest {
-            vote: Vote::new(3, node_id("a")),
+            vote: Vote::new(3, raft_id("a")),
             last_log_id: Some(lid(2, "b", 7)),
         };
         let j = vote_request_json(&vr, &n);
@@ -582,7 +574,7 @@ mod tests {
         );
         assert_eq!(vote_request_from(&j, &n).unwrap(), vr);
         let none = VoteRequest {
-            vote: Vote::new(1, node_id("c")),
+            vote: Vote::new(1, raft_id("c")),
             last_log_id: None,
         };
         assert_eq!(
@@ -607,7 +599,7 @@ mod tests {
             },
         ];
         let ar = AppendEntriesRequest {
-            vote: Vote::new_committed(3, node_id("a")),
+            vote: Vote::new_committed(3, raft_id("a")),
             prev_log_id: Some(lid(2, "b", 7)),
             entries,
             leader_commit: Some(lid(2, "b", 7)),
@@ -629,7 +621,7 @@ mod tests {
             AppendEntriesResponse::Success,
             AppendEntriesResponse::PartialSuccess(Some(lid(3, "a", 9))),
             AppendEntriesResponse::Conflict,
-            AppendEntriesResponse::HigherVote(Vote::new(9, node_id("c"))),
+            AppendEntriesResponse::HigherVote(Vote::new(9, raft_id("c"))),
         ] {
             assert_eq!(
                 append_response_from(&append_response_json(&r, 3, &n), &n).unwrap(),
@@ -674,17 +666,9 @@ mod tests {
     #[test]
     fn a_membership_travels_by_names() {
         let n = names();
-        let nodes: BTreeMap<u64, Member> = ["a", "b", "c"]
+        let nodes: BTreeMap<u64, NodeId> = ["a", "b", "c"]
             .iter()
-            .map(|x| {
-                (
-                    node_id(x),
-                    Member {
-                        name: x.to_string(),
-                        addr: String::new(),
-                    },
-                )
-            })
+            .map(|x| (raft_id(x), NodeId::named(x)))
             .collect();
         let m = Membership::new(vec![nodes.keys().copied().collect()], nodes);
         let e = Entry {
@@ -716,13 +700,13 @@ mod tests {
                 .entry(),
             ),
         }];
-        let j = persistent_json(Some(Vote::new(4, node_id("b"))), &log, &n);
+        let j = persistent_json(Some(Vote::new(4, raft_id("b"))), &log, &n);
         assert_eq!(
             (j["currentTerm"].as_u64(), j["votedFor"].as_str()),
             (Some(4), Some("b"))
         );
         let (v, l) = persistent_from(&j, &n).unwrap();
-        assert_eq!(v, Some(Vote::new(4, node_id("b"))));
+        assert_eq!(v, Some(Vote::new(4, raft_id("b"))));
         assert_eq!(format!("{l:?}"), format!("{log:?}"));
         let (_, gap) = persistent_from(
             &json!({"currentTerm": 1, "votedFor": null, "log": [

@@ -3,7 +3,7 @@
 
 use super::engine::Shared;
 use super::net::{Link, Reply, Request};
-use super::types::{node_id, Member, TypeConfig};
+use super::types::{raft_id, NodeId, TypeConfig};
 use openraft::error::{
     InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Timeout, Unreachable,
 };
@@ -22,7 +22,7 @@ use std::sync::Arc;
 pub trait PeerTransport: Send + Sync + 'static {
     fn call(
         &self,
-        target: &Member,
+        target: &NodeId,
         req: Request,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = io::Result<Reply>> + Send>>;
 }
@@ -34,7 +34,7 @@ pub(crate) struct NetFactory {
 
 pub(crate) struct NetConn {
     shared: Arc<Shared>,
-    target: Member,
+    target: NodeId,
     /// The connection between calls (see [`Link`]: openraft cancels calls that outlast
     /// its timeouts).
     link: Link,
@@ -43,7 +43,7 @@ pub(crate) struct NetConn {
 impl RaftNetworkFactory<TypeConfig> for NetFactory {
     type Network = NetConn;
 
-    async fn new_client(&mut self, _target: u64, node: &Member) -> NetConn {
+    async fn new_client(&mut self, _target: u64, node: &NodeId) -> NetConn {
         NetConn {
             shared: self.shared.clone(),
             target: node.clone(),
@@ -52,7 +52,7 @@ impl RaftNetworkFactory<TypeConfig> for NetFactory {
     }
 }
 
-type RpcErr<E = openraft::error::Infallible> = RPCError<u64, Member, RaftError<u64, E>>;
+type RpcErr<E = openraft::error::Infallible> = RPCError<u64, NodeId, RaftError<u64, E>>;
 
 impl NetConn {
     /// One call, bounded by openraft's own timeout for it (`option`'s hard TTL), which
@@ -64,7 +64,7 @@ impl NetConn {
         req: Request,
         action: RPCTypes,
         option: &RPCOption,
-    ) -> Result<Reply, RPCError<u64, Member, E>> {
+    ) -> Result<Reply, RPCError<u64, NodeId, E>> {
         let ttl = option.hard_ttl();
         let r = match &self.shared.external {
             // Bounded: a transport that never answers times out, as a socket would.
@@ -77,15 +77,15 @@ impl NetConn {
                     ))
                 }),
             None => {
-                let (d, addr) = (&self.shared.dialer, &self.target.addr);
+                let (d, addr) = (&self.shared.dialer, &self.target.addr());
                 self.link.call(d, addr, &req, ttl).await
             }
         };
         r.map_err(|e| match e.kind() {
             io::ErrorKind::TimedOut => RPCError::Timeout(Timeout {
                 action,
-                id: node_id(&self.shared.me.name),
-                target: node_id(&self.target.name),
+                id: raft_id(self.shared.me.name()),
+                target: raft_id(self.target.name()),
                 timeout: ttl,
             }),
             io::ErrorKind::ConnectionRefused | io::ErrorKind::NotConnected => {
@@ -98,16 +98,16 @@ impl NetConn {
     fn remote<E: std::error::Error>(
         &self,
         e: RaftError<u64, E>,
-    ) -> RPCError<u64, Member, RaftError<u64, E>> {
+    ) -> RPCError<u64, NodeId, RaftError<u64, E>> {
         RPCError::RemoteError(RemoteError::new_with_node(
-            node_id(&self.target.name),
+            raft_id(self.target.name()),
             self.target.clone(),
             e,
         ))
     }
 }
 
-fn unexpected<E: std::error::Error>() -> RPCError<u64, Member, E> {
+fn unexpected<E: std::error::Error>() -> RPCError<u64, NodeId, E> {
     RPCError::Network(NetworkError::new(&io::Error::other("unexpected reply")))
 }
 

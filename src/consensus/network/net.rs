@@ -4,7 +4,7 @@
 //! JSON). Requests on one connection are answered in order; a caller that wants
 //! concurrency opens more connections (see [`Pool`]).
 
-use super::types::{Command, Member, Response, TypeConfig};
+use super::types::{Command, NodeId, Response, TypeConfig};
 use crate::link::{self, Kind, Local};
 use crate::protocol::{FrameCodec, FrameLimits};
 use crate::transport::{Endpoint, ReadHalf, Stream, WriteHalf};
@@ -33,10 +33,10 @@ pub enum Request {
     /// everything committed" (a linearizable read's barrier).
     Read,
     /// Adds a voter (through a learner that catches up first). Answered by the leader.
-    AddNode(Member),
+    AddNode(NodeId),
     RemoveNode(String),
     /// A fresh node asks to be added; a fresh callee may found the cluster first.
-    Join(Member),
+    Join(NodeId),
     Ping,
 }
 

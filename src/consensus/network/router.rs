@@ -2,7 +2,7 @@
 //! testing the engine's consensus logic without sockets (openraft's `RaftRouter`
 //! pattern). Over sockets the same engine uses `super::client` and `super::rpc`.
 
-use super::types::Member as BasicNode;
+use super::types::NodeId as BasicNode;
 use super::types::TypeConfig;
 use openraft::error::{InstallSnapshotError, RPCError, RaftError, RemoteError, Unreachable};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};

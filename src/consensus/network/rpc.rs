@@ -89,7 +89,7 @@ impl RaftEngine {
     fn local(&self) -> crate::link::Local<'_> {
         let s = &self.shared;
         crate::link::Local {
-            name: &s.me.name,
+            name: s.me.name(),
             secret: s.cfg.secret.as_deref(),
             limits: s.limits,
         }
@@ -143,20 +143,20 @@ impl RaftEngine {
                 self.shared
                     .known
                     .lock()
-                    .insert(m.name.clone(), m.addr.clone());
+                    .insert(m.name().to_string(), m.addr());
                 if self.initialized().await {
                     return Reply::Done(self.change(Request::AddNode(m)).await);
                 }
                 // Only the smallest name known founds (so that three fresh nodes told
                 // about each other form one cluster, not two); the others wait for it.
                 match self.smallest_known() {
-                    first if first == self.shared.me.name => {
+                    first if first == self.shared.me.name() => {
                         // As in `join_via`: peers told about in a burst become known
                         // within a moment; found only if still the smallest then.
                         let pause = self.shared.cfg.heartbeat_interval.max(50) * 2;
                         tokio::time::sleep(Duration::from_millis(pause)).await;
                         let first = self.smallest_known();
-                        if first != self.shared.me.name {
+                        if first != self.shared.me.name() {
                             return Reply::Done(Err(self.forming(&first)));
                         }
                         if self.initialized().await {
@@ -167,7 +167,7 @@ impl RaftEngine {
                         }
                         Reply::Done(self.change(Request::AddNode(m)).await)
                     }
-                    first if first == m.name => Reply::Done(Err(api(
+                    first if first == m.name() => Reply::Done(Err(api(
                         ErrorCode::Fresh.as_str(),
                         "not in a cluster yet: the smallest name founds it",
                     ))),
@@ -191,7 +191,7 @@ impl RaftEngine {
             return Ok(());
         }
         let mut hosts: Vec<String> = self.peers().into_values().collect();
-        hosts.push(self.shared.me.addr.clone());
+        hosts.push(self.shared.me.addr());
         for addr in hosts {
             // An IP address resolves at once; a host name through the system's resolver.
             let resolved =

@@ -15,7 +15,7 @@
 //! before they are durable); the disk copy is what a restart reloads.
 
 use super::state_machine::StoredSnapshot;
-use super::types::{Member, TypeConfig};
+use super::types::{NodeId, TypeConfig};
 use super::wal::{Rec, Replay, Wal};
 use openraft::storage::LogFlushed;
 use openraft::{Entry, LogId, SnapshotMeta, StorageError, StorageIOError, Vote};
@@ -306,7 +306,7 @@ impl Disk {
         let bad = || StorageError::from(fail(io_err("the snapshot file is truncated")));
         let len = u32::from_le_bytes(bytes.get(..4).ok_or_else(bad)?.try_into().unwrap());
         let meta = bytes.get(4..4 + len as usize).ok_or_else(bad)?;
-        let meta: SnapshotMeta<u64, Member> =
+        let meta: SnapshotMeta<u64, NodeId> =
             serde_json::from_slice(meta).map_err(|e| fail(io_err(e)))?;
         let data = bytes[4 + len as usize..].to_vec();
         Ok(Some(StoredSnapshot { meta, data }))

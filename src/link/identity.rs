@@ -1,14 +1,22 @@
-//! Node identities, `name@host:port`, with noex's rules: the name starts with a letter
-//! and has letters, digits, `_` and `-` (at most 64); the host is an IPv4 or IPv6 address
-//! or a hostname; the port is 1..=65535. IPv6 hosts may be written bare
-//! (`a@::1:4369`, split at the last colon) or bracketed (`a@[::1]:4369`); the canonical
-//! form is bare, as noex prints it.
+//! The one node identity, `name@host:port`, for membership and Raft alike, and the one
+//! function from it to openraft's integer id ([`raft_id`], of the name).
+//!
+//! Membership's ids follow noex's rules ([`NodeId::create`], [`NodeId::parse`]): the name
+//! starts with a letter and has letters, digits, `_` and `-` (at most 64); the host is an
+//! IPv4 or IPv6 address or a hostname; the port is 1..=65535. IPv6 hosts may be written
+//! bare (`a@::1:4369`, split at the last colon) or bracketed (`a@[::1]:4369`); the
+//! canonical form is bare, as noex prints it. A Raft member's name is the user's node id
+//! (@unrdf/consensus and @ruvector/raft do not restrict it beyond being a name:
+//! [`NodeId::at`]); a RaftNode whose messages travel through its JS transport has a name
+//! and no address ([`NodeId::named`]).
 
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct NodeId {
     name: String,
     host: String,
@@ -23,6 +31,14 @@ pub struct InvalidNodeId {
 }
 
 const MAX_NAME: usize = 64;
+
+/// openraft wants integer node ids; users name nodes with strings. The id is the first 8
+/// bytes of the name's SHA-256, so every node derives the same id from the same name with
+/// no coordination (a collision needs ~2^32 names).
+pub fn raft_id(name: &str) -> u64 {
+    let d = Sha256::digest(name.as_bytes());
+    u64::from_be_bytes(d[..8].try_into().expect("8 bytes"))
+}
 
 fn valid_name(name: &str) -> Result<(), &'static str> {
     let mut chars = name.chars();
@@ -116,6 +132,57 @@ impl NodeId {
         NodeId::parse(s).is_ok()
     }
 
+    /// A Raft member: any non-empty name without `@`, reached at `addr` (`host:port`).
+    pub fn at(name: &str, addr: &str) -> Result<NodeId, InvalidNodeId> {
+        let input = format!("{name}@{addr}");
+        let err = |reason| InvalidNodeId {
+            input: input.clone(),
+            reason,
+        };
+        if name.is_empty() || name.contains('@') {
+            return Err(err("the name must be non-empty and without '@'"));
+        }
+        let (host, port) = addr
+            .rsplit_once(':')
+            .ok_or_else(|| err("the address is not host:port"))?;
+        let host = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host);
+        valid_host(host).map_err(err)?;
+        let port = match port.parse::<u16>() {
+            Ok(p) if p > 0 && port.chars().all(|c| c.is_ascii_digit()) => p,
+            _ => return Err(err("the port must be an integer between 1 and 65535")),
+        };
+        Ok(NodeId {
+            name: name.to_string(),
+            host: host.to_string(),
+            port,
+        })
+    }
+
+    /// A node known by name only (its messages travel through someone else's transport).
+    pub fn named(name: &str) -> NodeId {
+        NodeId {
+            name: name.to_string(),
+            host: String::new(),
+            port: 0,
+        }
+    }
+
+    /// Where to dial it, `host:port` (empty for a node known by name only).
+    pub fn addr(&self) -> String {
+        if self.port == 0 {
+            return String::new();
+        }
+        format!("{}:{}", self.host, self.port)
+    }
+
+    /// openraft's id for this node.
+    pub fn raft_id(&self) -> u64 {
+        raft_id(&self.name)
+    }
+
     pub fn name(&self) -> &str {
         &self.name
     }
@@ -131,7 +198,10 @@ impl NodeId {
 
 impl fmt::Display for NodeId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}@{}:{}", self.name, self.host, self.port)
+        match self.port {
+            0 => f.write_str(&self.name),
+            _ => write!(f, "{}@{}:{}", self.name, self.host, self.port),
+        }
     }
 }
 
@@ -202,5 +272,34 @@ mod tests {
         let e = NodeId::parse("1x@h:1").unwrap_err();
         assert!(e.to_string().contains("start with a letter"), "{e}");
         assert!(NodeId::create("a", "h", 70000).is_err());
+    }
+
+    #[test]
+    fn raft_members_and_their_ids() {
+        let m = NodeId::at("node.1", "127.0.0.1:7001").unwrap();
+        assert_eq!(
+            (m.name(), m.addr(), m.to_string().as_str()),
+            ("node.1", "127.0.0.1:7001".into(), "node.1@127.0.0.1:7001")
+        );
+        assert_eq!(NodeId::at("n", "[::1]:7").unwrap().addr(), "::1:7");
+        for (name, addr) in [
+            ("", "h:1"),
+            ("a@b", "h:1"),
+            ("n", "h"),
+            ("n", "h:0"),
+            ("n", "h:x"),
+            ("n", "h_x:1"),
+        ] {
+            assert!(NodeId::at(name, addr).is_err(), "{name} {addr}");
+        }
+        let lone = NodeId::named("n2");
+        assert_eq!(
+            (lone.addr(), lone.to_string()),
+            (String::new(), "n2".into())
+        );
+        // The one function: the same name, the same id, however it is reached.
+        assert_eq!(m.raft_id(), raft_id("node.1"));
+        assert_eq!(NodeId::named("node.1").raft_id(), m.raft_id());
+        assert_ne!(raft_id("a"), raft_id("b"));
     }
 }
