@@ -418,22 +418,14 @@ impl Session {
 mod tests {
     use super::*;
     use crate::link::labelled;
-    use crate::transport::{Endpoint, Listener};
+    use crate::transport::Listener;
 
     async fn pair(
         kind: Kind,
         dialer_secret: Option<&'static str>,
         acceptor_secret: Option<&'static str>,
     ) -> (io::Result<Session>, io::Result<Session>) {
-        let l = Listener::bind(&Endpoint::Tcp {
-            host: "127.0.0.1".into(),
-            port: 0,
-        })
-        .unwrap();
-        let ep = Endpoint::Tcp {
-            host: "127.0.0.1".into(),
-            port: l.port().unwrap(),
-        };
+        let (l, ep) = Listener::loopback().unwrap();
         let acceptor = tokio::spawn(async move {
             let (st, _) = l.accept().await.unwrap();
             let (r, w) = st.into_split();

@@ -2,9 +2,9 @@
 //! hello names the node, and with a cluster secret it authenticates every message (a
 //! per-link key, a tag and a sequence number per frame), so these are the bodies only.
 
-use crate::protocol::codec::{get_list, get_u32, get_u64, get_u8, put_bytes};
+use crate::protocol::codec::{get_list, get_u32, get_u64, get_u8, put_bytes, whole};
 use crate::protocol::FrameError;
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Wire {
@@ -61,10 +61,7 @@ impl Wire {
             SUPERSEDED => Wire::Superseded,
             _ => return Err(FrameError::Malformed("unknown membership message")),
         };
-        if b.has_remaining() {
-            return Err(FrameError::Malformed("trailing bytes"));
-        }
-        Ok(m)
+        whole(&b, m)
     }
 }
 

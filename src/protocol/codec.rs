@@ -76,3 +76,11 @@ pub fn get_array<const N: usize>(src: &mut Bytes) -> Result<[u8; N], FrameError>
     src.copy_to_slice(&mut out);
     Ok(out)
 }
+
+/// A message must fill its frame: bytes after it are a malformed frame, not padding.
+pub fn whole<T>(src: &Bytes, msg: T) -> Result<T, FrameError> {
+    if src.has_remaining() {
+        return Err(FrameError::Malformed("trailing bytes after the message"));
+    }
+    Ok(msg)
+}

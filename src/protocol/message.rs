@@ -2,7 +2,7 @@
 //! `u32`-length-prefixed byte strings. Actions and states are JSON text carried as byte
 //! strings; decoding slices them out of the frame without copying.
 
-use super::codec::{get_bytes, get_list, get_string, get_u32, get_u64, get_u8, put_bytes};
+use super::codec::{get_bytes, get_list, get_string, get_u32, get_u64, get_u8, put_bytes, whole};
 use super::frame::FrameError;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
@@ -265,10 +265,7 @@ impl Message {
             HEARTBEAT => Message::Heartbeat,
             _ => return Err(FrameError::Malformed("unknown message type")),
         };
-        if src.has_remaining() {
-            return Err(FrameError::Malformed("trailing bytes after message"));
-        }
-        Ok(msg)
+        whole(&src, msg)
     }
 }
 

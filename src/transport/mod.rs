@@ -254,6 +254,19 @@ impl Listener {
         }
     }
 
+    /// A TCP listener on a free loopback port, and the endpoint that reaches it.
+    pub fn loopback() -> io::Result<(Listener, Endpoint)> {
+        let l = Listener::bind(&Endpoint::Tcp {
+            host: "127.0.0.1".into(),
+            port: 0,
+        })?;
+        let ep = Endpoint::Tcp {
+            host: "127.0.0.1".into(),
+            port: l.port().unwrap_or(0),
+        };
+        Ok((l, ep))
+    }
+
     /// The bound TCP port, or `None` for a Unix socket.
     pub fn port(&self) -> Option<u16> {
         match self {

@@ -364,12 +364,8 @@ mod tests {
         cs: Option<&'static str>,
         ss: Option<&'static str>,
     ) -> (io::Result<Session>, io::Result<Session>) {
-        let l = Listener::bind(&Endpoint::Tcp {
-            host: "127.0.0.1".into(),
-            port: 0,
-        })
-        .unwrap();
-        let addr = format!("127.0.0.1:{}", l.port().unwrap());
+        let (l, ep) = Listener::loopback().unwrap();
+        let addr = ep.to_string();
         let server = tokio::spawn(async move {
             let (st, _) = l.accept().await.unwrap();
             Session::accept_stream(st, local("b", ss)).await
@@ -388,12 +384,8 @@ mod tests {
     /// call, arriving later, must never be taken as the answer to the next one.
     #[tokio::test]
     async fn a_cancelled_call_never_hands_its_reply_to_the_next() {
-        let l = Listener::bind(&Endpoint::Tcp {
-            host: "127.0.0.1".into(),
-            port: 0,
-        })
-        .unwrap();
-        let addr = format!("127.0.0.1:{}", l.port().unwrap());
+        let (l, ep) = Listener::loopback().unwrap();
+        let addr = ep.to_string();
         // The peer answers each request with its name; "first" only once released.
         let release = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
         let gate = release.clone();
