@@ -91,11 +91,13 @@ export declare class NativeClient {
 
 /** One running cluster node. */
 export declare class NativeCluster {
-  constructor(options: ClusterOptions, onEvent: (event: ClusterEventJs) => void)
+  constructor(options: ClusterOptions, wake: () => void)
+  /** Every event queued since the last call, as a JSON array text. */
+  takeEvents(): string
   get localId(): string
   get status(): string
   nodes(): Array<NodeInfoJs>
-  /** Announces the leave to every peer, closes everything, then releases the callback. */
+  /** Announces the leave to every peer, closes everything, then releases the wake-up. */
   stop(): Promise<void>
 }
 
@@ -114,7 +116,6 @@ export declare class NativeListener {
 
 /** One Raft node. */
 export declare class NativeRaft {
-  constructor(options: RaftOptions, wake: () => void)
   /** The queued events, as a JSON array. */
   poll(): string
   /** The current leader's nodeId, if known (without building the whole `state()`). */
@@ -311,15 +312,6 @@ export interface ClientSecurity {
   tlsCert?: string
   /** The client's private key (PEM). */
   tlsKey?: string
-}
-
-export interface ClusterEventJs {
-  /** 'up' | 'down' | 'status' | 'warning' */
-  kind: string
-  /** The node's id (for 'warning': the error code). */
-  id: string
-  /** The down reason, the new status, or the warning's message. */
-  reason: string
 }
 
 export interface ClusterOptions {
@@ -570,6 +562,13 @@ export interface ServerAddress {
   port?: number
   path?: string
 }
+
+/**
+ * Starts a Raft node off Node's thread (opening `dataDir` and replaying its log take as
+ * long as they take; the event loop runs on meanwhile): resolves to the node, or rejects
+ * with the error's code (`ERR_INVALID_CONFIG`, `ERR_ADDR_IN_USE`, `ERR_DATA_FORMAT`...).
+ */
+export declare function startRaft(options: RaftOptions, wake: () => void): Promise<NativeRaft>
 
 /** The state as JSON text at a version. */
 export interface StateText {

@@ -847,3 +847,4 @@ module.exports.__panicForTestAsync = nativeBinding.__panicForTestAsync
 module.exports.errorCodes = nativeBinding.errorCodes
 module.exports.nodeIdCreate = nativeBinding.nodeIdCreate
 module.exports.nodeIdParse = nativeBinding.nodeIdParse
+module.exports.startRaft = nativeBinding.startRaft

@@ -345,3 +345,18 @@ test('without a cluster secret, a server whose host is no member cannot make its
     await sa.close();
   }
 });
+
+test('one list of codes: the JS layer names them through ErrorCode, and the browser bundle carries the same list', async () => {
+  const { ErrorCode: browser } = await import(path.join(ROOT, 'src/js/browser/codes.mjs'));
+  assert.deepEqual({ ...browser }, { ...ErrorCode }, 'src/js/browser/codes.mjs is the addon\'s list (regenerate it from ErrorCode)');
+  // A code written as a string literal can drift from the enum unnoticed.
+  const dir = path.join(ROOT, 'src/js');
+  const files = fs.readdirSync(dir, { recursive: true }).filter((f) => /\.(m?js)$/.test(f) && !f.endsWith('.browser.js') && !f.endsWith('codes.mjs'));
+  const literals = files.flatMap((f) =>
+    [...fs.readFileSync(path.join(dir, f), 'utf8').matchAll(/'ERR_[A-Z_]+'/g)]
+      .map((m) => `${f}: ${m[0]}`)
+      // Node's own code for require() of an ES module, not one of ours.
+      .filter((l) => !l.endsWith("'ERR_REQUIRE_ESM'")),
+  );
+  assert.deepEqual(literals, []);
+});

@@ -3,17 +3,16 @@
 //! and error classes.
 
 use super::error::{from_io, js_error, Code};
+use super::js::{JsQueue, WakeFn};
 use super::runtime::{handle, on_engine};
 use crate::error::ErrorCode;
 use crate::membership::runtime::{Cluster, ClusterConfig, ClusterEvent};
 use crate::membership::state::MembershipConfig;
 use crate::membership::NodeId;
 use crate::protocol::FrameLimits;
-use napi::bindgen_prelude::Unknown;
-use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
-use napi::{Result, Status};
+use napi::Result;
 use napi_derive::napi;
-use parking_lot::Mutex;
+use serde_json::json;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -55,16 +54,6 @@ pub struct ClusterTls {
 }
 
 #[napi(object)]
-pub struct ClusterEventJs {
-    /// 'up' | 'down' | 'status' | 'warning'
-    pub kind: String,
-    /// The node's id (for 'warning': the error code).
-    pub id: String,
-    /// The down reason, the new status, or the warning's message.
-    pub reason: String,
-}
-
-#[napi(object)]
 pub struct NodeInfoJs {
     pub id: String,
     pub host: String,
@@ -84,8 +73,6 @@ pub struct NodeIdComponents {
     pub host: String,
     pub port: u32,
 }
-
-type EventFn = ThreadsafeFunction<ClusterEventJs, Unknown<'static>, ClusterEventJs, Status, false>;
 
 fn invalid(reason: impl Into<String>) -> napi::Error<Code> {
     js_error(ErrorCode::InvalidConfig.as_str(), reason.into())
@@ -172,7 +159,9 @@ fn config(o: ClusterOptions) -> std::result::Result<ClusterConfig, napi::Error<C
 #[napi]
 pub struct NativeCluster {
     inner: Arc<Cluster>,
-    events: Arc<Mutex<Option<EventFn>>>,
+    /// Its events for JS, on the same bounded queue as the other bindings' (JS pulls
+    /// them with `takeEvents` when woken).
+    events: Arc<JsQueue>,
 }
 
 #[napi]
@@ -180,38 +169,28 @@ impl NativeCluster {
     #[napi(constructor, catch_unwind)]
     pub fn new(
         options: ClusterOptions,
-        #[napi(ts_arg_type = "(event: ClusterEventJs) => void")] on_event: EventFn,
+        #[napi(ts_arg_type = "() => void")] wake: WakeFn,
     ) -> Result<Self, Code> {
         let cfg = config(options)?;
-        let events = Arc::new(Mutex::new(Some(on_event)));
+        let events = Arc::new(JsQueue::new(wake, ErrorCode::EventsDropped.as_str()));
         let ev = events.clone();
+        // `kind`: up | down | status | warning; `id`: the node (a warning's code);
+        // `reason`: the down reason, the new status, or the warning's message.
         let sink = Arc::new(move |e: ClusterEvent| {
-            let js = match e {
-                ClusterEvent::NodeUp(id) => ClusterEventJs {
-                    kind: "up".into(),
-                    id: id.to_string(),
-                    reason: String::new(),
-                },
-                ClusterEvent::NodeDown(id, r) => ClusterEventJs {
-                    kind: "down".into(),
-                    id: id.to_string(),
-                    reason: r.as_str().into(),
-                },
-                ClusterEvent::Status(s) => ClusterEventJs {
-                    kind: "status".into(),
-                    id: String::new(),
-                    reason: s.as_str().into(),
-                },
-                // `id` carries the code, `reason` the message.
-                ClusterEvent::Warning { code, message } => ClusterEventJs {
-                    kind: "warning".into(),
-                    id: code.into(),
-                    reason: message,
-                },
-            };
-            if let Some(f) = ev.lock().as_ref() {
-                f.call(js, ThreadsafeFunctionCallMode::NonBlocking);
-            }
+            ev.push(match e {
+                ClusterEvent::NodeUp(id) => {
+                    json!({"kind": "up", "id": id.to_string(), "reason": ""})
+                }
+                ClusterEvent::NodeDown(id, r) => {
+                    json!({"kind": "down", "id": id.to_string(), "reason": r.as_str()})
+                }
+                ClusterEvent::Status(s) => {
+                    json!({"kind": "status", "id": "", "reason": s.as_str()})
+                }
+                ClusterEvent::Warning { code, message } => {
+                    json!({"kind": "warning", "id": code, "reason": message})
+                }
+            })
         });
         let _guard = handle().enter();
         let inner = Cluster::start(cfg, sink).map_err(|e| from_io(e, "Cluster.start"))?;
@@ -219,6 +198,12 @@ impl NativeCluster {
             inner: Arc::new(inner),
             events,
         })
+    }
+
+    /// Every event queued since the last call, as a JSON array text.
+    #[napi(catch_unwind)]
+    pub fn take_events(&self) -> String {
+        self.events.take()
     }
 
     #[napi(getter, catch_unwind)]
@@ -252,18 +237,15 @@ impl NativeCluster {
             .collect()
     }
 
-    /// Announces the leave to every peer, closes everything, then releases the callback.
+    /// Announces the leave to every peer, closes everything, then releases the wake-up.
     #[napi(catch_unwind)]
     pub async fn stop(&self) -> Result<()> {
         let c = self.inner.clone();
-        let events = self.events.clone();
-        on_engine(async move {
-            c.stop().await;
-            // Let the last status event reach JS before the callback goes.
-            tokio::time::sleep(Duration::from_millis(10)).await;
-            events.lock().take();
-        })
-        .await
+        on_engine(async move { c.stop().await }).await?;
+        // What stop() said last is queued: JS takes it after this resolves. The callback
+        // goes now, so that it no longer keeps the process alive.
+        self.events.detach();
+        Ok(())
     }
 }
 

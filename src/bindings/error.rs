@@ -43,6 +43,17 @@ pub fn from_io(e: std::io::Error, what: &str) -> napi::Error<Code> {
     js_error(code, format!("{what}: {e}"))
 }
 
+/// An error for an `async fn`, whose rejections napi types by `Status`: the code travels
+/// at the head of the message (`ERR_X: why`) and `src/js/native.js` moves it to
+/// `err.code`, so a rejected call and a thrown one look the same to the user.
+#[cfg_attr(test, allow(dead_code))]
+pub fn rejected(e: napi::Error<Code>) -> napi::Error {
+    napi::Error::new(
+        Status::GenericFailure,
+        format!("{}: {}", e.status.0, e.reason),
+    )
+}
+
 /// Every error code a user can meet, as `err.code` spells it (the JS `ErrorCode` object).
 #[cfg_attr(test, allow(dead_code))]
 #[napi_derive::napi(catch_unwind)]

@@ -4,9 +4,9 @@
 //! Results cross as JSON `{ ok, ... }` objects; the JS layer turns failures into errors
 //! with the `code` the engine chose.
 
-use super::error::{from_io, js_error, Code};
+use super::error::{from_io, js_error, rejected, Code};
 use super::js::{refusal, JsQueue, WakeFn};
-use super::runtime::{handle, on_engine};
+use super::runtime::on_engine;
 use crate::consensus::engine::{Handle, RaftConfig, RaftEvent};
 use crate::consensus::machines::kv::{self, KvCommand, KvMachine};
 use crate::consensus::net::ApiError;
@@ -50,46 +50,34 @@ fn invalid(msg: impl Into<String>) -> napi::Error<Code> {
 }
 
 fn config(o: RaftOptions) -> std::result::Result<RaftConfig, napi::Error<Code>> {
-    if o.node_id.is_empty() {
-        return Err(invalid("nodeId must be a non-empty string"));
-    }
     let port = o.port.unwrap_or(0);
     if port > 65535 {
         return Err(invalid(format!("port must be 0..65535, got {port}")));
     }
-    let min = o.election_timeout_min.unwrap_or(150) as u64;
-    let max = o.election_timeout_max.unwrap_or(300) as u64;
-    let hb = o.heartbeat_interval.unwrap_or(50) as u64;
-    if hb == 0 || min <= hb || max <= min {
-        return Err(invalid(format!(
-            "need 0 < heartbeatInterval ({hb}) < electionTimeoutMin ({min}) < electionTimeoutMax ({max})"
-        )));
-    }
-    if o.cluster_secret.as_deref() == Some("") {
-        return Err(invalid("clusterSecret must not be empty"));
-    }
-    let threshold = o.snapshot_threshold.unwrap_or(1000) as u64;
-    if threshold == 0 {
-        return Err(invalid("snapshotThreshold must be at least 1"));
-    }
-    Ok(RaftConfig {
-        name: o.node_id,
-        host: o.host.unwrap_or_else(|| "127.0.0.1".into()),
+    let d = RaftConfig::local(&o.node_id);
+    let cfg = RaftConfig {
+        host: o.host.unwrap_or(d.host.clone()),
         port: port as u16,
-        listen: true,
-        tls: None,
         advertise_host: o.advertise_host,
-        election_timeout_min: min,
-        election_timeout_max: max,
-        heartbeat_interval: hb,
-        snapshot_threshold: threshold,
+        election_timeout_min: o
+            .election_timeout_min
+            .map_or(d.election_timeout_min, u64::from),
+        election_timeout_max: o
+            .election_timeout_max
+            .map_or(d.election_timeout_max, u64::from),
+        heartbeat_interval: o.heartbeat_interval.map_or(d.heartbeat_interval, u64::from),
+        snapshot_threshold: o.snapshot_threshold.map_or(d.snapshot_threshold, u64::from),
         data_dir: o.data_dir.map(Into::into),
         secret: o.cluster_secret,
-        forward: o.forward_to_leader.unwrap_or(true),
-        commit_timeout: Duration::from_millis(o.commit_timeout.unwrap_or(5000).max(1) as u64),
-        bootstrap: o.bootstrap.unwrap_or(false),
-        max_entries: 4096,
-    })
+        forward: o.forward_to_leader.unwrap_or(d.forward),
+        commit_timeout: o.commit_timeout.map_or(d.commit_timeout, |ms| {
+            Duration::from_millis(ms.max(1) as u64)
+        }),
+        bootstrap: o.bootstrap.unwrap_or(d.bootstrap),
+        ..d
+    };
+    cfg.validate().map_err(invalid)?;
+    Ok(cfg)
 }
 
 /// The JSON a JS listener sees for a command: the user's own object for
@@ -174,33 +162,37 @@ pub struct NativeRaft {
     events: Arc<JsQueue>,
 }
 
+/// Starts a Raft node off Node's thread (opening `dataDir` and replaying its log take as
+/// long as they take; the event loop runs on meanwhile): resolves to the node, or rejects
+/// with the error's code (`ERR_INVALID_CONFIG`, `ERR_ADDR_IN_USE`, `ERR_DATA_FORMAT`...).
+#[cfg_attr(test, allow(dead_code))]
+#[napi(catch_unwind)]
+pub async fn start_raft(
+    options: RaftOptions,
+    #[napi(ts_arg_type = "() => void")] wake: WakeFn,
+) -> Result<NativeRaft> {
+    let cfg = config(options).map_err(rejected)?;
+    let events = Arc::new(JsQueue::new(wake, ErrorCode::EventsDropped.as_str()));
+    let ev = events.clone();
+    let sink = Arc::new(move |e: RaftEvent| {
+        if matches!(e, RaftEvent::Role { .. }) {
+            return; // @unrdf/consensus has no such event (its state changes are above)
+        }
+        // One per committed command: built only while JS listens for them.
+        if matches!(e, RaftEvent::State(SmEvent::Applied { .. })) && !ev.entry_events() {
+            return;
+        }
+        ev.push(event_js(e));
+    });
+    let addr = format!("{}:{}", cfg.host, cfg.port);
+    let engine = on_engine(kv::start(cfg, sink))
+        .await?
+        .map_err(|e| rejected(from_io(e, &format!("cannot start the Raft node on {addr}"))))?;
+    Ok(NativeRaft { engine, events })
+}
+
 #[napi]
 impl NativeRaft {
-    #[napi(constructor, catch_unwind)]
-    pub fn new(
-        options: RaftOptions,
-        #[napi(ts_arg_type = "() => void")] wake: WakeFn,
-    ) -> Result<Self, Code> {
-        let cfg = config(options)?;
-        let events = Arc::new(JsQueue::new(wake, ErrorCode::EventsDropped.as_str()));
-        let ev = events.clone();
-        let sink = Arc::new(move |e: RaftEvent| {
-            if matches!(e, RaftEvent::Role { .. }) {
-                return; // @unrdf/consensus has no such event (its state changes are above)
-            }
-            // One per committed command: built only while JS listens for them.
-            if matches!(e, RaftEvent::State(SmEvent::Applied { .. })) && !ev.entry_events() {
-                return;
-            }
-            ev.push(event_js(e));
-        });
-        let addr = format!("{}:{}", cfg.host, cfg.port);
-        let engine = handle()
-            .block_on(kv::start(cfg, sink))
-            .map_err(|e| from_io(e, &format!("cannot start the Raft node on {addr}")))?;
-        Ok(NativeRaft { engine, events })
-    }
-
     /// The queued events, as a JSON array.
     #[napi(catch_unwind)]
     pub fn poll(&self) -> String {

@@ -245,18 +245,15 @@ impl NativeRaftNode {
         if all.iter().any(|p| p.is_empty()) {
             return Err(config_error("peers must be non-empty node ids"));
         }
-        let min = o.election_timeout_min.unwrap_or(150) as u64;
-        let max = o.election_timeout_max.unwrap_or(300) as u64;
-        let hb = o.heartbeat_interval.unwrap_or(50) as u64;
-        if hb == 0 || min <= hb || max <= min {
-            return Err(config_error(format!(
-                "need 0 < heartbeatInterval ({hb}) < electionTimeout[0] ({min}) < electionTimeout[1] ({max})"
-            )));
-        }
+        let d = RaftConfig::local(&o.node_id);
+        let min = o
+            .election_timeout_min
+            .map_or(d.election_timeout_min, u64::from);
+        let max = o
+            .election_timeout_max
+            .map_or(d.election_timeout_max, u64::from);
+        let hb = o.heartbeat_interval.map_or(d.heartbeat_interval, u64::from);
         let max_entries = o.max_entries_per_request.unwrap_or(100);
-        if max_entries == 0 {
-            return Err(config_error("maxEntriesPerRequest must be at least 1"));
-        }
         let names =
             Names::new(std::iter::once(o.node_id.as_str()).chain(all.iter().map(String::as_str)));
         let out = Arc::new(JsQueue::new(wake, E::EventsDropped.as_str()));
@@ -283,8 +280,9 @@ impl NativeRaftNode {
                 o.transport_timeout.map_or(max.max(1000), u64::from),
             ),
             max_entries: max_entries as u64,
-            ..RaftConfig::local(&o.node_id)
+            ..d
         };
+        cfg.validate().map_err(config_error)?;
         Ok(NativeRaftNode {
             cfg,
             peers: all,
@@ -372,7 +370,10 @@ impl NativeRaftNode {
         let watcher = engine.clone();
         let out = self.out.clone();
         let names = self.names.clone();
-        handle().spawn(watch_log(watcher, out, names));
+        {
+            let _guard = handle().enter();
+            engine.spawn(watch_log(watcher, out, names));
+        }
         *slot = Some(engine);
         Ok(())
     }

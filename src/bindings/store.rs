@@ -431,13 +431,6 @@ fn raft_config(
         Some(p) => p as u16,
         None => port,
     };
-    let min = c.election_timeout.unwrap_or(150) as u64;
-    let heartbeat = c.heartbeat_interval.unwrap_or(50) as u64;
-    if heartbeat == 0 || min <= heartbeat {
-        return Err(invalid(format!(
-            "electionTimeout ({min} ms) must be greater than heartbeatInterval ({heartbeat} ms)"
-        )));
-    }
     // The servers dial each other as they are served: with TLS when the port speaks it,
     // presenting their own certificate (for ports that require client certificates).
     let tls = match access.map(|a| (&a.tls_cert, &a.tls_key, &a.tls_ca)) {
@@ -447,8 +440,10 @@ fn raft_config(
         }
         _ => None,
     };
-    Ok(RaftConfig {
-        name: c.node_name.clone(),
+    let d = RaftConfig::local(&c.node_name);
+    // One electionTimeout here: the range is it and twice it.
+    let min = c.election_timeout.map_or(d.election_timeout_min, u64::from);
+    let cfg = RaftConfig {
         host: host.to_string(),
         port,
         listen: false,
@@ -456,19 +451,21 @@ fn raft_config(
         advertise_host: advertise,
         election_timeout_min: min,
         election_timeout_max: min * 2,
-        heartbeat_interval: heartbeat,
-        snapshot_threshold: match c.snapshot_threshold {
-            Some(0) => return Err(invalid("snapshotThreshold must be at least 1".into())),
-            Some(n) => n as u64,
-            None => 10_000,
-        },
+        heartbeat_interval: c.heartbeat_interval.map_or(d.heartbeat_interval, u64::from),
+        // A store's log is its action log: snapshots less often than a key-value store.
+        snapshot_threshold: c.snapshot_threshold.map_or(10_000, u64::from),
         data_dir: c.data_dir.as_ref().map(PathBuf::from),
         secret: c.secret.clone(),
-        forward: true,
-        commit_timeout: Duration::from_secs(5),
         bootstrap: c.bootstrap.unwrap_or(false),
-        max_entries: 4096,
-    })
+        ..d
+    };
+    cfg.validate().map_err(|m| {
+        js_error(
+            ErrorCode::InvalidConfig.as_str(),
+            format!("invalid configuration: cluster: {m}"),
+        )
+    })?;
+    Ok(cfg)
 }
 
 fn seeds(c: &ClusterStoreOptions) -> Result<Vec<NodeId>, Code> {

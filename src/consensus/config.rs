@@ -34,10 +34,12 @@ pub struct RaftConfig {
     pub max_entries: u64,
 }
 
-impl RaftConfig {
-    pub fn local(name: &str) -> RaftConfig {
+/// The defaults every API starts from (@unrdf/consensus's 150–300 ms elections and 50 ms
+/// heartbeats); each binding overrides what its options name, then [`RaftConfig::validate`].
+impl Default for RaftConfig {
+    fn default() -> Self {
         RaftConfig {
-            name: name.into(),
+            name: String::new(),
             host: "127.0.0.1".into(),
             port: 0,
             listen: true,
@@ -53,6 +55,82 @@ impl RaftConfig {
             commit_timeout: Duration::from_secs(5),
             bootstrap: false,
             max_entries: 4096,
+        }
+    }
+}
+
+impl RaftConfig {
+    /// A node on loopback with a free port and the defaults.
+    pub fn local(name: &str) -> RaftConfig {
+        RaftConfig {
+            name: name.into(),
+            ..RaftConfig::default()
+        }
+    }
+
+    /// The rules every way of building a config must meet. A heartbeat must come well
+    /// inside the election timeout, or followers would start elections against a live
+    /// leader.
+    pub fn validate(&self) -> Result<(), String> {
+        let (hb, min, max) = (
+            self.heartbeat_interval,
+            self.election_timeout_min,
+            self.election_timeout_max,
+        );
+        if self.name.is_empty() {
+            return Err("the node's name (nodeId) must not be empty".into());
+        }
+        if hb == 0 || min <= hb || max <= min {
+            return Err(format!(
+                "the timers need 0 < heartbeatInterval ({hb} ms) < the election timeout's \
+                 minimum ({min} ms) < its maximum ({max} ms)"
+            ));
+        }
+        if self.snapshot_threshold == 0 {
+            return Err("snapshotThreshold must be at least 1".into());
+        }
+        if self.max_entries == 0 {
+            return Err("the entries per request must be at least 1".into());
+        }
+        if self.secret.as_deref() == Some("") {
+            return Err("clusterSecret must not be empty".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_pass_and_each_rule_is_checked() {
+        assert_eq!(RaftConfig::local("a").validate(), Ok(()));
+        let bad = [
+            RaftConfig::local(""),
+            RaftConfig {
+                heartbeat_interval: 150,
+                ..RaftConfig::local("a")
+            },
+            RaftConfig {
+                election_timeout_max: 150,
+                ..RaftConfig::local("a")
+            },
+            RaftConfig {
+                snapshot_threshold: 0,
+                ..RaftConfig::local("a")
+            },
+            RaftConfig {
+                max_entries: 0,
+                ..RaftConfig::local("a")
+            },
+            RaftConfig {
+                secret: Some(String::new()),
+                ..RaftConfig::local("a")
+            },
+        ];
+        for c in bad {
+            assert!(c.validate().is_err(), "{c:?}");
         }
     }
 }

@@ -203,6 +203,8 @@ impl RaftEngine {
         machine: M,
         parts: Parts,
     ) -> io::Result<Handle<M>> {
+        cfg.validate()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let listener = match cfg.listen && parts.transport.is_none() {
             true => Some(Listener::bind(&Endpoint::Tcp {
                 host: cfg.host.clone(),
@@ -684,6 +686,21 @@ impl RaftEngine {
             )))) => Err(self.not_leader(f.leader_node)),
             Ok(Err(e)) => Err(refused(e, ErrorCode::Unavailable)),
         }
+    }
+
+    /// Runs `f` as one of this node's tasks (an embedder's watcher): it ends when the node
+    /// stops, and `shutdown` waits for it like the node's own. Must run inside the runtime.
+    pub fn spawn<F>(&self, f: F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let stop = self.stop.clone();
+        self.tracker.spawn(async move {
+            tokio::select! {
+                _ = stop.cancelled() => {}
+                _ = f => {}
+            }
+        });
     }
 
     /// Stops serving and shuts Raft down (the durable store is closed once dropped).

@@ -5,6 +5,8 @@
 // key the file is AES-256-GCM, keyed by scrypt over the key and a random salt; a tampered
 // file or a wrong key is refused (ERR_BACKUP_CORRUPT), never half-loaded.
 
+const { ErrorCode } = require('./errors.js');
+
 const crypto = require('node:crypto');
 const fs = require('node:fs');
 const path = require('node:path');
@@ -28,7 +30,7 @@ const scrypt = (key, salt, { N, r, p }) =>
   );
 
 async function decode(buf, key, file, parse) {
-  const corrupt = (why) => new BackupError('ERR_BACKUP_CORRUPT', `ReduxCluster.backup: ${file} cannot be loaded: ${why}`);
+  const corrupt = (why) => new BackupError(ErrorCode.BackupCorrupt, `ReduxCluster.backup: ${file} cannot be loaded: ${why}`);
   let text = buf.toString('utf8');
   if (key !== undefined) {
     let env;
@@ -112,7 +114,7 @@ async function removeLeftovers(file) {
 }
 
 function readOptions(o) {
-  const bad = (m) => new BackupError('ERR_INVALID_CONFIG', `invalid configuration: backup ${m}`);
+  const bad = (m) => new BackupError(ErrorCode.InvalidConfig, `invalid configuration: backup ${m}`);
   if (!o || typeof o !== 'object') throw bad('options must be an object');
   if (typeof o.path !== 'string' || !o.path) throw bad('path must be a non-empty string');
   if (o.key !== undefined && (typeof o.key !== 'string' || !o.key)) throw bad('key must be a non-empty string');
@@ -133,7 +135,7 @@ async function backup(store, options) {
   try {
     buf = await fs.promises.readFile(o.file);
   } catch (e) {
-    if (e.code !== 'ENOENT') throw new BackupError('ERR_IO', `ReduxCluster.backup load error: ${e.message}`);
+    if (e.code !== 'ENOENT') throw new BackupError(ErrorCode.Io, `ReduxCluster.backup load error: ${e.message}`);
   }
   // The store's codec: in 'protoobject' mode class instances are written tagged and restored.
   if (buf) store._restore(await decode(buf, o.key, o.file, store._decode));

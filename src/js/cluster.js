@@ -4,6 +4,7 @@
 // and cluster/cluster.ts); every error also carries a stable `code`. Deliberate
 // differences are listed in the README (Cluster membership).
 
+const { ErrorCode } = require('./errors.js');
 const native = require('./native.js');
 
 class InvalidClusterConfigError extends Error {
@@ -11,7 +12,7 @@ class InvalidClusterConfigError extends Error {
     super(`Invalid cluster configuration: ${reason}`);
     this.name = 'InvalidClusterConfigError';
     this.reason = reason;
-    this.code = 'ERR_INVALID_CONFIG';
+    this.code = ErrorCode.InvalidConfig;
   }
 }
 
@@ -22,7 +23,7 @@ class ClusterNotStartedError extends Error {
   constructor(stopped = false) {
     super('Cluster has not been started. Call Cluster.start() first.');
     this.name = 'ClusterNotStartedError';
-    this.code = stopped ? 'ERR_CLOSED' : 'ERR_CLUSTER_NOT_STARTED';
+    this.code = stopped ? ErrorCode.Closed : ErrorCode.ClusterNotStarted;
   }
 }
 
@@ -33,7 +34,7 @@ class InvalidNodeIdError extends Error {
     this.name = 'InvalidNodeIdError';
     this.value = value;
     this.reason = reason;
-    this.code = 'ERR_INVALID_NODE_ID';
+    this.code = ErrorCode.InvalidNodeId;
   }
 }
 
@@ -191,6 +192,15 @@ function setStatus(s) {
   emit(handlers.status, s);
 }
 
+/** Delivers what the engine queued for this node (it wakes JS once per burst). */
+function drain(n) {
+  for (const e of JSON.parse(n.takeEvents())) {
+    // The queue's own report that events were dropped (the JS thread was away too long).
+    if (e.type === 'error') onEvent({ kind: 'warning', id: e.code, reason: e.message });
+    else onEvent(e);
+  }
+}
+
 function onEvent(e) {
   if (e.kind === 'status') {
     // 'running' is announced by start() itself; later changes come from the engine.
@@ -291,7 +301,7 @@ function validateConfig(config) {
 
 function alreadyRunning(message) {
   const e = new Error(message);
-  e.code = 'ERR_CLUSTER_RUNNING';
+  e.code = ErrorCode.ClusterRunning;
   return e;
 }
 
@@ -303,11 +313,13 @@ const Cluster = {
     const options = validateConfig(config);
     setStatus('starting');
     try {
-      node = new native.NativeCluster(options, onEvent);
+      // The wake-up runs later, on this thread: `n` is set by then.
+      const n = new native.NativeCluster(options, () => drain(n));
+      node = n;
     } catch (e) {
       node = null;
       setStatus('stopped');
-      if (e.code === 'ERR_INVALID_CONFIG') throw new InvalidClusterConfigError(e.message);
+      if (e.code === ErrorCode.InvalidConfig) throw new InvalidClusterConfigError(e.message);
       throw e;
     }
     startedAt = Date.now();
@@ -324,6 +336,7 @@ const Cluster = {
     stopping = (async () => {
       try {
         await n.stop();
+        drain(n);
       } finally {
         node = null;
         startedAt = null;
@@ -405,7 +418,7 @@ const Cluster = {
   },
 
   /** Links refused or broken for a reason the owner should hear of (a peer with a wrong
-   *  cluster secret: `code` 'ERR_AUTH'). Not in noex; without a handler these go to
+   *  cluster secret: `code` ErrorCode.Auth). Not in noex; without a handler these go to
    *  `process.emitWarning`. Returns the unsubscribe function. */
   onError(handler) {
     return subscribe(handlers.error, handler);

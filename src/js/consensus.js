@@ -17,7 +17,7 @@ class RaftError extends Error {
 }
 
 function invalid(message) {
-  return new RaftError('ERR_INVALID_CONFIG', message);
+  return new RaftError(ErrorCode.InvalidConfig, message);
 }
 
 /** Turns the engine's `{ ok, ... }` JSON into a value or a thrown RaftError. */
@@ -106,11 +106,19 @@ class RaftCoordinator extends EventEmitter {
 
   async initialize() {
     if (this._native) return;
+    // A second call while the first is starting waits for the same start.
+    if (!this._starting) this._starting = this._start().finally(() => (this._starting = null));
+    return this._starting;
+  }
+
+  async _start() {
     this._stopped = false;
     const c = this.config;
     // 'localhost' may resolve to ::1 first; Raft peers dial the advertised address.
     const host = c.host === 'localhost' ? '127.0.0.1' : c.host;
-    this._native = new native.NativeRaft(
+    // Started off Node's thread: opening dataDir and replaying its log do not stall the
+    // event loop.
+    this._native = await native.startRaft(
       {
         nodeId: c.nodeId,
         host,
@@ -132,6 +140,8 @@ class RaftCoordinator extends EventEmitter {
     this.address = this._native.address;
     this.config.port = Number(this.address.slice(this.address.lastIndexOf(':') + 1));
     this.emit('initialized', { nodeId: this.nodeId });
+    // Events the engine queued while it started (its wake-up may have come first).
+    this._drain();
   }
 
   _wantsEntries() {
@@ -139,8 +149,8 @@ class RaftCoordinator extends EventEmitter {
   }
 
   _need() {
-    if (!this._native && this._stopped) throw new RaftError('ERR_CLOSED', 'this coordinator was shut down');
-    if (!this._native) throw new RaftError('ERR_NOT_INITIALIZED', 'call initialize() first');
+    if (!this._native && this._stopped) throw new RaftError(ErrorCode.Closed, 'this coordinator was shut down');
+    if (!this._native) throw new RaftError(ErrorCode.NotInitialized, 'call initialize() first');
     return this._native;
   }
 
@@ -222,7 +232,7 @@ class RaftCoordinator extends EventEmitter {
   /** Commits any JSON command; resolves with `{ index }` once it is committed. */
   async replicateCommand(command) {
     const n = this._need();
-    if (command === undefined) throw new RaftError('ERR_INVALID_ARGUMENT', 'command must be JSON');
+    if (command === undefined) throw new RaftError(ErrorCode.InvalidArgument, 'command must be JSON');
     const r = settle(await n.write(JSON.stringify({ Custom: command })));
     return { index: r.index, committed: true };
   }
@@ -263,6 +273,7 @@ class RaftCoordinator extends EventEmitter {
   /** Stops the node; `shutdown` is emitted once, when it has stopped. */
   async shutdown() {
     if (this._closing) return this._closing;
+    if (!this._native && this._starting) await this._starting.catch(() => {});
     const n = this._native;
     if (!n) return;
     this._drain();
@@ -390,7 +401,7 @@ class ClusterManager extends EventEmitter {
 
   /** Adds a node as a voter through a learner phase; callable on any member. */
   async addNode(metadata) {
-    if (!this.coordinator) throw new RaftError('ERR_NOT_INITIALIZED', 'call initialize() first');
+    if (!this.coordinator) throw new RaftError(ErrorCode.NotInitialized, 'call initialize() first');
     const { nodeId, host, port } = metadata ?? {};
     (this._pending ??= new Map()).set(nodeId, { ...metadata });
     await this.coordinator.addPeer(nodeId, host, port);
@@ -400,7 +411,7 @@ class ClusterManager extends EventEmitter {
   }
 
   async removeNode(nodeId) {
-    if (!this.coordinator) throw new RaftError('ERR_NOT_INITIALIZED', 'call initialize() first');
+    if (!this.coordinator) throw new RaftError(ErrorCode.NotInitialized, 'call initialize() first');
     await this.coordinator.removePeer(nodeId);
   }
 
@@ -505,7 +516,7 @@ class DistributedStateMachine extends EventEmitter {
     };
     const changed = (key, value, operation) => deliver(this, fail, 'state_changed', { key, value, operation });
     if (error) {
-      if (error !== 'ERR_CONFLICT' && this.listenerCount('error') > 0) {
+      if (error !== ErrorCode.Conflict && this.listenerCount('error') > 0) {
         const keys = command.type === 'batch' ? command.changes.map((c) => c.key) : [command.key];
         const e = new RaftError(error, `${command.type} of ${keys.join(', ')} refused at log index ${entry.index}: ${error}`, { index: entry.index });
         deliver(this, (x) => thrown.push(x), 'error', { error: e, source: 'apply_state_change' });
@@ -533,7 +544,7 @@ class DistributedStateMachine extends EventEmitter {
   async _write(cmd) {
     const r = settle(await this._n().write(JSON.stringify(cmd)));
     if (r.error) {
-      const msg = r.error === 'ERR_STATE_FULL'
+      const msg = r.error === ErrorCode.StateFull
         ? `the state already holds maxStateSize (${this.config.maxStateSize}) keys`
         : `${r.error}`;
       throw new RaftError(r.error, msg, { index: r.index });
@@ -544,7 +555,7 @@ class DistributedStateMachine extends EventEmitter {
   /** Resolves once the write is committed (and applied on this node's leader). */
   async set(key, value) {
     checkKey(key);
-    if (value === undefined) throw new RaftError('ERR_INVALID_ARGUMENT', 'value must be JSON (not undefined)');
+    if (value === undefined) throw new RaftError(ErrorCode.InvalidArgument, 'value must be JSON (not undefined)');
     const r = await this._write({ Set: { key, value, limit: this.config.maxStateSize } });
     this.stats.sets += 1;
     return { key, value, index: r.index, version: r.version };
@@ -577,7 +588,7 @@ class DistributedStateMachine extends EventEmitter {
    *  conflict with the current value. */
   async update(key, updateFn, { maxRetries = 100 } = {}) {
     checkKey(key);
-    if (typeof updateFn !== 'function') throw new RaftError('ERR_INVALID_ARGUMENT', 'updateFn must be a function');
+    if (typeof updateFn !== 'function') throw new RaftError(ErrorCode.InvalidArgument, 'updateFn must be a function');
     let [version, current] = JSON.parse(this._n().versioned(key));
     for (let attempt = 0; attempt <= maxRetries; attempt++) {
       const next = await updateFn(version === 0 ? undefined : current);
@@ -588,21 +599,21 @@ class DistributedStateMachine extends EventEmitter {
         this.stats.updates += 1;
         return next;
       }
-      if (r.error !== 'ERR_CONFLICT') throw new RaftError(r.error, `update of ${key} refused: ${r.error}`);
+      if (r.error !== ErrorCode.Conflict) throw new RaftError(r.error, `update of ${key} refused: ${r.error}`);
       this.stats.conflicts += 1;
       version = r.version;
       current = r.previous;
     }
-    throw new RaftError('ERR_CONFLICT', `update of ${key} kept conflicting after ${maxRetries} retries`);
+    throw new RaftError(ErrorCode.Conflict, `update of ${key} kept conflicting after ${maxRetries} retries`);
   }
 
   /** All changes as one log entry: all applied or none. */
   async batchUpdate(changes) {
-    if (!Array.isArray(changes)) throw new RaftError('ERR_INVALID_ARGUMENT', 'changes must be an array');
+    if (!Array.isArray(changes)) throw new RaftError(ErrorCode.InvalidArgument, 'changes must be an array');
     const ops = changes.map((c) => {
       checkKey(c?.key);
       const del = c.delete === true || c.operation === 'delete';
-      if (!del && c.value === undefined) throw new RaftError('ERR_INVALID_ARGUMENT', `value of ${c.key} must be JSON`);
+      if (!del && c.value === undefined) throw new RaftError(ErrorCode.InvalidArgument, `value of ${c.key} must be JSON`);
       return { key: c.key, value: del ? null : c.value };
     });
     const r = await this._write({ Batch: { ops, limit: this.config.maxStateSize } });
@@ -663,7 +674,7 @@ class DistributedStateMachine extends EventEmitter {
 const STATE_OPS = new Set(['set', 'update', 'delete', 'batch']);
 
 function checkKey(key) {
-  if (typeof key !== 'string' || key === '') throw new RaftError('ERR_INVALID_ARGUMENT', 'key must be a non-empty string');
+  if (typeof key !== 'string' || key === '') throw new RaftError(ErrorCode.InvalidArgument, 'key must be a non-empty string');
 }
 
 module.exports = {

@@ -70,16 +70,16 @@ function isPlainObject(obj) {
 }
 
 // Errors after which a client stops (see FATAL_CODES in src/store/client.rs).
-const CLIENT_FATAL = new Set(['ERR_STORE_MISMATCH', 'ERR_AUTH', 'ERR_BANNED']);
+const CLIENT_FATAL = new Set([ErrorCode.StoreMismatch, ErrorCode.Auth, ErrorCode.Banned]);
 
 function readTimeout(options) {
   if (options === undefined || options === null) return 30000;
   if (typeof options !== 'object') {
-    throw new ReduxClusterError('ERR_INVALID_ARGUMENT', `dispatchAsync options must be an object, got ${kindOf(options)}`);
+    throw new ReduxClusterError(ErrorCode.InvalidArgument, `dispatchAsync options must be an object, got ${kindOf(options)}`);
   }
   const { timeout = 30000 } = options;
   if (!(typeof timeout === 'number' && timeout > 0 && timeout <= 2 ** 31 - 1)) {
-    throw new ReduxClusterError('ERR_INVALID_ARGUMENT', `timeout must be a number of milliseconds between 1 and ${2 ** 31 - 1}, got ${timeout}`);
+    throw new ReduxClusterError(ErrorCode.InvalidArgument, `timeout must be a number of milliseconds between 1 and ${2 ** 31 - 1}, got ${timeout}`);
   }
   return timeout;
 }
@@ -116,29 +116,29 @@ function readCluster(c) {
 function checkAction(action) {
   if (!isPlainObject(action)) {
     throw new ReduxClusterError(
-      'ERR_INVALID_ACTION',
+      ErrorCode.InvalidAction,
       `Actions must be plain objects. Instead, the actual type was: '${kindOf(action)}'.`
     );
   }
   if (action.type === undefined) {
     throw new ReduxClusterError(
-      'ERR_INVALID_ACTION',
+      ErrorCode.InvalidAction,
       'Actions may not have an undefined "type" property. You may have misspelled an action type string constant.'
     );
   }
   if (typeof action.type !== 'string') {
     throw new ReduxClusterError(
-      'ERR_INVALID_ACTION',
+      ErrorCode.InvalidAction,
       `Action "type" property must be a string. Instead, the actual type was: '${kindOf(action.type)}'.`
     );
   }
   if (action.type === SYNC) {
-    throw new ReduxClusterError('ERR_INVALID_ACTION', "Please don't use REDUX_CLUSTER_SYNC action type!");
+    throw new ReduxClusterError(ErrorCode.InvalidAction, "Please don't use REDUX_CLUSTER_SYNC action type!");
   }
 }
 
 function invalid(message) {
-  return new ReduxClusterError('ERR_INVALID_CONFIG', `invalid configuration: ${message}`);
+  return new ReduxClusterError(ErrorCode.InvalidConfig, `invalid configuration: ${message}`);
 }
 
 function readConfig(config) {
@@ -264,7 +264,7 @@ class ReduxCluster {
     const isNative = reducer instanceof NativeReducerSpec;
     if (typeof reducer !== 'function' && !isNative) {
       throw new ReduxClusterError(
-        'ERR_INVALID_CONFIG',
+        ErrorCode.InvalidConfig,
         `Expected the root reducer to be a function (or one of reducers.* / loadReducer()). Instead, received: '${kindOf(reducer)}'`
       );
     }
@@ -363,7 +363,7 @@ class ReduxCluster {
   subscribe(listener) {
     if (!this._native) return this._redux.subscribe(listener);
     if (typeof listener !== 'function') {
-      throw new ReduxClusterError('ERR_INVALID_ARGUMENT', `Expected the listener to be a function. Instead, received: '${kindOf(listener)}'`);
+      throw new ReduxClusterError(ErrorCode.InvalidArgument, `Expected the listener to be a function. Instead, received: '${kindOf(listener)}'`);
     }
     // Each subscription is its own entry, so one listener subscribed twice runs twice.
     const entry = { listener };
@@ -386,11 +386,11 @@ class ReduxCluster {
 
   replaceReducer(nextReducer) {
     if (this._native) {
-      throw new ReduxClusterError('ERR_INVALID_CONFIG', "invalid configuration: a native reducer's state lives in the engine; it cannot be replaced");
+      throw new ReduxClusterError(ErrorCode.InvalidConfig, "invalid configuration: a native reducer's state lives in the engine; it cannot be replaced");
     }
     if (typeof nextReducer !== 'function') {
       throw new ReduxClusterError(
-        'ERR_INVALID_CONFIG',
+        ErrorCode.InvalidConfig,
         `Expected the nextReducer to be a function. Instead, received: '${kindOf(nextReducer)}'`
       );
     }
@@ -490,11 +490,11 @@ class ReduxCluster {
   // whole dispatch loop instead of one per action.
   _enqueue(json, waiter = null) {
     if (this._clientClosing) {
-      throw new ReduxClusterError('ERR_CLOSED', "the store's connection is closed");
+      throw new ReduxClusterError(ErrorCode.Closed, "the store's connection is closed");
     }
     if (json.length * 3 + 32 > this._maxFrame && Buffer.byteLength(json) + 32 > this._maxFrame) {
       throw new ReduxClusterError(
-        'ERR_FRAME_TOO_LARGE',
+        ErrorCode.FrameTooLarge,
         `action of ${Buffer.byteLength(json)} bytes exceeds the maximum frame size of ${this._maxFrame} bytes`
       );
     }
@@ -502,7 +502,7 @@ class ReduxCluster {
       if (this._client) this._clientPending = this._client.pending; // acknowledgements may have made room
       if (this._clientPending + this._outgoing.length >= this._queueLimit) {
         throw new ReduxClusterError(
-          'ERR_QUEUE_FULL',
+          ErrorCode.QueueFull,
           `${this._queueLimit} actions are already waiting for the server (the queue limit); dispatch refused`
         );
       }
@@ -528,7 +528,7 @@ class ReduxCluster {
       queued = this._client.dispatchBatch('[' + batch.join(',') + ']');
     } catch (e) {
       this._error(`ReduxCluster.createClient: ${batch.length} actions could not be queued: ${e.message} (${e.code})`);
-      for (const [, w] of waiters) w.reject(new ReduxClusterError(e.code || 'ERR_INTERNAL', e.message));
+      for (const [, w] of waiters) w.reject(new ReduxClusterError(e.code || ErrorCode.Internal, e.message));
       return;
     }
     this._clientPending = queued.pending;
@@ -545,11 +545,11 @@ class ReduxCluster {
     try {
       seq = this._authority ? this._authority.submit(json) : this._native.apply(json);
     } catch (e) {
-      if (e.code !== 'ERR_REDUCER') throw new ReduxClusterError(e.code || 'ERR_INTERNAL', e.message);
+      if (e.code !== ErrorCode.Reducer) throw new ReduxClusterError(e.code || ErrorCode.Internal, e.message);
       this._error(`ReduxCluster: the reducer refused ${JSON.stringify(action.type)}: ${e.message}`);
       if (this._authority) this._publishSoon();
       this._notify();
-      if (strict) throw new ReduxClusterError('ERR_REDUCER', e.message);
+      if (strict) throw new ReduxClusterError(ErrorCode.Reducer, e.message);
       return this._native.seq;
     }
     this._seq = seq;
@@ -624,7 +624,7 @@ class ReduxCluster {
     const action = message._action;
     if (action !== null && typeof action === 'object' && action.type === SYNC) {
       if (action.payload === undefined) {
-        throw new ReduxClusterError('ERR_INVALID_ACTION', 'a REDUX_CLUSTER_SYNC action needs the state as its payload');
+        throw new ReduxClusterError(ErrorCode.InvalidAction, 'a REDUX_CLUSTER_SYNC action needs the state as its payload');
       }
       this._restore(action.payload);
       return;
@@ -700,7 +700,7 @@ class ReduxCluster {
         throw invalid('cluster: a replicated server must be the first server of its store');
       }
       if (this._client || this._ipcWaiting) {
-        throw new ReduxClusterError('ERR_INVALID_CONFIG', 'invalid configuration: a client store cannot also be a server');
+        throw new ReduxClusterError(ErrorCode.InvalidConfig, 'invalid configuration: a client store cannot also be a server');
       }
       if (addr.path) throw invalid('cluster: a replicated server listens on TCP (host, port), not on a Unix path');
       const access = readAccess(settings);
@@ -801,7 +801,7 @@ class ReduxCluster {
   _listen(addr, access = null, ws = null) {
     if (this._client || this._ipcWaiting) {
       // A relay (client of one server, server to others) would need two orderings.
-      throw new ReduxClusterError('ERR_INVALID_CONFIG', 'invalid configuration: a client store cannot also be a server');
+      throw new ReduxClusterError(ErrorCode.InvalidConfig, 'invalid configuration: a client store cannot also be a server');
     }
     if (!this._authority) {
       this._authority = new native.NativeAuthority(
@@ -851,7 +851,7 @@ class ReduxCluster {
   _dropIpc() {
     this._ipcWaiting = false;
     this._outgoing = [];
-    this._rejectOutgoing('ERR_CLOSED', 'the primary went away before the action could be sent');
+    this._rejectOutgoing(ErrorCode.Closed, 'the primary went away before the action could be sent');
     if (this.role.includes('worker')) {
       this.role = this.role.filter((r) => r !== 'worker');
       if (this._client) {
@@ -864,11 +864,11 @@ class ReduxCluster {
 
   createClient(settings) {
     if (this.role.includes('client')) {
-      throw new ReduxClusterError('ERR_ALREADY_CONNECTED', 'One storage cannot be connected to two servers at the same time.');
+      throw new ReduxClusterError(ErrorCode.AlreadyConnected, 'One storage cannot be connected to two servers at the same time.');
     }
     const servers = readServers(settings);
     if (this._authority) {
-      throw new ReduxClusterError('ERR_INVALID_CONFIG', 'invalid configuration: a server store cannot also be a client');
+      throw new ReduxClusterError(ErrorCode.InvalidConfig, 'invalid configuration: a server store cannot also be a client');
     }
     const creds = readSecurity(settings);
     // As in redux-cluster: a worker's store given its own server stops syncing over IPC.
@@ -1077,8 +1077,8 @@ class ReduxCluster {
     }
     this._clustered = false;
     const why = 'the server was closed before the action was ordered and applied';
-    this._waiters.rejectAll('ERR_CLOSED', why);
-    for (const [, w] of this._ownWaiters) w.reject(new ReduxClusterError('ERR_CLOSED', why));
+    this._waiters.rejectAll(ErrorCode.Closed, why);
+    for (const [, w] of this._ownWaiters) w.reject(new ReduxClusterError(ErrorCode.Closed, why));
     this._ownOutgoing = [];
     this._ownWaiters = [];
     return a.shutdown().finally(() => a.detach());
@@ -1120,7 +1120,7 @@ class ReduxCluster {
       (e) => {
         for (const [, w] of waiters) {
           this._waiters.forget(w);
-          w.reject(new ReduxClusterError(e.code || 'ERR_INTERNAL', e.message));
+          w.reject(new ReduxClusterError(e.code || ErrorCode.Internal, e.message));
         }
       }
     );
@@ -1159,10 +1159,10 @@ class ClusterServer extends EventEmitter {
    * ERR_NOT_LEADER, ERR_BUSY, ERR_INVALID_CONFIG on a single server, ...).
    */
   async removeMember(nodeName) {
-    if (this._closing) throw new ReduxClusterError('ERR_CLOSED', 'this server is closed');
+    if (this._closing) throw new ReduxClusterError(ErrorCode.Closed, 'this server is closed');
     const a = this._store._authority;
     if (!a || typeof nodeName !== 'string') {
-      throw new ReduxClusterError('ERR_INVALID_CONFIG', 'removeMember(nodeName) needs a replicated server and a node name');
+      throw new ReduxClusterError(ErrorCode.InvalidConfig, 'removeMember(nodeName) needs a replicated server and a node name');
     }
     const r = JSON.parse(await a.removeMember(nodeName));
     if (!r.ok) throw new ReduxClusterError(r.code, r.message);
@@ -1246,8 +1246,8 @@ class ClusterClient {
           s._clientClosing = false;
           s._pump(); // apply whatever had arrived
           const why = 'the client was disconnected before the action was acknowledged and applied';
-          s._waiters.rejectAll('ERR_CLOSED', why);
-          s._rejectOutgoing('ERR_CLOSED', why);
+          s._waiters.rejectAll(ErrorCode.Closed, why);
+          s._rejectOutgoing(ErrorCode.Closed, why);
           s._client = null;
           s.role = s.role.filter((r) => r !== 'client');
           s.connected = false;

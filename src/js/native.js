@@ -5,12 +5,22 @@
 // `GenericFailure`. Here it gets the stable code every caller can test for: `ERR_INTERNAL`.
 
 const addon = require('../../index.js');
+const { ErrorCode } = require('./errors.js');
 
 const NAPI_FAILURE = 'GenericFailure';
 
+// An async call's rejection carries its code at the head of the message (napi types
+// those by its own status): the code, a colon and the reason become `err.code` and
+// `err.message`, as when thrown.
+const CODED = /^(ERR_[A-Z_]+): /;
+
 function internal(err) {
-  if (err && err.code === NAPI_FAILURE) {
-    err.code = 'ERR_INTERNAL';
+  const coded = err && err.code === NAPI_FAILURE && CODED.exec(err.message);
+  if (coded) {
+    err.code = coded[1];
+    err.message = err.message.slice(coded[0].length);
+  } else if (err && err.code === NAPI_FAILURE) {
+    err.code = ErrorCode.Internal;
     err.message = `redux-cluster-rs internal error (a bug, please report it): ${err.message}`;
   }
   return err;

@@ -20,6 +20,7 @@ function loadProtoObject() {
   } catch (e) {
     // An ESM-only build on a Node without require(esm): load it in the background, as
     // redux-cluster does (its own loader is always asynchronous).
+    // Node's own code for require() of an ES module, not one of ours.
     if (e && e.code === 'ERR_REQUIRE_ESM') {
       import('protoobject').then(
         (m) => (base = pick(m)),

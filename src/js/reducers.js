@@ -4,7 +4,7 @@
 // shared library (`loadReducer`). `createStore` takes one in place of a reducer function.
 
 const native = require('./native.js');
-const { ReduxClusterError } = require('./errors.js');
+const { ReduxClusterError, ErrorCode } = require('./errors.js');
 
 const ENTITY_OPERATIONS = Object.freeze([
   'addOne',
@@ -23,7 +23,7 @@ const ENTITY_OPERATIONS = Object.freeze([
 
 
 function invalid(message) {
-  return new ReduxClusterError('ERR_INVALID_CONFIG', `invalid configuration: ${message}`);
+  return new ReduxClusterError(ErrorCode.InvalidConfig, `invalid configuration: ${message}`);
 }
 
 function jsonText(value, what) {
@@ -42,7 +42,7 @@ function make(fn) {
   try {
     return fn();
   } catch (e) {
-    throw new ReduxClusterError(e.code || 'ERR_INTERNAL', e.message);
+    throw new ReduxClusterError(e.code || ErrorCode.Internal, e.message);
   }
 }
 

@@ -3,6 +3,8 @@
 // action went (a sequence number, from the runs an Ack carries), then for this replica to
 // have applied that far, so that `getState()` includes the action once it resolves.
 
+const { ErrorCode } = require('./errors.js');
+
 const SWEEP_MS = 50;
 // Refusals of a native reducer remembered for waiters that learn their seq later.
 const FAILED_KEPT = 4096;
@@ -90,7 +92,7 @@ class Waiters {
       }
       const why = this._failed.get(w.seq);
       if (why === undefined) w.resolve({ seq: w.seq });
-      else w.reject(this._fail('ERR_REDUCER', `the reducer refused the action (#${w.seq}): ${why}`));
+      else w.reject(this._fail(ErrorCode.Reducer, `the reducer refused the action (#${w.seq}): ${why}`));
     }
     this._bySeq = left;
   }
@@ -117,18 +119,18 @@ class Waiters {
     for (const [c, w] of this._byCounter) {
       if (late(w)) {
         this._byCounter.delete(c);
-        w.reject(this._fail('ERR_TIMEOUT', `the server did not acknowledge the action within ${w.timeoutMs} ms (it may still be applied later)`));
+        w.reject(this._fail(ErrorCode.Timeout, `the server did not acknowledge the action within ${w.timeoutMs} ms (it may still be applied later)`));
       }
     }
     for (const w of this._own) {
       if (late(w)) {
         this._own.delete(w);
-        w.reject(this._fail('ERR_TIMEOUT', `the group did not commit the action within ${w.timeoutMs} ms (it may still be applied later)`));
+        w.reject(this._fail(ErrorCode.Timeout, `the group did not commit the action within ${w.timeoutMs} ms (it may still be applied later)`));
       }
     }
     const left = [];
     for (const w of this._bySeq) {
-      if (late(w)) w.reject(this._fail('ERR_TIMEOUT', `the action was ordered as #${w.seq} but not applied here within ${w.timeoutMs} ms`));
+      if (late(w)) w.reject(this._fail(ErrorCode.Timeout, `the action was ordered as #${w.seq} but not applied here within ${w.timeoutMs} ms`));
       else left.push(w);
     }
     this._bySeq = left;

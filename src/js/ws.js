@@ -5,11 +5,12 @@
 // store is one and hand it back, as redux-cluster-ws's attach it and hand it back.
 
 const crypto = require('node:crypto');
+const { ErrorCode } = require('./errors.js');
 const rc = require('./index.js');
 
 function ours(store, what) {
   if (!store || typeof store.createWSServer !== 'function' || typeof store.createWSClient !== 'function') {
-    throw new rc.ReduxClusterError('ERR_INVALID_ARGUMENT', `${what}(store) needs a store made by redux-cluster-rs's createStore`);
+    throw new rc.ReduxClusterError(ErrorCode.InvalidArgument, `${what}(store) needs a store made by redux-cluster-rs's createStore`);
   }
   return store;
 }

@@ -8,13 +8,14 @@
 
 import { legacy_createStore } from 'redux';
 import { md5 } from './md5.mjs';
+import { ErrorCode } from './codes.mjs';
 
 const SYNC = 'REDUX_CLUSTER_SYNC';
 const VERSION = 1;
 const FLAG_DEFLATE = 1;
 const T = { HELLO: 1, WELCOME: 2, DISPATCH: 3, ACK: 4, ACTIONS: 5, SNAPSHOT: 6, ERROR: 7, CHALLENGE: 8, AUTH: 9, HEARTBEAT: 12 };
 // Errors after which the client stops (as the native client does).
-const FATAL = new Set(['ERR_STORE_MISMATCH', 'ERR_AUTH', 'ERR_BANNED']);
+const FATAL = new Set([ErrorCode.StoreMismatch, ErrorCode.Auth, ErrorCode.Banned]);
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
@@ -77,7 +78,7 @@ class Reader {
     this.at = 0;
   }
   need(n) {
-    if (this.at + n > this.b.length) throw new ReduxClusterError('ERR_PROTOCOL', 'truncated message');
+    if (this.at + n > this.b.length) throw new ReduxClusterError(ErrorCode.Protocol, 'truncated message');
   }
   u8() {
     this.need(1);
@@ -97,7 +98,7 @@ class Reader {
   }
   num() {
     const v = this.u64();
-    if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new ReduxClusterError('ERR_PROTOCOL', 'a number beyond 2^53');
+    if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new ReduxClusterError(ErrorCode.Protocol, 'a number beyond 2^53');
     return Number(v);
   }
   bytes() {
@@ -146,7 +147,7 @@ function decode(payload) {
     case T.HEARTBEAT:
       return { tag };
     default:
-      throw new ReduxClusterError('ERR_PROTOCOL', `unexpected message ${tag}`);
+      throw new ReduxClusterError(ErrorCode.Protocol, `unexpected message ${tag}`);
   }
 }
 
@@ -177,7 +178,7 @@ function isPlainObject(o) {
 }
 
 export function createStore(reducer) {
-  if (typeof reducer !== 'function') throw new ReduxClusterError('ERR_INVALID_CONFIG', 'Expected the root reducer to be a function');
+  if (typeof reducer !== 'function') throw new ReduxClusterError(ErrorCode.InvalidConfig, 'Expected the root reducer to be a function');
   return new BrowserStore(reducer);
 }
 
@@ -232,9 +233,9 @@ class BrowserStore {
   }
 
   _check(action) {
-    if (!isPlainObject(action)) throw new ReduxClusterError('ERR_INVALID_ACTION', 'Actions must be plain objects.');
-    if (typeof action.type !== 'string') throw new ReduxClusterError('ERR_INVALID_ACTION', 'Action "type" property must be a string.');
-    if (action.type === SYNC) throw new ReduxClusterError('ERR_INVALID_ACTION', "Please don't use REDUX_CLUSTER_SYNC action type!");
+    if (!isPlainObject(action)) throw new ReduxClusterError(ErrorCode.InvalidAction, 'Actions must be plain objects.');
+    if (typeof action.type !== 'string') throw new ReduxClusterError(ErrorCode.InvalidAction, 'Action "type" property must be a string.');
+    if (action.type === SYNC) throw new ReduxClusterError(ErrorCode.InvalidAction, "Please don't use REDUX_CLUSTER_SYNC action type!");
   }
 
   /**
@@ -245,21 +246,21 @@ class BrowserStore {
    * Returns `{ connected, pending, error, server, disconnect() }`.
    */
   createWSClient(settings) {
-    if (this._client) throw new ReduxClusterError('ERR_ALREADY_CONNECTED', 'One storage cannot be connected to two servers at the same time.');
+    if (this._client) throw new ReduxClusterError(ErrorCode.AlreadyConnected, 'One storage cannot be connected to two servers at the same time.');
     const s = settings || {};
     let list = [{ host: s.host, port: s.port, path: s.path }];
     if (s.servers !== undefined) {
-      if (!Array.isArray(s.servers) || s.servers.length === 0) throw new ReduxClusterError('ERR_INVALID_CONFIG', "servers must be a non-empty array of 'ws://host:port' URLs or { host, port, path }");
+      if (!Array.isArray(s.servers) || s.servers.length === 0) throw new ReduxClusterError(ErrorCode.InvalidConfig, "servers must be a non-empty array of 'ws://host:port' URLs or { host, port, path }");
       list = s.servers.map((e) => (typeof e === 'string' ? { host: e } : e || {}));
     }
     const urls = list.map((e) => {
-      if (typeof e.host !== 'string' || !/^wss?:\/\//.test(e.host)) throw new ReduxClusterError('ERR_INVALID_CONFIG', "host must be a ws:// or wss:// URL, e.g. 'ws://localhost'");
+      if (typeof e.host !== 'string' || !/^wss?:\/\//.test(e.host)) throw new ReduxClusterError(ErrorCode.InvalidConfig, "host must be a ws:// or wss:// URL, e.g. 'ws://localhost'");
       const u = new URL(e.host);
       return `${u.protocol}//${u.hostname}:${u.port || e.port || 10002}${u.pathname !== '/' ? u.pathname : e.path || '/'}`;
     });
-    if ((s.login === undefined) !== (s.password === undefined)) throw new ReduxClusterError('ERR_INVALID_CONFIG', 'login and password go together');
+    if ((s.login === undefined) !== (s.password === undefined)) throw new ReduxClusterError(ErrorCode.InvalidConfig, 'login and password go together');
     const liveness = s.livenessTimeoutMs ?? 500;
-    if (!Number.isInteger(liveness) || liveness < 20) throw new ReduxClusterError('ERR_INVALID_CONFIG', `livenessTimeoutMs must be an integer of at least 20, got ${liveness}`);
+    if (!Number.isInteger(liveness) || liveness < 20) throw new ReduxClusterError(ErrorCode.InvalidConfig, `livenessTimeoutMs must be an integer of at least 20, got ${liveness}`);
     this._client = new WsClient(this, urls, s.login ?? '', s.password ?? '', liveness);
     this.role.push('client');
     return this._client.handle();
@@ -319,7 +320,7 @@ class WsClient {
   }
 
   queue(json, timeout) {
-    if (this.closed) throw new ReduxClusterError('ERR_CLOSED', "the store's connection is closed");
+    if (this.closed) throw new ReduxClusterError(ErrorCode.Closed, "the store's connection is closed");
     const counter = ++this.counter;
     this.pending.push([counter, json]);
     let p;
@@ -328,7 +329,7 @@ class WsClient {
         const timer = setTimeout(() => {
           this.waiting.delete(counter);
           this.bySeq = this.bySeq.filter((w) => w.counter !== counter);
-          reject(new ReduxClusterError('ERR_TIMEOUT', `the action was not acknowledged and applied within ${timeout} ms (it may still be applied later)`));
+          reject(new ReduxClusterError(ErrorCode.Timeout, `the action was not acknowledged and applied within ${timeout} ms (it may still be applied later)`));
         }, timeout);
         this.waiting.set(counter, { counter, resolve, reject, timer });
       });
@@ -362,7 +363,7 @@ class WsClient {
     try {
       ws = new WebSocket(url);
     } catch (e) {
-      this.fail('ERR_CONNECT', `cannot connect to ${url}: ${e.message}`);
+      this.fail(ErrorCode.Connect, `cannot connect to ${url}: ${e.message}`);
       return this.retry();
     }
     ws.binaryType = 'arraybuffer';
@@ -386,7 +387,7 @@ class WsClient {
       quiet = heard || ws.readyState !== 1 ? 0 : quiet + step;
       heard = false;
       if (ws.readyState === 1 && quiet >= this.livenessTimeoutMs) {
-        this.fail('ERR_TIMEOUT', `the server at ${url} stopped answering (no sign of life for ${Math.round(quiet)} ms); trying the next server`);
+        this.fail(ErrorCode.Timeout, `the server at ${url} stopped answering (no sign of life for ${Math.round(quiet)} ms); trying the next server`);
         lost();
         try {
           ws.close();
@@ -420,7 +421,7 @@ class WsClient {
         const body = this.buf.subarray(4, 4 + len);
         this.buf = this.buf.subarray(4 + len);
         this.inbox = this.inbox.then(() => this.frame(ws, body)).catch((e) => {
-          this.fail(e.code || 'ERR_PROTOCOL', e.message);
+          this.fail(e.code || ErrorCode.Protocol, e.message);
           ws.close();
         });
       }
@@ -455,7 +456,7 @@ class WsClient {
   }
 
   async frame(ws, body) {
-    if (body[0] !== VERSION) throw new ReduxClusterError('ERR_PROTOCOL', `unsupported protocol version ${body[0]}`);
+    if (body[0] !== VERSION) throw new ReduxClusterError(ErrorCode.Protocol, `unsupported protocol version ${body[0]}`);
     let payload = body.subarray(2);
     if (body[1] & FLAG_DEFLATE) payload = await inflate(payload);
     const m = decode(payload);
@@ -503,14 +504,14 @@ class WsClient {
         this.settle();
         break;
       case T.ACTIONS: {
-        if (m.firstSeq > this.delivered + 1) throw new ReduxClusterError('ERR_PROTOCOL', `actions from #${m.firstSeq} after #${this.delivered}: a gap`);
+        if (m.firstSeq > this.delivered + 1) throw new ReduxClusterError(ErrorCode.Protocol, `actions from #${m.firstSeq} after #${this.delivered}: a gap`);
         const skip = this.delivered + 1 - m.firstSeq;
         for (let i = skip; i < m.actions.length; i++) {
           const a = JSON.parse(m.actions[i]);
           try {
             this.store._redux.dispatch(a);
           } catch (e) {
-            this.fail('ERR_REDUCER', `the reducer threw on ${JSON.stringify(a.type)}: ${e.message}`);
+            this.fail(ErrorCode.Reducer, `the reducer threw on ${JSON.stringify(a.type)}: ${e.message}`);
           }
         }
         this.delivered = Math.max(this.delivered, m.firstSeq + m.actions.length - 1);
@@ -558,7 +559,7 @@ class WsClient {
     this.store.connected = false;
     for (const w of [...this.waiting.values(), ...this.bySeq]) {
       clearTimeout(w.timer);
-      w.reject(new ReduxClusterError('ERR_CLOSED', 'the client was disconnected before the action was acknowledged and applied'));
+      w.reject(new ReduxClusterError(ErrorCode.Closed, 'the client was disconnected before the action was acknowledged and applied'));
     }
     this.waiting.clear();
     this.bySeq = [];
