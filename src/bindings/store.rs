@@ -18,7 +18,9 @@ use crate::store::auth::Logins;
 use crate::store::ban::BanPolicy;
 use crate::store::client::Credentials;
 use crate::store::replicated::RaftAuthority;
-use crate::store::{Access, Caps, Client, Event, EventKind, LocalAuthority, ServerHandle, Wake};
+use crate::store::{
+    Access, Caps, Client, Event, EventKind, LocalAuthority, OrderingAuthority, ServerHandle, Wake,
+};
 use crate::transport::tls::{client_config, server_config};
 use crate::transport::{Endpoint, Listener};
 use bytes::Bytes;
@@ -398,10 +400,44 @@ pub struct ClusterStoreOptions {
 #[napi]
 pub struct NativeAuthority {
     inner: Arc<LocalAuthority>,
-    raft: Option<Arc<RaftAuthority>>,
+    raft: Option<Replicated>,
     cfg: StoreConfig,
     /// A replicated server's port, bound before its Raft node started, until `listen`.
     bound: Mutex<Option<(Listener, Arc<Access>)>>,
+}
+
+/// The node, or why it did not start (an error code and a message).
+type Started = std::result::Result<Arc<RaftAuthority>, (String, String)>;
+
+/// A replicated server's Raft node, started in the background: opening `dataDir` and
+/// replaying its log take as long as they take, and Node's thread must not wait for
+/// them. `None` in the channel while starting; then the node, or why it did not start.
+#[derive(Clone)]
+struct Replicated {
+    name: String,
+    state: tokio::sync::watch::Receiver<Option<Started>>,
+}
+
+impl Replicated {
+    fn now(&self) -> Option<Arc<RaftAuthority>> {
+        self.state
+            .borrow()
+            .as_ref()
+            .and_then(|r| r.as_ref().ok().cloned())
+    }
+
+    /// The node once started, or the refusal a call gets when it did not start.
+    async fn ready(&self) -> Started {
+        let mut rx = self.state.clone();
+        let r = match rx.wait_for(Option::is_some).await {
+            Ok(r) => r.clone().expect("waited for"),
+            Err(_) => Err((
+                ErrorCode::Closed.as_str().into(),
+                "the Raft node stopped".into(),
+            )),
+        };
+        r
+    }
 }
 
 fn raft_config(
@@ -601,25 +637,38 @@ impl NativeAuthority {
         let bound = listener.port().expect("a TCP listener has a port");
         let raft_cfg = raft_config(&cluster, &host, bound, access.as_ref())?;
         let access = Arc::new(access_config(access)?);
-        let start = RaftAuthority::start(
+        let local = RaftAuthority::replica(
             hash,
             mode,
             cfg.clone(),
             Bytes::from(initial_state),
             Box::new(JsWake(wake)),
-            raft_cfg,
             reducer.map(|r| r.state.clone()),
-        );
-        let raft = handle()
-            .block_on(start)
-            .map_err(|e| from_io(e, "cannot start the Raft node"))?;
-        {
-            let _guard = handle().enter();
-            raft.join(seeds);
-        }
+        )
+        .map_err(|e| from_io(e, "cannot start the Raft node"))?;
+        // The node starts on the engine's threads; this returns at once. Whatever waits
+        // for it (the port, submitOwn, removeMember, shutdown) waits there; a failure
+        // reaches the store's error output with its code.
+        let (tx, state) = tokio::sync::watch::channel(None);
+        let name = raft_cfg.name.clone();
+        let feed = local.clone();
+        handle().spawn(async move {
+            let r: Started = match RaftAuthority::start_on(feed.clone(), raft_cfg).await {
+                Ok(raft) => {
+                    raft.join(seeds);
+                    Ok(raft)
+                }
+                Err(e) => {
+                    let e = from_io(e, "ReduxCluster.createServer: cannot start the Raft node");
+                    feed.report(Event::error(&e.status.0, e.reason.clone()));
+                    Err((e.status.0, e.reason))
+                }
+            };
+            let _ = tx.send(Some(r));
+        });
         Ok(NativeAuthority {
-            inner: raft.local().clone(),
-            raft: Some(raft),
+            inner: local,
+            raft: Some(Replicated { name, state }),
             cfg,
             bound: Mutex::new(Some((listener, access))),
         })
@@ -631,12 +680,9 @@ impl NativeAuthority {
     /// here when `poll` brings them.
     #[napi(catch_unwind)]
     pub async fn submit_own(&self, actions: String) -> Result<String> {
-        let Some(raft) = self.raft.clone() else {
-            return Ok(refusal(
-                ErrorCode::InvalidConfig.as_str(),
-                "not a replicated server",
-                None,
-            ));
+        let raft = match self.started().await {
+            Ok(raft) => raft,
+            Err(refused) => return Ok(refused),
         };
         let list: Vec<Box<serde_json::value::RawValue>> = match serde_json::from_str(&actions) {
             Ok(l) => l,
@@ -664,7 +710,18 @@ impl NativeAuthority {
     /// A replicated server's view of its group, as JSON text (null on a single server).
     #[napi(catch_unwind)]
     pub fn status(&self) -> Option<String> {
-        let raft = self.raft.as_ref()?;
+        let replicated = self.raft.as_ref()?;
+        let Some(raft) = replicated.now() else {
+            // Still opening its dataDir (or it did not start: the error said why).
+            return Some(
+                serde_json::json!({
+                    "nodeId": replicated.name, "address": null, "role": "starting",
+                    "leaderId": null, "term": 0, "commitIndex": 0, "appliedIndex": 0,
+                    "snapshotIndex": null, "members": [],
+                })
+                .to_string(),
+            );
+        };
         let st = raft.engine().state();
         // On the leader each member also says how far its log matches the leader's.
         let member = |m: &crate::consensus::NodeId, voter: bool| {
@@ -701,12 +758,9 @@ impl NativeAuthority {
     /// the leader). Resolves JSON `{ ok: true }` or `{ ok: false, code, message }`.
     #[napi(catch_unwind)]
     pub async fn remove_member(&self, node_name: String) -> Result<String> {
-        let Some(raft) = self.raft.clone() else {
-            return Ok(refusal(
-                ErrorCode::InvalidConfig.as_str(),
-                "not a replicated server",
-                None,
-            ));
+        let raft = match self.started().await {
+            Ok(raft) => raft,
+            Err(refused) => return Ok(refused),
         };
         let r = on_engine(async move { raft.engine().remove_node(&node_name).await }).await?;
         Ok(match r {
@@ -718,10 +772,32 @@ impl NativeAuthority {
     /// Stops a replicated server's Raft node (bounded); nothing on a single server.
     #[napi(catch_unwind)]
     pub async fn shutdown(&self) -> Result<()> {
-        if let Some(raft) = self.raft.clone() {
-            on_engine(async move { raft.shutdown().await }).await?;
+        // A node still starting is waited for, then stopped like a started one.
+        if let Some(r) = self.raft.clone() {
+            on_engine(async move {
+                if let Ok(raft) = r.ready().await {
+                    raft.shutdown().await
+                }
+            })
+            .await?;
         }
         Ok(())
+    }
+
+    /// The replicated server's Raft node once started, or the refusal (JSON) a call gets.
+    async fn started(&self) -> std::result::Result<Arc<RaftAuthority>, String> {
+        let Some(r) = self.raft.clone() else {
+            return Err(refusal(
+                ErrorCode::InvalidConfig.as_str(),
+                "not a replicated server",
+                None,
+            ));
+        };
+        match on_engine(async move { r.ready().await }).await {
+            Ok(Ok(raft)) => Ok(raft),
+            Ok(Err((code, message))) => Err(refusal(&code, &message, None)),
+            Err(e) => Err(refusal(ErrorCode::Internal.as_str(), &e.reason, None)),
+        }
     }
 
     /// Orders an action dispatched on this store; returns its sequence number. With a
@@ -788,11 +864,12 @@ impl NativeAuthority {
     ) -> Result<NativeListener, Code> {
         let _guard = handle().enter();
         if let Some((listener, access)) = self.bound.lock().take() {
-            let raft = self
+            let r = self
                 .raft
                 .clone()
                 .expect("bound only for a replicated server");
-            let h = ServerHandle::serve(raft, listener, self.cfg.clone(), access);
+            let ready = async move { r.ready().await.ok() };
+            let h = ServerHandle::serve_when(ready, listener, self.cfg.clone(), access);
             return Ok(NativeListener {
                 handle: Arc::new(h),
             });
@@ -810,10 +887,16 @@ impl NativeAuthority {
         }
         let access = Arc::new(access);
         let h = match &self.raft {
-            Some(raft) => ServerHandle::listen(raft.clone(), &ep, self.cfg.clone(), access),
-            None => ServerHandle::listen(self.inner.clone(), &ep, self.cfg.clone(), access),
-        }
-        .map_err(|e| from_io(e, &format!("cannot listen on {ep}")))?;
+            Some(r) => {
+                let r = r.clone();
+                let listener = Listener::bind(&ep)
+                    .map_err(|e| from_io(e, &format!("cannot listen on {ep}")))?;
+                let ready = async move { r.ready().await.ok() };
+                ServerHandle::serve_when(ready, listener, self.cfg.clone(), access)
+            }
+            None => ServerHandle::listen(self.inner.clone(), &ep, self.cfg.clone(), access)
+                .map_err(|e| from_io(e, &format!("cannot listen on {ep}")))?,
+        };
         Ok(NativeListener {
             handle: Arc::new(h),
         })

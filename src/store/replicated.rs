@@ -138,14 +138,36 @@ impl RaftAuthority {
         raft: RaftConfig,
         native: Option<Arc<crate::reducer::NativeState>>,
     ) -> io::Result<Arc<RaftAuthority>> {
+        let local = RaftAuthority::replica(hash, mode, cfg, initial_state, waker, native)?;
+        RaftAuthority::start_on(local, raft).await
+    }
+
+    /// The server's own replica, which the group's committed batches feed: made at once
+    /// (cheap), so that a server can serve its JS side while its Raft node starts.
+    pub fn replica(
+        hash: String,
+        mode: Mode,
+        cfg: StoreConfig,
+        initial_state: Bytes,
+        waker: Box<dyn Wake>,
+        native: Option<Arc<crate::reducer::NativeState>>,
+    ) -> io::Result<Arc<LocalAuthority>> {
         let epoch = epoch_of(&hash);
         // With a native reducer the state machine applies in Rust and its snapshots are
         // the reducer's state: no JS on the path.
-        let local = match native {
+        Ok(match native {
             Some(n) => LocalAuthority::native(hash, mode, cfg, n, waker, Some(epoch))
                 .map_err(io::Error::other)?,
             None => LocalAuthority::with_epoch(hash, mode, cfg, initial_state, waker, epoch, None),
-        };
+        })
+    }
+
+    /// Starts the Raft node over `local` (opening `dataDir`, replaying its log into the
+    /// replica: as long as that takes, so off the JS thread).
+    pub async fn start_on(
+        local: Arc<LocalAuthority>,
+        raft: RaftConfig,
+    ) -> io::Result<Arc<RaftAuthority>> {
         let feed = local.clone();
         // Called in apply order, on every server, for every committed batch (and again
         // for the whole log when a server restarts from its dataDir).

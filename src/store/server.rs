@@ -189,12 +189,35 @@ impl ServerHandle {
         cfg: StoreConfig,
         access: Arc<Access>,
     ) -> ServerHandle {
+        ServerHandle::serve_when(async move { Some(auth) }, listener, cfg, access)
+    }
+
+    /// Serves once `ready` gives the authority (a replicated server's Raft node starting
+    /// in the background); until then connections wait in the listener's queue. `None`
+    /// (the start failed, and said why) closes the port.
+    pub fn serve_when<A, F>(
+        ready: F,
+        listener: Listener,
+        cfg: StoreConfig,
+        access: Arc<Access>,
+    ) -> ServerHandle
+    where
+        A: OrderingAuthority,
+        F: Future<Output = Option<Arc<A>>> + Send + 'static,
+    {
         let port = listener.port();
         let registry = access.clone();
         let cancel = CancellationToken::new();
         let tracker = TaskTracker::new();
         let (c, t) = (cancel.clone(), tracker.clone());
         tracker.spawn(async move {
+            let auth = tokio::select! {
+                _ = c.cancelled() => return,
+                a = ready => match a {
+                    Some(a) => a,
+                    None => return,
+                },
+            };
             loop {
                 let accepted = tokio::select! {
                     _ = c.cancelled() => break,
