@@ -32,6 +32,10 @@ type SendFn = ThreadsafeFunction<String, Promise<String>, String, Status, false>
 /// Why a call failed: the seed's code, the message, and the leader for NOT_LEADER.
 type Failure = (E, String, Option<String>);
 
+/// A node's engine as `start()` left it: starting (`None` in the channel), started, or
+/// failed to start (with why).
+type Starting = tokio::sync::watch::Receiver<Option<std::result::Result<Arc<RaftEngine>, Failure>>>;
+
 fn fail(code: E, message: impl Into<String>) -> Failure {
     (code, message.into(), None)
 }
@@ -181,7 +185,9 @@ pub struct NativeRaftNode {
     transport: Arc<JsTransport>,
     out: Arc<JsQueue>,
     committed: Arc<Committed>,
-    engine: Mutex<Option<Arc<RaftEngine>>>,
+    /// The engine: `None` before `start()`; then a channel that gives it (or why it did
+    /// not start) once it has opened its dataDir, off Node's thread.
+    engine: Mutex<Option<Starting>>,
     preload: Mutex<Option<LogStore>>,
     stopped: AtomicBool,
     propose_timeout: Duration,
@@ -297,26 +303,54 @@ impl NativeRaftNode {
         })
     }
 
+    /// The engine if it has started (the synchronous getters answer defaults before).
     fn engine(&self) -> std::result::Result<Arc<RaftEngine>, Failure> {
         if self.stopped.load(Ordering::Acquire) {
             return Err(fail(E::Closed, "the node is stopped"));
         }
-        self.engine
-            .lock()
-            .clone()
-            .ok_or_else(|| fail(E::ConfigError, "the node is not started (call start())"))
+        let slot = self.engine.lock();
+        let Some(rx) = slot.as_ref() else {
+            return Err(fail(
+                E::ConfigError,
+                "the node is not started (call start())",
+            ));
+        };
+        let r = rx.borrow().clone();
+        r.unwrap_or_else(|| Err(fail(E::Closed, "the node is still starting")))
+    }
+
+    /// The engine once started: a call made while it opens its dataDir waits for it.
+    async fn ready(&self) -> std::result::Result<Arc<RaftEngine>, Failure> {
+        if self.stopped.load(Ordering::Acquire) {
+            return Err(fail(E::Closed, "the node is stopped"));
+        }
+        let Some(mut rx) = self.engine.lock().clone() else {
+            return Err(fail(
+                E::ConfigError,
+                "the node is not started (call start())",
+            ));
+        };
+        let r = on_engine(async move {
+            let r = match rx.wait_for(Option::is_some).await {
+                Ok(r) => r.clone().expect("waited for"),
+                Err(_) => Err(fail(E::Closed, "the node is stopped")),
+            };
+            r
+        })
+        .await;
+        r.unwrap_or_else(|e| Err(fail(E::Internal, e.reason)))
     }
 
     /// A peer's request as the transport delivered it (JSON text), with this node's
     /// engine; `bad` when it is not what `parse` takes.
-    fn incoming<R>(
+    async fn incoming<R>(
         &self,
         request: &str,
         what: &str,
         bad: E,
         parse: impl FnOnce(&Value, &Names) -> std::result::Result<R, String>,
     ) -> std::result::Result<(Arc<RaftEngine>, Value, R), Failure> {
-        let engine = self.engine()?;
+        let engine = self.ready().await?;
         let v: Value = serde_json::from_str(request)
             .map_err(|e| fail(bad, format!("a malformed {what} request: not JSON: {e}")))?;
         let r = parse(&v, &self.names)
@@ -347,8 +381,13 @@ impl NativeRaftNode {
             .collect();
         let cfg = self.cfg.clone();
         let events = sink(self.out.clone(), self.committed.clone());
-        let engine = handle()
-            .block_on(async move {
+        let (out, names) = (self.out.clone(), self.names.clone());
+        let committed = self.committed.clone();
+        let (tx, rx) = tokio::sync::watch::channel(None);
+        // Opening dataDir and replaying its log happen on the engine's threads: start()
+        // returns at once, and what needs the engine waits for it.
+        handle().spawn(async move {
+            let started = async {
                 let e = RaftEngine::start_parts(cfg, events, NodeMachine, parts)
                     .await?
                     .engine()
@@ -360,21 +399,28 @@ impl NativeRaftNode {
                     let _ = e.raft.initialize(members).await;
                 }
                 Ok::<_, io::Error>(e)
-            })
-            .map_err(|e| {
-                thrown(fail(
-                    E::Internal,
-                    format!("cannot start the Raft node: {e}"),
-                ))
-            })?;
-        let watcher = engine.clone();
-        let out = self.out.clone();
-        let names = self.names.clone();
-        {
-            let _guard = handle().enter();
-            engine.spawn(watch_log(watcher, out, names));
-        }
-        *slot = Some(engine);
+            };
+            let r = match started.await {
+                Ok(engine) => {
+                    engine.spawn(watch_log(engine.clone(), out.clone(), names));
+                    Ok(engine)
+                }
+                Err(e) => {
+                    let why = format!("cannot start the Raft node: {e}");
+                    out.push(
+                        json!({"type": "error", "code": E::Internal.as_str(), "message": why}),
+                    );
+                    Err(fail(E::Internal, why))
+                }
+            };
+            let _ = tx.send(Some(r));
+            // Entries applied while it started (its log replayed) could not be read yet:
+            // JS pulls again now.
+            if !committed.signalled.swap(true, Ordering::AcqRel) {
+                out.push(json!({"type": "committed"}));
+            }
+        });
+        *slot = Some(rx);
         Ok(())
     }
 
@@ -387,9 +433,20 @@ impl NativeRaftNode {
         }
         self.transport.send.lock().take();
         self.out.detach();
-        let engine = self.engine.lock().take();
-        if let Some(e) = engine {
-            on_engine(async move { e.shutdown().await }).await?;
+        // A node still starting is waited for, then stopped like a started one.
+        let starting = self.engine.lock().take();
+        if let Some(mut rx) = starting {
+            on_engine(async move {
+                let started = rx
+                    .wait_for(Option::is_some)
+                    .await
+                    .ok()
+                    .and_then(|r| r.clone());
+                if let Some(Ok(e)) = started {
+                    e.shutdown().await
+                }
+            })
+            .await?;
         }
         Ok(())
     }
@@ -398,7 +455,7 @@ impl NativeRaftNode {
     /// majority (JS then waits for its own state machine to apply it).
     #[napi(catch_unwind)]
     pub async fn propose(&self, command: String) -> Result<String> {
-        let engine = match self.engine() {
+        let engine = match self.ready().await {
             Ok(e) => e,
             Err(f) => return Ok(answer(Err(f))),
         };
@@ -441,12 +498,15 @@ impl NativeRaftNode {
     /// A peer's RequestVote (JSON); resolves `{ ok, response }`.
     #[napi(catch_unwind)]
     pub async fn handle_request_vote(&self, request: String) -> Result<String> {
-        let (engine, v, req) = match self.incoming(
-            &request,
-            "RequestVote",
-            E::InvalidTerm,
-            node::vote_request_from,
-        ) {
+        let (engine, v, req) = match self
+            .incoming(
+                &request,
+                "RequestVote",
+                E::InvalidTerm,
+                node::vote_request_from,
+            )
+            .await
+        {
             Ok(x) => x,
             Err(f) => return Ok(answer(Err(f))),
         };
@@ -465,12 +525,15 @@ impl NativeRaftNode {
     /// A peer's AppendEntries (JSON); resolves `{ ok, response }`.
     #[napi(catch_unwind)]
     pub async fn handle_append_entries(&self, request: String) -> Result<String> {
-        let (engine, v, req) = match self.incoming(
-            &request,
-            "AppendEntries",
-            E::LogInconsistency,
-            node::append_request_from,
-        ) {
+        let (engine, v, req) = match self
+            .incoming(
+                &request,
+                "AppendEntries",
+                E::LogInconsistency,
+                node::append_request_from,
+            )
+            .await
+        {
             Ok(x) => x,
             Err(f) => return Ok(answer(Err(f))),
         };
@@ -510,12 +573,16 @@ impl NativeRaftNode {
     pub fn committed(&self, after: f64, max: u32) -> String {
         // Any entry applied from here on queues a new wake-up.
         self.committed.signalled.store(false, Ordering::Release);
+        // Still starting (replaying its log): nothing to give yet; the start wakes JS
+        // again once the engine can be read.
+        let Ok(engine) = self.engine() else {
+            return json!({"upTo": after.max(0.0) as u64, "entries": []}).to_string();
+        };
         let applied = self.committed.index.load(Ordering::Acquire);
         let after = after.max(0.0) as u64;
         let up_to = applied.min(after.saturating_add(max.max(1) as u64));
-        let engine = self.engine.lock().clone();
         let entries: Vec<Value> = match engine {
-            Some(engine) if up_to > after => engine
+            engine if up_to > after => engine
                 .entries(after + 1, up_to)
                 .into_iter()
                 .filter_map(|e| {
@@ -554,9 +621,9 @@ impl NativeRaftNode {
     /// The persistent state `{ currentTerm, votedFor, log }` as JSON text.
     #[napi(catch_unwind)]
     pub fn get_state(&self) -> String {
-        let (vote, log) = match self.engine.lock().as_ref() {
-            Some(e) => e.persistent(),
-            None => self
+        let (vote, log) = match self.engine() {
+            Ok(e) => e.persistent(),
+            Err(_) => self
                 .preload
                 .lock()
                 .as_ref()
