@@ -1,4 +1,4 @@
-//! The store's native side as three classes used by `src/js/index.js`:
+//! The store's native side as three classes used by `src/js/store.js`:
 //! `NativeAuthority` (a server store's ordering authority and log), `NativeListener`
 //! (one bound TCP or Unix endpoint) and `NativeClient` (a client replica).
 //!
