@@ -17,3 +17,4 @@ mod raftnode;
 mod reducer;
 mod runtime;
 mod store;
+mod store_options;
