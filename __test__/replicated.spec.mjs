@@ -227,3 +227,28 @@ test('log compaction: snapshots carry the store; a server restarted from dataDir
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('createServer returns while the Raft node starts; a dataDir it cannot open fails with its code, and close() still ends it', { timeout: 30000 }, async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rcrs-start-'));
+  try {
+    // Closed while starting: the start is waited for, then stopped.
+    const a = createStore(counter, { stderr: () => {} });
+    const s1 = a.createServer({ host: '127.0.0.1', port: 0, cluster: { nodeName: 'a', bootstrap: true, dataDir: path.join(dir, 'a') } });
+    assert.ok(['starting', 'leader', 'follower', 'candidate', 'learner'].includes(s1.status().role), s1.status().role);
+    await s1.close();
+    // An older version's dataDir (a database and no format mark): refused, said, and
+    // every dispatch waiting on the node gets the same code.
+    const d = path.join(dir, 'b');
+    fs.mkdirSync(d);
+    fs.writeFileSync(path.join(d, 'raft.redb'), 'not ours');
+    const said = [];
+    const b = createStore(counter, { stderr: (m) => said.push(String(m)) });
+    const s2 = b.createServer({ host: '127.0.0.1', port: 0, cluster: { nodeName: 'b', bootstrap: true, dataDir: d } });
+    await waitFor(() => s2.status().role === 'failed', { what: "the start's failure", timeoutMs: 10000 });
+    assert.ok(said.some((m) => /ERR_DATA_FORMAT/.test(m)), said.join('\n'));
+    await assert.rejects(b.dispatchAsync({ type: 'INC' }, { timeout: 5000 }), { code: 'ERR_DATA_FORMAT' });
+    await s2.close();
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -299,10 +299,14 @@ impl NativeAuthority {
     pub fn status(&self) -> Option<String> {
         let replicated = self.raft.as_ref()?;
         let Some(raft) = replicated.now() else {
-            // Still opening its dataDir (or it did not start: the error said why).
+            // Still opening its dataDir, or it did not start (the error said why).
+            let role = match replicated.state.borrow().as_ref() {
+                Some(Err(_)) => "failed",
+                _ => "starting",
+            };
             return Some(
                 serde_json::json!({
-                    "nodeId": replicated.name, "address": null, "role": "starting",
+                    "nodeId": replicated.name, "address": null, "role": role,
                     "leaderId": null, "term": 0, "commitIndex": 0, "appliedIndex": 0,
                     "snapshotIndex": null, "members": [],
                 })
