@@ -245,7 +245,7 @@ test('createServer returns while the Raft node starts; a dataDir it cannot open 
     const b = createStore(counter, { stderr: (m) => said.push(String(m)) });
     const s2 = b.createServer({ host: '127.0.0.1', port: 0, cluster: { nodeName: 'b', bootstrap: true, dataDir: d } });
     await waitFor(() => s2.status().role === 'failed', { what: "the start's failure", timeoutMs: 10000 });
-    assert.ok(said.some((m) => /ERR_DATA_FORMAT/.test(m)), said.join('\n'));
+    await waitFor(() => said.some((m) => /ERR_DATA_FORMAT/.test(m)), { what: 'the reason on stderr', timeoutMs: 10000, show: () => said });
     await assert.rejects(b.dispatchAsync({ type: 'INC' }, { timeout: 5000 }), { code: 'ERR_DATA_FORMAT' });
     await s2.close();
   } finally {
