@@ -145,7 +145,13 @@ impl Session {
                     "this port serves Raft peers, not {}",
                     kind.unwrap_or(Kind::Client).as_str()
                 );
-                let _ = link::Session::refuse(&mut w, &local.limits, "ERR_PROTOCOL", &why).await;
+                let _ = link::Session::refuse(
+                    &mut w,
+                    &local.limits,
+                    crate::error::ErrorCode::Protocol.as_str(),
+                    &why,
+                )
+                .await;
                 Err(proto(why))
             }
         }
