@@ -208,6 +208,9 @@ test('malformed requests reject with a clear error and change nothing; a transpo
     const leader = await g.leader();
     await leader.propose({ n: 0 });
     const f = g.nodes.get(ids.find((i) => i !== leader.nodeId));
+    // The proposal resolved once a majority had it: this follower may take it a moment
+    // later, and the state compared below must not move on its own.
+    await waitFor(() => f.getState().log.length === leader.getState().log.length, { what: 'the follower holds the entry', timeoutMs: 10000 });
     const before = JSON.stringify(f.getState());
     for (const bad of [
       {},

@@ -13,7 +13,8 @@
 //!   and the store's own Raft state machine.
 //! - `bindings` (feature `napi`): the only module that imports napi; thin classes over
 //!   the core for the JS layer in `src/js/`.
-//! - [`config`], [`error`]: settings with `validate()`, errors with stable codes.
+//! - [`config`], [`error`]: settings with `validate()`, errors with stable codes;
+//!   [`tasks`]: the tasks a component owns, dropped if they outlive its shutdown's grace.
 
 pub mod config;
 pub mod consensus;
@@ -23,6 +24,7 @@ pub mod membership;
 pub mod protocol;
 pub mod reducer;
 pub mod store;
+pub mod tasks;
 pub mod transport;
 
 #[cfg(test)]

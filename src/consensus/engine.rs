@@ -27,7 +27,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 pub(super) struct Shared {
     pub(super) cfg: RaftConfig,
@@ -80,7 +79,7 @@ pub struct RaftEngine {
     /// has a cluster but has not applied its name yet, and refuse it as another's.
     pub(super) changing: tokio::sync::Mutex<()>,
     pub(super) stop: CancellationToken,
-    pub(super) tracker: TaskTracker,
+    pub(super) tracker: crate::tasks::Tasks,
     pub(super) snapshot_every: Arc<AtomicU64>,
     pub(super) disk: Option<Disk>,
     /// The log openraft writes (shared), for `persistent()`.
@@ -245,7 +244,7 @@ impl RaftEngine {
         let since = Arc::new(AtomicU64::new(0));
         let trigger: Arc<Mutex<Option<Raft<TypeConfig>>>> = Arc::new(Mutex::new(None));
         // Every task of this node runs on it, so that shutdown can wait for them.
-        let tracker = TaskTracker::new();
+        let tracker = crate::tasks::Tasks::new();
         let sm_sink: SmSink = {
             let sink = sink.clone();
             let (every, since, trigger) = (snapshot_every.clone(), since.clone(), trigger.clone());
@@ -709,8 +708,7 @@ impl RaftEngine {
     pub async fn shutdown(&self) {
         self.stop.cancel();
         let _ = self.raft.shutdown().await;
-        self.tracker.close();
-        let _ = tokio::time::timeout(Duration::from_secs(2), self.tracker.wait()).await;
+        self.tracker.shutdown(Duration::from_secs(2)).await;
         self.shared.pool.clear();
         if let Some(d) = &self.disk {
             d.close();

@@ -23,7 +23,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 /// Entries the proposer keeps in flight. More would let one entry's append overlap the
 /// previous one's replication, but openraft 0.9 replicates one request at a time per
@@ -75,7 +74,7 @@ impl Proposer {
     pub fn start(
         raft: Raft<TypeConfig>,
         hold: Duration,
-        tracker: &TaskTracker,
+        tracker: &crate::tasks::Tasks,
         stop: CancellationToken,
     ) -> Proposer {
         let (tx, rx) = mpsc::unbounded_channel();
@@ -110,7 +109,7 @@ async fn run(
     raft: Raft<TypeConfig>,
     mut rx: mpsc::UnboundedReceiver<Pending>,
     hold: Duration,
-    tracker: TaskTracker,
+    tracker: crate::tasks::Tasks,
     queued: Arc<AtomicUsize>,
 ) {
     let slots = Arc::new(Semaphore::new(IN_FLIGHT));

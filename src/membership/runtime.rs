@@ -17,7 +17,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 #[derive(Debug, Clone)]
 pub struct ClusterConfig {
@@ -141,7 +140,7 @@ struct Shared {
     frames_sent: AtomicU64,
     bytes_sent: AtomicU64,
     cancel: CancellationToken,
-    tracker: TaskTracker,
+    tracker: crate::tasks::Tasks,
 }
 
 pub struct Cluster {
@@ -199,7 +198,7 @@ impl Cluster {
             frames_sent: AtomicU64::new(0),
             bytes_sent: AtomicU64::new(0),
             cancel: CancellationToken::new(),
-            tracker: TaskTracker::new(),
+            tracker: crate::tasks::Tasks::new(),
             cfg,
         });
         let s = shared.clone();
@@ -278,8 +277,7 @@ impl Cluster {
         })
         .await;
         self.shared.cancel.cancel();
-        self.shared.tracker.close();
-        let _ = tokio::time::timeout(Duration::from_secs(2), self.shared.tracker.wait()).await;
+        self.shared.tracker.shutdown(Duration::from_secs(2)).await;
         *self.status.lock() = ClusterStatus::Stopped;
         (self.shared.sink)(ClusterEvent::Status(ClusterStatus::Stopped));
     }

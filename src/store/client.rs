@@ -26,7 +26,6 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::Notify;
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 const MAX_BATCH: usize = 16 * 1024;
 
@@ -143,7 +142,7 @@ pub struct ClientPoll {
 pub struct Client {
     shared: Arc<Shared>,
     cancel: CancellationToken,
-    tracker: TaskTracker,
+    tracker: crate::tasks::Tasks,
 }
 
 impl Client {
@@ -178,7 +177,7 @@ impl Client {
             outbox: Outbox::new(waker),
         });
         let cancel = CancellationToken::new();
-        let tracker = TaskTracker::new();
+        let tracker = crate::tasks::Tasks::new();
         tracker.spawn(run(shared.clone(), cancel.clone()));
         Client {
             shared,
@@ -315,7 +314,7 @@ impl Client {
             }
         }
         self.shutdown();
-        let _ = tokio::time::timeout(Duration::from_secs(2), self.tracker.wait()).await;
+        self.tracker.shutdown(Duration::from_secs(2)).await;
     }
 
     /// Stops at once, without waiting; the store refuses further dispatches.

@@ -32,7 +32,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 pub struct RaftAuthority {
     local: Arc<LocalAuthority>,
@@ -40,7 +39,7 @@ pub struct RaftAuthority {
     /// This server's own dispatches, proposed in order by one task.
     own: mpsc::UnboundedSender<Own>,
     cancel: CancellationToken,
-    tracker: TaskTracker,
+    tracker: crate::tasks::Tasks,
 }
 
 /// A batch of this server's own actions, and who waits for where it went.
@@ -200,7 +199,7 @@ impl RaftAuthority {
         let engine = RaftEngine::start_with(raft, sink, StoreMachine(local.clone())).await?;
         let (own, rx) = mpsc::unbounded_channel();
         let cancel = CancellationToken::new();
-        let tracker = TaskTracker::new();
+        let tracker = crate::tasks::Tasks::new();
         tracker.spawn(propose_own(engine.clone(), rx, cancel.clone()));
         tracker.spawn(watch_group(
             engine.engine().clone(),
@@ -278,8 +277,7 @@ impl RaftAuthority {
     pub async fn shutdown(&self) {
         self.cancel.cancel();
         self.engine.shutdown().await;
-        self.tracker.close();
-        let _ = tokio::time::timeout(Duration::from_secs(2), self.tracker.wait()).await;
+        self.tracker.shutdown(Duration::from_secs(2)).await;
     }
 
     /// The log and the JS side's pull, as on a single server.

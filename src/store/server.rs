@@ -27,7 +27,6 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::Notify;
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 /// Largest number of actions in one `Actions` frame.
 const MAX_BATCH: usize = 16 * 1024;
@@ -160,7 +159,7 @@ impl Default for Access {
 /// A listening server. Dropping it does not stop it; call [`ServerHandle::close`].
 pub struct ServerHandle {
     cancel: CancellationToken,
-    tracker: TaskTracker,
+    tracker: crate::tasks::Tasks,
     port: Option<u16>,
     access: Arc<Access>,
 }
@@ -208,7 +207,7 @@ impl ServerHandle {
         let port = listener.port();
         let registry = access.clone();
         let cancel = CancellationToken::new();
-        let tracker = TaskTracker::new();
+        let tracker = crate::tasks::Tasks::new();
         let (c, t) = (cancel.clone(), tracker.clone());
         tracker.spawn(async move {
             let auth = tokio::select! {
@@ -265,8 +264,7 @@ impl ServerHandle {
     /// Stops accepting, closes every connection, and waits (bounded) for the tasks.
     pub async fn close(&self) {
         self.cancel.cancel();
-        self.tracker.close();
-        let _ = tokio::time::timeout(Duration::from_secs(2), self.tracker.wait()).await;
+        self.tracker.shutdown(Duration::from_secs(2)).await;
     }
 }
 
