@@ -6,7 +6,7 @@
 
 use super::error::{js_error, Code};
 use super::js::{refusal, JsQueue, WakeFn};
-use super::runtime::{handle, on_engine};
+use super::runtime::{on_engine, Background};
 use crate::consensus::engine::{Parts, RaftConfig, RaftEngine, RaftEvent};
 use crate::consensus::machines::node::{self, Names, NodeCommand, NodeMachine};
 use crate::consensus::net::{Reply, Request};
@@ -32,9 +32,8 @@ type SendFn = ThreadsafeFunction<String, Promise<String>, String, Status, false>
 /// Why a call failed: the seed's code, the message, and the leader for NOT_LEADER.
 type Failure = (E, String, Option<String>);
 
-/// A node's engine as `start()` left it: starting (`None` in the channel), started, or
-/// failed to start (with why).
-type Starting = tokio::sync::watch::Receiver<Option<std::result::Result<Arc<RaftEngine>, Failure>>>;
+/// A node's engine as `start()` left it: starting, started, or failed to start (why).
+type Starting = Arc<Background<Arc<RaftEngine>, Failure>>;
 
 fn fail(code: E, message: impl Into<String>) -> Failure {
     (code, message.into(), None)
@@ -308,14 +307,13 @@ impl NativeRaftNode {
         if self.stopped.load(Ordering::Acquire) {
             return Err(fail(E::Closed, "the node is stopped"));
         }
-        let slot = self.engine.lock();
-        let Some(rx) = slot.as_ref() else {
+        let Some(node) = self.engine.lock().clone() else {
             return Err(fail(
                 E::ConfigError,
                 "the node is not started (call start())",
             ));
         };
-        let r = rx.borrow().clone();
+        let r = node.now();
         r.unwrap_or_else(|| Err(fail(E::Closed, "the node is still starting")))
     }
 
@@ -324,21 +322,15 @@ impl NativeRaftNode {
         if self.stopped.load(Ordering::Acquire) {
             return Err(fail(E::Closed, "the node is stopped"));
         }
-        let Some(mut rx) = self.engine.lock().clone() else {
+        let Some(node) = self.engine.lock().clone() else {
             return Err(fail(
                 E::ConfigError,
                 "the node is not started (call start())",
             ));
         };
-        let r = on_engine(async move {
-            let r = match rx.wait_for(Option::is_some).await {
-                Ok(r) => r.clone().expect("waited for"),
-                Err(_) => Err(fail(E::Closed, "the node is stopped")),
-            };
-            r
-        })
-        .await;
-        r.unwrap_or_else(|e| Err(fail(E::Internal, e.reason)))
+        node.ready()
+            .await
+            .unwrap_or_else(|| Err(fail(E::Closed, "the node is stopped")))
     }
 
     /// A peer's request as the transport delivered it (JSON text), with this node's
@@ -383,44 +375,48 @@ impl NativeRaftNode {
         let events = sink(self.out.clone(), self.committed.clone());
         let (out, names) = (self.out.clone(), self.names.clone());
         let committed = self.committed.clone();
-        let (tx, rx) = tokio::sync::watch::channel(None);
         // Opening dataDir and replaying its log happen on the engine's threads: start()
         // returns at once, and what needs the engine waits for it.
-        handle().spawn(async move {
-            let started = async {
-                let e = RaftEngine::start_parts(cfg, events, NodeMachine, parts)
-                    .await?
-                    .engine()
-                    .clone();
-                // Every node founds the group with the same members: the first entry is
-                // the same everywhere, so it does not matter who does it first. A node
-                // with a log (dataDir, loadState) has it already.
-                if !e.raft.is_initialized().await.unwrap_or(false) {
-                    let _ = e.raft.initialize(members).await;
+        let failed = out.clone();
+        let woken = out.clone();
+        let node = Background::start(
+            async move {
+                let started = async {
+                    let e = RaftEngine::start_parts(cfg, events, NodeMachine, parts)
+                        .await?
+                        .engine()
+                        .clone();
+                    // Every node founds the group with the same members: the first entry
+                    // is the same everywhere, so it does not matter who does it first. A
+                    // node with a log (dataDir, loadState) has it already.
+                    if !e.raft.is_initialized().await.unwrap_or(false) {
+                        let _ = e.raft.initialize(members).await;
+                    }
+                    Ok::<_, io::Error>(e)
+                };
+                match started.await {
+                    Ok(engine) => {
+                        engine.spawn(watch_log(engine.clone(), out, names));
+                        Ok(engine)
+                    }
+                    Err(e) => {
+                        let why = format!("cannot start the Raft node: {e}");
+                        failed.push(
+                            json!({"type": "error", "code": E::Internal.as_str(), "message": why}),
+                        );
+                        Err(fail(E::Internal, why))
+                    }
                 }
-                Ok::<_, io::Error>(e)
-            };
-            let r = match started.await {
-                Ok(engine) => {
-                    engine.spawn(watch_log(engine.clone(), out.clone(), names));
-                    Ok(engine)
+            },
+            // Entries applied while it started (its log replayed) could not be read
+            // yet: JS pulls again now.
+            move |_| {
+                if !committed.signalled.swap(true, Ordering::AcqRel) {
+                    woken.push(json!({"type": "committed"}));
                 }
-                Err(e) => {
-                    let why = format!("cannot start the Raft node: {e}");
-                    out.push(
-                        json!({"type": "error", "code": E::Internal.as_str(), "message": why}),
-                    );
-                    Err(fail(E::Internal, why))
-                }
-            };
-            let _ = tx.send(Some(r));
-            // Entries applied while it started (its log replayed) could not be read yet:
-            // JS pulls again now.
-            if !committed.signalled.swap(true, Ordering::AcqRel) {
-                out.push(json!({"type": "committed"}));
-            }
-        });
-        *slot = Some(rx);
+            },
+        );
+        *slot = Some(Arc::new(node));
         Ok(())
     }
 
@@ -435,14 +431,9 @@ impl NativeRaftNode {
         self.out.detach();
         // A node still starting is waited for, then stopped like a started one.
         let starting = self.engine.lock().take();
-        if let Some(mut rx) = starting {
+        if let Some(node) = starting {
             on_engine(async move {
-                let started = rx
-                    .wait_for(Option::is_some)
-                    .await
-                    .ok()
-                    .and_then(|r| r.clone());
-                if let Some(Ok(e)) = started {
+                if let Some(Ok(e)) = node.join().await {
                     e.shutdown().await
                 }
             })

@@ -51,3 +51,58 @@ where
         .await
         .map_err(|e| napi::Error::from_reason(format!("redux-cluster-rs internal error: {e}")))
 }
+
+/// A value made in the background on the engine's runtime (a Raft node opening its
+/// dataDir and replaying its log), so that a factory returns at once: `now` answers
+/// without waiting, `ready` waits for it, `join` waits for the task itself (shutdown).
+pub struct Background<T, E> {
+    done: tokio::sync::watch::Receiver<Option<Result<T, E>>>,
+    task: parking_lot::Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl<T, E> Background<T, E>
+where
+    T: Clone + Send + Sync + 'static,
+    E: Clone + Send + Sync + 'static,
+{
+    /// Runs `make`; once its result can be read, `then` runs (to wake whoever reads it).
+    pub fn start<F>(make: F, then: impl FnOnce(&Result<T, E>) + Send + 'static) -> Self
+    where
+        F: std::future::Future<Output = Result<T, E>> + Send + 'static,
+    {
+        let (tx, done) = tokio::sync::watch::channel(None);
+        let task = handle().spawn(async move {
+            let r = make.await;
+            let _ = tx.send(Some(r.clone()));
+            then(&r);
+        });
+        Background {
+            done,
+            task: parking_lot::Mutex::new(Some(task)),
+        }
+    }
+
+    /// The result if there is one yet.
+    pub fn now(&self) -> Option<Result<T, E>> {
+        self.done.borrow().clone()
+    }
+
+    /// The result, once there is one (at once when there is).
+    pub async fn ready(&self) -> Option<Result<T, E>> {
+        if let Some(r) = self.now() {
+            return Some(r);
+        }
+        let mut rx = self.done.clone();
+        let r = rx.wait_for(Option::is_some).await.ok()?.clone();
+        r
+    }
+
+    /// Waits for the task to end (it ends once the result is there) and gives the result.
+    pub async fn join(&self) -> Option<Result<T, E>> {
+        let task = self.task.lock().take();
+        if let Some(t) = task {
+            let _ = t.await;
+        }
+        self.now()
+    }
+}

@@ -8,7 +8,7 @@
 use super::error::{from_core, from_io, js_error, Code};
 use super::js::{refusal, WakeFn};
 use super::reducer::{failures, JsFailure, NativeReducer};
-use super::runtime::{handle, on_engine};
+use super::runtime::{handle, on_engine, Background};
 use super::store_options::{
     access_config, config, credentials, endpoint, mode_of, raft_config, seeds, ws_policy,
     AccessOptions, ClientSecurity, ClusterStoreOptions, EngineOptions, WsOptions,
@@ -117,37 +117,29 @@ pub struct NativeAuthority {
     bound: Mutex<Option<(Listener, Arc<Access>)>>,
 }
 
-/// The node, or why it did not start (an error code and a message).
-type Started = std::result::Result<Arc<RaftAuthority>, (String, String)>;
-
 /// A replicated server's Raft node, started in the background: opening `dataDir` and
 /// replaying its log take as long as they take, and Node's thread must not wait for
-/// them. `None` in the channel while starting; then the node, or why it did not start.
+/// them. Its result: the node, or why it did not start (an error code and a message).
 #[derive(Clone)]
 struct Replicated {
     name: String,
-    state: tokio::sync::watch::Receiver<Option<Started>>,
+    node: Arc<Background<Arc<RaftAuthority>, (String, String)>>,
 }
 
 impl Replicated {
+    /// The node, if it has started.
     fn now(&self) -> Option<Arc<RaftAuthority>> {
-        self.state
-            .borrow()
-            .as_ref()
-            .and_then(|r| r.as_ref().ok().cloned())
+        self.node.now().and_then(|r| r.ok())
     }
 
     /// The node once started, or the refusal a call gets when it did not start.
-    async fn ready(&self) -> Started {
-        let mut rx = self.state.clone();
-        let r = match rx.wait_for(Option::is_some).await {
-            Ok(r) => r.clone().expect("waited for"),
-            Err(_) => Err((
+    async fn ready(&self) -> std::result::Result<Arc<RaftAuthority>, (String, String)> {
+        self.node.ready().await.unwrap_or_else(|| {
+            Err((
                 ErrorCode::Closed.as_str().into(),
                 "the Raft node stopped".into(),
-            )),
-        };
-        r
+            ))
+        })
     }
 }
 
@@ -236,26 +228,30 @@ impl NativeAuthority {
         // The node starts on the engine's threads; this returns at once. Whatever waits
         // for it (the port, submitOwn, removeMember, shutdown) waits there; a failure
         // reaches the store's error output with its code.
-        let (tx, state) = tokio::sync::watch::channel(None);
         let name = raft_cfg.name.clone();
         let feed = local.clone();
-        handle().spawn(async move {
-            let r: Started = match RaftAuthority::start_on(feed.clone(), raft_cfg).await {
-                Ok(raft) => {
-                    raft.join(seeds);
-                    Ok(raft)
+        let node = Background::start(
+            async move {
+                match RaftAuthority::start_on(feed.clone(), raft_cfg).await {
+                    Ok(raft) => {
+                        raft.join(seeds);
+                        Ok(raft)
+                    }
+                    Err(e) => {
+                        let e = from_io(e, "ReduxCluster.createServer: cannot start the Raft node");
+                        feed.report(Event::error(&e.status.0, e.reason.clone()));
+                        Err((e.status.0, e.reason))
+                    }
                 }
-                Err(e) => {
-                    let e = from_io(e, "ReduxCluster.createServer: cannot start the Raft node");
-                    feed.report(Event::error(&e.status.0, e.reason.clone()));
-                    Err((e.status.0, e.reason))
-                }
-            };
-            let _ = tx.send(Some(r));
-        });
+            },
+            |_| {},
+        );
         Ok(NativeAuthority {
             inner: local,
-            raft: Some(Replicated { name, state }),
+            raft: Some(Replicated {
+                name,
+                node: Arc::new(node),
+            }),
             cfg,
             bound: Mutex::new(Some((listener, access))),
         })
@@ -300,7 +296,7 @@ impl NativeAuthority {
         let replicated = self.raft.as_ref()?;
         let Some(raft) = replicated.now() else {
             // Still opening its dataDir, or it did not start (the error said why).
-            let role = match replicated.state.borrow().as_ref() {
+            let role = match replicated.node.now() {
                 Some(Err(_)) => "failed",
                 _ => "starting",
             };
@@ -366,7 +362,7 @@ impl NativeAuthority {
         // A node still starting is waited for, then stopped like a started one.
         if let Some(r) = self.raft.clone() {
             on_engine(async move {
-                if let Ok(raft) = r.ready().await {
+                if let Some(Ok(raft)) = r.node.join().await {
                     raft.shutdown().await
                 }
             })
@@ -384,11 +380,9 @@ impl NativeAuthority {
                 None,
             ));
         };
-        match on_engine(async move { r.ready().await }).await {
-            Ok(Ok(raft)) => Ok(raft),
-            Ok(Err((code, message))) => Err(refusal(&code, &message, None)),
-            Err(e) => Err(refusal(ErrorCode::Internal.as_str(), &e.reason, None)),
-        }
+        r.ready()
+            .await
+            .map_err(|(code, message)| refusal(&code, &message, None))
     }
 
     /// Orders an action dispatched on this store; returns its sequence number. With a
