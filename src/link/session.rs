@@ -113,7 +113,8 @@ fn session_key(
 /// The receiving half of a session: frames in, checked and stripped of their tag.
 pub struct SessionReader {
     frames: FramedRead<ReadHalf, FrameCodec>,
-    key: Option<[u8; 32]>,
+    /// HMAC keyed with the session key, cloned per frame (the key schedule once).
+    key: Option<HmacSha256>,
     /// The sender's direction byte (0: the dialer's frames, 1: the acceptor's).
     side: u8,
     seq: u64,
@@ -139,7 +140,11 @@ impl SessionReader {
             return Err(denied("a frame without an authentication tag"));
         }
         let tag = f.split_to(TAG);
-        let ok = verify(key, &[&[self.side], &self.seq.to_be_bytes(), &f], &tag);
+        let mut m = key.clone();
+        m.update(&[self.side]);
+        m.update(&self.seq.to_be_bytes());
+        m.update(&f);
+        let ok = m.verify_slice(&tag).is_ok();
         self.seq += 1;
         if !ok {
             return Err(denied(format!(
@@ -171,7 +176,7 @@ pub struct SessionWriter {
     writer: WriteHalf,
     buf: BytesMut,
     limits: FrameLimits,
-    key: Option<[u8; 32]>,
+    key: Option<HmacSha256>,
     /// This end's direction byte.
     side: u8,
     seq: u64,
@@ -188,14 +193,17 @@ impl SessionWriter {
 
     /// Appends one tagged frame to the buffer (the tag is written in place after the body).
     fn frame(&mut self, fill: impl FnOnce(&mut BytesMut)) -> io::Result<()> {
-        let (key, side, seq) = (self.key, self.side, self.seq);
+        let (key, side, seq) = (&self.key, self.side, self.seq);
         write_frame(&mut self.buf, &self.limits, |d| {
             let Some(key) = key else { return fill(d) };
             let at = d.len();
             d.put_bytes(0, TAG);
             fill(d);
-            let tag = mac(&key, &[&[side], &seq.to_be_bytes(), &d[at + TAG..]]);
-            d[at..at + TAG].copy_from_slice(&tag);
+            let mut m = key.clone();
+            m.update(&[side]);
+            m.update(&seq.to_be_bytes());
+            m.update(&d[at + TAG..]);
+            d[at..at + TAG].copy_from_slice(&m.finalize().into_bytes());
         })
         .map_err(io::Error::other)?;
         self.seq += 1;
@@ -237,10 +245,12 @@ impl Session {
         peer: String,
         dialer_nonce: [u8; NONCE],
     ) -> Session {
+        let key = key
+            .map(|k| <HmacSha256 as Mac>::new_from_slice(&k).expect("HMAC takes any key length"));
         Session {
             reader: SessionReader {
                 frames,
-                key,
+                key: key.clone(),
                 side: 1 - side,
                 seq: 0,
                 peer: peer.clone(),
@@ -390,6 +400,26 @@ impl Session {
         Ok(())
     }
 
+    /// Accepts a connection on a port that serves one kind of peer (a Raft port, a
+    /// membership port): its label must name `kind`; another is refused with the reason,
+    /// which the dialer reads.
+    pub async fn accept_only(stream: Stream, kind: Kind, local: Local<'_>) -> io::Result<Session> {
+        let (r, mut w) = stream.into_split();
+        match super::labelled(r, local.limits).await? {
+            (Some(k), frames) if k == kind => Session::accept(frames, w, kind, local).await,
+            (other, _) => {
+                let why = format!(
+                    "this port takes {}, not {}",
+                    kind.as_str(),
+                    other.unwrap_or(Kind::Client).as_str()
+                );
+                let code = crate::error::ErrorCode::Protocol.as_str();
+                let _ = Session::refuse(&mut w, &local.limits, code, &why).await;
+                Err(invalid(why))
+            }
+        }
+    }
+
     /// Refuses a dialer before its session (this port does not serve its kind, its
     /// settings disagree): the dialer's `connect` fails with `code` and `message`.
     pub async fn refuse(
@@ -509,7 +539,7 @@ mod tests {
         let acceptor = tokio::spawn(accept_on(acceptor_end));
         let (mut in_r, mut in_w) = proxy_in.into_split();
         let (mut out_r, mut out_w) = proxy_out.into_split();
-        tokio::spawn(async move { tokio::io::copy(&mut out_r, &mut in_w).await });
+        let copier = tokio::spawn(async move { tokio::io::copy(&mut out_r, &mut in_w).await });
         let recorder = tokio::spawn(async move {
             let mut seen = Vec::new();
             let mut buf = [0u8; 4096];
@@ -531,6 +561,7 @@ mod tests {
         assert!(d.is_ok() && a.is_ok(), "the genuine handshake");
         drop((d, a));
         let recorded = recorder.await.unwrap();
+        copier.abort();
 
         let (mut replayer, acceptor_end) = UnixStream::pair().unwrap();
         let acceptor = tokio::spawn(accept_on(acceptor_end));

@@ -446,21 +446,7 @@ async fn open(s: &Shared, stream: Stream, dialed: Option<&str>) -> Result<Sessio
             Some(t) => stream.tls_accept(t.server.clone()).await?,
             None => stream,
         };
-        let (r, mut w) = stream.into_split();
-        match link::labelled(r, local.limits).await? {
-            (Some(Kind::Membership), frames) => {
-                Session::accept(frames, w, Kind::Membership, local).await
-            }
-            (kind, _) => {
-                let why = format!(
-                    "this port serves membership peers, not {}",
-                    kind.unwrap_or(Kind::Client).as_str()
-                );
-                let code = crate::error::ErrorCode::Protocol.as_str();
-                let _ = Session::refuse(&mut w, &local.limits, code, &why).await;
-                Err(std::io::Error::new(std::io::ErrorKind::InvalidData, why))
-            }
-        }
+        Session::accept_only(stream, Kind::Membership, local).await
     };
     let r = tokio::select! {
         _ = s.cancel.cancelled() => return Err(None),

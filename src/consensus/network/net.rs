@@ -137,24 +137,11 @@ impl Session {
 
     /// Accepts a connection on a Raft port: its label must say it is a Raft peer.
     pub async fn accept_stream(stream: Stream, local: Local<'_>) -> io::Result<Session> {
-        let (r, mut w) = stream.into_split();
-        match link::labelled(r, local.limits).await? {
-            (Some(Kind::Raft), frames) => Session::accept(frames, w, local).await,
-            (kind, _) => {
-                let why = format!(
-                    "this port serves Raft peers, not {}",
-                    kind.unwrap_or(Kind::Client).as_str()
-                );
-                let _ = link::Session::refuse(
-                    &mut w,
-                    &local.limits,
-                    crate::error::ErrorCode::Protocol.as_str(),
-                    &why,
-                )
-                .await;
-                Err(proto(why))
-            }
-        }
+        let inner = link::Session::accept_only(stream, Kind::Raft, local).await?;
+        Ok(Session {
+            peer: inner.peer.clone(),
+            inner,
+        })
     }
 
     /// Accepts a peer whose label the listener read (the store's port, or the Raft port).
