@@ -7,7 +7,7 @@ use super::network::net::{Link, Reply, Request};
 use super::state_machine::SmEvent;
 use super::types::NodeId;
 use openraft::ServerState;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -140,7 +140,6 @@ pub(super) async fn probe_peers(engine: Arc<RaftEngine>) {
     let every = Duration::from_millis((engine.shared.cfg.heartbeat_interval * 2).max(100));
     let ttl = Duration::from_millis(engine.shared.cfg.election_timeout_max.max(200));
     let mut links: HashMap<String, Link> = HashMap::new();
-    let mut up: BTreeSet<String> = BTreeSet::new();
     loop {
         tokio::select! {
             _ = engine.stop.cancelled() => return,
@@ -164,42 +163,48 @@ pub(super) async fn probe_peers(engine: Arc<RaftEngine>) {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
-        let mut health = s.health.lock();
-        for (name, link, took) in results {
-            let ok = link.is_some();
-            if let Some(link) = link {
-                links.insert(name.clone(), link);
+        // What changed is told after the lock is released (the sink calls out).
+        let mut changes = Vec::new();
+        {
+            let mut health = s.health.lock();
+            for (name, link, took) in results {
+                let ok = link.is_some();
+                if let Some(link) = link {
+                    links.insert(name.clone(), link);
+                }
+                let h = health.entry(name.clone()).or_insert(PeerHealth {
+                    up: false,
+                    failures: 0,
+                    latency_ms: None,
+                    checked_at: 0,
+                });
+                if h.up != ok {
+                    changes.push(match ok {
+                        true => RaftEvent::PeerConnected(name.clone()),
+                        false => RaftEvent::PeerDisconnected(name.clone()),
+                    });
+                }
+                h.up = ok;
+                h.checked_at = now;
+                if ok {
+                    h.failures = 0;
+                    h.latency_ms = Some(took.as_secs_f64() * 1000.0);
+                } else {
+                    h.failures = h.failures.saturating_add(1);
+                }
             }
-            let h = health.entry(name.clone()).or_insert(PeerHealth {
-                up: false,
-                failures: 0,
-                latency_ms: None,
-                checked_at: 0,
+            // Peers removed from the cluster are no longer watched.
+            health.retain(|n, h| {
+                let keep = peers.contains_key(n);
+                if !keep && h.up {
+                    changes.push(RaftEvent::PeerDisconnected(n.clone()));
+                }
+                keep
             });
-            h.up = ok;
-            h.checked_at = now;
-            if ok {
-                h.failures = 0;
-                h.latency_ms = Some(took.as_secs_f64() * 1000.0);
-            } else {
-                h.failures = h.failures.saturating_add(1);
-            }
-            if ok && up.insert(name.clone()) {
-                (s.sink)(RaftEvent::PeerConnected(name.clone()));
-            } else if !ok && up.remove(name) {
-                (s.sink)(RaftEvent::PeerDisconnected(name.clone()));
-            }
         }
-        // Peers removed from the cluster are no longer watched.
-        health.retain(|n, _| peers.contains_key(n));
-        drop(health);
-        up.retain(|n| {
-            let keep = peers.contains_key(n);
-            if !keep {
-                (engine.shared.sink)(RaftEvent::PeerDisconnected(n.clone()));
-            }
-            keep
-        });
+        for e in changes {
+            (s.sink)(e);
+        }
         links.retain(|n, _| peers.contains_key(n));
     }
 }
