@@ -2,7 +2,7 @@
 // kill -9, SIGSTOP, graceful stop, wrong secret, refused seed; and the API's errors.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Cluster, NodeId, ClusterNotStartedError, InvalidClusterConfigError, InvalidNodeIdError } from 'redux-cluster-rs';
+import { Cluster, NodeId, ClusterNotStartedError, InvalidClusterConfigError, InvalidNodeIdError, ErrorCode } from 'redux-cluster-rs';
 import { child, freePort } from './helpers.mjs';
 
 const FAST = { host: '127.0.0.1', heartbeatIntervalMs: 100, heartbeatMissThreshold: 3, reconnectBaseDelayMs: 50, reconnectMaxDelayMs: 500 };
@@ -69,7 +69,7 @@ test('a wrong cluster secret never produces nodeUp on either side; an unanswered
   assert.ok(!saw(bad, (m) => m.up || m.down), 'the intruder saw nobody, and nobody went down (nobody came up)');
   // The refusal reaches the owner of the node that refused (onError), with its code.
   const refused = await a.next((m) => m.error);
-  assert.equal(refused.error, 'ERR_AUTH');
+  assert.equal(refused.error, ErrorCode.Auth);
   assert.match(refused.message, /cluster secret/);
 
   // noex's behaviour: a seed that never came up produces no nodeDown and no member; the

@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { waitFor, freePort } from './helpers.mjs';
 import {
-  createRaftCoordinator, createClusterManager, createDistributedStateMachine, RaftError,
+  createRaftCoordinator, createClusterManager, createDistributedStateMachine, RaftError, ErrorCode,
 } from '../src/js/index.mjs';
 
 const until = (what, f) => waitFor(f, { what });
@@ -66,8 +66,8 @@ test('three nodes: set/get/delete/update/batch, events on every node, forwarding
   assert.deepEqual(await a.state.getLinearizable('w2'), 2);
   // 5 keys now (workflow:1, counter, w1, w2 + 0) -> a's limit 5 allows one more key.
   await a.state.set('w3', 3);
-  await assert.rejects(a.state.set('w4', 4), (e) => e instanceof RaftError && e.code === 'ERR_STATE_FULL');
-  await assert.rejects(a.state.batchUpdate([{ key: 'w1', delete: true }, { key: 'x', value: 1 }, { key: 'y', value: 2 }]), { code: 'ERR_STATE_FULL' });
+  await assert.rejects(a.state.set('w4', 4), (e) => e instanceof RaftError && e.code === ErrorCode.StateFull);
+  await assert.rejects(a.state.batchUpdate([{ key: 'w1', delete: true }, { key: 'x', value: 1 }, { key: 'y', value: 2 }]), { code: ErrorCode.StateFull });
   assert.equal(await a.state.getLinearizable('w1'), 1, 'nothing of the refused batch applied');
   assert.equal(await a.state.delete('w3'), true);
   assert.equal(a.state.has('w3'), false);
@@ -97,19 +97,19 @@ test('errors: no forwarding names the leader, invalid options, persistSnapshots 
   const b = await node('q', { forwardToLeader: false });
   await a.coordinator.addPeer('q', '127.0.0.1', b.coordinator.config.port);
   await until('q follows p', () => b.coordinator.leaderId === 'p');
-  await assert.rejects(b.state.set('k', 1), (e) => e.code === 'ERR_NOT_LEADER' && e.leaderId === 'p');
-  assert.throws(() => createRaftCoordinator({}), { code: 'ERR_INVALID_CONFIG' });
+  await assert.rejects(b.state.set('k', 1), (e) => e.code === ErrorCode.NotLeader && e.leaderId === 'p');
+  assert.throws(() => createRaftCoordinator({}), { code: ErrorCode.InvalidConfig });
   const bad = createRaftCoordinator({ nodeId: 'r', port: 0, electionTimeoutMin: 300, electionTimeoutMax: 150 });
-  await assert.rejects(bad.initialize(), { code: 'ERR_INVALID_CONFIG' });
+  await assert.rejects(bad.initialize(), { code: ErrorCode.InvalidConfig });
   const sm = createDistributedStateMachine({ nodeId: 'p', persistSnapshots: true });
-  await assert.rejects(sm.initialize(a.coordinator), { code: 'ERR_INVALID_CONFIG' });
-  await assert.rejects(a.state.set('', 1), { code: 'ERR_INVALID_ARGUMENT' });
-  await assert.rejects(createDistributedStateMachine({}).set('k', 1), { code: 'ERR_NOT_INITIALIZED' });
+  await assert.rejects(sm.initialize(a.coordinator), { code: ErrorCode.InvalidConfig });
+  await assert.rejects(a.state.set('', 1), { code: ErrorCode.InvalidArgument });
+  await assert.rejects(createDistributedStateMachine({}).set('k', 1), { code: ErrorCode.NotInitialized });
   // A node with a cluster of its own is refused, not overwritten.
   const other = await node('o', { bootstrap: true });
   await other.state.set('k', 'mine');
   await assert.rejects(a.coordinator.addPeer('o', '127.0.0.1', other.coordinator.config.port), {
-    code: 'ERR_OTHER_CLUSTER',
+    code: ErrorCode.OtherCluster,
   });
   assert.equal(other.state.get('k'), 'mine');
 });
@@ -122,7 +122,7 @@ test('a wrong clusterSecret never joins; snapshots persist and restore from data
   await assert.rejects(a.coordinator.addPeer('m1', '127.0.0.1', m.coordinator.config.port), (e) => typeof e.code === 'string');
   assert.equal(m.coordinator.getState().initialized, false, 'the node with the wrong secret took nothing');
   // The node that refused the peer says so to its owner, with the code.
-  await until('the refusal reaches the error event', () => heard.some((e) => e.error.code === 'ERR_AUTH' && /s1/.test(e.error.message)));
+  await until('the refusal reaches the error event', () => heard.some((e) => e.error.code === ErrorCode.Auth && /s1/.test(e.error.message)));
 
   const d = path.join(dir, 'solo');
   let n = await node('solo', { dataDir: d, bootstrap: true }, { snapshotInterval: 10, persistSnapshots: true });
@@ -154,24 +154,24 @@ test('adding a node nobody answers at fails and leaves the cluster able to commi
   const a = await node('g1', { bootstrap: true, commitTimeout: 1000 });
   await a.state.set('before', 1);
   const dead = await freePort();
-  await assert.rejects(a.coordinator.addPeer('ghost', '127.0.0.1', dead), (e) => e.code === 'ERR_UNAVAILABLE' && /did not answer/.test(e.message));
+  await assert.rejects(a.coordinator.addPeer('ghost', '127.0.0.1', dead), (e) => e.code === ErrorCode.Unavailable && /did not answer/.test(e.message));
   assert.deepEqual(a.coordinator.getState().voters.map((m) => m.nodeId), ['g1']);
   await a.state.set('after', 2);
 });
 
 test('a stopped state machine answers ERR_CLOSED; ERR_NOT_INITIALIZED only before the first start', async () => {
   const fresh = createDistributedStateMachine({});
-  await assert.rejects(fresh.set('k', 1), { code: 'ERR_NOT_INITIALIZED' });
+  await assert.rejects(fresh.set('k', 1), { code: ErrorCode.NotInitialized });
   const a = await node('closed-sm', { bootstrap: true });
   await until('closed-sm leads', () => a.coordinator.leaderId === 'closed-sm');
   await a.state.set('k', 1);
   await a.state.shutdown();
-  await assert.rejects(a.state.set('k', 2), { code: 'ERR_CLOSED' });
-  assert.throws(() => a.state.get('k'), { code: 'ERR_CLOSED' });
+  await assert.rejects(a.state.set('k', 2), { code: ErrorCode.Closed });
+  assert.throws(() => a.state.get('k'), { code: ErrorCode.Closed });
   // Attached again, it works; its coordinator stopped under it, it answers ERR_CLOSED too.
   await a.state.initialize(a.coordinator);
   await a.state.set('k', 3);
   assert.equal(a.state.get('k'), 3);
   await a.coordinator.shutdown();
-  await assert.rejects(a.state.set('k', 4), { code: 'ERR_CLOSED' });
+  await assert.rejects(a.state.set('k', 4), { code: ErrorCode.Closed });
 });

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createStore } from 'redux-cluster-rs';
+import { createStore, ErrorCode } from 'redux-cluster-rs';
 import { ask, child, counter, freePort, oneLeader, waitFor } from './helpers.mjs';
 
 function start(spec) {
@@ -246,7 +246,7 @@ test('createServer returns while the Raft node starts; a dataDir it cannot open 
     const s2 = b.createServer({ host: '127.0.0.1', port: 0, cluster: { nodeName: 'b', bootstrap: true, dataDir: d } });
     await waitFor(() => s2.status().role === 'failed', { what: "the start's failure", timeoutMs: 10000 });
     await waitFor(() => said.some((m) => /ERR_DATA_FORMAT/.test(m)), { what: 'the reason on stderr', timeoutMs: 10000, show: () => said });
-    await assert.rejects(b.dispatchAsync({ type: 'INC' }, { timeout: 5000 }), { code: 'ERR_DATA_FORMAT' });
+    await assert.rejects(b.dispatchAsync({ type: 'INC' }, { timeout: 5000 }), { code: ErrorCode.DataFormat });
     await s2.close();
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createStore } from 'redux-cluster-rs';
+import { createStore, ErrorCode } from 'redux-cluster-rs';
 import { child, counter, waitFor, sink } from './helpers.mjs';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rcrs-tls-'));
@@ -64,7 +64,7 @@ test('a client trusting the CA syncs over TLS; untrusted and plain clients are r
   await waitFor(() => server.getState().counter === 10 && good.store.getState().counter === 10, { what: 'dispatch over TLS' });
 
   const untrusted = client(srv.port, { ca: pem['rogue.crt'] });
-  await waitFor(() => untrusted.handle.error?.code === 'ERR_TLS', { what: 'untrusted server certificate', show: () => untrusted.errors.lines });
+  await waitFor(() => untrusted.handle.error?.code === ErrorCode.Tls, { what: 'untrusted server certificate', show: () => untrusted.errors.lines });
   assert.match(untrusted.errors.lines[0], /TLS handshake/);
 
   const plain = client(srv.port);
@@ -100,9 +100,9 @@ test('mutual TLS: a client certificate from the CA is required', async () => {
 
 test('TLS settings are checked', () => {
   const s = createStore(counter);
-  assert.throws(() => s.createServer({ port: 0, tls: { cert: pem['server.crt'] } }), { code: 'ERR_INVALID_CONFIG' });
-  assert.throws(() => s.createServer({ port: 0, tls: { cert: 'junk', key: 'junk' } }), { code: 'ERR_INVALID_CONFIG', message: /TLS/ });
-  assert.throws(() => createStore(counter).createClient({ port: 1, tls: { ca: 'junk' } }), { code: 'ERR_INVALID_CONFIG' });
+  assert.throws(() => s.createServer({ port: 0, tls: { cert: pem['server.crt'] } }), { code: ErrorCode.InvalidConfig });
+  assert.throws(() => s.createServer({ port: 0, tls: { cert: 'junk', key: 'junk' } }), { code: ErrorCode.InvalidConfig, message: /TLS/ });
+  assert.throws(() => createStore(counter).createClient({ port: 1, tls: { ca: 'junk' } }), { code: ErrorCode.InvalidConfig });
 });
 
 test('membership links over mutual TLS: members meet; a certificate from another CA, or no TLS, never comes up', { timeout: 30000 }, async () => {
@@ -130,7 +130,7 @@ test('membership links over mutual TLS: members meet; a certificate from another
       assert.ok(!a.messages.some((m) => m.up === k.id), `a never saw ${k.id}`);
       assert.ok(!k.messages.some((m) => m.up), `${k.id} saw nobody`);
     }
-    assert.ok(a.messages.filter((m) => m.error).every((m) => m.error === 'ERR_AUTH'), JSON.stringify(a.messages.filter((m) => m.error)));
+    assert.ok(a.messages.filter((m) => m.error).every((m) => m.error === ErrorCode.Auth), JSON.stringify(a.messages.filter((m) => m.error)));
   } finally {
     await Promise.all(nodes.map((k) => k.kill()));
   }

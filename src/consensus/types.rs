@@ -266,7 +266,7 @@ mod tests {
                 ]),
             })),
             Reply::Written(Err(ApiError {
-                code: "ERR_NOT_LEADER".into(),
+                code: crate::error::ErrorCode::NotLeader.as_str().into(),
                 message: "no".into(),
                 leader: Some("b".into()),
             })),

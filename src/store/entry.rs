@@ -138,7 +138,7 @@ mod tests {
             }],
         });
         assert_eq!(StoreAnswer::decode(&a.encode()).unwrap(), a);
-        let r = StoreAnswer::Refused("ERR_PROTOCOL".into());
+        let r = StoreAnswer::Refused(crate::error::ErrorCode::Protocol.as_str().into());
         assert_eq!(StoreAnswer::decode(&r.encode()).unwrap(), r);
     }
 }
