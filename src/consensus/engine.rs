@@ -442,12 +442,7 @@ impl RaftEngine {
             matched,
             name: self.shared.me.name().to_string(),
             addr: self.shared.me.addr(),
-            // openraft's first metrics say Follower before its core has looked at the
-            // membership; a node that is no voter is a learner.
-            role: match m.state {
-                openraft::ServerState::Follower if !voters.contains(&m.id) => "learner",
-                st => role_name(st),
-            },
+            role: role_name(m.state),
             term: m.current_term,
             leader: m.current_leader.and_then(|l| name_of(&m, l)),
             voted_for: Some(m.vote.leader_id().voted_for())
