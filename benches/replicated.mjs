@@ -37,7 +37,8 @@ const makeStore = (reducer) =>
   createStore(reducer === 'native' ? reducers.patch({ n: 0 }) : reducer === 'js-patch' ? jsPatch : tally, { stderr: () => {} });
 const actionOf = (reducer) => (reducer === 'js' ? () => ({ type: 'ADD' }) : (i) => ({ type: 'PATCH', ops: [{ op: 'replace', path: '/n', value: i }] }));
 // What a process has applied: its position in the store's ordered stream.
-const appliedOf = (store) => (store._client ? store._clientSeq : store._seq);
+// `_role.applied` since the store was split by role; `_clientSeq` / `_seq` before (a baseline --impl).
+const appliedOf = (store) => (store._role ? store._role.applied : store._client ? store._clientSeq : store._seq);
 
 
 if (process.env.BENCH_ROLE) {

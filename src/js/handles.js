@@ -27,7 +27,7 @@ class ClusterServer extends EventEmitter {
    * appliedIndex, members }`; null on a single server.
    */
   status() {
-    const a = this._store._authority;
+    const a = this._store._role.authority;
     const s = a && a.status();
     return s ? JSON.parse(s) : null;
   }
@@ -40,7 +40,7 @@ class ClusterServer extends EventEmitter {
    */
   async removeMember(nodeName) {
     if (this._closing) throw new ReduxClusterError(ErrorCode.Closed, 'this server is closed');
-    const a = this._store._authority;
+    const a = this._store._role.authority;
     if (!a || typeof nodeName !== 'string') {
       throw new ReduxClusterError(ErrorCode.InvalidConfig, 'removeMember(nodeName) needs a replicated server and a node name');
     }
@@ -65,7 +65,7 @@ class ClusterServer extends EventEmitter {
       this._closing = Promise.all([this._listener.close(), dashboard]).then(() => {
         const s = this._store;
         s._servers.delete(this);
-        if (s._servers.size === 0) return s._dropAuthority();
+        if (s._servers.size === 0) return s._leave(s._role);
       });
     }
     return this._closing;
@@ -75,9 +75,11 @@ class ClusterServer extends EventEmitter {
 const shown = (a) => (a.path ? { path: a.path } : { host: a.host ?? '127.0.0.1', port: a.port });
 
 class ClusterClient {
-  constructor(store, native, servers) {
+  /** `role` is the store's ClientRole, `link` the engine's NativeClient it opened. */
+  constructor(store, role, link, servers) {
     this._store = store;
-    this._native = native;
+    this._role = role;
+    this._native = link;
     this._closing = null;
     const first = servers[0];
     this.host = first.path ? undefined : first.host ?? '127.0.0.1';
@@ -85,6 +87,11 @@ class ClusterClient {
     this.path = first.path ?? undefined;
     /** Every server this client may use, in the order it tries them. */
     this.servers = servers.map(shown);
+  }
+
+  // Whether this connection is still the store's (not disconnected, not replaced).
+  get _current() {
+    return this._role.native === this._native;
   }
 
   get connected() {
@@ -101,13 +108,12 @@ class ClusterClient {
    * `ERR_STORE_MISMATCH`, which stop the client; `ERR_CONNECT` while retrying), or null.
    */
   get error() {
-    return this._store._client === this._native ? this._store._clientError : null;
+    return this._current ? this._role.error : null;
   }
 
   /** Dispatched actions the server has not acknowledged yet. */
   get pending() {
-    const s = this._store;
-    return this._native.pending + (s._client === this._native ? s._outgoing.length : 0);
+    return this._native.pending + (this._current ? this._role.queued : 0);
   }
 
   /**
@@ -116,23 +122,10 @@ class ClusterClient {
    */
   disconnect(flushMs) {
     if (!this._closing) {
-      const s = this._store;
-      if (s._client === this._native) {
-        s._flushOutgoing();
-        s._clientClosing = true;
-      }
-      this._closing = this._native.close(flushMs ?? 1000).then(() => {
-        if (s._client === this._native) {
-          s._clientClosing = false;
-          s._pump(); // apply whatever had arrived
-          const why = 'the client was disconnected before the action was acknowledged and applied';
-          s._waiters.rejectAll(ErrorCode.Closed, why);
-          s._rejectOutgoing(ErrorCode.Closed, why);
-          s._client = null;
-          s.role = s.role.filter((r) => r !== 'client');
-          s.connected = false;
-        }
-      });
+      const role = this._role;
+      this._closing = this._current
+        ? role.disconnect(flushMs ?? 1000).then(() => this._store._leave(role))
+        : this._native.close(flushMs ?? 1000);
     }
     return this._closing;
   }

@@ -59,12 +59,11 @@ function registerPrimary(store) {
 }
 
 function registerWorker(store) {
-  store.role.push('worker');
-  store._ipcWaiting = true;
+  store._becomeWorker();
   const onMessage = (msg) => {
     if (!msg || msg._msg !== MSG_SOCKET || msg._hash !== store.RCHash) return;
     process.off('message', onMessage);
-    if (store._ipcWaiting) store._connectIpc(msg.path);
+    store._connectIpc(msg.path);
   };
   process.on('message', onMessage);
   // The primary going away ends the worker's sync, and must not keep the worker alive.

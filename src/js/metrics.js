@@ -46,11 +46,12 @@ class Rates {
 
 /** The metrics of a serving store (see ClusterServer.metrics in index.d.ts). */
 function collect(store) {
-  const a = store._authority;
+  const role = store._role;
+  const a = role.authority;
   if (!a) return null;
   const now = Date.now();
   const ordered = a.head;
-  const applied = store._native ? store._native.seq : store._seq;
+  const applied = role.applied;
   if (!store._rates) store._rates = new Rates();
   store._rates.add(now, ordered, applied);
   const clients = [];
@@ -60,7 +61,7 @@ function collect(store) {
       clients.push({ ...c, endpoint, lag: Math.max(0, ordered - c.position) });
     }
   }
-  const raft = store._clustered ? JSON.parse(a.status()) : null;
+  const raft = role.clustered ? JSON.parse(a.status()) : null;
   return {
     time: now,
     nodeId: raft ? raft.nodeId : null,
@@ -71,7 +72,7 @@ function collect(store) {
     clients,
     bytesIn: clients.reduce((n, c) => n + c.bytesIn, 0),
     bytesOut: clients.reduce((n, c) => n + c.bytesOut, 0),
-    errors: store._errorCount || 0,
+    errors: store._errorCount,
     raft,
   };
 }

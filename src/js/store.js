@@ -1,22 +1,19 @@
 'use strict';
-// The store: Redux semantics (from the `redux` package) on top of the native engine. The
-// engine orders actions and moves them between processes; this applies them, in order,
-// to an ordinary Redux store, in whichever role the store has (local, server, client,
-// replicated server, node:cluster primary or worker).
+// The store: Redux's surface on top of the engine. Two choices make a store:
+// - where its state lives, chosen once at creation (store/state.js: a JS reducer in an
+//   ordinary Redux store, or a reducer in the engine);
+// - its role, which decides who orders its actions (store/local.js, server.js,
+//   replicated.js, client.js) and changes as the user calls createServer, createClient,
+//   close or disconnect.
+// This file routes the Redux calls to the two and turns the user's calls into roles.
 
-const redux = require('redux');
-const os = require('node:os');
-const path = require('node:path');
 const ipc = require('./ipc.js');
 const { backup } = require('./backup.js');
 const { ClassCodec } = require('./protoobject.js');
-const { Waiters, waiter } = require('./waiters.js');
 const { ReduxClusterError, ErrorCode } = require('./errors.js');
 const { NativeReducerSpec } = require('./reducers.js');
-const metrics = require('./metrics.js');
 const pkg = require('../../package.json');
 const native = require('./native.js');
-
 const { MessageType, SYNC, hasher } = require('./constants.js');
 const {
   kindOf,
@@ -32,32 +29,28 @@ const {
   readSecurity,
   wsEndpoint,
 } = require('./options.js');
-const { ClusterServer, ClusterClient } = require('./handles.js');
-
-// A resync (sendtoall without a message) retries this many times when clients' actions
-// are ordered between reading the state and ordering it; see _resync.
-const RESYNC_TRIES = 5;
-// What Redux itself uses as the interop key (Node has no Symbol.observable of its own).
-const $$observable = (typeof Symbol === 'function' && Symbol.observable) || '@@observable';
-// Actions handed to JS per pull; between pulls the event loop runs, so timers and I/O
-// are not starved by a long stream of actions.
-const POLL_MAX = 8192;
-const CLIENT_FATAL = new Set([ErrorCode.StoreMismatch, ErrorCode.Auth, ErrorCode.Banned]);
+const { ClusterClient } = require('./handles.js');
+const { stateFor, $$observable } = require('./store/state.js');
+const { LocalRole } = require('./store/local.js');
+const { ReplicatedRole } = require('./store/replicated.js');
+const { ClientRole } = require('./store/client.js');
+const endpoints = require('./store/endpoints.js');
 
 class ReduxCluster {
   constructor(reducer, config) {
-    const isNative = reducer instanceof NativeReducerSpec;
-    if (typeof reducer !== 'function' && !isNative) {
+    const isEngine = reducer instanceof NativeReducerSpec;
+    if (typeof reducer !== 'function' && !isEngine) {
       throw new ReduxClusterError(
         ErrorCode.InvalidConfig,
         `Expected the root reducer to be a function (or one of reducers.* / loadReducer()). Instead, received: '${kindOf(reducer)}'`
       );
     }
     const cfg = readConfig(config);
-    // A reducer in the engine: its state lives in Rust; JS reads it once per change.
-    this._native = isNative ? reducer.create() : null;
+    this._errorCount = 0;
+    if (isEngine && cfg.serializationMode !== 'json') throw invalid("a native reducer's state is JSON: serializationMode must be 'json'");
+    this._state = stateFor(reducer, isEngine, (m) => this._error(m));
     /** md5 of the reducer's name: stores sync only with stores of the same reducer. */
-    this.RCHash = hasher(isNative ? this._native.identity : reducer.name || '');
+    this.RCHash = hasher(isEngine ? this._state.engine.identity : reducer.name || '');
     this.version = pkg.version;
     this.homepage = pkg.homepage;
     this.role = [];
@@ -76,49 +69,14 @@ class ReduxCluster {
     this._encode = this._codec ? this._codec.encode : JSON.stringify;
     this._decode = this._codec ? this._codec.decode : JSON.parse;
     this._engine = cfg.engine;
-    if (this._native) {
-      if (cfg.serializationMode !== 'json') throw invalid("a native reducer's state is JSON: serializationMode must be 'json'");
-      this._reducer = null;
-      this._redux = null;
-      this._listeners = new Set();
-      this._stateVersion = -1;
-      this._state = undefined;
-    } else {
-      this._reducer = reducer;
-      this._redux = redux.legacy_createStore((state, action) =>
-        action.type === SYNC ? action.payload : this._reducer(state, action)
-      );
-    }
-    this._authority = null; // set while this store serves (it orders actions)
-    this._seq = 0; // last sequence number applied, while serving
-    this._servers = new Set();
-    this._client = null; // set while this store is a client
-    this._clientError = null;
-    this._pumpQueued = false;
-    this._publishQueued = false;
-    this._outgoing = []; // client dispatches not yet handed to the engine
-    this._outgoingWaiters = []; // [index in _outgoing, dispatchAsync waiter]
-    this._waiters = new Waiters((code, message) => new ReduxClusterError(code, message));
-    this._clientSeq = 0; // on a client: the last sequence number applied here
-    this._localSeq = 0; // on a store that neither serves nor is a client: dispatches so far
-    this._clustered = false; // a replicated server: the Raft group orders its actions
-    this._ownOutgoing = []; // a replicated server's own actions not yet proposed
-    this._ownWaiters = []; // [index in _ownOutgoing, dispatchAsync waiter]
-    this._clientPending = 0; // engine-side queue length, as last seen
     this._maxFrame = cfg.engine.maxFrameSize ?? 256 * 1024 * 1024;
     this._queueLimit = cfg.engine.queueLimit ?? 1000000;
-    this._ipcWaiting = false; // a cluster worker's store, until the primary's socket path arrives
-    this._ipcServer = null; // a cluster primary's socket for its workers
-    this._flushOutgoing = this._flushOutgoing.bind(this);
-    this._publish = () => {
-      this._publishQueued = false;
-      if (this._authority) this._authority.flush();
-    };
+    this._role = new LocalRole(this);
+    this._servers = new Set(); // the ClusterServer handles of a serving store
+    this._ipcServer = null; // a node:cluster primary's socket for its workers
     // Redux store methods work when detached from the store (`const { dispatch } = store`).
     this.dispatch = this.dispatch.bind(this);
     this._ownDispatch = this.dispatch;
-    this._incoming = null; // see createWSClient: a dispatch wrapper that sees incoming actions
-    this._incomingAction = null; // the action that wrapper is handed, while it runs
     this.getState = this.getState.bind(this);
     this.subscribe = this.subscribe.bind(this);
     this.replaceReducer = this.replaceReducer.bind(this);
@@ -135,70 +93,19 @@ class ReduxCluster {
   }
 
   getState() {
-    if (!this._native) return this._redux.getState();
-    // Made from the engine's JSON once per change of the state, then the same object.
-    const t = this._native.stateSince(this._stateVersion);
-    if (t !== null) {
-      this._state = JSON.parse(t.json);
-      this._stateVersion = t.version;
-    }
-    return this._state;
+    return this._state.getState();
   }
 
   subscribe(listener) {
-    if (!this._native) return this._redux.subscribe(listener);
-    if (typeof listener !== 'function') {
-      throw new ReduxClusterError(ErrorCode.InvalidArgument, `Expected the listener to be a function. Instead, received: '${kindOf(listener)}'`);
-    }
-    // Each subscription is its own entry, so one listener subscribed twice runs twice.
-    const entry = { listener };
-    this._listeners.add(entry);
-    return () => {
-      this._listeners.delete(entry);
-    };
-  }
-
-  // A native store's listeners, once per applied batch (as Redux calls them per dispatch).
-  _notify() {
-    for (const { listener } of [...this._listeners]) {
-      try {
-        listener();
-      } catch (e) {
-        this._error(`ReduxCluster: a subscriber threw: ${e && e.stack ? e.stack : e}`);
-      }
-    }
+    return this._state.subscribe(listener);
   }
 
   replaceReducer(nextReducer) {
-    if (this._native) {
-      throw new ReduxClusterError(ErrorCode.InvalidConfig, "invalid configuration: a native reducer's state lives in the engine; it cannot be replaced");
-    }
-    if (typeof nextReducer !== 'function') {
-      throw new ReduxClusterError(
-        ErrorCode.InvalidConfig,
-        `Expected the nextReducer to be a function. Instead, received: '${kindOf(nextReducer)}'`
-      );
-    }
-    this._reducer = nextReducer;
-    this._redux.replaceReducer((state, action) =>
-      action.type === SYNC ? action.payload : this._reducer(state, action)
-    );
+    this._state.replaceReducer(nextReducer);
   }
 
   [$$observable]() {
-    if (!this._native) return this._redux[$$observable]();
-    const store = this;
-    return {
-      subscribe(observer) {
-        if (typeof observer !== 'object' || observer === null) throw new TypeError('Expected the observer to be an object.');
-        const next = () => observer.next && observer.next(store.getState());
-        next();
-        return { unsubscribe: store.subscribe(next) };
-      },
-      [$$observable]() {
-        return this;
-      },
-    };
+    return this._state.observable();
   }
 
   /**
@@ -208,36 +115,9 @@ class ReduxCluster {
    */
   dispatch(action) {
     // An incoming action handed back by the wrapper of createWSClient: apply it here.
-    if (action === this._incomingAction && action !== null) return this._redux.dispatch(action);
+    if (this._state.isIncoming(action)) return this._state.dispatch(action);
     checkAction(action);
-    if (this._client || this._ipcWaiting) {
-      this._enqueue(this._encode(action));
-      return action;
-    }
-    if (this._clustered) {
-      // A replicated server's own action is ordered by the group, like a client's: it
-      // is applied here when the committed log brings it back.
-      this._enqueueOwn(this._encode(action));
-      return action;
-    }
-    if (this._native) {
-      this._applyNative(action);
-      return action;
-    }
-    if (this._authority) {
-      const seq = this._authority.submit(this._encode(action));
-      // Actions from clients ordered before this one are applied first.
-      if (seq !== this._seq + 1) this._drainTo(seq - 1);
-      this._seq = seq;
-      if (!this._publishQueued) {
-        // Connections are woken once per synchronous burst of dispatches, not per action.
-        this._publishQueued = true;
-        queueMicrotask(this._publish);
-      }
-      return this._redux.dispatch(action);
-    }
-    this._localSeq += 1;
-    return this._redux.dispatch(action);
+    return this._role.dispatch(action);
   }
 
   /**
@@ -252,101 +132,9 @@ class ReduxCluster {
     try {
       const timeout = readTimeout(options);
       checkAction(action);
-      if (this._client || this._ipcWaiting) {
-        const w = waiter(timeout);
-        this._enqueue(this._encode(action), w);
-        return w.promise;
-      }
-      if (this._clustered) {
-        const w = waiter(timeout);
-        this._enqueueOwn(this._encode(action), w);
-        return w.promise;
-      }
-      if (this._native) return Promise.resolve({ seq: this._applyNative(action, true) });
-      this.dispatch(action);
-      return Promise.resolve({ seq: this._authority ? this._seq : this._localSeq });
+      return this._role.dispatchAsync(action, timeout);
     } catch (e) {
       return Promise.reject(e);
-    }
-  }
-
-  // A client's dispatches are checked here, synchronously, and handed to the engine in
-  // one batch per synchronous burst (a microtask later): one boundary crossing for a
-  // whole dispatch loop instead of one per action.
-  _enqueue(json, waiter = null) {
-    if (this._clientClosing) {
-      throw new ReduxClusterError(ErrorCode.Closed, "the store's connection is closed");
-    }
-    if (json.length * 3 + 32 > this._maxFrame && Buffer.byteLength(json) + 32 > this._maxFrame) {
-      throw new ReduxClusterError(
-        ErrorCode.FrameTooLarge,
-        `action of ${Buffer.byteLength(json)} bytes exceeds the maximum frame size of ${this._maxFrame} bytes`
-      );
-    }
-    if (this._clientPending + this._outgoing.length >= this._queueLimit) {
-      if (this._client) this._clientPending = this._client.pending; // acknowledgements may have made room
-      if (this._clientPending + this._outgoing.length >= this._queueLimit) {
-        throw new ReduxClusterError(
-          ErrorCode.QueueFull,
-          `${this._queueLimit} actions are already waiting for the server (the queue limit); dispatch refused`
-        );
-      }
-    }
-    if (waiter) this._outgoingWaiters.push([this._outgoing.length, waiter]);
-    this._outgoing.push(json);
-    if (this._outgoing.length === 1) queueMicrotask(this._flushOutgoing);
-  }
-
-  _flushOutgoing() {
-    const batch = this._outgoing;
-    if (batch.length === 0 || !this._client) return;
-    const waiters = this._outgoingWaiters;
-    this._outgoing = [];
-    this._outgoingWaiters = [];
-    // Before the batch is queued, so that no acknowledgement of it can pass unseen.
-    if (waiters.length > 0 && !this._tracking) {
-      this._client.trackOrdered(true);
-      this._tracking = true;
-    }
-    let queued;
-    try {
-      queued = this._client.dispatchBatch('[' + batch.join(',') + ']');
-    } catch (e) {
-      this._error(`ReduxCluster.createClient: ${batch.length} actions could not be queued: ${e.message} (${e.code})`);
-      for (const [, w] of waiters) w.reject(new ReduxClusterError(e.code || ErrorCode.Internal, e.message));
-      return;
-    }
-    this._clientPending = queued.pending;
-    const first = queued.lastCounter - batch.length + 1;
-    for (const [i, w] of waiters) this._waiters.add(first + i, w);
-  }
-
-  // A native store that orders its own actions (standalone, or a single server): the
-  // engine applies the action now. A refusal is reported (and thrown for dispatchAsync);
-  // on a server the action stays ordered, and every replica refuses it alike.
-  _applyNative(action, strict = false) {
-    const json = JSON.stringify(action);
-    let seq;
-    try {
-      seq = this._authority ? this._authority.submit(json) : this._native.apply(json);
-    } catch (e) {
-      if (e.code !== ErrorCode.Reducer) throw new ReduxClusterError(e.code || ErrorCode.Internal, e.message);
-      this._error(`ReduxCluster: the reducer refused ${JSON.stringify(action.type)}: ${e.message}`);
-      if (this._authority) this._publishSoon();
-      this._notify();
-      if (strict) throw new ReduxClusterError(ErrorCode.Reducer, e.message);
-      return this._native.seq;
-    }
-    this._seq = seq;
-    if (this._authority) this._publishSoon();
-    this._notify();
-    return seq;
-  }
-
-  _publishSoon() {
-    if (!this._publishQueued) {
-      this._publishQueued = true;
-      queueMicrotask(this._publish);
     }
   }
 
@@ -362,22 +150,7 @@ class ReduxCluster {
   // A state restored from a backup: on a server it is ordered like any action, so every
   // replica replaces its state at the same point.
   _restore(state) {
-    if (this._clustered) {
-      this._enqueueOwn(this._encode({ type: SYNC, payload: state }));
-      return;
-    }
-    if (this._native) {
-      // The engine takes a sync's payload as the new state (ordered, on a server).
-      this._applyNative({ type: SYNC, payload: state }, true);
-      return;
-    }
-    if (this._authority) {
-      const seq = this._authority.submit(this._encode({ type: SYNC, payload: state }));
-      if (seq !== this._seq + 1) this._drainTo(seq - 1);
-      this._seq = seq;
-      this._authority.flush();
-    }
-    this._applySync(state);
+    this._role.restore(state);
   }
 
   /**
@@ -400,9 +173,9 @@ class ReduxCluster {
   }
 
   _broadcast(message) {
-    if (!this._authority) return;
+    if (!this._role.serves) return;
     if (message === undefined || message === null) {
-      this._resync();
+      this._role.resync();
       return;
     }
     if (typeof message !== 'object' || message._msg !== MessageType.MSG_TO_WORKER || message._hash !== this.RCHash) return;
@@ -415,43 +188,6 @@ class ReduxCluster {
       return;
     }
     this.dispatch(action);
-  }
-
-  // Every replica takes this store's state. It is ordered like an action; if clients'
-  // actions were ordered between reading the state and ordering it, the replicas apply
-  // them before a state that lacks them, so it is read and sent again (each later state
-  // includes them). Past RESYNC_TRIES such races this store takes the last state sent,
-  // as the replicas do: the same state everywhere comes first.
-  _resync() {
-    if (this._clustered) {
-      // Ordered by the group after everything this server has applied: every replica
-      // takes this state at the same point.
-      this._enqueueOwn(this._encode({ type: SYNC, payload: this.getState() }));
-      return;
-    }
-    const a = this._authority;
-    if (this._native) {
-      // The replicas of a native store apply the same actions in the engine, so they
-      // cannot drift; a resync still sends the state, ordered like any action.
-      this._applyNative({ type: SYNC, payload: this.getState() });
-      return;
-    }
-    for (let i = 1; ; i++) {
-      this._drainTo(Number.MAX_SAFE_INTEGER);
-      const state = this.getState();
-      const seq = a.submit(this._encode({ type: SYNC, payload: state }));
-      if (seq === this._seq + 1) {
-        this._seq = seq;
-        break;
-      }
-      this._drainTo(seq - 1);
-      this._seq = seq;
-      if (i === RESYNC_TRIES) {
-        this._applySync(state);
-        break;
-      }
-    }
-    a.flush();
   }
 
   /**
@@ -480,50 +216,29 @@ class ReduxCluster {
   createServer(settings) {
     const addr = readAddress(settings, 'server');
     const cluster = readCluster(settings && settings.cluster);
+    const access = readAccess(settings);
     if (cluster) {
-      if (this._authority) {
-        throw invalid('cluster: a replicated server must be the first server of its store');
-      }
-      if (this._client || this._ipcWaiting) {
-        throw new ReduxClusterError(ErrorCode.InvalidConfig, 'invalid configuration: a client store cannot also be a server');
-      }
+      if (this._role.serves) throw invalid('cluster: a replicated server must be the first server of its store');
+      if (!(this._role instanceof LocalRole)) throw endpoints.clientCannotServe();
       if (addr.path) throw invalid('cluster: a replicated server listens on TCP (host, port), not on a Unix path');
-      const access = readAccess(settings);
+      const state = this._state;
       // Binds the port here: it serves the store's clients and the other servers alike.
-      this._authority = native.NativeAuthority.clustered(
-        this.RCHash,
-        this.mode,
-        this._native ? '' : this._encode(this.getState()),
-        this._engine,
-        cluster,
-        addr.host,
-        addr.port,
-        access,
-        () => this._pump(),
-        this._native
+      this._role = new ReplicatedRole(this, (wake) =>
+        native.NativeAuthority.clustered(
+          this.RCHash,
+          this.mode,
+          state.engine ? '' : this._encode(state.getState()),
+          this._engine,
+          cluster,
+          addr.host,
+          addr.port,
+          access,
+          wake,
+          state.engine
+        )
       );
-      this._seq = 0;
-      this._clustered = true;
-      const server = this._listen(addr, access);
-      if (!this.role.includes('server')) this.role.push('server');
-      return this._withHttp(server, settings);
     }
-    const server = this._listen(addr, readAccess(settings));
-    if (!this.role.includes('server')) this.role.push('server');
-    return this._withHttp(server, settings);
-  }
-
-  // `http: { port, host }`: /metrics (Prometheus), /metrics.json, /events and the
-  // dashboard, on their own port, closed with the server.
-  _withHttp(server, settings) {
-    const h = settings && settings.http;
-    if (h === undefined || h === null) return server;
-    if (typeof h !== 'object' || !(h.port === undefined || (Number.isInteger(h.port) && h.port >= 0 && h.port <= 65535))) {
-      server.close();
-      throw invalid('http must be { port, host }');
-    }
-    server.dashboard = metrics.serve(this, h);
-    return server;
+    return endpoints.withHttp(this, endpoints.listen(this, addr, access), settings);
   }
 
   /**
@@ -534,24 +249,12 @@ class ReduxCluster {
    * believed), limit (most connections at once).
    */
   createWSServer(settings) {
-    const s = settings === undefined || settings === null ? {} : settings;
-    if (typeof s !== 'object') throw invalid('WebSocket server settings must be an object');
-    if (s.path !== undefined) throw invalid('a WebSocket server listens on TCP (host, port), not a Unix path');
-    if (s.server !== undefined) throw invalid('server (an HTTP server to attach to) is not supported: give host and port; the engine serves the upgrade itself');
+    const { s, ws } = endpoints.readWsServer(settings);
     const addr = readAddress(s, 'WebSocket server', 10002);
-    const list = (v, what) => {
-      if (v === undefined) return undefined;
-      const a = typeof v === 'string' ? [v] : v;
-      if (!Array.isArray(a) || !a.every((x) => typeof x === 'string')) throw invalid(`${what} must be a string or an array of strings`);
-      return a;
-    };
-    if (s.limit !== undefined && !(Number.isInteger(s.limit) && s.limit >= 1)) throw invalid('limit must be an integer of at least 1');
-    const ws = { origin: list(s.origin, 'origin'), trustProxy: list(s.trustProxy, 'trustProxy'), limit: s.limit };
     // `limit` is the upgrade's (counted before the handshake, refused with HTTP 503).
-    const server = this._listen(addr, { ...readAccess(s), limit: undefined }, ws);
+    const server = endpoints.listen(this, addr, { ...readAccess(s), limit: undefined }, ws);
     server._ws = true;
-    if (!this.role.includes('server')) this.role.push('server');
-    return this._withHttp(server, s);
+    return endpoints.withHttp(this, server, s);
   }
 
   /**
@@ -573,51 +276,75 @@ class ReduxCluster {
       if (host !== undefined) throw invalid('give host or servers, not both');
       list = servers.map((e) => (typeof e === 'string' ? { host: e } : e));
     }
-    const wrapper = this.dispatch !== this._ownDispatch && !this._native ? this.dispatch : null;
+    const wrapper = this.dispatch !== this._ownDispatch && !this._state.engine ? this.dispatch : null;
     const client = this.createClient({ ...rest, servers: list.map(wsEndpoint) });
     if (wrapper) {
       // As redux-cluster-ws: the wrapper now sees what arrives, and `dispatch` sends.
-      this._incoming = wrapper;
+      this._state.routeIncoming(wrapper);
       this.dispatch = this._ownDispatch;
     }
     return client;
   }
 
-  _listen(addr, access = null, ws = null) {
-    if (this._client || this._ipcWaiting) {
-      // A relay (client of one server, server to others) would need two orderings.
-      throw new ReduxClusterError(ErrorCode.InvalidConfig, 'invalid configuration: a client store cannot also be a server');
+  createClient(settings) {
+    if (this.role.includes('client')) {
+      throw new ReduxClusterError(ErrorCode.AlreadyConnected, 'One storage cannot be connected to two servers at the same time.');
     }
-    if (!this._authority) {
-      this._authority = new native.NativeAuthority(
-        this.RCHash,
-        this.mode,
-        this._native ? '' : this._encode(this.getState()),
-        this._engine,
-        () => this._pump(),
-        this._native
-      );
-      this._seq = 0;
+    const servers = readServers(settings);
+    if (this._role.serves) {
+      throw new ReduxClusterError(ErrorCode.InvalidConfig, 'invalid configuration: a server store cannot also be a client');
     }
-    let listener;
-    try {
-      listener = this._authority.listen(addr.host, addr.port, addr.path, access, ws ?? undefined);
-    } catch (e) {
-      if (this._servers.size === 0) this._dropAuthority();
-      throw e;
+    const creds = readSecurity(settings);
+    let role = this._role;
+    if (role instanceof ClientRole) {
+      // As in redux-cluster: a worker's store given its own server stops syncing over
+      // IPC; what it queued goes to its own server.
+      role.leaveIpc();
+      this.role = this.role.filter((r) => r !== 'worker');
+    } else {
+      role = new ClientRole(this);
+      this._role = role;
     }
-    const server = new ClusterServer(this, listener, addr);
-    this._servers.add(server);
-    return server;
+    const link = role.connect(servers, creds);
+    this.role.push('client');
+    return new ClusterClient(this, role, link, servers);
   }
 
-  // node:cluster primary: the Unix socket its workers connect to, made on first request.
+  /** The store leaves `role` (its last server closed, its client disconnected): it is a local store again. */
+  _leave(role) {
+    if (this._role !== role) return Promise.resolve();
+    this._role = new LocalRole(this, role.applied);
+    this.role = this.role.filter((r) => r !== role.name);
+    return role.close();
+  }
+
+  // ---- node:cluster (see ipc.js) ---------------------------------------------------------
+
+  // A worker's store is a client from the start; its dispatches wait for the primary's
+  // socket path.
+  _becomeWorker() {
+    const role = new ClientRole(this);
+    role.ipc = true;
+    this._role = role;
+    this.role.push('worker');
+  }
+
+  _connectIpc(p) {
+    const role = this._role;
+    if (role instanceof ClientRole && role.ipc && !role.native) role.connect([{ host: null, port: null, path: p }]);
+  }
+
+  // The primary went away: a worker's store that still syncs through it works locally.
+  _dropIpc() {
+    const role = this._role;
+    if (!(role instanceof ClientRole && role.ipc)) return;
+    role.close('the primary went away before the action could be sent');
+    this._role = new LocalRole(this, role.applied);
+    this.role = this.role.filter((r) => r !== 'worker');
+  }
+
   _ipcPath() {
-    if (!this._ipcServer) {
-      const p = path.join(os.tmpdir(), `redux-cluster-rs-${process.pid}-${this.RCHash.slice(0, 16)}.sock`);
-      this._ipcServer = this._listen({ host: null, port: null, path: p });
-    }
-    return this._ipcServer.path;
+    return endpoints.ipcPath(this);
   }
 
   _closeIpcServer() {
@@ -626,197 +353,7 @@ class ReduxCluster {
     if (s) s.close().catch((e) => this._error(`ReduxCluster: ${e.message}`));
   }
 
-  // node:cluster worker: connect to the primary's socket; queued dispatches follow.
-  _connectIpc(p) {
-    this._ipcWaiting = false;
-    this._connect([{ host: null, port: null, path: p }]);
-    this._flushOutgoing();
-  }
-
-  _dropIpc() {
-    this._ipcWaiting = false;
-    this._outgoing = [];
-    this._rejectOutgoing(ErrorCode.Closed, 'the primary went away before the action could be sent');
-    if (this.role.includes('worker')) {
-      this.role = this.role.filter((r) => r !== 'worker');
-      if (this._client) {
-        this._client.shutdown();
-        this._client = null;
-        this.connected = false;
-      }
-    }
-  }
-
-  createClient(settings) {
-    if (this.role.includes('client')) {
-      throw new ReduxClusterError(ErrorCode.AlreadyConnected, 'One storage cannot be connected to two servers at the same time.');
-    }
-    const servers = readServers(settings);
-    if (this._authority) {
-      throw new ReduxClusterError(ErrorCode.InvalidConfig, 'invalid configuration: a server store cannot also be a client');
-    }
-    const creds = readSecurity(settings);
-    // As in redux-cluster: a worker's store given its own server stops syncing over IPC.
-    const queued = this._outgoing;
-    const queuedWaiters = this._outgoingWaiters;
-    this._outgoingWaiters = [];
-    this._dropIpc();
-    const native = this._connect(servers, creds);
-    this._outgoing = queued;
-    this._outgoingWaiters = queuedWaiters;
-    this._flushOutgoing();
-    this.role.push('client');
-    return new ClusterClient(this, native, servers);
-  }
-
-  _connect(servers, security = {}) {
-    this._client = new native.NativeClient(
-      this.RCHash,
-      // Absent fields are undefined for the engine, not null.
-      servers.map((a) => ({ host: a.host ?? undefined, port: a.port ?? undefined, path: a.path ?? undefined })),
-      this._engine,
-      security,
-      () => this._pump(),
-      this._native
-    );
-    this._clientError = null;
-    this._clientPending = 0;
-    this._clientClosing = false;
-    this._clientSeq = 0;
-    this._tracking = false;
-    this.connected = false;
-    return this._client;
-  }
-
-  _pump() {
-    try {
-      if (this._client) this._pumpClient(this._client);
-      else if (this._authority) this._pumpServer(this._authority);
-    } catch (e) {
-      this._error(`ReduxCluster: ${e && e.stack ? e.stack : e}`);
-    }
-  }
-
-  _queuePump() {
-    if (this._pumpQueued) return;
-    this._pumpQueued = true;
-    setImmediate(() => {
-      this._pumpQueued = false;
-      this._pump();
-    });
-  }
-
-  _pumpServer(a) {
-    const r = a.poll(this._seq + 1, Number.MAX_SAFE_INTEGER, POLL_MAX);
-    if (this._native) {
-      this._events(r.events);
-      this._failures(r);
-      const changed = r.applied !== this._seq;
-      this._seq = r.applied;
-      if (this._clustered) this._waiters.applied(this._seq);
-      if (changed) this._notify();
-      return;
-    }
-    this._events(r.events);
-    this._reset(r);
-    if (r.actions != null) this._seq += this._apply(this._decode(r.actions));
-    if (r.wantSnapshot) a.setSnapshot(this._seq, this._encode(this.getState()));
-    if (this._clustered) this._waiters.applied(this._seq);
-    if (r.more) this._queuePump();
-  }
-
-  // A replicated server that installed a Raft snapshot (it was far behind, or restarted
-  // after its log was compacted) takes the snapshot's state, then the actions after it.
-  _reset(r) {
-    if (r.resetState == null) return;
-    this._applySync(this._decode(r.resetState));
-    this._seq = r.resetSeq;
-  }
-
-  _drainTo(upto) {
-    const a = this._authority;
-    while (this._seq < upto) {
-      const r = a.poll(this._seq + 1, upto, POLL_MAX);
-      this._events(r.events);
-      this._reset(r);
-      if (r.actions == null) break;
-      this._seq += this._apply(this._decode(r.actions));
-    }
-    // The pull above took the engine's pending wake-up; whatever came after `upto`
-    // (and any snapshot request) is handled by a pump of our own.
-    this._queuePump();
-  }
-
-  _pumpClient(c) {
-    const r = c.poll(POLL_MAX);
-    if (this._native) {
-      this._events(r.events);
-      this._failures(r);
-      const changed = r.applied !== this._clientSeq;
-      this._clientSeq = r.applied;
-      if (r.ordered != null) this._waiters.ordered(r.ordered);
-      this._waiters.applied(this._clientSeq);
-      if (changed) this._notify();
-      if (r.more) this._queuePump();
-      return;
-    }
-    this._events(r.events);
-    if (r.snapshot != null) {
-      this._applySync(this._decode(r.snapshot));
-      this._clientSeq = r.snapshotSeq;
-    }
-    if (r.actions != null) this._clientSeq = r.firstSeq - 1 + this._apply(this._decode(r.actions));
-    if (r.ordered != null) this._waiters.ordered(r.ordered);
-    this._waiters.applied(this._clientSeq);
-    if (r.more) this._queuePump();
-  }
-
-  // Actions the engine's reducer refused on this replica: reported, and their
-  // dispatchAsync promises rejected with ERR_REDUCER.
-  _failures(r) {
-    if (r.failures == null) return;
-    for (const f of r.failures) {
-      this._error(`ReduxCluster: the reducer refused action #${f.seq}: ${f.message}`);
-      this._waiters.failed(f.seq, f.message);
-    }
-    if (r.failuresDropped > 0) this._error(`ReduxCluster: ${r.failuresDropped} more actions were refused by the reducer (not listed)`);
-  }
-
-  _rejectOutgoing(code, message) {
-    const waiters = this._outgoingWaiters;
-    this._outgoingWaiters = [];
-    for (const [, w] of waiters) w.reject(new ReduxClusterError(code, message));
-  }
-
-  _apply(actions) {
-    const dispatch = this._incoming ? this._throughIncoming : this._redux.dispatch;
-    for (let i = 0; i < actions.length; i++) {
-      try {
-        dispatch(actions[i]);
-      } catch (e) {
-        // Every replica runs the same reducer on the same action, so each one skips it
-        // alike; say so rather than stop applying what follows.
-        this._error(`ReduxCluster: the reducer threw on ${JSON.stringify(actions[i].type)}: ${e && e.message ? e.message : e}`);
-      }
-    }
-    return actions.length;
-  }
-
-  // redux-cluster-ws applies what its server sends through the store's `dispatch` as it
-  // was when createWSClient was called: a wrapper installed before (to count or log
-  // incoming actions) sees each of them, and its call on to the store applies it here.
-  _throughIncoming = (action) => {
-    this._incomingAction = action;
-    try {
-      this._incoming(action);
-    } finally {
-      this._incomingAction = null;
-    }
-  };
-
-  _applySync(state) {
-    this._redux.dispatch({ type: SYNC, payload: state });
-  }
+  // ---- what the engine reports -----------------------------------------------------------
 
   _events(events) {
     for (const e of events) {
@@ -828,87 +365,21 @@ class ReduxCluster {
       } else if (e.kind === 'leader') {
         const info = { leaderId: e.code, term: Number(e.message) };
         for (const s of this._servers) s.emit('leader', info);
-      }
-      else {
-        if (this._client) this._clientError = new ReduxClusterError(e.code, e.message);
+      } else {
         this._error(e.message, e.code);
-        // These stop the client: nothing it still waits for will come.
-        if (this._client && CLIENT_FATAL.has(e.code)) {
-          this._waiters.rejectAll(e.code, e.message);
-          this._rejectOutgoing(e.code, e.message);
-        }
+        this._role.failed(e.code, e.message);
       }
     }
   }
 
   /** Reports on `stderr`; a message with a stable code ends with it: `... [ERR_AUTH]`. */
   _error(message, code) {
-    this._errorCount = (this._errorCount || 0) + 1;
+    this._errorCount += 1;
     try {
       this.stderr(code ? `${message} [${code}]` : message);
     } catch {
       // A throwing error sink must not break the store.
     }
-  }
-
-  _dropAuthority() {
-    const a = this._authority;
-    if (!a) return Promise.resolve();
-    this._authority = null;
-    this.role = this.role.filter((r) => r !== 'server');
-    if (!this._clustered) {
-      a.detach();
-      return Promise.resolve();
-    }
-    this._clustered = false;
-    const why = 'the server was closed before the action was ordered and applied';
-    this._waiters.rejectAll(ErrorCode.Closed, why);
-    for (const [, w] of this._ownWaiters) w.reject(new ReduxClusterError(ErrorCode.Closed, why));
-    this._ownOutgoing = [];
-    this._ownWaiters = [];
-    return a.shutdown().finally(() => a.detach());
-  }
-
-  // A replicated server's own actions, proposed to the group once per synchronous burst.
-  _enqueueOwn(json, waiter = null) {
-    if (waiter) {
-      waiter.own = true;
-      this._waiters.addOwn(waiter);
-      this._ownWaiters.push([this._ownOutgoing.length, waiter]);
-    }
-    this._ownOutgoing.push(json);
-    if (this._ownOutgoing.length === 1) queueMicrotask(() => this._flushOwn());
-  }
-
-  _flushOwn() {
-    const batch = this._ownOutgoing;
-    const waiters = this._ownWaiters;
-    this._ownOutgoing = [];
-    this._ownWaiters = [];
-    const a = this._authority;
-    if (batch.length === 0 || !a || !this._clustered) return;
-    a.submitOwn('[' + batch.join(',') + ']').then(
-      (text) => {
-        const r = JSON.parse(text);
-        if (!r.ok) {
-          this._error(`ReduxCluster.createServer: ${batch.length} actions were not ordered: ${r.message} (${r.code})`);
-          for (const [, w] of waiters) {
-            this._waiters.forget(w);
-            w.reject(new ReduxClusterError(r.code, r.message));
-          }
-          return;
-        }
-        const [, firstSeq] = r.run;
-        for (const [i, w] of waiters) this._waiters.known(w, firstSeq + i);
-        this._waiters.applied(this._seq);
-      },
-      (e) => {
-        for (const [, w] of waiters) {
-          this._waiters.forget(w);
-          w.reject(new ReduxClusterError(e.code || ErrorCode.Internal, e.message));
-        }
-      }
-    );
   }
 }
 

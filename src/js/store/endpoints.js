@@ -1,0 +1,95 @@
+'use strict';
+// The endpoints a server store listens on: TCP, Unix, WebSocket, a node:cluster
+// primary's socket for its workers, and the HTTP port of its metrics and dashboard. The
+// engine serves each; this opens them on the store's authority and wraps them in the
+// ClusterServer handle that createServer / createWSServer return.
+
+const os = require('node:os');
+const path = require('node:path');
+const native = require('../native.js');
+const metrics = require('../metrics.js');
+const { ReduxClusterError, ErrorCode } = require('../errors.js');
+const { invalid } = require('../options.js');
+const { ClusterServer } = require('../handles.js');
+const { ServerRole } = require('./server.js');
+const { LocalRole } = require('./local.js');
+
+function clientCannotServe() {
+  // A relay (client of one server, server to others) would need two orderings.
+  return new ReduxClusterError(ErrorCode.InvalidConfig, 'invalid configuration: a client store cannot also be a server');
+}
+
+/** The store's authority (a single server's, made on its first endpoint), for an endpoint. */
+function serving(store) {
+  const role = store._role;
+  if (role.serves) return role;
+  if (!(role instanceof LocalRole)) throw clientCannotServe();
+  const state = store._state;
+  store._role = new ServerRole(
+    store,
+    (wake) =>
+      new native.NativeAuthority(store.RCHash, store.mode, state.engine ? '' : store._encode(state.getState()), store._engine, wake, state.engine)
+  );
+  return store._role;
+}
+
+/**
+ * Opens one endpoint of the store: `addr` ({ host, port } or { path }), `access` (logins,
+ * bans, TLS, limit; see options.readAccess) and, for WebSocket, `ws` (origin, trustProxy,
+ * limit). The store becomes a server if it was not one.
+ */
+function listen(store, addr, access = null, ws = null) {
+  const role = serving(store);
+  let listener;
+  try {
+    listener = role.authority.listen(addr.host, addr.port, addr.path, access, ws ?? undefined);
+  } catch (e) {
+    if (store._servers.size === 0) store._leave(role);
+    throw e;
+  }
+  const server = new ClusterServer(store, listener, addr);
+  store._servers.add(server);
+  return server;
+}
+
+// `http: { port, host }`: /metrics (Prometheus), /metrics.json, /events and the
+// dashboard, on their own port, closed with the server.
+function withHttp(store, server, settings) {
+  // A server the user made (not a node:cluster primary's socket for its workers).
+  if (!store.role.includes('server')) store.role.push('server');
+  const h = settings && settings.http;
+  if (h === undefined || h === null) return server;
+  if (typeof h !== 'object' || !(h.port === undefined || (Number.isInteger(h.port) && h.port >= 0 && h.port <= 65535))) {
+    server.close();
+    throw invalid('http must be { port, host }');
+  }
+  server.dashboard = metrics.serve(store, h);
+  return server;
+}
+
+/** createWSServer's settings, checked: the address, the access rules and the upgrade's. */
+function readWsServer(settings) {
+  const s = settings === undefined || settings === null ? {} : settings;
+  if (typeof s !== 'object') throw invalid('WebSocket server settings must be an object');
+  if (s.path !== undefined) throw invalid('a WebSocket server listens on TCP (host, port), not a Unix path');
+  if (s.server !== undefined) throw invalid('server (an HTTP server to attach to) is not supported: give host and port; the engine serves the upgrade itself');
+  const list = (v, what) => {
+    if (v === undefined) return undefined;
+    const a = typeof v === 'string' ? [v] : v;
+    if (!Array.isArray(a) || !a.every((x) => typeof x === 'string')) throw invalid(`${what} must be a string or an array of strings`);
+    return a;
+  };
+  if (s.limit !== undefined && !(Number.isInteger(s.limit) && s.limit >= 1)) throw invalid('limit must be an integer of at least 1');
+  return { s, ws: { origin: list(s.origin, 'origin'), trustProxy: list(s.trustProxy, 'trustProxy'), limit: s.limit } };
+}
+
+// A node:cluster primary: the Unix socket its workers connect to, made on first request.
+function ipcPath(store) {
+  if (!store._ipcServer) {
+    const p = path.join(os.tmpdir(), `redux-cluster-rs-${process.pid}-${store.RCHash.slice(0, 16)}.sock`);
+    store._ipcServer = listen(store, { host: null, port: null, path: p });
+  }
+  return store._ipcServer.path;
+}
+
+module.exports = { listen, withHttp, readWsServer, ipcPath, clientCannotServe };

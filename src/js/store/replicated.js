@@ -1,0 +1,101 @@
+'use strict';
+// A server of a replicated store: the Raft group orders every action, this server's own
+// included. Its own dispatches are proposed to the group once per synchronous burst and
+// applied here when the committed log brings them back, like everybody's.
+
+const { ServerRole } = require('./server.js');
+const { Waiters, waiter } = require('../waiters.js');
+const { ReduxClusterError, ErrorCode } = require('../errors.js');
+const { SYNC } = require('../constants.js');
+
+class ReplicatedRole extends ServerRole {
+  constructor(store, open) {
+    super(store, open);
+    this.waiters = new Waiters((code, message) => new ReduxClusterError(code, message));
+    this._own = []; // this server's actions not yet proposed
+    this._ownWaiters = []; // [index in _own, dispatchAsync waiter]
+  }
+
+  get clustered() {
+    return true;
+  }
+
+  dispatch(action) {
+    this._enqueue(this.store._encode(action));
+    return action;
+  }
+
+  dispatchAsync(action, timeout) {
+    const w = waiter(timeout);
+    this._enqueue(this.store._encode(action), w);
+    return w.promise;
+  }
+
+  /** A restored state, ordered by the group: every replica takes it at the same point. */
+  restore(snapshot) {
+    this._enqueue(this.store._encode({ type: SYNC, payload: snapshot }));
+  }
+
+  /** Ordered by the group after everything this server has applied: every replica takes this state at the same point. */
+  resync() {
+    this.restore(this.store._state.getState());
+  }
+
+  _settle() {
+    this.waiters.applied(this.seq);
+  }
+
+  _enqueue(json, w = null) {
+    if (w) {
+      w.own = true;
+      this.waiters.addOwn(w);
+      this._ownWaiters.push([this._own.length, w]);
+    }
+    this._own.push(json);
+    if (this._own.length === 1) queueMicrotask(() => this._propose());
+  }
+
+  _propose() {
+    const batch = this._own;
+    const waiters = this._ownWaiters;
+    this._own = [];
+    this._ownWaiters = [];
+    const a = this.authority;
+    if (batch.length === 0 || !a) return;
+    const refuse = (code, message) => {
+      for (const [, w] of waiters) {
+        this.waiters.forget(w);
+        w.reject(new ReduxClusterError(code, message));
+      }
+    };
+    a.submitOwn('[' + batch.join(',') + ']').then(
+      (text) => {
+        const r = JSON.parse(text);
+        if (!r.ok) {
+          this.store._error(`ReduxCluster.createServer: ${batch.length} actions were not ordered: ${r.message} (${r.code})`);
+          refuse(r.code, r.message);
+          return;
+        }
+        const [, firstSeq] = r.run;
+        for (const [i, w] of waiters) this.waiters.known(w, firstSeq + i);
+        this.waiters.applied(this.seq);
+      },
+      (e) => refuse(e.code || ErrorCode.Internal, e.message)
+    );
+  }
+
+  /** The last endpoint closed: the Raft node stops; what was not applied yet is refused. */
+  close() {
+    const a = this.authority;
+    this.authority = null;
+    if (!a) return Promise.resolve();
+    const why = 'the server was closed before the action was ordered and applied';
+    this.waiters.rejectAll(ErrorCode.Closed, why);
+    for (const [, w] of this._ownWaiters) w.reject(new ReduxClusterError(ErrorCode.Closed, why));
+    this._own = [];
+    this._ownWaiters = [];
+    return a.shutdown().finally(() => a.detach());
+  }
+}
+
+module.exports = { ReplicatedRole };

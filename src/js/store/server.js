@@ -1,0 +1,201 @@
+'use strict';
+// A single server (TCP, Unix, WebSocket, a node:cluster primary's socket): the engine's
+// authority orders this store's own actions and its clients' in one sequence; this store
+// applies that sequence in order, and its own dispatches at once, as in Redux.
+
+const { SYNC } = require('../constants.js');
+
+// A resync (sendtoall without a message) retries this many times when clients' actions
+// are ordered between reading the state and ordering it; see resync().
+const RESYNC_TRIES = 5;
+// Actions handed to JS per pull; between pulls the event loop runs, so timers and I/O
+// are not starved by a long stream of actions.
+const POLL_MAX = 8192;
+
+class ServerRole {
+  /** `open(wake)` makes the engine's NativeAuthority, which calls `wake` when it has
+   *  something for this store to apply. */
+  constructor(store, open) {
+    this.store = store;
+    this.seq = 0; // the last sequence number applied here
+    this._pumpQueued = false;
+    this._publishQueued = false;
+    this._publish = () => {
+      this._publishQueued = false;
+      if (this.authority) this.authority.flush();
+    };
+    this.authority = open(() => this.pumpSafe());
+  }
+
+  get name() {
+    return 'server';
+  }
+
+  get serves() {
+    return true;
+  }
+
+  get clustered() {
+    return false;
+  }
+
+  get applied() {
+    const engine = this.store._state.engine;
+    return engine ? engine.seq : this.seq;
+  }
+
+  // The engine orders the action (and, for an engine reducer, applies it) at once.
+  _submit = (json) => this.authority.submit(json);
+
+  dispatch(action) {
+    const { _state: state, _encode: encode } = this.store;
+    if (state.engine) {
+      this.seq = state.applyOwn(action, this._submit, false);
+      this._publishSoon();
+      return action;
+    }
+    const seq = this.authority.submit(encode(action));
+    // Actions from clients ordered before this one are applied first.
+    if (seq !== this.seq + 1) this.drainTo(seq - 1);
+    this.seq = seq;
+    this._publishSoon();
+    return state.dispatch(action);
+  }
+
+  async dispatchAsync(action) {
+    const state = this.store._state;
+    if (state.engine) {
+      let seq;
+      try {
+        seq = state.applyOwn(action, this._submit, true);
+      } finally {
+        this._publishSoon();
+      }
+      this.seq = seq;
+      return { seq };
+    }
+    this.dispatch(action);
+    return { seq: this.seq };
+  }
+
+  // Connections are woken once per synchronous burst of dispatches, not per action.
+  _publishSoon() {
+    if (!this._publishQueued) {
+      this._publishQueued = true;
+      queueMicrotask(this._publish);
+    }
+  }
+
+  /** A state restored from a backup: ordered like any action, so every replica replaces its state at the same point. */
+  restore(snapshot) {
+    const { _state: state, _encode: encode } = this.store;
+    if (state.engine) {
+      // The engine takes a sync's payload as the new state, ordered.
+      try {
+        this.seq = state.applyOwn({ type: SYNC, payload: snapshot }, this._submit, true);
+      } finally {
+        this._publishSoon();
+      }
+      return;
+    }
+    const seq = this.authority.submit(encode({ type: SYNC, payload: snapshot }));
+    if (seq !== this.seq + 1) this.drainTo(seq - 1);
+    this.seq = seq;
+    this.authority.flush();
+    state.applySync(snapshot);
+  }
+
+  // Every replica takes this store's state. It is ordered like an action; if clients'
+  // actions were ordered between reading the state and ordering it, the replicas apply
+  // them before a state that lacks them, so it is read and sent again (each later state
+  // includes them). Past RESYNC_TRIES such races this store takes the last state sent,
+  // as the replicas do: the same state everywhere comes first.
+  resync() {
+    const { _state: state, _encode: encode } = this.store;
+    if (state.engine) {
+      // The replicas of an engine reducer apply the same actions in the engine, so they
+      // cannot drift; a resync still sends the state, ordered like any action.
+      this.seq = state.applyOwn({ type: SYNC, payload: state.getState() }, this._submit, false);
+      this._publishSoon();
+      return;
+    }
+    const a = this.authority;
+    for (let i = 1; ; i++) {
+      this.drainTo(Number.MAX_SAFE_INTEGER);
+      const snapshot = state.getState();
+      const seq = a.submit(encode({ type: SYNC, payload: snapshot }));
+      if (seq === this.seq + 1) {
+        this.seq = seq;
+        break;
+      }
+      this.drainTo(seq - 1);
+      this.seq = seq;
+      if (i === RESYNC_TRIES) {
+        state.applySync(snapshot);
+        break;
+      }
+    }
+    a.flush();
+  }
+
+  /** Applies what the engine ordered since the last pull (clients' actions, commits). */
+  pump() {
+    const a = this.authority;
+    if (!a) return;
+    const { _state: state, _decode: decode } = this.store;
+    const r = a.poll(this.seq + 1, Number.MAX_SAFE_INTEGER, POLL_MAX);
+    this.store._events(r.events);
+    this.seq = state.take(r, this.seq, decode, this.waiters);
+    if (r.wantSnapshot) a.setSnapshot(this.seq, this.store._encode(state.getState()));
+    this._settle();
+    if (r.more) this._queuePump();
+  }
+
+  /** After each pull (a replicated server settles its dispatchAsync promises here). */
+  _settle() {}
+
+  /** `pump`, reporting instead of throwing (it runs from the engine's wake-up). */
+  pumpSafe() {
+    try {
+      this.pump();
+    } catch (e) {
+      this.store._error(`ReduxCluster: ${e && e.stack ? e.stack : e}`);
+    }
+  }
+
+  _queuePump() {
+    if (this._pumpQueued) return;
+    this._pumpQueued = true;
+    setImmediate(() => {
+      this._pumpQueued = false;
+      this.pumpSafe();
+    });
+  }
+
+  // Applies what clients had ordered up to `upto` before this store's own next action.
+  drainTo(upto) {
+    const a = this.authority;
+    const { _state: state, _decode: decode } = this.store;
+    while (this.seq < upto) {
+      const r = a.poll(this.seq + 1, upto, POLL_MAX);
+      this.store._events(r.events);
+      this.seq = state.take(r, this.seq, decode);
+      if (r.actions == null) break;
+    }
+    // The pull above took the engine's pending wake-up; whatever came after `upto`
+    // (and any snapshot request) is handled by a pump of our own.
+    this._queuePump();
+  }
+
+  failed() {}
+
+  /** The last endpoint closed: the authority goes (its clients were dropped with their endpoints). */
+  close() {
+    const a = this.authority;
+    this.authority = null;
+    if (a) a.detach();
+    return Promise.resolve();
+  }
+}
+
+module.exports = { ServerRole, POLL_MAX };
