@@ -466,15 +466,26 @@ export interface JsFailure {
   message: string
 }
 
-export interface NodeIdComponents {
-  name: string
-  host: string
-  port: number
+/**
+ * noex's `NodeId.create`: the name, the host, then the port (noex's order; a port that
+ * is not an integer is refused as noex refuses it).
+ */
+export declare function nodeIdCreate(name: string, host: string, port: number): NodeIdVerdict
+
+/**
+ * noex's `NodeId.parse`, answered rather than thrown: the JS `NodeId` makes its
+ * `InvalidNodeIdError` from the verdict, so the rules live here only.
+ */
+export declare function nodeIdParse(id: string): NodeIdVerdict
+
+export interface NodeIdVerdict {
+  /** The id in canonical form (`name@host:port`, an IPv6 host bare), when valid. */
+  id?: string
+  /** When invalid: the part at fault (noex's `InvalidNodeIdError.value`)… */
+  value?: string
+  /** …and noex's reason. */
+  reason?: string
 }
-
-export declare function nodeIdCreate(name: string, host: string, port: number): string
-
-export declare function nodeIdParse(id: string): NodeIdComponents
 
 export interface NodeInfoJs {
   id: string

@@ -68,10 +68,30 @@ pub struct NodeInfoJs {
 // napi registers the exported functions only outside `cfg(test)`.
 #[cfg_attr(test, allow(dead_code))]
 #[napi(object)]
-pub struct NodeIdComponents {
-    pub name: String,
-    pub host: String,
-    pub port: u32,
+pub struct NodeIdVerdict {
+    /// The id in canonical form (`name@host:port`, an IPv6 host bare), when valid.
+    pub id: Option<String>,
+    /// When invalid: the part at fault (noex's `InvalidNodeIdError.value`)…
+    pub value: Option<String>,
+    /// …and noex's reason.
+    pub reason: Option<String>,
+}
+
+impl NodeIdVerdict {
+    fn of(r: std::result::Result<NodeId, crate::link::InvalidNodeId>) -> NodeIdVerdict {
+        match r {
+            Ok(n) => NodeIdVerdict {
+                id: Some(n.to_string()),
+                value: None,
+                reason: None,
+            },
+            Err(e) => NodeIdVerdict {
+                id: None,
+                value: Some(e.value),
+                reason: Some(e.reason.into()),
+            },
+        }
+    }
 }
 
 fn invalid(reason: impl Into<String>) -> napi::Error<Code> {
@@ -249,27 +269,32 @@ impl NativeCluster {
     }
 }
 
+/// noex's `NodeId.parse`, answered rather than thrown: the JS `NodeId` makes its
+/// `InvalidNodeIdError` from the verdict, so the rules live here only.
 #[cfg_attr(test, allow(dead_code))]
 #[napi(catch_unwind)]
-pub fn node_id_parse(id: String) -> Result<NodeIdComponents, Code> {
-    let n = NodeId::parse(&id)
-        .map_err(|e| js_error(ErrorCode::InvalidNodeId.as_str(), e.to_string()))?;
-    Ok(NodeIdComponents {
-        name: n.name().into(),
-        host: n.host().into(),
-        port: n.port() as u32,
-    })
+pub fn node_id_parse(id: String) -> NodeIdVerdict {
+    NodeIdVerdict::of(NodeId::parse(&id))
 }
 
+/// noex's `NodeId.create`: the name, the host, then the port (noex's order; a port that
+/// is not an integer is refused as noex refuses it).
 #[cfg_attr(test, allow(dead_code))]
 #[napi(catch_unwind)]
-pub fn node_id_create(name: String, host: String, port: f64) -> Result<String, Code> {
-    let port = if port.fract() == 0.0 && (0.0..=1e6).contains(&port) {
-        port as u32
-    } else {
-        0
+pub fn node_id_create(name: String, host: String, port: f64) -> NodeIdVerdict {
+    if let Err(e) = NodeId::create(&name, &host, 1) {
+        return NodeIdVerdict::of(Err(e));
+    }
+    let refused = |reason: &str| NodeIdVerdict {
+        id: None,
+        value: Some(format!("{name}@{host}:{port}")),
+        reason: Some(reason.into()),
     };
-    NodeId::create(&name, &host, port)
-        .map(|n| n.to_string())
-        .map_err(|e| js_error(ErrorCode::InvalidNodeId.as_str(), e.to_string()))
+    if port.fract() != 0.0 || !port.is_finite() {
+        return refused("port must be an integer");
+    }
+    if !(1.0..=65535.0).contains(&port) {
+        return refused("port must be between 1 and 65535");
+    }
+    NodeIdVerdict::of(NodeId::create(&name, &host, port as u32))
 }

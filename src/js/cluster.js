@@ -40,56 +40,12 @@ class InvalidNodeIdError extends Error {
 
 // ---- NodeId ------------------------------------------------------------------------------
 
-const MAX_NAME_LENGTH = 64;
-const NAME_PATTERN = /^[a-zA-Z][a-zA-Z0-9_-]*$/;
-const IPV4_PATTERN = /^(?:(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])$/;
-// Digits and dots only: an IPv4 address or nothing (so `256.0.0.1` is not a hostname).
-const LOOKS_LIKE_IPV4_PATTERN = /^[\d.]+$/;
-const IPV6_PATTERN = /^\[?([0-9a-fA-F]{0,4}:){2,7}[0-9a-fA-F]{0,4}\]?$/;
-const HOSTNAME_PATTERN = /^(?!-)[a-zA-Z0-9-]{1,63}(?<!-)(?:\.(?!-)[a-zA-Z0-9-]{1,63}(?<!-))*$/;
-
-function validateName(name) {
-  if (typeof name !== 'string') throw new InvalidNodeIdError(String(name), 'name must be a string');
-  if (name.length === 0) throw new InvalidNodeIdError(name, 'name cannot be empty');
-  if (name.length > MAX_NAME_LENGTH) {
-    throw new InvalidNodeIdError(name, `name exceeds maximum length of ${MAX_NAME_LENGTH} characters`);
-  }
-  if (!NAME_PATTERN.test(name)) {
-    throw new InvalidNodeIdError(
-      name,
-      'name must start with a letter and contain only alphanumeric characters, underscores, or hyphens',
-    );
-  }
-}
-
-function validateHost(host) {
-  if (typeof host !== 'string') throw new InvalidNodeIdError(String(host), 'host must be a string');
-  if (host.length === 0) throw new InvalidNodeIdError(host, 'host cannot be empty');
-  if (IPV4_PATTERN.test(host)) return;
-  if (LOOKS_LIKE_IPV4_PATTERN.test(host)) {
-    throw new InvalidNodeIdError(host, 'host looks like IPv4 but is not a valid IPv4 address');
-  }
-  const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
-  if (IPV6_PATTERN.test(bare) || HOSTNAME_PATTERN.test(host)) return;
-  throw new InvalidNodeIdError(host, 'host must be a valid IPv4 address, IPv6 address, or hostname');
-}
-
-function validatePort(port, original) {
-  if (!Number.isInteger(port)) throw new InvalidNodeIdError(original, 'port must be an integer');
-  if (port < 1 || port > 65535) throw new InvalidNodeIdError(original, 'port must be between 1 and 65535');
-}
-
-// The engine parses every id it is given (seeds, gossip); ask it too, so that an id this
-// module accepts is one the engine accepts. It is the stricter of the two on a few edges
-// (an IPv6 address must be a real one, a hostname at most 253 characters, the port digits
-// only); its canonical form writes an IPv6 host bare (`a@[::1]:1` → `a@::1:1`), as the
-// engine reports ids.
-function engine(fn, value) {
-  try {
-    return fn();
-  } catch (e) {
-    throw new InvalidNodeIdError(value, String(e.message).replace(/^invalid node id "[^"]*": /, ''));
-  }
+// The engine holds noex's rules (src/link/identity.rs) and answers with noex's reasons,
+// so an id this module accepts is one the engine accepts (seeds, gossip), in the
+// canonical form the engine reports (an IPv6 host bare: `a@[::1]:1` → `a@::1:1`).
+function checked(verdict) {
+  if (verdict.id == null) throw new InvalidNodeIdError(verdict.value, verdict.reason);
+  return verdict.id;
 }
 
 /** `name@host:port` identities; a NodeId is its string form. */
@@ -97,20 +53,7 @@ const NodeId = {
   /** Validates `name@host:port`; throws InvalidNodeIdError with noex's reasons. */
   parse(value) {
     if (typeof value !== 'string') throw new InvalidNodeIdError(String(value), 'must be a string');
-    const at = value.indexOf('@');
-    if (at === -1) throw new InvalidNodeIdError(value, "missing '@' separator");
-    const colon = value.lastIndexOf(':');
-    if (colon === -1 || colon < at) throw new InvalidNodeIdError(value, "missing ':' port separator");
-    const portStr = value.slice(colon + 1);
-    validateName(value.slice(0, at));
-    validateHost(value.slice(at + 1, colon));
-    const port = parseInt(portStr, 10);
-    if (Number.isNaN(port)) throw new InvalidNodeIdError(value, 'port is not a valid number');
-    validatePort(port, value);
-    // noex's parseInt would take `4369abc` as 4369; the engine would not.
-    if (!/^\d+$/.test(portStr)) throw new InvalidNodeIdError(value, 'port is not a valid number');
-    const { name, host } = engine(() => native.nodeIdParse(value), value);
-    return `${name}@${host}:${port}`;
+    return checked(native.nodeIdParse(value));
   },
 
   /** `parse`, returning undefined instead of throwing. */
@@ -123,11 +66,10 @@ const NodeId = {
   },
 
   create(name, host, port) {
-    validateName(name);
-    validateHost(host);
-    const id = `${name}@${host}:${port}`;
-    validatePort(port, id);
-    return engine(() => native.nodeIdCreate(name, host, port), id);
+    if (typeof name !== 'string') throw new InvalidNodeIdError(String(name), 'name must be a string');
+    if (typeof host !== 'string') throw new InvalidNodeIdError(String(host), 'host must be a string');
+    if (typeof port !== 'number') throw new InvalidNodeIdError(`${name}@${host}:${port}`, 'port must be an integer');
+    return checked(native.nodeIdCreate(name, host, port));
   },
 
   getName(nodeId) {
@@ -255,14 +197,9 @@ function validateConfig(config) {
   if (!nodeName || typeof nodeName !== 'string') {
     throw new InvalidClusterConfigError('nodeName is required and must be a string');
   }
-  if (!NAME_PATTERN.test(nodeName)) {
-    throw new InvalidClusterConfigError(
-      'nodeName must start with a letter and contain only alphanumeric characters, underscores, or hyphens',
-    );
-  }
-  if (nodeName.length > MAX_NAME_LENGTH) {
-    throw new InvalidClusterConfigError(`nodeName exceeds maximum length of ${MAX_NAME_LENGTH} characters`);
-  }
+  // The engine's reason for the name ('name must start with a letter...'), as noex words it for a nodeName.
+  const named = native.nodeIdCreate(nodeName, 'localhost', 1);
+  if (named.id == null) throw new InvalidClusterConfigError(`nodeN${named.reason.slice(1)}`);
   // Unlike noex, 0 binds a free port (the id carries the port bound).
   if (port !== undefined && !(isInt(port) && port >= 0 && port <= 65535)) {
     throw new InvalidClusterConfigError('port must be an integer between 1 and 65535 (or 0 for a free port)');

@@ -23,14 +23,20 @@ pub struct NodeId {
     port: u16,
 }
 
+/// Why an id was refused, in noex's words: `value` is the part at fault (the name, the
+/// host, or the whole id for a separator or the port) and `reason` noex's reason, so the
+/// JS `InvalidNodeIdError` is made from this and nothing is checked twice.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid node id {input:?}: {reason}")]
 pub struct InvalidNodeId {
     pub input: String,
+    pub value: String,
     pub reason: &'static str,
 }
 
 const MAX_NAME: usize = 64;
+
+const PORT_RANGE: &str = "port must be between 1 and 65535";
 
 /// openraft wants integer node ids; users name nodes with strings. The id is the first 8
 /// bytes of the name's SHA-256, so every node derives the same id from the same name with
@@ -40,25 +46,24 @@ pub fn raft_id(name: &str) -> u64 {
     u64::from_be_bytes(d[..8].try_into().expect("8 bytes"))
 }
 
-fn valid_name(name: &str) -> Result<(), &'static str> {
+/// A node name by noex's rules (checked in noex's order).
+pub fn valid_name(name: &str) -> Result<(), &'static str> {
+    if name.is_empty() {
+        return Err("name cannot be empty");
+    }
+    if name.chars().count() > MAX_NAME {
+        return Err("name exceeds maximum length of 64 characters");
+    }
     let mut chars = name.chars();
-    match chars.next() {
-        None => return Err("the name is empty"),
-        Some(c) if !c.is_ascii_alphabetic() => return Err("the name must start with a letter"),
-        _ => {}
-    }
-    if name.len() > MAX_NAME {
-        return Err("the name is longer than 64 characters");
-    }
-    if !chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-        return Err("the name may contain only letters, digits, '_' and '-'");
+    let first = chars.next().is_some_and(|c| c.is_ascii_alphabetic());
+    if !first || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+        return Err("name must start with a letter and contain only alphanumeric characters, underscores, or hyphens");
     }
     Ok(())
 }
 
 fn valid_hostname(host: &str) -> bool {
-    !host.is_empty()
-        && host.len() <= 253
+    host.len() <= 253
         && host.split('.').all(|label| {
             !label.is_empty()
                 && label.len() <= 63
@@ -69,37 +74,44 @@ fn valid_hostname(host: &str) -> bool {
 }
 
 fn valid_host(host: &str) -> Result<(), &'static str> {
+    if host.is_empty() {
+        return Err("host cannot be empty");
+    }
     if host.parse::<IpAddr>().is_ok() {
         return Ok(());
     }
     // Digits and dots only would pass as a hostname, but '256.0.0.1' or '1.2.3' is a
     // mistyped address, not a name: refused, as noex refuses it.
     if host.chars().all(|c| c.is_ascii_digit() || c == '.') {
-        return Err("the host looks like an IPv4 address but is not a valid one");
+        return Err("host looks like IPv4 but is not a valid IPv4 address");
     }
     if valid_hostname(host) {
         Ok(())
     } else {
-        Err("the host is not an IP address or a hostname")
+        Err("host must be a valid IPv4 address, IPv6 address, or hostname")
     }
+}
+
+fn bare(host: &str) -> &str {
+    host.strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host)
 }
 
 impl NodeId {
     /// Builds an id from its parts, checking each.
     pub fn create(name: &str, host: &str, port: u32) -> Result<NodeId, InvalidNodeId> {
-        let host = host
-            .strip_prefix('[')
-            .and_then(|h| h.strip_suffix(']'))
-            .unwrap_or(host);
+        let host = bare(host);
         let input = format!("{name}@{host}:{port}");
-        let err = |reason| InvalidNodeId {
+        let err = |value: &str, reason| InvalidNodeId {
             input: input.clone(),
+            value: value.to_string(),
             reason,
         };
-        valid_name(name).map_err(err)?;
-        valid_host(host).map_err(err)?;
+        valid_name(name).map_err(|r| err(name, r))?;
+        valid_host(host).map_err(|r| err(host, r))?;
         if port == 0 || port > 65535 {
-            return Err(err("the port must be an integer between 1 and 65535"));
+            return Err(err(&input, PORT_RANGE));
         }
         Ok(NodeId {
             name: name.to_string(),
@@ -108,24 +120,30 @@ impl NodeId {
         })
     }
 
+    /// Parses `name@host:port`, checking the name, then the host, then the port (noex's
+    /// order, so the same id gets the same reason).
     pub fn parse(s: &str) -> Result<NodeId, InvalidNodeId> {
-        let err = |reason| InvalidNodeId {
+        let err = |value: &str, reason| InvalidNodeId {
             input: s.to_string(),
+            value: value.to_string(),
             reason,
         };
         let (name, rest) = s
             .split_once('@')
-            .ok_or_else(|| err("missing '@' between name and host"))?;
+            .ok_or_else(|| err(s, "missing '@' separator"))?;
         let (host, port) = rest
             .rsplit_once(':')
-            .ok_or_else(|| err("missing ':port'"))?;
-        if port.is_empty() || !port.chars().all(|c| c.is_ascii_digit()) || port.len() > 5 {
-            return Err(err("the port must be an integer between 1 and 65535"));
+            .ok_or_else(|| err(s, "missing ':' port separator"))?;
+        valid_name(name).map_err(|r| err(name, r))?;
+        valid_host(bare(host)).map_err(|r| err(bare(host), r))?;
+        let digits = port.strip_prefix('-').unwrap_or(port);
+        if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit()) {
+            return Err(err(s, "port is not a valid number"));
         }
-        let port: u32 = port
-            .parse()
-            .map_err(|_| err("the port must be an integer between 1 and 65535"))?;
-        NodeId::create(name, host, port).map_err(|e| err(e.reason))
+        match port.parse::<u32>() {
+            Ok(p @ 1..=65535) => NodeId::create(name, host, p),
+            _ => Err(err(s, PORT_RANGE)),
+        }
     }
 
     pub fn is_valid(s: &str) -> bool {
@@ -137,6 +155,7 @@ impl NodeId {
         let input = format!("{name}@{addr}");
         let err = |reason| InvalidNodeId {
             input: input.clone(),
+            value: input.clone(),
             reason,
         };
         if name.is_empty() || name.contains('@') {
@@ -145,14 +164,11 @@ impl NodeId {
         let (host, port) = addr
             .rsplit_once(':')
             .ok_or_else(|| err("the address is not host:port"))?;
-        let host = host
-            .strip_prefix('[')
-            .and_then(|h| h.strip_suffix(']'))
-            .unwrap_or(host);
+        let host = bare(host);
         valid_host(host).map_err(err)?;
         let port = match port.parse::<u16>() {
             Ok(p) if p > 0 && port.chars().all(|c| c.is_ascii_digit()) => p,
-            _ => return Err(err("the port must be an integer between 1 and 65535")),
+            _ => return Err(err(PORT_RANGE)),
         };
         Ok(NodeId {
             name: name.to_string(),
@@ -270,7 +286,16 @@ mod tests {
             assert!(!NodeId::is_valid(bad), "{bad}");
         }
         let e = NodeId::parse("1x@h:1").unwrap_err();
-        assert!(e.to_string().contains("start with a letter"), "{e}");
+        assert_eq!((e.value.as_str(), e.reason), ("1x", "name must start with a letter and contain only alphanumeric characters, underscores, or hyphens"));
+        // noex's order: the name before the port, the host before the port.
+        assert_eq!(NodeId::parse("1x@h:z").unwrap_err().value, "1x");
+        assert_eq!(NodeId::parse("a@-h:0").unwrap_err().value, "-h");
+        let e = NodeId::parse("a@h:-1").unwrap_err();
+        assert_eq!((e.value.as_str(), e.reason), ("a@h:-1", PORT_RANGE));
+        assert_eq!(
+            NodeId::parse("a@h:1x").unwrap_err().reason,
+            "port is not a valid number"
+        );
         assert!(NodeId::create("a", "h", 70000).is_err());
     }
 
