@@ -75,7 +75,7 @@ pub struct NodeIdComponents {
 }
 
 fn invalid(reason: impl Into<String>) -> napi::Error<Code> {
-    js_error(ErrorCode::InvalidConfig.as_str(), reason.into())
+    js_error(ErrorCode::InvalidConfig, reason.into())
 }
 
 fn ms(
@@ -172,7 +172,7 @@ impl NativeCluster {
         #[napi(ts_arg_type = "() => void")] wake: WakeFn,
     ) -> Result<Self, Code> {
         let cfg = config(options)?;
-        let events = Arc::new(JsQueue::new(wake, ErrorCode::EventsDropped.as_str()));
+        let events = Arc::new(JsQueue::new(wake, ErrorCode::EventsDropped));
         let ev = events.clone();
         // `kind`: up | down | status | warning; `id`: the node (a warning's code);
         // `reason`: the down reason, the new status, or the warning's message.
@@ -252,8 +252,7 @@ impl NativeCluster {
 #[cfg_attr(test, allow(dead_code))]
 #[napi(catch_unwind)]
 pub fn node_id_parse(id: String) -> Result<NodeIdComponents, Code> {
-    let n = NodeId::parse(&id)
-        .map_err(|e| js_error(ErrorCode::InvalidNodeId.as_str(), e.to_string()))?;
+    let n = NodeId::parse(&id).map_err(|e| js_error(ErrorCode::InvalidNodeId, e.to_string()))?;
     Ok(NodeIdComponents {
         name: n.name().into(),
         host: n.host().into(),
@@ -271,5 +270,5 @@ pub fn node_id_create(name: String, host: String, port: f64) -> Result<String, C
     };
     NodeId::create(&name, &host, port)
         .map(|n| n.to_string())
-        .map_err(|e| js_error(ErrorCode::InvalidNodeId.as_str(), e.to_string()))
+        .map_err(|e| js_error(ErrorCode::InvalidNodeId, e.to_string()))
 }
