@@ -98,7 +98,7 @@ mod tests {
         let mut c = StoreConfig::default();
         c.limits.max_frame = 10;
         let e = c.validate().unwrap_err();
-        assert_eq!(e.code(), ErrorCode::InvalidConfig.as_str());
+        assert_eq!(e.code(), ErrorCode::InvalidConfig);
         assert!(e.to_string().contains("maxFrameSize"));
         let c = StoreConfig {
             reconnect_initial: Duration::from_secs(10),

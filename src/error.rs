@@ -181,6 +181,32 @@ impl std::fmt::Display for ErrorCode {
     }
 }
 
+/// Between nodes a code travels as its spelling, so that a node of another version can
+/// read it (and the frame keeps the layout it had when codes were strings).
+impl serde::Serialize for ErrorCode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// A code this version does not know (a newer peer's) reads as `Internal`: the message
+/// it came with still says what happened, and the rest of the frame is still good.
+impl<'de> serde::Deserialize<'de> for ErrorCode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<ErrorCode, D::Error> {
+        struct Spelling;
+        impl serde::de::Visitor<'_> for Spelling {
+            type Value = ErrorCode;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an error code")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<ErrorCode, E> {
+                Ok(ErrorCode::parse(s).unwrap_or(ErrorCode::Internal))
+            }
+        }
+        d.deserialize_str(Spelling)
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("invalid configuration: {0}")]
@@ -202,15 +228,15 @@ pub enum Error {
 }
 
 impl Error {
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            Error::InvalidConfig(_) => ErrorCode::InvalidConfig.as_str(),
-            Error::Closed => ErrorCode::Closed.as_str(),
-            Error::QueueFull { .. } => ErrorCode::QueueFull.as_str(),
-            Error::FrameTooLarge { .. } => ErrorCode::FrameTooLarge.as_str(),
-            Error::InvalidAction(_) => ErrorCode::InvalidAction.as_str(),
+            Error::InvalidConfig(_) => ErrorCode::InvalidConfig,
+            Error::Closed => ErrorCode::Closed,
+            Error::QueueFull { .. } => ErrorCode::QueueFull,
+            Error::FrameTooLarge { .. } => ErrorCode::FrameTooLarge,
+            Error::InvalidAction(_) => ErrorCode::InvalidAction,
             Error::Frame(f) => f.code(),
-            Error::Io(_) => ErrorCode::Io.as_str(),
+            Error::Io(_) => ErrorCode::Io,
         }
     }
 }
@@ -271,6 +297,48 @@ impl NodeErrorCode {
     }
 }
 
+/// A code of either list, for what both APIs share (the bindings' JS errors and event
+/// queues).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AnyCode {
+    Engine(ErrorCode),
+    Node(NodeErrorCode),
+}
+
+impl AnyCode {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            AnyCode::Engine(c) => c.as_str(),
+            AnyCode::Node(c) => c.as_str(),
+        }
+    }
+}
+
+/// As JS reads it: the spelling.
+impl serde::Serialize for AnyCode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl serde::Serialize for NodeErrorCode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        AnyCode::Node(*self).serialize(s)
+    }
+}
+
+impl From<ErrorCode> for AnyCode {
+    fn from(c: ErrorCode) -> AnyCode {
+        AnyCode::Engine(c)
+    }
+}
+
+impl From<NodeErrorCode> for AnyCode {
+    fn from(c: NodeErrorCode) -> AnyCode {
+        AnyCode::Node(c)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::ErrorCode;
@@ -290,6 +358,25 @@ mod tests {
             }
             assert_eq!(c.as_str(), spelled);
         }
+    }
+
+    #[test]
+    fn codes_cross_the_wire_as_their_spelling_and_an_unknown_one_as_internal() {
+        for c in ErrorCode::ALL {
+            let bytes = postcard::to_stdvec(&c).unwrap();
+            assert_eq!(bytes, postcard::to_stdvec(c.as_str()).unwrap());
+            assert_eq!(postcard::from_bytes::<ErrorCode>(&bytes).unwrap(), c);
+            assert_eq!(serde_json::to_string(&c).unwrap(), format!("\"{c}\""));
+        }
+        // A newer peer's code, inside a message that goes on after it: the code reads as
+        // Internal and the rest of the frame is still read.
+        let bytes = postcard::to_stdvec(&("ERR_FROM_THE_FUTURE", 7u8)).unwrap();
+        let (code, next): (ErrorCode, u8) = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!((code, next), (ErrorCode::Internal, 7));
+        assert_eq!(
+            serde_json::from_str::<ErrorCode>("\"ERR_FROM_THE_FUTURE\"").unwrap(),
+            ErrorCode::Internal
+        );
     }
 
     #[test]

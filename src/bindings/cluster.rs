@@ -95,7 +95,7 @@ impl NodeIdVerdict {
 }
 
 fn invalid(reason: impl Into<String>) -> napi::Error<Code> {
-    js_error(ErrorCode::InvalidConfig.as_str(), reason.into())
+    js_error(ErrorCode::InvalidConfig, reason.into())
 }
 
 fn ms(
@@ -192,7 +192,7 @@ impl NativeCluster {
         #[napi(ts_arg_type = "() => void")] wake: WakeFn,
     ) -> Result<Self, Code> {
         let cfg = config(options)?;
-        let events = Arc::new(JsQueue::new(wake, ErrorCode::EventsDropped.as_str()));
+        let events = Arc::new(JsQueue::new(wake, ErrorCode::EventsDropped));
         let ev = events.clone();
         // `kind`: up | down | status | warning; `id`: the node (a warning's code);
         // `reason`: the down reason, the new status, or the warning's message.

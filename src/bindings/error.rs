@@ -2,7 +2,7 @@
 //! `index.d.ts`.
 
 use crate::error::Error as CoreError;
-use crate::error::ErrorCode;
+use crate::error::{AnyCode, ErrorCode};
 use napi::Status;
 
 /// The `code` of a JS error thrown by the addon.
@@ -21,26 +21,30 @@ impl From<Status> for Code {
     }
 }
 
-pub fn js_error(code: &str, message: impl Into<String>) -> napi::Error<Code> {
-    napi::Error::new(Code(code.to_string()), message.into())
+pub fn js_error(code: impl Into<AnyCode>, message: impl Into<String>) -> napi::Error<Code> {
+    napi::Error::new(Code(code.into().as_str().to_string()), message.into())
 }
 
 pub fn from_core(e: CoreError) -> napi::Error<Code> {
     js_error(e.code(), e.to_string())
 }
 
-pub fn from_io(e: std::io::Error, what: &str) -> napi::Error<Code> {
+/// The code of an I/O error met while starting something (a port, a `dataDir`).
+pub fn io_code(e: &std::io::Error) -> ErrorCode {
     let old = e
         .get_ref()
         .is_some_and(|x| x.is::<crate::consensus::storage::disk::OldFormat>());
-    let code = match e.kind() {
-        _ if old => ErrorCode::DataFormat.as_str(),
-        std::io::ErrorKind::AddrInUse => ErrorCode::AddrInUse.as_str(),
-        std::io::ErrorKind::PermissionDenied => ErrorCode::Permission.as_str(),
-        std::io::ErrorKind::InvalidInput => ErrorCode::InvalidConfig.as_str(),
-        _ => ErrorCode::Io.as_str(),
-    };
-    js_error(code, format!("{what}: {e}"))
+    match e.kind() {
+        _ if old => ErrorCode::DataFormat,
+        std::io::ErrorKind::AddrInUse => ErrorCode::AddrInUse,
+        std::io::ErrorKind::PermissionDenied => ErrorCode::Permission,
+        std::io::ErrorKind::InvalidInput => ErrorCode::InvalidConfig,
+        _ => ErrorCode::Io,
+    }
+}
+
+pub fn from_io(e: std::io::Error, what: &str) -> napi::Error<Code> {
+    js_error(io_code(&e), format!("{what}: {e}"))
 }
 
 /// An error for an `async fn`, whose rejections napi types by `Status`: the code travels

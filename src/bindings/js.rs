@@ -10,6 +10,7 @@ use parking_lot::Mutex;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::error::AnyCode;
 use crate::store::outbox::Bounded;
 
 /// Most events a queue holds for JS. Events only pile up while the JS thread does not run
@@ -26,7 +27,7 @@ pub type WakeFn = ThreadsafeFunction<(), Unknown<'static>, (), Status, false>;
 pub struct JsQueue {
     queue: Bounded<Value>,
     /// The code of the error event that reports dropped events (each API spells it its way).
-    dropped_code: &'static str,
+    dropped_code: AnyCode,
     wake: Mutex<Option<WakeFn>>,
     /// Whether JS listens to the per-entry events (set from its `newListener`); until it
     /// does, their payloads are not even built.
@@ -34,10 +35,10 @@ pub struct JsQueue {
 }
 
 impl JsQueue {
-    pub fn new(wake: WakeFn, dropped_code: &'static str) -> JsQueue {
+    pub fn new(wake: WakeFn, dropped_code: impl Into<AnyCode>) -> JsQueue {
         JsQueue {
             queue: Bounded::new(MAX_EVENTS),
-            dropped_code,
+            dropped_code: dropped_code.into(),
             wake: Mutex::new(Some(wake)),
             entry_events: AtomicBool::new(false),
         }
@@ -80,6 +81,6 @@ impl JsQueue {
 }
 
 /// A failed async call, as JSON.
-pub fn refusal(code: &str, message: &str, leader: Option<&str>) -> String {
-    json!({"ok": false, "code": code, "message": message, "leaderId": leader}).to_string()
+pub fn refusal(code: impl Into<AnyCode>, message: &str, leader: Option<&str>) -> String {
+    json!({"ok": false, "code": code.into(), "message": message, "leaderId": leader}).to_string()
 }

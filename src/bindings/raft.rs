@@ -46,7 +46,7 @@ pub struct RaftOptions {
 }
 
 fn invalid(msg: impl Into<String>) -> napi::Error<Code> {
-    js_error(ErrorCode::InvalidConfig.as_str(), msg.into())
+    js_error(ErrorCode::InvalidConfig, msg.into())
 }
 
 fn config(o: RaftOptions) -> std::result::Result<RaftConfig, napi::Error<Code>> {
@@ -136,7 +136,7 @@ fn event_js(e: RaftEvent) -> Value {
                 "type": "command_applied",
                 "command": null,
                 "entry": {"index": index},
-                "error": ErrorCode::Invalid.as_str(),
+                "error": ErrorCode::Invalid,
             }),
         },
         RaftEvent::State(SmEvent::SnapshotCreated { id, index, size }) => json!({
@@ -152,7 +152,7 @@ fn event_js(e: RaftEvent) -> Value {
 }
 
 fn fail(e: ApiError) -> String {
-    refusal(&e.code, &e.message, e.leader.as_deref())
+    refusal(e.code, &e.message, e.leader.as_deref())
 }
 
 /// One Raft node.
@@ -172,7 +172,7 @@ pub async fn start_raft(
     #[napi(ts_arg_type = "() => void")] wake: WakeFn,
 ) -> Result<NativeRaft> {
     let cfg = config(options).map_err(rejected)?;
-    let events = Arc::new(JsQueue::new(wake, ErrorCode::EventsDropped.as_str()));
+    let events = Arc::new(JsQueue::new(wake, ErrorCode::EventsDropped));
     let ev = events.clone();
     let sink = Arc::new(move |e: RaftEvent| {
         if matches!(e, RaftEvent::Role { .. }) {
@@ -252,12 +252,7 @@ impl NativeRaft {
     pub async fn add_node(&self, node_id: String, address: String) -> Result<String> {
         let m = match NodeId::at(&node_id, &address) {
             Ok(m) => m,
-            Err(e) => {
-                return Ok(fail(ApiError::new(
-                    ErrorCode::InvalidConfig.as_str(),
-                    e.to_string(),
-                )))
-            }
+            Err(e) => return Ok(fail(ApiError::new(ErrorCode::InvalidConfig, e.to_string()))),
         };
         Ok(match self.engine.add_node(m).await {
             Ok(()) => json!({"ok": true}).to_string(),

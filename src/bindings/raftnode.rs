@@ -41,7 +41,7 @@ fn fail(code: E, message: impl Into<String>) -> Failure {
 
 /// A synchronous call's failure, thrown (JS turns it into a RaftError).
 fn thrown((code, message, _): Failure) -> napi::Error<Code> {
-    js_error(code.as_str(), message)
+    js_error(code, message)
 }
 
 fn config_error(m: impl Into<String>) -> napi::Error<Code> {
@@ -57,7 +57,7 @@ fn answer(r: std::result::Result<Value, Failure>) -> String {
             Value::Object(m).to_string()
         }
         Ok(v) => json!({ "ok": true, "value": v }).to_string(),
-        Err((code, message, leader)) => refusal(code.as_str(), &message, leader.as_deref()),
+        Err((code, message, leader)) => refusal(code, &message, leader.as_deref()),
     }
 }
 
@@ -96,7 +96,7 @@ impl PeerTransport for JsTransport {
             // One `error` event when a peer's transport starts failing, none while it goes on.
             match &r {
                 Err(e) if failing.lock().insert(peer.clone()) => {
-                    out.push(json!({"type": "error", "code": E::Internal.as_str(), "message": e.to_string(), "peerId": peer}))
+                    out.push(json!({"type": "error", "code": E::Internal, "message": e.to_string(), "peerId": peer}))
                 }
                 Ok(_) => {
                     failing.lock().remove(&peer);
@@ -261,7 +261,7 @@ impl NativeRaftNode {
         let max_entries = o.max_entries_per_request.unwrap_or(100);
         let names =
             Names::new(std::iter::once(o.node_id.as_str()).chain(all.iter().map(String::as_str)));
-        let out = Arc::new(JsQueue::new(wake, E::EventsDropped.as_str()));
+        let out = Arc::new(JsQueue::new(wake, E::EventsDropped));
         let transport = Arc::new(JsTransport {
             send: Mutex::new(Some(Arc::new(send))),
             names: names.clone(),
@@ -401,9 +401,7 @@ impl NativeRaftNode {
                     }
                     Err(e) => {
                         let why = format!("cannot start the Raft node: {e}");
-                        failed.push(
-                            json!({"type": "error", "code": E::Internal.as_str(), "message": why}),
-                        );
+                        failed.push(json!({"type": "error", "code": E::Internal, "message": why}));
                         Err(fail(E::Internal, why))
                     }
                 }

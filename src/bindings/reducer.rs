@@ -16,14 +16,14 @@ use std::sync::Arc;
 fn json(text: &str, what: &str) -> Result<serde_json::Value, Code> {
     serde_json::from_str(text).map_err(|e| {
         js_error(
-            ErrorCode::InvalidConfig.as_str(),
+            ErrorCode::InvalidConfig,
             format!("invalid configuration: {what} is not JSON: {e}"),
         )
     })
 }
 
 fn refused(e: String) -> napi::Error<Code> {
-    js_error(ErrorCode::Reducer.as_str(), e)
+    js_error(ErrorCode::Reducer, e)
 }
 
 /// The state as JSON text at a version.
@@ -83,7 +83,7 @@ impl NativeReducer {
         let identity = format!("redux-cluster-rs/entities:{name}:{id_key}");
         let r = EntitiesReducer::new(name, id_key, doc).map_err(|e| {
             js_error(
-                ErrorCode::InvalidConfig.as_str(),
+                ErrorCode::InvalidConfig,
                 format!("invalid configuration: the initial entity state: {e}"),
             )
         })?;
@@ -95,10 +95,10 @@ impl NativeReducer {
     #[napi(factory, catch_unwind)]
     pub fn load(path: String, config: String) -> Result<Self, Code> {
         let lib = ReducerLibrary::open(Path::new(&path))
-            .map_err(|e| js_error(ErrorCode::ReducerLoad.as_str(), e.to_string()))?;
+            .map_err(|e| js_error(ErrorCode::ReducerLoad, e.to_string()))?;
         let r = lib
             .create(config.as_bytes())
-            .map_err(|e| js_error(ErrorCode::ReducerLoad.as_str(), e.to_string()))?;
+            .map_err(|e| js_error(ErrorCode::ReducerLoad, e.to_string()))?;
         Ok(native(format!("rust:{}:{config}", lib.name()), r))
     }
 

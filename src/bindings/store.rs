@@ -5,7 +5,7 @@
 //! Data crosses the boundary as JSON text: actions one string each into the engine, and
 //! ordered batches as one `[a,b,...]` string out of it, parsed once by JS.
 
-use super::error::{from_core, from_io, js_error, Code};
+use super::error::{from_core, from_io, io_code, js_error, Code};
 use super::js::{refusal, WakeFn};
 use super::reducer::{failures, JsFailure, NativeReducer};
 use super::runtime::{handle, on_engine, Background};
@@ -47,17 +47,20 @@ pub struct JsEvent {
 
 fn events(ev: Vec<Event>) -> Vec<JsEvent> {
     ev.into_iter()
-        .map(|e| JsEvent {
-            kind: match e.kind {
-                EventKind::Connected => "connected",
-                EventKind::Disconnected => "disconnected",
-                EventKind::Error => "error",
-                EventKind::Leader => "leader",
-                EventKind::Role => "role",
+        .map(|e| {
+            // A leader's name and a role travel in `code` too (store.js reads them there).
+            let (kind, code) = match e.kind {
+                EventKind::Connected => ("connected", String::new()),
+                EventKind::Disconnected(c) => ("disconnected", c.as_str().to_string()),
+                EventKind::Error(c) => ("error", c.as_str().to_string()),
+                EventKind::Leader(name) => ("leader", name),
+                EventKind::Role(role) => ("role", role),
+            };
+            JsEvent {
+                kind: kind.to_string(),
+                code,
+                message: e.message,
             }
-            .to_string(),
-            code: e.code,
-            message: e.message,
         })
         .collect()
 }
@@ -123,7 +126,7 @@ pub struct NativeAuthority {
 #[derive(Clone)]
 struct Replicated {
     name: String,
-    node: Arc<Background<Arc<RaftAuthority>, (String, String)>>,
+    node: Arc<Background<Arc<RaftAuthority>, (ErrorCode, String)>>,
 }
 
 impl Replicated {
@@ -133,13 +136,11 @@ impl Replicated {
     }
 
     /// The node once started, or the refusal a call gets when it did not start.
-    async fn ready(&self) -> std::result::Result<Arc<RaftAuthority>, (String, String)> {
-        self.node.ready().await.unwrap_or_else(|| {
-            Err((
-                ErrorCode::Closed.as_str().into(),
-                "the Raft node stopped".into(),
-            ))
-        })
+    async fn ready(&self) -> std::result::Result<Arc<RaftAuthority>, (ErrorCode, String)> {
+        self.node
+            .ready()
+            .await
+            .unwrap_or_else(|| Err((ErrorCode::Closed, "the Raft node stopped".into())))
     }
 }
 
@@ -159,7 +160,7 @@ impl NativeAuthority {
         let wake = Box::new(JsWake(wake));
         let inner = match reducer {
             Some(r) => LocalAuthority::native(hash, mode, cfg.clone(), r.state.clone(), wake, None)
-                .map_err(|e| js_error(ErrorCode::Reducer.as_str(), e))?,
+                .map_err(|e| js_error(ErrorCode::Reducer, e))?,
             None => LocalAuthority::new(hash, mode, cfg.clone(), Bytes::from(initial_state), wake),
         };
         Ok(NativeAuthority {
@@ -203,7 +204,7 @@ impl NativeAuthority {
             .is_some_and(|l| !l.is_empty());
         if logins && cluster.secret.is_none() {
             return Err(js_error(
-                ErrorCode::InvalidConfig.as_str(),
+                ErrorCode::InvalidConfig,
                 "invalid configuration: a replicated server with logins needs cluster.secret \
                  (its port serves clients and servers alike; without a secret anyone could \
                  speak to it as a server)",
@@ -238,9 +239,11 @@ impl NativeAuthority {
                         Ok(raft)
                     }
                     Err(e) => {
-                        let e = from_io(e, "ReduxCluster.createServer: cannot start the Raft node");
-                        feed.report(Event::error(&e.status.0, e.reason.clone()));
-                        Err((e.status.0, e.reason))
+                        let code = io_code(&e);
+                        let message =
+                            format!("ReduxCluster.createServer: cannot start the Raft node: {e}");
+                        feed.report(Event::error(code, message.clone()));
+                        Err((code, message))
                     }
                 }
             },
@@ -271,7 +274,7 @@ impl NativeAuthority {
             Ok(l) => l,
             Err(e) => {
                 return Ok(refusal(
-                    ErrorCode::InvalidAction.as_str(),
+                    ErrorCode::InvalidAction,
                     &format!("invalid action batch: {e}"),
                     None,
                 ))
@@ -286,7 +289,7 @@ impl NativeAuthority {
                 });
                 serde_json::json!({"ok": true, "run": run}).to_string()
             }
-            Err(e) => refusal(&e.code, &e.message, e.leader.as_deref()),
+            Err(e) => refusal(e.code, &e.message, e.leader.as_deref()),
         })
     }
 
@@ -352,7 +355,7 @@ impl NativeAuthority {
         let r = on_engine(async move { raft.engine().remove_node(&node_name).await }).await?;
         Ok(match r {
             Ok(()) => serde_json::json!({"ok": true}).to_string(),
-            Err(e) => refusal(&e.code, &e.message, e.leader.as_deref()),
+            Err(e) => refusal(e.code, &e.message, e.leader.as_deref()),
         })
     }
 
@@ -375,14 +378,14 @@ impl NativeAuthority {
     async fn started(&self) -> std::result::Result<Arc<RaftAuthority>, String> {
         let Some(r) = self.raft.clone() else {
             return Err(refusal(
-                ErrorCode::InvalidConfig.as_str(),
+                ErrorCode::InvalidConfig,
                 "not a replicated server",
                 None,
             ));
         };
         r.ready()
             .await
-            .map_err(|(code, message)| refusal(&code, &message, None))
+            .map_err(|(code, message)| refusal(code, &message, None))
     }
 
     /// Orders an action dispatched on this store; returns its sequence number. With a
@@ -391,7 +394,7 @@ impl NativeAuthority {
     #[napi(catch_unwind)]
     pub fn submit(&self, action: String) -> Result<f64, Code> {
         let (seq, applied) = self.inner.submit_checked(Bytes::from(action));
-        applied.map_err(|e| js_error(ErrorCode::Reducer.as_str(), e))?;
+        applied.map_err(|e| js_error(ErrorCode::Reducer, e))?;
         Ok(seq as f64)
     }
 
@@ -464,7 +467,7 @@ impl NativeAuthority {
         if let Some(ws) = ws {
             if matches!(ep, Endpoint::Unix(_)) {
                 return Err(js_error(
-                    ErrorCode::InvalidConfig.as_str(),
+                    ErrorCode::InvalidConfig,
                     "invalid configuration: a WebSocket server listens on TCP (host, port), not a Unix path",
                 ));
             }
@@ -599,7 +602,7 @@ impl NativeClient {
         let cfg = config(options)?;
         if servers.is_empty() {
             return Err(js_error(
-                ErrorCode::InvalidConfig.as_str(),
+                ErrorCode::InvalidConfig,
                 "invalid configuration: servers must list at least one server",
             ));
         }
@@ -636,7 +639,7 @@ impl NativeClient {
             let list: Vec<&serde_json::value::RawValue> =
                 serde_json::from_str(&actions).map_err(|e| {
                     js_error(
-                        ErrorCode::InvalidAction.as_str(),
+                        ErrorCode::InvalidAction,
                         format!("invalid action batch: {e}"),
                     )
                 })?;
@@ -677,7 +680,7 @@ impl NativeClient {
             if let Some((seq, state)) = p.snapshot.take() {
                 if let Err(e) = n.restore(seq, &state) {
                     p.events.push(Event::error(
-                        ErrorCode::Reducer.as_str(),
+                        ErrorCode::Reducer,
                         format!("the reducer refused the server's state at #{seq}: {e}"),
                     ));
                 }

@@ -61,7 +61,7 @@ pub(super) fn count(v: Option<f64>, name: &str, default: usize) -> Result<usize,
         None => Ok(default),
         Some(x) if x.is_finite() && x >= 0.0 && x.fract() == 0.0 && x <= 9.0e15 => Ok(x as usize),
         Some(x) => Err(js_error(
-            ErrorCode::InvalidConfig.as_str(),
+            ErrorCode::InvalidConfig,
             format!("invalid configuration: {name} must be a non-negative integer, got {x}"),
         )),
     }
@@ -129,7 +129,7 @@ pub(super) fn endpoint(
             .map(Endpoint::Ws)
             .map_err(|e| {
                 js_error(
-                    ErrorCode::InvalidConfig.as_str(),
+                    ErrorCode::InvalidConfig,
                     format!("invalid configuration: {e}"),
                 )
             });
@@ -140,7 +140,7 @@ pub(super) fn endpoint(
     let port = port.unwrap_or(10001);
     if port > 65535 {
         return Err(js_error(
-            ErrorCode::InvalidConfig.as_str(),
+            ErrorCode::InvalidConfig,
             format!("invalid configuration: port must be 0..65535, got {port}"),
         ));
     }
@@ -190,7 +190,7 @@ pub struct ClientSecurity {
 }
 
 pub(super) fn tls_error(e: crate::transport::tls::TlsConfigError) -> napi::Error<Code> {
-    js_error(ErrorCode::InvalidConfig.as_str(), e.to_string())
+    js_error(ErrorCode::InvalidConfig, e.to_string())
 }
 
 pub(super) fn credentials(o: ClientSecurity) -> Result<Credentials, Code> {
@@ -199,7 +199,7 @@ pub(super) fn credentials(o: ClientSecurity) -> Result<Credentials, Code> {
         (Some(l), Some(p)) => Credentials::new(&l, &p),
         _ => {
             return Err(js_error(
-                ErrorCode::InvalidConfig.as_str(),
+                ErrorCode::InvalidConfig,
                 "invalid configuration: login and password go together",
             ))
         }
@@ -210,7 +210,7 @@ pub(super) fn credentials(o: ClientSecurity) -> Result<Credentials, Code> {
             (None, None) => None,
             _ => {
                 return Err(js_error(
-                    ErrorCode::InvalidConfig.as_str(),
+                    ErrorCode::InvalidConfig,
                     "invalid configuration: tls cert and key go together",
                 ))
             }
@@ -228,7 +228,7 @@ pub(super) fn access_config(o: Option<AccessOptions>) -> Result<Access, Code> {
     let attempts = count(o.ban_attempts, "ban.attempts", d.attempts as usize)?;
     if attempts == 0 || attempts > u32::MAX as usize {
         return Err(js_error(
-            ErrorCode::InvalidConfig.as_str(),
+            ErrorCode::InvalidConfig,
             "invalid configuration: ban.attempts must be at least 1",
         ));
     }
@@ -242,7 +242,7 @@ pub(super) fn access_config(o: Option<AccessOptions>) -> Result<Access, Code> {
         (None, None) if o.tls_ca.is_none() => None,
         _ => {
             return Err(js_error(
-                ErrorCode::InvalidConfig.as_str(),
+                ErrorCode::InvalidConfig,
                 "invalid configuration: tls needs both cert and key",
             ))
         }
@@ -252,7 +252,7 @@ pub(super) fn access_config(o: Option<AccessOptions>) -> Result<Access, Code> {
             None => Ok(None),
             Some(n) if n >= 1.0 && n.fract() == 0.0 && n <= u32::MAX as f64 => Ok(Some(n as usize)),
             Some(_) => Err(js_error(
-                ErrorCode::InvalidConfig.as_str(),
+                ErrorCode::InvalidConfig,
                 format!("invalid configuration: {what} must be an integer of at least 1"),
             )),
         }
@@ -314,7 +314,7 @@ pub(super) fn raft_config(
 ) -> Result<RaftConfig, Code> {
     let invalid = |m: String| {
         js_error(
-            ErrorCode::InvalidConfig.as_str(),
+            ErrorCode::InvalidConfig,
             format!("invalid configuration: cluster.{m}"),
         )
     };
@@ -363,7 +363,7 @@ pub(super) fn raft_config(
     };
     cfg.validate().map_err(|m| {
         js_error(
-            ErrorCode::InvalidConfig.as_str(),
+            ErrorCode::InvalidConfig,
             format!("invalid configuration: cluster: {m}"),
         )
     })?;
@@ -377,7 +377,7 @@ pub(super) fn seeds(c: &ClusterStoreOptions) -> Result<Vec<NodeId>, Code> {
         .map(|s| {
             NodeId::parse(s).map_err(|e| {
                 js_error(
-                    ErrorCode::InvalidConfig.as_str(),
+                    ErrorCode::InvalidConfig,
                     format!("invalid configuration: cluster.seeds: {s:?}: {}", e.reason),
                 )
             })
@@ -389,7 +389,7 @@ pub(super) fn seeds(c: &ClusterStoreOptions) -> Result<Vec<NodeId>, Code> {
 pub(super) fn mode_of(mode: &str) -> Result<Mode, Code> {
     Mode::parse(mode).ok_or_else(|| {
         js_error(
-            ErrorCode::InvalidConfig.as_str(),
+            ErrorCode::InvalidConfig,
             format!("invalid configuration: mode must be 'action' or 'snapshot', got '{mode}'"),
         )
     })
@@ -419,7 +419,7 @@ pub(super) fn ws_policy(
         .map(|p| {
             p.parse::<std::net::IpAddr>().map_err(|_| {
                 js_error(
-                    ErrorCode::InvalidConfig.as_str(),
+                    ErrorCode::InvalidConfig,
                     format!("invalid configuration: trustProxy: {p:?} is not an IP address"),
                 )
             })

@@ -97,10 +97,10 @@ pub(super) fn role_name(s: ServerState) -> &'static str {
 }
 
 pub(super) fn closed() -> ApiError {
-    api(ErrorCode::Closed.as_str(), "the Raft node is shut down")
+    api(ErrorCode::Closed, "the Raft node is shut down")
 }
 
-pub(super) fn api(code: &str, msg: impl Into<String>) -> ApiError {
+pub(super) fn api(code: ErrorCode, msg: impl Into<String>) -> ApiError {
     ApiError::new(code, msg)
 }
 
@@ -116,7 +116,7 @@ pub(super) fn refused<E: std::fmt::Display>(e: RaftError<u64, E>, api_code: Erro
         RaftError::Fatal(Fatal::Stopped) => ErrorCode::Closed,
         RaftError::Fatal(Fatal::Panicked) => ErrorCode::Internal,
     };
-    api(code.as_str(), e.to_string())
+    api(code, e.to_string())
 }
 
 pub(super) fn name_of(m: &RaftMetrics<u64, NodeId>, id: u64) -> Option<String> {
@@ -483,7 +483,7 @@ impl RaftEngine {
 
     pub(super) fn not_leader(&self, leader: Option<NodeId>) -> ApiError {
         let mut e = api(
-            ErrorCode::NotLeader.as_str(),
+            ErrorCode::NotLeader,
             match &leader {
                 Some(l) => format!(
                     "{} is not the leader; the leader is {}",
@@ -508,9 +508,9 @@ impl RaftEngine {
             .map_err(|e| {
                 api(
                     if e.kind() == io::ErrorKind::TimedOut {
-                        ErrorCode::Timeout.as_str()
+                        ErrorCode::Timeout
                     } else {
-                        ErrorCode::Unavailable.as_str()
+                        ErrorCode::Unavailable
                     },
                     format!("forwarding to the leader {} failed: {e}", to.name()),
                 )
@@ -546,13 +546,13 @@ impl RaftEngine {
         if !self.initialized().await && self.shared.known.lock().is_empty() {
             self.found_cluster()
                 .await
-                .map_err(|e| api(ErrorCode::Io.as_str(), e.to_string()))?;
+                .map_err(|e| api(ErrorCode::Io, e.to_string()))?;
         }
         let timeout = self.shared.cfg.commit_timeout;
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             match self.write_here(cmd.clone(), deadline).await {
-                Err(e) if e.code == ErrorCode::NotLeader.as_str() => {
+                Err(e) if e.code == ErrorCode::NotLeader => {
                     let left = deadline.saturating_duration_since(tokio::time::Instant::now());
                     let Some(leader) = self.await_leader(left).await else {
                         return Err(e);
@@ -571,7 +571,7 @@ impl RaftEngine {
                             // deadline, instead of failing back to the client, which
                             // would reconnect and resend anyway (thousands of clients
                             // at once, each one backing off).
-                            Err(e) if resend == Resend::Safe && e.code == ErrorCode::Unavailable.as_str() => {
+                            Err(e) if resend == Resend::Safe && e.code == ErrorCode::Unavailable => {
                                 let moved = tokio::time::timeout_at(deadline, self.leader_moved_from(leader.name()));
                                 if moved.await.is_err() {
                                     return Err(e);
@@ -583,17 +583,14 @@ impl RaftEngine {
                         _ = self.leader_moved_from(leader.name()) => match resend {
                             Resend::Safe => continue,
                             Resend::Unsafe => return Err(api(
-                                ErrorCode::Timeout.as_str(),
+                                ErrorCode::Timeout,
                                 format!("the leader {} was replaced while this write was forwarded to it; it may still commit", leader.name()),
                             )),
                         },
                     };
                     return match reply {
                         Reply::Written(r) => r,
-                        _ => Err(api(
-                            ErrorCode::Protocol.as_str(),
-                            "unexpected reply to a write",
-                        )),
+                        _ => Err(api(ErrorCode::Protocol, "unexpected reply to a write")),
                     };
                 }
                 r => return r,
@@ -609,7 +606,7 @@ impl RaftEngine {
     ) -> Result<Committed, ApiError> {
         match tokio::time::timeout_at(deadline, self.proposer.propose(cmd)).await {
             Err(_) => Err(api(
-                ErrorCode::Timeout.as_str(),
+                ErrorCode::Timeout,
                 "the command was not committed in time (no quorum?); it may still commit later",
             )),
             Ok(Ok((index, response))) => Ok(Committed { index, response }),
@@ -617,10 +614,10 @@ impl RaftEngine {
                 Err(self.not_leader(f.leader_node))
             }
             // The proposer writes only normal entries: a membership change in progress.
-            Ok(Err(Rejected::Raft(e))) => Err(api(ErrorCode::Busy.as_str(), e.to_string())),
+            Ok(Err(Rejected::Raft(e))) => Err(api(ErrorCode::Busy, e.to_string())),
             Ok(Err(Rejected::Stopped)) => Err(closed()),
             Ok(Err(Rejected::Full)) => Err(api(
-                ErrorCode::QueueFull.as_str(),
+                ErrorCode::QueueFull,
                 format!(
                     "{} writes already wait for this node to propose them; try again later",
                     super::proposer::MAX_QUEUED
@@ -635,7 +632,7 @@ impl RaftEngine {
         self.open()?;
         let timeout = self.shared.cfg.commit_timeout;
         let index = match self.barrier_here(timeout).await {
-            Err(e) if e.code == ErrorCode::NotLeader.as_str() => {
+            Err(e) if e.code == ErrorCode::NotLeader => {
                 let Some(leader) = self.await_leader(timeout).await else {
                     return Err(e);
                 };
@@ -644,12 +641,7 @@ impl RaftEngine {
                 } else {
                     match self.forward(&leader, &Request::Read).await? {
                         Reply::Written(r) => r?.index,
-                        _ => {
-                            return Err(api(
-                                ErrorCode::Protocol.as_str(),
-                                "unexpected reply to a read",
-                            ))
-                        }
+                        _ => return Err(api(ErrorCode::Protocol, "unexpected reply to a read")),
                     }
                 }
             }
@@ -659,21 +651,13 @@ impl RaftEngine {
             .wait(Some(timeout))
             .applied_index_at_least(Some(index), "read barrier")
             .await
-            .map_err(|e| {
-                api(
-                    ErrorCode::Timeout.as_str(),
-                    format!("catching up for a read: {e}"),
-                )
-            })?;
+            .map_err(|e| api(ErrorCode::Timeout, format!("catching up for a read: {e}")))?;
         Ok(index)
     }
 
     pub(super) async fn barrier_here(&self, timeout: Duration) -> Result<u64, ApiError> {
         match tokio::time::timeout(timeout, self.raft.ensure_linearizable()).await {
-            Err(_) => Err(api(
-                ErrorCode::Timeout.as_str(),
-                "leadership not confirmed in time",
-            )),
+            Err(_) => Err(api(ErrorCode::Timeout, "leadership not confirmed in time")),
             Ok(Ok(l)) => Ok(l.map_or(0, |l| l.index)),
             Ok(Err(RaftError::APIError(openraft::error::CheckIsLeaderError::ForwardToLeader(
                 f,

@@ -35,9 +35,9 @@ pub enum RaftEvent {
     State(SmEvent),
     /// Something the owner should hear of that is not an error of a call: a peer refused
     /// at the handshake (a wrong secret, garbage), a peer's connection broken by a
-    /// malformed message. `code` is an `ErrorCode`'s string.
+    /// malformed message.
     Warning {
-        code: &'static str,
+        code: crate::error::ErrorCode,
         message: String,
     },
 }

@@ -52,7 +52,7 @@ impl RaftEngine {
         if m.name() == self.shared.me.name() {
             return Ok(());
         }
-        split_addr(&m.addr()).map_err(|e| api(ErrorCode::InvalidConfig.as_str(), e.to_string()))?;
+        split_addr(&m.addr()).map_err(|e| api(ErrorCode::InvalidConfig, e.to_string()))?;
         self.shared
             .known
             .lock()
@@ -67,12 +67,12 @@ impl RaftEngine {
             match r {
                 Err(e)
                     if [
-                        ErrorCode::Unavailable.as_str(),
-                        ErrorCode::Busy.as_str(),
-                        ErrorCode::NotLeader.as_str(),
-                        ErrorCode::Fresh.as_str(),
+                        ErrorCode::Unavailable,
+                        ErrorCode::Busy,
+                        ErrorCode::NotLeader,
+                        ErrorCode::Fresh,
                     ]
-                    .contains(&e.code.as_str())
+                    .contains(&e.code)
                         && tokio::time::Instant::now() < deadline =>
                 {
                     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -99,7 +99,7 @@ impl RaftEngine {
     /// Retried by `add_node` until `first` has founded the cluster and added us.
     pub(super) fn forming(&self, first: &str) -> ApiError {
         api(
-            ErrorCode::Unavailable.as_str(),
+            ErrorCode::Unavailable,
             format!("no cluster yet: waiting for {first}, the smallest name, to found it"),
         )
     }
@@ -111,7 +111,7 @@ impl RaftEngine {
             .await
         {
             Ok(Reply::Done(Ok(()))) => Ok(()),
-            Ok(Reply::Done(Err(e))) if e.code == ErrorCode::Fresh.as_str() => {
+            Ok(Reply::Done(Err(e))) if e.code == ErrorCode::Fresh => {
                 // The peer says we are the smallest it knows; we may know a smaller one.
                 let first = self.smallest_known();
                 if first != self.shared.me.name() {
@@ -130,14 +130,11 @@ impl RaftEngine {
                 }
                 self.found_cluster()
                     .await
-                    .map_err(|e| api(ErrorCode::Io.as_str(), e.to_string()))?;
+                    .map_err(|e| api(ErrorCode::Io, e.to_string()))?;
                 self.change(Request::AddNode(peer.clone())).await
             }
             Ok(Reply::Done(Err(e))) => Err(e),
-            Ok(_) => Err(api(
-                ErrorCode::Protocol.as_str(),
-                "unexpected reply to a join",
-            )),
+            Ok(_) => Err(api(ErrorCode::Protocol, "unexpected reply to a join")),
             Err(e) => Err(e),
         }
     }
@@ -149,13 +146,10 @@ impl RaftEngine {
             .pool
             .call(&s.dialer, addr, &Request::Ping, ttl)
             .await
-            .map_err(|e| api(ErrorCode::Unavailable.as_str(), format!("{addr}: {e}")))?;
+            .map_err(|e| api(ErrorCode::Unavailable, format!("{addr}: {e}")))?;
         match r {
             Reply::Status(st) => Ok(st),
-            _ => Err(api(
-                ErrorCode::Protocol.as_str(),
-                "unexpected reply to a ping",
-            )),
+            _ => Err(api(ErrorCode::Protocol, "unexpected reply to a ping")),
         }
     }
 
@@ -169,7 +163,7 @@ impl RaftEngine {
     pub(super) async fn change(&self, req: Request) -> Result<(), ApiError> {
         let timeout = self.shared.cfg.commit_timeout;
         match self.change_here(&req).await {
-            Err(e) if e.code == ErrorCode::NotLeader.as_str() => {
+            Err(e) if e.code == ErrorCode::NotLeader => {
                 let Some(leader) = self.await_leader(timeout).await else {
                     return Err(e);
                 };
@@ -178,10 +172,7 @@ impl RaftEngine {
                 }
                 match self.forward(&leader, &req).await? {
                     Reply::Done(r) => r,
-                    _ => Err(api(
-                        ErrorCode::Protocol.as_str(),
-                        "unexpected reply to a change",
-                    )),
+                    _ => Err(api(ErrorCode::Protocol, "unexpected reply to a change")),
                 }
             }
             r => r,
@@ -205,7 +196,7 @@ impl RaftEngine {
         };
         if theirs.name != n.name() {
             return Err(api(
-                ErrorCode::InvalidArgument.as_str(),
+                ErrorCode::InvalidArgument,
                 format!(
                     "the node at {} is {}, not {}",
                     n.addr(),
@@ -220,7 +211,7 @@ impl RaftEngine {
         };
         if other {
             return Err(api(
-                ErrorCode::OtherCluster.as_str(),
+                ErrorCode::OtherCluster,
                 format!(
                     "{} at {} already belongs to another cluster; remove it there and \
                      start it with an empty dataDir to move it here",
@@ -252,7 +243,7 @@ impl RaftEngine {
         async fn within<F: std::future::Future>(t: Duration, f: F) -> Result<F::Output, ApiError> {
             tokio::time::timeout(t, f).await.map_err(|_| {
                 api(
-                    ErrorCode::Timeout.as_str(),
+                    ErrorCode::Timeout,
                     "the membership change did not commit in time",
                 )
             })
@@ -295,7 +286,7 @@ impl RaftEngine {
                     )
                     .await;
                     return Err(api(
-                        ErrorCode::Unavailable.as_str(),
+                        ErrorCode::Unavailable,
                         format!(
                             "{} at {} did not answer within {} ms; it was not added",
                             n.name(),
@@ -328,7 +319,7 @@ impl RaftEngine {
                     .map_err(map)?;
                 Ok(())
             }
-            _ => Err(api(ErrorCode::Protocol.as_str(), "not a membership change")),
+            _ => Err(api(ErrorCode::Protocol, "not a membership change")),
         }
     }
 }

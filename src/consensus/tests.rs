@@ -160,7 +160,7 @@ async fn without_forwarding_a_follower_names_the_leader() {
     a.add_node(b.member().clone()).await.unwrap();
     until("b follows a", || b.state().leader.as_deref() == Some("a")).await;
     let e = b.write(&set("x", json!(1))).await.unwrap_err();
-    assert_eq!(e.code, ErrorCode::NotLeader.as_str());
+    assert_eq!(e.code, ErrorCode::NotLeader);
     assert_eq!(e.leader.as_deref(), Some("a"));
     // A lone node with no peers founds its own cluster on the first write.
     let lone = start(RaftConfig::local("lone")).await;
@@ -202,10 +202,7 @@ async fn concurrent_writes_share_entries_with_their_own_results() {
                     if r.response.error.is_none() {
                         wins += 1;
                     } else {
-                        assert_eq!(
-                            r.response.error.as_deref(),
-                            Some(ErrorCode::Conflict.as_str())
-                        );
+                        assert_eq!(r.response.error, Some(ErrorCode::Conflict));
                     }
                 }
                 wins
@@ -341,12 +338,12 @@ async fn a_node_of_another_cluster_is_refused() {
     x.write(&set("mine", json!("x"))).await.unwrap();
 
     let e = a.add_node(x.member().clone()).await.unwrap_err();
-    assert_eq!(e.code, ErrorCode::OtherCluster.as_str(), "{}", e.message);
+    assert_eq!(e.code, ErrorCode::OtherCluster, "{}", e.message);
     let e = x.add_node(b.member().clone()).await.unwrap_err();
-    assert_eq!(e.code, ErrorCode::OtherCluster.as_str(), "{}", e.message);
+    assert_eq!(e.code, ErrorCode::OtherCluster, "{}", e.message);
     let wrong = NodeId::at("y", &x.member().addr()).unwrap();
     let e = a.add_node(wrong).await.unwrap_err();
-    assert_eq!(e.code, ErrorCode::InvalidArgument.as_str(), "{}", e.message);
+    assert_eq!(e.code, ErrorCode::InvalidArgument, "{}", e.message);
 
     assert_eq!(x.kv().get("mine"), Some(json!("x")));
     assert_eq!(x.state().voters.len(), 1);
@@ -405,20 +402,17 @@ async fn after_shutdown_every_call_answers_closed_and_the_tasks_are_gone() {
         a.tracker.is_closed() && a.tracker.is_empty(),
         "every task ended"
     );
-    fn code<T>(r: Result<T, ApiError>) -> String {
+    fn code<T>(r: Result<T, ApiError>) -> ErrorCode {
         r.map(|_| ()).unwrap_err().code
     }
     assert_eq!(
         code(a.write(&set("k", serde_json::json!(2))).await),
-        ErrorCode::Closed.as_str()
+        ErrorCode::Closed
     );
-    assert_eq!(code(a.read_barrier().await), ErrorCode::Closed.as_str());
+    assert_eq!(code(a.read_barrier().await), ErrorCode::Closed);
     let m = NodeId::at("other", "127.0.0.1:1").unwrap();
-    assert_eq!(code(a.add_node(m).await), ErrorCode::Closed.as_str());
-    assert_eq!(
-        code(a.remove_node("other").await),
-        ErrorCode::Closed.as_str()
-    );
+    assert_eq!(code(a.add_node(m).await), ErrorCode::Closed);
+    assert_eq!(code(a.remove_node("other").await), ErrorCode::Closed);
     // The port is free again: the listener went with its task.
     let again = restart(founder("closing"), &addr, quiet()).await;
     again.shutdown().await;
@@ -445,7 +439,7 @@ async fn a_flood_of_writes_past_the_proposer_bound_is_refused_with_queue_full() 
     while let Some(r) = tasks.join_next().await {
         match r.unwrap() {
             Ok(_) => ok += 1,
-            Err(err) if err.code == ErrorCode::QueueFull.as_str() => full += 1,
+            Err(err) if err.code == ErrorCode::QueueFull => full += 1,
             Err(err) => panic!("unexpected refusal: {} {}", err.code, err.message),
         }
     }
@@ -501,7 +495,7 @@ async fn without_a_secret_only_members_hosts_may_join_add_or_remove() {
         Request::RemoveNode("a".into()),
     ] {
         let e = call_from("127.0.0.3", &a, None, req).await.unwrap_err();
-        assert_eq!(e.code, ErrorCode::Auth.as_str(), "{}", e.message);
+        assert_eq!(e.code, ErrorCode::Auth, "{}", e.message);
         assert!(e.message.contains("clusterSecret"), "{}", e.message);
     }
     assert_eq!(a.state().voters.len(), 1, "nothing changed");
@@ -534,7 +528,7 @@ async fn without_a_secret_only_members_hosts_may_join_add_or_remove() {
     )
     .await;
     if let Err(e) = &r {
-        assert_ne!(e.code, ErrorCode::Auth.as_str(), "{}", e.message);
+        assert_ne!(e.code, ErrorCode::Auth, "{}", e.message);
     }
     s.shutdown().await;
 }

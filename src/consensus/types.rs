@@ -266,7 +266,7 @@ mod tests {
                 ]),
             })),
             Reply::Written(Err(ApiError {
-                code: crate::error::ErrorCode::NotLeader.as_str().into(),
+                code: crate::error::ErrorCode::NotLeader,
                 message: "no".into(),
                 leader: Some("b".into()),
             })),

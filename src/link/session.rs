@@ -18,6 +18,7 @@
 //! tag (the link is as trusted as the network; TLS underneath when configured).
 
 use super::label::Kind;
+use crate::error::ErrorCode;
 use crate::protocol::codec;
 use crate::protocol::frame::write_frame;
 use crate::protocol::{FrameCodec, FrameLimits};
@@ -298,11 +299,8 @@ impl Session {
                 let code = get_str(&mut welcome)?;
                 let message = get_str(&mut welcome)?;
                 let e = format!("refused: {message} ({code})");
-                return Err(if code == crate::error::ErrorCode::Auth.as_str() {
-                    denied(e)
-                } else {
-                    invalid(e)
-                });
+                let auth = ErrorCode::parse(&code) == Some(ErrorCode::Auth);
+                return Err(if auth { denied(e) } else { invalid(e) });
             }
             _ => return Err(invalid(format!("did not answer as {}", kind.as_str()))),
         }
@@ -355,13 +353,7 @@ impl Session {
         let auth = hello.has_remaining() && hello.get_u8() == 1;
         if auth != local.secret.is_some() {
             let why = format!("{name} disagrees on using a clusterSecret");
-            let _ = Session::refuse(
-                &mut w,
-                &local.limits,
-                crate::error::ErrorCode::Auth.as_str(),
-                &why,
-            )
-            .await;
+            let _ = Session::refuse(&mut w, &local.limits, ErrorCode::Auth, &why).await;
             return Err(denied(why));
         }
         let nonce: [u8; NONCE] = rand::random();
@@ -413,8 +405,7 @@ impl Session {
                     kind.as_str(),
                     other.unwrap_or(Kind::Client).as_str()
                 );
-                let code = crate::error::ErrorCode::Protocol.as_str();
-                let _ = Session::refuse(&mut w, &local.limits, code, &why).await;
+                let _ = Session::refuse(&mut w, &local.limits, ErrorCode::Protocol, &why).await;
                 Err(invalid(why))
             }
         }
@@ -425,13 +416,13 @@ impl Session {
     pub async fn refuse(
         w: &mut WriteHalf,
         limits: &FrameLimits,
-        code: &str,
+        code: ErrorCode,
         message: &str,
     ) -> io::Result<()> {
         let mut out = BytesMut::new();
         plain_frame(limits, &mut out, |d| {
             d.put_u8(REFUSED);
-            put_str(d, code);
+            put_str(d, code.as_str());
             put_str(d, message);
         })?;
         w.write_all(&out).await?;

@@ -88,9 +88,9 @@ pub enum ClusterEvent {
     NodeDown(NodeId, DownReason),
     Status(ClusterStatus),
     /// A link refused or broken for a reason its owner should hear of (a peer with a
-    /// wrong cluster secret, garbage on the port). `code` is an `ErrorCode`'s string.
+    /// wrong cluster secret, garbage on the port).
     Warning {
-        code: &'static str,
+        code: crate::error::ErrorCode,
         message: String,
     },
 }
@@ -488,7 +488,7 @@ async fn link(s: Arc<Shared>, stream: Stream, dialed: Option<(Target, String)>) 
         Err(why) => {
             if let Some(why) = why {
                 (s.sink)(ClusterEvent::Warning {
-                    code: crate::error::ErrorCode::Auth.as_str(),
+                    code: crate::error::ErrorCode::Auth,
                     message: format!("Cluster: a membership link was refused: {why}"),
                 });
             }
@@ -497,7 +497,7 @@ async fn link(s: Arc<Shared>, stream: Stream, dialed: Option<(Target, String)>) 
     };
     let Ok(peer) = NodeId::parse(&session.peer) else {
         (s.sink)(ClusterEvent::Warning {
-            code: crate::error::ErrorCode::Protocol.as_str(),
+            code: crate::error::ErrorCode::Protocol,
             message: format!(
                 "Cluster: a membership peer named itself {:?}, not a node id",
                 session.peer

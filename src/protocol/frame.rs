@@ -57,12 +57,12 @@ pub enum FrameError {
 
 impl FrameError {
     /// The stable error code reported to users.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            FrameError::TooLarge { .. } => ErrorCode::FrameTooLarge.as_str(),
-            FrameError::Io(_) => ErrorCode::Io.as_str(),
-            FrameError::Silent(_) => ErrorCode::Timeout.as_str(),
-            _ => ErrorCode::Protocol.as_str(),
+            FrameError::TooLarge { .. } => ErrorCode::FrameTooLarge,
+            FrameError::Io(_) => ErrorCode::Io,
+            FrameError::Silent(_) => ErrorCode::Timeout,
+            _ => ErrorCode::Protocol,
         }
     }
 }

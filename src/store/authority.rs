@@ -310,7 +310,7 @@ impl LocalAuthority {
             if self.needs_snapshot(inner) {
                 match native.snapshot() {
                     Ok((seq, state)) => self.install_snapshot(inner, seq, state),
-                    Err(e) => self.report(Event::error(ErrorCode::Reducer.as_str(), e)),
+                    Err(e) => self.report(Event::error(ErrorCode::Reducer, e)),
                 }
             }
             if publish {
@@ -494,7 +494,7 @@ impl LocalAuthority {
         if first_seq > head + 1 {
             drop(inner);
             self.report(Event::error(
-                ErrorCode::Internal.as_str(),
+                ErrorCode::Internal,
                 format!("ordered actions from #{first_seq} arrived after #{head}: a gap (this is a bug, please report it)"),
             ));
             return;
@@ -557,7 +557,7 @@ impl LocalAuthority {
         if let Some(native) = &self.native {
             if let Err(e) = native.restore(part.seq, &state) {
                 self.report(Event::error(
-                    ErrorCode::Reducer.as_str(),
+                    ErrorCode::Reducer,
                     format!(
                         "the reducer refused the group's snapshot at #{}: {e}",
                         part.seq

@@ -30,11 +30,7 @@ use tokio_util::sync::CancellationToken;
 const MAX_BATCH: usize = 16 * 1024;
 
 /// Errors from the server after which retrying cannot help.
-const FATAL_CODES: &[&str] = &[
-    ErrorCode::StoreMismatch.as_str(),
-    ErrorCode::Auth.as_str(),
-    ErrorCode::Banned.as_str(),
-];
+const FATAL_CODES: &[ErrorCode] = &[ErrorCode::StoreMismatch, ErrorCode::Auth, ErrorCode::Banned];
 
 /// A client's credentials: the login name and the key derived from its password, and
 /// the TLS settings (whom to trust, and its own certificate if the server wants one).
@@ -334,9 +330,9 @@ impl Drop for Client {
 
 enum SessionEnd {
     /// Retrying cannot help (e.g. a different store on that address).
-    Fatal(String, String),
+    Fatal(ErrorCode, String),
     /// Lost or never made; retry with backoff. `bool`: the session had connected.
-    Retry(String, String, bool),
+    Retry(ErrorCode, String, bool),
 }
 
 impl Shared {
@@ -365,7 +361,7 @@ async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
         match end {
             SessionEnd::Fatal(code, message) => {
                 shared.outbox.push(Event::error(
-                    &code,
+                    code,
                     format!("ReduxCluster.createClient: {message}"),
                 ));
                 break;
@@ -373,8 +369,7 @@ async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
             SessionEnd::Retry(code, message, connected) => {
                 if was_connected {
                     shared.outbox.push(Event {
-                        kind: EventKind::Disconnected,
-                        code: code.clone(),
+                        kind: EventKind::Disconnected(code),
                         message: message.clone(),
                     });
                 }
@@ -382,7 +377,7 @@ async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
                 let i = shared.current.load(std::sync::atomic::Ordering::Relaxed);
                 if message != last_error[i] {
                     shared.outbox.push(Event::error(
-                        &code,
+                        code,
                         format!("ReduxCluster.createClient: {message}"),
                     ));
                     last_error[i] = message;
@@ -415,8 +410,8 @@ async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
     }
 }
 
-fn retry(e: impl std::fmt::Display, code: &str, connected: bool) -> SessionEnd {
-    SessionEnd::Retry(code.to_string(), e.to_string(), connected)
+fn retry(e: impl std::fmt::Display, code: ErrorCode, connected: bool) -> SessionEnd {
+    SessionEnd::Retry(code, e.to_string(), connected)
 }
 
 /// One step of setting up a connection, bounded by the handshake timeout; a failure ends
@@ -424,7 +419,7 @@ fn retry(e: impl std::fmt::Display, code: &str, connected: bool) -> SessionEnd {
 async fn bounded<T>(
     shared: &Shared,
     what: &str,
-    code: &str,
+    code: ErrorCode,
     step: impl std::future::Future<Output = std::io::Result<T>>,
 ) -> Result<T, SessionEnd> {
     match tokio::time::timeout(shared.cfg.handshake_timeout, step).await {
@@ -447,7 +442,7 @@ async fn session(shared: &Arc<Shared>) -> SessionEnd {
     let stream = match bounded(
         shared,
         "connecting to",
-        ErrorCode::Connect.as_str(),
+        ErrorCode::Connect,
         Stream::connect(shared.endpoint()),
     )
     .await
@@ -460,7 +455,7 @@ async fn session(shared: &Arc<Shared>) -> SessionEnd {
             match bounded(
                 shared,
                 "TLS handshake with",
-                ErrorCode::Tls.as_str(),
+                ErrorCode::Tls,
                 stream.tls_connect(tls.clone(), host),
             )
             .await
@@ -478,18 +473,12 @@ async fn session(shared: &Arc<Shared>) -> SessionEnd {
                 };
                 let cfg = match cfg {
                     Ok(c) => c,
-                    Err(e) => {
-                        return retry(
-                            format!("TLS for {url}: {e}"),
-                            ErrorCode::Tls.as_str(),
-                            false,
-                        )
-                    }
+                    Err(e) => return retry(format!("TLS for {url}: {e}"), ErrorCode::Tls, false),
                 };
                 match bounded(
                     shared,
                     "TLS handshake with",
-                    ErrorCode::Tls.as_str(),
+                    ErrorCode::Tls,
                     stream.tls_connect(cfg, &url.host),
                 )
                 .await
@@ -505,7 +494,7 @@ async fn session(shared: &Arc<Shared>) -> SessionEnd {
             match bounded(
                 shared,
                 "WebSocket handshake with",
-                ErrorCode::Connect.as_str(),
+                ErrorCode::Connect,
                 crate::transport::ws::connect(stream, url, max),
             )
             .await
@@ -540,7 +529,7 @@ async fn session(shared: &Arc<Shared>) -> SessionEnd {
     if let Message::Challenge { nonce } = &answer {
         let Some(key) = shared.credentials.key else {
             return SessionEnd::Fatal(
-                ErrorCode::Auth.as_str().into(),
+                ErrorCode::Auth,
                 format!(
                     "the server at {} requires a login and password",
                     shared.endpoint()
@@ -574,22 +563,20 @@ async fn session(shared: &Arc<Shared>) -> SessionEnd {
             st.sent_through = st.first_counter - 1;
             st.connected = true;
         }
-        Message::Error { code, message } if FATAL_CODES.contains(&code.as_str()) => {
-            return SessionEnd::Fatal(code, message)
+        Message::Error { code, message } => {
+            // A code that is not one of ours is the server's garbage (see `read_loop`).
+            let code = ErrorCode::parse(&code).unwrap_or(ErrorCode::Protocol);
+            return if FATAL_CODES.contains(&code) {
+                SessionEnd::Fatal(code, message)
+            } else {
+                SessionEnd::Retry(code, message, false)
+            };
         }
-        Message::Error { code, message } => return SessionEnd::Retry(code, message, false),
-        _ => {
-            return retry(
-                "unexpected handshake answer",
-                ErrorCode::Protocol.as_str(),
-                false,
-            )
-        }
+        _ => return retry("unexpected handshake answer", ErrorCode::Protocol, false),
     }
     tracing::debug!(endpoint = %shared.endpoint(), "connected");
     shared.outbox.push(Event {
         kind: EventKind::Connected,
-        code: String::new(),
         message: format!("connected to {}", shared.endpoint()),
     });
     let end = tokio::select! {
@@ -605,7 +592,7 @@ async fn session(shared: &Arc<Shared>) -> SessionEnd {
     match end {
         Ok(()) => retry(
             format!("the server at {} closed the connection", shared.endpoint()),
-            ErrorCode::Disconnected.as_str(),
+            ErrorCode::Disconnected,
             true,
         ),
         Err(ReadEnd::Server { code, message }) => retry(
@@ -626,7 +613,7 @@ async fn session(shared: &Arc<Shared>) -> SessionEnd {
         ),
         Err(ReadEnd::Frame(FrameError::Io(e))) => retry(
             format!("connection to {} lost: {e}", shared.endpoint()),
-            ErrorCode::Disconnected.as_str(),
+            ErrorCode::Disconnected,
             true,
         ),
         Err(ReadEnd::Frame(e)) => retry(
@@ -651,11 +638,11 @@ async fn send_after(
 ) -> Result<(), SessionEnd> {
     let mut buf = BytesMut::from(prefix);
     write_frame(&mut buf, &shared.cfg.limits, |d| msg.encode(d))
-        .map_err(|e| retry(e, ErrorCode::Protocol.as_str(), false))?;
+        .map_err(|e| retry(e, ErrorCode::Protocol, false))?;
     w.write_all(&buf).await.map_err(|e| {
         retry(
             format!("connection to {} failed: {e}", shared.endpoint()),
-            ErrorCode::Connect.as_str(),
+            ErrorCode::Connect,
             false,
         )
     })
@@ -669,12 +656,12 @@ async fn next_handshake_frame(
     match tokio::time::timeout(shared.cfg.handshake_timeout, frames.next()).await {
         Err(_) => Err(retry(
             "the server did not answer the handshake",
-            ErrorCode::Protocol.as_str(),
+            ErrorCode::Protocol,
             false,
         )),
         Ok(None) => Err(retry(
             "the server closed the connection during the handshake",
-            ErrorCode::Connect.as_str(),
+            ErrorCode::Connect,
             false,
         )),
         Ok(Some(Err(e))) => Err(retry(e.to_string(), e.code(), false)),
@@ -693,7 +680,7 @@ enum ReadEnd {
     Frame(FrameError),
     /// The server said why it ends the session (cut off from its group, say).
     Server {
-        code: &'static str,
+        code: ErrorCode,
         message: String,
     },
 }
@@ -750,8 +737,7 @@ async fn read_loop(
             Message::Error { code, message } => {
                 // The server's own code, when it is one of ours (a peer's text is not
                 // trusted to invent codes).
-                let code =
-                    ErrorCode::parse(&code).map_or(ErrorCode::Protocol.as_str(), ErrorCode::as_str);
+                let code = ErrorCode::parse(&code).unwrap_or(ErrorCode::Protocol);
                 return Err(ReadEnd::Server { code, message });
             }
             _ => return Err(FrameError::Malformed("unexpected message from the server").into()),

@@ -32,7 +32,7 @@ pub enum StoreAnswer {
     Admitted(Admitted),
     /// Nothing applied, with the code that says why: `ERR_PROTOCOL` (the batch does not
     /// follow what this client sent before), `ERR_INVALID` (not a store batch).
-    Refused(String),
+    Refused(crate::error::ErrorCode),
 }
 
 impl Codec for StoreBatch {
@@ -138,7 +138,7 @@ mod tests {
             }],
         });
         assert_eq!(StoreAnswer::decode(&a.encode()).unwrap(), a);
-        let r = StoreAnswer::Refused(crate::error::ErrorCode::Protocol.as_str().into());
+        let r = StoreAnswer::Refused(crate::error::ErrorCode::Protocol);
         assert_eq!(StoreAnswer::decode(&r.encode()).unwrap(), r);
     }
 }

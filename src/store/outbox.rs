@@ -13,30 +13,37 @@ pub trait Wake: Send + Sync + 'static {
     fn wake(&self);
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EventKind {
     Connected,
-    Disconnected,
-    Error,
-    /// A replicated server learned of a leader: `code` is its name, `message` the term.
-    Leader,
-    /// A replicated server's own role changed: `code` is the role, `message` the term.
-    Role,
+    /// The connection was lost, for this reason.
+    Disconnected(ErrorCode),
+    Error(ErrorCode),
+    /// A replicated server learned of a leader (its name); `message` is the term.
+    Leader(String),
+    /// A replicated server's own role changed (to this one); `message` is the term.
+    Role(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
     pub kind: EventKind,
-    pub code: String,
     pub message: String,
 }
 
 impl Event {
-    pub fn error(code: &str, message: impl Into<String>) -> Event {
+    pub fn error(code: ErrorCode, message: impl Into<String>) -> Event {
         Event {
-            kind: EventKind::Error,
-            code: code.to_string(),
+            kind: EventKind::Error(code),
             message: message.into(),
+        }
+    }
+
+    /// The error code of an error or a disconnection.
+    pub fn code(&self) -> Option<ErrorCode> {
+        match self.kind {
+            EventKind::Error(c) | EventKind::Disconnected(c) => Some(c),
+            _ => None,
         }
     }
 }
@@ -120,7 +127,7 @@ impl Outbox {
         let (mut out, dropped) = self.events.take();
         if dropped > 0 {
             out.push(Event::error(
-                ErrorCode::EventsDropped.as_str(),
+                ErrorCode::EventsDropped,
                 format!("{dropped} further events were dropped"),
             ));
         }

@@ -85,12 +85,12 @@ impl Machine for StoreMachine {
         match st.store.submit(b.client, b.first_counter, b.actions.len()) {
             Ok(admitted) => StoreAnswer::Admitted(admitted),
             // The batch does not follow what this client sent before: nothing applied.
-            Err(_) => StoreAnswer::Refused(ErrorCode::Protocol.as_str().into()),
+            Err(_) => StoreAnswer::Refused(ErrorCode::Protocol),
         }
     }
 
     fn refuse(_why: &str) -> StoreAnswer {
-        StoreAnswer::Refused(ErrorCode::Invalid.as_str().into())
+        StoreAnswer::Refused(ErrorCode::Invalid)
     }
 
     fn capture(&self, st: &StoreData) -> Result<Option<StoreCapture>, String> {
@@ -184,13 +184,11 @@ impl RaftAuthority {
                 }
             }
             RaftEvent::Role { role, term } => feed.report(Event {
-                kind: EventKind::Role,
-                code: role.to_string(),
+                kind: EventKind::Role(role.to_string()),
                 message: term.to_string(),
             }),
             RaftEvent::LeaderElected { leader, term } => feed.report(Event {
-                kind: EventKind::Leader,
-                code: leader,
+                kind: EventKind::Leader(leader),
                 message: term.to_string(),
             }),
             RaftEvent::Warning { code, message } => feed.report(Event::error(code, message)),
@@ -232,18 +230,16 @@ impl RaftAuthority {
                     };
                     match r {
                         Ok(()) => return,
-                        Err(e) if e.code == ErrorCode::Closed.as_str() => return,
+                        Err(e) if e.code == ErrorCode::Closed => return,
                         Err(e) => {
                             // Refusals that retrying alone will not mend (another group, a
                             // host that may not join without the secret) are said once;
                             // the server keeps asking, in case the seed's side changes.
-                            let lasting = [ErrorCode::Auth, ErrorCode::OtherCluster]
-                                .iter()
-                                .any(|c| e.code == c.as_str());
+                            let lasting = [ErrorCode::Auth, ErrorCode::OtherCluster].contains(&e.code);
                             if lasting && !told {
                                 told = true;
                                 local.report(Event::error(
-                                    &e.code,
+                                    e.code,
                                     format!(
                                         "ReduxCluster.createServer: seed {} refused to add this server: {}",
                                         m.name(), e.message
@@ -268,9 +264,9 @@ impl RaftAuthority {
         let (tx, rx) = oneshot::channel();
         self.own
             .send((actions, tx))
-            .map_err(|_| ApiError::new(ErrorCode::Closed.as_str(), "the server is closed"))?;
+            .map_err(|_| ApiError::new(ErrorCode::Closed, "the server is closed"))?;
         rx.await
-            .map_err(|_| ApiError::new(ErrorCode::Closed.as_str(), "the server is closed"))?
+            .map_err(|_| ApiError::new(ErrorCode::Closed, "the server is closed"))?
     }
 
     /// Stops the Raft node and this server's tasks (bounded); idempotent.
@@ -337,7 +333,7 @@ async fn watch_group(
             // Said once per loss, and not while a fresh server waits for its group.
             if lost && term > 0 {
                 local.report(Event::error(
-                    ErrorCode::Unavailable.as_str(),
+                    ErrorCode::Unavailable,
                     format!(
                         "ReduxCluster.createServer: this server lost contact with its group \
                          (no working leader for {limit} ms): its clients are sent to other servers"
@@ -381,13 +377,10 @@ async fn propose_own(
                     }
                     StoreAnswer::Admitted(a) => break Ok(a),
                     StoreAnswer::Refused(_) => {
-                        break Err(ApiError::new(
-                            ErrorCode::Internal.as_str(),
-                            "own batch refused",
-                        ))
+                        break Err(ApiError::new(ErrorCode::Internal, "own batch refused"))
                     }
                 },
-                Err(e) if e.code == ErrorCode::Closed.as_str() => break Err(e),
+                Err(e) if e.code == ErrorCode::Closed => break Err(e),
                 Err(_) => tokio::select! {
                     _ = cancel.cancelled() => return,
                     _ = tokio::time::sleep(Duration::from_millis(100)) => {}
@@ -601,10 +594,7 @@ mod raft_tests {
         assert_eq!((r.skip, r.run.unwrap().count, r.acked), (2, 1, 4));
         // A batch past a gap in the counters is refused, and changes nothing.
         let gap = a.write(&batch(1, 9, 1)).await.unwrap();
-        assert_eq!(
-            gap.response,
-            StoreAnswer::Refused(ErrorCode::Protocol.as_str().into())
-        );
+        assert_eq!(gap.response, StoreAnswer::Refused(ErrorCode::Protocol));
 
         // The leader goes; client 1 resends through a survivor what it has not seen acked,
         // plus new ones, and client 2 goes on.

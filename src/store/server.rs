@@ -232,7 +232,7 @@ impl ServerHandle {
                     Err(e) => {
                         // Out of file descriptors and the like: say so, and do not spin.
                         auth.report(Event::error(
-                            ErrorCode::Io.as_str(),
+                            ErrorCode::Io,
                             format!("ReduxCluster.createServer accept error: {e}"),
                         ));
                         tokio::select! {
@@ -275,7 +275,7 @@ struct Conn {
     /// Where the client's dispatches went since the last Ack was written.
     ordered: Mutex<Vec<Ordered>>,
     wake: Notify,
-    fatal: Mutex<Option<(String, String)>>,
+    fatal: Mutex<Option<(ErrorCode, String)>>,
 }
 
 async fn serve<A: OrderingAuthority>(
@@ -298,11 +298,11 @@ async fn serve<A: OrderingAuthority>(
                 Ok(Ok(s)) => s,
                 Ok(Err(e)) => {
                     let m = format!("ReduxCluster.createServer: connection from {peer} refused: TLS handshake failed: {e}");
-                    return auth.report(Event::error(ErrorCode::Tls.as_str(), m));
+                    return auth.report(Event::error(ErrorCode::Tls, m));
                 }
                 Err(_) => {
                     let m = format!("ReduxCluster.createServer: connection from {peer} refused: no TLS handshake within the timeout");
-                    return auth.report(Event::error(ErrorCode::Tls.as_str(), m));
+                    return auth.report(Event::error(ErrorCode::Tls, m));
                 }
             }
         }
@@ -333,7 +333,7 @@ async fn serve<A: OrderingAuthority>(
                         let m = format!(
                             "ReduxCluster.createWSServer: connection from {peer} refused: {e}"
                         );
-                        auth.report(Event::error(ErrorCode::Protocol.as_str(), m));
+                        auth.report(Event::error(ErrorCode::Protocol, m));
                     }
                     return;
                 }
@@ -359,11 +359,11 @@ async fn serve<A: OrderingAuthority>(
     };
     let hello = match opened {
         Err(_) => Err((
-            ErrorCode::Protocol.as_str(),
+            ErrorCode::Protocol,
             "no handshake within the timeout".to_string(),
         )),
         Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => return, // a port probe
-        Ok(Err(e)) => Err((ErrorCode::Protocol.as_str(), e.to_string())),
+        Ok(Err(e)) => Err((ErrorCode::Protocol, e.to_string())),
         // Another server of a replicated store.
         Ok(Ok((Some(Kind::Raft), frames, _))) if auth.raft().is_some() => {
             return serve_peer(&*auth, frames, w, (&peer, ip), &cancel, &access).await;
@@ -378,11 +378,10 @@ async fn serve<A: OrderingAuthority>(
                     ""
                 }
             );
-            let _ = link::Session::refuse(&mut w, &cfg.limits, ErrorCode::Protocol.as_str(), &why)
-                .await;
+            let _ = link::Session::refuse(&mut w, &cfg.limits, ErrorCode::Protocol, &why).await;
             if access.first_report("wrong kind") {
                 auth.report(Event::error(
-                    ErrorCode::Protocol.as_str(),
+                    ErrorCode::Protocol,
                     format!("ReduxCluster.createServer: connection from {peer} refused: {why}"),
                 ));
             }
@@ -398,10 +397,7 @@ async fn serve<A: OrderingAuthority>(
                 seq,
                 login,
             }) => Ok((frames, (hash, client_id, epoch, seq, login))),
-            Ok(_) => Err((
-                ErrorCode::Protocol.as_str(),
-                "expected a handshake".to_string(),
-            )),
+            Ok(_) => Err((ErrorCode::Protocol, "expected a handshake".to_string())),
             Err(e) => Err((e.code(), e.to_string())),
         },
     };
@@ -416,11 +412,11 @@ async fn serve<A: OrderingAuthority>(
         Err(why) => {
             if access.first_report("connection limit") {
                 auth.report(Event::error(
-                    ErrorCode::Busy.as_str(),
+                    ErrorCode::Busy,
                     format!("ReduxCluster.createServer: connection from {peer} refused: {why} (said once per 30 s)"),
                 ));
             }
-            return tell(&mut w, &cfg, ErrorCode::Busy.as_str(), why).await;
+            return tell(&mut w, &cfg, ErrorCode::Busy, why).await;
         }
     };
     if hash != auth.hash() {
@@ -428,15 +424,7 @@ async fn serve<A: OrderingAuthority>(
             "client store {hash} does not match this server's store {}; connection refused",
             auth.hash()
         );
-        return refuse(
-            &*auth,
-            &mut w,
-            &cfg,
-            &peer,
-            ErrorCode::StoreMismatch.as_str(),
-            msg,
-        )
-        .await;
+        return refuse(&*auth, &mut w, &cfg, &peer, ErrorCode::StoreMismatch, msg).await;
     }
     if let Err((code, message)) = authenticate(
         &*auth,
@@ -457,7 +445,7 @@ async fn serve<A: OrderingAuthority>(
                    try another server"
             .to_string();
         // Not reported per client: the server said once that it is cut off.
-        return tell(&mut w, &cfg, ErrorCode::Unavailable.as_str(), msg).await;
+        return tell(&mut w, &cfg, ErrorCode::Unavailable, msg).await;
     }
     let acked = auth.acked(client_id);
     let welcome = Message::Welcome {
@@ -507,7 +495,7 @@ async fn serve<A: OrderingAuthority>(
         r = &mut reader => {
             if let Err(e) = &r {
                 // Tell the peer why before closing; bounded, as the peer may not read.
-                *conn.fatal.lock() = Some((e.code().to_string(), e.to_string()));
+                *conn.fatal.lock() = Some((e.code(), e.to_string()));
                 conn.wake.notify_one();
                 let _ = tokio::time::timeout(Duration::from_millis(200), &mut writer).await;
             }
@@ -549,10 +537,10 @@ async fn serve_peer<A: OrderingAuthority + ?Sized>(
             return; // a misconfigured server retries several times a second: say it once
         }
         let code = match e.kind() {
-            std::io::ErrorKind::PermissionDenied => ErrorCode::Auth.as_str(),
-            std::io::ErrorKind::TimedOut => ErrorCode::Timeout.as_str(),
+            std::io::ErrorKind::PermissionDenied => ErrorCode::Auth,
+            std::io::ErrorKind::TimedOut => ErrorCode::Timeout,
             _ if is_disconnect(&e) => return,
-            _ => ErrorCode::Protocol.as_str(),
+            _ => ErrorCode::Protocol,
         };
         auth.report(Event::error(
             code,
@@ -573,7 +561,7 @@ async fn authenticate<A: OrderingAuthority + ?Sized>(
     ip: Option<std::net::IpAddr>,
     client_id: u64,
     login: &str,
-) -> Result<(), (&'static str, String)> {
+) -> Result<(), (ErrorCode, String)> {
     let now = std::time::Instant::now();
     let locked = || {
         format!(
@@ -583,7 +571,7 @@ async fn authenticate<A: OrderingAuthority + ?Sized>(
     };
     if let Some(ip) = ip {
         if access.bans.is_banned(ip, now) {
-            return Err((ErrorCode::Banned.as_str(), locked()));
+            return Err((ErrorCode::Banned, locked()));
         }
     }
     if access.logins.is_empty() {
@@ -598,14 +586,14 @@ async fn authenticate<A: OrderingAuthority + ?Sized>(
         .map_err(|e| (e.code(), e.to_string()))?;
     w.write_all(&buf)
         .await
-        .map_err(|e| (ErrorCode::Io.as_str(), e.to_string()))?;
+        .map_err(|e| (ErrorCode::Io, e.to_string()))?;
     let answer = match tokio::time::timeout(cfg.handshake_timeout, frames.next()).await {
         Err(_) => Err((
-            ErrorCode::Auth.as_str(),
+            ErrorCode::Auth,
             "no answer to the login challenge within the timeout".to_string(),
         )),
         Ok(None) => Err((
-            ErrorCode::Auth.as_str(),
+            ErrorCode::Auth,
             "closed without answering the login challenge".to_string(),
         )),
         Ok(Some(Err(e))) => Err((e.code(), e.to_string())),
@@ -623,7 +611,7 @@ async fn authenticate<A: OrderingAuthority + ?Sized>(
             return Ok(());
         }
         Ok(_) => (
-            ErrorCode::Auth.as_str(),
+            ErrorCode::Auth,
             format!("authentication failed for login '{login}'"),
         ),
         Err(e) => e,
@@ -631,7 +619,7 @@ async fn authenticate<A: OrderingAuthority + ?Sized>(
     // Anything but a right answer counts as a failed login.
     if let Some(ip) = ip {
         if access.bans.fail(ip, now) {
-            return Err((ErrorCode::Banned.as_str(), locked()));
+            return Err((ErrorCode::Banned, locked()));
         }
     }
     Err(refusal)
@@ -650,7 +638,7 @@ async fn refuse<A: OrderingAuthority + ?Sized>(
     w: &mut WriteHalf,
     cfg: &StoreConfig,
     peer: &str,
-    code: &str,
+    code: ErrorCode,
     message: String,
 ) {
     auth.report(Event::error(
@@ -661,10 +649,10 @@ async fn refuse<A: OrderingAuthority + ?Sized>(
 }
 
 /// Tells the peer why its connection closes (bounded, as it may not read).
-async fn tell(w: &mut WriteHalf, cfg: &StoreConfig, code: &str, message: String) {
+async fn tell(w: &mut WriteHalf, cfg: &StoreConfig, code: ErrorCode, message: String) {
     let mut buf = BytesMut::new();
     let msg = Message::Error {
-        code: code.to_string(),
+        code: code.as_str().to_string(),
         message,
     };
     if write_frame(&mut buf, &cfg.limits, |d| msg.encode(d)).is_ok() {
@@ -794,10 +782,13 @@ async fn write_loop<A: OrderingAuthority + ?Sized>(
             // Its clients move to a server that can order their actions (and that sends
             // them what is committed meanwhile).
             let msg = "this server lost contact with its group; try another server";
-            fatal = Some((ErrorCode::Unavailable.as_str().to_string(), msg.to_string()));
+            fatal = Some((ErrorCode::Unavailable, msg.to_string()));
         }
         if let Some((code, message)) = fatal {
-            let msg = Message::Error { code, message };
+            let msg = Message::Error {
+                code: code.as_str().to_string(),
+                message,
+            };
             buf.clear();
             write_frame(&mut buf, &cfg.limits, |d| msg.encode(d))?;
             w.write_all(&buf).await?;
@@ -851,7 +842,7 @@ async fn write_loop<A: OrderingAuthority + ?Sized>(
             };
             let frame = frame.map_err(|e| {
                 auth.report(Event::error(
-                    ErrorCode::FrameTooLarge.as_str(),
+                    ErrorCode::FrameTooLarge,
                     format!("ReduxCluster.createServer: cannot send the state: {e}"),
                 ));
                 FrameError::TooLarge {

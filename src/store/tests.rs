@@ -126,7 +126,7 @@ async fn a_client_of_another_store_is_refused_and_stops_retrying() {
         events.extend(client.poll(10).events);
         events
             .iter()
-            .any(|e| e.code == ErrorCode::StoreMismatch.as_str())
+            .any(|e| e.code() == Some(ErrorCode::StoreMismatch))
     })
     .await;
     assert_eq!(
@@ -189,12 +189,11 @@ async fn a_fresh_client_gets_the_state_then_the_actions_after_it() {
     assert!(!path.exists());
 }
 
-fn events_until<'a>(client: &'a Client, code: &str) -> impl FnMut() -> bool + 'a {
-    let code = code.to_string();
+fn events_until<'a>(client: &'a Client, code: ErrorCode) -> impl FnMut() -> bool + 'a {
     let mut seen = Vec::new();
     move || {
         seen.extend(client.poll(10).events);
-        seen.iter().any(|e| e.code == code)
+        seen.iter().any(|e| e.code() == Some(code))
     }
 }
 
@@ -231,25 +230,25 @@ async fn logins_admit_the_right_password_refuse_others_and_ban_repeat_offenders(
     let wrong = start(Credentials::new("alice", "guess"));
     wrong.dispatch(action(2)).unwrap();
     until(
-        ErrorCode::Auth.as_str(),
-        events_until(&wrong, ErrorCode::Auth.as_str()),
+        "a wrong password refused",
+        events_until(&wrong, ErrorCode::Auth),
     )
     .await;
     let none = start(Credentials::default());
     until(
         "ERR_AUTH without credentials",
-        events_until(&none, ErrorCode::Auth.as_str()),
+        events_until(&none, ErrorCode::Auth),
     )
     .await;
     assert_eq!(auth.log_stats().0, 1);
 
     // A third failure from this address bans it, for everyone at that address...
     let third = start(Credentials::new("bob", "x"));
-    until("the ban", events_until(&third, ErrorCode::Banned.as_str())).await;
+    until("the ban", events_until(&third, ErrorCode::Banned)).await;
     let banned = start(Credentials::new("alice", "s3cret"));
     until(
         "ERR_BANNED for the right password too",
-        events_until(&banned, ErrorCode::Banned.as_str()),
+        events_until(&banned, ErrorCode::Banned),
     )
     .await;
     // ...until it expires; a success then clears the count.

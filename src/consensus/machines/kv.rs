@@ -62,7 +62,7 @@ pub struct KvResponse {
     pub version: u64,
     /// Why the command changed nothing: `ERR_CONFLICT` (a stale `Cas`),
     /// `ERR_STATE_FULL` (the key limit) or `ERR_INVALID` (not a key-value command).
-    pub error: Option<String>,
+    pub error: Option<ErrorCode>,
 }
 
 fn json_codec<T: Serialize>(v: &T) -> Bytes {
@@ -158,7 +158,7 @@ impl Handle<KvMachine> {
 
 fn refused(code: ErrorCode) -> KvResponse {
     KvResponse {
-        error: Some(code.as_str().into()),
+        error: Some(code),
         ..Default::default()
     }
 }
@@ -308,7 +308,7 @@ mod tests {
         assert_eq!(apply_kv(&mut st, set("a", Some(2)), 1).version, 1);
         assert_eq!(apply_kv(&mut st, set("b", Some(2)), 2).error, None);
         let full = apply_kv(&mut st, set("c", Some(2)), 3);
-        assert_eq!(full.error.as_deref(), Some(ErrorCode::StateFull.as_str()));
+        assert_eq!(full.error, Some(ErrorCode::StateFull));
         // Overwriting an existing key is fine at the limit.
         assert_eq!(apply_kv(&mut st, set("a", Some(2)), 4).error, None);
         let cas = |version| KvCommand::Cas {
@@ -318,7 +318,7 @@ mod tests {
             limit: None,
         };
         let stale = apply_kv(&mut st, cas(1), 5);
-        assert_eq!(stale.error.as_deref(), Some(ErrorCode::Conflict.as_str()));
+        assert_eq!(stale.error, Some(ErrorCode::Conflict));
         assert_eq!(stale.version, 4);
         assert_eq!(apply_kv(&mut st, cas(4), 6).version, 6);
         let batch = KvCommand::Batch {
@@ -370,8 +370,8 @@ mod tests {
             panic!("{out:?}")
         };
         let each: Vec<KvResponse> = each.iter().map(answer::<KvMachine>).collect();
-        assert_eq!((each[0].error.as_deref(), each[0].version), (None, 5));
-        assert_eq!(each[1].error.as_deref(), Some(ErrorCode::Conflict.as_str()));
+        assert_eq!((each[0].error, each[0].version), (None, 5));
+        assert_eq!(each[1].error, Some(ErrorCode::Conflict));
         assert_eq!(each[2].version, 5);
         assert_eq!(each[3].previous, Some(Value::from("v")));
         assert_eq!(sm.get("k"), None);

@@ -5,6 +5,7 @@
 //! concurrency opens more connections (see [`Pool`]).
 
 use super::types::{Command, NodeId, Response, TypeConfig};
+use crate::error::ErrorCode;
 use crate::link::{self, Kind, Local};
 use crate::protocol::{FrameCodec, FrameLimits};
 use crate::transport::{Endpoint, ReadHalf, Stream, WriteHalf};
@@ -42,16 +43,16 @@ pub enum Request {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ApiError {
-    pub code: String,
+    pub code: ErrorCode,
     pub message: String,
     /// The leader's name, when known (`ERR_NOT_LEADER`).
     pub leader: Option<String>,
 }
 
 impl ApiError {
-    pub fn new(code: &str, message: impl Into<String>) -> ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> ApiError {
         ApiError {
-            code: code.into(),
+            code,
             message: message.into(),
             leader: None,
         }

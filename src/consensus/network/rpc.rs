@@ -104,10 +104,7 @@ impl RaftEngine {
             io::ErrorKind::TimedOut => ErrorCode::Timeout,
             _ => ErrorCode::Io,
         };
-        (self.shared.sink)(super::events::RaftEvent::Warning {
-            code: code.as_str(),
-            message,
-        });
+        (self.shared.sink)(super::events::RaftEvent::Warning { code, message });
     }
 
     /// Serves one request of a peer connected from `from` (`None`: a Unix socket).
@@ -163,12 +160,12 @@ impl RaftEngine {
                             return Reply::Done(self.change(Request::AddNode(m)).await);
                         }
                         if let Err(e) = self.found_cluster().await {
-                            return Reply::Done(Err(api(ErrorCode::Io.as_str(), e.to_string())));
+                            return Reply::Done(Err(api(ErrorCode::Io, e.to_string())));
                         }
                         Reply::Done(self.change(Request::AddNode(m)).await)
                     }
                     first if first == m.name() => Reply::Done(Err(api(
-                        ErrorCode::Fresh.as_str(),
+                        ErrorCode::Fresh,
                         "not in a cluster yet: the smallest name founds it",
                     ))),
                     first => Reply::Done(Err(self.forming(&first))),
@@ -203,7 +200,7 @@ impl RaftEngine {
             }
         }
         Err(api(
-            ErrorCode::Auth.as_str(),
+            ErrorCode::Auth,
             format!(
                 "{ip} is not the host of a member or a configured peer: without a \
                  clusterSecret, only those may join, add or remove nodes (set clusterSecret \
