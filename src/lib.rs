@@ -14,13 +14,15 @@
 //! - `bindings` (feature `napi`): the only module that imports napi; thin classes over
 //!   the core for the JS layer in `src/js/`.
 //! - [`config`], [`error`]: settings with `validate()`, errors with stable codes;
-//!   [`tasks`]: the tasks a component owns, dropped if they outlive its shutdown's grace.
+//!   [`tasks`]: the tasks a component owns, dropped if they outlive its shutdown's grace;
+//!   [`metrics`]: counters and histograms kept in atomics, read as families when scraped.
 
 pub mod config;
 pub mod consensus;
 pub mod error;
 pub mod link;
 pub mod membership;
+pub mod metrics;
 pub mod protocol;
 pub mod reducer;
 pub mod store;

@@ -15,6 +15,7 @@ use super::store_options::{
 };
 use crate::config::StoreConfig;
 use crate::error::ErrorCode;
+use crate::store::metrics::ClientMetrics;
 use crate::store::replicated::RaftAuthority;
 use crate::store::{
     Access, Client, Event, EventKind, LocalAuthority, OrderingAuthority, ServerHandle, Wake,
@@ -118,6 +119,8 @@ pub struct NativeAuthority {
     cfg: StoreConfig,
     /// A replicated server's port, bound before its Raft node started, until `listen`.
     bound: Mutex<Option<(Listener, Arc<Access>)>>,
+    /// What its endpoints count of their clients.
+    clients: Arc<ClientMetrics>,
 }
 
 /// A replicated server's Raft node, started in the background: opening `dataDir` and
@@ -168,6 +171,7 @@ impl NativeAuthority {
             raft: None,
             cfg,
             bound: Mutex::new(None),
+            clients: Arc::default(),
         })
     }
 
@@ -216,7 +220,8 @@ impl NativeAuthority {
         };
         let bound = listener.port().expect("a TCP listener has a port");
         let raft_cfg = raft_config(&cluster, &host, bound, access.as_ref())?;
-        let access = Arc::new(access_config(access)?);
+        let clients = Arc::new(ClientMetrics::default());
+        let access = Arc::new(access_config(access)?.with_metrics(clients.clone()));
         let local = RaftAuthority::replica(
             hash,
             mode,
@@ -257,6 +262,7 @@ impl NativeAuthority {
             }),
             cfg,
             bound: Mutex::new(Some((listener, access))),
+            clients,
         })
     }
 
@@ -291,6 +297,19 @@ impl NativeAuthority {
             }
             Err(e) => refusal(e.code, &e.message, e.leader.as_deref()),
         })
+    }
+
+    /// The engine's metrics of this server as JSON text: `[{ name, help, type, samples:
+    /// [{ labels, value } | { labels, buckets: [[le, count]], count, sum }] }]` (names
+    /// without the `redux_cluster_` prefix; see the README's metrics table). Its clients,
+    /// and in a replicated store its Raft node.
+    #[napi(catch_unwind)]
+    pub fn metrics(&self) -> String {
+        let mut s = self.clients.snapshot(self.inner.outbox.events_dropped());
+        if let Some(raft) = self.raft.as_ref().and_then(Replicated::now) {
+            s.extend(raft.engine().metrics_snapshot());
+        }
+        serde_json::to_string(&s).unwrap_or_else(|_| "[]".into())
     }
 
     /// A replicated server's view of its group, as JSON text (null on a single server).
@@ -463,7 +482,7 @@ impl NativeAuthority {
             });
         }
         let ep = endpoint(host, port, path, "0.0.0.0")?;
-        let mut access = access_config(access)?;
+        let mut access = access_config(access)?.with_metrics(self.clients.clone());
         if let Some(ws) = ws {
             if matches!(ep, Endpoint::Unix(_)) {
                 return Err(js_error(

@@ -42,6 +42,7 @@ pub(super) struct Shared {
     pub(super) sink: EventSink,
     /// The embedder's transport to peers, instead of the engine's TCP sessions.
     pub(super) external: Option<Arc<dyn super::network::client::PeerTransport>>,
+    pub(super) metrics: Arc<super::metrics::NodeMetrics>,
 }
 
 /// What a node may be started with besides its config and state machine.
@@ -269,13 +270,18 @@ impl RaftEngine {
             })
         };
         let disk = cfg.data_dir.as_deref().map(Disk::open).transpose()?;
+        let metrics = Arc::new(super::metrics::NodeMetrics {
+            fsync: disk.as_ref().map(Disk::fsync_histogram).unwrap_or_default(),
+            ..Default::default()
+        });
         let log = match (&disk, parts.log) {
             (Some(d), _) => LogStore::open(d.clone())?,
             (None, Some(l)) => l,
             (None, None) => LogStore::default(),
         };
         let sm = StateMachine::open_with(machine, disk.clone(), Some(sm_sink))
-            .map_err(|e| io::Error::other(e.to_string()))?;
+            .map_err(|e| io::Error::other(e.to_string()))?
+            .with_metrics(metrics.clone());
         let limits = FrameLimits {
             max_frame: 64 << 20,
             compress_threshold: 256 << 10,
@@ -287,7 +293,9 @@ impl RaftEngine {
                 secret: cfg.secret.clone(),
                 limits,
                 tls: cfg.tls.clone(),
+                metrics: Some(metrics.clone()),
             },
+            metrics,
             cfg,
             me,
             known: Mutex::new(BTreeMap::new()),
@@ -542,6 +550,21 @@ impl RaftEngine {
     /// new leader at once (the application drops the duplicate if both commit), another
     /// fails at once with `ERR_TIMEOUT` (it may still commit, as after any timeout).
     pub async fn write_as(&self, cmd: Command, resend: Resend) -> Result<Committed, ApiError> {
+        let m = &self.shared.metrics;
+        let _pending = super::metrics::PendingGuard::new(&m.pending);
+        let start = std::time::Instant::now();
+        let r = self.write_as_inner(cmd, resend).await;
+        match &r {
+            Ok(_) => {
+                m.committed.inc();
+                m.commit.observe(start.elapsed());
+            }
+            Err(e) => m.failed(e.code),
+        }
+        r
+    }
+
+    async fn write_as_inner(&self, cmd: Command, resend: Resend) -> Result<Committed, ApiError> {
         self.open()?;
         if !self.initialized().await && self.shared.known.lock().is_empty() {
             self.found_cluster()

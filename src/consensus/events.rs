@@ -74,6 +74,8 @@ pub(super) async fn watch_metrics(engine: Arc<RaftEngine>) {
         let m = rx.borrow_and_update().clone();
         if let Some(l) = m.current_leader {
             if last_leader != Some((l, m.current_term)) {
+                // A new term with the same leader is a new election it won again.
+                engine.shared.metrics.leader_changes.inc();
                 last_leader = Some((l, m.current_term));
                 if let Some(name) = name_of(&m, l) {
                     (engine.shared.sink)(RaftEvent::LeaderElected {
@@ -169,6 +171,10 @@ pub(super) async fn probe_peers(engine: Arc<RaftEngine>) {
             let mut health = s.health.lock();
             for (name, link, took) in results {
                 let ok = link.is_some();
+                match ok {
+                    true => s.metrics.peer_rtt.get(&[name]).observe(took),
+                    false => s.metrics.heartbeats_missed.get(&[name]).inc(),
+                }
                 if let Some(link) = link {
                     links.insert(name.clone(), link);
                 }
@@ -206,5 +212,6 @@ pub(super) async fn probe_peers(engine: Arc<RaftEngine>) {
             (s.sink)(e);
         }
         links.retain(|n, _| peers.contains_key(n));
+        s.metrics.retain_peers(|n| peers.contains_key(n));
     }
 }

@@ -7,7 +7,8 @@
 //! whoever opens a node keeps a typed [`engine::Handle`] to its own machine.
 //!
 //! - The engine: [`engine`] (a Raft node and its API: write, read, state, shutdown),
-//!   [`config`] and [`events`] (its settings and what it reports), `formation` (its
+//!   [`config`] and [`events`] (its settings and what it reports), [`metrics`] (what
+//!   it counts and times for an operator), `formation` (its
 //!   membership changes), [`proposer`] (concurrent writes batched into one entry),
 //!   [`state_machine`] (Raft's side of every machine: applied ids, batches, events,
 //!   snapshots) and [`types`] (the Raft type configuration).
@@ -27,6 +28,7 @@ pub mod engine;
 pub mod events;
 mod formation;
 pub mod machines;
+pub mod metrics;
 pub mod network;
 pub mod proposer;
 pub mod state_machine;

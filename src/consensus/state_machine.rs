@@ -215,6 +215,7 @@ pub struct StateMachine<M: Machine> {
     disk: Option<Disk>,
     sink: Option<SmSink>,
     machine: Arc<M>,
+    metrics: Arc<super::metrics::NodeMetrics>,
 }
 
 impl<M: Machine> Clone for StateMachine<M> {
@@ -226,6 +227,7 @@ impl<M: Machine> Clone for StateMachine<M> {
             disk: self.disk.clone(),
             sink: self.sink.clone(),
             machine: self.machine.clone(),
+            metrics: self.metrics.clone(),
         }
     }
 }
@@ -257,7 +259,15 @@ impl<M: Machine> StateMachine<M> {
             disk,
             sink,
             machine: Arc::new(machine),
+            metrics: Arc::default(),
         }
+    }
+
+    /// Counts what this machine applies and how long its snapshots take in `m` (its
+    /// node's metrics).
+    pub fn with_metrics(mut self, m: Arc<super::metrics::NodeMetrics>) -> Self {
+        self.metrics = m;
+        self
     }
 
     /// A state machine for `machine` that persists its snapshots to `disk` and starts
@@ -336,6 +346,20 @@ impl<M: Machine> StateMachine<M> {
 
 impl<M: Machine> RaftSnapshotBuilder<TypeConfig> for StateMachine<M> {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError<u64>> {
+        let start = std::time::Instant::now();
+        let r = self.build().await;
+        if r.is_ok() {
+            self.metrics
+                .snapshot
+                .get(&["build"])
+                .observe(start.elapsed());
+        }
+        r
+    }
+}
+
+impl<M: Machine> StateMachine<M> {
+    async fn build(&mut self) -> Result<Snapshot<TypeConfig>, StorageError<u64>> {
         // Copied under the lock (the owner's part as cheap copies), encoded outside it:
         // applying waits for the copy only.
         let (mut st, captured) = {
@@ -405,8 +429,10 @@ impl<M: Machine> RaftStateMachine<TypeConfig> for StateMachine<M> {
         I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
+        let start = std::time::Instant::now();
         let mut events = Vec::new();
         let mut out = Vec::new();
+        let mut commands = 0u64;
         let mut st = self.state.lock();
         for e in entries {
             st.last_applied = Some(e.log_id);
@@ -415,6 +441,7 @@ impl<M: Machine> RaftStateMachine<TypeConfig> for StateMachine<M> {
                 EntryPayload::Blank => Response::None,
                 EntryPayload::Normal(Command::Batch(cmds)) => {
                     let mut each = Vec::with_capacity(cmds.len());
+                    commands += cmds.len() as u64;
                     for (sub, cmd) in cmds.into_iter().enumerate() {
                         let r = self.apply_one(&mut st, &cmd, index);
                         if self.sink.is_some() && !matches!(cmd, Command::Genesis { .. }) {
@@ -431,6 +458,7 @@ impl<M: Machine> RaftStateMachine<TypeConfig> for StateMachine<M> {
                     Response::Batch(each)
                 }
                 EntryPayload::Normal(cmd) => {
+                    commands += 1;
                     let r = self.apply_one(&mut st, &cmd, index);
                     if self.sink.is_some() && !matches!(cmd, Command::Genesis { .. }) {
                         events.push(SmEvent::Applied {
@@ -456,6 +484,10 @@ impl<M: Machine> RaftStateMachine<TypeConfig> for StateMachine<M> {
             self.emit(e);
         }
         drop(st);
+        if commands > 0 {
+            self.metrics.applied.add(commands);
+            self.metrics.apply.observe(start.elapsed());
+        }
         Ok(out)
     }
 
@@ -474,6 +506,7 @@ impl<M: Machine> RaftStateMachine<TypeConfig> for StateMachine<M> {
         meta: &SnapshotMeta<u64, NodeId>,
         snapshot: Box<Cursor<Vec<u8>>>,
     ) -> Result<(), StorageError<u64>> {
+        let start = std::time::Instant::now();
         let data = snapshot.into_inner();
         let state = Self::decode(meta, &data)?;
         let size = M::size(&state.app);
@@ -491,6 +524,10 @@ impl<M: Machine> RaftStateMachine<TypeConfig> for StateMachine<M> {
             index: meta.last_log_id.map_or(0, |l| l.index),
             size,
         });
+        self.metrics
+            .snapshot
+            .get(&["install"])
+            .observe(start.elapsed());
         Ok(())
     }
 

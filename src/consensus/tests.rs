@@ -468,6 +468,7 @@ async fn call_from(
         secret: secret.map(String::from),
         limits: crate::protocol::FrameLimits::default(),
         tls: None,
+        metrics: None,
     };
     let mut s = Session::connect_over(crate::transport::Stream::Tcp(tcp), &addr, &d)
         .await

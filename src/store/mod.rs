@@ -9,6 +9,7 @@
 //! - [`server`]: listeners and per-connection reader/writer tasks.
 //! - [`client`]: the replica side, with its queue of unacknowledged dispatches.
 //! - [`outbox`]: the coalesced wake-up and event queue towards the JS thread.
+//! - [`metrics`]: what a server counts of its clients (sessions, moves, refusals).
 //! - [`auth`], [`ban`]: challenge–response logins and address bans.
 
 pub mod action_log;
@@ -17,6 +18,7 @@ pub mod authority;
 pub mod ban;
 pub mod client;
 pub mod entry;
+pub mod metrics;
 pub mod outbox;
 pub mod replicated;
 pub mod sequencer;

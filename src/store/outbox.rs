@@ -57,6 +57,8 @@ pub struct Bounded<T> {
     items: Mutex<VecDeque<T>>,
     cap: usize,
     dropped: AtomicU64,
+    /// Every drop since the queue was made (for the metrics).
+    dropped_total: AtomicU64,
 }
 
 impl<T> Bounded<T> {
@@ -65,6 +67,7 @@ impl<T> Bounded<T> {
             items: Mutex::new(VecDeque::new()),
             cap,
             dropped: AtomicU64::new(0),
+            dropped_total: AtomicU64::new(0),
         }
     }
 
@@ -74,10 +77,16 @@ impl<T> Bounded<T> {
         let mut q = self.items.lock();
         if q.len() >= self.cap {
             self.dropped.fetch_add(1, Ordering::Relaxed);
+            self.dropped_total.fetch_add(1, Ordering::Relaxed);
             return false;
         }
         q.push_back(item);
         q.len() == 1
+    }
+
+    /// How many were dropped since the queue was made.
+    pub fn dropped_total(&self) -> u64 {
+        self.dropped_total.load(Ordering::Relaxed)
     }
 
     /// Everything queued, and how many were dropped since the last `take`.
@@ -94,6 +103,11 @@ pub struct Outbox {
 }
 
 impl Outbox {
+    /// Events dropped since the store began (nobody read them in time).
+    pub fn events_dropped(&self) -> u64 {
+        self.events.dropped_total()
+    }
+
     pub fn new(waker: Box<dyn Wake>) -> Outbox {
         Outbox {
             waker: Mutex::new(Some(waker)),

@@ -6,6 +6,7 @@
 use super::auth::{self, Logins};
 use super::authority::{validate_action, OrderingAuthority, Read};
 use super::ban::{human, BanPolicy, Bans};
+use super::metrics::ClientMetrics;
 use super::outbox::Event;
 use crate::config::StoreConfig;
 use crate::error::ErrorCode;
@@ -45,6 +46,8 @@ pub struct Access {
     pub conns: Registry,
     /// Caps on open connections: in all, and from one address.
     pub caps: Arc<Caps>,
+    /// The store's client metrics (shared by its endpoints).
+    pub metrics: Arc<ClientMetrics>,
 }
 
 /// What one client connection has done, updated as it goes (for `metrics()`).
@@ -110,7 +113,14 @@ impl Access {
             ws: None,
             conns: Registry::default(),
             caps: Arc::default(),
+            metrics: Arc::default(),
         }
+    }
+
+    /// Counts this endpoint's clients in `m` (the store's, shared by its endpoints).
+    pub fn with_metrics(mut self, m: Arc<ClientMetrics>) -> Access {
+        self.metrics = m;
+        self
     }
 
     pub fn with_caps(mut self, caps: Caps) -> Access {
@@ -297,10 +307,12 @@ async fn serve<A: OrderingAuthority>(
             match handshake {
                 Ok(Ok(s)) => s,
                 Ok(Err(e)) => {
+                    access.metrics.refused(ErrorCode::Tls);
                     let m = format!("ReduxCluster.createServer: connection from {peer} refused: TLS handshake failed: {e}");
                     return auth.report(Event::error(ErrorCode::Tls, m));
                 }
                 Err(_) => {
+                    access.metrics.refused(ErrorCode::Tls);
                     let m = format!("ReduxCluster.createServer: connection from {peer} refused: no TLS handshake within the timeout");
                     return auth.report(Event::error(ErrorCode::Tls, m));
                 }
@@ -327,6 +339,7 @@ async fn serve<A: OrderingAuthority>(
                     (a.stream, a.ip, Some(a.guard), peer)
                 }
                 Ok(Err(e)) => {
+                    access.metrics.refused(ErrorCode::Protocol);
                     // The client got the reason (an HTTP status and text); a flood of
                     // them is reported once per 30 s, not once each.
                     if access.first_report("websocket upgrade") {
@@ -378,6 +391,7 @@ async fn serve<A: OrderingAuthority>(
                     ""
                 }
             );
+            access.metrics.refused(ErrorCode::Protocol);
             let _ = link::Session::refuse(&mut w, &cfg.limits, ErrorCode::Protocol, &why).await;
             if access.first_report("wrong kind") {
                 auth.report(Event::error(
@@ -403,13 +417,16 @@ async fn serve<A: OrderingAuthority>(
     };
     let (mut frames, (hash, client_id, epoch, seq, login)) = match hello {
         Ok(h) => h,
-        Err((code, message)) => return refuse(&*auth, &mut w, &cfg, &peer, code, message).await,
+        Err((code, message)) => {
+            return refuse(&*auth, &access, &mut w, &cfg, &peer, code, message).await
+        }
     };
     // The caps count clients (another server of a replicated store is not one), by the
     // client's address: behind a trusted proxy the one it forwards for.
     let _slot = match access.caps.admit(ip) {
         Ok(slot) => slot,
         Err(why) => {
+            access.metrics.refused(ErrorCode::Busy);
             if access.first_report("connection limit") {
                 auth.report(Event::error(
                     ErrorCode::Busy,
@@ -424,7 +441,16 @@ async fn serve<A: OrderingAuthority>(
             "client store {hash} does not match this server's store {}; connection refused",
             auth.hash()
         );
-        return refuse(&*auth, &mut w, &cfg, &peer, ErrorCode::StoreMismatch, msg).await;
+        return refuse(
+            &*auth,
+            &access,
+            &mut w,
+            &cfg,
+            &peer,
+            ErrorCode::StoreMismatch,
+            msg,
+        )
+        .await;
     }
     if let Err((code, message)) = authenticate(
         &*auth,
@@ -438,7 +464,7 @@ async fn serve<A: OrderingAuthority>(
     )
     .await
     {
-        return refuse(&*auth, &mut w, &cfg, &peer, code, message).await;
+        return refuse(&*auth, &access, &mut w, &cfg, &peer, code, message).await;
     }
     if auth.watch().borrow().cut_off {
         let msg = "this server has lost contact with its group and cannot order actions; \
@@ -477,6 +503,7 @@ async fn serve<A: OrderingAuthority>(
         ..ConnStats::default()
     });
     let _registered = Registered(&access.conns, key);
+    access.metrics.opened(transport, client_id, seq > 0);
     let conn = Conn {
         stats,
         acked: AtomicU64::new(acked),
@@ -507,7 +534,9 @@ async fn serve<A: OrderingAuthority>(
         quiet = live.silent_for(cfg.liveness.drop_after()) => Err(FrameError::Silent(quiet)),
     };
     tracing::debug!(%peer, ?result, "connection closed");
+    access.metrics.closed(transport);
     if let Err(e) = result {
+        access.metrics.refused(e.code());
         if !matches!(&e, FrameError::Io(io) if is_disconnect(io)) {
             auth.report(Event::error(
                 e.code(),
@@ -635,12 +664,14 @@ fn is_disconnect(e: &std::io::Error) -> bool {
 
 async fn refuse<A: OrderingAuthority + ?Sized>(
     auth: &A,
+    access: &Access,
     w: &mut WriteHalf,
     cfg: &StoreConfig,
     peer: &str,
     code: ErrorCode,
     message: String,
 ) {
+    access.metrics.refused(code);
     auth.report(Event::error(
         code,
         format!("ReduxCluster.createServer: connection from {peer} refused: {message}"),

@@ -38,6 +38,8 @@ pub(crate) struct NetConn {
     /// The connection between calls (see [`Link`]: openraft cancels calls that outlast
     /// its timeouts).
     link: Link,
+    /// When the snapshot being sent to this target began (its first chunk).
+    snapshot_since: Option<std::time::Instant>,
 }
 
 impl RaftNetworkFactory<TypeConfig> for NetFactory {
@@ -48,6 +50,7 @@ impl RaftNetworkFactory<TypeConfig> for NetFactory {
             shared: self.shared.clone(),
             target: node.clone(),
             link: Link::default(),
+            snapshot_since: None,
         }
     }
 }
@@ -131,13 +134,24 @@ impl RaftNetwork<TypeConfig> for NetConn {
         rpc: InstallSnapshotRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<InstallSnapshotResponse<u64>, RpcErr<InstallSnapshotError>> {
-        match self
+        // openraft sends a snapshot in chunks: timed from the first to the last answered.
+        if rpc.offset == 0 {
+            self.snapshot_since = Some(std::time::Instant::now());
+        }
+        let done = rpc.done;
+        let r = match self
             .call(Request::Snapshot(rpc), RPCTypes::InstallSnapshot, &option)
             .await?
         {
             Reply::Snapshot(r) => r.map_err(|e| self.remote(e)),
             _ => Err(unexpected()),
+        };
+        if let (true, Ok(_), Some(since)) = (done, &r, self.snapshot_since) {
+            self.snapshot_since = None;
+            let m = &self.shared.metrics;
+            m.snapshot.get(&["send"]).observe(since.elapsed());
         }
+        r
     }
 
     async fn vote(

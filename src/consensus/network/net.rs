@@ -5,6 +5,7 @@
 //! concurrency opens more connections (see [`Pool`]).
 
 use super::types::{Command, NodeId, Response, TypeConfig};
+use crate::consensus::metrics::PeerMeter;
 use crate::error::ErrorCode;
 use crate::link::{self, Kind, Local};
 use crate::protocol::{FrameCodec, FrameLimits};
@@ -102,6 +103,8 @@ pub struct Session {
     inner: link::Session,
     /// The other end's node name.
     pub peer: String,
+    /// The peer's byte counters, once the node's metrics know it.
+    meter: Option<PeerMeter>,
 }
 
 impl Session {
@@ -130,18 +133,27 @@ impl Session {
         let inner = link::Session::connect(stream, Kind::Raft, local)
             .await
             .map_err(|e| io::Error::new(e.kind(), format!("{addr}: {e}")))?;
+        let meter = d.metrics.as_ref().map(|m| m.peer(&inner.peer));
         Ok(Session {
             peer: inner.peer.clone(),
             inner,
+            meter,
         })
     }
 
     /// Accepts a connection on a Raft port: its label must say it is a Raft peer.
+    /// Counts this session's bytes as the node's traffic with its peer.
+    pub fn metered(mut self, m: &crate::consensus::metrics::NodeMetrics) -> Session {
+        self.meter = Some(m.peer(&self.peer));
+        self
+    }
+
     pub async fn accept_stream(stream: Stream, local: Local<'_>) -> io::Result<Session> {
         let inner = link::Session::accept_only(stream, Kind::Raft, local).await?;
         Ok(Session {
             peer: inner.peer.clone(),
             inner,
+            meter: None,
         })
     }
 
@@ -155,6 +167,7 @@ impl Session {
         Ok(Session {
             peer: inner.peer.clone(),
             inner,
+            meter: None,
         })
     }
 
@@ -162,10 +175,14 @@ impl Session {
     /// serde types; an application's command inside them is raw bytes, not re-encoded).
     pub async fn send<T: Serialize>(&mut self, msg: &T) -> io::Result<()> {
         let mut err = None;
-        self.inner
+        let n = self
+            .inner
             .writer
             .send(|d| err = postcard::to_io(msg, d.writer()).err())
             .await?;
+        if let Some(m) = &self.meter {
+            m.sent.add(n as u64);
+        }
         match err {
             Some(e) => Err(io::Error::other(e)),
             None => Ok(()),
@@ -174,6 +191,9 @@ impl Session {
 
     pub async fn recv<T: DeserializeOwned>(&mut self) -> io::Result<T> {
         let f = self.inner.reader.recv().await?;
+        if let Some(m) = &self.meter {
+            m.received.add(f.len() as u64);
+        }
         postcard::from_bytes(&f).map_err(|e| proto(format!("malformed message: {e}")))
     }
 
@@ -206,6 +226,8 @@ pub struct Dialer {
     pub secret: Option<String>,
     pub limits: FrameLimits,
     pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+    /// Where the bytes of each peer's links are counted (a node's; none in tests).
+    pub metrics: Option<std::sync::Arc<crate::consensus::metrics::NodeMetrics>>,
 }
 
 /// One connection to a peer, reused call after call, and safe to cancel: a call given
@@ -369,6 +391,7 @@ mod tests {
             secret: cs.map(String::from),
             limits: FrameLimits::default(),
             tls: None,
+            metrics: None,
         };
         let c = Session::connect(&addr, &d).await;
         (c, server.await.unwrap())
@@ -419,6 +442,7 @@ mod tests {
             secret: None,
             limits: FrameLimits::default(),
             tls: None,
+            metrics: None,
         };
         let ttl = Duration::from_secs(10);
         let mut link = Link::default();

@@ -33,7 +33,7 @@ pub(crate) async fn accept_loop(engine: Arc<RaftEngine>, listener: Listener) {
             )
             .await;
             let session = match handshake {
-                Ok(Ok(session)) => session,
+                Ok(Ok(session)) => session.metered(&e.shared.metrics),
                 Ok(Err(err)) => {
                     e.warn(&err, format!("Raft connection from {} refused: {err}", peer.name));
                     return;
@@ -69,7 +69,7 @@ impl RaftEngine {
         let session = tokio::select! {
             _ = self.stop.cancelled() => return Ok(()),
             r = tokio::time::timeout(Duration::from_secs(5), handshake) => match r {
-                Ok(r) => r?,
+                Ok(r) => r?.metered(&self.shared.metrics),
                 Err(_) => return Err(io::Error::new(io::ErrorKind::TimedOut, "no handshake in time")),
             },
         };

@@ -17,6 +17,7 @@
 use super::state_machine::StoredSnapshot;
 use super::types::{NodeId, TypeConfig};
 use super::wal::{Rec, Replay, Wal};
+use crate::metrics::Histogram;
 use openraft::storage::LogFlushed;
 use openraft::{Entry, LogId, SnapshotMeta, StorageError, StorageIOError, Vote};
 use redb::{Database, ReadableTable, TableDefinition};
@@ -112,6 +113,8 @@ pub struct Disk {
     writer: Arc<Writer>,
     /// What the log held at open, until `load` takes it.
     replay: Arc<parking_lot::Mutex<Option<Replay>>>,
+    /// The writer thread's `fdatasync` times (the node's metrics read them).
+    fsync: Arc<Histogram>,
 }
 
 /// The writer thread; the last `Disk` handle to go closes its queue and waits for it, so
@@ -194,9 +197,11 @@ impl Disk {
         let db = Arc::new(db);
         let (tx, rx) = mpsc::channel();
         let wdb = db.clone();
+        let fsync = Arc::new(Histogram::default());
+        let times = fsync.clone();
         let thread = std::thread::Builder::new()
             .name("redux-cluster-rs-raft-log".into())
-            .spawn(move || write_loop(wdb, wal, rx))?;
+            .spawn(move || write_loop(wdb, wal, rx, &times))?;
         Ok(Disk {
             dir: dir.to_path_buf(),
             db: Arc::new(parking_lot::Mutex::new(Some(db))),
@@ -205,7 +210,13 @@ impl Disk {
                 thread: parking_lot::Mutex::new(Some(thread)),
             }),
             replay: Arc::new(parking_lot::Mutex::new(Some(replay))),
+            fsync,
         })
+    }
+
+    /// The log's `fdatasync` times, for the node's metrics.
+    pub fn fsync_histogram(&self) -> Arc<Histogram> {
+        self.fsync.clone()
     }
 
     fn db(&self) -> io::Result<Arc<Database>> {
@@ -315,7 +326,7 @@ impl Disk {
 
 /// Group commit: takes everything queued, writes it (the log with one `fdatasync`, the
 /// metadata in one transaction), then reports completion to each caller.
-fn write_loop(db: Arc<Database>, mut wal: Wal, rx: mpsc::Receiver<Write>) {
+fn write_loop(db: Arc<Database>, mut wal: Wal, rx: mpsc::Receiver<Write>, fsync: &Histogram) {
     let mut last_durable = Durable {
         at: Instant::now(),
         since: 0,
@@ -325,7 +336,7 @@ fn write_loop(db: Arc<Database>, mut wal: Wal, rx: mpsc::Receiver<Write>) {
         while let Ok(more) = rx.try_recv() {
             batch.push(more);
         }
-        let result = write_batch(&db, &mut wal, &batch, &mut last_durable);
+        let result = write_batch(&db, &mut wal, &batch, &mut last_durable, fsync);
         for w in batch {
             let r = result
                 .as_ref()
@@ -347,6 +358,7 @@ fn write_batch(
     wal: &mut Wal,
     batch: &[Write],
     last_durable: &mut Durable,
+    fsync: &Histogram,
 ) -> io::Result<()> {
     let mut recs = Vec::new();
     let (mut sync, mut purged) = (false, false);
@@ -369,7 +381,9 @@ fn write_batch(
     if !recs.is_empty() {
         wal.write(&recs)?;
         if sync {
+            let start = Instant::now();
             wal.sync()?;
+            fsync.observe(start.elapsed());
         }
         if purged {
             wal.remove_purged()?;
@@ -463,7 +477,7 @@ mod tests {
         };
         let mut commit = |n: u64| {
             let w = Write::Meta("committed", format!("{{\"index\":{n}}}").into_bytes(), None);
-            write_batch(&db, &mut wal, &[w], &mut durable).unwrap();
+            write_batch(&db, &mut wal, &[w], &mut durable, &Histogram::default()).unwrap();
         };
         for n in 0..5_000 {
             commit(n);
