@@ -890,19 +890,12 @@ class ReduxCluster {
     a.submitOwn('[' + batch.join(',') + ']').then(
       (text) => {
         const r = JSON.parse(text);
-        if (!r.ok) {
-          this._error(`ReduxCluster.createServer: ${batch.length} actions were not ordered: ${r.message} (${r.code})`);
-          for (const [, w] of waiters) {
-            this._waiters.forget(w);
-            w.reject(new ReduxClusterError(r.code, r.message));
-          }
-          return;
-        }
         const [, firstSeq] = r.run;
         for (const [i, w] of waiters) this._waiters.known(w, firstSeq + i);
         this._waiters.applied(this._seq);
       },
       (e) => {
+        this._error(`ReduxCluster.createServer: ${batch.length} actions were not ordered: ${e.message} (${e.code})`);
         for (const [, w] of waiters) {
           this._waiters.forget(w);
           w.reject(new ReduxClusterError(e.code || ErrorCode.Internal, e.message));
