@@ -23,16 +23,16 @@ export declare class NativeAuthority {
   static clustered(hash: string, mode: string, initialState: string, options: EngineOptions | undefined | null, cluster: ClusterStoreOptions, host: string | undefined | null, port: number | undefined | null, access: AccessOptions | undefined | null, wake: () => void, reducer?: NativeReducer | undefined | null): NativeAuthority
   /**
    * A replicated server's own actions (a JSON array text), ordered through the
-   * group. Resolves JSON: `{ ok: true, run: [firstCounter, firstSeq, count] }` (count 0
-   * when none were new) or `{ ok: false, code, message }`. The actions are applied
-   * here when `poll` brings them.
+   * group. Resolves JSON `{ ok: true, run: [firstCounter, firstSeq, count] }` (count 0
+   * when none were new), or rejects with the code. The actions are applied here when
+   * `poll` brings them.
    */
   submitOwn(actions: string): Promise<string>
   /** A replicated server's view of its group, as JSON text (null on a single server). */
   status(): string | null
   /**
    * Removes a server from a replicated store's group (callable on any server; run by
-   * the leader). Resolves JSON `{ ok: true }` or `{ ok: false, code, message }`.
+   * the leader). Resolves JSON `{ ok: true }`, or rejects with the code.
    */
   removeMember(nodeName: string): Promise<string>
   /** Stops a replicated server's Raft node (bounded); nothing on a single server. */
@@ -133,7 +133,7 @@ export declare class NativeRaft {
    * latencyMs, checkedAt } }`.
    */
   peerHealth(): string
-  /** Pings a node by address; `{ ok, latencyMs }` or `{ ok: false, message }`. */
+  /** Pings a node by address; `{ ok, latencyMs, leaderId, term }`. */
   ping(address: string, timeoutMs: number): Promise<string>
   get(key: string): string | null
   /** The key's version (0: absent) and value, as `[version, value]` JSON. */

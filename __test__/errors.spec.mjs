@@ -325,6 +325,36 @@ test('a panic in the engine is an ERR_INTERNAL error, sync or async, and Node go
   assert.match(r.stderr, /internal error; this is a bug, please report it/);
 });
 
+test('a refused async call rejects, as a thrown call fails: err.code is the enum\'s, and ERR_NOT_LEADER names the leader', async () => {
+  const a = await coordinator('leader', { bootstrap: true });
+  const b = await coordinator('follower', { forwardToLeader: false });
+  const store = createStore(counter, { stderr: () => {} });
+  const srv = store.createServer({ host: '127.0.0.1', port: 0 });
+  /** What `p` rejects with (fails if it resolves). */
+  const rejection = (p) => p.then((v) => assert.fail(`resolved ${v}`), (e) => e);
+  try {
+    await a.addPeer('follower', '127.0.0.1', b.config.port);
+    await waitFor(() => b.leaderId === 'leader', { what: 'the follower knows the leader' });
+    // The addon's own promise: code, message and leader out of the rejection's message.
+    const raw = await rejection(b._native.write(JSON.stringify({ Custom: { x: 1 } })));
+    assert.deepEqual([raw.code, raw.leaderId], [ErrorCode.NotLeader, 'leader']);
+    assert.match(raw.message, /^follower is not the leader; the leader is leader$/);
+    // As the seed's RaftError.
+    const e = await thrown(() => b.replicateCommand({ x: 1 }));
+    assert.deepEqual([e.name, e.code, e.leaderId, e.message], ['RaftError', ErrorCode.NotLeader, 'leader', raw.message]);
+    // A store's: no leader to name.
+    const refused = await rejection(store._authority.removeMember('x'));
+    assert.equal(refused.code, ErrorCode.InvalidConfig);
+    assert.equal('leaderId' in refused, false);
+    const r = await thrown(() => srv.removeMember('x'));
+    assert.deepEqual([r.name, r.code, r.message], ['ReduxClusterError', ErrorCode.InvalidConfig, refused.message]);
+  } finally {
+    await srv.close();
+    await b.shutdown();
+    await a.shutdown();
+  }
+});
+
 test('without a cluster secret, a server whose host is no member cannot make itself one: its join is refused with ERR_AUTH', async () => {
   // 127.0.0.2 stands for the group's host; the joiner connects from 127.0.0.1.
   const [pa, pb] = [await freePort(), await freePort()];

@@ -268,6 +268,21 @@ test('a slow state machine holds back only its own node: JS keeps one batch of c
   await n.stop();
 });
 
+test('a refused proposal rejects with RaftNode\'s own code, naming the leader whatever its id holds', async () => {
+  const g = group(['n1@10.0.0.1:7001', 'n2@[::1]:7002', 'n3 "x":{}']);
+  g.start();
+  try {
+    const leader = await g.leader();
+    const follower = [...g.nodes.values()].find((n) => n !== leader);
+    // The addon's own promise rejects with the seed's code (no ERR_ prefix) and the leader.
+    const raw = await follower._native.propose('1').then((v) => assert.fail(`resolved ${v}`), (e) => e);
+    assert.deepEqual([raw.code, raw.leaderId], [RaftErrorCode.NotLeader, leader.nodeId]);
+    await assert.rejects(follower.propose({ n: 1 }), (e) => e instanceof RaftError && e.code === RaftErrorCode.NotLeader && e.leaderId === leader.nodeId && e.message === raw.message);
+  } finally {
+    g.stop();
+  }
+});
+
 test('config errors, a stopped node, and the top-level exports', async () => {
   assert.throws(() => new RaftNode({ nodeId: '', peers: [] }), (e) => e.code === RaftErrorCode.ConfigError);
   assert.throws(() => new RaftNode({ nodeId: 'a', peers: ['b'], electionTimeout: [300, 150] }), (e) => e.code === RaftErrorCode.ConfigError);

@@ -1,6 +1,7 @@
 //! Core errors as JS errors: `err.code` is one of the stable strings below, documented in
 //! `index.d.ts`.
 
+use crate::consensus::net::ApiError;
 use crate::error::Error as CoreError;
 use crate::error::{AnyCode, ErrorCode};
 use napi::Status;
@@ -47,15 +48,37 @@ pub fn from_io(e: std::io::Error, what: &str) -> napi::Error<Code> {
     js_error(io_code(&e), format!("{what}: {e}"))
 }
 
-/// An error for an `async fn`, whose rejections napi types by `Status`: the code travels
-/// at the head of the message (`ERR_X: why`) and `src/js/native.js` moves it to
-/// `err.code`, so a rejected call and a thrown one look the same to the user.
+/// Heads the message of a rejection that carries its code. napi types an `async fn`'s
+/// rejections by its own `Status`, so the code, the message and the leader (for a
+/// not-leader refusal) travel in the message, as JSON after this marker (node ids hold
+/// ':' and '@', so no separator would do); `src/js/native.js`, which knows the same
+/// marker, moves them to `err.code`, `err.message` and `err.leaderId`, so that a
+/// rejected call and a thrown one look the same to the user.
+pub const REJECTION: &str = "redux-cluster-rs rejection ";
+
+/// An `async fn`'s failure, with its code (either API's) and, when known, the leader.
+pub fn rejection(
+    code: impl Into<AnyCode>,
+    message: impl Into<String>,
+    leader: Option<String>,
+) -> napi::Error {
+    coded(code.into().as_str(), message.into(), leader)
+}
+
+fn coded(code: &str, message: String, leader: Option<String>) -> napi::Error {
+    let body = serde_json::json!({"code": code, "message": message, "leaderId": leader});
+    napi::Error::new(Status::GenericFailure, format!("{REJECTION}{body}"))
+}
+
+/// What a synchronous call would have thrown, as an `async fn`'s rejection.
 #[cfg_attr(test, allow(dead_code))]
 pub fn rejected(e: napi::Error<Code>) -> napi::Error {
-    napi::Error::new(
-        Status::GenericFailure,
-        format!("{}: {}", e.status.0, e.reason),
-    )
+    coded(e.status.as_ref(), e.reason, None)
+}
+
+/// A Raft engine's refusal (with the leader, for `ERR_NOT_LEADER`), as a rejection.
+pub fn refused(e: ApiError) -> napi::Error {
+    rejection(e.code, e.message, e.leader)
 }
 
 /// Every error code a user can meet, as `err.code` spells it (the JS `ErrorCode` object).

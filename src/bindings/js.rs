@@ -1,7 +1,6 @@
 //! How the engine reaches the JS thread, shared by the bindings: the wake-up callback,
-//! a queue of JSON events that JS pulls once per wake-up (so a burst crosses the boundary
-//! once), and the `{ ok: false, code, message, leaderId }` JSON an async call resolves
-//! to when it fails (the JS layer turns it into an error with that code).
+//! and a queue of JSON events that JS pulls once per wake-up (so a burst crosses the
+//! boundary once).
 
 use napi::bindgen_prelude::Unknown;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
@@ -78,9 +77,4 @@ impl JsQueue {
     pub fn detach(&self) {
         self.wake.lock().take();
     }
-}
-
-/// A failed async call, as JSON.
-pub fn refusal(code: impl Into<AnyCode>, message: &str, leader: Option<&str>) -> String {
-    json!({"ok": false, "code": code.into(), "message": message, "leaderId": leader}).to_string()
 }

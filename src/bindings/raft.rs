@@ -1,15 +1,14 @@
 //! The Raft engine for the JS layer (`src/js/consensus.js`): `NativeRaft`, one node.
 //! Events are queued as JSON and JS is woken once per batch (it pulls them with
 //! `poll()`), so a burst of applied commands crosses the boundary once.
-//! Results cross as JSON `{ ok, ... }` objects; the JS layer turns failures into errors
-//! with the `code` the engine chose.
+//! Results cross as JSON `{ ok, ... }` objects; a failure rejects with the `code` the
+//! engine chose (the JS layer rethrows it as the seed's RaftError).
 
-use super::error::{from_io, js_error, rejected, Code};
-use super::js::{refusal, JsQueue, WakeFn};
+use super::error::{from_io, js_error, refused, rejected, rejection, Code};
+use super::js::{JsQueue, WakeFn};
 use super::runtime::on_engine;
 use crate::consensus::engine::{Handle, RaftConfig, RaftEvent};
 use crate::consensus::machines::kv::{self, KvCommand, KvMachine};
-use crate::consensus::net::ApiError;
 use crate::consensus::state_machine::{applied, SmEvent};
 use crate::consensus::NodeId;
 use crate::error::ErrorCode;
@@ -151,10 +150,6 @@ fn event_js(e: RaftEvent) -> Value {
     }
 }
 
-fn fail(e: ApiError) -> String {
-    refusal(e.code, &e.message, e.leader.as_deref())
-}
-
 /// One Raft node.
 #[napi]
 pub struct NativeRaft {
@@ -229,43 +224,32 @@ impl NativeRaft {
     pub async fn write(&self, command: String) -> Result<String> {
         let cmd: KvCommand = serde_json::from_str(&command)
             .map_err(|e| napi::Error::from_reason(format!("bad command: {e}")))?;
-        let e = self.engine.clone();
-        Ok(match e.write(&cmd).await {
-            Ok(c) => json!({
-                "ok": true, "index": c.index, "previous": c.response.previous,
-                "version": c.response.version, "error": c.response.error,
-            })
-            .to_string(),
-            Err(err) => fail(err),
+        let c = self.engine.write(&cmd).await.map_err(refused)?;
+        Ok(json!({
+            "ok": true, "index": c.index, "previous": c.response.previous,
+            "version": c.response.version, "error": c.response.error,
         })
+        .to_string())
     }
 
     #[napi(catch_unwind)]
     pub async fn read_barrier(&self) -> Result<String> {
-        Ok(match self.engine.read_barrier().await {
-            Ok(i) => json!({"ok": true, "index": i}).to_string(),
-            Err(e) => fail(e),
-        })
+        let i = self.engine.read_barrier().await.map_err(refused)?;
+        Ok(json!({"ok": true, "index": i}).to_string())
     }
 
     #[napi(catch_unwind)]
     pub async fn add_node(&self, node_id: String, address: String) -> Result<String> {
-        let m = match NodeId::at(&node_id, &address) {
-            Ok(m) => m,
-            Err(e) => return Ok(fail(ApiError::new(ErrorCode::InvalidConfig, e.to_string()))),
-        };
-        Ok(match self.engine.add_node(m).await {
-            Ok(()) => json!({"ok": true}).to_string(),
-            Err(e) => fail(e),
-        })
+        let m = NodeId::at(&node_id, &address)
+            .map_err(|e| rejection(ErrorCode::InvalidConfig, e.to_string(), None))?;
+        self.engine.add_node(m).await.map_err(refused)?;
+        Ok(json!({"ok": true}).to_string())
     }
 
     #[napi(catch_unwind)]
     pub async fn remove_node(&self, node_id: String) -> Result<String> {
-        Ok(match self.engine.remove_node(&node_id).await {
-            Ok(()) => json!({"ok": true}).to_string(),
-            Err(e) => fail(e),
-        })
+        self.engine.remove_node(&node_id).await.map_err(refused)?;
+        Ok(json!({"ok": true}).to_string())
     }
 
     /// Every peer's last probe by the engine, as JSON: `{ [name]: { up, failures,
@@ -275,19 +259,17 @@ impl NativeRaft {
         serde_json::to_string(&self.engine.peer_health()).unwrap_or_else(|_| "{}".into())
     }
 
-    /// Pings a node by address; `{ ok, latencyMs }` or `{ ok: false, message }`.
+    /// Pings a node by address; `{ ok, latencyMs, leaderId, term }`.
     #[napi(catch_unwind)]
     pub async fn ping(&self, address: String, timeout_ms: u32) -> Result<String> {
         let t = Duration::from_millis(timeout_ms.max(1) as u64);
         let start = std::time::Instant::now();
-        Ok(match self.engine.ping(&address, t).await {
-            Ok(st) => json!({
-                "ok": true, "latencyMs": start.elapsed().as_secs_f64() * 1000.0,
-                "leaderId": st.leader, "term": st.term,
-            })
-            .to_string(),
-            Err(e) => fail(e),
+        let st = self.engine.ping(&address, t).await.map_err(refused)?;
+        Ok(json!({
+            "ok": true, "latencyMs": start.elapsed().as_secs_f64() * 1000.0,
+            "leaderId": st.leader, "term": st.term,
         })
+        .to_string())
     }
 
     #[napi(catch_unwind)]

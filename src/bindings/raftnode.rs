@@ -4,8 +4,8 @@
 //! `handleRequestVote` / `handleAppendEntries`. Committed proposals and events are
 //! queued as JSON lines and JS is woken once per batch to pull them (`poll`).
 
-use super::error::{js_error, Code};
-use super::js::{refusal, JsQueue, WakeFn};
+use super::error::{js_error, rejection, Code};
+use super::js::{JsQueue, WakeFn};
 use super::runtime::{on_engine, Background};
 use crate::consensus::engine::{Parts, RaftConfig, RaftEngine, RaftEvent};
 use crate::consensus::machines::node::{self, Names, NodeCommand, NodeMachine};
@@ -48,16 +48,20 @@ fn config_error(m: impl Into<String>) -> napi::Error<Code> {
     thrown(fail(E::ConfigError, m))
 }
 
-/// What an async call resolves to: `{ ok: true, ...fields }`, or the bindings' refusal
-/// (`{ ok: false, code, message, leaderId }`).
-fn answer(r: std::result::Result<Value, Failure>) -> String {
-    match r {
-        Ok(Value::Object(mut m)) => {
+/// An async call's failure, as its rejection (the seed's code, and the leader for
+/// NOT_LEADER).
+fn rejected((code, message, leader): Failure) -> napi::Error {
+    rejection(code, message, leader)
+}
+
+/// What an async call resolves to: `{ ok: true, ...fields }`.
+fn answer(v: Value) -> String {
+    match v {
+        Value::Object(mut m) => {
             m.insert("ok".into(), Value::Bool(true));
             Value::Object(m).to_string()
         }
-        Ok(v) => json!({ "ok": true, "value": v }).to_string(),
-        Err((code, message, leader)) => refusal(code, &message, leader.as_deref()),
+        v => json!({ "ok": true, "value": v }).to_string(),
     }
 }
 
@@ -444,19 +448,9 @@ impl NativeRaftNode {
     /// majority (JS then waits for its own state machine to apply it).
     #[napi(catch_unwind)]
     pub async fn propose(&self, command: String) -> Result<String> {
-        let engine = match self.ready().await {
-            Ok(e) => e,
-            Err(f) => return Ok(answer(Err(f))),
-        };
-        let command: Value = match serde_json::from_str(&command) {
-            Ok(c) => c,
-            Err(e) => {
-                return Ok(answer(Err(fail(
-                    E::Internal,
-                    format!("the command is not JSON: {e}"),
-                ))))
-            }
-        };
+        let engine = self.ready().await.map_err(rejected)?;
+        let command: Value = serde_json::from_str(&command)
+            .map_err(|e| rejected(fail(E::Internal, format!("the command is not JSON: {e}"))))?;
         let timestamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
@@ -481,13 +475,13 @@ impl NativeRaftNode {
             }
         })
         .await?;
-        Ok(answer(r))
+        Ok(answer(r.map_err(rejected)?))
     }
 
     /// A peer's RequestVote (JSON); resolves `{ ok, response }`.
     #[napi(catch_unwind)]
     pub async fn handle_request_vote(&self, request: String) -> Result<String> {
-        let (engine, v, req) = match self
+        let (engine, v, req) = self
             .incoming(
                 &request,
                 "RequestVote",
@@ -495,26 +489,22 @@ impl NativeRaftNode {
                 node::vote_request_from,
             )
             .await
-        {
-            Ok(x) => x,
-            Err(f) => return Ok(answer(Err(f))),
-        };
-        let r = match on_engine(async move { engine.raft.vote(req).await }).await? {
-            Ok(r) => r,
-            Err(e) => return Ok(answer(Err(fail(E::Internal, e.to_string())))),
-        };
+            .map_err(rejected)?;
+        let r = on_engine(async move { engine.raft.vote(req).await })
+            .await?
+            .map_err(|e| rejected(fail(E::Internal, e.to_string())))?;
         if r.vote_granted {
             self.out.push(json!({"type": "voteGranted", "candidateId": v["candidateId"], "term": r.vote.leader_id.term}));
         }
-        Ok(answer(Ok(
+        Ok(answer(
             json!({ "response": node::vote_response_json(&r, &self.names) }),
-        )))
+        ))
     }
 
     /// A peer's AppendEntries (JSON); resolves `{ ok, response }`.
     #[napi(catch_unwind)]
     pub async fn handle_append_entries(&self, request: String) -> Result<String> {
-        let (engine, v, req) = match self
+        let (engine, v, req) = self
             .incoming(
                 &request,
                 "AppendEntries",
@@ -522,26 +512,22 @@ impl NativeRaftNode {
                 node::append_request_from,
             )
             .await
-        {
-            Ok(x) => x,
-            Err(f) => return Ok(answer(Err(f))),
-        };
-        if let Err(e) = node::entries_follow(&req) {
-            return Ok(answer(Err(fail(
+            .map_err(rejected)?;
+        node::entries_follow(&req).map_err(|e| {
+            rejected(fail(
                 E::InvalidLogIndex,
                 format!("a malformed AppendEntries request: {e}"),
-            ))));
-        }
+            ))
+        })?;
         let term = req.vote.leader_id.term;
         self.out
             .push(json!({"type": "heartbeat", "leaderId": v["leaderId"], "term": term}));
-        let r = match on_engine(async move { engine.raft.append_entries(req).await }).await? {
-            Ok(r) => r,
-            Err(e) => return Ok(answer(Err(fail(E::Internal, e.to_string())))),
-        };
-        Ok(answer(Ok(
+        let r = on_engine(async move { engine.raft.append_entries(req).await })
+            .await?
+            .map_err(|e| rejected(fail(E::Internal, e.to_string())))?;
+        Ok(answer(
             json!({ "response": node::append_response_json(&r, term, &self.names) }),
-        )))
+        ))
     }
 
     /// Events since the last poll, as a JSON array text.

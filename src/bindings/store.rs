@@ -5,8 +5,8 @@
 //! Data crosses the boundary as JSON text: actions one string each into the engine, and
 //! ordered batches as one `[a,b,...]` string out of it, parsed once by JS.
 
-use super::error::{from_core, from_io, io_code, js_error, Code};
-use super::js::{refusal, WakeFn};
+use super::error::{from_core, from_io, io_code, js_error, refused, rejection, Code};
+use super::js::WakeFn;
 use super::reducer::{failures, JsFailure, NativeReducer};
 use super::runtime::{handle, on_engine, Background};
 use super::store_options::{
@@ -267,36 +267,26 @@ impl NativeAuthority {
     }
 
     /// A replicated server's own actions (a JSON array text), ordered through the
-    /// group. Resolves JSON: `{ ok: true, run: [firstCounter, firstSeq, count] }` (count 0
-    /// when none were new) or `{ ok: false, code, message }`. The actions are applied
-    /// here when `poll` brings them.
+    /// group. Resolves JSON `{ ok: true, run: [firstCounter, firstSeq, count] }` (count 0
+    /// when none were new), or rejects with the code. The actions are applied here when
+    /// `poll` brings them.
     #[napi(catch_unwind)]
     pub async fn submit_own(&self, actions: String) -> Result<String> {
-        let raft = match self.started().await {
-            Ok(raft) => raft,
-            Err(refused) => return Ok(refused),
-        };
-        let list: Vec<Box<serde_json::value::RawValue>> = match serde_json::from_str(&actions) {
-            Ok(l) => l,
-            Err(e) => {
-                return Ok(refusal(
+        let raft = self.started().await?;
+        let list: Vec<Box<serde_json::value::RawValue>> =
+            serde_json::from_str(&actions).map_err(|e| {
+                rejection(
                     ErrorCode::InvalidAction,
-                    &format!("invalid action batch: {e}"),
+                    format!("invalid action batch: {e}"),
                     None,
-                ))
-            }
-        };
+                )
+            })?;
         let actions = list.into_iter().map(|r| r.get().to_string()).collect();
         let admitted = on_engine(async move { raft.submit_own(actions).await }).await?;
-        Ok(match admitted {
-            Ok(a) => {
-                let run = a.run.map_or([0, 0, 0], |r| {
-                    [r.first_counter, r.first_seq, r.count as u64]
-                });
-                serde_json::json!({"ok": true, "run": run}).to_string()
-            }
-            Err(e) => refusal(e.code, &e.message, e.leader.as_deref()),
-        })
+        let run = admitted.map_err(refused)?.run.map_or([0, 0, 0], |r| {
+            [r.first_counter, r.first_seq, r.count as u64]
+        });
+        Ok(serde_json::json!({"ok": true, "run": run}).to_string())
     }
 
     /// The engine's metrics of this server as JSON text: `[{ name, help, type, samples:
@@ -364,18 +354,14 @@ impl NativeAuthority {
     }
 
     /// Removes a server from a replicated store's group (callable on any server; run by
-    /// the leader). Resolves JSON `{ ok: true }` or `{ ok: false, code, message }`.
+    /// the leader). Resolves JSON `{ ok: true }`, or rejects with the code.
     #[napi(catch_unwind)]
     pub async fn remove_member(&self, node_name: String) -> Result<String> {
-        let raft = match self.started().await {
-            Ok(raft) => raft,
-            Err(refused) => return Ok(refused),
-        };
-        let r = on_engine(async move { raft.engine().remove_node(&node_name).await }).await?;
-        Ok(match r {
-            Ok(()) => serde_json::json!({"ok": true}).to_string(),
-            Err(e) => refusal(e.code, &e.message, e.leader.as_deref()),
-        })
+        let raft = self.started().await?;
+        on_engine(async move { raft.engine().remove_node(&node_name).await })
+            .await?
+            .map_err(refused)?;
+        Ok(serde_json::json!({"ok": true}).to_string())
     }
 
     /// Stops a replicated server's Raft node (bounded); nothing on a single server.
@@ -393,10 +379,10 @@ impl NativeAuthority {
         Ok(())
     }
 
-    /// The replicated server's Raft node once started, or the refusal (JSON) a call gets.
-    async fn started(&self) -> std::result::Result<Arc<RaftAuthority>, String> {
+    /// The replicated server's Raft node once started, or the rejection a call gets.
+    async fn started(&self) -> Result<Arc<RaftAuthority>> {
         let Some(r) = self.raft.clone() else {
-            return Err(refusal(
+            return Err(rejection(
                 ErrorCode::InvalidConfig,
                 "not a replicated server",
                 None,
@@ -404,7 +390,7 @@ impl NativeAuthority {
         };
         r.ready()
             .await
-            .map_err(|(code, message)| refusal(code, &message, None))
+            .map_err(|(code, message)| rejection(code, message, None))
     }
 
     /// Orders an action dispatched on this store; returns its sequence number. With a

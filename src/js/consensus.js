@@ -20,14 +20,16 @@ function invalid(message) {
   return new RaftError(ErrorCode.InvalidConfig, message);
 }
 
-/** Turns the engine's `{ ok, ... }` JSON into a value or a thrown RaftError. */
-function settle(json) {
-  const r = JSON.parse(json);
-  if (!r.ok) {
-    const extra = r.leaderId ? { leaderId: r.leaderId } : {};
-    throw new RaftError(r.code, r.message, extra);
+/** An async call's answer, parsed; its rejection, as the seed's RaftError (naming the
+ *  leader for ERR_NOT_LEADER). */
+async function settle(call) {
+  let json;
+  try {
+    json = await call;
+  } catch (e) {
+    throw new RaftError(e.code, e.message, e.leaderId ? { leaderId: e.leaderId } : {});
   }
-  return r;
+  return JSON.parse(json);
 }
 
 /** A promise that may be left unawaited (as the seed's sync addPeer is) without an
@@ -213,7 +215,7 @@ class RaftCoordinator extends EventEmitter {
         if (typeof nodeId !== 'string' || !nodeId) throw invalid('nodeId must be a non-empty string');
         if (!Number.isInteger(port) || port < 1 || port > 65535) throw invalid(`port must be 1..65535, got ${port}`);
         const h = host === 'localhost' ? '127.0.0.1' : host;
-        settle(await n.addNode(nodeId, `${h}:${port}`));
+        await settle(n.addNode(nodeId, `${h}:${port}`));
         this.emit('peer_added', { nodeId, host, port });
       })(),
     );
@@ -223,7 +225,7 @@ class RaftCoordinator extends EventEmitter {
   removePeer(nodeId) {
     return safe(
       (async () => {
-        settle(await this._need().removeNode(nodeId));
+        await settle(this._need().removeNode(nodeId));
         this.emit('peer_removed', { nodeId });
       })(),
     );
@@ -233,7 +235,7 @@ class RaftCoordinator extends EventEmitter {
   async replicateCommand(command) {
     const n = this._need();
     if (command === undefined) throw new RaftError(ErrorCode.InvalidArgument, 'command must be JSON');
-    const r = settle(await n.write(JSON.stringify({ Custom: command })));
+    const r = await settle(n.write(JSON.stringify({ Custom: command })));
     return { index: r.index, committed: true };
   }
 
@@ -542,7 +544,7 @@ class DistributedStateMachine extends EventEmitter {
   }
 
   async _write(cmd) {
-    const r = settle(await this._n().write(JSON.stringify(cmd)));
+    const r = await settle(this._n().write(JSON.stringify(cmd)));
     if (r.error) {
       const msg = r.error === ErrorCode.StateFull
         ? `the state already holds maxStateSize (${this.config.maxStateSize}) keys`
@@ -569,7 +571,7 @@ class DistributedStateMachine extends EventEmitter {
 
   /** A linearizable read: reflects every write committed before the call. */
   async getLinearizable(key) {
-    settle(await this._n().readBarrier());
+    await settle(this._n().readBarrier());
     return this.get(key);
   }
 
@@ -592,7 +594,7 @@ class DistributedStateMachine extends EventEmitter {
     let [version, current] = JSON.parse(this._n().versioned(key));
     for (let attempt = 0; attempt <= maxRetries; attempt++) {
       const next = await updateFn(version === 0 ? undefined : current);
-      const r = settle(await this._n().write(JSON.stringify({
+      const r = await settle(this._n().write(JSON.stringify({
         Cas: { key, version, value: next === undefined ? null : next, limit: this.config.maxStateSize },
       })));
       if (!r.error) {

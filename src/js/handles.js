@@ -44,8 +44,11 @@ class ClusterServer extends EventEmitter {
     if (!a || typeof nodeName !== 'string') {
       throw new ReduxClusterError(ErrorCode.InvalidConfig, 'removeMember(nodeName) needs a replicated server and a node name');
     }
-    const r = JSON.parse(await a.removeMember(nodeName));
-    if (!r.ok) throw new ReduxClusterError(r.code, r.message);
+    try {
+      await a.removeMember(nodeName);
+    } catch (e) {
+      throw new ReduxClusterError(e.code, e.message);
+    }
   }
 
   /**

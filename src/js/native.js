@@ -9,17 +9,20 @@ const { ErrorCode } = require('./errors.js');
 
 const NAPI_FAILURE = 'GenericFailure';
 
-// An async call's rejection carries its code at the head of the message (napi types
-// those by its own status): the code, a colon and the reason become `err.code` and
-// `err.message`, as when thrown.
-const CODED = /^(ERR_[A-Z_]+): /;
+// An async call's rejection carries its code in its message (napi types those by its own
+// status): after this marker (REJECTION in src/bindings/error.rs), JSON `{ code, message,
+// leaderId }`, which become `err.code`, `err.message` and `err.leaderId`, as when thrown.
+// The code is either API's (RaftNode's are not ERR_ ones).
+const REJECTION = 'redux-cluster-rs rejection ';
 
 function internal(err) {
-  const coded = err && err.code === NAPI_FAILURE && CODED.exec(err.message);
-  if (coded) {
-    err.code = coded[1];
-    err.message = err.message.slice(coded[0].length);
-  } else if (err && err.code === NAPI_FAILURE) {
+  if (!err || err.code !== NAPI_FAILURE) return err;
+  if (typeof err.message === 'string' && err.message.startsWith(REJECTION)) {
+    const { code, message, leaderId } = JSON.parse(err.message.slice(REJECTION.length));
+    err.code = code;
+    err.message = message;
+    if (leaderId != null) err.leaderId = leaderId;
+  } else {
     err.code = ErrorCode.Internal;
     err.message = `redux-cluster-rs internal error (a bug, please report it): ${err.message}`;
   }

@@ -100,11 +100,16 @@ function readConfig(c) {
   };
 }
 
-// The engine's answer to an async call: `{ ok: true, ... }` or `{ ok: false, code, message, leaderId }`.
-function fromAnswer(text) {
-  const r = JSON.parse(text);
-  if (!r.ok) throw new RaftNodeError(r.message, r.code, r.leaderId ?? null);
-  return r;
+// The engine's answer to an async call, parsed; its rejection (RaftNode's own code, the
+// leader for NOT_LEADER), as the seed's RaftError.
+async function fromAnswer(call) {
+  let text;
+  try {
+    text = await call;
+  } catch (e) {
+    throw new RaftNodeError(e.message, e.code, e.leaderId ?? null);
+  }
+  return JSON.parse(text);
 }
 
 // Committed entries pulled from the log at once (bounds what waits in JS to be applied).
@@ -217,7 +222,7 @@ class RaftNode extends EventEmitter {
       throw new RaftNodeError(`the command must be JSON-serialisable: ${e.message}`, RaftErrorCode.Internal);
     }
     if (text === undefined) throw new RaftNodeError('the command must be JSON-serialisable', RaftErrorCode.Internal);
-    const { index } = fromAnswer(await this._native.propose(text));
+    const { index } = await fromAnswer(this._native.propose(text));
     return this._appliedAt(index);
   }
 
@@ -240,12 +245,12 @@ class RaftNode extends EventEmitter {
 
   /** A peer's RequestVote, as the transport delivered it; resolves the response. */
   async handleRequestVote(request) {
-    return fromAnswer(await this._native.handleRequestVote(JSON.stringify(request))).response;
+    return (await fromAnswer(this._native.handleRequestVote(JSON.stringify(request)))).response;
   }
 
   /** A peer's AppendEntries, as the transport delivered it; resolves the response. */
   async handleAppendEntries(request) {
-    return fromAnswer(await this._native.handleAppendEntries(JSON.stringify(request))).response;
+    return (await fromAnswer(this._native.handleAppendEntries(JSON.stringify(request)))).response;
   }
 
   /** Term, vote and log, before `start()` (then the node starts from them). */

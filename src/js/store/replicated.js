@@ -70,17 +70,14 @@ class ReplicatedRole extends ServerRole {
     };
     a.submitOwn('[' + batch.join(',') + ']').then(
       (text) => {
-        const r = JSON.parse(text);
-        if (!r.ok) {
-          this.store._error(`ReduxCluster.createServer: ${batch.length} actions were not ordered: ${r.message} (${r.code})`);
-          refuse(r.code, r.message);
-          return;
-        }
-        const [, firstSeq] = r.run;
+        const [, firstSeq] = JSON.parse(text).run;
         for (const [i, w] of waiters) this.waiters.known(w, firstSeq + i);
         this.waiters.applied(this.seq);
       },
-      (e) => refuse(e.code || ErrorCode.Internal, e.message)
+      (e) => {
+        this.store._error(`ReduxCluster.createServer: ${batch.length} actions were not ordered: ${e.message} (${e.code})`);
+        refuse(e.code || ErrorCode.Internal, e.message);
+      }
     );
   }
 
