@@ -28,6 +28,13 @@ export declare class NativeAuthority {
    * `poll` brings them.
    */
   submitOwn(actions: string): Promise<string>
+  /**
+   * The engine's metrics of this server as JSON text: `[{ name, help, type, samples:
+   * [{ labels, value } | { labels, buckets: [[le, count]], count, sum }] }]` (names
+   * without the `redux_cluster_` prefix; see the README's metrics table). Its clients,
+   * and in a replicated store its Raft node.
+   */
+  metrics(): string
   /** A replicated server's view of its group, as JSON text (null on a single server). */
   status(): string | null
   /**

@@ -389,7 +389,44 @@ export interface ServerMetrics {
   errors: number;
   /** A replicated server's Raft status (as `status()`), else null. */
   raft: ReplicationStatus | null;
+  /** The engine's metric families (see the README's metrics table). */
+  engine: MetricFamily[];
 }
+
+/** One metric family, named without its `redux_cluster_` prefix. */
+export interface MetricFamily {
+  name: string;
+  help: string;
+  type: 'counter' | 'gauge' | 'histogram';
+  samples: Array<{
+    labels: Record<string, string>;
+    /** A counter's or gauge's value. */
+    value?: number;
+    /** A histogram's `[upper bound in seconds, cumulative count]` (+Inf is `count`). */
+    buckets?: Array<[number, number]>;
+    count?: number;
+    sum?: number;
+  }>;
+}
+
+/** The part of a prom-client `Registry` that registerMetrics uses. */
+export interface PromRegistry {
+  registerMetric(metric: any): void;
+  removeSingleMetric(name: string): void;
+  getSingleMetric?(name: string): any;
+}
+
+/**
+ * Puts a server's metrics (every family of the README's metrics table) into a
+ * prom-client registry, read from the engine at each scrape; `remove()` takes them out.
+ * Throws ERR_INVALID_ARGUMENT without a server or registry, ERR_INVALID_CONFIG when a
+ * name is taken.
+ */
+export declare function registerMetrics(
+  server: ClusterServer,
+  registry: PromRegistry,
+  options?: { prefix?: string },
+): { names: string[]; remove(): void };
 
 export interface ClusterServer {
   /** The interface listened on (TCP only). */

@@ -343,7 +343,7 @@ test('a refused async call rejects, as a thrown call fails: err.code is the enum
     const e = await thrown(() => b.replicateCommand({ x: 1 }));
     assert.deepEqual([e.name, e.code, e.leaderId, e.message], ['RaftError', ErrorCode.NotLeader, 'leader', raw.message]);
     // A store's: no leader to name.
-    const refused = await rejection(store._authority.removeMember('x'));
+    const refused = await rejection(store._role.authority.removeMember('x'));
     assert.equal(refused.code, ErrorCode.InvalidConfig);
     assert.equal('leaderId' in refused, false);
     const r = await thrown(() => srv.removeMember('x'));

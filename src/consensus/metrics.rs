@@ -122,11 +122,11 @@ impl Drop for PendingGuard<'_> {
 }
 
 impl RaftEngine {
-    /// This node's Raft metrics, labelled with its node id.
+    /// This node's Raft metrics, labelled with its node's name.
     pub fn metrics_snapshot(&self) -> Snapshot {
         let x = &self.shared.metrics;
-        let node = self.shared.me.to_string();
-        let base = labels([("node", node.as_str())]);
+        // The name, as `status().nodeId` and the other raft_* series give it.
+        let base = labels([("node", self.shared.me.name())]);
         let m = self.raft.metrics().borrow().clone();
         let mem = m.membership_config.membership();
         let voters: Vec<u64> = mem.voter_ids().collect();

@@ -13,6 +13,7 @@ const { reducers, loadReducer } = require('./reducers.js');
 const membership = require('./cluster.js');
 const consensus = require('./consensus.js');
 const raftnode = require('./raftnode.js');
+const { registerMetrics } = require('./prom.js');
 
 const functions = { hasher };
 
@@ -29,6 +30,7 @@ module.exports = {
   RaftNodeErrorCode: raftnode.RaftErrorCode,
   RaftNodeError: raftnode.RaftNodeError,
   createStore,
+  registerMetrics,
   reducers,
   loadReducer,
   ReduxClusterError,

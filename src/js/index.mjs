@@ -5,6 +5,7 @@ import cjs from './index.js';
 export const {
   __DO_NOT_USE__ActionTypes,
   createStore,
+  registerMetrics,
   reducers,
   loadReducer,
   combineReducers,

@@ -74,37 +74,64 @@ function collect(store) {
     bytesOut: clients.reduce((n, c) => n + c.bytesOut, 0),
     errors: store._errorCount,
     raft,
+    // The engine's own families (see families()).
+    engine: JSON.parse(a.metrics()),
   };
 }
 
-const esc = (v) => String(v).replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
-
-/** The Prometheus text exposition format. */
-function prometheus(m) {
-  const lines = [];
-  const metric = (name, type, help, samples) => {
-    lines.push(`# HELP redux_cluster_${name} ${help}`, `# TYPE redux_cluster_${name} ${type}`);
-    for (const [labels, v] of samples) {
-      const l = Object.entries(labels).map(([k, x]) => `${k}="${esc(x)}"`).join(',');
-      lines.push(`redux_cluster_${name}${l ? `{${l}}` : ''} ${v}`);
-    }
-  };
-  metric('actions_ordered_total', 'counter', 'Actions ordered (the last sequence number).', [[{}, m.ordered]]);
-  metric('actions_applied_total', 'counter', "Actions applied by this server's reducer.", [[{}, m.applied]]);
-  metric('clients', 'gauge', 'Clients connected now.', [[{}, m.clients.length]]);
-  metric('client_lag_actions', 'gauge', 'Actions ordered but not yet sent to a client.', m.clients.map((c) => [{ client: c.clientId, address: c.address, transport: c.transport }, c.lag]));
-  metric('bytes_received_total', 'counter', 'Bytes received from connected clients.', [[{}, m.bytesIn]]);
-  metric('bytes_sent_total', 'counter', 'Bytes sent to connected clients.', [[{}, m.bytesOut]]);
-  metric('errors_total', 'counter', 'Errors reported on stderr.', [[{}, m.errors]]);
+/**
+ * Every metric family of `m` (what collect() returned), as the engine hands its own:
+ * `{ name, help, type, samples: [{ labels, value } | { labels, buckets, count, sum }] }`,
+ * names without the `redux_cluster_` prefix. The one list that /metrics and the
+ * prom-client collector (prom.js) render; the README's metrics table documents it.
+ */
+function families(m) {
+  const out = [];
+  const family = (name, type, help, samples) => out.push({ name, type, help, samples: samples.map(([labels, value]) => ({ labels, value })) });
+  family('actions_ordered_total', 'counter', 'Actions ordered (the last sequence number).', [[{}, m.ordered]]);
+  family('actions_applied_total', 'counter', "Actions applied by this server's reducer.", [[{}, m.applied]]);
+  family('clients', 'gauge', 'Clients connected now.', [[{}, m.clients.length]]);
+  family('client_lag_actions', 'gauge', 'Actions ordered but not yet sent to a client.', m.clients.map((c) => [{ client: c.clientId, address: c.address, transport: c.transport }, c.lag]));
+  family('bytes_received_total', 'counter', 'Bytes received from connected clients.', [[{}, m.bytesIn]]);
+  family('bytes_sent_total', 'counter', 'Bytes sent to connected clients.', [[{}, m.bytesOut]]);
+  family('errors_total', 'counter', 'Errors reported on stderr.', [[{}, m.errors]]);
   if (m.raft) {
     const r = m.raft;
-    metric('raft_term', 'gauge', 'The Raft term.', [[{ node: r.nodeId }, r.term]]);
-    metric('raft_commit_index', 'gauge', 'The Raft commit index.', [[{ node: r.nodeId }, r.commitIndex]]);
-    metric('raft_applied_index', 'gauge', 'The Raft applied index.', [[{ node: r.nodeId }, r.appliedIndex]]);
-    metric('raft_role', 'gauge', "This node's role (1 for the current one).", [[{ node: r.nodeId, role: r.role }, 1]]);
-    metric('raft_leader', 'gauge', 'The leader this node knows (1).', r.leaderId ? [[{ node: r.nodeId, leader: r.leaderId }, 1]] : []);
+    family('raft_term', 'gauge', 'The Raft term.', [[{ node: r.nodeId }, r.term]]);
+    family('raft_commit_index', 'gauge', 'The Raft commit index.', [[{ node: r.nodeId }, r.commitIndex]]);
+    family('raft_applied_index', 'gauge', 'The Raft applied index.', [[{ node: r.nodeId }, r.appliedIndex]]);
+    family('raft_role', 'gauge', "This node's role (1 for the current one).", [[{ node: r.nodeId, role: r.role }, 1]]);
+    family('raft_leader', 'gauge', 'The leader this node knows (1).', r.leaderId ? [[{ node: r.nodeId, leader: r.leaderId }, 1]] : []);
     const matched = r.members.filter((x) => x.matchIndex != null);
-    metric('raft_member_match_index', 'gauge', "On the leader: each member's last log index known to match the leader's.", matched.map((x) => [{ node: r.nodeId, member: x.nodeId }, x.matchIndex]));
+    family('raft_member_match_index', 'gauge', "On the leader: each member's last log index known to match the leader's.", matched.map((x) => [{ node: r.nodeId, member: x.nodeId }, x.matchIndex]));
+  }
+  return out.concat(m.engine || []);
+}
+
+const esc = (v) => String(v).replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+const labelText = (labels) => {
+  const l = Object.entries(labels)
+    .map(([k, x]) => `${k}="${esc(x)}"`)
+    .join(',');
+  return l ? `{${l}}` : '';
+};
+
+/** The Prometheus text exposition format (0.0.4) of `m`. */
+function prometheus(m) {
+  const lines = [];
+  for (const f of families(m)) {
+    const name = `redux_cluster_${f.name}`;
+    lines.push(`# HELP ${name} ${f.help}`, `# TYPE ${name} ${f.type}`);
+    for (const s of f.samples) {
+      if (f.type !== 'histogram') {
+        lines.push(`${name}${labelText(s.labels)} ${s.value}`);
+        continue;
+      }
+      for (const [le, n] of s.buckets) lines.push(`${name}_bucket${labelText({ ...s.labels, le })} ${n}`);
+      lines.push(`${name}_bucket${labelText({ ...s.labels, le: '+Inf' })} ${s.count}`);
+      lines.push(`${name}_sum${labelText(s.labels)} ${s.sum}`);
+      lines.push(`${name}_count${labelText(s.labels)} ${s.count}`);
+    }
   }
   return lines.join('\n') + '\n';
 }
@@ -158,4 +185,4 @@ function serve(store, { port = 0, host = '127.0.0.1' } = {}) {
   };
 }
 
-module.exports = { collect, prometheus, serve };
+module.exports = { collect, families, prometheus, serve };
