@@ -14,6 +14,7 @@ import { counter, freePort, sink, waitFor } from './helpers.mjs';
 
 const require = createRequire(import.meta.url);
 const { FAMILIES } = require('../src/js/prom.js');
+const { families } = require('../src/js/metrics.js');
 
 /** The value of `name{labels}` in Prometheus text, or undefined. */
 function sample(text, name, labels = {}) {
@@ -83,6 +84,12 @@ test('prom-client: every family goes into the user registry beside its own metri
   const js = ['actions_ordered_total', 'actions_applied_total', 'clients', 'client_lag_actions', 'bytes_received_total', 'bytes_sent_total', 'errors_total',
     'raft_term', 'raft_commit_index', 'raft_applied_index', 'raft_role', 'raft_leader', 'raft_member_match_index'];
   assert.deepEqual([...js, ...exported].sort(), Object.keys(FAMILIES).sort());
+  // And each sample carries exactly the labels the list declares (the alerts and the
+  // dashboard aggregate by them).
+  for (const f of families(srv.metrics())) {
+    assert.equal(f.type, FAMILIES[f.name].type, f.name);
+    for (const s of f.samples) assert.deepEqual(Object.keys(s.labels).sort(), [...FAMILIES[f.name].labels].sort(), f.name);
+  }
 
   const tool = promtool();
   if (tool) {

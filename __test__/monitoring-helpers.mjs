@@ -4,55 +4,22 @@
 // Prometheus in the end-to-end test), and the metric and label names an expression uses.
 import fs from 'node:fs';
 import path from 'node:path';
+import { createRequire } from 'node:module';
 import { ROOT } from './helpers.mjs';
+
+const { FAMILIES } = createRequire(import.meta.url)('../src/js/prom.js');
 
 export const ALERTS_FILE = path.join(ROOT, 'src', 'js', 'monitoring', 'alerts.yml');
 export const ALERTS_TEST_FILE = path.join(ROOT, '__test__', 'alerts.test.yml');
 export const DASHBOARD_FILE = path.join(ROOT, 'src', 'js', 'monitoring', 'grafana-dashboard.json');
 
 // Every metric a server serves on /metrics, with its type and labels (besides the `job`
-// and `instance` Prometheus adds). A copy of the README's metrics table ("Metrics and the
-// dashboard"), kept here because the tests cannot read the README's prose as data: when a
-// metric is added, renamed or gets a label, change both. Histograms also serve
-// NAME_bucket (with `le`), NAME_sum and NAME_count.
-const RAFT = ['node'];
-export const METRICS = Object.freeze({
-  redux_cluster_actions_ordered_total: { type: 'counter', labels: [] },
-  redux_cluster_actions_applied_total: { type: 'counter', labels: [] },
-  redux_cluster_clients: { type: 'gauge', labels: [] },
-  redux_cluster_client_lag_actions: { type: 'gauge', labels: ['client', 'address', 'transport'] },
-  redux_cluster_bytes_received_total: { type: 'counter', labels: [] },
-  redux_cluster_bytes_sent_total: { type: 'counter', labels: [] },
-  redux_cluster_errors_total: { type: 'counter', labels: [] },
-  redux_cluster_raft_term: { type: 'gauge', labels: RAFT },
-  redux_cluster_raft_commit_index: { type: 'gauge', labels: RAFT },
-  redux_cluster_raft_applied_index: { type: 'gauge', labels: RAFT },
-  redux_cluster_raft_role: { type: 'gauge', labels: [...RAFT, 'role'] },
-  redux_cluster_raft_leader: { type: 'gauge', labels: [...RAFT, 'leader'] },
-  redux_cluster_raft_member_match_index: { type: 'gauge', labels: [...RAFT, 'member'] },
-  redux_cluster_raft_has_leader: { type: 'gauge', labels: RAFT },
-  redux_cluster_raft_is_leader: { type: 'gauge', labels: RAFT },
-  redux_cluster_raft_leader_changes_seen_total: { type: 'counter', labels: RAFT },
-  redux_cluster_raft_members: { type: 'gauge', labels: RAFT },
-  redux_cluster_raft_members_reachable: { type: 'gauge', labels: RAFT },
-  redux_cluster_raft_proposals_committed_total: { type: 'counter', labels: RAFT },
-  redux_cluster_raft_proposals_applied_total: { type: 'counter', labels: RAFT },
-  redux_cluster_raft_proposals_pending: { type: 'gauge', labels: RAFT },
-  redux_cluster_raft_proposals_failed_total: { type: 'counter', labels: [...RAFT, 'reason'] },
-  redux_cluster_raft_commit_duration_seconds: { type: 'histogram', labels: RAFT },
-  redux_cluster_apply_duration_seconds: { type: 'histogram', labels: RAFT },
-  redux_cluster_raft_wal_fsync_duration_seconds: { type: 'histogram', labels: RAFT },
-  redux_cluster_raft_peer_round_trip_seconds: { type: 'histogram', labels: [...RAFT, 'peer'] },
-  redux_cluster_raft_snapshot_duration_seconds: { type: 'histogram', labels: [...RAFT, 'phase'] },
-  redux_cluster_raft_peer_sent_bytes_total: { type: 'counter', labels: [...RAFT, 'peer'] },
-  redux_cluster_raft_peer_received_bytes_total: { type: 'counter', labels: [...RAFT, 'peer'] },
-  redux_cluster_raft_peer_heartbeats_missed_total: { type: 'counter', labels: [...RAFT, 'peer'] },
-  redux_cluster_client_connections_opened_total: { type: 'counter', labels: ['transport'] },
-  redux_cluster_client_connections_closed_total: { type: 'counter', labels: ['transport'] },
-  redux_cluster_client_moves_total: { type: 'counter', labels: [] },
-  redux_cluster_client_refusals_total: { type: 'counter', labels: ['reason'] },
-  redux_cluster_events_dropped_total: { type: 'counter', labels: [] },
-});
+// and `instance` Prometheus adds): the package's own list (src/js/prom.js, checked against
+// what a running server exports by metrics.spec.mjs, and documented in the README's
+// metrics table). Histograms also serve NAME_bucket (with `le`), NAME_sum and NAME_count.
+export const METRICS = Object.freeze(
+  Object.fromEntries(Object.entries(FAMILIES).map(([name, f]) => [`redux_cluster_${name}`, f])),
+);
 
 /** Labels every series has in Prometheus (added by the scrape). */
 export const TARGET_LABELS = Object.freeze(['job', 'instance']);

@@ -10,46 +10,49 @@ const { ReduxClusterError, ErrorCode } = require('./errors.js');
 
 const PREFIX = 'redux_cluster_';
 
-// Every family a server can export, with its type: what is registered up front (a
-// replicated server's Raft families exist only once its node has started, and a
-// registry takes metrics by name). A test checks it against what a running
+// Every family a server can export, with its type and labels (besides the `job` and
+// `instance` a scrape adds): what is registered up front (a replicated server's Raft
+// families exist only once its node has started, and a registry takes metrics by name),
+// and the list the monitoring tests check the alerts and the dashboard against. The
+// README's metrics table documents it; a test checks it against what a running
 // replicated server exports, so it cannot drift from the engine.
+const RAFT = ['node'];
 const FAMILIES = Object.freeze({
-  actions_ordered_total: 'counter',
-  actions_applied_total: 'counter',
-  clients: 'gauge',
-  client_lag_actions: 'gauge',
-  bytes_received_total: 'counter',
-  bytes_sent_total: 'counter',
-  errors_total: 'counter',
-  client_connections_opened_total: 'counter',
-  client_connections_closed_total: 'counter',
-  client_moves_total: 'counter',
-  client_refusals_total: 'counter',
-  events_dropped_total: 'counter',
-  raft_term: 'gauge',
-  raft_commit_index: 'gauge',
-  raft_applied_index: 'gauge',
-  raft_role: 'gauge',
-  raft_leader: 'gauge',
-  raft_member_match_index: 'gauge',
-  raft_has_leader: 'gauge',
-  raft_is_leader: 'gauge',
-  raft_members: 'gauge',
-  raft_members_reachable: 'gauge',
-  raft_proposals_pending: 'gauge',
-  raft_leader_changes_seen_total: 'counter',
-  raft_proposals_committed_total: 'counter',
-  raft_proposals_applied_total: 'counter',
-  raft_proposals_failed_total: 'counter',
-  raft_commit_duration_seconds: 'histogram',
-  apply_duration_seconds: 'histogram',
-  raft_wal_fsync_duration_seconds: 'histogram',
-  raft_snapshot_duration_seconds: 'histogram',
-  raft_peer_round_trip_seconds: 'histogram',
-  raft_peer_sent_bytes_total: 'counter',
-  raft_peer_received_bytes_total: 'counter',
-  raft_peer_heartbeats_missed_total: 'counter',
+  actions_ordered_total: { type: 'counter', labels: [] },
+  actions_applied_total: { type: 'counter', labels: [] },
+  clients: { type: 'gauge', labels: [] },
+  client_lag_actions: { type: 'gauge', labels: ['client', 'address', 'transport'] },
+  bytes_received_total: { type: 'counter', labels: [] },
+  bytes_sent_total: { type: 'counter', labels: [] },
+  errors_total: { type: 'counter', labels: [] },
+  client_connections_opened_total: { type: 'counter', labels: ['transport'] },
+  client_connections_closed_total: { type: 'counter', labels: ['transport'] },
+  client_moves_total: { type: 'counter', labels: [] },
+  client_refusals_total: { type: 'counter', labels: ['reason'] },
+  events_dropped_total: { type: 'counter', labels: [] },
+  raft_term: { type: 'gauge', labels: RAFT },
+  raft_commit_index: { type: 'gauge', labels: RAFT },
+  raft_applied_index: { type: 'gauge', labels: RAFT },
+  raft_role: { type: 'gauge', labels: [...RAFT, 'role'] },
+  raft_leader: { type: 'gauge', labels: [...RAFT, 'leader'] },
+  raft_member_match_index: { type: 'gauge', labels: [...RAFT, 'member'] },
+  raft_has_leader: { type: 'gauge', labels: RAFT },
+  raft_is_leader: { type: 'gauge', labels: RAFT },
+  raft_members: { type: 'gauge', labels: RAFT },
+  raft_members_reachable: { type: 'gauge', labels: RAFT },
+  raft_proposals_pending: { type: 'gauge', labels: RAFT },
+  raft_leader_changes_seen_total: { type: 'counter', labels: RAFT },
+  raft_proposals_committed_total: { type: 'counter', labels: RAFT },
+  raft_proposals_applied_total: { type: 'counter', labels: RAFT },
+  raft_proposals_failed_total: { type: 'counter', labels: [...RAFT, 'reason'] },
+  raft_commit_duration_seconds: { type: 'histogram', labels: RAFT },
+  apply_duration_seconds: { type: 'histogram', labels: RAFT },
+  raft_wal_fsync_duration_seconds: { type: 'histogram', labels: RAFT },
+  raft_snapshot_duration_seconds: { type: 'histogram', labels: [...RAFT, 'phase'] },
+  raft_peer_round_trip_seconds: { type: 'histogram', labels: [...RAFT, 'peer'] },
+  raft_peer_sent_bytes_total: { type: 'counter', labels: [...RAFT, 'peer'] },
+  raft_peer_received_bytes_total: { type: 'counter', labels: [...RAFT, 'peer'] },
+  raft_peer_heartbeats_missed_total: { type: 'counter', labels: [...RAFT, 'peer'] },
 });
 
 /** One family's samples as prom-client's values (a histogram's as its `_bucket`, `_sum` and `_count` lines). */
@@ -95,7 +98,7 @@ function registerMetrics(server, registry, { prefix = PREFIX } = {}) {
   };
   const names = [];
   try {
-    for (const [family, type] of Object.entries(FAMILIES)) {
+    for (const [family, { type }] of Object.entries(FAMILIES)) {
       const name = prefix + family;
       if (registry.getSingleMetric && registry.getSingleMetric(name)) {
         throw new ReduxClusterError(ErrorCode.InvalidConfig, `the registry already has a metric named ${name}`);
