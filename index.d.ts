@@ -142,6 +142,14 @@ export interface StoreConfig extends EngineConfig {
    * @default console.error
    */
   stderr?: (message: string) => void;
+  /**
+   * 'json': each message handed to `stderr` is one JSON object on one line,
+   * `{"level":"error","time":"<ISO 8601>","code":"ERR_AUTH","msg":"..."}` (no `code` when
+   * the message has none), for pino, ELK or Loki to take as they come. The environment
+   * variable `REDUX_CLUSTER_RS_LOG_FORMAT=json` sets it for every store of a process.
+   * @default 'text'
+   */
+  logFormat?: 'text' | 'json';
 }
 
 /** redux-cluster 2.0's name for the store options. */

@@ -137,3 +137,38 @@ test("a single server's client metrics: sessions by transport, logins refused, a
     assert.equal(r.status, 0, `promtool check metrics: ${r.stdout}${r.stderr}`);
   }
 });
+
+test("logFormat 'json' (or REDUX_CLUSTER_RS_LOG_FORMAT=json): each stderr line is one JSON object with level, time, code and msg", async (t) => {
+  const port = await freePort();
+  const lines = sink();
+  const store = createStore(counter, { stderr: lines, logFormat: 'json' });
+  const srv = store.createServer({ host: '127.0.0.1', port, logins: { ann: 'secret' } });
+  t.after(() => srv.close());
+  const bad = createStore(counter, { stderr: sink() });
+  const b = bad.createClient({ host: '127.0.0.1', port, login: 'ann', password: 'wrong' });
+  await waitFor(() => lines.lines.length > 0, { what: "the server's report of the refused login" });
+  await b.disconnect(0);
+  const entry = JSON.parse(lines.lines[0]);
+  assert.deepEqual(Object.keys(entry), ['level', 'time', 'code', 'msg']);
+  assert.equal(entry.level, 'error');
+  assert.equal(entry.code, ErrorCode.Auth);
+  assert.ok(!Number.isNaN(Date.parse(entry.time)), entry.time);
+  assert.match(entry.msg, /refused/);
+  assert.doesNotMatch(entry.msg, /\[ERR_AUTH\]$/);
+
+  // The environment's switch, and a bad value refused.
+  process.env.REDUX_CLUSTER_RS_LOG_FORMAT = 'json';
+  try {
+    const env = sink();
+    const s = createStore(counter, { stderr: env });
+    s._error('hello');
+    assert.deepEqual(Object.keys(JSON.parse(env.lines[0])), ['level', 'time', 'msg']);
+    // An explicit option wins over the environment.
+    const text = sink();
+    createStore(counter, { stderr: text, logFormat: 'text' })._error('plain', ErrorCode.Io);
+    assert.equal(text.lines[0], `plain [${ErrorCode.Io}]`);
+  } finally {
+    delete process.env.REDUX_CLUSTER_RS_LOG_FORMAT;
+  }
+  assert.throws(() => createStore(counter, { logFormat: 'xml' }), (e) => e.code === ErrorCode.InvalidConfig);
+});

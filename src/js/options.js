@@ -112,13 +112,16 @@ function readConfig(config) {
   const resync = config.resync === undefined ? 1000 : config.resync;
   if (typeof resync !== 'number' || !(resync > 0)) throw invalid('resync must be a positive number');
   if (config.stderr !== undefined && typeof config.stderr !== 'function') throw invalid('stderr must be a function');
+  // The environment sets it for a whole process (an operator's switch, no code change).
+  const logFormat = config.logFormat ?? (process.env.REDUX_CLUSTER_RS_LOG_FORMAT || 'text');
+  if (logFormat !== 'text' && logFormat !== 'json') throw invalid(`logFormat must be 'text' or 'json', got ${JSON.stringify(logFormat)}`);
   const engine = {};
   for (const k of ENGINE_KEYS) {
     if (config[k] === undefined) continue;
     if (typeof config[k] !== 'number') throw invalid(`${k} must be a number`);
     engine[k] = config[k];
   }
-  return { mode, serializationMode, resync, debug: !!config.debug, stderr: config.stderr, engine };
+  return { mode, serializationMode, resync, debug: !!config.debug, stderr: config.stderr, logFormat, engine };
 }
 
 function checkMode(mode) {

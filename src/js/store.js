@@ -58,6 +58,7 @@ class ReduxCluster {
     this.connected = false;
     this.resync = cfg.resync;
     this.stderr = cfg.stderr || console.error;
+    this._logJson = cfg.logFormat === 'json';
     // As redux-cluster: the defaults, then the caller's options.
     this.config = Object.freeze({
       ...(config || {}),
@@ -372,11 +373,20 @@ class ReduxCluster {
     }
   }
 
-  /** Reports on `stderr`; a message with a stable code ends with it: `... [ERR_AUTH]`. */
+  /**
+   * Reports on `stderr`: a message with a stable code ends with it (`... [ERR_AUTH]`), or
+   * with `logFormat: 'json'` is one JSON line with the code in its own field.
+   */
   _error(message, code) {
     this._errorCount += 1;
+    let line;
+    if (this._logJson) {
+      line = JSON.stringify(code ? { level: 'error', time: new Date().toISOString(), code, msg: message } : { level: 'error', time: new Date().toISOString(), msg: message });
+    } else {
+      line = code ? `${message} [${code}]` : message;
+    }
     try {
-      this.stderr(code ? `${message} [${code}]` : message);
+      this.stderr(line);
     } catch {
       // A throwing error sink must not break the store.
     }
