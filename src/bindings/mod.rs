@@ -7,8 +7,12 @@
 //! - [`raft`]: `NativeRaft`, one Raft node (consensus layer) with its key-value state.
 //! - [`reducer`]: `NativeReducer`, a store's reducer in the engine.
 //! - [`raftnode`]: `NativeRaftNode`, the RaftNode API's node, with a JS transport.
-//! - [`store`]: `NativeAuthority` (server side), `NativeListener`, `NativeClient`.
+//! - [`authority`]: `NativeAuthority` (a server store) and `NativeListener` (an endpoint);
+//!   [`client`]: `NativeClient` (a client replica); [`store`]: what the two share;
+//!   [`store_options`]: their options, checked, and every `RaftConfig` built from them.
 
+mod authority;
+mod client;
 mod cluster;
 mod error;
 mod js;
