@@ -146,7 +146,9 @@ class ServerRole {
     const r = a.poll(this.seq + 1, Number.MAX_SAFE_INTEGER, POLL_MAX);
     this.store._events(r.events);
     this.seq = state.take(r, this.seq, decode, this.waiters);
-    if (r.wantSnapshot) a.setSnapshot(this.seq, this.store._encode(state.getState()));
+    // A JS reducer's state is snapshotted here when the engine asks (to trim its log);
+    // an engine reducer's is the engine's own.
+    if (r.wantSnapshot && !state.engine) a.setSnapshot(this.seq, this.store._encode(state.getState()));
     this._settle();
     if (r.more) this._queuePump();
   }
