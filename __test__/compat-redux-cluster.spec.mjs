@@ -408,21 +408,28 @@ test('sendtoall() in a loop while another process dispatches 40,000 actions: not
   await k.next((m) => m.ready);
   const N = 20;
   const per = 2000;
-  let resyncs = 0;
+  // Resyncs made while the client's actions were arriving: the race this test is about
+  // (how many depends on the machine's speed, so only that there were some).
+  let during = 0;
   let stop = false;
   const loop = () => {
+    const c = server.getState().counter;
     server.sendtoall();
-    resyncs++;
+    if (c > 0 && c < N * per) during++;
     if (!stop) setImmediate(loop);
   };
   loop();
   try {
-    for (let i = 0; i < N; i++) k.send({ cmd: 'dispatch', n: per });
-    await waitFor(() => server.getState().counter === N * per, { timeoutMs: 30000, what: 'every action on the server', show: () => server.getState() });
+    // One batch at a time, so that the resyncs keep meeting actions on their way in
+    // (sent all at once, a fast machine orders them between two turns of the loop).
+    for (let i = 0; i < N; i++) {
+      k.send({ cmd: 'dispatch', n: per });
+      await waitFor(() => server.getState().counter >= (i + 1) * per, { timeoutMs: 30000, what: `batch ${i + 1} on the server`, show: () => server.getState() });
+    }
   } finally {
     stop = true;
   }
-  assert.ok(resyncs > 100, `${resyncs} resyncs`);
+  assert.ok(during >= 10, `${during} resyncs while the actions arrived`);
   let id = 0;
   let last;
   await waitFor(
