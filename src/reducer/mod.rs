@@ -20,6 +20,60 @@ pub const SYNC: &str = "REDUX_CLUSTER_SYNC";
 /// Reducer failures kept for JS to collect; older ones are counted, not kept.
 pub const FAILURES_KEPT: usize = 1024;
 
+/// What the divergence guard's reserved action types start with (issue 28). They travel
+/// through the ordered stream like any action, so that every replica meets them at the
+/// same point, but they never reach a reducer and never change the state.
+pub const GUARD_PREFIX: &str = "@@redux-cluster/";
+/// `{"type":CHECK,"by":id}` at seq `s`: every replica records the digest of its state as
+/// it is just before `s` (after `s - 1`), keyed by `s`.
+pub const CHECK: &str = "@@redux-cluster/CHECK";
+/// `{"type":DIGEST,"seq":s,"digest":hex}`: the authority's digest at the CHECK of `s`,
+/// which every replica compares with its own record for `s`.
+pub const DIGEST: &str = "@@redux-cluster/DIGEST";
+/// `{"type":RESYNC,"by":id}`: a diverged replica asks the authority for its state (JS
+/// answers it); replicas skip it.
+pub const RESYNC: &str = "@@redux-cluster/RESYNC";
+
+/// CHECK digests kept for a DIGEST to find: the authority publishes right after the
+/// CHECK is ordered, so only a replica 64 checks behind misses one (and says nothing
+/// rather than guess).
+pub const CHECKS_KEPT: usize = 64;
+/// Divergences kept for JS to collect; older ones are counted, not kept. One is enough
+/// to resync; more only say it keeps happening.
+pub const DIVERGENCES_KEPT: usize = 64;
+
+/// The digest of a state as the divergence guard compares it: SHA-256 of its JSON text,
+/// lowercase hex, its first 16 characters (64 bits: a collision between two replicas'
+/// states is not a concern, and the DIGEST action stays short).
+///
+/// JS computes the same digest of a JS reducer's state (`stateDigest` in the addon), so
+/// both kinds of store agree on one definition. Two replicas agree only if their JSON
+/// texts are byte for byte the same: a reducer whose state serializes in an order that
+/// varies between processes (a hash map's) is as nondeterministic as one that calls
+/// `Math.random`.
+pub fn digest(json: &[u8]) -> String {
+    use sha2::{Digest as _, Sha256};
+    use std::fmt::Write as _;
+    let d = Sha256::digest(json);
+    let mut hex = String::with_capacity(16);
+    for b in &d[..8] {
+        let _ = write!(hex, "{b:02x}");
+    }
+    hex
+}
+
+/// A replica whose state at a CHECK differed from its authority's: the reducer is not
+/// deterministic (or mutates what it was given), and this replica has drifted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Divergence {
+    /// The CHECK's sequence number: the states compared are those just before it.
+    pub seq: u64,
+    /// The authority's digest.
+    pub expected: String,
+    /// This replica's digest.
+    pub actual: String,
+}
+
 /// A reducer whose state lives in Rust.
 pub trait Reducer: Send {
     /// Applies one action (JSON text of an object with a string `type`): `Ok(false)` when
@@ -50,6 +104,11 @@ struct Cell {
     failures: VecDeque<Failure>,
     /// Failures dropped from `failures` since the last `take_failures`.
     dropped: u64,
+    /// The digests recorded at the last [`CHECKS_KEPT`] CHECKs, by their seq.
+    checks: VecDeque<(u64, String)>,
+    divergences: VecDeque<Divergence>,
+    /// Divergences dropped from `divergences` since the last `take_divergences`.
+    divergences_dropped: u64,
 }
 
 /// One store's native reducer and its state, shared by whoever applies to it (the store
@@ -60,15 +119,64 @@ pub struct NativeState {
     cell: Mutex<Cell>,
 }
 
-fn type_is_sync(action: &[u8]) -> bool {
-    // Cheap first: only an action that mentions the sync type is parsed for it.
-    memchr::memmem::find(action, SYNC.as_bytes()).is_some() && {
-        #[derive(serde::Deserialize)]
-        struct Head<'a> {
-            #[serde(rename = "type", borrow)]
-            ty: std::borrow::Cow<'a, str>,
-        }
-        serde_json::from_slice::<Head>(action).is_ok_and(|h| h.ty == SYNC)
+/// The action types the engine handles itself rather than the reducer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reserved {
+    Sync,
+    Check,
+    Digest,
+    Resync,
+}
+
+fn reserved(action: &[u8]) -> Option<Reserved> {
+    // Cheap first: only an action that mentions a reserved type is parsed for its type
+    // (every action goes through here, and almost none is reserved).
+    let sync = memchr::memmem::find(action, SYNC.as_bytes()).is_some();
+    if !sync && memchr::memmem::find(action, GUARD_PREFIX.as_bytes()).is_none() {
+        return None;
+    }
+    #[derive(serde::Deserialize)]
+    struct Head<'a> {
+        #[serde(rename = "type", borrow)]
+        ty: std::borrow::Cow<'a, str>,
+    }
+    let head = serde_json::from_slice::<Head>(action).ok()?;
+    match head.ty.as_ref() {
+        SYNC => Some(Reserved::Sync),
+        CHECK => Some(Reserved::Check),
+        DIGEST => Some(Reserved::Digest),
+        RESYNC => Some(Reserved::Resync),
+        _ => None,
+    }
+}
+
+/// A CHECK or RESYNC must name who sent it, as JS sends them; one without is malformed.
+fn guard_by(action: &[u8], ty: &str) -> Result<(), String> {
+    #[derive(serde::Deserialize)]
+    struct By {
+        by: Option<String>,
+    }
+    match serde_json::from_slice::<By>(action) {
+        Ok(By { by: Some(_) }) => Ok(()),
+        _ => Err(format!("a {ty} action needs `by`, a string")),
+    }
+}
+
+/// A DIGEST's `seq` and `digest`.
+fn guard_digest(action: &[u8]) -> Result<(u64, String), String> {
+    #[derive(serde::Deserialize)]
+    struct Published {
+        seq: Option<u64>,
+        digest: Option<String>,
+    }
+    match serde_json::from_slice::<Published>(action) {
+        Ok(Published {
+            seq: Some(seq),
+            digest: Some(digest),
+        }) => Ok((seq, digest)),
+        _ => Err(format!(
+            "a {DIGEST} action needs `seq`, a sequence number, and `digest`, a string"
+        )),
     }
 }
 
@@ -98,18 +206,64 @@ fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T, String>) -> Result<T, St
 }
 
 impl Cell {
+    /// Applies the action ordered at `self.seq`. Every native apply goes through here, so
+    /// the guard's actions are handled here, once, whoever ordered them.
     fn apply(&mut self, action: &[u8]) -> Result<(), String> {
-        let changed = if type_is_sync(action) {
-            let payload = sync_payload(action)?;
-            guarded("restore", || self.reducer.restore(payload.get().as_bytes()))?;
-            true
-        } else {
-            guarded("apply", || self.reducer.apply(action))?
+        let changed = match reserved(action) {
+            None => guarded("apply", || self.reducer.apply(action))?,
+            Some(Reserved::Sync) => {
+                let payload = sync_payload(action)?;
+                guarded("restore", || self.reducer.restore(payload.get().as_bytes()))?;
+                true
+            }
+            // The guard's actions never change the state: no version bump, so JS keeps
+            // its state object and nothing is sent for them.
+            Some(Reserved::Check) => {
+                guard_by(action, CHECK)?;
+                // The state as it is before this seq: nothing of `seq` is applied yet.
+                let d = digest(&self.json()?);
+                if self.checks.len() == CHECKS_KEPT {
+                    self.checks.pop_front();
+                }
+                self.checks.push_back((self.seq, d));
+                false
+            }
+            Some(Reserved::Digest) => {
+                let (seq, expected) = guard_digest(action)?;
+                // No record (a replica that joined after the CHECK, or fell too far
+                // behind): nothing to compare, and no guess.
+                if let Some(actual) = self.check_digest(seq) {
+                    if actual != expected {
+                        if self.divergences.len() == DIVERGENCES_KEPT {
+                            self.divergences.pop_front();
+                            self.divergences_dropped += 1;
+                        }
+                        self.divergences.push_back(Divergence {
+                            seq,
+                            expected,
+                            actual,
+                        });
+                    }
+                }
+                false
+            }
+            Some(Reserved::Resync) => {
+                guard_by(action, RESYNC)?;
+                false
+            }
         };
         if changed {
             self.version += 1;
         }
         Ok(())
+    }
+
+    fn check_digest(&self, seq: u64) -> Option<String> {
+        self.checks
+            .iter()
+            .rev()
+            .find(|(s, _)| *s == seq)
+            .map(|(_, d)| d.clone())
     }
 
     fn fail(&mut self, seq: u64, message: String) {
@@ -143,6 +297,9 @@ impl NativeState {
                 json: None,
                 failures: VecDeque::new(),
                 dropped: 0,
+                checks: VecDeque::new(),
+                divergences: VecDeque::new(),
+                divergences_dropped: 0,
             }),
         }
     }
@@ -236,6 +393,21 @@ impl NativeState {
         let dropped = std::mem::take(&mut c.dropped);
         (c.failures.drain(..).collect(), dropped)
     }
+
+    /// Divergences found since the last call (a DIGEST that differed from this replica's
+    /// record), and how many more were not kept.
+    pub fn take_divergences(&self) -> (Vec<Divergence>, u64) {
+        let mut c = self.lock();
+        let dropped = std::mem::take(&mut c.divergences_dropped);
+        (c.divergences.drain(..).collect(), dropped)
+    }
+
+    /// The digest this replica recorded at the CHECK ordered as `seq` (an authority
+    /// publishes its own in a DIGEST); `None` when there was none, or it is no longer
+    /// kept.
+    pub fn check_digest(&self, seq: u64) -> Option<String> {
+        self.lock().check_digest(seq)
+    }
 }
 
 #[cfg(test)]
@@ -327,5 +499,188 @@ mod tests {
         let (f, dropped) = s.take_failures();
         assert_eq!((f.len(), dropped), (FAILURES_KEPT, 10));
         assert_eq!(f[0].seq, 11);
+    }
+
+    /// A DIGEST action for `seq` with `digest`.
+    fn published(seq: u64, digest: &str) -> Bytes {
+        Bytes::from(format!(
+            r#"{{"type":"@@redux-cluster/DIGEST","seq":{seq},"digest":"{digest}"}}"#
+        ))
+    }
+
+    const CHECK_ACTION: &[u8] = br#"{"type":"@@redux-cluster/CHECK","by":"a"}"#;
+    const INC: &[u8] = br#"{"type":"PATCH","ops":[{"op":"replace","path":"/n","value":2}]}"#;
+
+    #[test]
+    fn digest_is_the_first_16_hex_of_sha256() {
+        // printf '%s' '{"n":1}' | sha256sum
+        assert_eq!(digest(br#"{"n":1}"#), "2bfd14f43d17fc7c");
+    }
+
+    #[test]
+    fn a_check_records_the_state_before_it_and_a_matching_digest_is_no_divergence() {
+        let s = patch_state(r#"{"n":1}"#);
+        let v0 = s.version();
+        s.apply_ordered(
+            1,
+            &[
+                Bytes::from_static(CHECK_ACTION),
+                Bytes::from_static(INC),
+                published(1, "2bfd14f43d17fc7c"),
+            ],
+        );
+        // The state before seq 1, not after the PATCH at 2.
+        assert_eq!(s.check_digest(1).as_deref(), Some("2bfd14f43d17fc7c"));
+        assert_eq!(s.check_digest(2), None);
+        assert_eq!(s.take_divergences(), (vec![], 0));
+        assert_eq!(s.take_failures(), (vec![], 0));
+        // Only the PATCH changed the state.
+        assert_eq!(s.version(), v0 + 1);
+    }
+
+    #[test]
+    fn another_digest_is_a_divergence_with_both_digests() {
+        let s = patch_state(r#"{"n":1}"#);
+        s.apply_ordered(
+            5,
+            &[
+                Bytes::from_static(CHECK_ACTION),
+                published(5, "0123456789abcdef"),
+            ],
+        );
+        assert_eq!(
+            s.take_divergences(),
+            (
+                vec![Divergence {
+                    seq: 5,
+                    expected: "0123456789abcdef".into(),
+                    actual: "2bfd14f43d17fc7c".into(),
+                }],
+                0
+            )
+        );
+        // Taken: not reported twice.
+        assert_eq!(s.take_divergences(), (vec![], 0));
+    }
+
+    #[test]
+    fn a_digest_for_a_seq_never_checked_is_nothing() {
+        let s = patch_state(r#"{"n":1}"#);
+        s.apply_ordered(
+            1,
+            &[
+                Bytes::from_static(CHECK_ACTION),
+                published(7, "0123456789abcdef"),
+            ],
+        );
+        assert_eq!(s.take_divergences(), (vec![], 0));
+        assert_eq!(s.take_failures(), (vec![], 0));
+    }
+
+    /// Refuses every action it is given, and counts them: a guard action that reached it
+    /// would be a failure. (The patch reducer would not do: it ignores types not its own.)
+    struct RefusesAll(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+    impl Reducer for RefusesAll {
+        fn apply(&mut self, _: &[u8]) -> Result<bool, String> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Err("refused".into())
+        }
+        fn state_json(&self) -> Result<Vec<u8>, String> {
+            Ok(br#"{"n":1}"#.to_vec())
+        }
+        fn restore(&mut self, _: &[u8]) -> Result<(), String> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_guards_actions_never_reach_the_reducer_nor_change_the_state() {
+        let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let s = NativeState::new("r".into(), Box::new(RefusesAll(seen.clone())));
+        let v0 = s.version();
+        s.apply_ordered(
+            1,
+            &[
+                Bytes::from_static(CHECK_ACTION),
+                published(1, "0123456789abcdef"),
+                Bytes::from_static(br#"{"type":"@@redux-cluster/RESYNC","by":"b"}"#),
+            ],
+        );
+        assert_eq!(s.seq(), 3);
+        assert_eq!(s.take_failures(), (vec![], 0));
+        assert_eq!(s.version(), v0);
+        assert!(s.state_since(v0).unwrap().is_none());
+        // As the store's own and as an authority's ordered action alike.
+        let (seq, r) = s.apply_own(CHECK_ACTION);
+        assert_eq!((seq, r), (4, Ok(())));
+        assert_eq!(s.apply_at(5, &published(4, "2bfd14f43d17fc7c")), Ok(()));
+        assert_eq!(s.version(), v0);
+        assert_eq!(s.take_divergences().0.len(), 1);
+        assert_eq!(seen.load(std::sync::atomic::Ordering::Relaxed), 0);
+        // Another @@redux-cluster/ type, or a guard type mentioned elsewhere than in
+        // `type`, is the reducer's.
+        let (_, r) = s.apply_own(br#"{"type":"@@redux-cluster/OTHER"}"#);
+        assert!(r.is_err());
+        let (_, r) = s.apply_own(br#"{"type":"A","note":"@@redux-cluster/CHECK"}"#);
+        assert!(r.is_err());
+        assert_eq!(seen.load(std::sync::atomic::Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn with_the_patch_reducer_the_state_and_its_version_stay_as_they_were() {
+        let s = patch_state(r#"{"n":1}"#);
+        let v0 = s.version();
+        let (_, j0) = s.snapshot().unwrap();
+        s.apply_ordered(
+            1,
+            &[
+                Bytes::from_static(CHECK_ACTION),
+                published(1, "2bfd14f43d17fc7c"),
+                Bytes::from_static(br#"{"type":"@@redux-cluster/RESYNC","by":"b"}"#),
+            ],
+        );
+        assert_eq!(s.take_failures(), (vec![], 0));
+        assert_eq!((s.version(), s.snapshot().unwrap().1), (v0, j0));
+    }
+
+    #[test]
+    fn a_malformed_guard_action_is_a_failure_and_changes_nothing() {
+        let s = patch_state(r#"{"n":1}"#);
+        let v0 = s.version();
+        s.apply_ordered(
+            1,
+            &[
+                Bytes::from_static(br#"{"type":"@@redux-cluster/CHECK"}"#),
+                Bytes::from_static(br#"{"type":"@@redux-cluster/DIGEST","seq":1}"#),
+                Bytes::from_static(br#"{"type":"@@redux-cluster/DIGEST","digest":"00"}"#),
+                Bytes::from_static(br#"{"type":"@@redux-cluster/RESYNC","by":7}"#),
+            ],
+        );
+        let (f, _) = s.take_failures();
+        assert_eq!(f.iter().map(|f| f.seq).collect::<Vec<_>>(), [1, 2, 3, 4]);
+        assert_eq!(s.check_digest(1), None);
+        assert_eq!(s.version(), v0);
+    }
+
+    #[test]
+    fn checks_and_divergences_are_bounded() {
+        let s = patch_state(r#"{"n":1}"#);
+        let n = (DIVERGENCES_KEPT + 10) as u64;
+        let mut batch = Vec::new();
+        for i in 0..n {
+            batch.push(Bytes::from_static(CHECK_ACTION));
+            batch.push(published(2 * i + 1, "0123456789abcdef"));
+        }
+        s.apply_ordered(1, &batch);
+        let (d, dropped) = s.take_divergences();
+        assert_eq!((d.len(), dropped), (DIVERGENCES_KEPT, 10));
+        assert_eq!(d[0].seq, 2 * 10 + 1);
+        // Only the last CHECKS_KEPT checks are kept.
+        assert_eq!(s.check_digest(1), None);
+        assert!(s.check_digest(2 * (n - 1) + 1).is_some());
+        assert!(s.check_digest(2 * (n - CHECKS_KEPT as u64) + 1).is_some());
+        assert!(s
+            .check_digest(2 * (n - CHECKS_KEPT as u64 - 1) + 1)
+            .is_none());
     }
 }

@@ -12,7 +12,7 @@ use crate::error::Error;
 use crate::error::ErrorCode;
 use crate::protocol::frame::write_frame;
 use crate::protocol::{FrameError, FrameLimits, Message, Mode, Ordered};
-use crate::reducer::{Failure, NativeState};
+use crate::reducer::{Divergence, Failure, NativeState};
 use bytes::{Bytes, BytesMut};
 use parking_lot::Mutex;
 use std::future::Future;
@@ -199,6 +199,10 @@ pub struct Poll {
     pub applied: u64,
     pub failures: Vec<Failure>,
     pub failures_dropped: u64,
+    /// With a native reducer: the divergences it found since the last pull (a DIGEST
+    /// that differed from its record), with how many more were not kept.
+    pub divergences: Vec<Divergence>,
+    pub divergences_dropped: u64,
 }
 
 impl LocalAuthority {
@@ -376,6 +380,7 @@ impl LocalAuthority {
         if let Some(native) = &self.native {
             // Nothing for JS to apply: it learns how far the engine got, and what failed.
             let (failures, failures_dropped) = native.take_failures();
+            let (divergences, divergences_dropped) = native.take_divergences();
             return Poll {
                 first_seq: from,
                 actions: Vec::new(),
@@ -386,6 +391,8 @@ impl LocalAuthority {
                 applied: native.seq(),
                 failures,
                 failures_dropped,
+                divergences,
+                divergences_dropped,
             };
         }
         let mut inner = self.inner.lock();
@@ -419,6 +426,8 @@ impl LocalAuthority {
             applied: 0,
             failures: Vec::new(),
             failures_dropped: 0,
+            divergences: Vec::new(),
+            divergences_dropped: 0,
         }
     }
 
