@@ -586,6 +586,10 @@ export declare const ErrorCode: {
   readonly ClusterRunning: 'ERR_CLUSTER_RUNNING';
   /** A `Cluster` query before `Cluster.start()`. */
   readonly ClusterNotStarted: 'ERR_CLUSTER_NOT_STARTED';
+  /** A replica's state differs from its authority's at the same point of the ordered
+   *  actions: a reducer that is not deterministic (`Math.random`, `Date.now`) or that
+   *  mutates its state, found by the divergence guard. */
+  readonly Diverged: 'ERR_DIVERGED';
 };
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -80,10 +80,14 @@ pub enum ErrorCode {
     ClusterRunning,
     /// A `Cluster` query before `Cluster.start()`.
     ClusterNotStarted,
+    /// A replica's state differs from its authority's at the same point of the ordered
+    /// actions: a reducer that is not deterministic (or mutates its state), found by the
+    /// divergence guard's CHECK / DIGEST actions.
+    Diverged,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 36] = [
+    pub const ALL: [ErrorCode; 37] = [
         ErrorCode::InvalidConfig,
         ErrorCode::Protocol,
         ErrorCode::Io,
@@ -120,6 +124,7 @@ impl ErrorCode {
         ErrorCode::NotInitialized,
         ErrorCode::ClusterRunning,
         ErrorCode::ClusterNotStarted,
+        ErrorCode::Diverged,
     ];
 
     /// Whether a user can meet this code (the others pass only between nodes, and are
@@ -171,6 +176,7 @@ impl ErrorCode {
             ErrorCode::NotInitialized => "ERR_NOT_INITIALIZED",
             ErrorCode::ClusterRunning => "ERR_CLUSTER_RUNNING",
             ErrorCode::ClusterNotStarted => "ERR_CLUSTER_NOT_STARTED",
+            ErrorCode::Diverged => "ERR_DIVERGED",
         }
     }
 }

@@ -35,4 +35,5 @@ export const ErrorCode = Object.freeze({
   NotInitialized: "ERR_NOT_INITIALIZED",
   ClusterRunning: "ERR_CLUSTER_RUNNING",
   ClusterNotStarted: "ERR_CLUSTER_NOT_STARTED",
+  Diverged: "ERR_DIVERGED",
 });
