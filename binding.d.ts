@@ -229,6 +229,12 @@ export declare class NativeReducer {
   stateSince(known: number): StateText | null
   /** Refusals not yet collected (by a store that neither serves nor is a client). */
   takeFailures(): Array<JsFailure> | null
+  /**
+   * The digest of the state this replica recorded at the CHECK ordered as `seq`, for
+   * an authority to publish in a DIGEST; null when there was none (or it is older
+   * than the last 64 checks).
+   */
+  checkDigest(seq: number): string | null
 }
 
 /**
@@ -285,6 +291,12 @@ export interface AuthorityPoll {
   applied: number
   failures?: Array<JsFailure>
   failuresDropped: number
+  /**
+   * With a native reducer: the divergences it found since the last poll (issue 28's
+   * guard), absent when none, and how many more were not listed.
+   */
+  divergences?: Array<JsDivergence>
+  divergencesDropped: number
 }
 
 export interface ClientPollJs {
@@ -305,6 +317,12 @@ export interface ClientPollJs {
   applied: number
   failures?: Array<JsFailure>
   failuresDropped: number
+  /**
+   * With a native reducer: the divergences it found since the last poll (issue 28's
+   * guard), absent when none, and how many more were not listed.
+   */
+  divergences?: Array<JsDivergence>
+  divergencesDropped: number
 }
 
 /** A client's login and TLS settings. */
@@ -460,6 +478,16 @@ export interface EngineOptions {
 /** Every error code a user can meet, as `err.code` spells it (the JS `ErrorCode` object). */
 export declare function errorCodes(): Array<string>
 
+/** A replica whose state differed from its authority's at a CHECK (issue 28's guard). */
+export interface JsDivergence {
+  /** The CHECK's sequence number: the states compared are those just before it. */
+  seq: number
+  /** The authority's digest. */
+  expected: string
+  /** This replica's. */
+  actual: string
+}
+
 export interface JsEvent {
   /** 'connected' | 'disconnected' | 'error' */
   kind: string
@@ -587,6 +615,13 @@ export interface ServerAddress {
  * with the error's code (`ERR_INVALID_CONFIG`, `ERR_ADDR_IN_USE`, `ERR_DATA_FORMAT`...).
  */
 export declare function startRaft(options: RaftOptions, wake: () => void): Promise<NativeRaft>
+
+/**
+ * The digest the divergence guard compares (SHA-256 of the JSON text, lowercase hex,
+ * its first 16 characters): exposed so that JS digests a JS reducer's state by the one
+ * definition the engine digests its own by.
+ */
+export declare function stateDigest(json: string): string
 
 /** The state as JSON text at a version. */
 export interface StateText {

@@ -848,3 +848,4 @@ module.exports.errorCodes = nativeBinding.errorCodes
 module.exports.nodeIdCreate = nativeBinding.nodeIdCreate
 module.exports.nodeIdParse = nativeBinding.nodeIdParse
 module.exports.startRaft = nativeBinding.startRaft
+module.exports.stateDigest = nativeBinding.stateDigest

@@ -4,7 +4,7 @@
 
 use super::error::{from_io, io_code, js_error, refused, rejection, Code};
 use super::js::WakeFn;
-use super::reducer::{failures, JsFailure, NativeReducer};
+use super::reducer::{divergences, failures, JsDivergence, JsFailure, NativeReducer};
 use super::runtime::{handle, on_engine, Background};
 use super::store::{events, json_array, JsEvent, JsWake};
 use super::store_options::{
@@ -41,6 +41,10 @@ pub struct AuthorityPoll {
     pub applied: f64,
     pub failures: Option<Vec<JsFailure>>,
     pub failures_dropped: f64,
+    /// With a native reducer: the divergences it found since the last poll (issue 28's
+    /// guard), absent when none, and how many more were not listed.
+    pub divergences: Option<Vec<JsDivergence>>,
+    pub divergences_dropped: f64,
 }
 
 /// A server store's ordering authority: assigns sequence numbers and keeps the log, or,
@@ -368,6 +372,8 @@ impl NativeAuthority {
             applied: p.applied as f64,
             failures: failures(p.failures),
             failures_dropped: p.failures_dropped as f64,
+            divergences: divergences(p.divergences),
+            divergences_dropped: p.divergences_dropped as f64,
         }
     }
 

@@ -3,7 +3,7 @@
 
 use super::error::{from_core, js_error, Code};
 use super::js::WakeFn;
-use super::reducer::{failures, JsFailure, NativeReducer};
+use super::reducer::{divergences, failures, JsDivergence, JsFailure, NativeReducer};
 use super::runtime::{handle, on_engine};
 use super::store::{events, json_array, text, JsEvent, JsWake};
 use super::store_options::{config, credentials, endpoint, ClientSecurity, EngineOptions};
@@ -34,6 +34,10 @@ pub struct ClientPollJs {
     pub applied: f64,
     pub failures: Option<Vec<JsFailure>>,
     pub failures_dropped: f64,
+    /// With a native reducer: the divergences it found since the last poll (issue 28's
+    /// guard), absent when none, and how many more were not listed.
+    pub divergences: Option<Vec<JsDivergence>>,
+    pub divergences_dropped: f64,
 }
 
 #[napi(object)]
@@ -148,6 +152,7 @@ impl NativeClient {
         let mut p = self.inner.poll(max.max(1) as usize);
         let mut applied = 0.0;
         let mut refused = (Vec::new(), 0);
+        let mut diverged = (Vec::new(), 0);
         if let Some(n) = &self.native {
             // The replica's state is the engine's: the server's snapshot and actions go
             // to the reducer here, and JS learns how far it got.
@@ -162,6 +167,7 @@ impl NativeClient {
             n.apply_ordered(p.first_seq, &std::mem::take(&mut p.actions));
             applied = n.seq() as f64;
             refused = n.take_failures();
+            diverged = n.take_divergences();
         }
         let (snapshot_seq, snapshot) = match p.snapshot {
             Some((seq, state)) => (seq as f64, Some(text(state))),
@@ -183,6 +189,8 @@ impl NativeClient {
             applied,
             failures: failures(refused.0),
             failures_dropped: refused.1 as f64,
+            divergences: divergences(diverged.0),
+            divergences_dropped: diverged.1 as f64,
         }
     }
 

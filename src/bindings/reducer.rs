@@ -7,7 +7,7 @@ use crate::error::ErrorCode;
 use crate::reducer::dylib::ReducerLibrary;
 use crate::reducer::entities::EntitiesReducer;
 use crate::reducer::patch::PatchReducer;
-use crate::reducer::{Failure, NativeState, Reducer};
+use crate::reducer::{Divergence, Failure, NativeState, Reducer};
 use napi::Result;
 use napi_derive::napi;
 use std::path::Path;
@@ -49,6 +49,38 @@ pub fn failures(list: Vec<Failure>) -> Option<Vec<JsFailure>> {
             })
             .collect()
     })
+}
+
+/// A replica whose state differed from its authority's at a CHECK (issue 28's guard).
+#[napi(object)]
+pub struct JsDivergence {
+    /// The CHECK's sequence number: the states compared are those just before it.
+    pub seq: f64,
+    /// The authority's digest.
+    pub expected: String,
+    /// This replica's.
+    pub actual: String,
+}
+
+pub fn divergences(list: Vec<Divergence>) -> Option<Vec<JsDivergence>> {
+    (!list.is_empty()).then(|| {
+        list.into_iter()
+            .map(|d| JsDivergence {
+                seq: d.seq as f64,
+                expected: d.expected,
+                actual: d.actual,
+            })
+            .collect()
+    })
+}
+
+/// The digest the divergence guard compares (SHA-256 of the JSON text, lowercase hex,
+/// its first 16 characters): exposed so that JS digests a JS reducer's state by the one
+/// definition the engine digests its own by.
+#[cfg_attr(test, allow(dead_code))]
+#[napi(catch_unwind)]
+pub fn state_digest(json: String) -> String {
+    crate::reducer::digest(json.as_bytes())
 }
 
 /// One store's reducer in the engine.
@@ -147,5 +179,13 @@ impl NativeReducer {
     #[napi(catch_unwind)]
     pub fn take_failures(&self) -> Option<Vec<JsFailure>> {
         failures(self.state.take_failures().0)
+    }
+
+    /// The digest of the state this replica recorded at the CHECK ordered as `seq`, for
+    /// an authority to publish in a DIGEST; null when there was none (or it is older
+    /// than the last 64 checks).
+    #[napi(catch_unwind)]
+    pub fn check_digest(&self, seq: f64) -> Option<String> {
+        self.state.check_digest(seq as u64)
     }
 }
