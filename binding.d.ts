@@ -235,6 +235,11 @@ export declare class NativeReducer {
    * than the last 64 checks).
    */
   checkDigest(seq: number): string | null
+  /**
+   * Whether a replica asked for a resync (its RESYNC was applied here) since the last
+   * call: the authority's JS answers it by sending its state.
+   */
+  takeResync(): boolean
 }
 
 /**

@@ -150,6 +150,27 @@ export interface StoreConfig extends EngineConfig {
    * @default 'text'
    */
   logFormat?: 'text' | 'json';
+  /**
+   * The divergence guard: the authority (a server, or a Raft group's leader) puts a
+   * checkpoint in the ordered stream at most every `everyActions` actions and every
+   * `everyMs` ms (longer for a large state, to keep the digests under 0.5% of a thread);
+   * every replica compares its state there with the authority's. On a difference the
+   * replica says so on `stderr` (`ERR_DIVERGED`), emits `divergence` and, with
+   * `onDivergence: 'resync'`, takes the authority's state (its queued actions stay
+   * queued); `'report'` keeps its state. `false` turns it off (so does the environment
+   * variable `REDUX_CLUSTER_RS_GUARD=off`).
+   * @default { everyActions: 1000, everyMs: 5000, onDivergence: 'resync' }
+   */
+  guard?: false | { everyActions?: number; everyMs?: number; onDivergence?: 'resync' | 'report' };
+}
+
+/** A divergence the guard found: at the checkpoint `seq`, the authority's digest and this replica's. */
+export interface Divergence {
+  seq: number;
+  expected: string;
+  actual: string;
+  /** The first place where the states differed (a JSON pointer), when this replica could learn it; else null. */
+  path: string | null;
 }
 
 /** redux-cluster 2.0's name for the store options. */
@@ -607,6 +628,13 @@ export interface DispatchAsyncOptions {
 }
 
 export interface ReduxClusterStore<S = any, A extends Action = UnknownAction> extends Store<S, A> {
+  /**
+   * 'divergence': this replica's state differed from its authority's at a checkpoint of
+   * the divergence guard (see StoreConfig.guard). The store is a Node EventEmitter.
+   */
+  on(event: 'divergence', listener: (d: Divergence) => void): this;
+  once(event: 'divergence', listener: (d: Divergence) => void): this;
+  off(event: 'divergence', listener: (d: Divergence) => void): this;
   /**
    * Dispatches `action` and resolves once it is ordered and applied to this store, so
    * `getState()` then includes it. `seq` is its position in the ordered stream of the

@@ -15,6 +15,7 @@ const env = { NODE_OPTIONS: '--experimental-websocket --no-warnings' };
 // The same reducer name as the fixture's: the same store.
 function counter(state = { counter: 0, big: null }, action) {
   if (action.type === 'INC') return { ...state, counter: state.counter + 1 };
+  if (action.type === 'RAND') return { ...state, r: Math.random() };
   if (action.type === 'BIG') return { ...state, big: action.payload };
   return state;
 }
@@ -147,4 +148,23 @@ test('the browser client leaves a leader that stopped answering (SIGSTOP) and re
     await page.exited;
     await Promise.all(servers.map((k) => k.kill()));
   }
+});
+
+test("the browser client's divergence guard: a reducer calling Math.random() is caught, the page takes the server's state and says where it differed", { timeout: 60000 }, async (t) => {
+  const server = createStore(counter, { stderr: sink(), guard: { everyActions: 1, everyMs: 100 } });
+  const port = await freePort();
+  const ws = server.createWSServer({ host: '127.0.0.1', port });
+  const page = child('browser-client.mjs', [], { env });
+  t.after(async () => {
+    page.kill();
+    await ws.close();
+  });
+  await page.next((m) => m.ready);
+  page.send({ cmd: 'connect', port });
+  await waitFor(async () => (await ask(page, { cmd: 'state' })).connected, { what: 'the page connected' });
+  page.send({ cmd: 'rand' });
+  const d = (await page.next((m) => m.divergence, 20000)).divergence;
+  assert.equal(d.path, '/r');
+  assert.match(d.expected, /^[0-9a-f]{16}$/);
+  assert.notEqual(d.expected, d.actual);
 });

@@ -274,9 +274,25 @@ const provoke = {
     const script = `try { require(${JSON.stringify(ROOT)}).Cluster.getNodes(); } catch (e) { console.log(e.code); }`;
     return { code: spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 20000 }).stdout.trim() };
   },
-  // The JS side of the divergence guard (issue 28) raises it, and provokes it here when it
-  // lands; the engine's side is tested in src/reducer/mod.rs. A todo until then.
-  [ErrorCode.Diverged]: null,
+  // A client whose reducer is not deterministic: its state differs from its server's at
+  // the guard's first checkpoint, said on its stderr with the code.
+  [ErrorCode.Diverged]: async () => {
+    const rnd = Object.defineProperty((s = { r: 0 }, a) => (a.type === 'R' ? { r: Math.random() } : s), 'name', { value: 'rnd' });
+    const guard = { everyActions: 1, everyMs: 50 };
+    const server = createStore(rnd, { guard, stderr: sink() });
+    const srv = server.createServer({ host: '127.0.0.1', port: 0 });
+    const lines = sink();
+    const client = createStore(rnd, { guard, stderr: lines });
+    const c = client.createClient({ host: '127.0.0.1', port: srv.port });
+    try {
+      await client.dispatchAsync({ type: 'R' });
+      const line = await waitFor(() => lines.lines.find((l) => l.includes('differs from its authority')), { what: 'the divergence said' });
+      return { code: /\[(ERR_[A-Z_]+)\]$/.exec(line)?.[1], message: line };
+    } finally {
+      await c.disconnect(0);
+      await srv.close();
+    }
+  },
 };
 
 test('every code of ErrorCode can occur: each is provoked the way a user meets it', { timeout: 120000 }, async (t) => {

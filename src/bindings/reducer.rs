@@ -188,4 +188,11 @@ impl NativeReducer {
     pub fn check_digest(&self, seq: f64) -> Option<String> {
         self.state.check_digest(seq as u64)
     }
+
+    /// Whether a replica asked for a resync (its RESYNC was applied here) since the last
+    /// call: the authority's JS answers it by sending its state.
+    #[napi(catch_unwind)]
+    pub fn take_resync(&self) -> bool {
+        self.state.take_resync()
+    }
 }

@@ -4,6 +4,7 @@
 
 const { ReduxClusterError, ErrorCode } = require('./errors.js');
 const { SYNC } = require('./constants.js');
+const { readGuard, reserved } = require('./store/guard.js');
 
 const ENGINE_KEYS = [
   'maxFrameSize',
@@ -95,6 +96,9 @@ function checkAction(action) {
   if (action.type === SYNC) {
     throw new ReduxClusterError(ErrorCode.InvalidAction, "Please don't use REDUX_CLUSTER_SYNC action type!");
   }
+  if (reserved(action.type)) {
+    throw new ReduxClusterError(ErrorCode.InvalidAction, `${action.type}: action types beginning with @@redux-cluster/ are the divergence guard's`);
+  }
 }
 
 function invalid(message) {
@@ -121,7 +125,8 @@ function readConfig(config) {
     if (typeof config[k] !== 'number') throw invalid(`${k} must be a number`);
     engine[k] = config[k];
   }
-  return { mode, serializationMode, resync, debug: !!config.debug, stderr: config.stderr, logFormat, engine };
+  const guard = readGuard(config.guard, invalid);
+  return { mode, serializationMode, resync, debug: !!config.debug, stderr: config.stderr, logFormat, guard, engine };
 }
 
 function checkMode(mode) {

@@ -7,6 +7,7 @@
 //   close or disconnect.
 // This file routes the Redux calls to the two and turns the user's calls into roles.
 
+const { EventEmitter } = require('node:events');
 const ipc = require('./ipc.js');
 const { backup } = require('./backup.js');
 const { ClassCodec } = require('./protoobject.js');
@@ -35,9 +36,11 @@ const { LocalRole } = require('./store/local.js');
 const { ReplicatedRole } = require('./store/replicated.js');
 const { ClientRole } = require('./store/client.js');
 const endpoints = require('./store/endpoints.js');
+const { Guard } = require('./store/guard.js');
 
-class ReduxCluster {
+class ReduxCluster extends EventEmitter {
   constructor(reducer, config) {
+    super();
     const isEngine = reducer instanceof NativeReducerSpec;
     if (typeof reducer !== 'function' && !isEngine) {
       throw new ReduxClusterError(
@@ -72,6 +75,9 @@ class ReduxCluster {
     this._engine = cfg.engine;
     this._maxFrame = cfg.engine.maxFrameSize ?? 256 * 1024 * 1024;
     this._queueLimit = cfg.engine.queueLimit ?? 1000000;
+    // The divergence guard (see store/guard.js): on unless `guard: false`.
+    this._guard = cfg.guard ? new Guard(this, cfg.guard) : null;
+    this._state.guard = this._guard;
     this._role = new LocalRole(this);
     this._servers = new Set(); // the ClusterServer handles of a serving store
     this._ipcServer = null; // a node:cluster primary's socket for its workers
@@ -224,7 +230,7 @@ class ReduxCluster {
       if (addr.path) throw invalid('cluster: a replicated server listens on TCP (host, port), not on a Unix path');
       const state = this._state;
       // Binds the port here: it serves the store's clients and the other servers alike.
-      this._role = new ReplicatedRole(this, (wake) =>
+      this._setRole(new ReplicatedRole(this, (wake) =>
         native.NativeAuthority.clustered(
           this.RCHash,
           this.mode,
@@ -237,7 +243,7 @@ class ReduxCluster {
           wake,
           state.engine
         )
-      );
+      ));
     }
     return endpoints.withHttp(this, endpoints.listen(this, addr, access), settings);
   }
@@ -304,17 +310,25 @@ class ReduxCluster {
       this.role = this.role.filter((r) => r !== 'worker');
     } else {
       role = new ClientRole(this);
-      this._role = role;
+      this._setRole(role);
     }
     const link = role.connect(servers, creds);
     this.role.push('client');
     return new ClusterClient(this, role, link, servers);
   }
 
+  /** The store takes `role`; the guard checks while the store is the authority. */
+  _setRole(role) {
+    this._role = role;
+    if (!this._guard) return;
+    if (role.serves) this._guard.start(role);
+    else this._guard.stop();
+  }
+
   /** The store leaves `role` (its last server closed, its client disconnected): it is a local store again. */
   _leave(role) {
     if (this._role !== role) return Promise.resolve();
-    this._role = new LocalRole(this, role.applied);
+    this._setRole(new LocalRole(this, role.applied));
     this.role = this.role.filter((r) => r !== role.name);
     return role.close();
   }
@@ -326,7 +340,7 @@ class ReduxCluster {
   _becomeWorker() {
     const role = new ClientRole(this);
     role.ipc = true;
-    this._role = role;
+    this._setRole(role);
     this.role.push('worker');
   }
 
@@ -340,7 +354,7 @@ class ReduxCluster {
     const role = this._role;
     if (!(role instanceof ClientRole && role.ipc)) return;
     role.close('the primary went away before the action could be sent');
-    this._role = new LocalRole(this, role.applied);
+    this._setRole(new LocalRole(this, role.applied));
     this.role = this.role.filter((r) => r !== 'worker');
   }
 
@@ -356,12 +370,13 @@ class ReduxCluster {
 
   // ---- what the engine reports -----------------------------------------------------------
 
-  _events(events) {
+  _engineEvents(events) {
     for (const e of events) {
       if (e.kind === 'connected') this.connected = true;
       else if (e.kind === 'disconnected') this.connected = false;
       else if (e.kind === 'role') {
         const info = { role: e.code, term: Number(e.message) };
+        if (this._role.roleChanged) this._role.roleChanged(e.code);
         for (const s of this._servers) s.emit('role', info);
       } else if (e.kind === 'leader') {
         const info = { leaderId: e.code, term: Number(e.message) };

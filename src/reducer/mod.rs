@@ -109,6 +109,9 @@ struct Cell {
     divergences: VecDeque<Divergence>,
     /// Divergences dropped from `divergences` since the last `take_divergences`.
     divergences_dropped: u64,
+    /// A RESYNC was met since the last `take_resync` (the authority's JS answers it:
+    /// only JS knows whether this store is the authority).
+    resync: bool,
 }
 
 /// One store's native reducer and its state, shared by whoever applies to it (the store
@@ -249,6 +252,7 @@ impl Cell {
             }
             Some(Reserved::Resync) => {
                 guard_by(action, RESYNC)?;
+                self.resync = true;
                 false
             }
         };
@@ -300,6 +304,7 @@ impl NativeState {
                 checks: VecDeque::new(),
                 divergences: VecDeque::new(),
                 divergences_dropped: 0,
+                resync: false,
             }),
         }
     }
@@ -400,6 +405,11 @@ impl NativeState {
         let mut c = self.lock();
         let dropped = std::mem::take(&mut c.divergences_dropped);
         (c.divergences.drain(..).collect(), dropped)
+    }
+
+    /// Whether a replica asked for a resync (a RESYNC met) since the last call.
+    pub fn take_resync(&self) -> bool {
+        std::mem::take(&mut self.lock().resync)
     }
 
     /// The digest this replica recorded at the CHECK ordered as `seq` (an authority

@@ -705,6 +705,15 @@ pub fn validate_action(raw: &[u8]) -> Result<(), Error> {
             "Please don't use REDUX_CLUSTER_SYNC action type!".into(),
         ));
     }
+    // The divergence guard's checkpoints come from the authority only: a client that could
+    // order them could make every replica report a divergence. A client may ask for a
+    // resync (the authority rate-limits those).
+    if head.ty.starts_with("@@redux-cluster/") && head.ty != "@@redux-cluster/RESYNC" {
+        return Err(Error::InvalidAction(format!(
+            "{}: the divergence guard's action types are the server's",
+            head.ty
+        )));
+    }
     Ok(())
 }
 
@@ -836,6 +845,11 @@ mod tests {
     fn action_validation() {
         validate_action(br#"{"type":"INC","x":[1,2]}"#).unwrap();
         validate_action(br#" {"x":1,"type":"a\"b"}"#).unwrap();
+        validate_action(br#"{"type":"@@redux-cluster/RESYNC","by":"x"}"#).unwrap();
+        assert!(
+            validate_action(br#"{"type":"@@redux-cluster/DIGEST","seq":1,"digest":"0"}"#).is_err()
+        );
+        assert!(validate_action(br#"{"type":"@@redux-cluster/CHECK"}"#).is_err());
         for bad in [
             &br#"[1]"#[..],
             br#"{"x":1}"#,

@@ -49,6 +49,22 @@ export interface BrowserStore<S = any, A extends Action = UnknownAction> extends
   /** Resolves `{ seq }` once the server ordered the action and it was applied here. */
   dispatchAsync(action: A, options?: { timeout?: number }): Promise<{ seq: number }>;
   createWSClient(settings: BrowserClientSettings): BrowserClient;
+  /**
+   * 'divergence': this page's state differed from the server's at a checkpoint of the
+   * divergence guard (a reducer that is not deterministic); the page takes the server's
+   * state, then this fires with where the two differed (`path`, a JSON pointer).
+   */
+  on(event: 'divergence', listener: (d: Divergence) => void): this;
+  off(event: 'divergence', listener: (d: Divergence) => void): this;
+}
+
+/** A divergence the guard found: at the checkpoint `seq`, the authority's digest and this replica's. */
+export interface Divergence {
+  seq: number;
+  expected: string;
+  actual: string;
+  /** The first place where the states differed, when known (a JSON pointer), else null. */
+  path: string | null;
 }
 
 export declare function createStore<S, A extends Action = UnknownAction>(reducer: Reducer<S, A>): BrowserStore<S, A>;

@@ -18,6 +18,39 @@ const T = { HELLO: 1, WELCOME: 2, DISPATCH: 3, ACK: 4, ACTIONS: 5, SNAPSHOT: 6, 
 const FATAL = new Set([ErrorCode.StoreMismatch, ErrorCode.Auth, ErrorCode.Banned]);
 const enc = new TextEncoder();
 const dec = new TextDecoder();
+// The divergence guard's actions (see src/js/store/guard.js, whose protocol this follows):
+// the server's checkpoints, met here and never handed to the reducer.
+const GUARD = '@@redux-cluster/';
+const CHECK = `${GUARD}CHECK`;
+const DIGEST = `${GUARD}DIGEST`;
+const RESYNC = `${GUARD}RESYNC`;
+
+/** The guard's digest: SHA-256 of the state's JSON, 16 hex characters (Web Crypto). */
+async function digest(json) {
+  const h = new Uint8Array(await crypto.subtle.digest('SHA-256', enc.encode(json)));
+  return Array.from(h.subarray(0, 8), (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/** The first place (a JSON pointer) where two JSON values differ, or null. */
+function firstDifference(a, b, at = '') {
+  if (Object.is(a, b)) return null;
+  const kind = (v) => (v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v);
+  if (kind(a) !== kind(b) || typeof a !== 'object') return at || '/';
+  if (Array.isArray(a)) {
+    for (let i = 0; i < Math.min(a.length, b.length); i++) {
+      const d = firstDifference(a[i], b[i], `${at}/${i}`);
+      if (d !== null) return d;
+    }
+    return a.length === b.length ? null : `${at}/${Math.min(a.length, b.length)}`;
+  }
+  for (const k of [...new Set([...Object.keys(a), ...Object.keys(b)])].sort()) {
+    const here = `${at}/${k.replace(/~/g, '~0').replace(/\//g, '~1')}`;
+    if (!(k in a) || !(k in b)) return here;
+    const d = firstDifference(a[k], b[k], here);
+    if (d !== null) return d;
+  }
+  return null;
+}
 
 export class ReduxClusterError extends Error {
   constructor(code, message) {
@@ -193,6 +226,9 @@ class BrowserStore {
     this._reducer = reducer;
     this._redux = legacy_createStore((s, a) => (a.type === SYNC ? a.payload : this._reducer(s, a)));
     this._client = null;
+    this._listeners = new Map(); // event name -> Set of listeners ('divergence')
+    this._checks = new Map(); // seq of a CHECK -> the promise of this replica's digest there
+    this._diverged = null; // a divergence waiting for the server's state (to name where)
     this.dispatch = this.dispatch.bind(this);
     this.getState = this.getState.bind(this);
     this.subscribe = this.subscribe.bind(this);
@@ -208,6 +244,69 @@ class BrowserStore {
 
   replaceReducer(next) {
     this._reducer = next;
+  }
+
+  /** `on('divergence', ({ seq, expected, actual, path }) => ...)`: see the guard in the README. */
+  on(event, listener) {
+    if (!this._listeners.has(event)) this._listeners.set(event, new Set());
+    this._listeners.get(event).add(listener);
+    return this;
+  }
+
+  off(event, listener) {
+    this._listeners.get(event)?.delete(listener);
+    return this;
+  }
+
+  _emit(event, payload) {
+    for (const l of [...(this._listeners.get(event) ?? [])]) {
+      try {
+        l(payload);
+      } catch (e) {
+        this.stderr(`ReduxCluster: a ${event} listener threw: ${e && e.message}`);
+      }
+    }
+  }
+
+  // One of the guard's actions at `seq`. The digest is of the state as it is now, before
+  // the action (Web Crypto hashes asynchronously; the JSON is taken at once).
+  _guard(a, seq) {
+    if (typeof crypto === 'undefined' || !crypto.subtle) return; // not a secure context: no digests
+    if (a.type === CHECK) {
+      this._checks.set(seq, digest(JSON.stringify(this.getState())));
+      if (this._checks.size > 64) this._checks.delete(this._checks.keys().next().value);
+    } else if (a.type === DIGEST) {
+      const mine = this._checks.get(a.seq);
+      if (!mine) return;
+      this._checks.delete(a.seq);
+      const before = this.getState();
+      mine.then((actual) => {
+        if (actual !== a.digest) this._divergedAt({ seq: a.seq, expected: a.digest, actual, path: null }, before);
+      });
+    }
+  }
+
+  // As the Node client by default: reported on stderr with ERR_DIVERGED, the server asked
+  // for its state, and the event sent once it came (with where the states differed).
+  _divergedAt(info, before) {
+    this.stderr(`ReduxCluster: this replica's state differs from its authority's at #${info.seq} (digest ${info.actual}, expected ${info.expected}); resyncing [${ErrorCode.Diverged}]`);
+    if (this._diverged) return;
+    const timer = setTimeout(() => this._settled(null), 5000);
+    this._diverged = { info, before, timer };
+    try {
+      this._client?.queue(JSON.stringify({ type: RESYNC, by: 'browser' }));
+    } catch {
+      // closed: the event still goes, without a path
+    }
+  }
+
+  _settled(authoritative) {
+    const d = this._diverged;
+    if (!d) return;
+    this._diverged = null;
+    clearTimeout(d.timer);
+    if (authoritative !== null) d.info.path = firstDifference(d.before, authoritative);
+    this._emit('divergence', d.info);
   }
 
   /** Queued for the server (kept while offline); applied here when it comes back in order. */
@@ -236,6 +335,7 @@ class BrowserStore {
     if (!isPlainObject(action)) throw new ReduxClusterError(ErrorCode.InvalidAction, 'Actions must be plain objects.');
     if (typeof action.type !== 'string') throw new ReduxClusterError(ErrorCode.InvalidAction, 'Action "type" property must be a string.');
     if (action.type === SYNC) throw new ReduxClusterError(ErrorCode.InvalidAction, "Please don't use REDUX_CLUSTER_SYNC action type!");
+    if (action.type.startsWith(GUARD)) throw new ReduxClusterError(ErrorCode.InvalidAction, `${action.type}: action types beginning with ${GUARD} are the divergence guard's`);
   }
 
   /**
@@ -500,6 +600,7 @@ class WsClient {
         break;
       case T.SNAPSHOT:
         this.store._redux.dispatch({ type: SYNC, payload: JSON.parse(m.state) });
+        this.store._settled(this.store.getState());
         this.delivered = m.seq;
         this.settle();
         break;
@@ -508,8 +609,13 @@ class WsClient {
         const skip = this.delivered + 1 - m.firstSeq;
         for (let i = skip; i < m.actions.length; i++) {
           const a = JSON.parse(m.actions[i]);
+          if (typeof a.type === 'string' && a.type.startsWith(GUARD)) {
+            this.store._guard(a, m.firstSeq + i);
+            continue;
+          }
           try {
             this.store._redux.dispatch(a);
+            if (a.type === SYNC) this.store._settled(a.payload);
           } catch (e) {
             this.fail(ErrorCode.Reducer, `the reducer threw on ${JSON.stringify(a.type)}: ${e.message}`);
           }

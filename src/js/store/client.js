@@ -86,6 +86,19 @@ class ClientRole {
 
   resync() {}
 
+  get checks() {
+    return false;
+  }
+
+  /** A diverged client asks its server for the authority's state (an ordered action). */
+  requestResync(action) {
+    try {
+      this._enqueue(this.store._encode(action));
+    } catch (e) {
+      this.store._error(`ReduxCluster: could not ask for a resync: ${e.message}`, e.code);
+    }
+  }
+
   // Dispatches are checked here, synchronously, and handed to the engine in one batch per
   // synchronous burst (a microtask later): one boundary crossing for a whole dispatch
   // loop instead of one per action.
@@ -136,7 +149,7 @@ class ClientRole {
     if (!this.native) return;
     const { _state: state, _decode: decode } = this.store;
     const r = this.native.poll(POLL_MAX);
-    this.store._events(r.events);
+    this.store._engineEvents(r.events);
     this.seq = state.take(r, this.seq, decode, this.waiters);
     if (r.ordered != null) this.waiters.ordered(r.ordered);
     this.waiters.applied(this.seq);

@@ -25,11 +25,11 @@ function serving(store) {
   if (role.serves) return role;
   if (!(role instanceof LocalRole)) throw clientCannotServe();
   const state = store._state;
-  store._role = new ServerRole(
+  store._setRole(new ServerRole(
     store,
     (wake) =>
       new native.NativeAuthority(store.RCHash, store.mode, state.engine ? '' : store._encode(state.getState()), store._engine, wake, state.engine)
-  );
+  ));
   return store._role;
 }
 

@@ -52,6 +52,14 @@ class LocalRole {
 
   resync() {}
 
+  /** Nobody to ask: a store that orders its own actions is its own authority. */
+  requestResync() {}
+
+  /** Whether this store puts the divergence guard's checkpoints in the stream. */
+  get checks() {
+    return false;
+  }
+
   pump() {}
 
   failed() {}

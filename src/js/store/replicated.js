@@ -14,6 +14,41 @@ class ReplicatedRole extends ServerRole {
     this.waiters = new Waiters((code, message) => new ReduxClusterError(code, message));
     this._own = []; // this server's actions not yet proposed
     this._ownWaiters = []; // [index in _own, dispatchAsync waiter]
+    this.leading = false;
+  }
+
+  /** The group's leader is the authority that puts the guard's checkpoints in the stream. */
+  get checks() {
+    return this.leading;
+  }
+
+  /** This server's role in its group changed (a `role` event). */
+  roleChanged(role) {
+    this.leading = role === 'leader';
+  }
+
+  /** A diverged server asks the leader, through the group, for its state. */
+  requestResync(action) {
+    this._enqueue(this.store._encode(action));
+  }
+
+  /**
+   * The guard's checkpoint, proposed like this server's own actions: once the group
+   * committed the CHECK and this server applied it (recording its digest there), its
+   * record goes out as DIGEST.
+   */
+  check(action) {
+    const w = waiter(this.store._guard.options.everyMs * 4);
+    this._enqueue(this.store._encode(action), w);
+    w.promise.then(
+      ({ seq }) => {
+        const guard = this.store._guard;
+        const engine = this.store._state.engine;
+        const d = engine ? engine.checkDigest(seq) : guard._checks.get(seq);
+        if (d && this.authority) this._enqueue(this.store._encode(guard.digestAction(seq, d)));
+      },
+      () => {} // not committed in time (no quorum, a new leader): the next check will do
+    );
   }
 
   get clustered() {
@@ -79,6 +114,11 @@ class ReplicatedRole extends ServerRole {
         refuse(e.code || ErrorCode.Internal, e.message);
       }
     );
+  }
+
+  // ServerRole's `_own` applies at once; here every own action goes through the group.
+  _own() {
+    throw new Error('a replicated server proposes its actions');
   }
 
   /** The last endpoint closed: the Raft node stops; what was not applied yet is refused. */

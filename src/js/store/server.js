@@ -39,6 +39,42 @@ class ServerRole {
     return false;
   }
 
+  /** A single server is the authority: it puts the guard's checkpoints in the stream. */
+  get checks() {
+    return true;
+  }
+
+  /** A server is its own authority: nothing to ask. */
+  requestResync() {}
+
+  /**
+   * The divergence guard's checkpoint: CHECK is ordered and applied here at once (the
+   * state records its digest there), then this server's record goes out as DIGEST, for
+   * every replica to compare its own with.
+   */
+  check(action) {
+    const guard = this.store._guard;
+    const seq = this._own(action);
+    const engine = this.store._state.engine;
+    const d = engine ? engine.checkDigest(seq) : guard._checks.get(seq);
+    if (d) this._own(guard.digestAction(seq, d));
+    this._publishSoon();
+  }
+
+  // One of the guard's actions, ordered and applied like this server's own.
+  _own(action) {
+    const { _state: state, _encode: encode } = this.store;
+    if (state.engine) {
+      this.seq = state.applyOwn(action, this._submit, false);
+      return this.seq;
+    }
+    const seq = this.authority.submit(encode(action));
+    if (seq !== this.seq + 1) this.drainTo(seq - 1);
+    this.seq = seq;
+    state.apply([action], seq - 1);
+    return seq;
+  }
+
   get applied() {
     const engine = this.store._state.engine;
     return engine ? engine.seq : this.seq;
@@ -144,7 +180,7 @@ class ServerRole {
     if (!a) return;
     const { _state: state, _decode: decode } = this.store;
     const r = a.poll(this.seq + 1, Number.MAX_SAFE_INTEGER, POLL_MAX);
-    this.store._events(r.events);
+    this.store._engineEvents(r.events);
     this.seq = state.take(r, this.seq, decode, this.waiters);
     // A JS reducer's state is snapshotted here when the engine asks (to trim its log);
     // an engine reducer's is the engine's own.
@@ -180,7 +216,7 @@ class ServerRole {
     const { _state: state, _decode: decode } = this.store;
     while (this.seq < upto) {
       const r = a.poll(this.seq + 1, upto, POLL_MAX);
-      this.store._events(r.events);
+      this.store._engineEvents(r.events);
       this.seq = state.take(r, this.seq, decode);
       if (r.actions == null) break;
     }

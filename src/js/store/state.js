@@ -8,6 +8,7 @@ const redux = require('redux');
 const { ReduxClusterError, ErrorCode } = require('../errors.js');
 const { SYNC } = require('../constants.js');
 const { kindOf } = require('../options.js');
+const { reserved } = require('./guard.js');
 
 // What Redux itself uses as the interop key (Node has no Symbol.observable of its own).
 const $$observable = (typeof Symbol === 'function' && Symbol.observable) || '@@observable';
@@ -16,6 +17,7 @@ class JsState {
   /** `report(message)` takes what the store writes to its stderr. */
   constructor(reducer, report) {
     this.engine = null;
+    this.guard = null; // the store's divergence guard, if on
     this._report = report;
     this._reducer = reducer;
     this._redux = redux.legacy_createStore(this._wrap());
@@ -63,16 +65,23 @@ class JsState {
     this._incoming = wrapper;
   }
 
-  /** Actions ordered elsewhere, in their order; returns how many. */
-  apply(actions) {
+  /** Actions ordered from `base + 1` on, in their order; returns how many. */
+  apply(actions, base) {
     const dispatch = this._incoming ? this._throughIncoming : this._redux.dispatch;
     for (let i = 0; i < actions.length; i++) {
+      const a = actions[i];
+      // The divergence guard's checkpoints are met here, never by the reducer.
+      if (reserved(a.type)) {
+        if (this.guard) this.guard.met(a, base + i + 1, this._read);
+        continue;
+      }
       try {
-        dispatch(actions[i]);
+        dispatch(a);
+        if (a.type === SYNC && this.guard) this.guard.synced(a.payload);
       } catch (e) {
         // Every replica runs the same reducer on the same action, so each one skips it
         // alike; say so rather than stop applying what follows.
-        this._report(`ReduxCluster: the reducer threw on ${JSON.stringify(actions[i].type)}: ${e && e.message ? e.message : e}`);
+        this._report(`ReduxCluster: the reducer threw on ${JSON.stringify(a.type)}: ${e && e.message ? e.message : e}`);
       }
     }
     return actions.length;
@@ -90,9 +99,12 @@ class JsState {
     }
   };
 
+  _read = () => this._redux.getState();
+
   /** Replaces the state (a snapshot, a resync, a restored backup). */
   applySync(state) {
     this._redux.dispatch({ type: SYNC, payload: state });
+    if (this.guard) this.guard.synced(state);
   }
 
   /**
@@ -111,7 +123,7 @@ class JsState {
     }
     if (r.actions == null) return seq;
     const base = r.firstSeq != null ? r.firstSeq - 1 : seq;
-    return base + this.apply(decode(r.actions));
+    return base + this.apply(decode(r.actions), base);
   }
 }
 
@@ -119,6 +131,7 @@ class EngineState {
   /** `spec` is a NativeReducerSpec; `report(message)` as for JsState. */
   constructor(spec, report) {
     this.engine = spec.create();
+    this.guard = null; // the store's divergence guard, if on
     this._report = report;
     this._listeners = new Set();
     this._version = -1;
@@ -215,6 +228,13 @@ class EngineState {
         if (waiters) waiters.failed(f.seq, f.message);
       }
       if (r.failuresDropped > 0) this._report(`ReduxCluster: ${r.failuresDropped} more actions were refused by the reducer (not listed)`);
+    }
+    // The engine compared its state at the guard's checkpoints (its reducer never saw them),
+    // and met the resyncs diverged replicas asked for (the guard answers if it is the
+    // authority's).
+    if (this.guard) {
+      if (r.divergences != null) for (const d of r.divergences) this.guard.diverged(d);
+      if (this.engine.takeResync()) this.guard._resyncRequested();
     }
     if (r.applied !== seq) this.notify();
     return r.applied;
