@@ -208,6 +208,16 @@ function readSecurity(settings) {
   return { login, password, ...readTls(tls, 'client') };
 }
 
+// createClient's `optimistic`: a JS reducer replays the pending actions on every change of
+// the confirmed state; an engine reducer's state cannot be forked that way.
+function readOptimistic(settings, state) {
+  const v = settings && settings.optimistic;
+  if (v === undefined || v === false) return false;
+  if (v !== true) throw invalid('optimistic must be true or false');
+  if (state.engine) throw invalid('optimistic needs a JS reducer: a reducer in the engine cannot replay speculative actions');
+  return true;
+}
+
 // One WebSocket endpoint: 'ws://h:1234/sync' carries its own port and path; else `port`
 // (10002) and `path`.
 function wsEndpoint(e) {
@@ -228,6 +238,7 @@ function wsEndpoint(e) {
 }
 
 module.exports = {
+  readOptimistic,
   ENGINE_KEYS,
   kindOf,
   isPlainObject,

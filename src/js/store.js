@@ -28,6 +28,7 @@ const {
   readServers,
   readAccess,
   readSecurity,
+  readOptimistic,
   wsEndpoint,
 } = require('./options.js');
 const { ClusterClient } = require('./handles.js');
@@ -302,6 +303,7 @@ class ReduxCluster extends EventEmitter {
       throw new ReduxClusterError(ErrorCode.InvalidConfig, 'invalid configuration: a server store cannot also be a client');
     }
     const creds = readSecurity(settings);
+    const optimistic = readOptimistic(settings, this._state);
     let role = this._role;
     if (role instanceof ClientRole) {
       // As in redux-cluster: a worker's store given its own server stops syncing over
@@ -312,7 +314,7 @@ class ReduxCluster extends EventEmitter {
       role = new ClientRole(this);
       this._setRole(role);
     }
-    const link = role.connect(servers, creds);
+    const link = role.connect(servers, creds, optimistic);
     this.role.push('client');
     return new ClusterClient(this, role, link, servers);
   }

@@ -9,6 +9,7 @@ const { Waiters, waiter } = require('../waiters.js');
 const { ReduxClusterError, ErrorCode } = require('../errors.js');
 const { POLL_MAX } = require('./server.js');
 const { LocalRole } = require('./local.js');
+const { Speculation } = require('./optimistic.js');
 
 // Errors after which a client stops: nothing it still waits for will come.
 const FATAL = new Set([ErrorCode.StoreMismatch, ErrorCode.Auth, ErrorCode.Banned]);
@@ -23,6 +24,8 @@ class ClientRole {
     this.waiters = new Waiters((code, message) => new ReduxClusterError(code, message));
     this._outgoing = []; // dispatches not yet handed to the engine
     this._outgoingWaiters = []; // [index in _outgoing, dispatchAsync waiter]
+    this._outgoingEntries = []; // [index in _outgoing, the speculation's entry] (optimistic)
+    this.spec = null; // with `optimistic`: our own dispatches shown before they are confirmed
     this._pending = 0; // the engine-side queue's length, as last seen
     this._closing = false;
     this._tracking = false;
@@ -47,8 +50,11 @@ class ClientRole {
     return (this.native ? this.native.pending : 0) + this._outgoing.length;
   }
 
-  /** Connects to `servers` (their order is the order of trying them). */
-  connect(servers, security = {}) {
+  /**
+   * Connects to `servers` (their order is the order of trying them); `optimistic`: this
+   * store's own dispatches show at once (see optimistic.js).
+   */
+  connect(servers, security = {}, optimistic = false) {
     this.native = new native.NativeClient(
       this.store.RCHash,
       // Absent fields are undefined for the engine, not null.
@@ -64,24 +70,31 @@ class ClientRole {
     this.seq = 0;
     this._tracking = false;
     this.store.connected = false;
+    if (optimistic) {
+      this.spec = new Speculation(this.store._state, this.store);
+      // Where each of our actions went is how the speculation learns it is confirmed.
+      this.native.trackOrdered(true);
+      this._tracking = true;
+    }
     this._flush();
     return this.native;
   }
 
   dispatch(action) {
-    this._enqueue(this.store._encode(action));
+    this._enqueue(this.store._encode(action), null, action);
     return action;
   }
 
   dispatchAsync(action, timeout) {
     const w = waiter(timeout);
-    this._enqueue(this.store._encode(action), w);
+    this._enqueue(this.store._encode(action), w, action);
     return w.promise;
   }
 
   /** A restored backup, on a client: this replica's state until the server's stream moves it. */
   restore(snapshot) {
-    new LocalRole(this.store).restore(snapshot);
+    if (this.spec) this.spec.reset(snapshot);
+    else new LocalRole(this.store).restore(snapshot);
   }
 
   resync() {}
@@ -102,7 +115,7 @@ class ClientRole {
   // Dispatches are checked here, synchronously, and handed to the engine in one batch per
   // synchronous burst (a microtask later): one boundary crossing for a whole dispatch
   // loop instead of one per action.
-  _enqueue(json, w = null) {
+  _enqueue(json, w = null, action = null) {
     if (this._closing) throw new ReduxClusterError(ErrorCode.Closed, "the store's connection is closed");
     const max = this.store._maxFrame;
     if (json.length * 3 + 32 > max && Buffer.byteLength(json) + 32 > max) {
@@ -116,6 +129,8 @@ class ClientRole {
       }
     }
     if (w) this._outgoingWaiters.push([this._outgoing.length, w]);
+    // Shown now, once it is sure to be sent (past the checks above).
+    if (this.spec && action) this._outgoingEntries.push([this._outgoing.length, this.spec.speculate(action)]);
     this._outgoing.push(json);
     if (this._outgoing.length === 1) queueMicrotask(this._flush);
   }
@@ -124,8 +139,10 @@ class ClientRole {
     const batch = this._outgoing;
     if (batch.length === 0 || !this.native) return;
     const waiters = this._outgoingWaiters;
+    const entries = this._outgoingEntries;
     this._outgoing = [];
     this._outgoingWaiters = [];
+    this._outgoingEntries = [];
     // Before the batch is queued, so that no acknowledgement of it can pass unseen.
     if (waiters.length > 0 && !this._tracking) {
       this.native.trackOrdered(true);
@@ -137,11 +154,13 @@ class ClientRole {
     } catch (e) {
       this.store._error(`ReduxCluster.createClient: ${batch.length} actions could not be queued: ${e.message} (${e.code})`);
       for (const [, w] of waiters) w.reject(new ReduxClusterError(e.code || ErrorCode.Internal, e.message));
+      if (this.spec) this.spec.rollback(e.code || ErrorCode.Internal, e.message, entries.map(([, x]) => x));
       return;
     }
     this._pending = queued.pending;
     const first = queued.lastCounter - batch.length + 1;
     for (const [i, w] of waiters) this.waiters.add(first + i, w);
+    for (const [i, entry] of entries) entry.counter = first + i;
   }
 
   /** Applies what the server sent since the last pull, and settles dispatchAsync promises. */
@@ -150,7 +169,7 @@ class ClientRole {
     const { _state: state, _decode: decode } = this.store;
     const r = this.native.poll(POLL_MAX);
     this.store._engineEvents(r.events);
-    this.seq = state.take(r, this.seq, decode, this.waiters);
+    this.seq = this.spec ? this.spec.take(r, this.seq, decode) : state.take(r, this.seq, decode, this.waiters);
     if (r.ordered != null) this.waiters.ordered(r.ordered);
     this.waiters.applied(this.seq);
     if (r.more) this._queuePump();
@@ -179,6 +198,7 @@ class ClientRole {
     if (FATAL.has(code)) {
       this.waiters.rejectAll(code, message);
       this._rejectOutgoing(code, message);
+      if (this.spec) this.spec.rollback(code, message);
     }
   }
 
@@ -215,7 +235,9 @@ class ClientRole {
   _refuseAll(code, why) {
     this.waiters.rejectAll(code, why);
     this._outgoing = [];
+    this._outgoingEntries = [];
     this._rejectOutgoing(code, why);
+    if (this.spec) this.spec.rollback(code, why);
   }
 
   /** Dispatches queued here, not yet handed to the engine. */
