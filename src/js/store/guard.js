@@ -154,16 +154,19 @@ class Guard {
     this._waiting = { info, before: s.getState(), timer };
   }
 
-  /** The authority's state arrived (a resync): the divergence is settled, and where it was is known. */
-  synced(authoritative) {
-    if (this._waiting) this._settle(authoritative);
+  /**
+   * The authority's state arrived (a resync), replacing `before` (this replica's state at
+   * the same point of the stream): the divergence is settled, and where it was is known.
+   */
+  synced(authoritative, before) {
+    if (this._waiting) this._settle(authoritative, before);
   }
 
-  _settle(authoritative) {
+  _settle(authoritative, before) {
     const w = this._waiting;
     this._waiting = null;
     clearTimeout(w.timer);
-    if (authoritative !== null) w.info.path = firstDifference(w.before, authoritative);
+    if (authoritative !== null) w.info.path = firstDifference(before === undefined ? w.before : before, authoritative);
     this.store.emit('divergence', w.info);
   }
 

@@ -73,10 +73,11 @@ class Speculation {
     if (learnt) this.ordered(r.ordered);
     let moved = false;
     if (r.resetState != null || r.snapshot != null) {
+      const before = this._confirmed;
       this._confirmed = decode(r.resetState ?? r.snapshot);
       seq = r.resetState != null ? r.resetSeq : r.snapshotSeq;
       moved = true;
-      if (this.state.guard) this.state.guard.synced(this._confirmed);
+      if (this.state.guard) this.state.guard.synced(this._confirmed, before);
     }
     if (r.actions != null) {
       const actions = decode(r.actions);
@@ -117,8 +118,9 @@ class Speculation {
         continue;
       }
       if (a.type === SYNC) {
+        const before = s;
         s = a.payload;
-        if (this.state.guard) this.state.guard.synced(s);
+        if (this.state.guard) this.state.guard.synced(s, before);
         continue;
       }
       try {

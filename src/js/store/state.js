@@ -76,8 +76,12 @@ class JsState {
         continue;
       }
       try {
-        dispatch(a);
-        if (a.type === SYNC && this.guard) this.guard.synced(a.payload);
+        if (a.type === SYNC && this.guard) {
+          // The state just before it: at the same point of the stream as the payload.
+          const before = this._redux.getState();
+          dispatch(a);
+          this.guard.synced(a.payload, before);
+        } else dispatch(a);
       } catch (e) {
         // Every replica runs the same reducer on the same action, so each one skips it
         // alike; say so rather than stop applying what follows.
@@ -103,8 +107,9 @@ class JsState {
 
   /** Replaces the state (a snapshot, a resync, a restored backup). */
   applySync(state) {
+    const before = this._redux.getState();
     this._redux.dispatch({ type: SYNC, payload: state });
-    if (this.guard) this.guard.synced(state);
+    if (this.guard) this.guard.synced(state, before);
   }
 
   /**
