@@ -231,6 +231,14 @@ export interface WSClientOptions {
   timeout?: number;
   /** For wss://: the CA to trust (else the system's roots), and a client certificate. */
   tls?: boolean | { ca?: string | Buffer; cert?: string | Buffer; key?: string | Buffer };
+  /**
+   * Optimistic updates: this store's own dispatches show in `getState()` at once, before
+   * the server ordered them; the server's order is applied beneath them as it comes (the
+   * unconfirmed actions replayed on it), and an action the server will never order is
+   * dropped and reported as a `rollback` event. Needs a JS reducer.
+   * @default false
+   */
+  optimistic?: boolean;
 }
 
 /** `http`: an HTTP endpoint with `/metrics` (Prometheus text), `/metrics.json`, `/events` and `/`, a live dashboard. */
@@ -362,6 +370,14 @@ export interface ClientSettings {
   /** Login name, for a server with `logins` (with `password`). */
   login?: string;
   password?: string;
+  /**
+   * Optimistic updates: this store's own dispatches show in `getState()` at once, before
+   * the server ordered them; the server's order is applied beneath them as it comes (the
+   * unconfirmed actions replayed on it), and an action the server will never order is
+   * dropped and reported as a `rollback` event. Needs a JS reducer.
+   * @default false
+   */
+  optimistic?: boolean;
 }
 
 export interface BackupOptions {
@@ -635,6 +651,13 @@ export interface ReduxClusterStore<S = any, A extends Action = UnknownAction> ex
   on(event: 'divergence', listener: (d: Divergence) => void): this;
   once(event: 'divergence', listener: (d: Divergence) => void): this;
   off(event: 'divergence', listener: (d: Divergence) => void): this;
+  /**
+   * 'rollback' (an `optimistic` client): one of this store's own actions, shown at once,
+   * will never be ordered (a refused login, a disconnect); it is gone from the state.
+   */
+  on(event: 'rollback', listener: (r: { action: A; code: ErrorCode; message: string }) => void): this;
+  once(event: 'rollback', listener: (r: { action: A; code: ErrorCode; message: string }) => void): this;
+  off(event: 'rollback', listener: (r: { action: A; code: ErrorCode; message: string }) => void): this;
   /**
    * Dispatches `action` and resolves once it is ordered and applied to this store, so
    * `getState()` then includes it. `seq` is its position in the ordered stream of the
