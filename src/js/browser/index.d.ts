@@ -26,6 +26,17 @@ export type BrowserClientSettings = (BrowserEndpoint | { host?: undefined; serve
    * @default 500
    */
   livenessTimeoutMs?: number;
+  /**
+   * Optimistic updates: the page's own dispatches show in `getState()` at once, before the
+   * server has ordered them. The server's ordered stream advances a confirmed state, and
+   * the page's actions not confirmed yet are replayed on it whenever it moves (subscribers
+   * are called once per visible change). An action the server will never order (a
+   * refused login, `disconnect()`, another fatal error) is dropped from the state and
+   * reported as a `'rollback'` event. Offline, queued actions show at once and are
+   * confirmed after the reconnect, each applied once.
+   * @default false
+   */
+  optimistic?: boolean;
 };
 
 export interface BrowserClient {
@@ -56,6 +67,19 @@ export interface BrowserStore<S = any, A extends Action = UnknownAction> extends
    */
   on(event: 'divergence', listener: (d: Divergence) => void): this;
   off(event: 'divergence', listener: (d: Divergence) => void): this;
+  /**
+   * 'rollback' (with `optimistic`): an action this page dispatched and showed that the
+   * server will never order; it is gone from the state.
+   */
+  on(event: 'rollback', listener: (r: Rollback<A>) => void): this;
+  off(event: 'rollback', listener: (r: Rollback<A>) => void): this;
+}
+
+/** An optimistic action dropped: the action, and why (the error's code and message). */
+export interface Rollback<A extends Action = UnknownAction> {
+  action: A;
+  code: string;
+  message: string;
 }
 
 /** A divergence the guard found: at the checkpoint `seq`, the authority's digest and this replica's. */

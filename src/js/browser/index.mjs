@@ -25,6 +25,8 @@ const CHECK = `${GUARD}CHECK`;
 const DIGEST = `${GUARD}DIGEST`;
 const RESYNC = `${GUARD}RESYNC`;
 
+const isGuard = (a) => typeof a.type === 'string' && a.type.startsWith(GUARD);
+
 /** The guard's digest: SHA-256 of the state's JSON, 16 hex characters (Web Crypto). */
 async function digest(json) {
   const h = new Uint8Array(await crypto.subtle.digest('SHA-256', enc.encode(json)));
@@ -202,6 +204,193 @@ function randomId() {
   return b[0] === 0n ? 1n : b[0];
 }
 
+// ---- optimistic updates (`createWSClient({ ..., optimistic: true })`), as the Node
+// client's (src/js/store/optimistic.js): the page's own dispatches show in getState() at
+// once. Two states: the confirmed one, which the server's ordered stream advances (the
+// state every replica has there), and the visible one, the confirmed state with this
+// page's actions not confirmed yet replayed on top. When the stream moves the confirmed
+// state, the pending actions are replayed on the new one (a rebase) and the visible state
+// is set once: subscribers are called once per visible change, and not at all when the
+// stream brings exactly our own next actions. An action of ours is confirmed once the
+// server said where it went (its seq, from the acknowledgements) and the stream got
+// there; one the server will never order (a refused login, a disconnect, a fatal error)
+// is dropped and reported as a 'rollback' event.
+
+class Speculation {
+  constructor(store, fail) {
+    this.store = store;
+    this.fail = fail; // (code, message): a reducer that threw on an ordered action
+    this.confirmed = store._redux.getState();
+    this.entries = []; // { action, counter, seq, after } of our own dispatches, in dispatch order
+    this.byCounter = new Map(); // counter -> entry
+    // The confirmed state moved (or an entry went) since the entries were last replayed
+    // on it: their `after` states are not what they would be now.
+    this.stale = false;
+  }
+
+  /** Our own action (numbered `counter`), shown at once. */
+  speculate(action, counter) {
+    // `after`: the visible state once this entry is applied (what the confirmed state
+    // becomes when the server confirms it with nothing else in between).
+    const entry = { action, counter, seq: 0, after: null };
+    this.entries.push(entry);
+    this.byCounter.set(counter, entry);
+    try {
+      this.store._redux.dispatch(action);
+    } catch (e) {
+      // As every replica will when it is ordered: reported, and skipped.
+      this.store._say(`ReduxCluster: the reducer threw on ${JSON.stringify(action.type)}: ${e && e.message}`);
+    }
+    entry.after = this.store._redux.getState();
+    return entry;
+  }
+
+  /**
+   * An acknowledgement: every dispatch up to `acked` is ordered, and `runs` say where some
+   * went. One the server ordered but whose place it no longer knows (runs it dropped, a
+   * move to a server that never had them) is no longer ours to replay: the stream shows
+   * it when it gets there.
+   */
+  ordered(runs, acked) {
+    for (const o of runs) {
+      if (o.count <= this.entries.length) {
+        for (let i = 0; i < o.count; i++) {
+          const e = this.byCounter.get(o.firstCounter + i);
+          if (e) e.seq = o.firstSeq + i;
+        }
+      } else {
+        for (const e of this.entries) if (e.counter >= o.firstCounter && e.counter < o.firstCounter + o.count) e.seq = o.firstSeq + (e.counter - o.firstCounter);
+      }
+    }
+    const lost = this.entries.filter((e) => e.seq === 0 && e.counter <= acked);
+    if (lost.length > 0) {
+      this._drop(lost);
+      this.stale = true;
+    }
+  }
+
+  /** Ordered actions (parsed), from `base + 1` on, into the confirmed state; then a rebase. */
+  take(actions, base) {
+    const n = actions.length;
+    if (n === 0) return;
+    // The common case: the stream brought our own next actions and nothing else (but the
+    // guard's checkpoints, which change no state). The confirmed state is then what was
+    // shown after the last of them: nothing to show.
+    if (!this.stale && this._ours(actions, base)) {
+      let s = this.confirmed;
+      let j = 0;
+      for (let i = 0; i < n; i++) {
+        if (isGuard(actions[i])) this.store._guard(actions[i], base + i + 1, s);
+        else s = this.entries[j++].after;
+      }
+      this.confirmed = s;
+      this._drop(this.entries.slice(0, j));
+      return;
+    }
+    const synced = this._advance(actions, base);
+    this.stale = true;
+    this.rebase(base + n);
+    if (synced !== undefined) this.store._settled(synced);
+  }
+
+  /** A snapshot as of `seq`: the confirmed state, then a rebase. */
+  reset(state, seq) {
+    this.confirmed = state;
+    this.stale = true;
+    this.rebase(seq);
+  }
+
+  /** A snapshot as of `seq` equal to the confirmed state: kept, so nothing shows unless it holds some of ours. */
+  same(seq) {
+    if (this.entries.some((e) => e.seq > 0 && e.seq <= seq)) this.stale = true;
+    this.rebase(seq);
+  }
+
+  // Whether the actions ordered from `base + 1` are, but for the guard's, our next
+  // entries, in order.
+  _ours(actions, base) {
+    let j = 0;
+    for (let i = 0; i < actions.length; i++) {
+      if (isGuard(actions[i])) continue;
+      if (j >= this.entries.length || this.entries[j].seq !== base + i + 1) return false;
+      j++;
+    }
+    return true;
+  }
+
+  // The confirmed state through `actions`; the guard's checkpoints are met with the
+  // confirmed state as it is there (the server's digests are of that state, never of
+  // what this page shows). Returns the last SYNC's state, if any.
+  _advance(actions, base) {
+    let s = this.confirmed;
+    let synced;
+    for (let i = 0; i < actions.length; i++) {
+      const a = actions[i];
+      if (isGuard(a)) {
+        this.store._guard(a, base + i + 1, s);
+        continue;
+      }
+      if (a.type === SYNC) {
+        s = a.payload;
+        synced = s;
+        continue;
+      }
+      try {
+        s = this.store._reducer(s, a);
+      } catch (e) {
+        this.fail(ErrorCode.Reducer, `the reducer threw on ${JSON.stringify(a.type)}: ${e.message}`);
+      }
+    }
+    this.confirmed = s;
+    return synced;
+  }
+
+  /**
+   * The stream is at `delivered`: drops our entries it holds, replays the rest on the
+   * confirmed state and shows the result (one visible change), if it moved.
+   */
+  rebase(delivered) {
+    const done = this.entries.filter((e) => e.seq > 0 && e.seq <= delivered);
+    if (done.length > 0) this._drop(done);
+    // One of ours that the server may hold without having said where it went yet may be
+    // in what the stream brought: replaying it now would show it twice. The
+    // acknowledgement that places it follows at once; the rebase waits for it.
+    if (this.entries.some((e) => e.seq === 0)) return;
+    if (this.stale) this._show();
+  }
+
+  _show() {
+    let visible = this.confirmed;
+    for (const e of this.entries) {
+      try {
+        visible = this.store._reducer(visible, e.action);
+      } catch {
+        // reported when it was dispatched
+      }
+      e.after = visible;
+    }
+    this.stale = false;
+    const redux = this.store._redux;
+    if (visible !== redux.getState()) redux.dispatch({ type: SYNC, payload: visible });
+  }
+
+  _drop(gone) {
+    const set = new Set(gone);
+    this.entries = this.entries.filter((e) => !set.has(e));
+    for (const e of gone) this.byCounter.delete(e.counter);
+  }
+
+  /** Our actions the server will never order (`entries`, or all): dropped, the rest replayed, each reported. */
+  rollback(code, message, entries = null) {
+    const which = entries && new Set(entries);
+    const gone = which ? this.entries.filter((e) => which.has(e)) : this.entries;
+    if (gone.length === 0) return;
+    this._drop(gone);
+    this._show();
+    for (const e of gone) this.store._emit('rollback', { action: e.action, code, message });
+  }
+}
+
 // ---- the store
 
 function isPlainObject(o) {
@@ -226,7 +415,7 @@ class BrowserStore {
     this._reducer = reducer;
     this._redux = legacy_createStore((s, a) => (a.type === SYNC ? a.payload : this._reducer(s, a)));
     this._client = null;
-    this._listeners = new Map(); // event name -> Set of listeners ('divergence')
+    this._listeners = new Map(); // event name -> Set of listeners ('divergence', 'rollback')
     this._checks = new Map(); // seq of a CHECK -> the promise of this replica's digest there
     this._diverged = null; // a divergence waiting for the server's state (to name where)
     this.dispatch = this.dispatch.bind(this);
@@ -246,7 +435,11 @@ class BrowserStore {
     this._reducer = next;
   }
 
-  /** `on('divergence', ({ seq, expected, actual, path }) => ...)`: see the guard in the README. */
+  /**
+   * `on('divergence', ({ seq, expected, actual, path }) => ...)`: see the guard in the
+   * README. `on('rollback', ({ action, code, message }) => ...)`: with `optimistic`, an
+   * action shown at once that the server will never order, dropped from the state.
+   */
   on(event, listener) {
     if (!this._listeners.has(event)) this._listeners.set(event, new Set());
     this._listeners.get(event).add(listener);
@@ -256,6 +449,14 @@ class BrowserStore {
   off(event, listener) {
     this._listeners.get(event)?.delete(listener);
     return this;
+  }
+
+  _say(message) {
+    try {
+      this.stderr(message);
+    } catch {
+      /* a throwing sink must not break the store */
+    }
   }
 
   _emit(event, payload) {
@@ -268,18 +469,20 @@ class BrowserStore {
     }
   }
 
-  // One of the guard's actions at `seq`. The digest is of the state as it is now, before
-  // the action (Web Crypto hashes asynchronously; the JSON is taken at once).
-  _guard(a, seq) {
+  // One of the guard's actions at `seq`, met with `state`, this replica's state just
+  // before it in the ordered stream (with `optimistic`, the confirmed state: what the page
+  // shows has its own actions on top). The digest is of that state (Web Crypto hashes
+  // asynchronously; the JSON is taken at once).
+  _guard(a, seq, state) {
     if (typeof crypto === 'undefined' || !crypto.subtle) return; // not a secure context: no digests
     if (a.type === CHECK) {
-      this._checks.set(seq, digest(JSON.stringify(this.getState())));
+      this._checks.set(seq, digest(JSON.stringify(state)));
       if (this._checks.size > 64) this._checks.delete(this._checks.keys().next().value);
     } else if (a.type === DIGEST) {
       const mine = this._checks.get(a.seq);
       if (!mine) return;
       this._checks.delete(a.seq);
-      const before = this.getState();
+      const before = state;
       mine.then((actual) => {
         if (actual !== a.digest) this._divergedAt({ seq: a.seq, expected: a.digest, actual, path: null }, before);
       });
@@ -309,11 +512,14 @@ class BrowserStore {
     this._emit('divergence', d.info);
   }
 
-  /** Queued for the server (kept while offline); applied here when it comes back in order. */
+  /**
+   * Queued for the server (kept while offline); applied here when it comes back in order
+   * (with `optimistic`, shown at once, and confirmed then).
+   */
   dispatch(action) {
     this._check(action);
     if (!this._client) return this._redux.dispatch(action);
-    this._client.queue(JSON.stringify(action));
+    this._client.queue(JSON.stringify(action), undefined, action);
     return action;
   }
 
@@ -328,7 +534,7 @@ class BrowserStore {
       this._redux.dispatch(action);
       return Promise.resolve({ seq: 0 });
     }
-    return this._client.queue(JSON.stringify(action), timeout);
+    return this._client.queue(JSON.stringify(action), timeout, action);
   }
 
   _check(action) {
@@ -343,7 +549,9 @@ class BrowserStore {
    * port = 10002, path = '/', login, password }`, or to the first of several that
    * answers: `{ servers: ['wss://a.example', { host: 'wss://b.example', port }], ... }`
    * (the servers of a replicated store; the client moves on when its server goes).
-   * Returns `{ connected, pending, error, server, disconnect() }`.
+   * `optimistic: true`: the page's own dispatches show in getState() at once, before the
+   * server has ordered them (see Speculation). Returns `{ connected, pending, error,
+   * server, disconnect() }`.
    */
   createWSClient(settings) {
     if (this._client) throw new ReduxClusterError(ErrorCode.AlreadyConnected, 'One storage cannot be connected to two servers at the same time.');
@@ -361,14 +569,16 @@ class BrowserStore {
     if ((s.login === undefined) !== (s.password === undefined)) throw new ReduxClusterError(ErrorCode.InvalidConfig, 'login and password go together');
     const liveness = s.livenessTimeoutMs ?? 500;
     if (!Number.isInteger(liveness) || liveness < 20) throw new ReduxClusterError(ErrorCode.InvalidConfig, `livenessTimeoutMs must be an integer of at least 20, got ${liveness}`);
-    this._client = new WsClient(this, urls, s.login ?? '', s.password ?? '', liveness);
+    const optimistic = s.optimistic ?? false;
+    if (typeof optimistic !== 'boolean') throw new ReduxClusterError(ErrorCode.InvalidConfig, 'optimistic must be true or false');
+    this._client = new WsClient(this, urls, s.login ?? '', s.password ?? '', liveness, optimistic);
     this.role.push('client');
     return this._client.handle();
   }
 }
 
 class WsClient {
-  constructor(store, urls, login, password, livenessTimeoutMs) {
+  constructor(store, urls, login, password, livenessTimeoutMs, optimistic) {
     this.store = store;
     this.livenessTimeoutMs = livenessTimeoutMs;
     this.urls = urls;
@@ -380,6 +590,7 @@ class WsClient {
     this.epoch = 0n;
     this.delivered = 0; // the last sequence number applied here
     this.counter = 0; // the last dispatch counter given
+    this.acked = 0; // the last dispatch counter the server said it ordered
     this.pending = []; // [counter, json], not yet acknowledged
     this.waiting = new Map(); // counter -> waiter (until ordered)
     this.bySeq = []; // waiters that know their seq
@@ -388,6 +599,8 @@ class WsClient {
     this.ws = null;
     this.backoff = 100;
     this.inbox = Promise.resolve();
+    // With `optimistic`: our own dispatches, shown before they are confirmed.
+    this.spec = optimistic ? new Speculation(store, (code, message) => this.fail(code, message)) : null;
     this.connect();
   }
 
@@ -419,9 +632,19 @@ class WsClient {
     }
   }
 
-  queue(json, timeout) {
+  /** `action`: the store's own (shown at once with `optimistic`); a guard's request has none. */
+  queue(json, timeout, action = null) {
     if (this.closed) throw new ReduxClusterError(ErrorCode.Closed, "the store's connection is closed");
     const counter = ++this.counter;
+    if (this.spec && action) {
+      const entry = this.spec.speculate(action, counter);
+      // A stopped client (refused login, ban, another store) sends nothing more: shown,
+      // then dropped, as the actions it held when it stopped were.
+      if (this.stopped) {
+        const why = this.error ?? new ReduxClusterError(ErrorCode.Closed, 'the client stopped');
+        queueMicrotask(() => this.spec?.rollback(why.code, why.message, [entry]));
+      }
+    }
     this.pending.push([counter, json]);
     let p;
     if (timeout !== undefined) {
@@ -571,7 +794,16 @@ class WsClient {
         break;
       }
       case T.WELCOME: {
-        if (m.epoch !== this.epoch) this.delivered = 0;
+        if (m.epoch !== this.epoch) {
+          // A server that lost its history (not a move within a replicated store, whose
+          // servers share an epoch): what the last one ordered and this page has not
+          // applied yet is gone, never to be ordered again.
+          if (this.spec && this.epoch !== 0n) {
+            const lost = this.spec.entries.filter((e) => e.counter <= this.acked);
+            this.spec.rollback(ErrorCode.Unavailable, 'the server that ordered the action lost its history before the action reached this page', lost);
+          }
+          this.delivered = 0;
+        }
         this.epoch = m.epoch;
         this.store.mode = m.mode;
         this.backoff = 100;
@@ -586,6 +818,12 @@ class WsClient {
       }
       case T.ACK:
         this.pending = this.pending.filter(([c]) => c > m.counter);
+        this.acked = Math.max(this.acked, m.counter);
+        if (this.spec) {
+          // Where our actions went may settle ones the stream already brought.
+          this.spec.ordered(m.ordered, m.counter);
+          this.spec.rebase(this.delivered);
+        }
         for (const o of m.ordered) {
           for (let i = 0; i < o.count; i++) {
             const w = this.waiting.get(o.firstCounter + i);
@@ -599,18 +837,39 @@ class WsClient {
         this.settle();
         break;
       case T.SNAPSHOT:
-        this.store._redux.dispatch({ type: SYNC, payload: JSON.parse(m.state) });
-        this.store._settled(this.store.getState());
-        this.delivered = m.seq;
+        if (this.spec) {
+          this.delivered = m.seq;
+          // A snapshot equal to the confirmed state (a server that answers a resume with
+          // its state, a restarted one) changes nothing visible: no replay, no call to
+          // subscribers. (Unless the guard found this page wrong: then it is the fix.)
+          if (!this.store._diverged && m.state === JSON.stringify(this.spec.confirmed)) {
+            this.spec.same(m.seq);
+          } else {
+            const state = JSON.parse(m.state);
+            this.spec.reset(state, m.seq);
+            this.store._settled(state);
+          }
+        } else {
+          this.store._redux.dispatch({ type: SYNC, payload: JSON.parse(m.state) });
+          this.store._settled(this.store.getState());
+          this.delivered = m.seq;
+        }
         this.settle();
         break;
       case T.ACTIONS: {
         if (m.firstSeq > this.delivered + 1) throw new ReduxClusterError(ErrorCode.Protocol, `actions from #${m.firstSeq} after #${this.delivered}: a gap`);
         const skip = this.delivered + 1 - m.firstSeq;
+        if (this.spec) {
+          const fresh = m.actions.slice(skip).map((t) => JSON.parse(t));
+          this.delivered = Math.max(this.delivered, m.firstSeq + m.actions.length - 1);
+          this.spec.take(fresh, m.firstSeq + skip - 1);
+          this.settle();
+          break;
+        }
         for (let i = skip; i < m.actions.length; i++) {
           const a = JSON.parse(m.actions[i]);
           if (typeof a.type === 'string' && a.type.startsWith(GUARD)) {
-            this.store._guard(a, m.firstSeq + i);
+            this.store._guard(a, m.firstSeq + i, this.store.getState());
             continue;
           }
           try {
@@ -640,6 +899,7 @@ class WsClient {
           }
           this.waiting.clear();
           this.bySeq = [];
+          if (this.spec) this.spec.rollback(m.code, m.message);
         }
         break;
       default:
@@ -669,6 +929,9 @@ class WsClient {
     }
     this.waiting.clear();
     this.bySeq = [];
+    // What the server did not confirm will not show here any more (the store is local now).
+    if (this.spec) this.spec.rollback(ErrorCode.Closed, 'the client was disconnected before the action was acknowledged and applied');
+    this.spec = null;
     if (this.ws) this.ws.close();
   }
 }
