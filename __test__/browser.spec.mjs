@@ -2,10 +2,12 @@
 // engine, run in a process with WebSocket (Node's, behind --experimental-websocket) as
 // the ES module and as the single-file bundle: logins by challenge-response, others'
 // actions seen, what it dispatched while the server was down delivered once after, a
-// compressed snapshot, and a wrong password refused.
+// compressed snapshot, and a wrong password refused. With `optimistic`: its own actions
+// shown at once through a slow link, the server's order kept, a refused login rolled back.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { createStore } from 'redux-cluster-rs';
@@ -17,7 +19,39 @@ function counter(state = { counter: 0, big: null }, action) {
   if (action.type === 'INC') return { ...state, counter: state.counter + 1 };
   if (action.type === 'RAND') return { ...state, r: Math.random() };
   if (action.type === 'BIG') return { ...state, big: action.payload };
+  if (action.type === 'PUSH') return { ...state, log: [...(state.log ?? []), action.by] };
   return state;
+}
+
+/**
+ * A TCP proxy to `target` on loopback that holds every chunk `delayMs` each way (in
+ * order; an end or a close follows what came before it): a slow link. `close()` cuts
+ * every connection.
+ */
+async function slowProxy(target, delayMs) {
+  const socks = new Set();
+  const srv = net.createServer((a) => {
+    const b = net.connect(target, '127.0.0.1');
+    const drop = () =>
+      setTimeout(() => {
+        for (const s of [a, b]) s.destroy(), socks.delete(s);
+      }, delayMs);
+    for (const [from, to] of [[a, b], [b, a]]) {
+      socks.add(from);
+      from.on('data', (d) => setTimeout(() => to.destroyed || to.write(d), delayMs));
+      from.on('end', () => setTimeout(() => to.destroyed || to.end(), delayMs));
+      from.on('error', drop);
+      from.on('close', drop);
+    }
+  });
+  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+  return {
+    port: srv.address().port,
+    close: () => {
+      for (const s of socks) s.destroy();
+      return new Promise((r) => srv.close(r));
+    },
+  };
 }
 
 for (const bundled of [false, true]) {
@@ -150,21 +184,123 @@ test('the browser client leaves a leader that stopped answering (SIGSTOP) and re
   }
 });
 
-test("the browser client's divergence guard: a reducer calling Math.random() is caught, the page takes the server's state and says where it differed", { timeout: 60000 }, async (t) => {
-  const server = createStore(counter, { stderr: sink(), guard: { everyActions: 1, everyMs: 100 } });
-  const port = await freePort();
-  const ws = server.createWSServer({ host: '127.0.0.1', port });
-  const page = child('browser-client.mjs', [], { env });
-  t.after(async () => {
-    page.kill();
-    await ws.close();
+for (const optimistic of [false, true]) {
+  test(`the browser client's divergence guard${optimistic ? ' (optimistic)' : ''}: a reducer calling Math.random() is caught, the page takes the server's state and says where it differed`, { timeout: 60000 }, async (t) => {
+    const server = createStore(counter, { stderr: sink(), guard: { everyActions: 1, everyMs: 100 } });
+    const port = await freePort();
+    const ws = server.createWSServer({ host: '127.0.0.1', port });
+    const page = child('browser-client.mjs', [], { env });
+    t.after(async () => {
+      page.kill();
+      await ws.close();
+    });
+    await page.next((m) => m.ready);
+    page.send({ cmd: 'connect', port, optimistic });
+    await waitFor(async () => (await ask(page, { cmd: 'state' })).connected, { what: 'the page connected' });
+    page.send({ cmd: 'rand' });
+    const d = (await page.next((m) => m.divergence, 20000)).divergence;
+    assert.equal(d.path, '/r');
+    assert.match(d.expected, /^[0-9a-f]{16}$/);
+    assert.notEqual(d.expected, d.actual);
+    await waitFor(async () => (await ask(page, { cmd: 'state' })).r === server.getState().r, { what: "the page on the server's state" });
   });
-  await page.next((m) => m.ready);
-  page.send({ cmd: 'connect', port });
-  await waitFor(async () => (await ask(page, { cmd: 'state' })).connected, { what: 'the page connected' });
-  page.send({ cmd: 'rand' });
-  const d = (await page.next((m) => m.divergence, 20000)).divergence;
-  assert.equal(d.path, '/r');
-  assert.match(d.expected, /^[0-9a-f]{16}$/);
-  assert.notEqual(d.expected, d.actual);
+}
+
+test('optimistic browser client behind a slow link (100 ms each way): its own action shows at once, ends in the server\'s order beside a conflicting one of another client; offline, queued actions show at once and are applied once after the reconnect', { timeout: 60000 }, async (t) => {
+  // The divergence guard checks after every action: its checkpoints reach the page while
+  // its own action is pending, and must be met with the confirmed state, not the shown one.
+  const server = createStore(counter, { stderr: sink(), guard: { everyActions: 1, everyMs: 10 } });
+  const port = await freePort();
+  let ws = server.createWSServer({ host: '127.0.0.1', port });
+  const proxy = await slowProxy(port, 100);
+  const other = createStore(counter, { stderr: sink() });
+  const otherConn = other.createWSClient({ host: 'ws://127.0.0.1', port });
+  const page = child('browser-client.mjs', [], { env });
+  try {
+    await page.next((m) => m.ready);
+    page.send({ cmd: 'connect', port: proxy.port, optimistic: true });
+    await waitFor(async () => (await ask(page, { cmd: 'state' })).connected, { what: 'the page connected through the proxy' });
+    await waitFor(() => other.connected, { what: 'the other client connected' });
+
+    // At the same time: the page's PUSH crosses the slow link, the other client's goes
+    // straight to the server (so it is usually ordered first, and the page must rebase).
+    const answer = ask(page, { cmd: 'push', by: 'page' });
+    const otherDone = other.dispatchAsync({ type: 'PUSH', by: 'other' }, { timeout: 20000 });
+    const now = await answer;
+    assert.deepEqual(now.log, ['page'], 'the own action shows in getState() right after dispatch');
+    assert.equal(now.pending, 1, 'not acknowledged yet');
+    const confirmed = await page.next((m) => m.confirmed === 'page');
+    assert.ok(confirmed.ms >= 180, `confirmed after the round trip through the proxy (${confirmed.ms.toFixed(1)} ms)`);
+    await waitFor(() => server.getState().log?.length === 2, { what: 'the server ordered both' });
+    const order = server.getState().log;
+    assert.deepEqual([...order].sort(), ['other', 'page']);
+    const otherSeq = (await otherDone).seq;
+    assert.equal(confirmed.seq > otherSeq, order[0] === 'other', 'confirmed at the place the server gave it');
+    await waitFor(async () => JSON.stringify((await ask(page, { cmd: 'state' })).log) === JSON.stringify(order), { what: "the page on the server's order" });
+    await waitFor(() => JSON.stringify(other.getState().log) === JSON.stringify(order), { what: "the other client on the server's order" });
+    // What the page's subscribers saw from the dispatch on: its own action all along (no
+    // flicker while the other one was placed before it), one call per visible change.
+    const { views } = await ask(page, { cmd: 'views' });
+    assert.ok(views.length >= 1 && views.length <= 2, JSON.stringify(views));
+    assert.deepEqual(views[0].log, now.log);
+    assert.ok(views.every((v) => v.log.includes('page')), `never without its own action: ${JSON.stringify(views)}`);
+    for (let i = 1; i < views.length; i++) assert.notDeepEqual(views[i], views[i - 1], `a call without a change: ${JSON.stringify(views)}`);
+    assert.deepEqual(views.at(-1).log, order);
+    t.diagnostic(`server order ${JSON.stringify(order)}; the page saw ${JSON.stringify(views.map((v) => v.log))}; confirmed after ${confirmed.ms.toFixed(1)} ms`);
+
+    // Offline: the server goes, the page queues; what it queued shows at once and is
+    // applied exactly once after the reconnect, with no visible step back.
+    await ws.close();
+    await waitFor(async () => !(await ask(page, { cmd: 'state' })).connected, { what: 'the page saw the server go' });
+    const queued = await ask(page, { cmd: 'queue', n: 3 });
+    assert.deepEqual([queued.counter, queued.pending], [3, 3], 'queued offline, shown at once');
+    ws = server.createWSServer({ host: '127.0.0.1', port });
+    await waitFor(() => server.getState().counter === 3, { what: 'the queued actions delivered', timeoutMs: 20000 });
+    await waitFor(async () => (await ask(page, { cmd: 'state' })).pending === 0, { what: 'the page acknowledged', timeoutMs: 20000 });
+    server.dispatch({ type: 'INC' });
+    await waitFor(async () => (await ask(page, { cmd: 'state' })).counter === 4, { what: 'exactly once: 4 after one more' });
+    await waitFor(() => other.getState().counter === 4, { what: 'the other client too' });
+    const after = (await ask(page, { cmd: 'views' })).views;
+    assert.deepEqual(after.map((v) => v.counter), [1, 2, 3, 4], 'shown at each dispatch, then only the next action: no step back, no call without a change');
+    const end = await ask(page, { cmd: 'state' });
+    assert.deepEqual(end.log, order);
+    assert.deepEqual([page.messages.filter((m) => m.divergence), end.errors.filter((e) => /ERR_DIVERGED/.test(e))], [[], []], 'no false divergence');
+  } finally {
+    page.send({ cmd: 'close' });
+    await page.exited;
+    await otherConn.disconnect();
+    await proxy.close();
+    await ws.close();
+  }
+});
+
+test('optimistic browser client: a refused login rolls back what it queued (shown at once, then gone, reported as rollback), and what it dispatches after', { timeout: 30000 }, async () => {
+  const server = createStore(counter, { stderr: sink() });
+  const port = await freePort();
+  const ws = server.createWSServer({ host: '127.0.0.1', port, logins: { ann: 'secret' } });
+  const page = child('browser-client.mjs', [], { env });
+  try {
+    await page.next((m) => m.ready);
+    const shown = await ask(page, { cmd: 'connect', port, login: 'ann', password: 'guess', optimistic: true, queue: 1 });
+    assert.deepEqual([shown.counter, shown.pending], [1, 1], 'queued before the login, shown at once');
+    const { rollback } = await page.next((m) => m.rollback);
+    assert.deepEqual(rollback.action, { type: 'INC' });
+    assert.equal(rollback.code, 'ERR_AUTH');
+    assert.equal(typeof rollback.message, 'string');
+    const st = await ask(page, { cmd: 'state' });
+    assert.deepEqual([st.counter, st.error], [0, 'ERR_AUTH'], 'gone from the state');
+    assert.equal(server.getState().counter, 0);
+
+    // The client stopped: a later dispatch shows, then is rolled back too.
+    const again = await ask(page, { cmd: 'queue', n: 1 });
+    assert.equal(again.counter, 1);
+    await waitFor(() => page.messages.filter((m) => m.rollback).length === 2, { what: 'the second rollback' });
+    assert.equal(page.messages.filter((m) => m.rollback)[1].rollback.code, 'ERR_AUTH');
+    assert.equal((await ask(page, { cmd: 'state' })).counter, 0);
+    assert.deepEqual((await ask(page, { cmd: 'views' })).views.map((v) => v.counter), [1, 0], 'one call to show it, one to take it back');
+  } finally {
+    page.send({ cmd: 'close' });
+    await page.exited;
+    await ws.close();
+  }
 });
