@@ -2,11 +2,13 @@
 // by puppeteer-core) loads a page with the single-file build from a local HTTP server,
 // logs in over WebSocket (the page's Origin on the server's allow-list), dispatches,
 // sees another client's actions, keeps what it dispatched while the server was
-// restarted and delivers it once after. A screenshot is kept as an artifact.
+// restarted and delivers it once after. A screenshot is kept as an artifact. With
+// `optimistic`, behind a slow link: its own action shows at once, then is confirmed.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import puppeteer from 'puppeteer-core';
@@ -103,6 +105,119 @@ test('headless Chromium: the bundle logs in, dispatches, sees others and deliver
   } finally {
     await browser.close();
     await otherConn.disconnect();
+    await ws.close();
+    web.close();
+  }
+});
+
+// The optimistic page: a log whose order shows where the server put each action.
+const OPTIMISTIC_PAGE = (wsPort) => `<!doctype html>
+<html><head><meta charset="utf-8"><title>redux-cluster-rs, optimistic</title></head>
+<body><h1>log: <span id="log"></span></h1>
+<script src="/redux-cluster-rs.browser.js"></script>
+<script>
+  function pushLog(state = { log: [] }, action) {
+    return action.type === 'PUSH' ? { log: [...state.log, action.by] } : state;
+  }
+  const store = ReduxClusterRS.createStore(pushLog);
+  const client = store.createWSClient({ host: 'ws://127.0.0.1', port: ${wsPort}, optimistic: true });
+  const views = [];
+  store.subscribe(() => {
+    views.push(store.getState().log);
+    document.getElementById('log').textContent = store.getState().log.join(' ');
+  });
+  let confirmed = null;
+  window.app = {
+    state: () => ({ log: store.getState().log, connected: client.connected, pending: client.pending }),
+    // Dispatched, and read in the same task: nothing from the server can have come yet.
+    push: (by) => {
+      views.length = 0;
+      const t0 = performance.now();
+      confirmed = store.dispatchAsync({ type: 'PUSH', by }).then((r) => ({ seq: r.seq, ms: performance.now() - t0, log: store.getState().log }));
+      return { log: store.getState().log, pending: client.pending };
+    },
+    confirmed: () => confirmed,
+    views: () => views,
+  };
+</script></body></html>`;
+
+/** A TCP proxy to `target` that holds every chunk `delayMs` each way, in order: a slow link. */
+async function slowProxy(target, delayMs) {
+  const socks = new Set();
+  const srv = net.createServer((a) => {
+    const b = net.connect(target, '127.0.0.1');
+    const drop = () =>
+      setTimeout(() => {
+        for (const s of [a, b]) s.destroy(), socks.delete(s);
+      }, delayMs);
+    for (const [from, to] of [[a, b], [b, a]]) {
+      socks.add(from);
+      from.on('data', (d) => setTimeout(() => to.destroyed || to.write(d), delayMs));
+      from.on('end', () => setTimeout(() => to.destroyed || to.end(), delayMs));
+      from.on('error', drop);
+      from.on('close', drop);
+    }
+  });
+  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+  return {
+    port: srv.address().port,
+    close: () => {
+      for (const s of socks) s.destroy();
+      return new Promise((r) => srv.close(r));
+    },
+  };
+}
+
+test("headless Chromium, optimistic: behind a slow link (100 ms each way) the page's own action shows at once, then is confirmed in the server's order beside another client's", { timeout: 90000 }, async (t) => {
+  assert.ok(CHROMIUM, HOWTO);
+  assert.ok(fs.existsSync(BUNDLE), 'the bundle is built (npm run build:browser)');
+  // The page's reducer, by name too (the store's identity).
+  function pushLog(state = { log: [] }, action) {
+    return action.type === 'PUSH' ? { log: [...state.log, action.by] } : state;
+  }
+  const wsPort = await freePort();
+  const server = createStore(pushLog, { stderr: sink() });
+  const ws = server.createWSServer({ host: '127.0.0.1', port: wsPort });
+  const proxy = await slowProxy(wsPort, 100);
+  const web = http.createServer((req, res) => {
+    if (req.url === '/redux-cluster-rs.browser.js') {
+      res.writeHead(200, { 'content-type': 'text/javascript' });
+      return res.end(fs.readFileSync(BUNDLE));
+    }
+    res.writeHead(200, { 'content-type': 'text/html' });
+    res.end(OPTIMISTIC_PAGE(proxy.port));
+  });
+  await new Promise((r) => web.listen(0, '127.0.0.1', r));
+  const other = createStore(pushLog, { stderr: sink() });
+  const otherConn = other.createWSClient({ host: 'ws://127.0.0.1', port: wsPort });
+  const browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
+  try {
+    const page = await browser.newPage();
+    const logs = [];
+    page.on('console', (m) => logs.push(m.text()));
+    await page.goto(`http://127.0.0.1:${web.address().port}`, { waitUntil: 'load' });
+    const state = () => page.evaluate(() => window.app.state());
+    await waitFor(async () => (await state()).connected, { what: 'the page connected through the proxy', timeoutMs: 20000, show: () => logs });
+    await waitFor(() => other.connected, { what: 'the other client connected' });
+
+    const [now, { seq: otherSeq }] = await Promise.all([page.evaluate(() => window.app.push('page')), other.dispatchAsync({ type: 'PUSH', by: 'other' }, { timeout: 20000 })]);
+    assert.deepEqual(now, { log: ['page'], pending: 1 }, 'shown at once, before the server acknowledged it');
+    const confirmed = await page.evaluate(() => window.app.confirmed());
+    assert.ok(confirmed.ms >= 180, `confirmed after the round trip (${confirmed.ms.toFixed(1)} ms)`);
+    await waitFor(() => server.getState().log.length === 2, { what: 'the server ordered both' });
+    const order = server.getState().log;
+    assert.equal(confirmed.seq > otherSeq, order[0] === 'other', 'confirmed where the server put it');
+    await waitFor(async () => JSON.stringify((await state()).log) === JSON.stringify(order), { what: "the page on the server's order" });
+    assert.deepEqual(other.getState().log, order);
+    assert.equal(await page.$eval('#log', (e) => e.textContent), order.join(' '));
+    const views = await page.evaluate(() => window.app.views());
+    assert.ok(views.length <= 2 && views.every((v) => v.includes('page')), `its own action shown all along, one call per change: ${JSON.stringify(views)}`);
+    assert.deepEqual(views.at(-1), order);
+    t.diagnostic(`server order ${JSON.stringify(order)}; the page saw ${JSON.stringify(views)}; confirmed after ${confirmed.ms.toFixed(1)} ms`);
+  } finally {
+    await browser.close();
+    await otherConn.disconnect();
+    await proxy.close();
     await ws.close();
     web.close();
   }
