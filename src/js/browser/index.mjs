@@ -215,24 +215,40 @@ function randomId() {
 // server said where it went (its seq, from the acknowledgements) and the stream got
 // there; one the server will never order (a refused login, a disconnect, a fatal error)
 // is dropped and reported as a 'rollback' event.
+//
+// A rebase must not replay an action of ours that the stream already brought: one the
+// server ordered but whose place (the acknowledgement) has not come yet. Such an action is
+// equal to one of the stream's that came after it was dispatched; an action of ours with
+// no equal there cannot be in the confirmed state, and is replayed. So the rebase waits
+// for the acknowledgement only while an action of ours not placed yet has an equal in the
+// stream since it was dispatched (or a snapshot came since): others' actions show at
+// once even while this page keeps dispatching.
+
+/** JSON with every object's keys sorted: equal for equal actions, whoever encoded them. */
+function canonical(v) {
+  return JSON.stringify(v, (k, x) => (x && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.keys(x).sort().map((key) => [key, x[key]])) : x));
+}
 
 class Speculation {
   constructor(store, fail) {
     this.store = store;
     this.fail = fail; // (code, message): a reducer that threw on an ordered action
     this.confirmed = store._redux.getState();
-    this.entries = []; // { action, counter, seq, after } of our own dispatches, in dispatch order
+    // { action, json, counter, seq, after, key, suspect } of our own dispatches, in
+    // dispatch order; `suspect`: the stream may hold it without its place known.
+    this.entries = [];
     this.byCounter = new Map(); // counter -> entry
     // The confirmed state moved (or an entry went) since the entries were last replayed
     // on it: their `after` states are not what they would be now.
     this.stale = false;
   }
 
-  /** Our own action (numbered `counter`), shown at once. */
-  speculate(action, counter) {
+  /** Our own action (numbered `counter`, sent as `json`), shown at once. */
+  speculate(action, counter, json) {
     // `after`: the visible state once this entry is applied (what the confirmed state
-    // becomes when the server confirms it with nothing else in between).
-    const entry = { action, counter, seq: 0, after: null };
+    // becomes when the server confirms it with nothing else in between). `key`: its
+    // canonical JSON, made when first needed.
+    const entry = { action, json, counter, seq: 0, after: null, key: null, suspect: false };
     this.entries.push(entry);
     this.byCounter.set(counter, entry);
     try {
@@ -287,6 +303,7 @@ class Speculation {
       this._drop(this.entries.slice(0, j));
       return;
     }
+    this._suspect(actions, base);
     const synced = this._advance(actions, base);
     this.stale = true;
     this.rebase(base + n);
@@ -295,6 +312,8 @@ class Speculation {
 
   /** A snapshot as of `seq`: the confirmed state, then a rebase. */
   reset(state, seq) {
+    // Any of ours not placed yet may be in it.
+    for (const e of this.entries) if (e.seq === 0) e.suspect = true;
     this.confirmed = state;
     this.stale = true;
     this.rebase(seq);
@@ -302,6 +321,7 @@ class Speculation {
 
   /** A snapshot as of `seq` equal to the confirmed state: kept, so nothing shows unless it holds some of ours. */
   same(seq) {
+    for (const e of this.entries) if (e.seq === 0) e.suspect = true;
     if (this.entries.some((e) => e.seq > 0 && e.seq <= seq)) this.stale = true;
     this.rebase(seq);
   }
@@ -316,6 +336,29 @@ class Speculation {
       j++;
     }
     return true;
+  }
+
+  // Marks our actions not placed yet that have an equal among `actions` (ordered from
+  // `base + 1` on; the places of ours we know are skipped): the stream may hold them.
+  _suspect(actions, base) {
+    const byType = new Map();
+    for (const e of this.entries) {
+      if (e.seq !== 0 || e.suspect) continue;
+      const t = e.action.type;
+      if (!byType.has(t)) byType.set(t, []);
+      byType.get(t).push(e);
+    }
+    if (byType.size === 0) return;
+    const known = new Set(this.entries.filter((e) => e.seq > base && e.seq <= base + actions.length).map((e) => e.seq));
+    for (let i = 0; i < actions.length; i++) {
+      const list = byType.get(actions[i].type);
+      if (!list || known.has(base + i + 1)) continue;
+      const key = canonical(actions[i]);
+      for (const e of list) {
+        e.key ??= canonical(JSON.parse(e.json));
+        if (e.key === key) e.suspect = true;
+      }
+    }
   }
 
   // The confirmed state through `actions`; the guard's checkpoints are met with the
@@ -353,9 +396,10 @@ class Speculation {
     const done = this.entries.filter((e) => e.seq > 0 && e.seq <= delivered);
     if (done.length > 0) this._drop(done);
     // One of ours that the server may hold without having said where it went yet may be
-    // in what the stream brought: replaying it now would show it twice. The
-    // acknowledgement that places it follows at once; the rebase waits for it.
-    if (this.entries.some((e) => e.seq === 0)) return;
+    // in what the stream brought (an equal action came since it was dispatched):
+    // replaying it now would show it twice. The acknowledgement that places it follows at
+    // once; the rebase waits for it.
+    if (this.entries.some((e) => e.seq === 0 && e.suspect)) return;
     if (this.stale) this._show();
   }
 
@@ -636,15 +680,6 @@ class WsClient {
   queue(json, timeout, action = null) {
     if (this.closed) throw new ReduxClusterError(ErrorCode.Closed, "the store's connection is closed");
     const counter = ++this.counter;
-    if (this.spec && action) {
-      const entry = this.spec.speculate(action, counter);
-      // A stopped client (refused login, ban, another store) sends nothing more: shown,
-      // then dropped, as the actions it held when it stopped were.
-      if (this.stopped) {
-        const why = this.error ?? new ReduxClusterError(ErrorCode.Closed, 'the client stopped');
-        queueMicrotask(() => this.spec?.rollback(why.code, why.message, [entry]));
-      }
-    }
     this.pending.push([counter, json]);
     let p;
     if (timeout !== undefined) {
@@ -658,6 +693,16 @@ class WsClient {
       });
     }
     if (this.ready) this.send(this.dispatchFrame([[counter, json]]));
+    // Shown once sent: a subscriber that dispatches in turn sends after it, in order.
+    if (this.spec && action) {
+      const entry = this.spec.speculate(action, counter, json);
+      // A stopped client (refused login, ban, another store) sends nothing more: shown,
+      // then dropped, as the actions it held when it stopped were.
+      if (this.stopped) {
+        const why = this.error ?? new ReduxClusterError(ErrorCode.Closed, 'the client stopped');
+        queueMicrotask(() => this.spec?.rollback(why.code, why.message, [entry]));
+      }
+    }
     return p;
   }
 
