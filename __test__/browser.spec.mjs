@@ -217,9 +217,11 @@ test('optimistic browser client behind a slow link (100 ms each way): its own ac
   const otherConn = other.createWSClient({ host: 'ws://127.0.0.1', port });
   const page = child('browser-client.mjs', [], { env });
   try {
+    // A state the page can tell from its initial one: it has the server's once it shows.
+    server.dispatch({ type: 'INC' });
     await page.next((m) => m.ready);
     page.send({ cmd: 'connect', port: proxy.port, optimistic: true });
-    await waitFor(async () => (await ask(page, { cmd: 'state' })).connected, { what: 'the page connected through the proxy' });
+    await waitFor(async () => (await ask(page, { cmd: 'state' })).counter === 1, { what: "the page connected through the proxy and has the server's state" });
     await waitFor(() => other.connected, { what: 'the other client connected' });
 
     // At the same time: the page's PUSH crosses the slow link, the other client's goes
@@ -246,22 +248,25 @@ test('optimistic browser client behind a slow link (100 ms each way): its own ac
     assert.ok(views.every((v) => v.log.includes('page')), `never without its own action: ${JSON.stringify(views)}`);
     for (let i = 1; i < views.length; i++) assert.notDeepEqual(views[i], views[i - 1], `a call without a change: ${JSON.stringify(views)}`);
     assert.deepEqual(views.at(-1).log, order);
-    t.diagnostic(`server order ${JSON.stringify(order)}; the page saw ${JSON.stringify(views.map((v) => v.log))}; confirmed after ${confirmed.ms.toFixed(1)} ms`);
+    // Placed before its own action, the other one shows as soon as it arrives: before the
+    // acknowledgement (it cannot be the page's action, which it does not equal).
+    if (order[0] === 'other') assert.deepEqual(views.map((v) => [v.log, v.pending]), [[['page'], 1], [['other', 'page'], 1]]);
+    t.diagnostic(`server order ${JSON.stringify(order)}; the page saw ${JSON.stringify(views.map((v) => [v.log, `${v.pending} pending`]))}; confirmed after ${confirmed.ms.toFixed(1)} ms`);
 
     // Offline: the server goes, the page queues; what it queued shows at once and is
     // applied exactly once after the reconnect, with no visible step back.
     await ws.close();
     await waitFor(async () => !(await ask(page, { cmd: 'state' })).connected, { what: 'the page saw the server go' });
     const queued = await ask(page, { cmd: 'queue', n: 3 });
-    assert.deepEqual([queued.counter, queued.pending], [3, 3], 'queued offline, shown at once');
+    assert.deepEqual([queued.counter, queued.pending], [4, 3], 'queued offline, shown at once');
     ws = server.createWSServer({ host: '127.0.0.1', port });
-    await waitFor(() => server.getState().counter === 3, { what: 'the queued actions delivered', timeoutMs: 20000 });
+    await waitFor(() => server.getState().counter === 4, { what: 'the queued actions delivered', timeoutMs: 20000 });
     await waitFor(async () => (await ask(page, { cmd: 'state' })).pending === 0, { what: 'the page acknowledged', timeoutMs: 20000 });
     server.dispatch({ type: 'INC' });
-    await waitFor(async () => (await ask(page, { cmd: 'state' })).counter === 4, { what: 'exactly once: 4 after one more' });
-    await waitFor(() => other.getState().counter === 4, { what: 'the other client too' });
+    await waitFor(async () => (await ask(page, { cmd: 'state' })).counter === 5, { what: 'exactly once: 5 after one more' });
+    await waitFor(() => other.getState().counter === 5, { what: 'the other client too' });
     const after = (await ask(page, { cmd: 'views' })).views;
-    assert.deepEqual(after.map((v) => v.counter), [1, 2, 3, 4], 'shown at each dispatch, then only the next action: no step back, no call without a change');
+    assert.deepEqual(after.map((v) => v.counter), [2, 3, 4, 5], 'shown at each dispatch, then only the next action: no step back, no call without a change');
     const end = await ask(page, { cmd: 'state' });
     assert.deepEqual(end.log, order);
     assert.deepEqual([page.messages.filter((m) => m.divergence), end.errors.filter((e) => /ERR_DIVERGED/.test(e))], [[], []], 'no false divergence');
@@ -302,5 +307,116 @@ test('optimistic browser client: a refused login rolls back what it queued (show
     page.send({ cmd: 'close' });
     await page.exited;
     await ws.close();
+  }
+});
+
+test('optimistic browser client, frame by frame (a stand-in socket): another client\'s action shows before our acknowledgement; ours brought by the stream before its acknowledgement, or an equal one of another client, is not shown twice; dispatches from a subscriber go out in order; an acknowledgement without a place; a fatal error rolls back', { timeout: 30000 }, async () => {
+  const lib = await import(path.join(ROOT, 'src', 'js', 'browser', 'index.mjs'));
+  // The socket the client opens: it keeps what is sent; the test plays the server.
+  class StandIn {
+    constructor() {
+      this.readyState = 1;
+      this.sent = [];
+    }
+    send(b) {
+      this.sent.push(Buffer.from(b));
+    }
+    close() {
+      this.readyState = 3;
+      this.onclose?.();
+    }
+  }
+  const u8 = (n) => Buffer.from([n]);
+  const u32 = (n) => Buffer.from([n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255]);
+  const u64 = (n) => {
+    const b = Buffer.alloc(8);
+    b.writeBigUInt64BE(BigInt(n));
+    return b;
+  };
+  const str = (s) => Buffer.concat([u32(Buffer.byteLength(s)), Buffer.from(s)]);
+  const WELCOME = (epoch, acked) => [u8(2), u64(epoch), u64(acked), u8(0)];
+  const SNAPSHOT = (seq, state) => [u8(6), u64(seq), str(JSON.stringify(state))];
+  const ACK = (counter, runs) => [u8(4), u64(counter), u32(runs.length), ...runs.flatMap(([c, s, n]) => [u64(c), u64(s), u32(n)])];
+  const ACTIONS = (first, actions) => [u8(5), u64(first), u32(actions.length), ...actions.map((a) => str(JSON.stringify(a)))];
+  const ERROR = (code, message) => [u8(7), str(code), str(message)];
+  const push = (by) => ({ type: 'PUSH', by });
+
+  const saved = globalThis.WebSocket;
+  globalThis.WebSocket = StandIn;
+  let conn;
+  try {
+    function pushLog(state = { log: [] }, a) {
+      return a.type === 'PUSH' ? { log: [...state.log, a.by] } : state;
+    }
+    const store = lib.createStore(pushLog);
+    store.stderr = sink();
+    const views = [];
+    const shown = () => store.getState().log.join(',');
+    store.subscribe(() => views.push(shown()));
+    const rollbacks = [];
+    store.on('rollback', (r) => rollbacks.push(r));
+    conn = store.createWSClient({ host: 'ws://stand-in', optimistic: true, livenessTimeoutMs: 600000 });
+    const c = store._client;
+    const socket = c.ws;
+    const feed = (parts) => c.frame(socket, Buffer.concat([Buffer.from([1, 0]), ...parts]));
+    await feed(WELCOME(7, 0));
+    await feed(SNAPSHOT(0, { log: [] }));
+    assert.deepEqual(views, [], 'a snapshot equal to what the page holds changes nothing');
+
+    store.dispatch(push('me')); // counter 1
+    assert.equal(shown(), 'me');
+    // Another client's action, ordered first: shown at once, our action on top.
+    await feed(ACTIONS(1, [push('x')]));
+    assert.equal(shown(), 'x,me');
+    // Ours, in the stream before the acknowledgement that places it: not shown twice.
+    await feed(ACTIONS(2, [push('me')]));
+    assert.equal(shown(), 'x,me');
+    await feed(ACK(1, [[1, 2, 1]]));
+    assert.equal(shown(), 'x,me');
+
+    // Another client's action equal to ours (not placed yet): it may be ours, so the
+    // rebase waits for the acknowledgement, which says it was not.
+    store.dispatch(push('me')); // counter 2
+    await feed(ACTIONS(3, [push('me')]));
+    assert.equal(shown(), 'x,me,me');
+    await feed(ACK(2, [[2, 4, 1]]));
+    assert.equal(shown(), 'x,me,me,me');
+    const before = views.length;
+    await feed(ACTIONS(4, [push('me')]));
+    assert.equal(views.length, before, 'the stream bringing just our next action: no call');
+    assert.deepEqual(views, ['me', 'x,me', 'x,me', 'x,me,me', 'x,me,me,me']);
+
+    // A subscriber that dispatches in turn: both go out in order, one frame each.
+    const unsubscribe = store.subscribe(() => {
+      if (store.getState().log.at(-1) === 'ping') store.dispatch(push('pong'));
+    });
+    store.dispatch(push('ping')); // counter 3, then 4
+    unsubscribe();
+    assert.equal(shown(), 'x,me,me,me,ping,pong');
+    const counters = socket.sent.filter((f) => f[6] === 3).map((f) => Number(f.readBigUInt64BE(7)));
+    assert.deepEqual(counters, [1, 2, 3, 4], 'dispatch frames in counter order');
+    await feed(ACK(4, [[3, 5, 2]]));
+    await feed(ACTIONS(5, [push('ping'), push('pong')]));
+    assert.equal(shown(), 'x,me,me,me,ping,pong');
+
+    // An acknowledgement that covers an action of ours without saying where it went (the
+    // server kept too few runs): its place is unknown, so it is no longer replayed; the
+    // stream shows it when it gets there.
+    store.dispatch(push('late')); // counter 5
+    assert.equal(shown(), 'x,me,me,me,ping,pong,late');
+    await feed(ACK(5, []));
+    assert.equal(shown(), 'x,me,me,me,ping,pong');
+    await feed(ACTIONS(7, [push('late')]));
+    assert.equal(shown(), 'x,me,me,me,ping,pong,late');
+
+    // A fatal error: what the server will never order goes, reported.
+    store.dispatch(push('doomed')); // counter 6
+    assert.equal(shown(), 'x,me,me,me,ping,pong,late,doomed');
+    await feed(ERROR('ERR_BANNED', 'banned for the test'));
+    assert.equal(shown(), 'x,me,me,me,ping,pong,late');
+    assert.deepEqual(rollbacks, [{ action: push('doomed'), code: 'ERR_BANNED', message: 'banned for the test' }]);
+  } finally {
+    await conn?.disconnect();
+    globalThis.WebSocket = saved;
   }
 });
