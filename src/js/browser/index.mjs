@@ -636,6 +636,7 @@ class WsClient {
     this.counter = 0; // the last dispatch counter given
     this.acked = 0; // the last dispatch counter the server said it ordered
     this.pending = []; // [counter, json], not yet acknowledged
+    this.outbox = []; // [counter, json] queued in this turn, not sent yet
     this.waiting = new Map(); // counter -> waiter (until ordered)
     this.bySeq = []; // waiters that know their seq
     this.error = null;
@@ -692,8 +693,9 @@ class WsClient {
         this.waiting.set(counter, { counter, resolve, reject, timer });
       });
     }
-    if (this.ready) this.send(this.dispatchFrame([[counter, json]]));
-    // Shown once sent: a subscriber that dispatches in turn sends after it, in order.
+    this.outbox.push([counter, json]);
+    // Shown at once (before the frame is even made): a subscriber that dispatches in turn
+    // adds to the outbox after this action, and the frame goes out in counter order.
     if (this.spec && action) {
       const entry = this.spec.speculate(action, counter, json);
       // A stopped client (refused login, ban, another store) sends nothing more: shown,
@@ -703,7 +705,17 @@ class WsClient {
         queueMicrotask(() => this.spec?.rollback(why.code, why.message, [entry]));
       }
     }
+    this.flush();
     return p;
+  }
+
+  // Sends what queue() left in the outbox (consecutive counters); offline, they wait in
+  // `pending` for the next welcome.
+  flush() {
+    if (this.outbox.length === 0) return;
+    const items = this.outbox;
+    this.outbox = [];
+    if (this.ready) this.send(this.dispatchFrame(items));
   }
 
   dispatchFrame(items) {
