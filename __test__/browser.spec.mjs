@@ -393,8 +393,9 @@ test('optimistic browser client, frame by frame (a stand-in socket): another cli
     store.dispatch(push('ping')); // counter 3, then 4
     unsubscribe();
     assert.equal(shown(), 'x,me,me,me,ping,pong');
-    const counters = socket.sent.filter((f) => f[6] === 3).map((f) => Number(f.readBigUInt64BE(7)));
-    assert.deepEqual(counters, [1, 2, 3, 4], 'dispatch frames in counter order');
+    // DISPATCH frames: [length][version][flags][3][first counter: u64][count: u32]...
+    const counters = socket.sent.filter((f) => f[6] === 3).flatMap((f) => Array.from({ length: f.readUInt32BE(15) }, (_, i) => Number(f.readBigUInt64BE(7)) + i));
+    assert.deepEqual(counters, [1, 2, 3, 4], 'dispatches sent in counter order');
     await feed(ACK(4, [[3, 5, 2]]));
     await feed(ACTIONS(5, [push('ping'), push('pong')]));
     assert.equal(shown(), 'x,me,me,me,ping,pong');
