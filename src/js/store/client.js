@@ -130,7 +130,7 @@ class ClientRole {
     }
     if (w) this._outgoingWaiters.push([this._outgoing.length, w]);
     // Shown now, once it is sure to be sent (past the checks above).
-    if (this.spec && action) this._outgoingEntries.push([this._outgoing.length, this.spec.speculate(action)]);
+    if (this.spec && action) this._outgoingEntries.push([this._outgoing.length, this.spec.speculate(action, json)]);
     this._outgoing.push(json);
     if (this._outgoing.length === 1) queueMicrotask(this._flush);
   }

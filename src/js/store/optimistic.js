@@ -40,11 +40,12 @@ class Speculation {
     return this._pending.length;
   }
 
-  /** Our own action, shown at once; returns its entry (numbered when it is sent). */
-  speculate(action) {
+  /** Our own action (`json` as sent), shown at once; returns its entry (numbered when it is sent). */
+  speculate(action, json) {
     // `after`: the visible state once this entry is applied (what the confirmed state
-    // becomes when the server confirms it with nothing else in between).
-    const entry = { action, counter: 0, seq: 0, after: null };
+    // becomes when the server confirms it with nothing else in between). `maybe`: an
+    // equal action came down the stream since it was sent, so it may be there already.
+    const entry = { action, json, counter: 0, seq: 0, after: null, maybe: false };
     this._pending.push(entry);
     try {
       this.state._redux.dispatch(action);
@@ -77,6 +78,8 @@ class Speculation {
       this._confirmed = decode(r.resetState ?? r.snapshot);
       seq = r.resetState != null ? r.resetSeq : r.snapshotSeq;
       moved = true;
+      // Anything sent may be in a snapshot.
+      for (const e of this._pending) if (e.counter > 0 && e.seq === 0) e.maybe = true;
       if (this.state.guard) this.state.guard.synced(this._confirmed, before);
     }
     if (r.actions != null) {
@@ -90,12 +93,32 @@ class Speculation {
         this._pending.splice(0, actions.length);
         return seq;
       }
+      this._suspect(actions);
       this._advance(actions, base);
       moved = true;
     }
     if (moved) this._stale = true;
     if (moved || learnt) this._rebase(seq);
     return seq;
+  }
+
+  // Marks our sent, unplaced actions that have an equal in `actions`: the stream may hold
+  // them (their acknowledgement, which says, is on its way). Only those make a rebase
+  // wait: the others cannot be in the stream yet, and replaying them is safe, so a client
+  // that keeps dispatching still sees everybody else's actions as they come.
+  _suspect(actions) {
+    let unplaced = null;
+    for (const e of this._pending) {
+      if (e.counter > 0 && e.seq === 0 && !e.maybe) (unplaced ??= new Map()).set(e.json, e);
+    }
+    if (unplaced === null) return;
+    const encode = this.store._encode;
+    for (const a of actions) {
+      if (reserved(a.type)) continue;
+      const json = encode(a);
+      if (!unplaced.has(json)) continue;
+      for (const e of this._pending) if (e.json === json && e.seq === 0) e.maybe = true;
+    }
   }
 
   // Whether the `n` actions ordered from `base + 1` are our first `n` pending, in order.
@@ -136,10 +159,12 @@ class Speculation {
   // the result: one visible change.
   _rebase(seq) {
     this._pending = this._pending.filter((e) => !(e.seq > 0 && e.seq <= seq));
-    // One of ours that the server has but whose place it has not said yet may be in what
-    // the stream brought: replaying it now would show it twice. The acknowledgement that
-    // says where it went follows at once; the rebase waits for it.
-    if (this._pending.some((e) => e.counter > 0 && e.seq === 0)) return;
+    // One of ours that the stream may hold but whose place the server has not said yet:
+    // replaying it now could show it twice. The acknowledgement that says where it went
+    // follows at once; the rebase waits for it.
+    if (this._pending.some((e) => e.maybe && e.seq === 0)) return;
+    // Only an acknowledgement, and nothing waited: what is shown is still right.
+    if (!this._stale) return;
     this._show();
   }
 
