@@ -307,7 +307,7 @@ class Speculation {
     const synced = this._advance(actions, base);
     this.stale = true;
     this.rebase(base + n);
-    if (synced !== undefined) this.store._settled(synced);
+    if (synced !== undefined) this.store._settled(synced[0], synced[1]);
   }
 
   /** A snapshot as of `seq`: the confirmed state, then a rebase. */
@@ -374,8 +374,9 @@ class Speculation {
         continue;
       }
       if (a.type === SYNC) {
+        // With the confirmed state just before it: the page's, at the same point.
+        synced = [a.payload, s];
         s = a.payload;
-        synced = s;
         continue;
       }
       try {
@@ -547,12 +548,14 @@ class BrowserStore {
     }
   }
 
-  _settled(authoritative) {
+  // `before`: this page's state at the same point of the stream as `authoritative` (the
+  // state just before the resync), which the path compares; else the state at detection.
+  _settled(authoritative, before) {
     const d = this._diverged;
     if (!d) return;
     this._diverged = null;
     clearTimeout(d.timer);
-    if (authoritative !== null) d.info.path = firstDifference(d.before, authoritative);
+    if (authoritative !== null) d.info.path = firstDifference(before === undefined ? d.before : before, authoritative);
     this._emit('divergence', d.info);
   }
 
@@ -930,8 +933,9 @@ class WsClient {
             continue;
           }
           try {
+            const before = this.store.getState();
             this.store._redux.dispatch(a);
-            if (a.type === SYNC) this.store._settled(a.payload);
+            if (a.type === SYNC) this.store._settled(a.payload, before);
           } catch (e) {
             this.fail(ErrorCode.Reducer, `the reducer threw on ${JSON.stringify(a.type)}: ${e.message}`);
           }
