@@ -9,9 +9,10 @@
 // Meanwhile the server dispatches `--others` actions/s of its own, so the client's
 // speculative state is rebased on the stream as a real one would be; for those it measures
 //  - others:    from the server's dispatch until getState() here shows it (one clock: one
-//               machine). A rebase waits while one of our actions may be in the stream
-//               without the server having said where: a client always dispatching shows
-//               others' actions late;
+//               machine). A rebase waits only while one of our actions may be in the
+//               stream without the server having said where (an equal action came down
+//               since it was sent), so a client that keeps dispatching still sees them
+//               about one link delay after they were ordered;
 // and subscriber calls are counted per own action. Clients: the Node client over TCP (createClient) and the browser
 // client over WebSocket (src/js/browser in Node with --experimental-websocket).
 //
