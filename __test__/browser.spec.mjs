@@ -7,11 +7,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { createStore } from 'redux-cluster-rs';
-import { ROOT, ask, child, freePort, oneLeader, sink, waitFor } from './helpers.mjs';
+import { ROOT, ask, child, freePort, oneLeader, sink, slowLink, waitFor } from './helpers.mjs';
 
 const env = { NODE_OPTIONS: '--experimental-websocket --no-warnings' };
 // The same reducer name as the fixture's: the same store.
@@ -23,36 +22,6 @@ function counter(state = { counter: 0, big: null }, action) {
   return state;
 }
 
-/**
- * A TCP proxy to `target` on loopback that holds every chunk `delayMs` each way (in
- * order; an end or a close follows what came before it): a slow link. `close()` cuts
- * every connection.
- */
-async function slowProxy(target, delayMs) {
-  const socks = new Set();
-  const srv = net.createServer((a) => {
-    const b = net.connect(target, '127.0.0.1');
-    const drop = () =>
-      setTimeout(() => {
-        for (const s of [a, b]) s.destroy(), socks.delete(s);
-      }, delayMs);
-    for (const [from, to] of [[a, b], [b, a]]) {
-      socks.add(from);
-      from.on('data', (d) => setTimeout(() => to.destroyed || to.write(d), delayMs));
-      from.on('end', () => setTimeout(() => to.destroyed || to.end(), delayMs));
-      from.on('error', drop);
-      from.on('close', drop);
-    }
-  });
-  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
-  return {
-    port: srv.address().port,
-    close: () => {
-      for (const s of socks) s.destroy();
-      return new Promise((r) => srv.close(r));
-    },
-  };
-}
 
 for (const bundled of [false, true]) {
   test(`the browser client${bundled ? ' (single-file bundle)' : ' (ES module)'}: logs in, dispatches, sees others, keeps its queue across a server restart and delivers it once`, { timeout: 60000 }, async () => {
@@ -212,7 +181,7 @@ test('optimistic browser client behind a slow link (100 ms each way): its own ac
   const server = createStore(counter, { stderr: sink(), guard: { everyActions: 1, everyMs: 10 } });
   const port = await freePort();
   let ws = server.createWSServer({ host: '127.0.0.1', port });
-  const proxy = await slowProxy(port, 100);
+  const proxy = await slowLink(port, 100);
   const other = createStore(counter, { stderr: sink() });
   const otherConn = other.createWSClient({ host: 'ws://127.0.0.1', port });
   const page = child('browser-client.mjs', [], { env });

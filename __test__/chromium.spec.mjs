@@ -8,12 +8,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import puppeteer from 'puppeteer-core';
 import { createStore } from 'redux-cluster-rs';
-import { ROOT, freePort, sink, waitFor } from './helpers.mjs';
+import { ROOT, freePort, sink, slowLink, waitFor } from './helpers.mjs';
 import { HOWTO, findChromium } from './chromium.mjs';
 
 const CHROMIUM = findChromium();
@@ -141,32 +140,6 @@ const OPTIMISTIC_PAGE = (wsPort) => `<!doctype html>
   };
 </script></body></html>`;
 
-/** A TCP proxy to `target` that holds every chunk `delayMs` each way, in order: a slow link. */
-async function slowProxy(target, delayMs) {
-  const socks = new Set();
-  const srv = net.createServer((a) => {
-    const b = net.connect(target, '127.0.0.1');
-    const drop = () =>
-      setTimeout(() => {
-        for (const s of [a, b]) s.destroy(), socks.delete(s);
-      }, delayMs);
-    for (const [from, to] of [[a, b], [b, a]]) {
-      socks.add(from);
-      from.on('data', (d) => setTimeout(() => to.destroyed || to.write(d), delayMs));
-      from.on('end', () => setTimeout(() => to.destroyed || to.end(), delayMs));
-      from.on('error', drop);
-      from.on('close', drop);
-    }
-  });
-  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
-  return {
-    port: srv.address().port,
-    close: () => {
-      for (const s of socks) s.destroy();
-      return new Promise((r) => srv.close(r));
-    },
-  };
-}
 
 test("headless Chromium, optimistic: behind a slow link (100 ms each way) the page's own action shows at once, then is confirmed in the server's order beside another client's", { timeout: 90000 }, async (t) => {
   assert.ok(CHROMIUM, HOWTO);
@@ -178,7 +151,7 @@ test("headless Chromium, optimistic: behind a slow link (100 ms each way) the pa
   const wsPort = await freePort();
   const server = createStore(pushLog, { stderr: sink() });
   const ws = server.createWSServer({ host: '127.0.0.1', port: wsPort });
-  const proxy = await slowProxy(wsPort, 100);
+  const proxy = await slowLink(wsPort, 100);
   const web = http.createServer((req, res) => {
     if (req.url === '/redux-cluster-rs.browser.js') {
       res.writeHead(200, { 'content-type': 'text/javascript' });

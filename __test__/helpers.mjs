@@ -8,6 +8,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after } from 'node:test';
 export { counter } from './fixtures/reducers.mjs';
+// A link with latency (a delaying TCP proxy), shared with the optimistic bench.
+export { slowLink } from '../benches/util.mjs';
 
 // A failing test may leave a server or client open; then this file's process would never
 // exit and the run would hang. Once every test of the file has reported, give it a few

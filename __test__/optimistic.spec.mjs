@@ -5,9 +5,8 @@
 // once per visible change. The server runs in another process.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { createStore, ErrorCode, reducers } from 'redux-cluster-rs';
-import { ask, child, freePort, sink, waitFor } from './helpers.mjs';
+import { ask, child, freePort, sink, slowLink, waitFor } from './helpers.mjs';
 
 const LATENCY_MS = 60;
 
@@ -16,38 +15,6 @@ function listed(state = { items: [] }, action) {
   return action.type === 'ADD' ? { items: [...state.items, action.x] } : state;
 }
 
-/**
- * A TCP proxy to `port` that holds every chunk `ms` before passing it on, both ways (a
- * link with latency); `close()` ends it and its connections.
- */
-async function slowLink(port, ms) {
-  const conns = new Set();
-  const server = net.createServer((a) => {
-    const b = net.connect(port, '127.0.0.1');
-    conns.add(a).add(b);
-    const relay = (from, to) =>
-      from.on('data', (d) => {
-        const t = setTimeout(() => to.writable && to.write(d), ms);
-        t.unref();
-      });
-    relay(a, b);
-    relay(b, a);
-    const end = () => {
-      a.destroy();
-      b.destroy();
-    };
-    a.on('error', end).on('close', end);
-    b.on('error', end).on('close', end);
-  });
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    port: server.address().port,
-    close() {
-      for (const c of conns) c.destroy();
-      return new Promise((r) => server.close(r));
-    },
-  };
-}
 
 async function serverProcess(t, port, extra = {}) {
   const s = child('guard-agent.mjs', ['server', JSON.stringify({ host: '127.0.0.1', port, ...extra }), JSON.stringify({ reducer: 'listed' })]);

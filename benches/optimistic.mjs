@@ -21,9 +21,9 @@
 //
 // Figures: p50/p99/max of each, per transport and mode; a one-line summary per mode.
 import { fork } from 'node:child_process';
-import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { slowLink } from './util.mjs';
 
 const SELF = fileURLToPath(import.meta.url);
 const ROOT = path.resolve(path.dirname(SELF), '..');
@@ -142,33 +142,6 @@ async function client() {
   process.exit(0);
 }
 
-// ---- the slow link: every chunk held `delayMs`, each way, in order
-async function slowProxy(target, delayMs) {
-  const socks = new Set();
-  const srv = net.createServer((a) => {
-    const b = net.connect(target, '127.0.0.1');
-    const drop = () =>
-      setTimeout(() => {
-        for (const s of [a, b]) s.destroy(), socks.delete(s);
-      }, delayMs);
-    for (const [from, to] of [[a, b], [b, a]]) {
-      socks.add(from);
-      from.setNoDelay(true);
-      from.on('data', (d) => setTimeout(() => to.destroyed || to.write(d), delayMs));
-      from.on('end', () => setTimeout(() => to.destroyed || to.end(), delayMs));
-      from.on('error', drop);
-      from.on('close', drop);
-    }
-  });
-  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
-  return {
-    port: srv.address().port,
-    close: () => {
-      for (const s of socks) s.destroy();
-      return new Promise((r) => srv.close(r));
-    },
-  };
-}
 
 function run(role, env, execArgv = []) {
   const k = fork(SELF, ['--child', role], {
@@ -221,7 +194,7 @@ async function main() {
   );
   const srv = run('server', { others });
   const ports = await srv.next((m) => m.tcp !== undefined, 20000);
-  const proxies = { tcp: await slowProxy(ports.tcp, delayMs), ws: await slowProxy(ports.ws, delayMs) };
+  const proxies = { tcp: await slowLink(ports.tcp, delayMs), ws: await slowLink(ports.ws, delayMs) };
   const results = {}; // `${transport} ${mode}` -> { visible, confirmed, calls, rollbacks, actions }
   let base = 0;
   try {

@@ -4,6 +4,7 @@
 // everybody else's. A worker's store is one too, from its start: what it dispatches
 // before the primary's socket is known waits in the same queue.
 
+const { Pumped } = require('./pumped.js');
 const native = require('../native.js');
 const { Waiters, waiter } = require('../waiters.js');
 const { ReduxClusterError, ErrorCode } = require('../errors.js');
@@ -14,9 +15,9 @@ const { Speculation } = require('./optimistic.js');
 // Errors after which a client stops: nothing it still waits for will come.
 const FATAL = new Set([ErrorCode.StoreMismatch, ErrorCode.Auth, ErrorCode.Banned]);
 
-class ClientRole {
+class ClientRole extends Pumped {
   constructor(store) {
-    this.store = store;
+    super(store);
     this.native = null; // the engine's NativeClient, once connected
     this.error = null; // the last error of the connection
     this.ipc = false; // a node:cluster worker's link to its primary
@@ -29,7 +30,6 @@ class ClientRole {
     this._pending = 0; // the engine-side queue's length, as last seen
     this._closing = false;
     this._tracking = false;
-    this._pumpQueued = false;
     this._flush = this._flush.bind(this);
   }
 
@@ -175,22 +175,7 @@ class ClientRole {
     if (r.more) this._queuePump();
   }
 
-  pumpSafe() {
-    try {
-      this.pump();
-    } catch (e) {
-      this.store._error(`ReduxCluster: ${e && e.stack ? e.stack : e}`);
-    }
-  }
 
-  _queuePump() {
-    if (this._pumpQueued) return;
-    this._pumpQueued = true;
-    setImmediate(() => {
-      this._pumpQueued = false;
-      this.pumpSafe();
-    });
-  }
 
   /** An error event of the connection (see `ClusterClient.error`). */
   failed(code, message) {

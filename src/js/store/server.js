@@ -3,6 +3,7 @@
 // authority orders this store's own actions and its clients' in one sequence; this store
 // applies that sequence in order, and its own dispatches at once, as in Redux.
 
+const { Pumped } = require('./pumped.js');
 const { SYNC } = require('../constants.js');
 
 // A resync (sendtoall without a message) retries this many times when clients' actions
@@ -12,13 +13,12 @@ const RESYNC_TRIES = 5;
 // are not starved by a long stream of actions.
 const POLL_MAX = 8192;
 
-class ServerRole {
+class ServerRole extends Pumped {
   /** `open(wake)` makes the engine's NativeAuthority, which calls `wake` when it has
    *  something for this store to apply. */
   constructor(store, open) {
-    this.store = store;
+    super(store);
     this.seq = 0; // the last sequence number applied here
-    this._pumpQueued = false;
     this._publishQueued = false;
     this._publish = () => {
       this._publishQueued = false;
@@ -192,23 +192,7 @@ class ServerRole {
   /** After each pull (a replicated server settles its dispatchAsync promises here). */
   _settle() {}
 
-  /** `pump`, reporting instead of throwing (it runs from the engine's wake-up). */
-  pumpSafe() {
-    try {
-      this.pump();
-    } catch (e) {
-      this.store._error(`ReduxCluster: ${e && e.stack ? e.stack : e}`);
-    }
-  }
 
-  _queuePump() {
-    if (this._pumpQueued) return;
-    this._pumpQueued = true;
-    setImmediate(() => {
-      this._pumpQueued = false;
-      this.pumpSafe();
-    });
-  }
 
   // Applies what clients had ordered up to `upto` before this store's own next action.
   drainTo(upto) {
