@@ -76,13 +76,18 @@ pub async fn read_label<R: AsyncRead + Unpin>(r: &mut R) -> io::Result<(Option<K
     }
 }
 
+/// What a connection's read buffer starts with: a quiet client sends heartbeats of a few
+/// bytes, and a larger frame reserves its whole length once its header is read, so the
+/// default 8 KB would mostly sit empty on a server with thousands of clients.
+pub const READ_BUFFER: usize = 1024;
+
 /// Reads the label, then frames: what every acceptor does first.
 pub async fn labelled<R: AsyncRead + Unpin>(
     mut r: R,
     limits: FrameLimits,
 ) -> io::Result<(Option<Kind>, FramedRead<R, FrameCodec>)> {
     let (kind, back) = read_label(&mut r).await?;
-    let mut frames = FramedRead::new(r, FrameCodec::new(limits));
+    let mut frames = FramedRead::with_capacity(r, FrameCodec::new(limits), READ_BUFFER);
     frames.read_buffer_mut().extend_from_slice(&back);
     Ok((kind, frames))
 }

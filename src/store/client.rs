@@ -781,7 +781,8 @@ async fn read_loop(
 }
 
 async fn write_loop(shared: &Shared, w: &mut WriteHalf) -> Result<(), FrameError> {
-    let mut buf = BytesMut::with_capacity(shared.cfg.batch_bytes * 2);
+    // Grown while dispatching, given back when idle (see the server's write loop).
+    let mut buf = BytesMut::new();
     loop {
         let notified = shared.to_writer.notified();
         let batch = {
@@ -800,6 +801,9 @@ async fn write_loop(shared: &Shared, w: &mut WriteHalf) -> Result<(), FrameError
             (!batch.is_empty()).then(|| (st.sent_through + 1, batch))
         };
         let Some((first, batch)) = batch else {
+            if buf.capacity() > super::server::IDLE_BUFFER {
+                buf = BytesMut::new();
+            }
             // Idle: a heartbeat, so the server can tell a quiet client from a stopped one.
             if tokio::time::timeout(shared.cfg.liveness.client_heartbeat(), notified)
                 .await

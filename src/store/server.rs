@@ -32,6 +32,9 @@ use tokio_util::sync::CancellationToken;
 /// Largest number of actions in one `Actions` frame.
 const MAX_BATCH: usize = 16 * 1024;
 
+/// What a connection's write buffer may keep while it waits for something to send.
+pub(crate) const IDLE_BUFFER: usize = 4 * 1024;
+
 /// Who may connect to a server endpoint: TLS (optionally requiring client
 /// certificates), its logins (none: anyone) and its ban table.
 pub struct Access {
@@ -302,7 +305,7 @@ async fn serve<A: OrderingAuthority>(
         Some(tls) => {
             let handshake = tokio::select! {
                 _ = cancel.cancelled() => return,
-                h = tokio::time::timeout(cfg.handshake_timeout, stream.tls_accept(tls.clone())) => h,
+                h = tokio::time::timeout(cfg.handshake_timeout, Box::pin(stream.tls_accept(tls.clone()))) => h,
             };
             match handshake {
                 Ok(Ok(s)) => s,
@@ -326,7 +329,7 @@ async fn serve<A: OrderingAuthority>(
         Some(policy) => {
             let upgraded = tokio::select! {
                 _ = cancel.cancelled() => return,
-                a = tokio::time::timeout(cfg.handshake_timeout, crate::transport::ws::accept(stream, ip, policy.clone())) => a,
+                a = tokio::time::timeout(cfg.handshake_timeout, Box::pin(crate::transport::ws::accept(stream, ip, policy.clone()))) => a,
             };
             match upgraded {
                 Ok(Ok(a)) => {
@@ -368,7 +371,7 @@ async fn serve<A: OrderingAuthority>(
     };
     let opened = tokio::select! {
         _ = cancel.cancelled() => return,
-        h = tokio::time::timeout(cfg.handshake_timeout, opening) => h,
+        h = tokio::time::timeout(cfg.handshake_timeout, Box::pin(opening)) => h,
     };
     let hello = match opened {
         Err(_) => Err((
@@ -379,7 +382,7 @@ async fn serve<A: OrderingAuthority>(
         Ok(Err(e)) => Err((ErrorCode::Protocol, e.to_string())),
         // Another server of a replicated store.
         Ok(Ok((Some(Kind::Raft), frames, _))) if auth.raft().is_some() => {
-            return serve_peer(&*auth, frames, w, (&peer, ip), &cancel, &access).await;
+            return Box::pin(serve_peer(&*auth, frames, w, (&peer, ip), &cancel, &access)).await;
         }
         Ok(Ok((Some(kind @ (Kind::Raft | Kind::Membership)), _, _))) => {
             let why = format!(
@@ -452,7 +455,9 @@ async fn serve<A: OrderingAuthority>(
         )
         .await;
     }
-    if let Err((code, message)) = authenticate(
+    // The handshakes above and this one are boxed: each lives only while it runs, and
+    // inline they would size every connection's task for the largest of them.
+    if let Err((code, message)) = Box::pin(authenticate(
         &*auth,
         &access,
         &mut frames,
@@ -461,7 +466,7 @@ async fn serve<A: OrderingAuthority>(
         ip,
         client_id,
         &login,
-    )
+    ))
     .await
     {
         return refuse(&*auth, &access, &mut w, &cfg, &peer, code, message).await;
@@ -795,7 +800,9 @@ async fn write_loop<A: OrderingAuthority + ?Sized>(
     resume: Option<u64>,
 ) -> Result<(), FrameError> {
     let mut version = auth.watch();
-    let mut buf = BytesMut::with_capacity(cfg.batch_bytes * 2);
+    // Grown while there is something to send, given back when the connection goes idle:
+    // a server feeding thousands of quiet clients holds a few KB for each, not a batch.
+    let mut buf = BytesMut::new();
     let mut sent_ack = 0u64;
     // The next sequence number this client needs; `None` until it has had a snapshot.
     let mut next: Option<u64> = resume.map(|s| s + 1);
@@ -903,6 +910,9 @@ async fn write_loop<A: OrderingAuthority + ?Sized>(
                 .bytes_out
                 .fetch_add(buf.len() as u64, Ordering::Relaxed);
             continue;
+        }
+        if buf.capacity() > IDLE_BUFFER {
+            buf = BytesMut::new();
         }
         tokio::select! {
             r = version.changed() => if r.is_err() { return Ok(()) },

@@ -21,6 +21,9 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
+
+/// What a server's WebSocket keeps to read into while its client is quiet.
+const WS_READ_BUFFER: usize = 4 * 1024;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
@@ -180,6 +183,10 @@ impl WsPolicy {
         WebSocketConfig::default()
             .max_message_size(Some(self.max_message))
             .max_frame_size(Some(self.max_message))
+            // tungstenite reserves its read buffer up front (128 KiB by default): a server
+            // of thousands of quiet pages would hold that much for each. A larger message
+            // grows it as it arrives.
+            .read_buffer_size(WS_READ_BUFFER)
     }
 }
 
