@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createStore } from 'redux-cluster-rs';
+import { createStore, ErrorCode } from 'redux-cluster-rs';
 import { ROOT, ask, child, freePort, oneLeader, sink, slowLink, waitFor } from './helpers.mjs';
 
 const env = { NODE_OPTIONS: '--experimental-websocket --no-warnings' };
@@ -60,7 +60,7 @@ for (const bundled of [false, true]) {
 
       await intruder.next((m) => m.ready);
       intruder.send({ cmd: 'connect', port, login: 'ann', password: 'guess' });
-      await waitFor(async () => (await ask(intruder, { cmd: 'state' })).error === 'ERR_AUTH', { what: 'the wrong password refused' });
+      await waitFor(async () => (await ask(intruder, { cmd: 'state' })).error === ErrorCode.Auth, { what: 'the wrong password refused' });
       assert.equal((await ask(intruder, { cmd: 'state' })).counter, 0);
     } finally {
       page.send({ cmd: 'close' });
@@ -259,17 +259,17 @@ test('optimistic browser client: a refused login rolls back what it queued (show
     assert.deepEqual([shown.counter, shown.pending], [1, 1], 'queued before the login, shown at once');
     const { rollback } = await page.next((m) => m.rollback);
     assert.deepEqual(rollback.action, { type: 'INC' });
-    assert.equal(rollback.code, 'ERR_AUTH');
+    assert.equal(rollback.code, ErrorCode.Auth);
     assert.equal(typeof rollback.message, 'string');
     const st = await ask(page, { cmd: 'state' });
-    assert.deepEqual([st.counter, st.error], [0, 'ERR_AUTH'], 'gone from the state');
+    assert.deepEqual([st.counter, st.error], [0, ErrorCode.Auth], 'gone from the state');
     assert.equal(server.getState().counter, 0);
 
     // The client stopped: a later dispatch shows, then is rolled back too.
     const again = await ask(page, { cmd: 'queue', n: 1 });
     assert.equal(again.counter, 1);
     await waitFor(() => page.messages.filter((m) => m.rollback).length === 2, { what: 'the second rollback' });
-    assert.equal(page.messages.filter((m) => m.rollback)[1].rollback.code, 'ERR_AUTH');
+    assert.equal(page.messages.filter((m) => m.rollback)[1].rollback.code, ErrorCode.Auth);
     assert.equal((await ask(page, { cmd: 'state' })).counter, 0);
     assert.deepEqual((await ask(page, { cmd: 'views' })).views.map((v) => v.counter), [1, 0], 'one call to show it, one to take it back');
   } finally {
@@ -382,9 +382,9 @@ test('optimistic browser client, frame by frame (a stand-in socket): another cli
     // A fatal error: what the server will never order goes, reported.
     store.dispatch(push('doomed')); // counter 6
     assert.equal(shown(), 'x,me,me,me,ping,pong,late,doomed');
-    await feed(ERROR('ERR_BANNED', 'banned for the test'));
+    await feed(ERROR(ErrorCode.Banned, 'banned for the test'));
     assert.equal(shown(), 'x,me,me,me,ping,pong,late');
-    assert.deepEqual(rollbacks, [{ action: push('doomed'), code: 'ERR_BANNED', message: 'banned for the test' }]);
+    assert.deepEqual(rollbacks, [{ action: push('doomed'), code: ErrorCode.Banned, message: 'banned for the test' }]);
   } finally {
     await conn?.disconnect();
     globalThis.WebSocket = saved;

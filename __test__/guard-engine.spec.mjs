@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { ErrorCode } from 'redux-cluster-rs';
 import { waitFor, ROOT } from './helpers.mjs';
 
 const addon = createRequire(import.meta.url)(path.join(ROOT, 'index.js'));
@@ -31,7 +32,7 @@ test('an engine reducer records a CHECK without applying it, and checkDigest giv
   assert.equal(r.version, v, 'the state did not change');
   assert.equal(r.takeFailures(), null);
   // A malformed one is refused like any action the reducer refuses.
-  assert.throws(() => r.apply(JSON.stringify({ type: '@@redux-cluster/DIGEST', seq: 1 })), (e) => e.code === 'ERR_REDUCER');
+  assert.throws(() => r.apply(JSON.stringify({ type: '@@redux-cluster/DIGEST', seq: 1 })), (e) => e.code === ErrorCode.Reducer);
 });
 
 test('a server and a client of an engine reducer report a DIGEST that differs from their CHECK in their polls, and only that one', async () => {

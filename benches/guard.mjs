@@ -18,6 +18,8 @@ const args = process.argv.slice(2);
 const opt = (name, dflt) => (args.includes(`--${name}`) ? Number(args[args.indexOf(`--${name}`) + 1]) : dflt);
 
 const load = () => import(pathToFileURL(path.join(ROOT, 'src/js/index.mjs')).href);
+const { ErrorCode } = await load();
+const DIVERGED = ErrorCode.Diverged;
 
 // The store: a counter, and a blob that makes the state `mb` megabytes (set once).
 function guarded(state = { n: 0, blob: null }, a) {
@@ -107,7 +109,7 @@ async function once(guard, mb, seconds) {
     server.k.send({ cmd: 'digest' });
     digest = await server.next((m) => m.digestMs !== undefined);
   }
-  const diverged = [...server.messages, ...client.messages].filter((m) => m.stderr && m.stderr.includes('ERR_DIVERGED')).length;
+  const diverged = [...server.messages, ...client.messages].filter((m) => m.stderr && m.stderr.includes(DIVERGED)).length;
   server.k.send({ cmd: 'close' });
   await new Promise((res) => server.k.on('exit', res));
   return { ...r, digest, diverged };

@@ -61,8 +61,10 @@ class Speculation {
   ordered(runs) {
     for (let i = 0; i + 2 < runs.length; i += 3) {
       const [first, seq, count] = [runs[i], runs[i + 1], runs[i + 2]];
+      // Entries are in counter order, the unsent ones (counter 0) last.
       for (const e of this._pending) {
-        if (e.counter >= first && e.counter < first + count) e.seq = seq + (e.counter - first);
+        if (e.counter === 0 || e.counter >= first + count) break;
+        if (e.counter >= first) e.seq = seq + (e.counter - first);
       }
     }
   }

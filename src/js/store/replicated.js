@@ -116,11 +116,6 @@ class ReplicatedRole extends ServerRole {
     );
   }
 
-  // ServerRole's `_own` applies at once; here every own action goes through the group.
-  _own() {
-    throw new Error('a replicated server proposes its actions');
-  }
-
   /** The last endpoint closed: the Raft node stops; what was not applied yet is refused. */
   close() {
     const a = this.authority;
