@@ -411,6 +411,14 @@ export interface ClusterStoreOptions {
    * told about each other founds it). @default false
    */
   bootstrap?: boolean
+  /**
+   * Joins the group as a replica: it applies the committed order and serves clients
+   * like any server (their dispatches go to the leader), but never votes, never
+   * counts toward a quorum and never becomes the leader, so replicas add fan-out
+   * without slowing commits. Needs `seeds` (voters of a running or forming group).
+   * @default false
+   */
+  replica?: boolean
 }
 
 /**

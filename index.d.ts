@@ -329,20 +329,32 @@ export interface ReplicationSettings {
   snapshotThreshold?: number;
   /** Found a one-server group at once. @default false */
   bootstrap?: boolean;
+  /**
+   * Join as a replica: this server applies the committed order and serves clients like
+   * any other (their dispatches are forwarded to the leader), but never votes, never
+   * counts toward a quorum and never leads, so adding replicas adds fan-out without
+   * slowing commits. It needs `seeds` (voters of the group); its `status().role` is
+   * `'replica'`, and it is a member with `voter: false`. @default false
+   */
+  replica?: boolean;
 }
 
 export interface ReplicationStatus {
   nodeId: string;
   /** The address the other servers reach this one on (its store port). */
   address: string;
-  role: 'leader' | 'follower' | 'candidate' | 'learner' | 'shutdown';
+  /** `'learner'`: a voter still catching up; `'replica'`: started with `cluster.replica`; `'starting'`: still opening its `dataDir`. */
+  role: 'leader' | 'follower' | 'candidate' | 'learner' | 'replica' | 'shutdown' | 'starting' | 'failed';
   leaderId: string | null;
   term: number;
   commitIndex: number;
   appliedIndex: number;
   /** The log index of this server's latest snapshot (the log before it is compacted); null before the first. */
   snapshotIndex: number | null;
-  /** `matchIndex`: on the leader, the member's last log index known to match the leader's (else null). */
+  /**
+   * `voter: false`: a replica (or a server being added, until it has caught up).
+   * `matchIndex`: on the leader, the member's last log index known to match the leader's (else null).
+   */
   members: { nodeId: string; address: string; voter: boolean; matchIndex: number | null }[];
 }
 

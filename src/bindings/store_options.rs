@@ -304,6 +304,12 @@ pub struct ClusterStoreOptions {
     /// Founds a one-server group at once (else the smallest name among fresh servers
     /// told about each other founds it). @default false
     pub bootstrap: Option<bool>,
+    /// Joins the group as a replica: it applies the committed order and serves clients
+    /// like any server (their dispatches go to the leader), but never votes, never
+    /// counts toward a quorum and never becomes the leader, so replicas add fan-out
+    /// without slowing commits. Needs `seeds` (voters of a running or forming group).
+    /// @default false
+    pub replica: Option<bool>,
 }
 
 pub(super) fn raft_config(
@@ -359,8 +365,14 @@ pub(super) fn raft_config(
         data_dir: c.data_dir.as_ref().map(PathBuf::from),
         secret: c.secret.clone(),
         bootstrap: c.bootstrap.unwrap_or(false),
+        replica: c.replica.unwrap_or(false),
         ..d
     };
+    if cfg.replica && c.seeds.as_ref().is_none_or(|s| s.is_empty()) {
+        return Err(invalid(
+            "replica needs seeds: a replica joins a group through its voters".into(),
+        ));
+    }
     cfg.validate().map_err(|m| {
         js_error(
             ErrorCode::InvalidConfig,

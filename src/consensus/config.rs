@@ -32,6 +32,10 @@ pub struct RaftConfig {
     pub bootstrap: bool,
     /// Most entries per append request.
     pub max_entries: u64,
+    /// Joins as a replica: a member that follows the committed log but never votes,
+    /// never counts toward a quorum and never founds a group (it asks its seeds to add
+    /// it, and stays a non-voter).
+    pub replica: bool,
 }
 
 /// The defaults every API starts from (@unrdf/consensus's 150–300 ms elections and 50 ms
@@ -55,6 +59,7 @@ impl Default for RaftConfig {
             commit_timeout: Duration::from_secs(5),
             bootstrap: false,
             max_entries: 4096,
+            replica: false,
         }
     }
 }
@@ -92,6 +97,11 @@ impl RaftConfig {
         if self.max_entries == 0 {
             return Err("the entries per request must be at least 1".into());
         }
+        if self.replica && self.bootstrap {
+            return Err(
+                "a replica cannot bootstrap a group: it joins one through its seeds".into(),
+            );
+        }
         if self.secret.as_deref() == Some("") {
             return Err("clusterSecret must not be empty".into());
         }
@@ -126,6 +136,11 @@ mod tests {
             },
             RaftConfig {
                 secret: Some(String::new()),
+                ..RaftConfig::local("a")
+            },
+            RaftConfig {
+                replica: true,
+                bootstrap: true,
                 ..RaftConfig::local("a")
             },
         ];

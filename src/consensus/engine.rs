@@ -43,6 +43,8 @@ pub(super) struct Shared {
     /// The embedder's transport to peers, instead of the engine's TCP sessions.
     pub(super) external: Option<Arc<dyn super::network::client::PeerTransport>>,
     pub(super) metrics: Arc<super::metrics::NodeMetrics>,
+    /// When this node last accepted an append (entries or a heartbeat) from a leader.
+    pub(super) heard: Mutex<Option<std::time::Instant>>,
 }
 
 /// What a node may be started with besides its config and state machine.
@@ -87,8 +89,11 @@ pub struct RaftEngine {
     pub(super) log: LogStore,
 }
 
-pub(super) fn role_name(s: ServerState) -> &'static str {
+/// A node's role as the APIs name it: a learner started as a replica stays one, and is
+/// called so (a learner is otherwise a voter still catching up).
+pub(super) fn role_name(s: ServerState, replica: bool) -> &'static str {
     match s {
+        ServerState::Learner if replica => "replica",
         ServerState::Leader => "leader",
         ServerState::Candidate => "candidate",
         ServerState::Follower => "follower",
@@ -301,6 +306,7 @@ impl RaftEngine {
             known: Mutex::new(BTreeMap::new()),
             pool: Pool::default(),
             health: Mutex::new(BTreeMap::new()),
+            heard: Mutex::new(None),
             sink,
             external: parts.transport,
         });
@@ -420,7 +426,15 @@ impl RaftEngine {
             leader: m.current_leader.and_then(|l| name_of(&m, l)),
             term: m.current_term,
             cluster: self.core.cluster(),
+            replica: self.shared.cfg.replica,
         }
+    }
+
+    /// How long ago this node last took entries or a heartbeat from a leader (`None`:
+    /// never). A follower notices a silent leader by its election timer; a replica has
+    /// none, and reads this instead.
+    pub fn since_leader_heard(&self) -> Option<Duration> {
+        self.shared.heard.lock().map(|t| t.elapsed())
     }
 
     pub fn state(&self) -> NodeState {
@@ -450,7 +464,7 @@ impl RaftEngine {
             matched,
             name: self.shared.me.name().to_string(),
             addr: self.shared.me.addr(),
-            role: role_name(m.state),
+            role: role_name(m.state, self.shared.cfg.replica),
             term: m.current_term,
             leader: m.current_leader.and_then(|l| name_of(&m, l)),
             voted_for: Some(m.vote.leader_id().voted_for())
@@ -566,7 +580,11 @@ impl RaftEngine {
 
     async fn write_as_inner(&self, cmd: Command, resend: Resend) -> Result<Committed, ApiError> {
         self.open()?;
-        if !self.initialized().await && self.shared.known.lock().is_empty() {
+        // A replica never founds: its writes wait for the group it joins.
+        if !self.shared.cfg.replica
+            && !self.initialized().await
+            && self.shared.known.lock().is_empty()
+        {
             self.found_cluster()
                 .await
                 .map_err(|e| api(ErrorCode::Io, e.to_string()))?;

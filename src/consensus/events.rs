@@ -87,7 +87,7 @@ pub(super) async fn watch_metrics(engine: Arc<RaftEngine>) {
         }
         if m.state != last_state {
             (engine.shared.sink)(RaftEvent::Role {
-                role: super::engine::role_name(m.state),
+                role: super::engine::role_name(m.state, engine.shared.cfg.replica),
                 term: m.current_term,
             });
             if m.state == ServerState::Follower

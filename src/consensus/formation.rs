@@ -59,7 +59,9 @@ impl RaftEngine {
             .insert(m.name().to_string(), m.addr());
         let deadline = tokio::time::Instant::now() + self.shared.cfg.commit_timeout * 2;
         loop {
-            let r = if self.initialized().await {
+            let r = if self.shared.cfg.replica {
+                self.join_as_replica(&m).await
+            } else if self.initialized().await {
                 self.change(Request::AddNode(m.clone())).await
             } else {
                 self.join_via(&m).await
@@ -104,6 +106,22 @@ impl RaftEngine {
         )
     }
 
+    /// A replica asks `peer` to add it as one (the peer's leader runs the change).
+    async fn join_as_replica(&self, peer: &NodeId) -> Result<(), ApiError> {
+        match self
+            .forward(peer, &Request::AddReplica(self.shared.me.clone()))
+            .await?
+        {
+            Reply::Done(r) => r,
+            // Another replica: not a way into the group.
+            Reply::Replica => Ok(()),
+            _ => Err(api(
+                ErrorCode::Protocol,
+                "unexpected reply to a replica's join",
+            )),
+        }
+    }
+
     /// A fresh node asks `peer` to add it; when all are fresh the smallest name founds.
     pub(super) async fn join_via(&self, peer: &NodeId) -> Result<(), ApiError> {
         match self
@@ -134,6 +152,12 @@ impl RaftEngine {
                 self.change(Request::AddNode(peer.clone())).await
             }
             Ok(Reply::Done(Err(e))) => Err(e),
+            // A replica: it asks to be added itself once a group exists, and must not
+            // be waited for as the smallest name.
+            Ok(Reply::Replica) => {
+                self.shared.known.lock().remove(peer.name());
+                Ok(())
+            }
             Ok(_) => Err(api(ErrorCode::Protocol, "unexpected reply to a join")),
             Err(e) => Err(e),
         }
@@ -183,16 +207,22 @@ impl RaftEngine {
     /// log with ours (or it would fight our leader) instead of failing. The leader names
     /// the cluster (a `Genesis` entry) before it adds its first node, so every member
     /// knows the name; a node that knows another name, or none but already has a
-    /// cluster, is someone else's.
-    pub(super) async fn same_cluster(&self, n: &NodeId) -> Result<(), ApiError> {
-        if self.cluster().is_none() {
+    /// cluster, is someone else's. Answers whether the node was started as a replica.
+    ///
+    /// A `member` already (a learner) is only asked what it is: mid-catch-up it may
+    /// have a cluster but not have applied its name yet, and would look like another's.
+    pub(super) async fn same_cluster(&self, n: &NodeId, member: bool) -> Result<bool, ApiError> {
+        if !member && self.cluster().is_none() {
             let cluster = format!("{:016x}", rand::random::<u64>());
             self.write(Command::Genesis { cluster }).await?;
         }
         let ours = self.cluster();
-        // Unreachable now: adding it as a learner waits for it (or times out).
-        let Ok(theirs) = self.ping(&n.addr(), Duration::from_secs(1)).await else {
-            return Ok(());
+        let theirs = match self.ping(&n.addr(), Duration::from_secs(1)).await {
+            Ok(theirs) => theirs,
+            // Unreachable now: adding it as a learner waits for it (or times out).
+            Err(_) if !member => return Ok(false),
+            // A learner that does not answer is not promoted: it may be a replica.
+            Err(e) => return Err(e),
         };
         if theirs.name != n.name() {
             return Err(api(
@@ -209,7 +239,7 @@ impl RaftEngine {
             Some(c) => Some(c) != ours.as_ref(),
             None => theirs.initialized,
         };
-        if other {
+        if other && !member {
             return Err(api(
                 ErrorCode::OtherCluster,
                 format!(
@@ -220,7 +250,7 @@ impl RaftEngine {
                 ),
             ));
         }
-        Ok(())
+        Ok(theirs.replica)
     }
 
     pub(super) async fn change_here(&self, req: &Request) -> Result<(), ApiError> {
@@ -249,14 +279,26 @@ impl RaftEngine {
             })
         }
         match req {
-            Request::AddNode(n) => {
+            Request::AddNode(n) | Request::AddReplica(n) => {
                 let id = raft_id(n.name());
+                let asked_replica = matches!(req, Request::AddReplica(_));
                 if mem.voter_ids().any(|v| v == id) {
+                    if asked_replica {
+                        return Err(api(
+                            ErrorCode::InvalidConfig,
+                            format!(
+                                "{} is a voter of the group: remove it (removeMember) before \
+                                 it joins again as a replica",
+                                n.name()
+                            ),
+                        ));
+                    }
                     return Ok(());
                 }
-                if mem.get_node(&id).is_none() {
-                    self.same_cluster(n).await?;
-                }
+                // A server started as a replica stays one, whoever asks to add it (a
+                // voter may list it among its seeds).
+                let member = mem.get_node(&id).is_some();
+                let replica = asked_replica || self.same_cluster(n, member).await?;
                 // openraft's blocking add_learner calls a learner "up to date" while it is
                 // within 5,000 entries of the leader, which a node that never answered is
                 // in a young cluster: promoted, it would take the quorum with it. Promote
@@ -294,6 +336,9 @@ impl RaftEngine {
                             timeout.as_millis()
                         ),
                     ));
+                }
+                if replica {
+                    return Ok(());
                 }
                 within(
                     timeout,

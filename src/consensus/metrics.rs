@@ -166,6 +166,12 @@ impl RaftEngine {
         );
         gauge(
             &mut s,
+            "raft_replicas",
+            "Members that do not vote: replicas (and a server being added, until it catches up).",
+            (mem.nodes().count() - voters.len()) as f64,
+        );
+        gauge(
+            &mut s,
             "raft_members_reachable",
             "Voters this node reaches now (by the peer probe), itself included.",
             reachable as f64,

@@ -533,3 +533,63 @@ async fn without_a_secret_only_members_hosts_may_join_add_or_remove() {
     }
     s.shutdown().await;
 }
+
+/// A replica is added as a member that never votes: the voters' quorum stays theirs,
+/// it applies what they commit, it forwards its writes, a voter is not turned into a
+/// replica, and a fresh voter that asks a replica to found the group is told to go on
+/// without it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_follows_and_never_votes() {
+    let a = start(founder("b")).await;
+    let b = start(RaftConfig::local("c")).await;
+    a.add_node(b.member().clone()).await.unwrap();
+    let r = start(RaftConfig {
+        replica: true,
+        ..RaftConfig::local("a")
+    })
+    .await;
+    // A fresh voter asking the replica (whose name sorts first) to join it: the
+    // replica answers it is one, and is not waited for as the smallest name.
+    let fresh = start(RaftConfig::local("d")).await;
+    fresh.know(&[r.member().clone()]);
+    fresh.add_node(r.member().clone()).await.unwrap();
+    assert!(!fresh.state().initialized);
+    assert_eq!(fresh.smallest_known(), "d");
+
+    r.add_node(a.member().clone()).await.unwrap();
+    let st = a.state();
+    assert_eq!(st.voters.len(), 2);
+    assert_eq!(
+        st.learners.iter().map(|m| m.name()).collect::<Vec<_>>(),
+        ["a"]
+    );
+    until("the replica knows the leader", || {
+        r.state().leader.is_some()
+    })
+    .await;
+    assert_eq!(r.state().role, "replica");
+
+    // Its writes go to the leader; it applies what the group commits.
+    r.write(&set("via-replica", json!(1))).await.unwrap();
+    a.write(&set("via-leader", json!(2))).await.unwrap();
+    until("the replica applied both", || {
+        r.kv().get("via-replica").is_some() && r.kv().get("via-leader").is_some()
+    })
+    .await;
+    // Asked again (a restart, or a voter listing it among its seeds): still a replica.
+    b.add_node(r.member().clone()).await.unwrap();
+    assert_eq!(a.state().voters.len(), 2);
+    assert!(r
+        .since_leader_heard()
+        .is_some_and(|d| d < Duration::from_secs(1)));
+
+    // A voter asking to come back as a replica is refused.
+    let e = a
+        .change(super::network::net::Request::AddReplica(b.member().clone()))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::InvalidConfig);
+    for n in [r, fresh, b, a] {
+        n.shutdown().await;
+    }
+}

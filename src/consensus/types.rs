@@ -233,6 +233,7 @@ mod tests {
             Request::RemoveNode("c".into()),
             Request::Join(m("d")),
             Request::Ping,
+            Request::AddReplica(m("e")),
         ];
         let io = std::io::Error::other("disk full");
         let replies = vec![
@@ -277,7 +278,9 @@ mod tests {
                 leader: None,
                 term: 3,
                 cluster: Some("c".into()),
+                replica: true,
             }),
+            Reply::Replica,
         ];
         for r in requests {
             let back: Request = from_bytes(&to_bytes(&r).unwrap()).unwrap();

@@ -45,7 +45,7 @@ function readTimeout(options) {
   return timeout;
 }
 
-const CLUSTER_KEYS = new Set(['nodeName', 'seeds', 'advertiseHost', 'advertisePort', 'ca', 'dataDir', 'secret', 'electionTimeout', 'heartbeatInterval', 'snapshotThreshold', 'bootstrap']);
+const CLUSTER_KEYS = new Set(['nodeName', 'seeds', 'advertiseHost', 'advertisePort', 'ca', 'dataDir', 'secret', 'electionTimeout', 'heartbeatInterval', 'snapshotThreshold', 'bootstrap', 'replica']);
 
 // createServer's `cluster`: the server joins its store's Raft group.
 function readCluster(c) {
@@ -70,7 +70,9 @@ function readCluster(c) {
   for (const k of ['advertisePort', 'electionTimeout', 'heartbeatInterval']) {
     if (c[k] !== undefined && !(Number.isInteger(c[k]) && c[k] >= 0 && c[k] <= 65535)) throw invalid(`cluster.${k} must be an integer`);
   }
-  if (c.bootstrap !== undefined && typeof c.bootstrap !== 'boolean') throw invalid('cluster.bootstrap must be a boolean');
+  for (const k of ['bootstrap', 'replica']) {
+    if (c[k] !== undefined && typeof c[k] !== 'boolean') throw invalid(`cluster.${k} must be a boolean`);
+  }
   return { ...c, ca: pem(c.ca, 'cluster.ca') };
 }
 

@@ -39,6 +39,7 @@ const FAMILIES = Object.freeze({
   raft_has_leader: { type: 'gauge', labels: RAFT },
   raft_is_leader: { type: 'gauge', labels: RAFT },
   raft_members: { type: 'gauge', labels: RAFT },
+  raft_replicas: { type: 'gauge', labels: RAFT },
   raft_members_reachable: { type: 'gauge', labels: RAFT },
   raft_proposals_pending: { type: 'gauge', labels: RAFT },
   raft_leader_changes_seen_total: { type: 'counter', labels: RAFT },

@@ -318,6 +318,18 @@ async fn watch_group(
                 leaderless_since = None;
                 voters > 1 && m.millis_since_quorum_ack.is_some_and(|ms| ms > limit)
             }
+            // A replica has no election timer (it never stands), and keeps the leader it
+            // last knew: it is cut off once no leader has reached it for the limit.
+            openraft::ServerState::Learner if cfg.replica => match engine.since_leader_heard() {
+                Some(quiet) => {
+                    leaderless_since = None;
+                    quiet > Duration::from_millis(limit)
+                }
+                None => {
+                    let since = *leaderless_since.get_or_insert(now);
+                    now.duration_since(since) > Duration::from_millis(limit)
+                }
+            },
             _ if m.current_leader.is_some() => {
                 leaderless_since = None;
                 false

@@ -40,6 +40,9 @@ pub enum Request {
     /// A fresh node asks to be added; a fresh callee may found the cluster first.
     Join(NodeId),
     Ping,
+    /// A replica asks to be added as one: a learner that is never promoted. Answered
+    /// by the leader; a node not in a group yet says so (a replica never founds one).
+    AddReplica(NodeId),
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -76,6 +79,9 @@ pub struct Status {
     /// The cluster's name once its founder added a first node (see `Command::Genesis`).
     #[serde(default)]
     pub cluster: Option<String>,
+    /// Started as a replica: added, it stays a non-voter.
+    #[serde(default)]
+    pub replica: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -92,6 +98,9 @@ pub enum Reply {
     Written(Result<Committed, ApiError>),
     Done(Result<(), ApiError>),
     Status(Status),
+    /// The answer of a replica to a fresh node's `Join`: it does not found groups, and
+    /// joins the group itself once there is one (so it is no candidate founder).
+    Replica,
 }
 
 fn proto(msg: impl Into<String>) -> io::Error {

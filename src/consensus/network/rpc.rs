@@ -9,6 +9,7 @@ use crate::error::ErrorCode;
 use crate::protocol::FrameCodec;
 use crate::transport::Listener;
 use crate::transport::{ReadHalf, WriteHalf};
+use openraft::raft::AppendEntriesResponse;
 use std::io;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -111,14 +112,26 @@ impl RaftEngine {
     pub(super) async fn handle(self: Arc<Self>, req: Request, from: Option<IpAddr>) -> Reply {
         if matches!(
             req,
-            Request::AddNode(_) | Request::RemoveNode(_) | Request::Join(_)
+            Request::AddNode(_)
+                | Request::RemoveNode(_)
+                | Request::Join(_)
+                | Request::AddReplica(_)
         ) {
             if let Err(e) = self.may_change_members(from).await {
                 return Reply::Done(Err(e));
             }
         }
         match req {
-            Request::Append(r) => Reply::Append(self.raft.append_entries(r).await),
+            Request::Append(r) => {
+                let r = self.raft.append_entries(r).await;
+                if matches!(
+                    r,
+                    Ok(AppendEntriesResponse::Success | AppendEntriesResponse::PartialSuccess(_))
+                ) {
+                    *self.shared.heard.lock() = Some(std::time::Instant::now());
+                }
+                Reply::Append(r)
+            }
             Request::Vote(r) => Reply::Vote(self.raft.vote(r).await),
             Request::Snapshot(r) => Reply::Snapshot(self.raft.install_snapshot(r).await),
             Request::Write(cmd) => {
@@ -135,6 +148,21 @@ impl RaftEngine {
             }
             r @ (Request::AddNode(_) | Request::RemoveNode(_)) => {
                 Reply::Done(self.change_here(&r).await)
+            }
+            // A replica founds nothing and is no candidate founder: the fresh node asking
+            // forgets it (the replica asks to be added once a group exists).
+            Request::Join(_) if self.shared.cfg.replica => Reply::Replica,
+            Request::AddReplica(m) => {
+                if !self.initialized().await {
+                    return Reply::Done(Err(api(
+                        ErrorCode::Unavailable,
+                        format!(
+                            "{} is not in a group yet: a replica is added once its voters formed one",
+                            self.shared.me.name()
+                        ),
+                    )));
+                }
+                Reply::Done(self.change(Request::AddReplica(m)).await)
             }
             Request::Join(m) => {
                 self.shared
