@@ -22,6 +22,13 @@ export declare class NativeAuthority {
    */
   static clustered(hash: string, mode: string, initialState: string, options: EngineOptions | undefined | null, cluster: ClusterStoreOptions, host: string | undefined | null, port: number | undefined | null, access: AccessOptions | undefined | null, wake: () => void, reducer?: NativeReducer | undefined | null): NativeAuthority
   /**
+   * Another store on the group of `group` (a replicated server of this process): its
+   * actions go through the group's log with their own order, table and snapshots,
+   * and its clients reach it on the group's port by `hash`. Opened once the group's
+   * node has started (in the background, like the node).
+   */
+  static hosted(group: NativeAuthority, hash: string, mode: string, initialState: string, options: EngineOptions | undefined | null, wake: () => void, reducer?: NativeReducer | undefined | null): NativeAuthority
+  /**
    * A replicated server's own actions (a JSON array text), ordered through the
    * group. Resolves JSON `{ ok: true, run: [firstCounter, firstSeq, count] }` (count 0
    * when none were new), or rejects with the code. The actions are applied here when

@@ -151,6 +151,14 @@ export interface StoreConfig extends EngineConfig {
    */
   logFormat?: 'text' | 'json';
   /**
+   * The store's name, beside its reducer's: stores of one reducer with different names
+   * are different stores (one per room, document or tenant). A client and its server
+   * match on both; a replicated group hosts many named stores on one port
+   * (`createServer({ group })`). Without it, the store is its reducer's, as in
+   * redux-cluster.
+   */
+  name?: string;
+  /**
    * The divergence guard: the authority (a server, or a Raft group's leader) puts a
    * checkpoint in the ordered stream at most every `everyActions` actions and every
    * `everyMs` ms (longer for a large state, to keep the digests under 0.5% of a thread);
@@ -683,6 +691,8 @@ export interface ReduxClusterStore<S = any, A extends Action = UnknownAction> ex
   dispatchAsync(action: A, options?: DispatchAsyncOptions): Promise<{ seq: number }>;
   /** md5 of the reducer's name: stores sync only with stores of the same reducer. */
   readonly RCHash: string;
+  /** The store's `name`, if it was given one. */
+  readonly name?: string;
   /**
    * Read when the store starts serving (`createServer`, or its first node:cluster
    * worker); setting anything but 'action' or 'snapshot' throws `ERR_INVALID_CONFIG`.
@@ -735,6 +745,15 @@ export interface ReduxClusterStore<S = any, A extends Action = UnknownAction> ex
   backup(options: BackupOptions): Promise<boolean>;
   /** Serves this store over TCP or a Unix socket; one store may serve several endpoints. */
   createServer(settings?: ServerSettings): ClusterServer;
+  /**
+   * Opens this store on the group of a replicated server of this process (`group`: what
+   * its `createServer({ cluster })` returned): the store's actions go through the group's
+   * Raft log with their own order, its clients reach it on the group's port by its
+   * reducer and `name`, and it shares the group's failover and snapshots. Open it on
+   * every server of the group (a server that opens it later takes over what was ordered
+   * for it). Throws `ERR_INVALID_CONFIG` for anything but `group` and `http`.
+   */
+  createServer(settings: { group: ClusterServer; http?: ServerSettings['http'] }): ClusterServer;
   /**
    * Serves this store to WebSocket clients (browsers, `createWSClient`), with the same
    * ordering, acknowledgements and resume as TCP. redux-cluster-ws's names. Throws

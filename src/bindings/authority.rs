@@ -203,6 +203,61 @@ impl NativeAuthority {
         })
     }
 
+    /// Another store on the group of `group` (a replicated server of this process): its
+    /// actions go through the group's log with their own order, table and snapshots,
+    /// and its clients reach it on the group's port by `hash`. Opened once the group's
+    /// node has started (in the background, like the node).
+    #[napi(factory, catch_unwind)]
+    pub fn hosted(
+        group: &NativeAuthority,
+        hash: String,
+        mode: String,
+        initial_state: String,
+        options: Option<EngineOptions>,
+        #[napi(ts_arg_type = "() => void")] wake: WakeFn,
+        reducer: Option<&NativeReducer>,
+    ) -> Result<Self, Code> {
+        let cfg = config(options)?;
+        let mode = mode_of(&mode)?;
+        let Some(g) = group.raft.clone() else {
+            return Err(js_error(
+                ErrorCode::InvalidConfig,
+                "invalid configuration: group must be a replicated server",
+            ));
+        };
+        let local = RaftAuthority::replica(
+            hash,
+            mode,
+            cfg.clone(),
+            Bytes::from(initial_state),
+            Box::new(JsWake(wake)),
+            reducer.map(|r| r.state.clone()),
+        )
+        .map_err(|e| from_io(e, "cannot open the store"))?;
+        let name = g.name.clone();
+        let feed = local.clone();
+        let node = Background::start(
+            async move {
+                let first = g.ready().await?;
+                first.host(feed.clone()).map_err(|(code, message)| {
+                    feed.report(Event::error(code, message.clone()));
+                    (code, message)
+                })
+            },
+            |_| {},
+        );
+        Ok(NativeAuthority {
+            inner: local,
+            raft: Some(Replicated {
+                name,
+                node: Arc::new(node),
+            }),
+            cfg,
+            bound: Mutex::new(None),
+            clients: group.clients.clone(),
+        })
+    }
+
     /// A replicated server's own actions (a JSON array text), ordered through the
     /// group. Resolves JSON `{ ok: true, run: [firstCounter, firstSeq, count] }` (count 0
     /// when none were new), or rejects with the code. The actions are applied here when

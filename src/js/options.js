@@ -128,7 +128,12 @@ function readConfig(config) {
     engine[k] = config[k];
   }
   const guard = readGuard(config.guard, invalid);
-  return { mode, serializationMode, resync, debug: !!config.debug, stderr: config.stderr, logFormat, guard, engine };
+  // A store's name tells apart stores of one reducer (one per room, document, tenant):
+  // clients and servers match on it, and a replicated group hosts each under it.
+  if (config.name !== undefined && !(typeof config.name === 'string' && config.name !== '' && config.name.length <= 256)) {
+    throw invalid('name must be a non-empty string (at most 256 characters)');
+  }
+  return { mode, serializationMode, resync, debug: !!config.debug, stderr: config.stderr, logFormat, guard, engine, name: config.name };
 }
 
 function checkMode(mode) {

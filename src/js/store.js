@@ -53,8 +53,11 @@ class ReduxCluster extends EventEmitter {
     this._errorCount = 0;
     if (isEngine && cfg.serializationMode !== 'json') throw invalid("a native reducer's state is JSON: serializationMode must be 'json'");
     this._state = stateFor(reducer, isEngine, (m) => this._error(m));
-    /** md5 of the reducer's name: stores sync only with stores of the same reducer. */
-    this.RCHash = hasher(isEngine ? this._state.engine.identity : reducer.name || '');
+    /** md5 of the reducer's name (and the store's `name`, when given): stores sync only
+     *  with stores of the same reducer and name. */
+    const identity = isEngine ? this._state.engine.identity : reducer.name || '';
+    this.RCHash = hasher(cfg.name === undefined ? identity : `${identity}\u0000${cfg.name}`);
+    this.name = cfg.name;
     this.version = pkg.version;
     this.homepage = pkg.homepage;
     this.role = [];
@@ -222,6 +225,8 @@ class ReduxCluster extends EventEmitter {
   }
 
   createServer(settings) {
+    // Another store on a replicated server's group: served on the group's port.
+    if (settings && settings.group !== undefined) return endpoints.host(this, settings.group, settings);
     const addr = readAddress(settings, 'server');
     const cluster = readCluster(settings && settings.cluster);
     const access = readAccess(settings);

@@ -121,6 +121,19 @@ pub trait OrderingAuthority: Send + Sync + 'static {
     fn raft(&self) -> Option<Arc<crate::consensus::RaftEngine>> {
         None
     }
+    /// Another store served on this port (a replicated server's group hosts several):
+    /// the one whose hash a client's handshake names, if it is open here.
+    fn route(&self, _hash: &str) -> Option<Arc<Self>>
+    where
+        Self: Sized,
+    {
+        None
+    }
+    /// Whether the store `hash` is one this port's group orders, though not open on
+    /// this server: its client is sent on to another server rather than refused.
+    fn hosted_elsewhere(&self, _hash: &str) -> bool {
+        false
+    }
     /// The last dispatch counter of this client already ordered (0 when unknown).
     fn acked(&self, client_id: u64) -> u64;
     /// Where this client's latest dispatches went (its last runs), so that one whose
@@ -561,7 +574,12 @@ impl LocalAuthority {
         if head <= inner.log.head() && part.seq <= inner.snapshot.seq {
             return; // nothing newer than what this replica holds
         }
-        let state = Bytes::from(part.state);
+        // At #0 the state is the reducer's first one, which this store knows as well as
+        // any: a part taken where the store was not open has none to give.
+        let state = match (part.seq, inner.snapshot.seq) {
+            (0, 0) => inner.snapshot.state.clone(),
+            _ => Bytes::from(part.state),
+        };
         let actions: Vec<Bytes> = part.actions.into_iter().map(Bytes::from).collect();
         if let Some(native) = &self.native {
             if let Err(e) = native.restore(part.seq, &state) {

@@ -6,7 +6,9 @@
 //! buffer, not copies.
 //!
 //! Format of a batch: `client u64 | first_counter u64 | count u32`, then per action
-//! `len u32 | bytes`, little endian, nothing after the last.
+//! `len u32 | bytes`, little endian; then, for a store the group hosts besides its
+//! first, `len u16 | the store's hash` (nothing: the first store, as before there were
+//! several).
 
 use super::sequencer::Admitted;
 use crate::consensus::state_machine::Codec;
@@ -23,6 +25,8 @@ pub struct StoreBatch {
     pub client: u64,
     pub first_counter: u64,
     pub actions: Vec<Bytes>,
+    /// The store it is for: its hash, or empty for the group's first store.
+    pub store: Bytes,
 }
 
 /// What applying a batch answers.
@@ -38,13 +42,19 @@ pub enum StoreAnswer {
 impl Codec for StoreBatch {
     fn encode(&self) -> Bytes {
         let len: usize = self.actions.iter().map(|a| 4 + a.len()).sum();
-        let mut b = BytesMut::with_capacity(20 + len);
+        let mut b = BytesMut::with_capacity(22 + len + self.store.len());
         b.put_u64_le(self.client);
         b.put_u64_le(self.first_counter);
         b.put_u32_le(self.actions.len() as u32);
         for a in &self.actions {
             b.put_u32_le(a.len() as u32);
             b.put_slice(a);
+        }
+        if !self.store.is_empty() {
+            // A store's hash is short (32 hex characters); the bound is the format's.
+            let n = self.store.len().min(u16::MAX as usize);
+            b.put_u16_le(n as u16);
+            b.put_slice(&self.store[..n]);
         }
         b.freeze()
     }
@@ -74,13 +84,23 @@ impl Codec for StoreBatch {
             }
             actions.push(rest.split_to(len));
         }
-        if rest.has_remaining() {
-            return Err("bytes after a store batch".into());
-        }
+        let store = if rest.has_remaining() {
+            if rest.remaining() < 2 {
+                return Err(short());
+            }
+            let n = rest.get_u16_le() as usize;
+            if n == 0 || rest.remaining() != n {
+                return Err("bytes after a store batch".into());
+            }
+            rest.split_to(n)
+        } else {
+            Bytes::new()
+        };
         Ok(StoreBatch {
             client,
             first_counter,
             actions,
+            store,
         })
     }
 }
@@ -107,6 +127,7 @@ mod tests {
             client: 7,
             first_counter: 3,
             actions: vec![Bytes::from_static(action), Bytes::new()],
+            store: Bytes::new(),
         };
         let bytes = b.encode();
         assert_eq!(bytes.len(), 20 + 4 + action.len() + 4);
@@ -119,6 +140,20 @@ mod tests {
         let mut longer = bytes.to_vec();
         longer.push(0);
         assert!(StoreBatch::decode(&Bytes::from(longer)).is_err());
+
+        // A hosted store's batch names it after the actions; cut anywhere, it is refused.
+        let hosted = StoreBatch {
+            store: Bytes::from_static(b"0123456789abcdef"),
+            ..b
+        };
+        let bytes = hosted.encode();
+        assert_eq!(StoreBatch::decode(&bytes).unwrap(), hosted);
+        for cut in 0..bytes.len() {
+            assert!(
+                StoreBatch::decode(&bytes.slice(..cut)).is_ok() == (cut == bytes.len() - 18),
+                "{cut}"
+            );
+        }
     }
 
     #[test]

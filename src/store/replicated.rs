@@ -26,9 +26,11 @@ use crate::error::ErrorCode;
 use crate::protocol::{FrameError, Mode, Ordered};
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::io;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
@@ -40,6 +42,80 @@ pub struct RaftAuthority {
     own: mpsc::UnboundedSender<Own>,
     cancel: CancellationToken,
     tracker: crate::tasks::Tasks,
+    /// Which of the group's stores this is: its hash, or empty for the first one (the
+    /// store whose `createServer` made the group).
+    store: Bytes,
+    hosted: Arc<Hosted>,
+}
+
+/// The stores a group hosts besides its first, on this server. Each one's log is fed by
+/// the committed batches that name it, whether or not this server has opened the store
+/// yet (a store opened later takes over what was ordered for it); the opened ones are
+/// where the port sends a client whose handshake names their hash.
+#[derive(Default)]
+pub(crate) struct Hosted {
+    logs: parking_lot::RwLock<HashMap<Bytes, Arc<LocalAuthority>>>,
+    opened: parking_lot::Mutex<HashMap<String, Weak<RaftAuthority>>>,
+    /// Whether the group's first store is cut off (see `watch_group`); the others follow.
+    cut_off: AtomicBool,
+}
+
+struct Quiet;
+impl Wake for Quiet {
+    fn wake(&self) {}
+}
+
+impl Hosted {
+    /// The log of the store `hash`: this server's, or a holder for what the group orders
+    /// for a store not opened here yet.
+    fn log(&self, hash: &Bytes) -> Arc<LocalAuthority> {
+        if let Some(l) = self.logs.read().get(hash) {
+            return l.clone();
+        }
+        self.logs
+            .write()
+            .entry(hash.clone())
+            .or_insert_with(|| {
+                let name = String::from_utf8_lossy(hash).into_owned();
+                let epoch = epoch_of(&name);
+                // Its reducer's first state is unknown here: taken from the store that
+                // opens it (`adopt`), as nothing was handed over before.
+                LocalAuthority::with_epoch(
+                    name,
+                    Mode::Action,
+                    StoreConfig::local(),
+                    Bytes::from_static(b"null"),
+                    Box::new(Quiet),
+                    epoch,
+                    None,
+                )
+            })
+            .clone()
+    }
+
+    /// Makes `fresh` the log of its store on this server, with what the group ordered
+    /// for the store before (kept by a holder) moved into it.
+    fn adopt(&self, fresh: &Arc<LocalAuthority>) {
+        let key = Bytes::from(fresh.hash().to_string());
+        let mut logs = self.logs.write();
+        if let Some(held) = logs.get(&key) {
+            let head = held.head();
+            if let Some(c) = held.capture(head).filter(|_| head > 0) {
+                if c.seq == 0 {
+                    // Nothing handed over yet: the store's own first state, then the log.
+                    fresh.append_ordered(1, c.actions);
+                } else {
+                    fresh.restore(c.into());
+                }
+            }
+        }
+        fresh.set_cut_off(self.cut_off.load(Ordering::Relaxed));
+        logs.insert(key, fresh.clone());
+    }
+
+    fn all(&self) -> Vec<Arc<LocalAuthority>> {
+        self.logs.read().values().cloned().collect()
+    }
 }
 
 /// A batch of this server's own actions, and who waits for where it went.
@@ -47,18 +123,27 @@ type Own = (Vec<String>, oneshot::Sender<Result<Admitted, ApiError>>);
 
 /// The store's state machine: its sequence numbers and per-client table, replicated;
 /// its log and reducer state, which live in this server's [`LocalAuthority`], go into
-/// each Raft snapshot and come back from an installed one.
-pub(crate) struct StoreMachine(Arc<LocalAuthority>);
+/// each Raft snapshot and come back from an installed one. The same for each store the
+/// group hosts besides its first: a table each, and a log each.
+pub(crate) struct StoreMachine {
+    main: Arc<LocalAuthority>,
+    hosted: Arc<Hosted>,
+}
+
+impl StoreMachine {
+    fn new(main: Arc<LocalAuthority>) -> StoreMachine {
+        StoreMachine {
+            main,
+            hosted: Arc::default(),
+        }
+    }
+}
 
 #[cfg(test)]
 impl StoreMachine {
     /// A store machine over a log of its own, for tests of the engine.
     pub(crate) fn for_tests() -> StoreMachine {
-        struct Quiet;
-        impl Wake for Quiet {
-            fn wake(&self) {}
-        }
-        StoreMachine(LocalAuthority::new(
+        StoreMachine::new(LocalAuthority::new(
             "test".into(),
             Mode::Action,
             StoreConfig::local(),
@@ -72,17 +157,52 @@ impl StoreMachine {
 pub(crate) struct StoreData {
     #[serde(default)]
     store: Sequencer,
+    /// The other stores' tables, by hash.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    stores: BTreeMap<String, Sequencer>,
+}
+
+impl StoreData {
+    fn table(&self, store: &[u8]) -> Option<&Sequencer> {
+        if store.is_empty() {
+            return Some(&self.store);
+        }
+        self.stores.get(std::str::from_utf8(store).ok()?)
+    }
+}
+
+/// A snapshot's stores: the first one's part as before there were several (so older
+/// snapshots read as they are), and the others' by hash.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct StoreParts {
+    #[serde(flatten)]
+    main: StorePart,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    stores: BTreeMap<String, StorePart>,
+}
+
+#[derive(Default)]
+pub(crate) struct StoreCaptures {
+    main: Option<StoreCapture>,
+    stores: Vec<(String, StoreCapture)>,
 }
 
 impl Machine for StoreMachine {
     type State = StoreData;
-    type Extra = StorePart;
-    type Captured = StoreCapture;
+    type Extra = StoreParts;
+    type Captured = StoreCaptures;
     type Command = StoreBatch;
     type Response = StoreAnswer;
 
     fn apply(&self, st: &mut StoreData, b: StoreBatch, _index: u64) -> StoreAnswer {
-        match st.store.submit(b.client, b.first_counter, b.actions.len()) {
+        let table = if b.store.is_empty() {
+            &mut st.store
+        } else {
+            st.stores
+                .entry(String::from_utf8_lossy(&b.store).into_owned())
+                .or_default()
+        };
+        match table.submit(b.client, b.first_counter, b.actions.len()) {
             Ok(admitted) => StoreAnswer::Admitted(admitted),
             // The batch does not follow what this client sent before: nothing applied.
             Err(_) => StoreAnswer::Refused(ErrorCode::Protocol),
@@ -93,28 +213,54 @@ impl Machine for StoreMachine {
         StoreAnswer::Refused(ErrorCode::Invalid)
     }
 
-    fn capture(&self, st: &StoreData) -> Result<Option<StoreCapture>, String> {
+    fn capture(&self, st: &StoreData) -> Result<Option<StoreCaptures>, String> {
+        let at = |log: &LocalAuthority, head: u64| {
+            log.capture(head)
+                .ok_or_else(|| format!("the store could not give its state at #{head}"))
+        };
+        let mut c = StoreCaptures::default();
         let head = st.store.head();
-        if head == 0 {
-            return Ok(None);
+        if head > 0 {
+            c.main = Some(at(&self.main, head)?);
         }
-        match self.0.capture(head) {
-            Some(c) => Ok(Some(c)),
-            None => Err(format!("the store could not give its state at #{head}")),
+        for (hash, table) in &st.stores {
+            let head = table.head();
+            if head > 0 {
+                let log = self.hosted.log(&Bytes::from(hash.clone()));
+                c.stores.push((hash.clone(), at(&log, head)?));
+            }
+        }
+        Ok((c.main.is_some() || !c.stores.is_empty()).then_some(c))
+    }
+
+    fn encode(captured: StoreCaptures) -> StoreParts {
+        StoreParts {
+            main: captured.main.map(Into::into).unwrap_or_default(),
+            stores: captured
+                .stores
+                .into_iter()
+                .map(|(h, c)| (h, c.into()))
+                .collect(),
         }
     }
 
-    fn encode(captured: StoreCapture) -> StorePart {
-        captured.into()
-    }
-
-    fn restore(&self, part: StorePart) {
-        self.0.restore(part)
+    fn restore(&self, parts: StoreParts) {
+        if parts.main.seq > 0 || !parts.main.actions.is_empty() {
+            self.main.restore(parts.main);
+        }
+        for (hash, part) in parts.stores {
+            self.hosted.log(&Bytes::from(hash)).restore(part);
+        }
     }
 
     fn restored(st: StoreData) -> StoreData {
         StoreData {
             store: st.store.restored(),
+            stores: st
+                .stores
+                .into_iter()
+                .map(|(h, t)| (h, t.restored()))
+                .collect(),
         }
     }
 }
@@ -168,6 +314,9 @@ impl RaftAuthority {
         raft: RaftConfig,
     ) -> io::Result<Arc<RaftAuthority>> {
         let feed = local.clone();
+        let machine = StoreMachine::new(local.clone());
+        let hosted = machine.hosted.clone();
+        let to_hosted = hosted.clone();
         // Called in apply order, on every server, for every committed batch (and again
         // for the whole log when a server restarts from its dataDir).
         let sink: EventSink = Arc::new(move |e| match e {
@@ -177,31 +326,54 @@ impl RaftAuthority {
                 if let Some((b, StoreAnswer::Admitted(a))) =
                     applied::<StoreMachine>(&command, &response)
                 {
+                    // A hosted store's log exists on every server from its first batch
+                    // on (an empty one when a server opens it), opened here or not.
+                    let log = if b.store.is_empty() {
+                        feed.clone()
+                    } else {
+                        to_hosted.log(&b.store)
+                    };
                     if let Some(run) = a.run {
                         let new = b.actions.into_iter().skip(a.skip).collect();
-                        feed.append_ordered(run.first_seq, new);
+                        log.append_ordered(run.first_seq, new);
                     }
                 }
             }
-            RaftEvent::Role { role, term } => feed.report(Event {
-                kind: EventKind::Role(role.to_string()),
-                message: term.to_string(),
-            }),
-            RaftEvent::LeaderElected { leader, term } => feed.report(Event {
-                kind: EventKind::Leader(leader),
-                message: term.to_string(),
-            }),
+            // Every store of the group hears of its leader and its role (a store's
+            // divergence guard runs on the leader).
+            RaftEvent::Role { role, term } => {
+                for log in std::iter::once(feed.clone()).chain(to_hosted.all()) {
+                    log.report(Event {
+                        kind: EventKind::Role(role.to_string()),
+                        message: term.to_string(),
+                    });
+                }
+            }
+            RaftEvent::LeaderElected { leader, term } => {
+                for log in std::iter::once(feed.clone()).chain(to_hosted.all()) {
+                    log.report(Event {
+                        kind: EventKind::Leader(leader.clone()),
+                        message: term.to_string(),
+                    });
+                }
+            }
             RaftEvent::Warning { code, message } => feed.report(Event::error(code, message)),
             _ => {}
         });
-        let engine = RaftEngine::start_with(raft, sink, StoreMachine(local.clone())).await?;
+        let engine = RaftEngine::start_with(raft, sink, machine).await?;
         let (own, rx) = mpsc::unbounded_channel();
         let cancel = CancellationToken::new();
         let tracker = crate::tasks::Tasks::new();
-        tracker.spawn(propose_own(engine.clone(), rx, cancel.clone()));
+        tracker.spawn(propose_own(
+            engine.clone(),
+            rx,
+            cancel.clone(),
+            Bytes::new(),
+        ));
         tracker.spawn(watch_group(
             engine.engine().clone(),
             local.clone(),
+            hosted.clone(),
             cancel.clone(),
         ));
         Ok(Arc::new(RaftAuthority {
@@ -210,7 +382,96 @@ impl RaftAuthority {
             own,
             cancel,
             tracker,
+            store: Bytes::new(),
+            hosted,
         }))
+    }
+
+    /// Opens another store on this server's group (`local`, made by [`Self::replica`]
+    /// with the store's own hash): it takes over what the group ordered for it before,
+    /// its clients reach it through the group's port (by the hash in their handshake),
+    /// and its actions go through the group's log, with their own order and table.
+    pub fn host(
+        &self,
+        local: Arc<LocalAuthority>,
+    ) -> Result<Arc<RaftAuthority>, (ErrorCode, String)> {
+        let hash = local.hash().to_string();
+        let store = Bytes::from(hash.clone());
+        // Two stores of one hash on one server would split its log between them.
+        let open_already = |opened: &HashMap<String, Weak<RaftAuthority>>| {
+            opened.get(&hash).is_some_and(|w| w.strong_count() > 0)
+        };
+        if hash == self.local.hash() || open_already(&self.hosted.opened.lock()) {
+            return Err((
+                ErrorCode::InvalidConfig,
+                format!(
+                    "ReduxCluster.createServer: a store of hash {hash} is open on this group \
+                     already (give each store of one reducer its own name)"
+                ),
+            ));
+        }
+        self.hosted.adopt(&local);
+        let (own, rx) = mpsc::unbounded_channel();
+        let cancel = self.cancel.child_token();
+        let tracker = crate::tasks::Tasks::new();
+        tracker.spawn(propose_own(
+            self.engine.clone(),
+            rx,
+            cancel.clone(),
+            store.clone(),
+        ));
+        // The group learns of the store (an empty batch): every server then keeps its
+        // log, and sends its clients on to a server where it is open rather than refuse
+        // them, until it opens the store itself.
+        let (engine, announce) = (self.engine.clone(), store.clone());
+        let c = cancel.clone();
+        tracker.spawn(async move {
+            let cmd = StoreBatch {
+                client: 0,
+                first_counter: 1,
+                actions: Vec::new(),
+                store: announce,
+            };
+            for _ in 0..150 {
+                tokio::select! {
+                    _ = c.cancelled() => return,
+                    r = engine.write_as(&cmd, Resend::Safe) => if r.is_ok() { return },
+                }
+                tokio::select! {
+                    _ = c.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                }
+            }
+        });
+        // What it would have heard had it been open: the group's leader and this
+        // server's role.
+        let st = self.engine().state();
+        if let Some(leader) = st.leader {
+            local.report(Event {
+                kind: EventKind::Leader(leader),
+                message: st.term.to_string(),
+            });
+        }
+        local.report(Event {
+            kind: EventKind::Role(st.role.to_string()),
+            message: st.term.to_string(),
+        });
+        let a = Arc::new(RaftAuthority {
+            local,
+            engine: self.engine.clone(),
+            own,
+            cancel,
+            tracker,
+            store,
+            hosted: self.hosted.clone(),
+        });
+        self.hosted.opened.lock().insert(hash, Arc::downgrade(&a));
+        Ok(a)
+    }
+
+    /// The group's first store (the one that made it), or another it hosts.
+    fn is_first(&self) -> bool {
+        self.store.is_empty()
     }
 
     /// Joins the group through `seeds` (every one of them is asked, in the background,
@@ -270,9 +531,15 @@ impl RaftAuthority {
     }
 
     /// Stops the Raft node and this server's tasks (bounded); idempotent.
+    /// A hosted store only closes here (its clients are turned away): the group goes
+    /// on ordering for it, and a store opened again takes over its log.
     pub async fn shutdown(&self) {
         self.cancel.cancel();
-        self.engine.shutdown().await;
+        if self.is_first() {
+            self.engine.shutdown().await;
+        } else {
+            self.hosted.opened.lock().remove(self.local.hash());
+        }
         self.tracker.shutdown(Duration::from_secs(2)).await;
     }
 
@@ -296,6 +563,7 @@ impl RaftAuthority {
 async fn watch_group(
     engine: Arc<RaftEngine>,
     local: Arc<LocalAuthority>,
+    hosted: Arc<Hosted>,
     cancel: CancellationToken,
 ) {
     let cfg = &engine.config();
@@ -342,6 +610,10 @@ async fn watch_group(
         if lost != cut_off {
             cut_off = lost;
             local.set_cut_off(lost);
+            hosted.cut_off.store(lost, Ordering::Relaxed);
+            for log in hosted.all() {
+                log.set_cut_off(lost);
+            }
             // Said once per loss, and not while a fresh server waits for its group.
             if lost && term > 0 {
                 local.report(Event::error(
@@ -363,6 +635,7 @@ async fn propose_own(
     engine: Handle<StoreMachine>,
     mut rx: mpsc::UnboundedReceiver<Own>,
     cancel: CancellationToken,
+    store: Bytes,
 ) {
     let client: u64 = rand::random();
     let mut next = 1u64;
@@ -376,6 +649,7 @@ async fn propose_own(
             client,
             first_counter: next,
             actions: actions.into_iter().map(Bytes::from).collect(),
+            store: store.clone(),
         };
         let result = loop {
             match engine.write_as(&cmd, Resend::Safe).await {
@@ -424,11 +698,23 @@ impl OrderingAuthority for RaftAuthority {
     /// As far as this server has applied the log (a follower may lag: the client then
     /// resends a little more, and the resends are dropped).
     fn acked(&self, client_id: u64) -> u64 {
-        self.sm().read(|s| s.store.acked(client_id))
+        self.sm()
+            .read(|s| s.table(&self.store).map_or(0, |t| t.acked(client_id)))
     }
 
     fn recent(&self, client_id: u64) -> Vec<Ordered> {
-        self.sm().read(|s| s.store.recent(client_id))
+        self.sm()
+            .read(|s| s.table(&self.store).map(|t| t.recent(client_id)))
+            .unwrap_or_default()
+    }
+
+    fn route(&self, hash: &str) -> Option<Arc<Self>> {
+        self.hosted.opened.lock().get(hash)?.upgrade()
+    }
+
+    fn hosted_elsewhere(&self, hash: &str) -> bool {
+        let key = Bytes::copy_from_slice(hash.as_bytes());
+        self.hosted.logs.read().contains_key(&key)
     }
 
     fn submit_remote(
@@ -438,11 +724,13 @@ impl OrderingAuthority for RaftAuthority {
         actions: Vec<Bytes>,
     ) -> impl Future<Output = Result<(u64, Vec<Ordered>), FrameError>> + Send {
         let engine = self.engine.clone();
+        let store = self.store.clone();
         async move {
             let cmd = StoreBatch {
                 client: client_id,
                 first_counter,
                 actions,
+                store,
             };
             match engine.write_as(&cmd, Resend::Safe).await {
                 Ok(c) => match c.response {
@@ -503,12 +791,44 @@ mod snapshot_tests {
             state: "{\"n\":1}".into(),
             actions: vec!["{\"type\":\"A\"}".into(); 2],
         });
+        // Written before a group hosted several stores: read as the first store's.
         let json = serde_json::to_vec(&st).unwrap();
-        let back: Full<StoreData, StorePart> = serde_json::from_slice(&json).unwrap();
+        let back: Full<StoreData, StoreParts> = serde_json::from_slice(&json).unwrap();
         let back_store = StoreMachine::restored(back.app.clone()).store;
         assert_eq!(back_store.head(), 3);
         assert_eq!(back_store.acked(11_969_433_801_037_937_980), 3);
-        assert_eq!((back.commands, back.extra), (7, st.extra));
+        let parts = back.extra.clone().unwrap();
+        assert_eq!((back.commands, Some(parts.main)), (7, st.extra.clone()));
+        assert!(parts.stores.is_empty());
+
+        // With other stores: each one's table and part come back under its hash.
+        let mut full: Full<StoreData, StoreParts> = Full {
+            app: back.app,
+            ..Default::default()
+        };
+        full.app
+            .stores
+            .entry("h1".into())
+            .or_default()
+            .submit(5, 1, 2)
+            .unwrap();
+        full.extra = Some(StoreParts {
+            main: st.extra.clone().unwrap(),
+            stores: BTreeMap::from([(
+                "h1".to_string(),
+                StorePart {
+                    seq: 0,
+                    state: "{}".into(),
+                    actions: vec!["{}".into(); 2],
+                },
+            )]),
+        });
+        let json = serde_json::to_vec(&full).unwrap();
+        let again: Full<StoreData, StoreParts> = serde_json::from_slice(&json).unwrap();
+        let restored = StoreMachine::restored(again.app);
+        assert_eq!(restored.table(b"h1").map(|t| t.head()), Some(2));
+        assert_eq!(restored.table(b"").map(|t| t.head()), Some(3));
+        assert_eq!(again.extra, full.extra);
     }
 }
 
@@ -572,6 +892,7 @@ mod raft_tests {
             actions: (first..first + n)
                 .map(|c| Bytes::from(format!("{{\"type\":\"A\",\"c\":{client},\"n\":{c}}}")))
                 .collect(),
+            store: Bytes::new(),
         }
     }
 

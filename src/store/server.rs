@@ -439,6 +439,18 @@ async fn serve<A: OrderingAuthority>(
             return tell(&mut w, &cfg, ErrorCode::Busy, why).await;
         }
     };
+    // A store the group hosts besides this port's own: served alike, by its authority.
+    let auth = match auth.route(&hash) {
+        Some(other) if hash != auth.hash() => other,
+        _ => auth,
+    };
+    if hash != auth.hash() && auth.hosted_elsewhere(&hash) {
+        let msg = format!(
+            "store {hash} is ordered by this server's group but not open on this server; \
+             try another server"
+        );
+        return tell(&mut w, &cfg, ErrorCode::Unavailable, msg).await;
+    }
     if hash != auth.hash() {
         let msg = format!(
             "client store {hash} does not match this server's store {}; connection refused",

@@ -86,6 +86,8 @@ class ClientRole extends Pumped {
   }
 
   dispatchAsync(action, timeout) {
+    // Stopped for good (a wrong store, login or a ban): nothing would ever acknowledge it.
+    if (this.error && FATAL.has(this.error.code)) return Promise.reject(new ReduxClusterError(this.error.code, this.error.message));
     const w = waiter(timeout);
     this._enqueue(this.store._encode(action), w, action);
     return w.promise;

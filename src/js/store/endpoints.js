@@ -13,6 +13,7 @@ const { invalid } = require('../options.js');
 const { ClusterServer } = require('../handles.js');
 const { ServerRole } = require('./server.js');
 const { LocalRole } = require('./local.js');
+const { ReplicatedRole } = require('./replicated.js');
 
 function clientCannotServe() {
   // A relay (client of one server, server to others) would need two orderings.
@@ -50,6 +51,33 @@ function listen(store, addr, access = null, ws = null) {
   const server = new ClusterServer(store, listener, addr);
   store._servers.add(server);
   return server;
+}
+
+/**
+ * createServer({ group }): this store joins the group of a replicated server of this
+ * process (`group`, what its createServer({ cluster }) returned), on its port: its
+ * actions go through the group's log with their own order, its clients reach it there
+ * by the store's hash (reducer and name), and every server of the group that opens it
+ * serves it. The group's port, access rules and Raft settings are the group's.
+ */
+function host(store, group, settings) {
+  const other = Object.keys(settings).filter((k) => k !== 'group' && k !== 'http');
+  if (other.length) throw invalid(`group: the store is served on its group's port, with its rules; ${other[0]} is not an option here`);
+  const owner = group instanceof ClusterServer ? group._store : null;
+  const first = owner && owner._role.clustered ? owner._role.authority : null;
+  if (!first) throw invalid("group must be a replicated server: what createServer({ cluster }) returned, not closed");
+  if (owner === store) throw invalid('group: this store is the group\'s first store already');
+  if (store._role.serves) throw invalid('group: this store serves already; a store joins a group as its first server');
+  if (!(store._role instanceof LocalRole)) throw clientCannotServe();
+  if (store.RCHash === owner.RCHash) throw invalid("group: this store has the group's first store's reducer and name; give it its own name (createStore(reducer, { name }))");
+  const state = store._state;
+  store._setRole(new ReplicatedRole(store, (wake) =>
+    native.NativeAuthority.hosted(first, store.RCHash, store.mode, state.engine ? '' : store._encode(state.getState()), store._engine, wake, state.engine)
+  ));
+  // No port of its own: closing it closes the store here (the group goes on).
+  const server = new ClusterServer(store, { close: () => Promise.resolve(), port: group.port }, { host: group.host, port: group.port });
+  store._servers.add(server);
+  return withHttp(store, server, settings);
 }
 
 // `http: { port, host }`: /metrics (Prometheus), /metrics.json, /events and the
@@ -92,4 +120,4 @@ function ipcPath(store) {
   return store._ipcServer.path;
 }
 
-module.exports = { listen, withHttp, readWsServer, ipcPath, clientCannotServe };
+module.exports = { listen, host, withHttp, readWsServer, ipcPath, clientCannotServe };
