@@ -35,9 +35,19 @@ async function child() {
     const store = createStore(tally, { stderr: () => {} });
     const server = store.createServer({ host: '127.0.0.1', port: spec.port, cluster: spec.cluster });
     store.createWSServer({ host: '127.0.0.1', port: spec.wsPort });
+    // Cheap reports (this process's CPU is what is measured): the role and the client
+    // count, which ask the engine for JSON, only every second.
+    let role = null;
+    let clients = 0;
+    const slow = () => {
+      role = server.status()?.role;
+      clients = server.metrics().clients.length;
+    };
+    setInterval(slow, 1000);
     setInterval(() => {
+      if (!role || role === 'starting' || role === 'learner') slow();
       const cpu = process.cpuUsage();
-      process.send({ applied: appliedOf(store), role: server.status()?.role, cpuMs: (cpu.user + cpu.system) / 1000, clients: server.metrics().clients.length });
+      process.send({ applied: appliedOf(store), role, cpuMs: (cpu.user + cpu.system) / 1000, clients });
     }, 50);
   } else if (role === 'ws') {
     // n WebSocket clients, round-robin over the given ports.
@@ -143,18 +153,24 @@ async function main() {
   console.log(`$ node benches/replicas.mjs ${args.join(' ')}`);
 
   // Commit rate, without replicas and with 2, alternated.
+  // The leader's CPU per action here too: what replicas cost the leader itself, apart
+  // from the CPU they take from it on a machine they share.
   const rates = { 0: [], 2: [] };
+  const cpu = { 0: [], 2: [] };
   for (let r = 0; r < rounds; r++) {
     for (const replicas of r % 2 ? [2, 0] : [0, 2]) {
       const g = await group({ replicas, nice });
-      const { secs } = await g.run(actions / 2);
+      const { secs, cpuMs } = await g.run(actions / 2);
       rates[replicas].push(actions / secs);
+      cpu[replicas].push((cpuMs * 1000) / actions);
       await g.close();
     }
   }
   const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   const k = (x) => `${Math.round(x / 1000)}k`;
+  const us = (xs) => `${median(xs).toFixed(1)} µs (${xs.map((x) => x.toFixed(1)).join(', ')})`;
   console.log(`commit rate, 3 voters: ${k(median(rates[0]))} actions/s (${rates[0].map(k).join(', ')}); with 2 replicas: ${k(median(rates[2]))} (${rates[2].map(k).join(', ')}); ratio ${(median(rates[2]) / median(rates[0])).toFixed(2)}`);
+  console.log(`the leader's CPU per committed action in those runs: ${us(cpu[0])} without replicas, ${us(cpu[2])} with 2; ratio ${(median(cpu[2]) / median(cpu[0])).toFixed(2)}`);
 
   // The leader's CPU per committed action at a steady rate (all of it: its heartbeats
   // and timers too, the same in each case), and the replicas' fan-out. With --rate 0 the

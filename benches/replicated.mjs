@@ -49,6 +49,8 @@ if (process.env.BENCH_ROLE) {
   const action = actionOf(reducer);
   const handle = process.env.BENCH_ROLE === 'server' ? store.createServer(spec) : store.createClient(spec);
   setInterval(() => process.send({ applied: appliedOf(store), connected: store.connected }), 20);
+  // A replicated server's term: a new one is an election.
+  if (handle.status) setInterval(() => process.send({ term: handle.status()?.term ?? 0 }), 250);
   process.on('message', (m) => {
     if (m.cmd === 'go') {
       let sent = 0;
@@ -59,6 +61,16 @@ if (process.env.BENCH_ROLE) {
       slice();
     } else if (m.cmd === 'stop') {
       (handle.close ? handle.close() : handle.disconnect()).then(() => process.exit(0));
+    } else if (m.cmd === 'histograms' && handle.status) {
+      // --histograms: this server's latency histograms (p50/p99 by bucket), and its role.
+      const q = (h, f) => h && h.buckets.find(([, c]) => c >= f * h.count)?.[0];
+      const out = { role: handle.status()?.role };
+      for (const f of handle.metrics().engine || []) {
+        if (f.type !== 'histogram') continue;
+        const h = f.samples[0];
+        if (h && h.count) out[f.name] = `p50 <= ${q(h, 0.5)} s, p99 <= ${q(h, 0.99)} s (${h.count})`;
+      }
+      process.send({ histograms: out });
     }
   });
 } else {
@@ -66,6 +78,8 @@ if (process.env.BENCH_ROLE) {
   const actions = opt('actions', 25000);
   const rate = opt('rate', 2000);
   const seconds = opt('seconds', 5);
+  // --snapshot-threshold N: the servers' cluster.snapshotThreshold (default the store's).
+  const clusterExtra = args.includes('--snapshot-threshold') ? { snapshotThreshold: opt('snapshot-threshold', 10000) } : {};
   const kinds = (args.includes('--kinds') ? args[args.indexOf('--kinds') + 1] : 'single,replicated').split(',');
   const reducerList = (args.includes('--reducers') ? args[args.indexOf('--reducers') + 1] : 'js').split(',');
   const results = {};
@@ -84,7 +98,7 @@ if (process.env.BENCH_ROLE) {
       return e;
     };
     for (let i = 0; i < nServers; i++) {
-      const cluster = kind === 'single' ? undefined : { nodeName: `b${i}`, seeds, dataDir: path.join(dir, `b${i}`) };
+      const cluster = kind === 'single' ? undefined : { nodeName: `b${i}`, seeds, dataDir: path.join(dir, `b${i}`), ...clusterExtra };
       spawn('server', { host: '127.0.0.1', port: ports[i], cluster });
     }
     const servers = ports.map((port) => ({ host: '127.0.0.1', port }));
@@ -111,6 +125,8 @@ if (process.env.BENCH_ROLE) {
     await until(() => store.connected, 'the latency client');
     const lat = [];
     const waits = [];
+    const term = () => Math.max(...procs.map((e) => e.term ?? 0));
+    const term0 = term();
     const tEnd = performance.now() + seconds * 1000;
     let next = performance.now();
     while (performance.now() < tEnd) {
@@ -124,8 +140,18 @@ if (process.env.BENCH_ROLE) {
     await Promise.all(waits);
     lat.sort((a, b) => a - b);
     const q = (f) => lat[Math.min(lat.length - 1, Math.floor(f * lat.length))];
-    results[label] = { actions_per_s: Math.round(total / secs), p50_ms: q(0.5), p99_ms: q(0.99), samples: lat.length };
-    console.log(`${label.padEnd(10)} ${nServers} server(s), ${clients} clients x ${actions}: ${results[label].actions_per_s.toLocaleString()} actions/s applied everywhere; dispatchAsync at ${rate}/s: p50 ${q(0.5).toFixed(2)} ms, p99 ${q(0.99).toFixed(2)} ms (${lat.length} samples)`);
+    await sleep(300); // the servers' last term reports
+    if (args.includes('--histograms') && kind === 'replicated') {
+      for (const e of procs.slice(0, nServers)) e.p.send({ cmd: 'histograms' });
+      await until(() => procs.slice(0, nServers).every((e) => e.histograms), 'the histograms');
+      for (const e of procs.slice(0, nServers)) console.log(JSON.stringify(e.histograms));
+    }
+    const elections = term() - term0;
+    results[label] = { actions_per_s: Math.round(total / secs), p50_ms: q(0.5), p99_ms: q(0.99), p999_ms: q(0.999), max_ms: lat[lat.length - 1], samples: lat.length, elections };
+    console.log(
+      `${label.padEnd(10)} ${nServers} server(s), ${clients} clients x ${actions}: ${results[label].actions_per_s.toLocaleString()} actions/s applied everywhere; dispatchAsync at ${rate}/s: p50 ${q(0.5).toFixed(2)} ms, p99 ${q(0.99).toFixed(2)} ms, p99.9 ${q(0.999).toFixed(2)} ms, max ${lat[lat.length - 1].toFixed(1)} ms (${lat.length} samples)` +
+        (kind === 'replicated' ? `; elections during it: ${elections} (term ${term0} -> ${term()})` : '')
+    );
     await client.disconnect();
     for (const e of procs) e.p.kill('SIGKILL');
     fs.rmSync(dir, { recursive: true, force: true });
