@@ -24,6 +24,11 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 
 /// What a server's WebSocket keeps to read into while its client is quiet.
 const WS_READ_BUFFER: usize = 4 * 1024;
+/// Largest message written: tungstenite formats each into a buffer it never shrinks, so
+/// one large write (a new client's catch-up) would stay reserved for the connection's
+/// life. Messages mean nothing to the protocol; larger writes go as several. With its
+/// 4-byte header a message fills a 4 KiB allocation.
+const WS_WRITE_CHUNK: usize = 4 * 1024 - 4;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
@@ -127,10 +132,11 @@ impl AsyncWrite for WsBytes {
     ) -> Poll<io::Result<usize>> {
         if self.in_flight.is_none() {
             ready!(Pin::new(&mut self.ws).poll_ready(cx)).map_err(ws_err)?;
+            let n = buf.len().min(WS_WRITE_CHUNK);
             Pin::new(&mut self.ws)
-                .start_send(Message::Binary(Bytes::copy_from_slice(buf)))
+                .start_send(Message::Binary(Bytes::copy_from_slice(&buf[..n])))
                 .map_err(ws_err)?;
-            self.in_flight = Some(buf.len());
+            self.in_flight = Some(n);
         }
         ready!(Pin::new(&mut self.ws).poll_flush(cx)).map_err(ws_err)?;
         Poll::Ready(Ok(self.in_flight.take().unwrap_or(buf.len())))

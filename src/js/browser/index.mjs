@@ -751,7 +751,11 @@ class WsClient {
     }
     ws.binaryType = 'arraybuffer';
     this.ws = ws;
-    this.buf = new Uint8Array(0);
+    // Bytes received and not yet a whole frame, in the messages they came in; joined once
+    // `rxNeed` bytes are there (a frame's length), not copied again at every message.
+    this.rxParts = [];
+    this.rxHave = 0;
+    this.rxNeed = 4;
     // Liveness: the server sends a heartbeat on an idle link; silent past the timeout, it
     // stopped without closing (paused, or a dead path) and the next server is tried.
     // Every heartbeat is answered at once, from the message event (not a timer, which a
@@ -792,21 +796,40 @@ class WsClient {
     ws.onmessage = (ev) => {
       heard = true;
       if (typeof ev.data === 'string') return;
+      // The server writes a large frame as many messages (of 4 KiB).
       const chunk = new Uint8Array(ev.data);
-      const b = new Uint8Array(this.buf.length + chunk.length);
-      b.set(this.buf);
-      b.set(chunk, this.buf.length);
-      this.buf = b;
+      this.rxParts.push(chunk);
+      this.rxHave += chunk.length;
+      if (this.rxHave < this.rxNeed) return;
+      let buf = this.rxParts[0];
+      if (this.rxParts.length > 1) {
+        buf = new Uint8Array(this.rxHave);
+        let at = 0;
+        for (const p of this.rxParts) {
+          buf.set(p, at);
+          at += p.length;
+        }
+      }
+      this.rxParts = [];
+      this.rxHave = 0;
+      this.rxNeed = 4;
       // Whole frames, handled one after another (an inflate is asynchronous).
-      while (this.buf.length >= 4) {
-        const len = new DataView(this.buf.buffer, this.buf.byteOffset).getUint32(0);
-        if (this.buf.length < 4 + len) break;
-        const body = this.buf.subarray(4, 4 + len);
-        this.buf = this.buf.subarray(4 + len);
+      while (buf.length >= 4) {
+        const len = new DataView(buf.buffer, buf.byteOffset).getUint32(0);
+        if (buf.length < 4 + len) {
+          this.rxNeed = 4 + len;
+          break;
+        }
+        const body = buf.subarray(4, 4 + len);
+        buf = buf.subarray(4 + len);
         this.inbox = this.inbox.then(() => this.frame(ws, body)).catch((e) => {
           this.fail(e.code || ErrorCode.Protocol, e.message);
           ws.close();
         });
+      }
+      if (buf.length) {
+        this.rxParts.push(buf);
+        this.rxHave = buf.length;
       }
     };
     let gone = false;
