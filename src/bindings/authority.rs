@@ -84,6 +84,67 @@ impl Replicated {
     }
 }
 
+/// A replicated store's log on this server (made at once; the group feeds it later).
+fn log_of(
+    hash: String,
+    mode: crate::protocol::Mode,
+    cfg: &StoreConfig,
+    initial_state: String,
+    wake: WakeFn,
+    reducer: Option<&NativeReducer>,
+) -> Result<Arc<LocalAuthority>, Code> {
+    RaftAuthority::replica(
+        hash,
+        mode,
+        cfg.clone(),
+        Bytes::from(initial_state),
+        Box::new(JsWake(wake)),
+        reducer.map(|r| r.state.clone()),
+    )
+    .map_err(|e| from_io(e, "cannot open the store"))
+}
+
+impl NativeAuthority {
+    /// A replicated store whose Raft side `start` makes on the engine's threads: this
+    /// returns at once. Whatever waits for it (the port, submitOwn, removeMember,
+    /// shutdown) waits there; a failure reaches the store's error output with its code.
+    fn starting<F, Fut>(
+        local: Arc<LocalAuthority>,
+        name: String,
+        cfg: StoreConfig,
+        bound: Option<(Listener, Arc<Access>)>,
+        clients: Arc<ClientMetrics>,
+        start: F,
+    ) -> NativeAuthority
+    where
+        F: FnOnce(Arc<LocalAuthority>) -> Fut + Send + 'static,
+        Fut: std::future::Future<
+                Output = std::result::Result<Arc<RaftAuthority>, (ErrorCode, String)>,
+            > + Send
+            + 'static,
+    {
+        let feed = local.clone();
+        let node = Background::start(
+            async move {
+                start(feed.clone()).await.inspect_err(|(code, message)| {
+                    feed.report(Event::error(*code, message.clone()));
+                })
+            },
+            |_| {},
+        );
+        NativeAuthority {
+            inner: local,
+            raft: Some(Replicated {
+                name,
+                node: Arc::new(node),
+            }),
+            cfg,
+            bound: Mutex::new(bound),
+            clients,
+        }
+    }
+}
+
 #[napi]
 impl NativeAuthority {
     #[napi(constructor, catch_unwind)]
@@ -159,48 +220,27 @@ impl NativeAuthority {
         let raft_cfg = raft_config(&cluster, &host, bound, access.as_ref())?;
         let clients = Arc::new(ClientMetrics::default());
         let access = Arc::new(access_config(access)?.with_metrics(clients.clone()));
-        let local = RaftAuthority::replica(
-            hash,
-            mode,
-            cfg.clone(),
-            Bytes::from(initial_state),
-            Box::new(JsWake(wake)),
-            reducer.map(|r| r.state.clone()),
-        )
-        .map_err(|e| from_io(e, "cannot start the Raft node"))?;
-        // The node starts on the engine's threads; this returns at once. Whatever waits
-        // for it (the port, submitOwn, removeMember, shutdown) waits there; a failure
-        // reaches the store's error output with its code.
+        let local = log_of(hash, mode, &cfg, initial_state, wake, reducer)?;
         let name = raft_cfg.name.clone();
-        let feed = local.clone();
-        let node = Background::start(
-            async move {
-                match RaftAuthority::start_on(feed.clone(), raft_cfg).await {
-                    Ok(raft) => {
-                        raft.join(seeds);
-                        Ok(raft)
-                    }
-                    Err(e) => {
-                        let code = io_code(&e);
-                        let message =
-                            format!("ReduxCluster.createServer: cannot start the Raft node: {e}");
-                        feed.report(Event::error(code, message.clone()));
-                        Err((code, message))
-                    }
-                }
-            },
-            |_| {},
-        );
-        Ok(NativeAuthority {
-            inner: local,
-            raft: Some(Replicated {
-                name,
-                node: Arc::new(node),
-            }),
+        let start = async move |feed: Arc<LocalAuthority>| {
+            let raft = RaftAuthority::start_on(feed, raft_cfg).await.map_err(|e| {
+                let code = io_code(&e);
+                (
+                    code,
+                    format!("ReduxCluster.createServer: cannot start the Raft node: {e}"),
+                )
+            })?;
+            raft.join(seeds);
+            Ok(raft)
+        };
+        Ok(NativeAuthority::starting(
+            local,
+            name,
             cfg,
-            bound: Mutex::new(Some((listener, access))),
+            Some((listener, access)),
             clients,
-        })
+            start,
+        ))
     }
 
     /// Another store on the group of `group` (a replicated server of this process): its
@@ -225,37 +265,17 @@ impl NativeAuthority {
                 "invalid configuration: group must be a replicated server",
             ));
         };
-        let local = RaftAuthority::replica(
-            hash,
-            mode,
-            cfg.clone(),
-            Bytes::from(initial_state),
-            Box::new(JsWake(wake)),
-            reducer.map(|r| r.state.clone()),
-        )
-        .map_err(|e| from_io(e, "cannot open the store"))?;
+        let local = log_of(hash, mode, &cfg, initial_state, wake, reducer)?;
         let name = g.name.clone();
-        let feed = local.clone();
-        let node = Background::start(
-            async move {
-                let first = g.ready().await?;
-                first.host(feed.clone()).map_err(|(code, message)| {
-                    feed.report(Event::error(code, message.clone()));
-                    (code, message)
-                })
-            },
-            |_| {},
-        );
-        Ok(NativeAuthority {
-            inner: local,
-            raft: Some(Replicated {
-                name,
-                node: Arc::new(node),
-            }),
+        let open = async move |feed: Arc<LocalAuthority>| g.ready().await?.host(feed);
+        Ok(NativeAuthority::starting(
+            local,
+            name,
             cfg,
-            bound: Mutex::new(None),
-            clients: group.clients.clone(),
-        })
+            None,
+            group.clients.clone(),
+            open,
+        ))
     }
 
     /// A replicated server's own actions (a JSON array text), ordered through the
