@@ -435,7 +435,7 @@ impl RaftAuthority {
             for _ in 0..150 {
                 tokio::select! {
                     _ = c.cancelled() => return,
-                    r = engine.write_as(&cmd, Resend::Safe) => if r.is_ok() { return },
+                    r = Box::pin(engine.write_as(&cmd, Resend::Safe)) => if r.is_ok() { return },
                 }
                 tokio::select! {
                     _ = c.cancelled() => return,
@@ -652,7 +652,9 @@ async fn propose_own(
             store: store.clone(),
         };
         let result = loop {
-            match engine.write_as(&cmd, Resend::Safe).await {
+            // Boxed: inline, the write would size this task (one per store a server
+            // opens, idle most of the time) for its largest state.
+            match Box::pin(engine.write_as(&cmd, Resend::Safe)).await {
                 Ok(c) => match c.response {
                     // All dropped as resends: an earlier attempt committed after all.
                     // Where it went is in the replicated table.
