@@ -1,6 +1,6 @@
 // A typed usage sample, compiled with `tsc --strict` in CI. Each line marked with an
 // expect-error directive must fail to type-check, or the build fails.
-import { createStore, combineReducers, functions, reducers, loadReducer, ErrorCode, ReduxClusterError, type ReduxClusterStore, type ServerAddress, type EntityState } from 'redux-cluster-rs';
+import { createStore, combineReducers, functions, reducers, loadReducer, ErrorCode, ReduxClusterError, type ReduxClusterStore, type ServerAddress, type ClusterServer, type EntityState } from 'redux-cluster-rs';
 
 interface CounterState {
   counter: number;
@@ -43,6 +43,15 @@ replicated.on('leader', ({ leaderId, term }) => `${leaderId}:${term.toFixed(0)}`
 const gone: Promise<void> = replicated.removeMember('s2');
 // @ts-expect-error: a replicated server needs its name
 createStore(counter).createServer({ port: 0, cluster: { seeds: [] } });
+// A replica, and a named store opened on the group.
+createStore(counter).createServer({ port: 0, cluster: { nodeName: 'r1', replica: true, seeds: ['s1@10.0.0.1:10002'] } });
+const room = createStore(counter, { name: 'room-42' });
+const roomName: string | undefined = room.name;
+const onGroup: ClusterServer = room.createServer({ group: replicated });
+// @ts-expect-error: a store on a group has no port of its own
+room.createServer({ group: replicated, port: 1 });
+// @ts-expect-error: replica is a boolean
+createStore(counter).createServer({ port: 0, cluster: { nodeName: 'r2', replica: 'yes' } });
 const client = createStore(counter).createClient({ host: '127.0.0.1', port: port ?? 10001 });
 const connected: boolean = client.connected;
 const multi = createStore(counter).createClient({ servers: [{ host: '10.0.0.1', port: 10001 }, { path: '/tmp/s.sock' }] });
