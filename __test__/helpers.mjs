@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { after } from 'node:test';
 export { counter } from './fixtures/reducers.mjs';
 // A link with latency (a delaying TCP proxy), shared with the optimistic bench.
-export { slowLink } from '../benches/util.mjs';
+export { slowLink, freePort } from '../benches/util.mjs';
 
 // A failing test may leave a server or client open; then this file's process would never
 // exit and the run would hang. Once every test of the file has reported, give it a few
@@ -46,17 +46,6 @@ export function waitFor(cond, { timeoutMs = 10000, what = 'condition', show } = 
 
 export function tmpSock(tag = 's') {
   return path.join(os.tmpdir(), `rcrs-${process.pid}-${tag}-${crypto.randomBytes(4).toString('hex')}.sock`);
-}
-
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on('error', reject);
-    s.listen({ port: 0, host: '127.0.0.1' }, () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /** Collects what a store writes to its error sink. */

@@ -1,14 +1,47 @@
 // Small helpers the multi-process benches share.
+import fs from 'node:fs';
 import net from 'node:net';
 
-/** A TCP port free on loopback now (the kernel picks it). */
-export const freePort = () =>
+// Ports handed out by this process, not handed out twice.
+const given = new Set();
+
+// Below the kernel's range of ephemeral ports: a port handed out here and bound a moment
+// later cannot meanwhile become the local port of an outgoing connection (a Raft peer's
+// session, a Prometheus scrape), which made a server's listen() fail now and then with
+// EADDRINUSE when the kernel picked the port.
+function belowEphemeral() {
+  try {
+    const [low] = fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    return low > 12000 ? [10000, low - 1] : null;
+  } catch {
+    return null;
+  }
+}
+
+const bindable = (port) =>
   new Promise((resolve) => {
+    const s = net.createServer();
+    s.once('error', () => resolve(false));
+    s.listen({ port, host: '127.0.0.1' }, () => s.close(() => resolve(true)));
+  });
+
+/** A TCP port free on loopback now, outside the ephemeral range where there is one. */
+export async function freePort() {
+  const range = belowEphemeral();
+  for (let i = 0; range && i < 200; i++) {
+    const port = range[0] + Math.floor(Math.random() * (range[1] - range[0] + 1));
+    if (!given.has(port) && (await bindable(port))) {
+      given.add(port);
+      return port;
+    }
+  }
+  return new Promise((resolve) => {
     const s = net.createServer().listen(0, '127.0.0.1', () => {
       const { port } = s.address();
       s.close(() => resolve(port));
     });
   });
+}
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
