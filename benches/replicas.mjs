@@ -20,7 +20,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createStore } from 'redux-cluster-rs';
-import { freePort, sleep } from './util.mjs';
+import { exitDrained, freePort, sleep, until } from './util.mjs';
 
 const SELF = fileURLToPath(import.meta.url);
 const args = process.argv.slice(2);
@@ -100,13 +100,6 @@ async function group({ replicas, wsClients = 0, wsOn = 'replicas', procs = 4, ni
     spawn('server', { port, wsPort: wsPorts[i], cluster: { nodeName: names[i], seeds: voters, replica: i >= 3, dataDir: path.join(dir, names[i]) } })
   );
   if (nice) for (const s of servers.slice(3)) spawnSync('renice', ['-n', '19', '-p', String(s.p.pid)]);
-  const until = async (cond, what, ms = 180000) => {
-    const deadline = Date.now() + ms;
-    while (!cond()) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await sleep(10);
-    }
-  };
   await until(() => servers.filter((s) => s.role === 'leader').length === 1 && servers.slice(3).every((s) => s.role === 'replica'), 'a leader and the replicas');
   const targets = wsOn === 'replicas' ? wsPorts.slice(3) : wsPorts.slice(0, 3);
   const ws = [];
@@ -192,7 +185,7 @@ async function main() {
     );
     await g.close();
   }
-  process.exit(0);
+  exitDrained();
 }
 
 if (args[0] === '--child') await child();

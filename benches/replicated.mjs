@@ -16,7 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createStore, reducers } from 'redux-cluster-rs';
-import { freePort, sleep } from './util.mjs';
+import { exitDrained, freePort, sleep } from './util.mjs';
 
 const SELF = fileURLToPath(import.meta.url);
 const args = process.argv.slice(2);
@@ -188,5 +188,5 @@ if (process.env.BENCH_ROLE) {
   };
   ratio('replicated', 'single');
   for (const k of kinds) ratio(`${k}/native`, `${k}/js-patch`);
-  process.exit(0);
+  exitDrained();
 }

@@ -14,7 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createStore } from 'redux-cluster-rs';
-import { freePort, sleep } from './util.mjs';
+import { exitDrained, freePort, sleep, until } from './util.mjs';
 
 const SELF = fileURLToPath(import.meta.url);
 const args = process.argv.slice(2);
@@ -101,13 +101,6 @@ async function main() {
     kids.push(e);
     return e;
   };
-  const until = async (cond, what, ms = 300000) => {
-    const deadline = Date.now() + ms;
-    while (!cond()) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await sleep(20);
-    }
-  };
   const next = async (e, key) => {
     await until(() => e.messages.some((m) => m[key] !== undefined), key);
     const i = e.messages.findIndex((m) => m[key] !== undefined);
@@ -153,7 +146,7 @@ async function main() {
     for (const k of kids) k.p.kill('SIGKILL');
     fs.rmSync(dir, { recursive: true, force: true });
   }
-  process.exit(0);
+  exitDrained();
 }
 
 if (args[0] === '--child') {

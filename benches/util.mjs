@@ -45,6 +45,18 @@ export async function freePort() {
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+/** Waits until `cond()` holds, checking every 10 ms; throws naming `what` after `ms`. */
+export async function until(cond, what, ms = 180000) {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+/** Exits once what was written to stdout is out (a piped stdout is written asynchronously). */
+export const exitDrained = (code = 0) => process.stdout.write('', () => process.exit(code));
+
 /**
  * A TCP proxy to `target` on loopback that holds every chunk `delayMs` each way, in order
  * (an end or a close follows what came before it): a slow link. `close()` cuts every
