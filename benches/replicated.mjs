@@ -3,7 +3,8 @@
 //    figure is actions/s until every server and client applied all of them;
 //  - latency: one client, dispatchAsync at a steady rate, p50/p99 of the time to
 //    "ordered and applied here".
-// Replicated: 3 server processes with dataDir (durable Raft log) on loopback.
+// Replicated: 3 server processes with dataDir (durable Raft log) on loopback, or with
+// the log in memory (--in-memory).
 // --reducers picks the reducers compared: 'js' (a JS counter, ADD actions), 'js-patch'
 // (a JS reducer doing what a PATCH replace does, immutably) and 'native'
 // (reducers.patch, the same PATCH actions, applied in the engine).
@@ -80,6 +81,9 @@ if (process.env.BENCH_ROLE) {
   const seconds = opt('seconds', 5);
   // --snapshot-threshold N: the servers' cluster.snapshotThreshold (default the store's).
   const clusterExtra = args.includes('--snapshot-threshold') ? { snapshotThreshold: opt('snapshot-threshold', 10000) } : {};
+  // --in-memory: the replicated servers keep their Raft log in memory (no dataDir), so
+  // an action is safe once a majority holds it, not once it is on a majority's disks.
+  const inMemory = args.includes('--in-memory');
   const kinds = (args.includes('--kinds') ? args[args.indexOf('--kinds') + 1] : 'single,replicated').split(',');
   const reducerList = (args.includes('--reducers') ? args[args.indexOf('--reducers') + 1] : 'js').split(',');
   const results = {};
@@ -98,7 +102,7 @@ if (process.env.BENCH_ROLE) {
       return e;
     };
     for (let i = 0; i < nServers; i++) {
-      const cluster = kind === 'single' ? undefined : { nodeName: `b${i}`, seeds, dataDir: path.join(dir, `b${i}`), ...clusterExtra };
+      const cluster = kind === 'single' ? undefined : { nodeName: `b${i}`, seeds, ...(inMemory ? {} : { dataDir: path.join(dir, `b${i}`) }), ...clusterExtra };
       spawn('server', { host: '127.0.0.1', port: ports[i], cluster });
     }
     const servers = ports.map((port) => ({ host: '127.0.0.1', port }));

@@ -8,8 +8,9 @@
 //! values want atomic, durable updates, which redb, a maintained pure-Rust store whose
 //! commit returns only after fsync, gives for free.
 //!
-//! One writer thread does all writing and group-commits: everything queued while it
-//! syncs goes out together in the next write, one `fdatasync` for all of it.
+//! One writer thread writes the log and group-commits: everything queued while it
+//! syncs goes out together in the next write, one `fdatasync` for all of it. The
+//! metadata is committed on a thread of its own, so that no append waits for it.
 //!
 //! The log is also kept in memory (openraft reads entries right after `append` returns,
 //! before they are durable); the disk copy is what a restart reloads.
@@ -324,9 +325,77 @@ impl Disk {
     }
 }
 
-/// Group commit: takes everything queued, writes it (the log with one `fdatasync`, the
-/// metadata in one transaction), then reports completion to each caller.
+/// Group commit: takes everything queued, writes the log's records with one
+/// `fdatasync` and answers the appends at once; the metadata goes on, in order, to
+/// [`meta_loop`]'s thread.
+///
+/// Why two threads: an append is what every commit waits for, and a metadata commit
+/// (the committed id at every commit, a durable redb commit every [`DURABLE_AFTER`]
+/// of them, two syncs) is not; on one thread an append queued behind a durable
+/// metadata commit waited a millisecond or more, a round's worth. The metadata is only
+/// handed on after everything queued before it is durable, so the committed id on disk
+/// is never ahead of the log on disk (a restart applies up to it).
 fn write_loop(db: Arc<Database>, mut wal: Wal, rx: mpsc::Receiver<Write>, fsync: &Histogram) {
+    let (meta_tx, meta_rx) = mpsc::channel::<Meta>();
+    let meta = std::thread::Builder::new()
+        .name("redux-cluster-rs-raft-meta".into())
+        .spawn(move || meta_loop(&db, meta_rx));
+    let meta = match meta {
+        Ok(t) => Some(t),
+        Err(e) => {
+            tracing::error!("cannot start the raft metadata writer: {e}");
+            None
+        }
+    };
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while let Ok(more) = rx.try_recv() {
+            batch.push(more);
+        }
+        let result = write_log(&mut wal, &batch, fsync);
+        let r = || {
+            result
+                .as_ref()
+                .map(|_| ())
+                .map_err(|e| io::Error::new(e.kind(), e.to_string()))
+        };
+        for w in batch {
+            match w {
+                Write::Append(_, cb) => cb.log_io_completed(r()),
+                Write::Meta(k, v, done) => match (&meta, &result) {
+                    (Some(_), Ok(())) => {
+                        let _ = meta_tx.send((k, v, done));
+                    }
+                    // The log before it failed (or there is no metadata writer): not
+                    // written, so a waiter hears of it.
+                    (_, res) => {
+                        if let Some(done) = done {
+                            let _ = done.send(match res {
+                                Ok(()) => Err(io_err("the raft metadata writer did not start")),
+                                Err(_) => r(),
+                            });
+                        }
+                    }
+                },
+                _ => {}
+            }
+        }
+    }
+    drop(meta_tx);
+    if let Some(t) = meta {
+        let _ = t.join();
+    }
+}
+
+/// A metadata value, and who waits for it to be durable.
+type Meta = (
+    &'static str,
+    Vec<u8>,
+    Option<oneshot::Sender<io::Result<()>>>,
+);
+
+/// The metadata thread: everything queued in one transaction, then its waiters.
+fn meta_loop(db: &Database, rx: mpsc::Receiver<Meta>) {
     let mut last_durable = Durable {
         at: Instant::now(),
         since: 0,
@@ -336,30 +405,23 @@ fn write_loop(db: Arc<Database>, mut wal: Wal, rx: mpsc::Receiver<Write>, fsync:
         while let Ok(more) = rx.try_recv() {
             batch.push(more);
         }
-        let result = write_batch(&db, &mut wal, &batch, &mut last_durable, fsync);
-        for w in batch {
-            let r = result
-                .as_ref()
-                .map(|_| ())
-                .map_err(|e| io::Error::new(e.kind(), e.to_string()));
-            match w {
-                Write::Append(_, cb) => cb.log_io_completed(r),
-                Write::Meta(_, _, Some(done)) => {
-                    let _ = done.send(r);
-                }
-                _ => {}
+        let result = write_meta(db, &batch, &mut last_durable);
+        for (_, _, done) in batch {
+            if let Some(done) = done {
+                let _ = done.send(
+                    result
+                        .as_ref()
+                        .map(|_| ())
+                        .map_err(|e| io::Error::new(e.kind(), e.to_string())),
+                );
             }
         }
     }
 }
 
-fn write_batch(
-    db: &Database,
-    wal: &mut Wal,
-    batch: &[Write],
-    last_durable: &mut Durable,
-    fsync: &Histogram,
-) -> io::Result<()> {
+/// The log's records of a batch, written and (if an append or a purge is among them)
+/// synced.
+fn write_log(wal: &mut Wal, batch: &[Write], fsync: &Histogram) -> io::Result<()> {
     let mut recs = Vec::new();
     let (mut sync, mut purged) = (false, false);
     for w in batch {
@@ -389,13 +451,11 @@ fn write_batch(
             wal.remove_purged()?;
         }
     }
-    let metas: Vec<_> = batch
-        .iter()
-        .filter_map(|w| match w {
-            Write::Meta(k, v, done) => Some((k, v, done.is_some())),
-            _ => None,
-        })
-        .collect();
+    Ok(())
+}
+
+/// Metadata values in one redb transaction.
+fn write_meta(db: &Database, metas: &[Meta], last_durable: &mut Durable) -> io::Result<()> {
     if metas.is_empty() {
         return Ok(());
     }
@@ -404,7 +464,7 @@ fn write_batch(
     // for the next durable commit, which redb makes carry it. But redb frees the pages
     // of non-durable commits only at durable ones, so one is made at least every
     // `DURABLE_EVERY` and `DURABLE_AFTER` commits, whatever is written.
-    let durable = metas.iter().any(|m| m.2)
+    let durable = metas.iter().any(|m| m.2.is_some())
         || last_durable.since >= DURABLE_AFTER
         || last_durable.at.elapsed() >= DURABLE_EVERY;
     if !durable {
@@ -461,7 +521,7 @@ mod tests {
 
     /// The committed id is written at every commit of the log, not durably; the database
     /// file must still stop growing (redb reuses freed pages only after durable commits).
-    /// Each `write_batch` call is one transaction, as a busy log's commits are.
+    /// Each `write_meta` call is one transaction, as a busy log's commits are.
     #[test]
     fn the_metadata_file_stops_growing_under_a_stream_of_commits() {
         let dir = tempdir::Dir::new("disk-growth");
@@ -470,14 +530,13 @@ mod tests {
             .set_cache_size(DISK_CACHE)
             .create(&path)
             .unwrap();
-        let (mut wal, _) = Wal::open(&dir.0.join("log"), 1).unwrap();
         let mut durable = Durable {
             at: Instant::now(),
             since: 0,
         };
         let mut commit = |n: u64| {
-            let w = Write::Meta("committed", format!("{{\"index\":{n}}}").into_bytes(), None);
-            write_batch(&db, &mut wal, &[w], &mut durable, &Histogram::default()).unwrap();
+            let m = ("committed", format!("{{\"index\":{n}}}").into_bytes(), None);
+            write_meta(&db, &[m], &mut durable).unwrap();
         };
         for n in 0..5_000 {
             commit(n);
