@@ -3,6 +3,11 @@
 // after, per client. TCP by default, WebSocket with --ws.
 //
 //   node benches/memory.mjs [--clients 1000,10000] [--procs 4] [--ws] [--impl <package dir>]
+//                           [--heartbeat-ms H --liveness-ms L]
+//
+// --heartbeat-ms / --liveness-ms set heartbeatIntervalMs / livenessTimeoutMs on the
+// server's store and every client's (the sizing the README suggests for large fleets: idle links
+// then cost their two cores fewer heartbeats; it does not change what a client holds).
 //
 // The server's RSS is read after a warm-up (its own start, one client that did some
 // traffic) and again once every client is connected and has been idle for 2 s; the
@@ -17,6 +22,10 @@ const opt = (name, dflt) => (args.includes(`--${name}`) ? args[args.indexOf(`--$
 // --impl <package dir>: measure another build (the children inherit it through the env).
 const ROOT = path.resolve(process.env.MEMORY_BENCH_IMPL ?? opt('impl', path.resolve(path.dirname(SELF), '..')));
 const ws = args.includes('--ws');
+const liveness = {
+  ...(args.includes('--heartbeat-ms') ? { heartbeatIntervalMs: Number(opt('heartbeat-ms')) } : {}),
+  ...(args.includes('--liveness-ms') ? { livenessTimeoutMs: Number(opt('liveness-ms')) } : {}),
+};
 const load = () => import(pathToFileURL(path.join(ROOT, 'src/js/index.mjs')).href);
 
 function idle(state = { n: 0 }, a) {
@@ -25,8 +34,9 @@ function idle(state = { n: 0 }, a) {
 
 async function serverChild() {
   const { createStore } = await load();
-  const store = createStore(idle, { stderr: () => {} });
-  const srv = ws ? store.createWSServer({ host: '127.0.0.1', port: 0 }) : store.createServer({ host: '127.0.0.1', port: 0 });
+  const store = createStore(idle, { stderr: () => {}, ...liveness });
+  const spec = { host: '127.0.0.1', port: 0 };
+  const srv = ws ? store.createWSServer(spec) : store.createServer(spec);
   // Warm-up traffic: the engine's buffers and the allocator are in their steady state.
   for (let i = 0; i < 20000; i++) store.dispatch({ type: 'INC' });
   process.send({ port: srv.port });
@@ -46,7 +56,7 @@ async function clientChild() {
   const { port, n } = JSON.parse(process.env.MEMORY_BENCH);
   const stores = [];
   for (let i = 0; i < n; i++) {
-    const s = createStore(idle, { stderr: () => {} });
+    const s = createStore(idle, { stderr: () => {}, ...liveness });
     if (ws) s.createWSClient({ host: 'ws://127.0.0.1', port });
     else s.createClient({ host: '127.0.0.1', port });
     stores.push(s);
@@ -62,7 +72,7 @@ async function clientChild() {
 }
 
 function child(role, env = {}) {
-  const k = fork(SELF, ['--child', role, ...(ws ? ['--ws'] : [])], {
+  const k = fork(SELF, ['--child', role, ...args.filter((a) => a !== '--child')], {
     env: { ...process.env, MEMORY_BENCH_IMPL: ROOT, ...env },
     execArgv: ['--expose-gc'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
