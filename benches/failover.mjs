@@ -5,6 +5,8 @@
 //
 //   npm run bench:failover            (10 kills)
 //   node benches/failover.mjs --kills 20
+//   FAILOVER_DEBUG=1 npm run bench:failover   (also the client's errors and failed writes,
+//                                              with their times)
 import { fork } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -42,7 +44,8 @@ const start = (i) => {
 };
 [0, 1, 2].forEach(start);
 
-const store = createStore(ledger, { stderr: () => {} });
+const T0 = performance.now();
+const store = createStore(ledger, { stderr: process.env.FAILOVER_DEBUG ? (m) => console.log(`[${(performance.now() - T0).toFixed(0)}] client: ${m}`) : () => {} });
 const client = store.createClient({ servers: storePorts.map((port) => ({ host: '127.0.0.1', port })) });
 const writes = []; // [issuedAt, ackedAt]
 let writing = true;
@@ -52,7 +55,8 @@ let writing = true;
     try {
       await store.dispatchAsync({ type: 'ADD', from: 'bench', amount: 1 }, { timeout: 30000 });
       writes.push([issued, performance.now()]);
-    } catch {
+    } catch (e) {
+      if (process.env.FAILOVER_DEBUG) console.log(`write failed after ${(performance.now() - issued).toFixed(0)} ms: ${e.code} ${e.message}`);
       await sleep(10);
     }
   }
@@ -76,6 +80,7 @@ for (let k = 0; k < kills; k++) {
   }
   const ms = resumed[1] - killedAt;
   times.push(ms);
+  if (process.env.FAILOVER_DEBUG) console.log(`[${(killedAt - T0).toFixed(0)}] killed`);
   console.log(`kill ${k + 1}/${kills}: leader s${victim} killed; writes resumed after ${ms.toFixed(0)} ms (new leader ${leader}, term ${term})`);
   start(victim); // back from its dataDir; it catches up before the next round
   const target = writes.length;

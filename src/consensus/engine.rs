@@ -155,6 +155,9 @@ impl<M: Machine> std::ops::Deref for Handle<M> {
     }
 }
 
+/// How soon a resendable write whose forward to the leader failed tries it again (once).
+const FORWARD_RETRY: Duration = Duration::from_millis(50);
+
 /// A command committed, and what applying it answered.
 #[derive(Debug, Clone)]
 pub struct Written<R> {
@@ -591,6 +594,8 @@ impl RaftEngine {
         }
         let timeout = self.shared.cfg.commit_timeout;
         let deadline = tokio::time::Instant::now() + timeout;
+        // The leader a forward to was tried again after failing (see below).
+        let mut tried_again: Option<String> = None;
         loop {
             match self.write_here(cmd.clone(), deadline).await {
                 Err(e) if e.code == ErrorCode::NotLeader => {
@@ -611,10 +616,22 @@ impl RaftEngine {
                             // resendable write waits here for its successor, within the
                             // deadline, instead of failing back to the client, which
                             // would reconnect and resend anyway (thousands of clients
-                            // at once, each one backing off).
+                            // at once, each one backing off). It tries the same leader
+                            // once more after a moment: what failed may only have been
+                            // a kept connection to a leader that restarted at the same
+                            // address (elected again, so no other leader comes: the
+                            // write used to wait out its deadline). Once only, so that
+                            // writes waiting out an election do not dial a dead port.
                             Err(e) if resend == Resend::Safe && e.code == ErrorCode::Unavailable => {
-                                let moved = tokio::time::timeout_at(deadline, self.leader_moved_from(leader.name()));
-                                if moved.await.is_err() {
+                                let once = tried_again.as_deref() != Some(leader.name());
+                                tried_again = Some(leader.name().to_string());
+                                let again = async {
+                                    tokio::select! {
+                                        _ = self.leader_moved_from(leader.name()) => {}
+                                        _ = tokio::time::sleep(FORWARD_RETRY), if once => {}
+                                    }
+                                };
+                                if tokio::time::timeout_at(deadline, again).await.is_err() {
                                     return Err(e);
                                 }
                                 continue;

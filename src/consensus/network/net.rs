@@ -332,13 +332,24 @@ impl Pool {
         ttl: Duration,
     ) -> io::Result<Reply> {
         let cached = self.idle.lock().get_mut(addr).and_then(Vec::pop);
+        let was_cached = cached.is_some();
         let mut s = match cached {
             Some(s) => s,
             None => tokio::time::timeout(ttl, Session::connect(addr, d))
                 .await
                 .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??,
         };
-        let r = s.call(req, ttl).await?;
+        let r = match s.call(req, ttl).await {
+            Ok(r) => r,
+            Err(e) => {
+                // A kept connection that fails most likely went stale with its peer (a
+                // restart at the same address): so did the others kept for it.
+                if was_cached && e.kind() != io::ErrorKind::TimedOut {
+                    self.idle.lock().remove(addr);
+                }
+                return Err(e);
+            }
+        };
         let mut idle = self.idle.lock();
         let v = idle.entry(addr.to_string()).or_default();
         if v.len() < 64 {
@@ -493,5 +504,63 @@ mod tests {
         let (c, _s) = pair(None, Some("k")).await;
         let e = c.err().expect("refused");
         assert!(e.to_string().contains("clusterSecret"), "{e}");
+    }
+    /// A peer restarted at the same address: the connections kept for it are dead. The
+    /// first call on one fails, and the others are dropped with it, so that the next
+    /// call connects afresh instead of finding the next dead one (a follower forwarding
+    /// to a leader that restarted and was elected again waited out its commit timeout).
+    #[tokio::test]
+    async fn a_peer_restarted_at_the_same_address_costs_one_failed_call() {
+        fn serve(l: Listener) -> tokio::task::JoinSet<()> {
+            let mut peer = tokio::task::JoinSet::new();
+            peer.spawn(async move {
+                let mut sessions = tokio::task::JoinSet::new();
+                while let Ok((st, _)) = l.accept().await {
+                    sessions.spawn(async move {
+                        if let Ok(s) = Session::accept_stream(st, local("b", None)).await {
+                            serve_session(s, |_| async { Reply::Done(Ok(())) }).await;
+                        }
+                    });
+                }
+            });
+            peer
+        }
+        let (l, ep) = Listener::loopback().unwrap();
+        let addr = ep.to_string();
+        let mut peer = serve(l);
+        let d = Dialer {
+            local: "a".into(),
+            secret: None,
+            limits: FrameLimits::default(),
+            tls: None,
+            metrics: None,
+        };
+        let pool = Pool::default();
+        let ttl = Duration::from_secs(5);
+        // Three calls at once: three connections, kept.
+        let calls = (0..3).map(|_| pool.call(&d, &addr, &Request::Ping, ttl));
+        for r in futures_util::future::join_all(calls).await {
+            assert!(matches!(r.unwrap(), Reply::Done(Ok(()))));
+        }
+        assert_eq!(pool.idle.lock().get(&addr).map(Vec::len), Some(3));
+        peer.shutdown().await; // the peer stops: its end of every connection closes
+        let peer = serve(Listener::bind(&ep).unwrap());
+        let started = std::time::Instant::now();
+        assert!(
+            pool.call(&d, &addr, &Request::Ping, ttl).await.is_err(),
+            "a dead connection"
+        );
+        assert!(
+            pool.idle.lock().get(&addr).is_none(),
+            "the other kept ones are dropped"
+        );
+        let r = pool.call(&d, &addr, &Request::Ping, ttl).await.unwrap();
+        assert!(matches!(r, Reply::Done(Ok(()))), "a fresh connection");
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        drop(peer);
     }
 }
