@@ -396,6 +396,17 @@ mod tests {
         }
     }
 
+    /// How node "a" dials in these tests.
+    fn dialer(secret: Option<&str>) -> Dialer {
+        Dialer {
+            local: "a".into(),
+            secret: secret.map(String::from),
+            limits: FrameLimits::default(),
+            tls: None,
+            metrics: None,
+        }
+    }
+
     async fn pair(
         cs: Option<&'static str>,
         ss: Option<&'static str>,
@@ -406,13 +417,7 @@ mod tests {
             let (st, _) = l.accept().await.unwrap();
             Session::accept_stream(st, local("b", ss)).await
         });
-        let d = Dialer {
-            local: "a".into(),
-            secret: cs.map(String::from),
-            limits: FrameLimits::default(),
-            tls: None,
-            metrics: None,
-        };
+        let d = dialer(cs);
         let c = Session::connect(&addr, &d).await;
         (c, server.await.unwrap())
     }
@@ -457,13 +462,7 @@ mod tests {
                 });
             }
         });
-        let d = Dialer {
-            local: "a".into(),
-            secret: None,
-            limits: FrameLimits::default(),
-            tls: None,
-            metrics: None,
-        };
+        let d = dialer(None);
         let ttl = Duration::from_secs(10);
         let mut link = Link::default();
         let ask = |name: &str| Request::RemoveNode(name.into());
@@ -528,13 +527,7 @@ mod tests {
         let (l, ep) = Listener::loopback().unwrap();
         let addr = ep.to_string();
         let mut peer = serve(l);
-        let d = Dialer {
-            local: "a".into(),
-            secret: None,
-            limits: FrameLimits::default(),
-            tls: None,
-            metrics: None,
-        };
+        let d = dialer(None);
         let pool = Pool::default();
         let ttl = Duration::from_secs(5);
         // Three calls at once: three connections, kept.
