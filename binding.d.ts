@@ -121,7 +121,9 @@ export declare class NativeListener {
   get port(): number | null
   /**
    * The clients connected through this endpoint, as JSON text: `[{ clientId,
-   * address, login, transport, position, bytesIn, bytesOut, dispatched }]`.
+   * address, login, transport, store, position, bytesIn, bytesOut, dispatched }]`
+   * (`store`: the hash of the store it is a client of, one of several on a group's
+   * port).
    */
   connections(): string
   /** Stops listening and closes every connection of this endpoint. */

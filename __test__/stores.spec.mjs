@@ -147,3 +147,45 @@ test('createServer({ group }) and name are checked', async () => {
     await group.close();
   }
 });
+
+test("each store of a group lists its own clients in metrics(), from every endpoint of the group, with lags against its own order", async () => {
+  const port = await freePort();
+  const first = createStore(counter, { stderr: () => {} });
+  const group = first.createServer({ host: '127.0.0.1', port, cluster: { nodeName: 'solo', bootstrap: true } });
+  const wsPort = await freePort();
+  const ws = first.createWSServer({ host: '127.0.0.1', port: wsPort });
+  const room = createStore(counter, { name: 'room', stderr: () => {} });
+  const roomServer = room.createServer({ group, http: { port: 0 } });
+  const clients = [
+    createStore(counter, { stderr: () => {} }),
+    createStore(counter, { name: 'room', stderr: () => {} }),
+    createStore(counter, { name: 'room', stderr: () => {} }),
+  ];
+  const links = [
+    clients[0].createClient({ host: '127.0.0.1', port }),
+    clients[1].createClient({ host: '127.0.0.1', port }),
+    clients[2].createWSClient({ host: 'ws://127.0.0.1', port: wsPort }),
+  ];
+  try {
+    await waitFor(() => clients.every((c) => c.connected), { what: 'the clients', timeoutMs: 20000 });
+    for (let i = 0; i < 3; i++) await clients[1].dispatchAsync({ type: 'INC' }, { timeout: 10000 });
+    await first.dispatchAsync({ type: 'INC' }, { timeout: 10000 });
+    const ids = (m) => m.clients.map((c) => `${c.endpoint} ${c.position}`).sort();
+    // Each store's own clients, each at its own store's last sequence number.
+    await waitFor(() => roomServer.metrics().clients.every((c) => c.position === 3) && group.metrics().clients.every((c) => c.position === 1), { what: 'the clients to catch up' });
+    const mine = roomServer.metrics();
+    assert.deepEqual(ids(mine), [`tcp:${port} 3`, `ws:${wsPort} 3`]);
+    assert.ok(mine.clients.every((c) => c.lag === 0 && !('store' in c)), JSON.stringify(mine.clients));
+    assert.deepEqual(ids(group.metrics()), [`tcp:${port} 1`]);
+    assert.deepEqual(ids(ws.metrics()), [`tcp:${port} 1`], "the first store's handles all list its clients");
+    // And its HTTP endpoint serves them.
+    const { port: httpPort } = roomServer.dashboard.server.address();
+    const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
+    assert.match(text, /^redux_cluster_clients 2$/m);
+  } finally {
+    await Promise.all(links.map((l) => l.disconnect()));
+    await roomServer.close();
+    await ws.close();
+    await group.close();
+  }
+});

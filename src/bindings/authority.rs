@@ -531,7 +531,9 @@ impl NativeListener {
     }
 
     /// The clients connected through this endpoint, as JSON text: `[{ clientId,
-    /// address, login, transport, position, bytesIn, bytesOut, dispatched }]`.
+    /// address, login, transport, store, position, bytesIn, bytesOut, dispatched }]`
+    /// (`store`: the hash of the store it is a client of, one of several on a group's
+    /// port).
     #[napi(catch_unwind)]
     pub fn connections(&self) -> String {
         let list: Vec<serde_json::Value> = self
@@ -544,6 +546,7 @@ impl NativeListener {
                     "address": c.peer,
                     "login": c.login,
                     "transport": c.transport,
+                    "store": c.store,
                     "position": c.position.load(Ordering::Relaxed),
                     "bytesIn": c.bytes_in.load(Ordering::Relaxed),
                     "bytesOut": c.bytes_out.load(Ordering::Relaxed),

@@ -54,11 +54,15 @@ function collect(store) {
   const applied = role.applied;
   if (!store._rates) store._rates = new Rates();
   store._rates.add(now, ordered, applied);
+  // A group's endpoints serve every store open on it: each store lists its own clients
+  // (a store opened with createServer({ group }) has no endpoint of its own).
   const clients = [];
-  for (const s of store._servers) {
+  for (const s of (store._hostedBy || store)._servers) {
     const endpoint = s.path ?? `${s._ws ? 'ws' : 'tcp'}:${s.port}`;
     for (const c of JSON.parse(s._listener.connections())) {
-      clients.push({ ...c, endpoint, lag: Math.max(0, ordered - c.position) });
+      if (c.store !== store.RCHash) continue;
+      const { store: _, ...client } = c;
+      clients.push({ ...client, endpoint, lag: Math.max(0, ordered - c.position) });
     }
   }
   const raft = role.clustered ? JSON.parse(a.status()) : null;

@@ -60,6 +60,9 @@ pub struct ConnStats {
     pub peer: String,
     pub login: String,
     pub transport: &'static str,
+    /// The hash of the store it is a client of: a group's port serves several stores,
+    /// and each store's `metrics()` lists its own clients.
+    pub store: String,
     /// The last sequence number sent to it (its replica is there or on its way).
     pub position: AtomicU64,
     pub bytes_in: AtomicU64,
@@ -517,6 +520,7 @@ async fn serve<A: OrderingAuthority>(
         peer: peer.clone(),
         login: login.clone(),
         transport,
+        store: hash,
         ..ConnStats::default()
     });
     let _registered = Registered(&access.conns, key);

@@ -77,6 +77,8 @@ function host(store, group, settings) {
   // No port of its own: closing it closes the store here (the group goes on).
   const server = new ClusterServer(store, { close: () => Promise.resolve(), port: group.port }, { host: group.host, port: group.port });
   store._servers.add(server);
+  // Its clients connect through the first store's endpoints (metrics() lists them there).
+  store._hostedBy = owner;
   return withHttp(store, server, settings);
 }
 
