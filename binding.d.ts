@@ -245,6 +245,12 @@ export declare class NativeReducer {
    */
   checkDigest(seq: number): string | null
   /**
+   * The answer to a resync, as the action's JSON text: the state and the sequence
+   * number it is at (`{"type":"REDUX_CLUSTER_SYNC","payload":…,"at":n}`), read together
+   * (the engine may be applying ordered actions meanwhile).
+   */
+  resyncAnswer(): string
+  /**
    * Whether a replica asked for a resync (its RESYNC was applied here) since the last
    * call: the authority's JS answers it by sending its state.
    */

@@ -390,3 +390,58 @@ test('optimistic browser client, frame by frame (a stand-in socket): another cli
     globalThis.WebSocket = saved;
   }
 });
+
+for (const optimistic of [false, true]) {
+  test(`the browser client${optimistic ? ' (optimistic)' : ''}, frame by frame: a resync's answer (the state as of an earlier point) is brought forward by the actions ordered after that point, not dropped`, { timeout: 30000 }, async () => {
+    const lib = await import(path.join(ROOT, 'src', 'js', 'browser', 'index.mjs'));
+    class StandIn {
+      constructor() {
+        this.readyState = 1;
+      }
+      send() {}
+      close() {
+        this.readyState = 3;
+        this.onclose?.();
+      }
+    }
+    const u32 = (n) => Buffer.from([n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255]);
+    const u64 = (n) => {
+      const b = Buffer.alloc(8);
+      b.writeBigUInt64BE(BigInt(n));
+      return b;
+    };
+    const str = (s) => Buffer.concat([u32(Buffer.byteLength(s)), Buffer.from(s)]);
+    const ACTIONS = (first, actions) => [Buffer.from([5]), u64(first), u32(actions.length), ...actions.map((a) => str(JSON.stringify(a)))];
+    const push = (by) => ({ type: 'PUSH', by });
+    const RESYNC = { type: '@@redux-cluster/RESYNC', by: 'x' };
+    const sync = (log, at) => ({ type: 'REDUX_CLUSTER_SYNC', payload: { log }, ...(at === undefined ? {} : { at }) });
+    const saved = globalThis.WebSocket;
+    globalThis.WebSocket = StandIn;
+    let conn;
+    try {
+      const store = lib.createStore(function pushLog(state = { log: [] }, a) {
+        return a.type === 'PUSH' ? { log: [...state.log, a.by] } : state;
+      });
+      store.stderr = sink();
+      conn = store.createWSClient({ host: 'ws://stand-in', optimistic, livenessTimeoutMs: 600000 });
+      const c = store._client;
+      const feed = (parts) => c.frame(c.ws, Buffer.concat([Buffer.from([1, 0]), ...parts]));
+      const shown = () => store.getState().log.join(',');
+      await feed([Buffer.from([2]), u64(7), u64(0), Buffer.from([0])]); // WELCOME
+      // A RESYNC at #2; the answer, the state as of #2 ("a"), lands at #5, after b and c.
+      await feed(ACTIONS(1, [push('a'), RESYNC, push('b'), push('c'), sync(['a'], 2), push('d')]));
+      assert.equal(shown(), 'a,b,c,d');
+      // Across frames, with a restored backup (a SYNC without `at`) among the actions.
+      await feed(ACTIONS(7, [RESYNC, push('e')]));
+      await feed(ACTIONS(9, [sync(['r']), push('f')]));
+      await feed(ACTIONS(11, [sync(['a', 'b', 'c', 'd'], 7), push('g')]));
+      assert.equal(shown(), 'r,f,g', 'the restore, and what followed it, kept');
+      // A SYNC as of a point before anything was kept (no RESYNC seen): taken as it is.
+      await feed(ACTIONS(13, [push('h'), sync(['z'], 12)]));
+      assert.equal(shown(), 'z');
+    } finally {
+      await conn?.disconnect();
+      globalThis.WebSocket = saved;
+    }
+  });
+}

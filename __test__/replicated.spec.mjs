@@ -252,3 +252,36 @@ test('createServer returns while the Raft node starts; a dataDir it cannot open 
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+for (const reducer of [undefined, 'patch']) {
+  test(`sendtoall() on a follower while actions stream in: every server takes the leader's state and loses none of them (${reducer ? 'an engine reducer' : 'a JS reducer'})`, { timeout: 120000 }, async (t) => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rcrs-raft-sendtoall-'));
+    const ports = await Promise.all([0, 1, 2].map(() => freePort()));
+    const seeds = ports.map((p, i) => `t${i}@127.0.0.1:${p}`);
+    const servers = [0, 1, 2].map((i) => start({ port: ports[i], reducer, cluster: { nodeName: `t${i}`, seeds, dataDir: path.join(dir, `t${i}`) } }));
+    t.after(async () => {
+      await Promise.all(servers.map((k) => k.kill()));
+      fs.rmSync(dir, { recursive: true, force: true });
+    });
+    await Promise.all(servers.map((k) => k.next((m) => m.listening)));
+    const li = Number((await oneLeader(servers)).slice(1));
+    const follower = servers[(li + 1) % 3];
+    const action = reducer ? { type: 'PATCH', ops: [{ op: 'add', path: '/log/-', value: 1 }] } : { type: 'INC' };
+    const count = (s) => (reducer ? s.log.length : s.counter);
+    // Four waves of 500 from the leader; a resync from the follower during each. The
+    // leader's answer is its state as of what it had applied; the actions ordered while
+    // it went through the group must not be dropped by it.
+    for (let wave = 1; wave <= 4; wave++) {
+      const sent = ask(servers[li], { cmd: 'dispatch', n: 500, action });
+      follower.send({ cmd: 'sendtoall', id: `r${wave}` });
+      const r = await sent;
+      assert.deepEqual(r.codes, [], 'every dispatchAsync resolved');
+      await new Promise((res) => setTimeout(res, 1100)); // the leader answers one resync a second
+    }
+    let states;
+    await waitFor(async () => {
+      states = (await Promise.all(servers.map((k) => ask(k, { cmd: 'state' })))).map((x) => count(x.state));
+      return states.every((n) => n === 2000);
+    }, { timeoutMs: 20000, what: 'every server holding all 2,000 actions', show: () => states });
+  });
+}

@@ -189,6 +189,14 @@ impl NativeReducer {
         self.state.check_digest(seq as u64)
     }
 
+    /// The answer to a resync, as the action's JSON text: the state and the sequence
+    /// number it is at (`{"type":"REDUX_CLUSTER_SYNC","payload":…,"at":n}`), read together
+    /// (the engine may be applying ordered actions meanwhile).
+    #[napi(catch_unwind)]
+    pub fn resync_answer(&self) -> Result<String, Code> {
+        self.state.resync_answer().map_err(refused)
+    }
+
     /// Whether a replica asked for a resync (its RESYNC was applied here) since the last
     /// call: the authority's JS answers it by sending its state.
     #[napi(catch_unwind)]

@@ -82,6 +82,8 @@ class ReduxCluster extends EventEmitter {
     // The divergence guard (see store/guard.js): on unless `guard: false`.
     this._guard = cfg.guard ? new Guard(this, cfg.guard) : null;
     this._state.guard = this._guard;
+    // A RESYNC met in the stream: the store's role answers it if it is the authority.
+    this._state.onResync = () => this._role.resyncAsked?.();
     this._role = new LocalRole(this);
     this._servers = new Set(); // the ClusterServer handles of a serving store
     this._ipcServer = null; // a node:cluster primary's socket for its workers

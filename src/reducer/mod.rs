@@ -112,6 +112,23 @@ struct Cell {
     /// A RESYNC was met since the last `take_resync` (the authority's JS answers it:
     /// only JS knows whether this store is the authority).
     resync: bool,
+    /// What the answer to a resync is brought forward by: from the first RESYNC not
+    /// answered yet, every action applied after it (see [`Kept`]).
+    kept: Option<Kept>,
+}
+
+/// Most actions kept for a resync's answer (one that never comes: its leader was lost).
+/// Past it nothing is kept, alike on every replica, and a SYNC is taken as it is.
+const KEPT_MAX: usize = 100_000;
+
+/// A resync's answer is the authority's state as of a point `at` (`{"type":SYNC,
+/// "payload":…,"at":n}`); actions ordered while it travelled land between `at` and it.
+/// Every replica keeps what it applies from the RESYNC on, and applies those ordered
+/// after `at` again on top of the payload (the rule of `src/js/store/replay.js`, which
+/// JS replicas follow): none of them is lost.
+struct Kept {
+    from: u64,
+    actions: Vec<(u64, Bytes)>,
 }
 
 /// One store's native reducer and its state, shared by whoever applies to it (the store
@@ -183,15 +200,18 @@ fn guard_digest(action: &[u8]) -> Result<(u64, String), String> {
     }
 }
 
-fn sync_payload(action: &[u8]) -> Result<Box<serde_json::value::RawValue>, String> {
+/// A SYNC's payload, and its `at` when it is a resync's answer (see [`Kept`]).
+fn sync_payload(action: &[u8]) -> Result<(Box<serde_json::value::RawValue>, Option<u64>), String> {
     #[derive(serde::Deserialize)]
     struct Sync {
         payload: Option<Box<serde_json::value::RawValue>>,
+        at: Option<u64>,
     }
-    serde_json::from_slice::<Sync>(action)
-        .map_err(|e| e.to_string())?
+    let s = serde_json::from_slice::<Sync>(action).map_err(|e| e.to_string())?;
+    let payload = s
         .payload
-        .ok_or_else(|| format!("a {SYNC} action needs the state as its payload"))
+        .ok_or_else(|| format!("a {SYNC} action needs the state as its payload"))?;
+    Ok((payload, s.at))
 }
 
 fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
@@ -213,10 +233,32 @@ impl Cell {
     /// the guard's actions are handled here, once, whoever ordered them.
     fn apply(&mut self, action: &[u8]) -> Result<(), String> {
         let changed = match reserved(action) {
-            None => guarded("apply", || self.reducer.apply(action))?,
+            None => {
+                self.keep(action);
+                guarded("apply", || self.reducer.apply(action))?
+            }
             Some(Reserved::Sync) => {
-                let payload = sync_payload(action)?;
+                let (payload, at) = sync_payload(action)?;
+                let replay = match at {
+                    // A restored backup: taken as it is, and kept like an action.
+                    None => {
+                        self.keep(action);
+                        Vec::new()
+                    }
+                    // A resync's answer: what was kept after `at` goes on top, if all of
+                    // it is here (keeping started at or before `at`).
+                    Some(at) => match self.kept.take() {
+                        Some(k) if k.from <= at => {
+                            k.actions.into_iter().filter(|(s, _)| *s > at).collect()
+                        }
+                        _ => Vec::new(),
+                    },
+                };
                 guarded("restore", || self.reducer.restore(payload.get().as_bytes()))?;
+                for (_, a) in replay {
+                    // Refused as when it was first applied (and reported then): skipped.
+                    let _ = self.apply_kept(&a);
+                }
                 true
             }
             // The guard's actions never change the state: no version bump, so JS keeps
@@ -253,6 +295,12 @@ impl Cell {
             Some(Reserved::Resync) => {
                 guard_by(action, RESYNC)?;
                 self.resync = true;
+                if self.kept.is_none() {
+                    self.kept = Some(Kept {
+                        from: self.seq,
+                        actions: Vec::new(),
+                    });
+                }
                 false
             }
         };
@@ -260,6 +308,30 @@ impl Cell {
             self.version += 1;
         }
         Ok(())
+    }
+
+    /// Keeps the action applied at `self.seq` while a resync's answer is awaited.
+    fn keep(&mut self, action: &[u8]) {
+        if let Some(k) = &mut self.kept {
+            if k.actions.len() < KEPT_MAX {
+                k.actions.push((self.seq, Bytes::copy_from_slice(action)));
+            } else {
+                self.kept = None;
+            }
+        }
+    }
+
+    /// An action kept for a resync's answer, applied again on top of it (a restored
+    /// backup among them replaces the state again).
+    fn apply_kept(&mut self, action: &[u8]) -> Result<bool, String> {
+        match reserved(action) {
+            Some(Reserved::Sync) => {
+                let (payload, _) = sync_payload(action)?;
+                guarded("restore", || self.reducer.restore(payload.get().as_bytes()))?;
+                Ok(true)
+            }
+            _ => guarded("apply", || self.reducer.apply(action)),
+        }
     }
 
     fn check_digest(&self, seq: u64) -> Option<String> {
@@ -305,6 +377,7 @@ impl NativeState {
                 divergences: VecDeque::new(),
                 divergences_dropped: 0,
                 resync: false,
+                kept: None,
             }),
         }
     }
@@ -365,6 +438,11 @@ impl NativeState {
     pub fn restore(&self, seq: u64, state: &[u8]) -> Result<(), String> {
         let mut c = self.lock();
         c.seq = seq;
+        // What was kept for a resync's answer before `seq` is in this state.
+        if let Some(k) = &mut c.kept {
+            k.from = seq;
+            k.actions.clear();
+        }
         let r = guarded("restore", || c.reducer.restore(state));
         c.version += 1;
         r
@@ -375,6 +453,16 @@ impl NativeState {
         let mut c = self.lock();
         let j = c.json()?;
         Ok((c.seq, j))
+    }
+
+    /// A resync's answer: `{"type":SYNC,"payload":<the state>,"at":<its seq>}` (see
+    /// [`Kept`]), the state and its seq read together.
+    pub fn resync_answer(&self) -> Result<String, String> {
+        let (seq, json) = self.snapshot()?;
+        Ok(format!(
+            r#"{{"type":"{SYNC}","payload":{},"at":{seq}}}"#,
+            String::from_utf8_lossy(&json)
+        ))
     }
 
     /// The state's version (it changes with the state).
@@ -692,5 +780,73 @@ mod tests {
         assert!(s
             .check_digest(2 * (n - CHECKS_KEPT as u64 - 1) + 1)
             .is_none());
+    }
+
+    /// The stream of the JS replicas' test (`__test__/guard.spec.mjs`, "a resync's
+    /// answer…"), through the engine: the same states after each pull.
+    #[test]
+    fn a_resyncs_answer_is_brought_forward_by_what_was_ordered_after_its_point() {
+        let s = patch_state(r#"{"log":[]}"#);
+        let push = |by: &str| {
+            Bytes::from(format!(
+                r#"{{"type":"PATCH","ops":[{{"op":"add","path":"/log/-","value":"{by}"}}]}}"#
+            ))
+        };
+        let resync = || Bytes::from_static(br#"{"type":"@@redux-cluster/RESYNC","by":"x"}"#);
+        let sync = |log: &str, at: Option<u64>| {
+            let at = at.map(|a| format!(r#","at":{a}"#)).unwrap_or_default();
+            Bytes::from(format!(
+                r#"{{"type":"REDUX_CLUSTER_SYNC","payload":{{"log":{log}}}{at}}}"#
+            ))
+        };
+        let log = |s: &NativeState| s.snapshot().unwrap().1;
+        let pulls: [(u64, Vec<Bytes>, &str); 5] = [
+            (
+                1,
+                vec![
+                    push("a"),
+                    resync(),
+                    push("b"),
+                    push("c"),
+                    sync(r#"["a"]"#, Some(2)),
+                    push("d"),
+                ],
+                r#"{"log":["a","b","c","d"]}"#,
+            ),
+            (
+                7,
+                vec![resync(), push("e")],
+                r#"{"log":["a","b","c","d","e"]}"#,
+            ),
+            (
+                9,
+                vec![sync(r#"["r"]"#, None), push("f")],
+                r#"{"log":["r","f"]}"#,
+            ),
+            (
+                11,
+                vec![sync(r#"["a","b","c","d"]"#, Some(7)), push("g")],
+                r#"{"log":["r","f","g"]}"#,
+            ),
+            (
+                13,
+                vec![push("h"), sync(r#"["z"]"#, Some(12))],
+                r#"{"log":["z"]}"#,
+            ),
+        ];
+        for (first, actions, expected) in pulls {
+            s.apply_ordered(first, &actions);
+            assert_eq!(
+                String::from_utf8_lossy(&log(&s)),
+                expected,
+                "after #{first}"
+            );
+        }
+        assert!(s.take_failures().0.is_empty());
+        // The answer a leader sends: the state and its seq, read together.
+        assert_eq!(
+            s.resync_answer().unwrap(),
+            r#"{"type":"REDUX_CLUSTER_SYNC","payload":{"log":["z"]},"at":14}"#
+        );
     }
 }

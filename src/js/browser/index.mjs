@@ -9,6 +9,7 @@
 import { legacy_createStore } from 'redux';
 import { md5 } from './md5.mjs';
 import { ErrorCode } from './codes.mjs';
+import { Replay } from '../store/replay.js';
 
 const SYNC = 'REDUX_CLUSTER_SYNC';
 const VERSION = 1;
@@ -292,7 +293,8 @@ class Speculation {
     // The common case: the stream brought our own next actions and nothing else (but the
     // guard's checkpoints, which change no state). The confirmed state is then what was
     // shown after the last of them: nothing to show.
-    if (!this.stale && this._ours(actions, base)) {
+    // (Not while a resync's answer is awaited: what is applied is kept for it.)
+    if (!this.stale && !this.store._replay.active && this._ours(actions, base)) {
       let s = this.confirmed;
       let j = 0;
       for (let i = 0; i < n; i++) {
@@ -375,10 +377,12 @@ class Speculation {
       }
       if (a.type === SYNC) {
         // With the confirmed state just before it: the page's, at the same point.
-        synced = [a.payload, s];
-        s = a.payload;
+        const after = this.store._replay.land(a, base + i + 1, this.store._replayed);
+        synced = [after, s];
+        s = after;
         continue;
       }
+      this.store._replay.keep(base + i + 1, a);
       try {
         s = this.store._reducer(s, a);
       } catch (e) {
@@ -463,6 +467,7 @@ class BrowserStore {
     this._listeners = new Map(); // event name -> Set of listeners ('divergence', 'rollback')
     this._checks = new Map(); // seq of a CHECK -> the promise of this replica's digest there
     this._diverged = null; // a divergence waiting for the server's state (to name where)
+    this._replay = new Replay(); // what a resync's answer is brought forward by (replay.js)
     this.dispatch = this.dispatch.bind(this);
     this.getState = this.getState.bind(this);
     this.subscribe = this.subscribe.bind(this);
@@ -519,6 +524,7 @@ class BrowserStore {
   // shows has its own actions on top). The digest is of that state (Web Crypto hashes
   // asynchronously; the JSON is taken at once).
   _guard(a, seq, state) {
+    if (a.type === RESYNC) this._replay.mark(seq); // its answer is brought forward by what follows
     if (typeof crypto === 'undefined' || !crypto.subtle) return; // not a secure context: no digests
     if (a.type === CHECK) {
       this._checks.set(seq, digest(JSON.stringify(state)));
@@ -547,6 +553,16 @@ class BrowserStore {
       // closed: the event still goes, without a path
     }
   }
+
+  // An action kept for a resync's answer, applied on top of it (replay.js).
+  _replayed = (state, a) => {
+    if (a.type === SYNC) return a.payload;
+    try {
+      return this._reducer(state, a);
+    } catch {
+      return state; // skipped, as when it was first applied (and reported then)
+    }
+  };
 
   // `before`: this page's state at the same point of the stream as `authoritative` (the
   // state just before the resync), which the path compares; else the state at detection.
@@ -922,6 +938,7 @@ class WsClient {
       case T.SNAPSHOT:
         if (this.spec) {
           this.delivered = m.seq;
+          this.store._replay.rebase(m.seq);
           // A snapshot equal to the confirmed state (a server that answers a resume with
           // its state, a restarted one) changes nothing visible: no replay, no call to
           // subscribers. (Unless the guard found this page wrong: then it is the fix.)
@@ -936,6 +953,7 @@ class WsClient {
           this.store._redux.dispatch({ type: SYNC, payload: JSON.parse(m.state) });
           this.store._settled(this.store.getState());
           this.delivered = m.seq;
+          this.store._replay.rebase(m.seq);
         }
         this.settle();
         break;
@@ -957,8 +975,14 @@ class WsClient {
           }
           try {
             const before = this.store.getState();
-            this.store._redux.dispatch(a);
-            if (a.type === SYNC) this.store._settled(a.payload, before);
+            if (a.type === SYNC) {
+              const after = this.store._replay.land(a, m.firstSeq + i, this.store._replayed);
+              this.store._redux.dispatch({ type: SYNC, payload: after });
+              this.store._settled(after, before);
+            } else {
+              this.store._replay.keep(m.firstSeq + i, a);
+              this.store._redux.dispatch(a);
+            }
           } catch (e) {
             this.fail(ErrorCode.Reducer, `the reducer threw on ${JSON.stringify(a.type)}: ${e.message}`);
           }

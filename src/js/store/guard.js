@@ -9,7 +9,8 @@
 //      just before (after seq s - 1);
 //   2. DIGEST { seq: s, digest }, the authority's own record, ordered later: each replica
 //      compares; a replica that differs reports a divergence and, by default, asks the
-//      authority (RESYNC) to send its state to every replica, ordered like any action.
+//      authority (RESYNC) to send its state to every replica, ordered like any action
+//      (every replica brings it forward by what was ordered meanwhile: replay.js).
 // The three travel as actions (logged, sent to clients, committed through Raft) and never
 // reach a reducer. A digest is SHA-256 over the state's JSON, 16 hex characters; an
 // engine reducer's replicas compute theirs in the engine, at the same points.
@@ -29,9 +30,6 @@ const KEPT = 64;
 const BUDGET = 0.005;
 // How long a divergence waits for the authority's state (to name where it differs).
 const PATH_WAIT_MS = 5000;
-// A RESYNC is honoured at most this often (one diverged replica, or a hostile client,
-// cannot make the authority send its whole state back to back).
-const RESYNC_EVERY_MS = 1000;
 
 const DEFAULTS = Object.freeze({ everyActions: 1000, everyMs: 5000, onDivergence: 'resync' });
 
@@ -91,8 +89,6 @@ class Guard {
     this._costMs = 0; // what the last digest of this state took
     this._timer = null;
     this._waiting = null; // a divergence waiting for the authority's state
-    this._resyncAt = -Infinity;
-    this._resyncAsked = false;
   }
 
   // ---- every replica ---------------------------------------------------------------
@@ -112,7 +108,7 @@ class Guard {
   met(action, seq, state) {
     if (action.type === CHECK) this.record(seq, this.digestOf(state()));
     else if (action.type === DIGEST) this.compare(action.seq, action.digest);
-    else if (action.type === RESYNC) this._resyncRequested();
+    // A RESYNC is the store's: it keeps what follows for the answer, which its role gives.
   }
 
   record(seq, d) {
@@ -203,29 +199,6 @@ class Guard {
   /** The authority's DIGEST for its CHECK at `seq`, as an action. */
   digestAction(seq, d) {
     return { type: DIGEST, seq, digest: d };
-  }
-
-  /** A replica asked for the authority's state (a RESYNC met in the stream). */
-  _resyncRequested() {
-    const role = this.store._role;
-    if (!role.checks) return; // only the authority answers
-    const now = Date.now();
-    if (now - this._resyncAt < RESYNC_EVERY_MS) {
-      // Answered soon: the state sent then includes everything up to that point.
-      if (!this._resyncAsked) {
-        this._resyncAsked = true;
-        setTimeout(() => {
-          this._resyncAsked = false;
-          this._resyncRequested();
-        }, RESYNC_EVERY_MS - (now - this._resyncAt)).unref();
-      }
-      return;
-    }
-    this._resyncAt = now;
-    // Not from inside the pull that met the request: the resync orders (and applies) itself.
-    setImmediate(() => {
-      if (this.store._role === role) role.resync();
-    });
   }
 }
 

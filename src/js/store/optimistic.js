@@ -11,7 +11,7 @@
 // acknowledgements) and the stream got there; an action the server will never order (the
 // client stopped: a refused login, a disconnect) is dropped and reported ('rollback').
 
-const { reserved } = require('./guard.js');
+const { reserved, RESYNC } = require('./guard.js');
 const { SYNC } = require('../constants.js');
 
 class Speculation {
@@ -80,6 +80,7 @@ class Speculation {
       this._confirmed = decode(r.resetState ?? r.snapshot);
       seq = r.resetState != null ? r.resetSeq : r.snapshotSeq;
       moved = true;
+      this.state.replay.rebase(seq);
       // Anything sent may be in a snapshot.
       for (const e of this._pending) if (e.counter > 0 && e.seq === 0) e.maybe = true;
       if (this.state.guard) this.state.guard.synced(this._confirmed, before);
@@ -90,7 +91,8 @@ class Speculation {
       seq = base + actions.length;
       // The common case: the stream brought our own next actions and nothing else. The
       // confirmed state is then what was shown after the last of them: nothing to show.
-      if (!moved && !this._stale && this._ours(actions.length, base)) {
+      // (Not while a resync's answer is awaited: what is applied is kept for it.)
+      if (!moved && !this._stale && !this.state.replay.active && this._ours(actions.length, base)) {
         this._confirmed = this._pending[actions.length - 1].after;
         this._pending.splice(0, actions.length);
         return seq;
@@ -135,19 +137,22 @@ class Speculation {
     let s = this._confirmed;
     for (let i = 0; i < actions.length; i++) {
       const a = actions[i];
+      const seq = base + i + 1;
       if (reserved(a.type)) {
+        if (a.type === RESYNC) this.state.resyncMet(seq);
         if (this.state.guard) {
           const now = s;
-          this.state.guard.met(a, base + i + 1, () => now);
+          this.state.guard.met(a, seq, () => now);
         }
         continue;
       }
       if (a.type === SYNC) {
         const before = s;
-        s = a.payload;
+        s = this.state.replay.land(a, seq, this.state.replayed);
         if (this.state.guard) this.state.guard.synced(s, before);
         continue;
       }
+      this.state.replay.keep(seq, a);
       try {
         s = this.state._reducer(s, a);
       } catch (e) {

@@ -7,6 +7,7 @@ const { ServerRole } = require('./server.js');
 const { Waiters, waiter } = require('../waiters.js');
 const { ReduxClusterError, ErrorCode } = require('../errors.js');
 const { SYNC } = require('../constants.js');
+const { RESYNC } = require('./guard.js');
 
 class ReplicatedRole extends ServerRole {
   constructor(store, open) {
@@ -71,9 +72,26 @@ class ReplicatedRole extends ServerRole {
     this._enqueue(this.store._encode({ type: SYNC, payload: snapshot }));
   }
 
-  /** Ordered by the group after everything this server has applied: every replica takes this state at the same point. */
+  /**
+   * sendtoall() without a message: every server and client takes the leader's state. A
+   * RESYNC through the group, which the leader answers (answerResync) once it applied
+   * it: a follower's own state may be behind the leader's.
+   */
   resync() {
-    this.restore(this.store._state.getState());
+    this.requestResync({ type: RESYNC, by: 'server' });
+  }
+
+  /**
+   * The leader's answer to a RESYNC it applied: its state as of what it has applied
+   * (`at`), ordered through the group. Every replica has kept what it applied since the
+   * RESYNC, and applies those ordered after `at` on top of the state (replay.js): the
+   * actions ordered while the answer went through the group are not lost.
+   */
+  answerResync() {
+    if (!this.leading) return;
+    const state = this.store._state;
+    if (state.engine) this._enqueue(state.engine.resyncAnswer());
+    else this._enqueue(this.store._encode({ type: SYNC, payload: state.getState(), at: this.seq }));
   }
 
   _settle() {

@@ -5,10 +5,11 @@
 
 const { Pumped } = require('./pumped.js');
 const { SYNC } = require('../constants.js');
+const { RESYNC } = require('./guard.js');
 
-// A resync (sendtoall without a message) retries this many times when clients' actions
-// are ordered between reading the state and ordering it; see resync().
-const RESYNC_TRIES = 5;
+// A RESYNC is answered at most this often (one diverged replica, or a hostile client,
+// cannot make the authority send its whole state back to back).
+const RESYNC_EVERY_MS = 1000;
 // Actions handed to JS per pull; between pulls the event loop runs, so timers and I/O
 // are not starved by a long stream of actions.
 const POLL_MAX = 8192;
@@ -25,6 +26,8 @@ class ServerRole extends Pumped {
       if (this.authority) this.authority.flush();
     };
     this.authority = open(() => this.pumpSafe());
+    this._answeredAt = -Infinity; // when a RESYNC was last answered
+    this._answerQueued = false;
   }
 
   get name() {
@@ -46,6 +49,30 @@ class ServerRole extends Pumped {
 
   /** A server is its own authority: nothing to ask. */
   requestResync() {}
+
+  /**
+   * A RESYNC met in the stream (a diverged replica asks for the authority's state): the
+   * authority answers, at once or, within RESYNC_EVERY_MS of its last answer, once that
+   * has passed (the answer then covers every request made meanwhile).
+   */
+  resyncAsked() {
+    if (!this.checks || this._answerQueued) return;
+    this._answerQueued = true;
+    const wait = Math.max(0, this._answeredAt + RESYNC_EVERY_MS - Date.now());
+    // Never from inside the pull that met the request: the answer orders (and applies) itself.
+    const answer = () => {
+      this._answerQueued = false;
+      this._answeredAt = Date.now();
+      if (this.store._role === this && this.authority) this.answerResync();
+    };
+    if (wait === 0) setImmediate(answer);
+    else setTimeout(answer, wait).unref();
+  }
+
+  /** The authority's answer to a RESYNC: its state, to every replica. */
+  answerResync() {
+    this.resync();
+  }
 
   /**
    * The divergence guard's checkpoint: CHECK is ordered and applied here at once (the
@@ -141,36 +168,32 @@ class ServerRole extends Pumped {
     state.applySync(snapshot);
   }
 
-  // Every replica takes this store's state. It is ordered like an action; if clients'
-  // actions were ordered between reading the state and ordering it, the replicas apply
-  // them before a state that lacks them, so it is read and sent again (each later state
-  // includes them). Past RESYNC_TRIES such races this store takes the last state sent,
-  // as the replicas do: the same state everywhere comes first.
+  // Every replica takes this store's state (sendtoall without a message, or the answer
+  // to a RESYNC). A RESYNC goes first, from which every replica keeps what it applies;
+  // then the state as of it, ordered like an action: SYNC { payload, at }. Clients'
+  // actions ordered between the two are applied by every replica after the payload
+  // (replay.js), so none is lost, and this store, the authority, keeps its own state.
   resync() {
     const { _state: state, _encode: encode } = this.store;
+    const a = this.authority;
     if (state.engine) {
-      // The replicas of an engine reducer apply the same actions in the engine, so they
-      // cannot drift; a resync still sends the state, ordered like any action.
-      this.seq = state.applyOwn({ type: SYNC, payload: state.getState() }, this._submit, false);
+      // The same in the engine, which applies this store's own actions too (and keeps
+      // and replays alike): the RESYNC it applies here needs no other answer than this.
+      this._submit(encode({ type: RESYNC, by: 'server' }));
+      state.engine.takeResync();
+      this.seq = state.applyOwn(state.engine.resyncAnswer(), this._submit, false);
       this._publishSoon();
       return;
     }
-    const a = this.authority;
-    for (let i = 1; ; i++) {
-      this.drainTo(Number.MAX_SAFE_INTEGER);
-      const snapshot = state.getState();
-      const seq = a.submit(encode({ type: SYNC, payload: snapshot }));
-      if (seq === this.seq + 1) {
-        this.seq = seq;
-        break;
-      }
-      this.drainTo(seq - 1);
-      this.seq = seq;
-      if (i === RESYNC_TRIES) {
-        state.applySync(snapshot);
-        break;
-      }
-    }
+    this.drainTo(Number.MAX_SAFE_INTEGER);
+    const mark = a.submit(encode({ type: RESYNC, by: 'server' }));
+    if (mark !== this.seq + 1) this.drainTo(mark - 1);
+    this.seq = mark;
+    const seq = a.submit(encode({ type: SYNC, payload: state.getState(), at: mark }));
+    if (seq !== this.seq + 1) this.drainTo(seq - 1);
+    this.seq = seq;
+    // This store never applies its own SYNC: what it kept for one (RESYNCs it met) goes.
+    state.replay.clear();
     a.flush();
   }
 

@@ -8,7 +8,8 @@ const redux = require('redux');
 const { ReduxClusterError, ErrorCode } = require('../errors.js');
 const { SYNC } = require('../constants.js');
 const { kindOf } = require('../options.js');
-const { reserved } = require('./guard.js');
+const { reserved, RESYNC } = require('./guard.js');
+const { Replay } = require('./replay.js');
 
 // What Redux itself uses as the interop key (Node has no Symbol.observable of its own).
 const $$observable = (typeof Symbol === 'function' && Symbol.observable) || '@@observable';
@@ -18,6 +19,8 @@ class JsState {
   constructor(reducer, report) {
     this.engine = null;
     this.guard = null; // the store's divergence guard, if on
+    this.onResync = null; // a RESYNC met in the stream (the store answers it if it is the authority)
+    this.replay = new Replay(); // what a resync's answer is brought forward by
     this._report = report;
     this._reducer = reducer;
     this._redux = redux.legacy_createStore(this._wrap());
@@ -70,18 +73,24 @@ class JsState {
     const dispatch = this._incoming ? this._throughIncoming : this._redux.dispatch;
     for (let i = 0; i < actions.length; i++) {
       const a = actions[i];
+      const seq = base + i + 1;
       // The divergence guard's checkpoints are met here, never by the reducer.
       if (reserved(a.type)) {
-        if (this.guard) this.guard.met(a, base + i + 1, this._read);
+        if (a.type === RESYNC) this.resyncMet(seq);
+        if (this.guard) this.guard.met(a, seq, this._read);
         continue;
       }
       try {
-        if (a.type === SYNC && this.guard) {
+        if (a.type === SYNC) {
           // The state just before it: at the same point of the stream as the payload.
           const before = this._redux.getState();
+          const after = this.replay.land(a, seq, this.replayed);
+          dispatch(after === a.payload ? a : { type: SYNC, payload: after });
+          if (this.guard) this.guard.synced(after, before);
+        } else {
+          this.replay.keep(seq, a);
           dispatch(a);
-          this.guard.synced(a.payload, before);
-        } else dispatch(a);
+        }
       } catch (e) {
         // Every replica runs the same reducer on the same action, so each one skips it
         // alike; say so rather than stop applying what follows.
@@ -105,6 +114,22 @@ class JsState {
 
   _read = () => this._redux.getState();
 
+  /** A RESYNC at `seq`: keep what follows for its answer; the authority answers. */
+  resyncMet(seq) {
+    this.replay.mark(seq);
+    if (this.onResync) this.onResync();
+  }
+
+  /** An action kept for a resync's answer, applied on top of it (as apply() does). */
+  replayed = (state, action) => {
+    if (action.type === SYNC) return action.payload;
+    try {
+      return this._reducer(state, action);
+    } catch {
+      return state; // skipped, as when it was first applied (and reported then)
+    }
+  };
+
   /** Replaces the state (a snapshot, a resync, a restored backup). */
   applySync(state) {
     const before = this._redux.getState();
@@ -121,10 +146,12 @@ class JsState {
     if (r.resetState != null) {
       this.applySync(decode(r.resetState));
       seq = r.resetSeq;
+      this.replay.rebase(seq);
     }
     if (r.snapshot != null) {
       this.applySync(decode(r.snapshot));
       seq = r.snapshotSeq;
+      this.replay.rebase(seq);
     }
     if (r.actions == null) return seq;
     const base = r.firstSeq != null ? r.firstSeq - 1 : seq;
@@ -137,6 +164,7 @@ class EngineState {
   constructor(spec, report) {
     this.engine = spec.create();
     this.guard = null; // the store's divergence guard, if on
+    this.onResync = null; // a RESYNC met in the stream (as JsState's)
     this._report = report;
     this._listeners = new Set();
     this._version = -1;
@@ -200,13 +228,13 @@ class EngineState {
   }
 
   /**
-   * A store that orders its own actions: `submit(json)` orders the action and the engine
+   * A store that orders its own actions (`action`, or its JSON text): `submit(json)` orders the action and the engine
    * applies it at once, returning its seq. A refusal of the reducer is reported (and
    * thrown when `strict`, for dispatchAsync); the action stays ordered, and every replica
    * refuses it alike. Returns the last seq applied.
    */
   applyOwn(action, submit, strict) {
-    const json = JSON.stringify(action);
+    const json = typeof action === 'string' ? action : JSON.stringify(action);
     let seq;
     try {
       seq = submit(json);
@@ -235,12 +263,9 @@ class EngineState {
       if (r.failuresDropped > 0) this._report(`ReduxCluster: ${r.failuresDropped} more actions were refused by the reducer (not listed)`);
     }
     // The engine compared its state at the guard's checkpoints (its reducer never saw them),
-    // and met the resyncs diverged replicas asked for (the guard answers if it is the
-    // authority's).
-    if (this.guard) {
-      if (r.divergences != null) for (const d of r.divergences) this.guard.diverged(d);
-      if (this.engine.takeResync()) this.guard._resyncRequested();
-    }
+    // and met the resyncs replicas asked for (the store answers if it is the authority).
+    if (this.guard && r.divergences != null) for (const d of r.divergences) this.guard.diverged(d);
+    if (this.engine.takeResync() && this.onResync) this.onResync();
     if (r.applied !== seq) this.notify();
     return r.applied;
   }
