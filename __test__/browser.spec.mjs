@@ -439,6 +439,11 @@ for (const optimistic of [false, true]) {
       // A SYNC as of a point before anything was kept (no RESYNC seen): taken as it is.
       await feed(ACTIONS(13, [push('h'), sync(['z'], 12)]));
       assert.equal(shown(), 'z');
+      // Two RESYNCs before the first answer lands: the second's answer is brought forward too.
+      await feed(ACTIONS(15, [RESYNC, push('i'), RESYNC, push('j'), sync(['z', 'i'], 16), push('k')]));
+      assert.equal(shown(), 'z,i,j,k');
+      await feed(ACTIONS(21, [sync(['z', 'i', 'j'], 18)]));
+      assert.equal(shown(), 'z,i,j,k');
     } finally {
       await conn?.disconnect();
       globalThis.WebSocket = saved;

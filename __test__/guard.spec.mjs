@@ -198,6 +198,9 @@ test("a resync's answer (the state as of an earlier point) is brought forward by
     [9, [sync(['r']), push('f')], 'r,f'],
     [11, [sync(['a', 'b', 'c', 'd'], 7), push('g')], 'r,f,g'],
     [13, [push('h'), sync(['z'], 12)], 'z'],
+    // Two RESYNCs before the first answer lands: the second's answer is brought forward too.
+    [15, [RESYNC, push('i'), RESYNC, push('j'), sync(['z', 'i'], 16), push('k')], 'z,i,j,k'],
+    [21, [sync(['z', 'i', 'j'], 18)], 'z,i,j,k'],
   ];
   const replica = createStore(pushLog, { stderr: sink() });
   const spec = new Speculation(createStore(pushLog, { stderr: sink() })._state, { emit() {} });

@@ -127,7 +127,11 @@ const KEPT_MAX: usize = 100_000;
 /// after `at` again on top of the payload (the rule of `src/js/store/replay.js`, which
 /// JS replicas follow): none of them is lost.
 struct Kept {
+    /// The seq of the first RESYNC not answered yet.
     from: u64,
+    /// The seqs of the RESYNCs met since, in order.
+    marks: Vec<u64>,
+    /// What was applied after `from`, by seq.
     actions: Vec<(u64, Bytes)>,
 }
 
@@ -239,25 +243,14 @@ impl Cell {
             }
             Some(Reserved::Sync) => {
                 let (payload, at) = sync_payload(action)?;
-                let replay = match at {
+                match at {
                     // A restored backup: taken as it is, and kept like an action.
                     None => {
                         self.keep(action);
-                        Vec::new()
+                        guarded("restore", || self.reducer.restore(payload.get().as_bytes()))?;
                     }
-                    // A resync's answer: what was kept after `at` goes on top, if all of
-                    // it is here (keeping started at or before `at`).
-                    Some(at) => match self.kept.take() {
-                        Some(k) if k.from <= at => {
-                            k.actions.into_iter().filter(|(s, _)| *s > at).collect()
-                        }
-                        _ => Vec::new(),
-                    },
-                };
-                guarded("restore", || self.reducer.restore(payload.get().as_bytes()))?;
-                for (_, a) in replay {
-                    // Refused as when it was first applied (and reported then): skipped.
-                    let _ = self.apply_kept(&a);
+                    // A resync's answer: brought forward by what was kept after `at`.
+                    Some(at) => self.land(payload.get().as_bytes(), at)?,
                 }
                 true
             }
@@ -295,12 +288,15 @@ impl Cell {
             Some(Reserved::Resync) => {
                 guard_by(action, RESYNC)?;
                 self.resync = true;
-                if self.kept.is_none() {
-                    self.kept = Some(Kept {
-                        from: self.seq,
+                let seq = self.seq;
+                self.kept
+                    .get_or_insert_with(|| Kept {
+                        from: seq,
+                        marks: Vec::new(),
                         actions: Vec::new(),
-                    });
-                }
+                    })
+                    .marks
+                    .push(seq);
                 false
             }
         };
@@ -319,6 +315,41 @@ impl Cell {
                 self.kept = None;
             }
         }
+    }
+
+    /// A resync's answer (`state`, as of `at`) met at `self.seq`: the state, then what
+    /// was kept after `at` on top, if all of it is here (keeping started at or before
+    /// `at`).
+    fn land(&mut self, state: &[u8], at: u64) -> Result<(), String> {
+        let kept = self.kept.take();
+        guarded("restore", || self.reducer.restore(state))?;
+        let Some(k) = kept else { return Ok(()) };
+        if k.from <= at {
+            for (_, a) in k.actions.iter().filter(|(s, _)| *s > at) {
+                // Refused as when it was first applied (and reported then): skipped.
+                let _ = self.apply_kept(a);
+            }
+        }
+        // A RESYNC met after `at` is not answered by this SYNC: keep on from it, with
+        // this SYNC's outcome among what is kept (an answer as of a point before it
+        // needs it).
+        let marks: Vec<u64> = k.marks.into_iter().filter(|m| *m > at).collect();
+        if let Some(&from) = marks.first() {
+            let mut actions: Vec<(u64, Bytes)> =
+                k.actions.into_iter().filter(|(s, _)| *s > from).collect();
+            let now = guarded("snapshot", || self.reducer.state_json())?;
+            let outcome = format!(
+                r#"{{"type":"{SYNC}","payload":{}}}"#,
+                String::from_utf8_lossy(&now)
+            );
+            actions.push((self.seq, Bytes::from(outcome)));
+            self.kept = Some(Kept {
+                from,
+                marks,
+                actions,
+            });
+        }
+        Ok(())
     }
 
     /// An action kept for a resync's answer, applied again on top of it (a restored
@@ -800,7 +831,7 @@ mod tests {
             ))
         };
         let log = |s: &NativeState| s.snapshot().unwrap().1;
-        let pulls: [(u64, Vec<Bytes>, &str); 5] = [
+        let pulls: [(u64, Vec<Bytes>, &str); 7] = [
             (
                 1,
                 vec![
@@ -833,6 +864,24 @@ mod tests {
                 vec![push("h"), sync(r#"["z"]"#, Some(12))],
                 r#"{"log":["z"]}"#,
             ),
+            // Two RESYNCs before the first answer lands: the second's is brought forward too.
+            (
+                15,
+                vec![
+                    resync(),
+                    push("i"),
+                    resync(),
+                    push("j"),
+                    sync(r#"["z","i"]"#, Some(16)),
+                    push("k"),
+                ],
+                r#"{"log":["z","i","j","k"]}"#,
+            ),
+            (
+                21,
+                vec![sync(r#"["z","i","j"]"#, Some(18))],
+                r#"{"log":["z","i","j","k"]}"#,
+            ),
         ];
         for (first, actions, expected) in pulls {
             s.apply_ordered(first, &actions);
@@ -846,7 +895,7 @@ mod tests {
         // The answer a leader sends: the state and its seq, read together.
         assert_eq!(
             s.resync_answer().unwrap(),
-            r#"{"type":"REDUX_CLUSTER_SYNC","payload":{"log":["z"]},"at":14}"#
+            r#"{"type":"REDUX_CLUSTER_SYNC","payload":{"log":["z","i","j","k"]},"at":21}"#
         );
     }
 }

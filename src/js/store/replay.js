@@ -18,8 +18,9 @@ const LIMIT = 100000;
 
 class Replay {
   constructor() {
-    this.from = null; // the seq of the RESYNC keeping started at
-    this.kept = []; // seq, action, seq, action, ...
+    this.from = null; // the seq of the first RESYNC not answered yet
+    this.marks = []; // the seqs of the RESYNCs met since, in order
+    this.kept = []; // seq, action, seq, action, ... applied after `from`
   }
 
   /** Whether actions are being kept (a resync was asked for and not answered yet). */
@@ -27,12 +28,13 @@ class Replay {
     return this.from !== null;
   }
 
-  /** A RESYNC at `seq`: keep what follows (from the first one not answered yet). */
+  /** A RESYNC at `seq`: keep what follows, until an answer as of a point at or after it. */
   mark(seq) {
     if (this.from === null) {
       this.from = seq;
       this.kept = [];
     }
+    this.marks.push(seq);
   }
 
   /** An action applied at `seq`. */
@@ -52,6 +54,7 @@ class Replay {
 
   clear() {
     this.from = null;
+    this.marks = [];
     this.kept = [];
   }
 
@@ -65,12 +68,24 @@ class Replay {
       this.keep(seq, sync);
       return sync.payload;
     }
-    const { from, kept } = this;
-    this.clear();
+    const { from, kept, marks } = this;
     let s = sync.payload;
     // Not all of them here (keeping started after `at`, or stopped): taken as it is.
-    if (from === null || from > sync.at) return s;
-    for (let i = 0; i < kept.length; i += 2) if (kept[i] > sync.at) s = reduce(s, kept[i + 1]);
+    if (from !== null && from <= sync.at) {
+      for (let i = 0; i < kept.length; i += 2) if (kept[i] > sync.at) s = reduce(s, kept[i + 1]);
+    }
+    // A RESYNC met after `at` is not answered by this SYNC: keep on from it, with this
+    // SYNC's outcome among what is kept (an answer as of a point before it needs it).
+    const next = marks.findIndex((m) => m > sync.at);
+    if (next === -1) {
+      this.clear();
+    } else {
+      this.from = marks[next];
+      this.marks = marks.slice(next);
+      this.kept = [];
+      for (let i = 0; i < kept.length; i += 2) if (kept[i] > this.from) this.kept.push(kept[i], kept[i + 1]);
+      this.kept.push(seq, { type: sync.type, payload: s });
+    }
     return s;
   }
 }
