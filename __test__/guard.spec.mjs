@@ -170,6 +170,9 @@ test('resyncs under load lose no action: followers and clients (one optimistic) 
   client.send({ cmd: 'pace', n: 300, everyMs: 10 });
   eager.send({ cmd: 'pace', n: 150, everyMs: 20 });
   setTimeout(() => follower.send({ cmd: 'sendtoall', id: 1 }), 1500);
+  // And a client asks for the state every 5 ms (as a hostile one could): answers held
+  // back within a second of the last go out later, and still lose nothing.
+  client.send({ cmd: 'ask', n: 500, everyMs: 5 });
   for (const k of [servers[li], client, eager]) {
     const done = await k.next((m) => m.dispatched, 60000);
     assert.equal(done.failed, 0, 'every dispatchAsync resolved');
@@ -204,6 +207,18 @@ test("a resync's answer (the state as of an earlier point) is brought forward by
   ];
   const replica = createStore(pushLog, { stderr: sink() });
   const spec = new Speculation(createStore(pushLog, { stderr: sink() })._state, { emit() {} });
+  // Past its bound (100,000 actions) nothing is kept, alike everywhere; a RESYNC met
+  // after that (a held-back answer's own) keeps again, and its answer is whole.
+  const { Replay } = require('../src/js/store/replay.js');
+  const r = new Replay();
+  r.mark(1);
+  for (let i = 2; i <= 100002; i++) r.keep(i, push('x'));
+  assert.equal(r.active, false);
+  r.mark(100003);
+  r.keep(100004, push('y'));
+  const reduce = (st, a) => (a.type === 'REDUX_CLUSTER_SYNC' ? a.payload : pushLog(st, a));
+  assert.deepEqual(r.land(sync(['w'], 100003), 100005, reduce), { log: ['w', 'y'] });
+  assert.equal(r.active, false);
   for (const [first, actions, expected] of pulls) {
     replica._state.apply(actions, first - 1);
     assert.equal(replica.getState().log.join(','), expected, `a replica, after #${first + actions.length - 1}`);

@@ -82,6 +82,16 @@ class ReplicatedRole extends ServerRole {
   }
 
   /**
+   * Held back answers go out as a RESYNC of the leader's own, answered when it comes
+   * back: an answer as of now would be brought forward by what every replica kept since
+   * the first RESYNC held back (up to a second's worth, past replay.js's bound under
+   * load); from a fresh RESYNC, by a round's worth.
+   */
+  answerResyncLater() {
+    if (this.leading) this.requestResync({ type: RESYNC, by: 'server' });
+  }
+
+  /**
    * The leader's answer to a RESYNC it applied: its state as of what it has applied
    * (`at`), ordered through the group. Every replica has kept what it applied since the
    * RESYNC, and applies those ordered after `at` on top of the state (replay.js): the

@@ -52,25 +52,37 @@ class ServerRole extends Pumped {
 
   /**
    * A RESYNC met in the stream (a diverged replica asks for the authority's state): the
-   * authority answers, at once or, within RESYNC_EVERY_MS of its last answer, once that
-   * has passed (the answer then covers every request made meanwhile).
+   * authority answers at once or, within RESYNC_EVERY_MS of its last answer, once that
+   * has passed (that answer covers every request made meanwhile).
    */
   resyncAsked() {
     if (!this.checks || this._answerQueued) return;
     this._answerQueued = true;
     const wait = Math.max(0, this._answeredAt + RESYNC_EVERY_MS - Date.now());
-    // Never from inside the pull that met the request: the answer orders (and applies) itself.
-    const answer = () => {
+    const go = (answer) => () => {
       this._answerQueued = false;
-      this._answeredAt = Date.now();
-      if (this.store._role === this && this.authority) this.answerResync();
+      if (this.store._role === this && this.authority) answer();
     };
-    if (wait === 0) setImmediate(answer);
-    else setTimeout(answer, wait).unref();
+    // Never from inside the pull that met the request: the answer orders (and applies)
+    // itself, and this store's seq is the state's only once the pull is done.
+    if (wait === 0) {
+      setImmediate(
+        go(() => {
+          this._answeredAt = Date.now();
+          this.answerResync();
+        })
+      );
+    } else setTimeout(go(() => this.answerResyncLater()), wait).unref();
   }
 
   /** The authority's answer to a RESYNC: its state, to every replica. */
   answerResync() {
+    this.resync();
+  }
+
+  /** The answer to RESYNCs met while answers were held back (resync() orders its own RESYNC first). */
+  answerResyncLater() {
+    this._answeredAt = Date.now();
     this.resync();
   }
 
