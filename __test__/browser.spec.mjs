@@ -279,35 +279,39 @@ test('optimistic browser client: a refused login rolls back what it queued (show
   }
 });
 
+// The socket the client opens in the frame-by-frame tests: it keeps what is sent; the
+// test plays the server.
+class StandIn {
+  constructor() {
+    this.readyState = 1;
+    this.sent = [];
+  }
+  send(b) {
+    this.sent.push(Buffer.from(b));
+  }
+  close() {
+    this.readyState = 3;
+    this.onclose?.();
+  }
+}
+
+// The server's side of the wire, for those tests.
+const u8 = (n) => Buffer.from([n]);
+const u32 = (n) => Buffer.from([n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255]);
+const u64 = (n) => {
+  const b = Buffer.alloc(8);
+  b.writeBigUInt64BE(BigInt(n));
+  return b;
+};
+const str = (s) => Buffer.concat([u32(Buffer.byteLength(s)), Buffer.from(s)]);
+const WELCOME = (epoch, acked) => [u8(2), u64(epoch), u64(acked), u8(0)];
+const SNAPSHOT = (seq, state) => [u8(6), u64(seq), str(JSON.stringify(state))];
+const ACK = (counter, runs) => [u8(4), u64(counter), u32(runs.length), ...runs.flatMap(([c, s, n]) => [u64(c), u64(s), u32(n)])];
+const ACTIONS = (first, actions) => [u8(5), u64(first), u32(actions.length), ...actions.map((a) => str(JSON.stringify(a)))];
+const ERROR = (code, message) => [u8(7), str(code), str(message)];
+
 test('optimistic browser client, frame by frame (a stand-in socket): another client\'s action shows before our acknowledgement; ours brought by the stream before its acknowledgement, or an equal one of another client, is not shown twice; dispatches from a subscriber go out in order; an acknowledgement without a place; a fatal error rolls back', { timeout: 30000 }, async () => {
   const lib = await import(path.join(ROOT, 'src', 'js', 'browser', 'index.mjs'));
-  // The socket the client opens: it keeps what is sent; the test plays the server.
-  class StandIn {
-    constructor() {
-      this.readyState = 1;
-      this.sent = [];
-    }
-    send(b) {
-      this.sent.push(Buffer.from(b));
-    }
-    close() {
-      this.readyState = 3;
-      this.onclose?.();
-    }
-  }
-  const u8 = (n) => Buffer.from([n]);
-  const u32 = (n) => Buffer.from([n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255]);
-  const u64 = (n) => {
-    const b = Buffer.alloc(8);
-    b.writeBigUInt64BE(BigInt(n));
-    return b;
-  };
-  const str = (s) => Buffer.concat([u32(Buffer.byteLength(s)), Buffer.from(s)]);
-  const WELCOME = (epoch, acked) => [u8(2), u64(epoch), u64(acked), u8(0)];
-  const SNAPSHOT = (seq, state) => [u8(6), u64(seq), str(JSON.stringify(state))];
-  const ACK = (counter, runs) => [u8(4), u64(counter), u32(runs.length), ...runs.flatMap(([c, s, n]) => [u64(c), u64(s), u32(n)])];
-  const ACTIONS = (first, actions) => [u8(5), u64(first), u32(actions.length), ...actions.map((a) => str(JSON.stringify(a)))];
-  const ERROR = (code, message) => [u8(7), str(code), str(message)];
   const push = (by) => ({ type: 'PUSH', by });
 
   const saved = globalThis.WebSocket;
@@ -394,24 +398,6 @@ test('optimistic browser client, frame by frame (a stand-in socket): another cli
 for (const optimistic of [false, true]) {
   test(`the browser client${optimistic ? ' (optimistic)' : ''}, frame by frame: a resync's answer (the state as of an earlier point) is brought forward by the actions ordered after that point, not dropped`, { timeout: 30000 }, async () => {
     const lib = await import(path.join(ROOT, 'src', 'js', 'browser', 'index.mjs'));
-    class StandIn {
-      constructor() {
-        this.readyState = 1;
-      }
-      send() {}
-      close() {
-        this.readyState = 3;
-        this.onclose?.();
-      }
-    }
-    const u32 = (n) => Buffer.from([n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255]);
-    const u64 = (n) => {
-      const b = Buffer.alloc(8);
-      b.writeBigUInt64BE(BigInt(n));
-      return b;
-    };
-    const str = (s) => Buffer.concat([u32(Buffer.byteLength(s)), Buffer.from(s)]);
-    const ACTIONS = (first, actions) => [Buffer.from([5]), u64(first), u32(actions.length), ...actions.map((a) => str(JSON.stringify(a)))];
     const push = (by) => ({ type: 'PUSH', by });
     const RESYNC = { type: '@@redux-cluster/RESYNC', by: 'x' };
     const sync = (log, at) => ({ type: 'REDUX_CLUSTER_SYNC', payload: { log }, ...(at === undefined ? {} : { at }) });
@@ -427,7 +413,7 @@ for (const optimistic of [false, true]) {
       const c = store._client;
       const feed = (parts) => c.frame(c.ws, Buffer.concat([Buffer.from([1, 0]), ...parts]));
       const shown = () => store.getState().log.join(',');
-      await feed([Buffer.from([2]), u64(7), u64(0), Buffer.from([0])]); // WELCOME
+      await feed(WELCOME(7, 0));
       // A RESYNC at #2; the answer, the state as of #2 ("a"), lands at #5, after b and c.
       await feed(ACTIONS(1, [push('a'), RESYNC, push('b'), push('c'), sync(['a'], 2), push('d')]));
       assert.equal(shown(), 'a,b,c,d');

@@ -110,7 +110,8 @@ test('a node:cluster worker whose reducer calls Math.random() is caught and resy
   assert.equal(d.path, '/r');
 });
 
-test('a follower server of a replicated store whose reducer calls Math.random() is caught and resynced from the leader', { timeout: 60000 }, async (t) => {
+/** Three replicated servers whose reducer calls Math.random(), with their leader's index. */
+async function randomGroup(t) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rcrs-guard-'));
   const ports = await Promise.all([0, 1, 2].map(() => freePort()));
   const seeds = ports.map((p, i) => `g${i}@127.0.0.1:${p}`);
@@ -122,8 +123,11 @@ test('a follower server of a replicated store whose reducer calls Math.random() 
     fs.rmSync(dir, { recursive: true, force: true });
   });
   await Promise.all(servers.map((k) => k.next((m) => m.ready)));
-  const leader = await oneLeader(servers);
-  const li = Number(leader.slice(1));
+  return { servers, ports, li: Number((await oneLeader(servers)).slice(1)) };
+}
+
+test('a follower server of a replicated store whose reducer calls Math.random() is caught and resynced from the leader', { timeout: 60000 }, async (t) => {
+  const { servers, li } = await randomGroup(t);
   servers[li].send({ cmd: 'dispatch', n: 5 });
   const followers = servers.filter((_, i) => i !== li);
   const found = await waitFor(() => followers.find((k) => k.messages.some((m) => m.divergence)), { timeoutMs: 20000, what: 'a follower reporting the divergence' });
@@ -140,24 +144,11 @@ test('a follower server of a replicated store whose reducer calls Math.random() 
 });
 
 test('resyncs under load lose no action: followers and clients (one optimistic) resynced again and again while actions are in flight all end with every one', { timeout: 120000 }, async (t) => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rcrs-guard-'));
-  const ports = await Promise.all([0, 1, 2].map(() => freePort()));
-  const seeds = ports.map((p, i) => `g${i}@127.0.0.1:${p}`);
-  const servers = [0, 1, 2].map((i) =>
-    agent('replica', { port: ports[i], cluster: { nodeName: `g${i}`, seeds, dataDir: path.join(dir, `g${i}`), heartbeatInterval: 50, electionTimeout: 150 } }, { reducer: 'random', guard: GUARD })
-  );
-  let client = null;
-  let eager = null;
-  t.after(() => {
-    for (const k of [...servers, client, eager]) k?.kill();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
-  await Promise.all(servers.map((k) => k.next((m) => m.ready)));
-  const leader = await oneLeader(servers);
-  const li = Number(leader.slice(1));
+  const { servers, li, ports } = await randomGroup(t);
   const follower = servers[(li + 1) % 3];
-  client = agent('client', { host: '127.0.0.1', port: ports[(li + 2) % 3] }, { reducer: 'random', guard: GUARD });
-  eager = agent('client', { host: '127.0.0.1', port: ports[(li + 1) % 3], optimistic: true }, { reducer: 'random', guard: GUARD });
+  const client = agent('client', { host: '127.0.0.1', port: ports[(li + 2) % 3] }, { reducer: 'random', guard: GUARD });
+  const eager = agent('client', { host: '127.0.0.1', port: ports[(li + 1) % 3], optimistic: true }, { reducer: 'random', guard: GUARD });
+  t.after(() => [client, eager].forEach((k) => k.kill()));
   await client.next((m) => m.ready);
   await eager.next((m) => m.ready);
   // For 3 s, the leader and the clients dispatch an INC every 10 or 20 ms without waiting,

@@ -9,7 +9,7 @@
 import { legacy_createStore } from 'redux';
 import { md5 } from './md5.mjs';
 import { ErrorCode } from './codes.mjs';
-import { Replay } from '../store/replay.js';
+import { Replay, replaying } from '../store/replay.js';
 
 const SYNC = 'REDUX_CLUSTER_SYNC';
 const VERSION = 1;
@@ -555,14 +555,7 @@ class BrowserStore {
   }
 
   // An action kept for a resync's answer, applied on top of it (replay.js).
-  _replayed = (state, a) => {
-    if (a.type === SYNC) return a.payload;
-    try {
-      return this._reducer(state, a);
-    } catch {
-      return state; // skipped, as when it was first applied (and reported then)
-    }
-  };
+  _replayed = replaying((state, a) => this._reducer(state, a), SYNC);
 
   // `before`: this page's state at the same point of the stream as `authoritative` (the
   // state just before the resync), which the path compares; else the state at detection.

@@ -90,4 +90,20 @@ class Replay {
   }
 }
 
-module.exports = { Replay };
+/**
+ * `reducer` as a replay applies the kept actions: a SYNC among them (`syncType`: a
+ * restored backup, an earlier answer's outcome) replaces the state; an action the reducer
+ * throws on is skipped, as it was when first applied (and reported then).
+ */
+function replaying(reducer, syncType) {
+  return (state, action) => {
+    if (action.type === syncType) return action.payload;
+    try {
+      return reducer(state, action);
+    } catch {
+      return state;
+    }
+  };
+}
+
+module.exports = { Replay, replaying };

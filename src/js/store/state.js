@@ -9,7 +9,7 @@ const { ReduxClusterError, ErrorCode } = require('../errors.js');
 const { SYNC } = require('../constants.js');
 const { kindOf } = require('../options.js');
 const { reserved, RESYNC } = require('./guard.js');
-const { Replay } = require('./replay.js');
+const { Replay, replaying } = require('./replay.js');
 
 // What Redux itself uses as the interop key (Node has no Symbol.observable of its own).
 const $$observable = (typeof Symbol === 'function' && Symbol.observable) || '@@observable';
@@ -121,14 +121,7 @@ class JsState {
   }
 
   /** An action kept for a resync's answer, applied on top of it (as apply() does). */
-  replayed = (state, action) => {
-    if (action.type === SYNC) return action.payload;
-    try {
-      return this._reducer(state, action);
-    } catch {
-      return state; // skipped, as when it was first applied (and reported then)
-    }
-  };
+  replayed = replaying((state, action) => this._reducer(state, action), SYNC);
 
   /** Replaces the state (a snapshot, a resync, a restored backup). */
   applySync(state) {
