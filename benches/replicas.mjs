@@ -119,14 +119,18 @@ async function group({ replicas, wsClients = 0, wsOn = 'replicas', procs = 4, ni
       const l = leader();
       const base = l.applied;
       const cpu0 = l.cpuMs;
+      const cpuAll0 = servers.map((x) => x.cpuMs);
       const t0 = performance.now();
       for (const w of writers) w.p.send({ cmd: 'go', n: perWriter, rate: rate && rate / writers.length });
       const target = base + perWriter * writers.length;
       await until(() => l.applied >= target, 'the leader to apply every action');
       const secs = (performance.now() - t0) / 1000;
       const cpuMs = l.cpuMs - cpu0;
+      // Every server's CPU until it applied them all (a follower or replica may lag).
+      await until(() => servers.every((x) => x.applied >= target), 'every server to apply every action');
+      const perServer = servers.map((x, i) => ({ name: x.spec.cluster.nodeName, leader: x === l, cpuMs: x.cpuMs - cpuAll0[i] }));
       await until(() => ws.every((w) => w.applied >= target), 'every WebSocket client to apply every action');
-      return { secs, fanSecs: (performance.now() - t0) / 1000, cpuMs, actions: perWriter * writers.length, leader: l.spec.cluster.nodeName };
+      return { secs, fanSecs: (performance.now() - t0) / 1000, cpuMs, perServer, actions: perWriter * writers.length, leader: l.spec.cluster.nodeName };
     },
     async close() {
       for (const k of kids) k.p.kill('SIGKILL');
@@ -150,12 +154,15 @@ async function main() {
   // from the CPU they take from it on a machine they share.
   const rates = { 0: [], 2: [] };
   const cpu = { 0: [], 2: [] };
+  const follower = [];
+  const replica = [];
   for (let r = 0; r < rounds; r++) {
     for (const replicas of r % 2 ? [2, 0] : [0, 2]) {
       const g = await group({ replicas, nice });
-      const { secs, cpuMs } = await g.run(actions / 2);
+      const { secs, cpuMs, perServer } = await g.run(actions / 2);
       rates[replicas].push(actions / secs);
       cpu[replicas].push((cpuMs * 1000) / actions);
+      for (const x of perServer) if (!x.leader) (x.name.startsWith('r') ? replica : follower).push((x.cpuMs * 1000) / actions);
       await g.close();
     }
   }
@@ -164,6 +171,7 @@ async function main() {
   const us = (xs) => `${median(xs).toFixed(1)} µs (${xs.map((x) => x.toFixed(1)).join(', ')})`;
   console.log(`commit rate, 3 voters: ${k(median(rates[0]))} actions/s (${rates[0].map(k).join(', ')}); with 2 replicas: ${k(median(rates[2]))} (${rates[2].map(k).join(', ')}); ratio ${(median(rates[2]) / median(rates[0])).toFixed(2)}`);
   console.log(`the leader's CPU per committed action in those runs: ${us(cpu[0])} without replicas, ${us(cpu[2])} with 2; ratio ${(median(cpu[2]) / median(cpu[0])).toFixed(2)}`);
+  console.log(`a follower's CPU per action it applied: ${us(follower)}; a replica's: ${us(replica)}`);
 
   // The leader's CPU per committed action at a steady rate (all of it: its heartbeats
   // and timers too, the same in each case), and the replicas' fan-out. With --rate 0 the
