@@ -157,6 +157,12 @@ const DISK_CACHE: usize = 4 << 20;
 const DURABLE_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 const DURABLE_AFTER: u32 = 256;
 
+/// Least time between two metadata commits nobody waits for (the committed id, saved
+/// at every commit of the log): it only spares a restart re-applying entries, and each
+/// redb commit writes pages that share the disk with the log's syncs. A vote, which is
+/// waited for, goes at once (with whatever is held).
+const META_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// When the metadata was last committed durably, and how many commits since.
 struct Durable {
     at: Instant,
@@ -339,7 +345,13 @@ fn write_loop(db: Arc<Database>, mut wal: Wal, rx: mpsc::Receiver<Write>, fsync:
     let (meta_tx, meta_rx) = mpsc::channel::<Meta>();
     let meta = std::thread::Builder::new()
         .name("redux-cluster-rs-raft-meta".into())
-        .spawn(move || meta_loop(&db, meta_rx));
+        .spawn(move || {
+            let mut last_durable = Durable {
+                at: Instant::now(),
+                since: 0,
+            };
+            meta_loop(meta_rx, |batch| write_meta(&db, batch, &mut last_durable))
+        });
     let meta = match meta {
         Ok(t) => Some(t),
         Err(e) => {
@@ -395,18 +407,41 @@ type Meta = (
 );
 
 /// The metadata thread: everything queued in one transaction, then its waiters.
-fn meta_loop(db: &Database, rx: mpsc::Receiver<Meta>) {
-    let mut last_durable = Durable {
-        at: Instant::now(),
-        since: 0,
-    };
-    while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
+fn meta_loop(rx: mpsc::Receiver<Meta>, mut commit: impl FnMut(&[Meta]) -> io::Result<()>) {
+    let mut last: Option<Instant> = None;
+    let mut batch: Vec<Meta> = Vec::new();
+    let mut open = true;
+    while open {
+        // At once when nothing is held; else until what is held is due.
+        let next = match last.filter(|_| !batch.is_empty()) {
+            None => rx.recv().ok(),
+            Some(at) => {
+                match rx.recv_timeout((at + META_EVERY).saturating_duration_since(Instant::now())) {
+                    Ok(m) => Some(m),
+                    Err(mpsc::RecvTimeoutError::Timeout) => None,
+                    Err(mpsc::RecvTimeoutError::Disconnected) => {
+                        open = false;
+                        None
+                    }
+                }
+            }
+        };
+        match next {
+            Some(m) => batch.push(m),
+            None if batch.is_empty() => break,
+            None => {}
+        }
         while let Ok(more) = rx.try_recv() {
             batch.push(more);
         }
-        let result = write_meta(db, &batch, &mut last_durable);
-        for (_, _, done) in batch {
+        // Held while nobody waits for it and the last commit was recent (see META_EVERY).
+        let awaited = batch.iter().any(|m| m.2.is_some());
+        if open && !awaited && last.is_some_and(|at| at.elapsed() < META_EVERY) {
+            continue;
+        }
+        let result = commit(&batch);
+        last = Some(Instant::now());
+        for (_, _, done) in batch.drain(..) {
             if let Some(done) = done {
                 let _ = done.send(
                     result
@@ -550,5 +585,85 @@ mod tests {
             end <= settled && end < 32 << 20,
             "{settled} then {end} bytes"
         );
+    }
+
+    /// The holding policy alone: a burst nobody waits for is one commit (after the first
+    /// one), an awaited value goes at once with what is held, and what is held when the
+    /// queue closes is committed then.
+    #[test]
+    fn metadata_nobody_waits_for_is_held_and_committed_in_one_go() {
+        let (tx, rx) = mpsc::channel::<Meta>();
+        let commits = Arc::new(parking_lot::Mutex::new(Vec::<Vec<u64>>::new()));
+        let seen = commits.clone();
+        let t = std::thread::spawn(move || {
+            meta_loop(rx, |b| {
+                seen.lock()
+                    .push(b.iter().map(|m| u64::from(m.1[0])).collect());
+                Ok(())
+            })
+        });
+        let send = |n: u8, done| tx.send(("committed", vec![n], done)).unwrap();
+        let flat = || commits.lock().concat();
+        send(1, None);
+        // Held: the first commit was just now (the test allows a slow machine a second
+        // commit for the burst, not one per value).
+        for n in 2..=50 {
+            send(n, None);
+        }
+        let t0 = Instant::now();
+        while flat().len() < 50 {
+            assert!(t0.elapsed() < std::time::Duration::from_secs(5));
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(commits.lock().len() <= 3, "{:?}", commits.lock());
+        // An awaited value goes at once, with whatever is held.
+        send(51, None);
+        let (done, answer) = oneshot::channel();
+        send(52, Some(done));
+        answer.blocking_recv().unwrap().unwrap();
+        assert_eq!(commits.lock().last().unwrap().last(), Some(&52));
+        // Held at close: committed then.
+        send(53, None);
+        drop(tx);
+        t.join().unwrap();
+        assert_eq!(
+            flat(),
+            (1..=53).collect::<Vec<u64>>(),
+            "each once, in order"
+        );
+    }
+
+    /// The committed id (which nobody waits for) is committed at most every
+    /// `META_EVERY`: a burst of them ends on disk as its last one once due, a vote goes
+    /// at once with what is held, and what is held at close is written then.
+    #[tokio::test]
+    async fn committed_ids_are_held_briefly_and_the_last_one_is_kept() {
+        let dir = tempdir::Dir::new("disk-meta");
+        let id = |n: u64| format!("{{\"index\":{n}}}").into_bytes();
+        let d = Disk::open(&dir.0).unwrap();
+        for n in 1..=1000 {
+            d.send(Write::Meta("committed", id(n), None));
+        }
+        let t0 = Instant::now();
+        while d.get_meta("committed").unwrap() != Some(id(1000)) {
+            assert!(
+                t0.elapsed() < std::time::Duration::from_secs(5),
+                "the last committed id never reached the disk"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        d.send(Write::Meta("committed", id(1001), None));
+        d.put_durable("vote", b"{\"term\":2}".to_vec())
+            .await
+            .unwrap();
+        assert_eq!(d.get_meta("committed").unwrap(), Some(id(1001)));
+        // Held (the vote was just committed), then written at close.
+        d.send(Write::Meta("committed", id(1002), None));
+        d.close();
+        drop(d);
+        let d = Disk::open(&dir.0).unwrap();
+        assert_eq!(d.get_meta("committed").unwrap(), Some(id(1002)));
+        assert_eq!(d.get_meta("vote").unwrap(), Some(b"{\"term\":2}".to_vec()));
+        d.close();
     }
 }
