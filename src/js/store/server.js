@@ -59,20 +59,17 @@ class ServerRole extends Pumped {
     if (!this.checks || this._answerQueued) return;
     this._answerQueued = true;
     const wait = Math.max(0, this._answeredAt + RESYNC_EVERY_MS - Date.now());
-    const go = (answer) => () => {
+    const answer = () => {
       this._answerQueued = false;
-      if (this.store._role === this && this.authority) answer();
+      if (this.store._role !== this || !this.authority) return;
+      if (wait > 0) return this.answerResyncLater();
+      this._answeredAt = Date.now();
+      this.answerResync();
     };
     // Never from inside the pull that met the request: the answer orders (and applies)
     // itself, and this store's seq is the state's only once the pull is done.
-    if (wait === 0) {
-      setImmediate(
-        go(() => {
-          this._answeredAt = Date.now();
-          this.answerResync();
-        })
-      );
-    } else setTimeout(go(() => this.answerResyncLater()), wait).unref();
+    if (wait === 0) setImmediate(answer);
+    else setTimeout(answer, wait).unref();
   }
 
   /** The authority's answer to a RESYNC: its state, to every replica. */
